@@ -1,0 +1,130 @@
+#!/usr/bin/env node
+// Checks that the committed dist/ is exactly what the sources build.
+//
+// It reads package.json's `build` script (`ncc build src/main.ts -o dist ...`), runs the same
+// ncc command with only the output folder changed to a temporary one, then compares every file
+// both ways: files the build makes that dist/ lacks, files in dist/ the build does not make, and
+// files whose bytes differ. Exit 0 when equal, 1 otherwise (or when the build itself fails).
+//
+// Usage: node scripts/check-dist.mjs   (from anywhere: paths are taken from this file's location)
+
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { dirname, join, relative, resolve, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const HINT = 'run npm run build and commit dist/';
+
+function fail(message) {
+  console.error(message);
+  process.exit(1);
+}
+
+/** The build script's argv after `ncc`, split on whitespace (it has no quotes). */
+async function buildArgs() {
+  const pkg = JSON.parse(await readFile(join(root, 'package.json'), 'utf8'));
+  const script = pkg.scripts?.build;
+  if (typeof script !== 'string') fail('check-dist: package.json has no "build" script');
+  if (/["'`$\\;&|<>]/.test(script)) {
+    fail(`check-dist: cannot split the build script safely (quotes or shell syntax): ${script}`);
+  }
+  const argv = script.trim().split(/\s+/);
+  if (argv[0] !== 'ncc' || argv[1] !== 'build') {
+    fail(`check-dist: expected the build script to start with "ncc build": ${script}`);
+  }
+  const out = argv.findIndex((a) => a === '-o' || a === '--out');
+  if (out < 0 || argv[out + 1] === undefined) {
+    fail(`check-dist: the build script has no -o <folder>: ${script}`);
+  }
+  return { args: argv.slice(1), outIndex: out - 1, outDir: argv[out + 1] };
+}
+
+function run(file, args) {
+  return new Promise((resolvePromise) => {
+    execFile(
+      file,
+      args,
+      { cwd: root, maxBuffer: 64 * 1024 * 1024, env: { ...process.env, FORCE_COLOR: '0' } },
+      (error, stdout, stderr) => resolvePromise({ error, stdout, stderr }),
+    );
+  });
+}
+
+/** Relative paths (with `/`) of every file under dir; [] when dir does not exist. */
+async function listFiles(dir) {
+  let entries;
+  try {
+    entries = await readdir(dir, { recursive: true, withFileTypes: true });
+  } catch (error) {
+    if (error.code === 'ENOENT') return [];
+    throw error;
+  }
+  return entries
+    .filter((e) => e.isFile() || e.isSymbolicLink())
+    .map((e) => relative(dir, join(e.parentPath ?? e.path, e.name)).split(sep).join('/'))
+    .sort();
+}
+
+/** A short description of where two buffers first differ. */
+function firstDifference(a, b) {
+  const n = Math.min(a.length, b.length);
+  let i = 0;
+  while (i < n && a[i] === b[i]) i++;
+  const line = a.subarray(0, i).toString('utf8').split('\n').length;
+  return `sizes ${b.length} (dist) vs ${a.length} (build), first difference at line ${line}`;
+}
+
+async function main() {
+  const { args, outIndex, outDir } = await buildArgs();
+  const dist = resolve(root, outDir);
+
+  const nccCli = createRequire(join(root, 'package.json')).resolve('@vercel/ncc/dist/ncc/cli.js');
+  const tmp = await mkdtemp(join(tmpdir(), 'check-dist-'));
+  try {
+    const fresh = join(tmp, 'dist');
+    const argv = [...args];
+    argv[outIndex + 1] = fresh;
+    console.log(`check-dist: ncc ${argv.join(' ')}`);
+    const build = await run(process.execPath, [nccCli, ...argv]);
+    if (build.error) {
+      console.error(`${build.stdout}${build.stderr}`);
+      console.error(`check-dist: the build failed (${build.error.message.split('\n')[0]})`);
+      process.exitCode = 1;
+      return;
+    }
+
+    const built = await listFiles(fresh);
+    const committed = await listFiles(dist);
+    const builtSet = new Set(built);
+    const committedSet = new Set(committed);
+    const problems = [];
+    for (const file of built) {
+      if (!committedSet.has(file)) problems.push(`missing in dist/: ${file}`);
+    }
+    for (const file of committed) {
+      if (!builtSet.has(file)) problems.push(`extra in dist/ (the build does not make it): ${file}`);
+    }
+    for (const file of built) {
+      if (!committedSet.has(file)) continue;
+      const [a, b] = await Promise.all([readFile(join(fresh, file)), readFile(join(dist, file))]);
+      if (!a.equals(b)) problems.push(`differs: ${file} (${firstDifference(a, b)})`);
+    }
+
+    if (problems.length > 0) {
+      console.error(`dist/ does not match the sources (${problems.length} difference(s)):`);
+      for (const p of problems) console.error(`  ${p}`);
+      console.error(`check-dist: ${HINT}`);
+      process.exitCode = 1;
+      return;
+    }
+    console.log(`check-dist: compared ${built.length} files`);
+    console.log('dist/ matches the sources');
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+}
+
+await main();

@@ -1,0 +1,55 @@
+import * as path from 'node:path';
+import type { ConversionOptions } from '../inputs/config.js';
+import type { Step } from '../plan/plan.js';
+import { chunkPackageName, compiledResources, packageName, quantizedPackages } from '../converter/vocabulary.js';
+import type { Snapshot } from './snapshot.js';
+
+/**
+ * Pure decisions taken before a step runs, where the converter would otherwise be silently wrong
+ * about what an earlier run left in the folder. Paths are relative to -o.
+ */
+export interface StepPreparation {
+  /** Skip the step: its work is done and still valid. */
+  skip?: string;
+  /** Remove before running: results of an earlier run made from packages that changed since. */
+  remove: string[];
+  /** Move aside while the step runs: already quantized packages that must not be quantized again. */
+  hide: string[];
+}
+
+export function prepareStep(
+  step: Step,
+  options: ConversionOptions,
+  now: Snapshot,
+  changedThisRun: ReadonlySet<string>,
+  alreadyQuantized: ReadonlySet<string>,
+): StepPreparation {
+  const none: StepPreparation = { remove: [], hide: [] };
+  if (step.kind === 'chunk') {
+    const source = packageName(options.modelVersion, step.part);
+    const chunks = [1, 2].map((n) => chunkPackageName(options.modelVersion, step.part, n as 1 | 2));
+    const present = chunks.filter((c) => now.has(c));
+    if (present.length === 2 && !changedThisRun.has(source)) return { ...none, skip: `the chunks of ${source} exist and it has not changed` };
+    return { ...none, remove: present };
+  }
+  const prep: StepPreparation = { remove: [], hide: [] };
+  if (step.quantize) {
+    const targets = quantizedPackages(options.modelVersion, options.controlnets).filter((p) => now.has(p));
+    prep.hide = targets.filter((p) => alreadyQuantized.has(p) && !changedThisRun.has(p));
+    if (targets.length > 0 && prep.hide.length === targets.length) {
+      return { ...none, skip: 'every package it would quantize is quantized already' };
+    }
+  }
+  if (step.bundle) {
+    // Upstream never recompiles an existing .mlmodelc: drop those whose package changed.
+    for (const [pkg, compiled] of compiledResources(options.modelVersion, options.controlnets)) {
+      if (changedThisRun.has(pkg) && now.has(path.normalize(compiled))) prep.remove.push(path.normalize(compiled));
+    }
+  }
+  return prep;
+}
+
+/** Pure: which quantized packages the state should list after a successful quantize step. */
+export function quantizedAfter(options: ConversionOptions, now: Snapshot): string[] {
+  return quantizedPackages(options.modelVersion, options.controlnets).filter((p) => now.has(p));
+}

@@ -1,0 +1,167 @@
+import { mkdirSync, renameSync, rmSync, statfsSync } from 'node:fs';
+import * as path from 'node:path';
+import * as core from '@actions/core';
+import type { Config } from '../inputs/config.js';
+import type { Step } from '../plan/plan.js';
+import { unetPart } from '../plan/plan.js';
+import { stepArguments } from '../converter/commands.js';
+import { diagnose, type Diagnosis } from '../converter/diagnose.js';
+import { ConverterLogParser, type ConverterEvent, type PsnrCheck } from '../converter/log.js';
+import { childEnvironment, runProcess } from '../process.js';
+import { prepareStep, quantizedAfter } from './decisions.js';
+import { diffSnapshots, takeSnapshot } from './snapshot.js';
+import { STATE_DIR, fingerprint, mergePsnr, readState, writeState, type OutputState } from './state.js';
+import { directorySize } from './sizes.js';
+
+export interface PsnrResult extends PsnrCheck {
+  /** The step that reported it, or `earlier run` for a part the converter skipped this time. */
+  step: string;
+}
+
+export interface StepReport {
+  label: string;
+  argv: string[];
+  status: 'done' | 'skipped' | 'failed' | 'not run';
+  note?: string;
+  durationMs: number;
+  /** Converting -> Converted, per part, in ms. */
+  partTimes: Record<string, number>;
+}
+
+export interface ConversionFailure {
+  step: string;
+  diagnosis: Diagnosis;
+  /** Entries of -o removed because the failed process left them half-written. */
+  removed: string[];
+}
+
+export interface ConversionResult {
+  steps: StepReport[];
+  psnr: PsnrResult[];
+  /** The converter itself raised `dB is too low!`. */
+  converterRejectedPsnr: boolean;
+  failure?: ConversionFailure;
+}
+
+/** The argv of every step, with the interpreter first (`python` before setup has found one). */
+export function planCommands(config: Config, steps: Step[], python = 'python'): string[][] {
+  return steps.map((step) => [python, ...stepArguments(step, config.conversion)]);
+}
+
+function partTimes(timed: Array<{ at: number; event: ConverterEvent }>): Record<string, number> {
+  const started = new Map<string, number>();
+  const times: Record<string, number> = {};
+  for (const { at, event } of timed) {
+    if (event.kind === 'converting') started.set(event.part, at);
+    if (event.kind === 'converted' && started.has(event.part)) times[event.part] = at - (started.get(event.part) ?? at);
+  }
+  return times;
+}
+
+function removeEntries(outputDir: string, entries: string[]): void {
+  for (const entry of entries) rmSync(path.join(outputDir, entry), { recursive: true, force: true });
+}
+
+function diskFacts(outputDir: string) {
+  try {
+    const fs = statfsSync(outputDir);
+    return { freeBytes: fs.bavail * fs.bsize, outputBytes: directorySize(outputDir) };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Runs the plan's processes in order, each in its own log group; stops at the first failure. */
+export async function runConversion(config: Config, steps: Step[], python: string): Promise<ConversionResult> {
+  const options = config.conversion;
+  const outputDir = options.outputDir;
+  mkdirSync(outputDir, { recursive: true });
+  const previous = readState(outputDir);
+  const state: OutputState = {
+    version: 1,
+    fingerprint: fingerprint(options),
+    psnr: previous?.psnr ?? [],
+    quantized: previous?.quantized ?? [],
+  };
+  const changedThisRun = new Set<string>();
+  const reports: StepReport[] = [];
+  const fresh: PsnrResult[] = [];
+  let converterRejectedPsnr = false;
+  let failure: ConversionFailure | undefined;
+  const env = childEnvironment({ HF_TOKEN: config.hfToken, PYTHONUNBUFFERED: '1' });
+
+  for (const step of steps) {
+    const argv = [python, ...stepArguments(step, options)];
+    if (failure) {
+      reports.push({ label: step.label, argv, status: 'not run', durationMs: 0, partTimes: {} });
+      continue;
+    }
+    const before = takeSnapshot(outputDir);
+    const prep = prepareStep(step, options, before, changedThisRun, new Set(state.quantized));
+    if (prep.skip) {
+      core.info(`${step.label}: skipped, ${prep.skip}.`);
+      reports.push({ label: step.label, argv, status: 'skipped', note: prep.skip, durationMs: 0, partTimes: {} });
+      continue;
+    }
+    removeEntries(outputDir, prep.remove);
+    const started = takeSnapshot(outputDir);
+    const hidden = path.join(outputDir, STATE_DIR, 'hidden');
+    for (const entry of prep.hide) {
+      mkdirSync(hidden, { recursive: true });
+      renameSync(path.join(outputDir, entry), path.join(hidden, entry));
+    }
+
+    const parser = new ConverterLogParser({ unetPart: unetPart(options), chunkPart: step.kind === 'chunk' ? step.part : undefined });
+    const timed: Array<{ at: number; event: ConverterEvent }> = [];
+    core.startGroup(`${step.label}: ${argv.slice(1, 3).join(' ')}`);
+    const result = await runProcess(argv, {
+      cwd: config.runner.workspace,
+      env,
+      onOutput: (text) => parser.push(text).forEach((event) => timed.push({ at: Date.now(), event })),
+    });
+    parser.end().forEach((event) => timed.push({ at: Date.now(), event }));
+    core.endGroup();
+
+    for (const entry of prep.hide) renameSync(path.join(hidden, entry), path.join(outputDir, entry));
+    const changes = diffSnapshots(started, takeSnapshot(outputDir));
+    const checks = timed.flatMap(({ event }) => (event.kind === 'psnr' ? [{ ...event.check, step: step.label }] : []));
+    fresh.push(...checks);
+    converterRejectedPsnr ||= timed.some(({ event }) => event.kind === 'too-low');
+
+    const ok = result.exitCode === 0;
+    const report: StepReport = {
+      label: step.label,
+      argv,
+      status: ok ? 'done' : 'failed',
+      durationMs: result.durationMs,
+      partTimes: partTimes(timed),
+    };
+    reports.push(report);
+
+    if (ok) {
+      [...changes.added, ...changes.modified].forEach((entry) => changedThisRun.add(entry));
+      state.quantized =
+        step.kind === 'torch2coreml' && step.quantize
+          ? quantizedAfter(options, takeSnapshot(outputDir))
+          : state.quantized.filter((p) => !changes.added.includes(p));
+    } else {
+      // Whatever the failed process created or was rewriting is incomplete: the converter
+      // would skip it on the next run as if it were finished.
+      const removed = [...changes.added, ...changes.modified];
+      removeEntries(outputDir, removed);
+      state.quantized = state.quantized.filter((p) => !removed.includes(p));
+      failure = { step: step.label, diagnosis: diagnose(result, diskFacts(outputDir)), removed };
+    }
+    state.psnr = mergePsnr(state.psnr, checks);
+    writeState(outputDir, state);
+  }
+
+  return { steps: reports, psnr: withEarlierChecks(fresh, state.psnr), converterRejectedPsnr, failure };
+}
+
+/** Fresh checks, plus the stored ones of parts this run did not check (the converter skipped them). */
+function withEarlierChecks(fresh: PsnrResult[], stored: PsnrCheck[]): PsnrResult[] {
+  const freshParts = new Set(fresh.map((c) => c.part));
+  const earlier = stored.filter((c) => !freshParts.has(c.part)).map((c) => ({ ...c, step: 'earlier run' }));
+  return [...earlier, ...fresh];
+}

@@ -1,0 +1,76 @@
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import type { ConversionOptions } from '../inputs/config.js';
+import type { PsnrCheck } from '../converter/log.js';
+
+/**
+ * What the action remembers in the output folder between runs, because the converter does not:
+ * it skips any package that exists, whatever options made it, and it quantizes whatever is there.
+ */
+export interface OutputState {
+  version: 1;
+  /** The options that decide the models' content; a folder holds one combination only. */
+  fingerprint: Record<string, string>;
+  /** The latest PSNR checks per part, so a skipped part keeps its verdict. */
+  psnr: PsnrCheck[];
+  /** Packages already quantized (with the fingerprint's nbits), so none is quantized twice. */
+  quantized: string[];
+}
+
+export const STATE_DIR = '.coreml-action';
+const STATE_FILE = 'state.json';
+
+/** Pure: the options whose change makes existing packages wrong for this run. */
+export function fingerprint(o: ConversionOptions): Record<string, string> {
+  const entries: Record<string, string | number | boolean | undefined> = {
+    'model-version': o.modelVersion,
+    'custom-vae-version': o.customVaeVersion,
+    'refiner-version': o.refinerVersion,
+    'compute-unit': o.computeUnit,
+    'attention-implementation': o.attention,
+    'latent-h': o.latentH,
+    'latent-w': o.latentW,
+    'text-token-sequence-length': o.textTokenSequenceLength,
+    'text-encoder-hidden-size': o.textEncoderHiddenSize,
+    'quantize-nbits': o.quantizeNbits,
+    'unet-support-controlnet': o.unetSupportControlnet,
+    'unet-batch-one': o.unetBatchOne,
+    'min-deployment-target': o.minDeploymentTarget,
+    'xl-version': o.xlVersion,
+    'sd3-version': o.sd3Version,
+    'extra-args': o.extraArgs.join(' '),
+  };
+  return Object.fromEntries(Object.entries(entries).map(([k, v]) => [k, v === undefined ? '' : String(v)]));
+}
+
+/** Pure: the inputs whose values differ from those that made the folder. */
+export function fingerprintConflicts(stored: Record<string, string>, current: Record<string, string>): string[] {
+  return Object.keys(current)
+    .filter((key) => (stored[key] ?? '') !== current[key])
+    .map((key) => `${key} was ${JSON.stringify(stored[key] ?? '')}, now ${JSON.stringify(current[key])}`);
+}
+
+/** Pure: stored checks, with those of the same part and check text replaced by fresh ones. */
+export function mergePsnr(stored: PsnrCheck[], fresh: PsnrCheck[]): PsnrCheck[] {
+  const key = (c: PsnrCheck) => `${c.part}\u0000${c.check}`;
+  const freshKeys = new Set(fresh.map(key));
+  return [...stored.filter((c) => !freshKeys.has(key(c))), ...fresh];
+}
+
+export function readState(outputDir: string): OutputState | undefined {
+  try {
+    const parsed = JSON.parse(readFileSync(path.join(outputDir, STATE_DIR, STATE_FILE), 'utf8')) as OutputState;
+    return parsed.version === 1 ? parsed : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Written to a temporary name and renamed, so a killed run never leaves half a state file. */
+export function writeState(outputDir: string, state: OutputState): void {
+  const dir = path.join(outputDir, STATE_DIR);
+  mkdirSync(dir, { recursive: true });
+  const target = path.join(dir, STATE_FILE);
+  writeFileSync(`${target}.tmp`, `${JSON.stringify(state, null, 2)}\n`);
+  renameSync(`${target}.tmp`, target);
+}

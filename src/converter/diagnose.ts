@@ -1,0 +1,139 @@
+/**
+ * Turns a failed converter process into a diagnosis a user can act on. Pure: it reads the exit
+ * status and the last lines the process printed.
+ */
+export interface ProcessEnd {
+  exitCode: number | null;
+  signal: NodeJS.Signals | null;
+  /** The last lines of output, oldest first. */
+  tail: string[];
+}
+
+export interface DiskFacts {
+  freeBytes: number;
+  outputBytes: number;
+}
+
+export interface Diagnosis {
+  /** One line: what went wrong. */
+  title: string;
+  /** What to try. */
+  hints: string[];
+}
+
+const GiB = 1024 ** 3;
+const gib = (bytes: number) => `${(bytes / GiB).toFixed(1)} GiB`;
+
+interface Matcher {
+  applies(end: ProcessEnd, text: string): boolean;
+  diagnose(end: ProcessEnd, disk?: DiskFacts): Diagnosis;
+}
+
+const OUT_OF_MEMORY_HINTS = [
+  'Keep `process-per-component: true` so that each part is converted in a process of its own (Apple advises this under 8 GB; the standard arm64 runner has 7 GB).',
+  'Use a larger runner (macos-15-xlarge or macos-15-large) for SDXL.',
+  'Set `check-output-correctness: false` to save the memory the parity check takes, or use SPLIT_EINSUM instead of SPLIT_EINSUM_V2 for SDXL.',
+  'Quantize (`quantize-nbits: 6`) to shrink the models that the later phases load.',
+];
+
+/** In order: the first that applies wins. */
+const MATCHERS: readonly Matcher[] = [
+  {
+    applies: (end, text) =>
+      end.signal === 'SIGKILL' || end.exitCode === 137 || /\bKilled\b/.test(text) ||
+      end.signal === 'SIGBUS' || end.exitCode === 138 || /bus error/i.test(text),
+    diagnose: (end) => ({
+      title: `The converter ran out of memory (${end.signal ? `killed by ${end.signal}` : `exit code ${end.exitCode}`}).`,
+      hints: OUT_OF_MEMORY_HINTS,
+    }),
+  },
+  {
+    applies: (_end, text) => /No space left on device|\[Errno 28\]|ENOSPC/.test(text),
+    diagnose: (_end, disk) => ({
+      title: `The disk is full${disk ? `: ${gib(disk.freeBytes)} free, the output folder holds ${gib(disk.outputBytes)}` : ''}.`,
+      hints: [
+        'An SD 1.5 conversion needs about 15 GB free, SDXL about 30 GB (the Hub cache, the packages and the compiled Resources).',
+        'Free space before this step, e.g. delete unused Xcode versions and simulator runtimes (sudo rm -rf /Library/Developer/CoreSimulator/Profiles/Runtimes, xcrun simctl delete all).',
+      ],
+    }),
+  },
+  {
+    applies: (_end, text) => /unable to find utility "coremlcompiler"/.test(text),
+    diagnose: () => ({
+      title: "Xcode's coremlcompiler was not found, so the Resources could not be compiled.",
+      hints: [
+        'Select an Xcode before this step: `sudo xcode-select -s /Applications/Xcode.app` (the Command Line Tools alone have no coremlcompiler).',
+      ],
+    }),
+  },
+  {
+    applies: (_end, text) => /\(variant=fp16\)|no such modeling files are available.*fp16/.test(text),
+    diagnose: () => ({
+      title: 'The checkpoint has no fp16 safetensors files, and the converter loads variant="fp16" only.',
+      hints: [
+        'Use a checkpoint that ships fp16 safetensors (files named *.fp16.safetensors), or save an fp16 safetensors copy of the pipeline with diffusers and convert that folder.',
+      ],
+    }),
+  },
+  {
+    applies: (_end, text) => /LocalTokenNotFoundError|Token is required \(`token=True`\)/.test(text),
+    diagnose: () => ({
+      title: 'The converter found no Hugging Face token.',
+      hints: ['Pass one with `hf-token: ${{ secrets.HF_TOKEN }}`; the pinned huggingface-hub needs it even for public models.'],
+    }),
+  },
+  {
+    applies: (_end, text) => /GatedRepoError|Cannot access gated repo|401 Client Error/.test(text),
+    diagnose: () => ({
+      title: 'The Hub refused the token for this model (a gated or private repository).',
+      hints: ["Accept the model's license on its Hub page with the token's account, and check that the token has read access."],
+    }),
+  },
+  {
+    applies: (_end, text) => /RepositoryNotFoundError|404 Client Error|is not a valid model identifier/.test(text),
+    diagnose: () => ({
+      title: 'The Hub has no such model (or the token may not see it).',
+      hints: ['Check `model-version` (and refiner, VAE and ControlNet ids) for typos.'],
+    }),
+  },
+  {
+    applies: (_end, text) => /dB is too low!/.test(text),
+    diagnose: () => ({
+      title: "The converter's own parity check failed (PSNR under 35 dB).",
+      hints: [
+        'Try another attention implementation or compute unit; ORIGINAL is the most robust, especially for non-square latents.',
+      ],
+    }),
+  },
+  {
+    applies: (_end, text) => /Error computing NN outputs/.test(text),
+    diagnose: () => ({
+      title: 'Core ML failed to run the converted model during the parity check.',
+      hints: ['Try `compute-unit: CPU_ONLY` or `CPU_AND_GPU` for the check, or `check-output-correctness: false`.'],
+    }),
+  },
+  {
+    applies: (_end, text) => /No module named '(mlx|diffusionkit)'/.test(text),
+    diagnose: () => ({
+      title: "The converter's diffusionkit dependency needs mlx, which ships Apple-silicon wheels only.",
+      hints: ['Run on an arm64 macOS runner (macos-latest, macos-15), not an Intel one.'],
+    }),
+  },
+];
+
+/** The last Python exception line, e.g. `ValueError: 20.0 dB is too low!`. */
+export function lastErrorLine(tail: string[]): string | undefined {
+  return [...tail].reverse().find((line) => /^[\w.]+(Error|Exception|Exit)\b.*:/.test(line.trim()))?.trim();
+}
+
+export function diagnose(end: ProcessEnd, disk?: DiskFacts): Diagnosis {
+  const text = end.tail.join('\n');
+  const match = MATCHERS.find((m) => m.applies(end, text));
+  if (match) return match.diagnose(end, disk);
+  const status = end.signal ? `was killed by ${end.signal}` : `exited with code ${end.exitCode}`;
+  const error = lastErrorLine(end.tail);
+  return {
+    title: `The converter ${status}${error ? `: ${error}` : '.'}`,
+    hints: ['The log group of this step above has the full output.'],
+  };
+}

@@ -1,0 +1,158 @@
+/**
+ * The converter's vocabulary: its enums, part names, output names and Resources names.
+ * Facts from apple/ml-stable-diffusion at commit e12202c (torch2coreml.py); nothing outside
+ * src/converter/ should spell any of them again.
+ */
+
+export const CONVERTER_COMMIT = 'e12202c1f6405b83918b58a5d097cd61e3e1f702';
+export const CONVERTER_PACKAGE = 'python_coreml_stable_diffusion';
+export const CONVERT_MODULE = `${CONVERTER_PACKAGE}.torch2coreml`;
+export const CHUNK_MODULE = `${CONVERTER_PACKAGE}.chunk_mlprogram`;
+
+export const COMPUTE_UNITS = ['ALL', 'CPU_AND_GPU', 'CPU_ONLY', 'CPU_AND_NE'] as const;
+export type ComputeUnit = (typeof COMPUTE_UNITS)[number];
+
+export const ATTENTION_IMPLEMENTATIONS = ['ORIGINAL', 'SPLIT_EINSUM', 'SPLIT_EINSUM_V2'] as const;
+export type AttentionImplementation = (typeof ATTENTION_IMPLEMENTATIONS)[number];
+
+export const QUANTIZE_NBITS = [1, 2, 4, 6, 8] as const;
+export type QuantizeNbits = (typeof QUANTIZE_NBITS)[number];
+
+/** Upstream accepts any string here and silently falls back to macOS13: we accept only these. */
+export const DEPLOYMENT_TARGETS = ['macOS13', 'macOS14', 'macOS15', 'iOS16', 'iOS17', 'iOS18'] as const;
+export type DeploymentTarget = (typeof DEPLOYMENT_TARGETS)[number];
+
+/** What a user can ask to convert; each maps to one `--convert-*` switch. */
+export const SELECTABLE_PARTS = [
+  'vae_decoder',
+  'vae_encoder',
+  'unet',
+  'text_encoder',
+  'safety_checker',
+  'mmdit',
+] as const;
+export type SelectablePart = (typeof SELECTABLE_PARTS)[number];
+
+/** The packages a run can leave in -o, by their part suffix. */
+export type PackagePart =
+  | 'text_encoder'
+  | 'text_encoder_2'
+  | 'vae_decoder'
+  | 'vae_encoder'
+  | 'unet'
+  | 'control-unet'
+  | 'refiner'
+  | 'safety_checker'
+  | 'mmdit';
+
+/** The unet-like parts, which chunking splits in two. */
+export type ChunkablePart = 'unet' | 'control-unet' | 'refiner';
+
+/** Parts whose packages --quantize-nbits rewrites in place (upstream's list, plus ControlNets). */
+export const QUANTIZED_PARTS: readonly PackagePart[] = [
+  'text_encoder',
+  'text_encoder_2',
+  'unet',
+  'refiner',
+  'control-unet',
+];
+
+/**
+ * Part names a PSNR check can be reported under, and so the names accepted in psnr-thresholds.
+ * mmdit has none: upstream runs no parity check for it. `*_chunks` are the coremltools check of
+ * the chunks against the full model.
+ */
+export const PSNR_PARTS = [
+  'text_encoder',
+  'text_encoder_2',
+  'vae_decoder',
+  'vae_encoder',
+  'unet',
+  'control-unet',
+  'refiner',
+  'safety_checker',
+  'controlnet',
+  'unet_chunks',
+  'control-unet_chunks',
+  'refiner_chunks',
+] as const;
+export type PsnrPart = (typeof PSNR_PARTS)[number];
+
+/** The converter's own hard floor (ABSOLUTE_MIN_PSNR): below it, it raises `dB is too low!`. */
+export const CONVERTER_MIN_PSNR = 35;
+
+/** `_get_out_path`: every `/` of the whole file name becomes `_`. */
+export function packageName(modelVersion: string, part: string): string {
+  return `Stable_Diffusion_version_${modelVersion}_${part}.mlpackage`.replaceAll('/', '_');
+}
+
+export function chunkPackageName(modelVersion: string, part: ChunkablePart, chunk: 1 | 2): string {
+  return packageName(modelVersion, `${part}_chunk${chunk}`);
+}
+
+export function controlNetPackageName(hubId: string): string {
+  return `ControlNet_${hubId.replaceAll('/', '_')}.mlpackage`;
+}
+
+/** Python's str.title(): upper-case after every non-letter, lower-case elsewhere. */
+function pythonTitle(word: string): string {
+  let out = '';
+  let previousIsLetter = false;
+  for (const ch of word) {
+    const isLetter = ch.toLowerCase() !== ch.toUpperCase();
+    out += isLetter ? (previousIsLetter ? ch.toLowerCase() : ch.toUpperCase()) : ch;
+    previousIsLetter = isLetter;
+  }
+  return out;
+}
+
+/** Name of a ControlNet's compiled model in Resources/controlnet/ (split on _ and -, titled, joined). */
+export function controlNetResourceName(hubId: string): string {
+  return hubId
+    .replaceAll('/', '_')
+    .split(/[_-]/)
+    .map(pythonTitle)
+    .join('');
+}
+
+export const RESOURCES_DIR = 'Resources';
+export const CONTROLNET_RESOURCES_DIR = 'controlnet';
+
+/** Package suffix -> compiled model name in Resources, in the order upstream compiles them. */
+export const RESOURCE_NAMES: ReadonlyArray<readonly [string, string]> = [
+  ['text_encoder', 'TextEncoder'],
+  ['text_encoder_2', 'TextEncoder2'],
+  ['vae_decoder', 'VAEDecoder'],
+  ['vae_encoder', 'VAEEncoder'],
+  ['unet', 'Unet'],
+  ['unet_chunk1', 'UnetChunk1'],
+  ['unet_chunk2', 'UnetChunk2'],
+  ['refiner', 'UnetRefiner'],
+  ['refiner_chunk1', 'UnetRefinerChunk1'],
+  ['refiner_chunk2', 'UnetRefinerChunk2'],
+  ['mmdit', 'MultiModalDiffusionTransformer'],
+  ['control-unet', 'ControlledUnet'],
+  ['control-unet_chunk1', 'ControlledUnetChunk1'],
+  ['control-unet_chunk2', 'ControlledUnetChunk2'],
+  ['safety_checker', 'SafetyChecker'],
+];
+
+export const TOKENIZER_FILES = ['vocab.json', 'merges.txt'] as const;
+export const T5_RESOURCES = ['TextEncoderT5.mlmodelc', 'tokenizer.json', 'tokenizer_config.json'] as const;
+
+/** Package file name -> the compiled model it becomes, relative to -o (e.g. `Resources/Unet.mlmodelc`). */
+export function compiledResources(modelVersion: string, controlnets: readonly string[]): Map<string, string> {
+  const map = new Map<string, string>();
+  for (const [suffix, target] of RESOURCE_NAMES) {
+    map.set(packageName(modelVersion, suffix), `${RESOURCES_DIR}/${target}.mlmodelc`);
+  }
+  for (const id of controlnets) {
+    map.set(controlNetPackageName(id), `${RESOURCES_DIR}/${CONTROLNET_RESOURCES_DIR}/${controlNetResourceName(id)}.mlmodelc`);
+  }
+  return map;
+}
+
+/** The packages --quantize-nbits rewrites, by file name. */
+export function quantizedPackages(modelVersion: string, controlnets: readonly string[]): string[] {
+  return [...QUANTIZED_PARTS.map((part) => packageName(modelVersion, part)), ...controlnets.map(controlNetPackageName)];
+}

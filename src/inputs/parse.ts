@@ -1,0 +1,220 @@
+import * as path from 'node:path';
+import {
+  ATTENTION_IMPLEMENTATIONS,
+  COMPUTE_UNITS,
+  DEPLOYMENT_TARGETS,
+  PSNR_PARTS,
+  QUANTIZE_NBITS,
+  type PsnrPart,
+  type SelectablePart,
+} from '../converter/vocabulary.js';
+import { DEFAULT_CONSTRAINTS, DEFAULT_PYTHON, DEFAULT_REQUIREMENT } from '../converter/install.js';
+import { MANAGED_FLAGS } from '../converter/commands.js';
+import type { Config, PsnrGate } from './config.js';
+import { FieldReader, isHubId, resolveIn } from './fields.js';
+import type { InputName } from './names.js';
+import { RULES } from './rules.js';
+
+/** What parsing needs from the world, injected so that parsing stays pure. */
+export interface ParseContext {
+  env: Readonly<Record<string, string | undefined>>;
+  /** The folder holding action.yml (for the shipped constraints file). */
+  actionRoot: string;
+  isDirectory(p: string): boolean;
+  isFile(p: string): boolean;
+}
+
+export interface ParseResult {
+  config?: Config;
+  errors: string[];
+  warnings: string[];
+}
+
+const PART_SWITCHES: ReadonlyArray<readonly [InputName, SelectablePart, boolean]> = [
+  ['convert-vae-decoder', 'vae_decoder', true],
+  ['convert-vae-encoder', 'vae_encoder', false],
+  ['convert-unet', 'unet', true],
+  ['convert-text-encoder', 'text_encoder', true],
+  ['convert-safety-checker', 'safety_checker', false],
+  ['convert-mmdit', 'mmdit', false],
+];
+
+/** Reads every input into one Config; reports every problem at once, before anything runs. */
+export function parseInputs(raw: (name: InputName) => string, ctx: ParseContext): ParseResult {
+  const read = new FieldReader(raw);
+  const runner = {
+    os: ctx.env.RUNNER_OS ?? process.platform,
+    arch: ctx.env.RUNNER_ARCH ?? process.arch,
+    temp: ctx.env.RUNNER_TEMP ?? '/tmp',
+    toolCache: ctx.env.RUNNER_TOOL_CACHE ?? path.join(ctx.env.RUNNER_TEMP ?? '/tmp', 'tool-cache'),
+    workspace: ctx.env.GITHUB_WORKSPACE ?? process.cwd(),
+  };
+
+  const model = readModel(read, 'model-version', runner.workspace, ctx, true);
+  const controlnets = read.list('convert-controlnet');
+  controlnets.forEach((id) => {
+    if (!isHubId(id) && !ctx.isDirectory(resolveIn(runner.workspace, id))) {
+      read.fail('convert-controlnet', `lists ${JSON.stringify(id)}, which is neither a Hub id (owner/name) nor an existing folder.`);
+    }
+  });
+  const refiner = readModel(read, 'refiner-version', runner.workspace, ctx, false);
+  const customVae = readModel(read, 'custom-vae-version', runner.workspace, ctx, false);
+
+  const outputDirInput = read.text('output-dir') || 'coreml-models';
+  const outputDir = resolveIn(runner.workspace, outputDirInput);
+
+  const token = read.text('hf-token') || (ctx.env.HF_TOKEN ?? '').trim();
+  const config: Config = {
+    conversion: {
+      modelVersion: model?.value ?? '',
+      modelIsLocal: model?.isLocal ?? false,
+      parts: PART_SWITCHES.filter(([input, , fallback]) => read.bool(input, fallback)).map(([, part]) => part),
+      controlnets,
+      refinerVersion: refiner?.value,
+      customVaeVersion: customVae?.value,
+      computeUnit: read.oneOf('compute-unit', COMPUTE_UNITS, 'ALL'),
+      attention: read.oneOf('attention-implementation', ATTENTION_IMPLEMENTATIONS, 'SPLIT_EINSUM'),
+      latentH: read.positiveInteger('latent-h', 8, ' (image height / 8)'),
+      latentW: read.positiveInteger('latent-w', 8, ' (image width / 8)'),
+      textTokenSequenceLength: read.positiveInteger('text-token-sequence-length'),
+      textEncoderHiddenSize: read.positiveInteger('text-encoder-hidden-size'),
+      checkOutputCorrectness: read.bool('check-output-correctness', true),
+      chunkUnet: read.bool('chunk-unet', false),
+      quantizeNbits: read.oneOf('quantize-nbits', QUANTIZE_NBITS),
+      unetSupportControlnet: read.bool('unet-support-controlnet', false),
+      unetBatchOne: read.bool('unet-batch-one', false),
+      includeT5: read.bool('include-t5', false),
+      bundleResources: read.bool('bundle-resources-for-swift-cli', true),
+      urls: {
+        vocabulary: read.httpUrl('text-encoder-vocabulary-url'),
+        merges: read.httpUrl('text-encoder-merges-url'),
+        t5: read.httpUrl('text-encoder-t5-url'),
+        t5Config: read.httpUrl('text-encoder-t5-config-url'),
+        t5Data: read.httpUrl('text-encoder-t5-data-url'),
+      },
+      minDeploymentTarget: read.oneOf('min-deployment-target', DEPLOYMENT_TARGETS, 'macOS13'),
+      xlVersion: read.bool('xl-version', false),
+      sd3Version: read.bool('sd3-version', false),
+      outputDir,
+      extraArgs: readExtraArgs(read),
+    },
+    setup: {
+      pythonVersion: readPythonVersion(read),
+      python: readExistingFile(read, 'python', runner.workspace, ctx, 'an existing Python interpreter'),
+      requirement: readRequirement(read, runner.workspace, ctx),
+      constraintsFile:
+        readExistingFile(read, 'pip-constraints', runner.workspace, ctx, 'an existing pip constraints file') ??
+        path.join(ctx.actionRoot, DEFAULT_CONSTRAINTS),
+    },
+    gate: readGate(read),
+    processPerComponent: read.bool('process-per-component', true),
+    dryRun: read.bool('dry-run', false),
+    hfToken: token,
+    runner,
+  };
+
+  if (outputDir === runner.workspace) {
+    read.fail('output-dir', 'must be a folder below the workspace, not the workspace itself (the converter writes many files into it).');
+  }
+
+  const errors = [...read.errors];
+  const warnings: string[] = [];
+  if (errors.length === 0) {
+    for (const rule of RULES) {
+      const message = rule.check(config);
+      if (message) (rule.severity === 'error' ? errors : warnings).push(`Input \`${rule.input}\` ${message}`);
+    }
+  }
+  return errors.length === 0 ? { config, errors, warnings } : { errors, warnings };
+}
+
+function readModel(
+  read: FieldReader,
+  name: InputName,
+  workspace: string,
+  ctx: ParseContext,
+  required: boolean,
+): { value: string; isLocal: boolean } | undefined {
+  const value = read.text(name);
+  if (value === '') {
+    return required ? read.fail(name, 'is required: a Hub id such as stabilityai/stable-diffusion-2-1-base, or a folder of a diffusers checkpoint in the workspace.') : undefined;
+  }
+  // diffusers loads a local folder in preference to a Hub id of the same spelling.
+  if (ctx.isDirectory(resolveIn(workspace, value))) return { value, isLocal: true };
+  if (isHubId(value)) return { value, isLocal: false };
+  return read.fail(name, `must be a Hub id (owner/name) or an existing folder, got ${JSON.stringify(value)} (no such folder in ${workspace}).`);
+}
+
+function readExistingFile(
+  read: FieldReader,
+  name: InputName,
+  workspace: string,
+  ctx: ParseContext,
+  what: string,
+): string | undefined {
+  const value = read.text(name);
+  if (value === '') return undefined;
+  const resolved = resolveIn(workspace, value);
+  return ctx.isFile(resolved) ? resolved : read.fail(name, `must be the path of ${what}, but ${resolved} is not a file.`);
+}
+
+function readPythonVersion(read: FieldReader): string {
+  const value = read.text('python-version') || DEFAULT_PYTHON;
+  if (!/^3\.\d{1,2}$/.test(value)) {
+    read.fail('python-version', `must be a Python version such as 3.11, got ${JSON.stringify(value)}.`);
+    return DEFAULT_PYTHON;
+  }
+  return value;
+}
+
+function readRequirement(read: FieldReader, workspace: string, ctx: ParseContext): string {
+  const value = read.text('ml-stable-diffusion');
+  if (value === '') return DEFAULT_REQUIREMENT;
+  if (value.startsWith('-')) {
+    read.fail('ml-stable-diffusion', `must be a pip requirement (a name, URL or path), not an option: ${JSON.stringify(value)}.`);
+    return DEFAULT_REQUIREMENT;
+  }
+  // A local path (a checkout or a wheel) is resolved and must exist.
+  if (/^(\.{1,2}\/|\/|~)/.test(value) || /\.(whl|tar\.gz|zip)$/.test(value)) {
+    const resolved = resolveIn(workspace, value);
+    if (!ctx.isFile(resolved) && !ctx.isDirectory(resolved)) {
+      read.fail('ml-stable-diffusion', `names a local path, but ${resolved} does not exist.`);
+    }
+    return resolved;
+  }
+  return value;
+}
+
+function readExtraArgs(read: FieldReader): string[] {
+  const args = read.lines('extra-args');
+  for (const arg of args) {
+    const flag = arg.split('=')[0] ?? arg;
+    const owner = MANAGED_FLAGS.get(flag);
+    if (owner) {
+      read.fail('extra-args', `must not set ${flag}: the action plans it from the input \`${owner}\`.`);
+    }
+  }
+  return args;
+}
+
+function readGate(read: FieldReader): PsnrGate {
+  const minPsnr = read.positiveNumber('min-psnr', 35);
+  const thresholds: Partial<Record<PsnrPart, number>> = {};
+  for (const entry of read.lines('psnr-thresholds').flatMap((line) => line.split(','))) {
+    const match = /^\s*([\w.-]+)\s*=\s*(\S+)\s*$/.exec(entry);
+    if (!match) {
+      read.fail('psnr-thresholds', `takes lines of part=dB (e.g. unet=40), got ${JSON.stringify(entry.trim())}.`);
+      continue;
+    }
+    const [, part = '', figure = ''] = match;
+    const value = Number(figure);
+    if (!(PSNR_PARTS as readonly string[]).includes(part)) {
+      read.fail('psnr-thresholds', `names an unknown part ${JSON.stringify(part)}; parts with a PSNR check: ${PSNR_PARTS.join(', ')}.`);
+    } else if (!Number.isFinite(value) || value <= 0) {
+      read.fail('psnr-thresholds', `gives ${part} a threshold that is not a positive number of dB: ${JSON.stringify(figure)}.`);
+    } else {
+      thresholds[part as PsnrPart] = value;
+    }
+  }
+  return { minPsnr, thresholds };
+}

@@ -1,0 +1,150 @@
+import { DEFAULT_REQUIREMENT, SUPPORTED_PYTHON } from '../converter/install.js';
+import { CONVERTER_MIN_PSNR } from '../converter/vocabulary.js';
+import type { Config } from './config.js';
+import type { InputName } from './names.js';
+
+/**
+ * Checks across inputs, one entry per case: `check` returns the message (completing
+ * "Input `<input>` ...") when the case applies. Errors stop the run before anything is installed;
+ * warnings are combinations upstream advises against.
+ */
+export interface Rule {
+  input: InputName;
+  severity: 'error' | 'warning';
+  check(config: Config): string | undefined;
+}
+
+const isMacOS = (c: Config) => c.runner.os === 'macOS';
+const hasModelsFromHub = (c: Config) =>
+  !c.conversion.modelIsLocal ||
+  c.conversion.controlnets.length > 0 ||
+  c.conversion.refinerVersion !== undefined ||
+  c.conversion.customVaeVersion !== undefined;
+
+function pythonTooNew(version: string): boolean {
+  const [major = 0, minor = 0] = version.split('.').map(Number);
+  const [maxMajor, maxMinor] = SUPPORTED_PYTHON.max;
+  return major > maxMajor || (major === maxMajor && minor > maxMinor);
+}
+
+export const RULES: readonly Rule[] = [
+  {
+    input: 'hf-token',
+    severity: 'error',
+    check: (c) =>
+      c.hfToken === '' && hasModelsFromHub(c)
+        ? 'is empty, and the pinned converter (huggingface-hub 0.24.6 with use_auth_token=True) fails without a token even for public models. ' +
+          'Create a read token at https://huggingface.co/settings/tokens, store it as a repository secret, and pass it with `hf-token: ${{ secrets.HF_TOKEN }}`.'
+        : undefined,
+  },
+  {
+    input: 'dry-run',
+    severity: 'error',
+    check: (c) =>
+      !isMacOS(c) && !c.dryRun
+        ? `is false on a ${c.runner.os} runner: bundling compiles with Xcode's coremlcompiler and the PSNR check runs Core ML predictions, both of which need macOS. ` +
+          'Use `runs-on: macos-latest` (or macos-15); on other runners only `dry-run: true` works.'
+        : undefined,
+  },
+  {
+    input: 'sd3-version',
+    severity: 'error',
+    check: (c) =>
+      c.conversion.xlVersion && c.conversion.sd3Version
+        ? 'and `xl-version` are both true: choose one (SD3 loads its own SDXL base for the other parts).'
+        : undefined,
+  },
+  {
+    input: 'convert-unet',
+    severity: 'error',
+    check: (c) =>
+      c.conversion.parts.length === 0 && c.conversion.controlnets.length === 0
+        ? 'and every other convert-* input select nothing: set at least one of convert-text-encoder, convert-vae-decoder, convert-vae-encoder, convert-unet, convert-safety-checker, convert-mmdit, convert-controlnet.'
+        : undefined,
+  },
+  {
+    input: 'refiner-version',
+    severity: 'error',
+    check: (c) =>
+      c.conversion.refinerVersion !== undefined && !c.conversion.parts.includes('unet')
+        ? 'needs `convert-unet: true`: the converter converts the refiner together with the unet.'
+        : undefined,
+  },
+  {
+    input: 'convert-mmdit',
+    severity: 'error',
+    check: (c) =>
+      c.conversion.parts.includes('mmdit') && !c.conversion.sd3Version
+        ? 'needs `sd3-version: true`: only SD3 models have an MMDiT.'
+        : undefined,
+  },
+  {
+    input: 'python-version',
+    severity: 'error',
+    check: (c) =>
+      pythonTooNew(c.setup.pythonVersion) && c.setup.python === undefined && c.setup.requirement === DEFAULT_REQUIREMENT
+        ? `is ${c.setup.pythonVersion}, but the pinned converter needs Python ${SUPPORTED_PYTHON.min.join('.')} to ${SUPPORTED_PYTHON.max.join('.')}: it pins numpy<1.24, which has no wheels for 3.12 and newer, and diffusionkit supports up to 3.11.`
+        : undefined,
+  },
+  {
+    input: 'attention-implementation',
+    severity: 'warning',
+    check: (c) =>
+      c.conversion.attention === 'SPLIT_EINSUM_V2' && c.conversion.xlVersion
+        ? 'is SPLIT_EINSUM_V2 with SDXL: upstream reports hours of compilation and then running out of memory; SPLIT_EINSUM (iOS) or ORIGINAL (macOS) are advised.'
+        : undefined,
+  },
+  {
+    input: 'attention-implementation',
+    severity: 'warning',
+    check: (c) =>
+      c.conversion.attention !== 'ORIGINAL' &&
+      c.conversion.latentH !== undefined &&
+      c.conversion.latentW !== undefined &&
+      c.conversion.latentH !== c.conversion.latentW
+        ? `is ${c.conversion.attention} with a non-square latent (${c.conversion.latentH}x${c.conversion.latentW}): ORIGINAL is the reliable choice for non-square sizes.`
+        : undefined,
+  },
+  {
+    input: 'chunk-unet',
+    severity: 'warning',
+    check: (c) =>
+      c.conversion.chunkUnet && c.conversion.minDeploymentTarget.startsWith('macOS')
+        ? `is true with min-deployment-target ${c.conversion.minDeploymentTarget}: chunks are needed for the Neural Engine on iOS and iPadOS, not on macOS, and the apps load chunks in preference to the full Unet.`
+        : undefined,
+  },
+  {
+    input: 'min-psnr',
+    severity: 'warning',
+    check: (c) =>
+      c.gate.minPsnr < CONVERTER_MIN_PSNR && c.conversion.checkOutputCorrectness
+        ? `is ${c.gate.minPsnr} dB, below the converter's own floor of ${CONVERTER_MIN_PSNR} dB: the converter itself still fails any check under ${CONVERTER_MIN_PSNR} dB.`
+        : undefined,
+  },
+  {
+    input: 'check-output-correctness',
+    severity: 'warning',
+    check: (c) =>
+      !c.conversion.checkOutputCorrectness
+        ? 'is false: no PSNR check runs, so nothing tells a broken conversion from a good one before the apps load it.'
+        : undefined,
+  },
+  {
+    input: 'quantize-nbits',
+    severity: 'warning',
+    check: (c) =>
+      c.conversion.quantizeNbits !== undefined &&
+      !c.conversion.parts.some((p) => p === 'unet' || p === 'text_encoder') &&
+      c.conversion.controlnets.length === 0
+        ? 'is set, but no part that the converter quantizes (text encoders, unets, ControlNets) is converted.'
+        : undefined,
+  },
+  {
+    input: 'include-t5',
+    severity: 'warning',
+    check: (c) =>
+      c.conversion.includeT5 && !c.conversion.bundleResources
+        ? 'is true, but the T5 encoder only goes into the Resources folder, and `bundle-resources-for-swift-cli` is false.'
+        : undefined,
+  },
+];

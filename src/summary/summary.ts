@@ -1,4 +1,5 @@
 import type { Config } from '../inputs/config.js';
+import { PSNR_PARTS } from '../converter/vocabulary.js';
 import type { ConversionResult } from '../convert/run.js';
 import { formatPsnr, type PsnrVerdict } from '../verify/psnr.js';
 
@@ -44,7 +45,11 @@ function partRows(input: SummaryInput): string[][] {
   const times: Record<string, number> = {};
   for (const step of input.conversion?.steps ?? []) Object.assign(times, step.partTimes);
   const parts = new Set<string>([...Object.values(input.packageParts), ...input.verdicts.map((v) => v.part)]);
-  return [...parts].map((part) => {
+  const rank = (part: string) => {
+    const i = (PSNR_PARTS as readonly string[]).indexOf(part);
+    return i === -1 ? PSNR_PARTS.length : i;
+  };
+  return [...parts].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b)).map((part) => {
     const checks = input.verdicts.filter((v) => v.part === part);
     const bytes = Object.entries(input.packageParts)
       .filter(([, p]) => p === part)

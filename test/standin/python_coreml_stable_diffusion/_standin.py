@@ -1,0 +1,640 @@
+"""Shared machinery of the STAND-IN converter (not part of Apple's package).
+
+Everything here imitates what the real tools show from the outside: the knobs
+(STANDIN_* environment variables), the fake .mlpackage / .mlmodelc writers, the
+tqdm-like progress frames, the PSNR figures, and the hub/diffusers failures.
+Standard library only.
+"""
+
+import errno
+import hashlib
+import json
+import logging
+import os
+import random
+import shutil
+import signal
+import sys
+import time
+import uuid
+
+VERSION = "1.1.0"
+COREMLTOOLS_VERSION = "8.1"
+TORCH_VERSION = "2.5.0"
+TORCH_TESTED = "2.4.0"
+DIFFUSIONKIT_VERSION = "0.4.0"
+MIN_PSNR = 35
+
+# Part names that STANDIN_PSNR accepts (others are rejected loudly).
+PSNR_KEYS = (
+    "text_encoder", "text_encoder_2", "vae_decoder", "vae_encoder", "unet", "refiner",
+    "control-unet", "safety_checker", "mmdit", "controlnet", "unet_chunks",
+)
+UNET_FAMILY = ("unet", "refiner", "control-unet")
+
+
+# ----------------------------------------------------------------------------- knobs
+
+def _env(name, default=None):
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value
+
+
+def knob_flag(name):
+    return _env(name, "0") not in ("0", "false", "False", "no")
+
+
+def weight_bytes(part):
+    raw = _env("STANDIN_WEIGHT_BYTES", "65536")
+    try:
+        size = int(raw)
+    except ValueError:
+        raise SystemExit(f"stand-in: STANDIN_WEIGHT_BYTES must be an integer, got {raw!r}")
+    if size < 0:
+        raise SystemExit(f"stand-in: STANDIN_WEIGHT_BYTES must be >= 0, got {raw!r}")
+    return size * 2 if part in UNET_FAMILY else size
+
+
+def delay():
+    raw = _env("STANDIN_DELAY_MS", "0")
+    try:
+        ms = float(raw)
+    except ValueError:
+        raise SystemExit(f"stand-in: STANDIN_DELAY_MS must be a number, got {raw!r}")
+    if ms > 0:
+        time.sleep(ms / 1000.0)
+
+
+def psnr_overrides():
+    raw = _env("STANDIN_PSNR", "")
+    result = {}
+    for item in raw.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or key not in PSNR_KEYS:
+            raise SystemExit(
+                f"stand-in: bad STANDIN_PSNR entry {item!r} (want key=value, key one of {', '.join(PSNR_KEYS)})")
+        try:
+            result[key] = float(value.strip())
+        except ValueError:
+            raise SystemExit(f"stand-in: bad STANDIN_PSNR value in {item!r} (want a float, nan or inf)")
+    return result
+
+
+def hf_token_set():
+    return bool(_env("HF_TOKEN") or _env("HUGGING_FACE_HUB_TOKEN"))
+
+
+def record_invocation(module):
+    path = _env("STANDIN_INVOCATIONS")
+    if not path:
+        return
+    line = json.dumps({
+        "module": module,
+        "argv": sys.argv[1:],
+        "pid": os.getpid(),
+        "hf_token_set": hf_token_set(),
+    })
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(line + "\n")
+
+
+# ------------------------------------------------------------- import-time warnings
+
+_coremltools_imported = False
+
+
+def import_coremltools():
+    """What `import coremltools` shows: a warning through the `coremltools` logger,
+    emitted before logging.basicConfig() ran, so Python's last-resort handler prints
+    the bare message (no LEVEL:logger: prefix)."""
+    global _coremltools_imported
+    if _coremltools_imported:
+        return
+    _coremltools_imported = True
+    logging.getLogger("coremltools").warning(
+        f"Torch version {TORCH_VERSION} has not been tested with coremltools. You may run into "
+        f"unexpected errors. Torch {TORCH_TESTED} is the most recent version that has been tested.")
+
+
+# ------------------------------------------------------- fake third-party exceptions
+
+class LocalTokenNotFoundError(EnvironmentError):
+    """Mimics huggingface_hub.errors.LocalTokenNotFoundError (0.24.x)."""
+
+
+LocalTokenNotFoundError.__module__ = "huggingface_hub.errors"
+
+
+class HFValidationError(ValueError):
+    """Mimics huggingface_hub.errors.HFValidationError."""
+
+
+HFValidationError.__module__ = "huggingface_hub.errors"
+
+TOKEN_MESSAGE = (
+    "Token is required (`token=True`), but no token found. You need to provide a token or be "
+    "logged in to Hugging Face with `huggingface-cli login` or `huggingface_hub.login`. See "
+    "https://huggingface.co/settings/tokens.")
+
+NO_FP16_MESSAGE = (
+    "Could not find the necessary `safetensors` weights in {'unet/diffusion_pytorch_model.safetensors', "
+    "'vae/diffusion_pytorch_model.safetensors', 'text_encoder/model.safetensors'} (variant=fp16)")
+
+
+def _repo_id_ok(repo_id):
+    import re
+    pattern = re.compile(r"^(\b[\w\-.]+\b/)?\b[\w\-.]{1,96}\b$")
+    return bool(pattern.match(repo_id))
+
+
+def hub_validate_and_authenticate(repo_id, token_required=True):
+    """What diffusers 0.30 + huggingface-hub 0.24.6 do with a non-local id and
+    use_auth_token=True: validate the id, then demand a token."""
+    if repo_id.count("/") > 1:
+        raise ValueError(
+            f'The provided pretrained_model_name_or_path "{repo_id}" is neither a valid local path '
+            "nor a valid repo id. Please check the parameter.")
+    if not _repo_id_ok(repo_id):
+        raise HFValidationError(
+            "Repo id must use alphanumeric chars or '-', '_', '.', '--' and '..' are forbidden, "
+            f"'-' and '.' cannot start or end the name, max length is 96: '{repo_id}'.")
+    if "--" in repo_id or ".." in repo_id:
+        raise HFValidationError(f"Cannot have -- or .. in repo_id: '{repo_id}'.")
+    if token_required and not hf_token_set():
+        raise LocalTokenNotFoundError(TOKEN_MESSAGE)
+
+
+# ------------------------------------------------------------------ progress frames
+
+def _fmt_interval(seconds):
+    seconds = int(round(seconds))
+    minutes, seconds = divmod(seconds, 60)
+    hours, minutes = divmod(minutes, 60)
+    if hours:
+        return f"{hours:d}:{minutes:02d}:{seconds:02d}"
+    return f"{minutes:02d}:{seconds:02d}"
+
+
+def _frame(desc, n, total, unit, rate, elapsed):
+    frac = (n / total) if total else 1.0
+    filled = int(frac * 10)
+    bar = "#" * filled + " " * (10 - filled)
+    if n == 0:
+        timing = f"[00:00<?, ?{unit}/s]"
+    else:
+        remaining = (total - n) / rate if rate else 0
+        timing = f"[{_fmt_interval(elapsed)}<{_fmt_interval(remaining)}, {rate:.2f}{unit}/s]"
+    return f"{desc}: {frac * 100:3.0f}%|{bar}| {n}/{total} {timing}"
+
+
+def progress(desc, total, unit, rate):
+    """tqdm-like frames on stderr, each introduced by \\r, no newline at the end:
+    whatever is written next (usually a log line) is glued after the last frame."""
+    err = sys.stderr
+    for n in (0, total // 2, total):
+        elapsed = n / rate if rate else 0
+        err.write("\r" + _frame(desc, n, total, unit, rate, elapsed))
+        err.flush()
+
+
+def torch_conversion_frames(ops):
+    progress("Converting PyTorch Frontend ==> MIL Ops", ops, " ops", 4987.31)
+    progress("Running MIL frontend_pytorch pipeline", 5, " passes", 212.87)
+    progress("Running MIL default pipeline", 89, " passes", 18.42)
+    progress("Running MIL backend_mlprogram pipeline", 12, " passes", 35.49)
+
+
+def milinternal_conversion_frames():
+    progress("Running MIL default pipeline", 89, " passes", 21.07)
+    progress("Running MIL backend_mlprogram pipeline", 12, " passes", 41.30)
+
+
+def palettize_frames(ops):
+    progress("Running compression pass palettize_weights", ops, " ops", 117.85)
+    progress("Running MIL backend_mlprogram pipeline", 12, " passes", 38.02)
+
+
+# ----------------------------------------------------------------------------- PSNR
+
+def _det(seed, lo, span_hundredths):
+    h = int.from_bytes(hashlib.sha256(seed.encode("utf-8")).digest()[:8], "big")
+    return lo + (h % span_hundredths) / 100.0
+
+
+def psnr_values(key, prefix):
+    original = _det(f"orig|{key}|{prefix}", 200.0, 1500)
+    final = _det(f"final|{key}|{prefix}", 55.0, 3500)
+    overrides = psnr_overrides()
+    if key in overrides:
+        final = overrides[key]
+    return original, final
+
+
+def report_correctness(logger, key, prefix):
+    """Same semantics as the real report_correctness: a NaN passes (nan < 35 is False)."""
+    original, final = psnr_values(key, prefix)
+    change = final - original
+    logger.info(f"{prefix}: PSNR changed by {change:.1f} dB ({original:.1f} -> {final:.1f})")
+    if final < MIN_PSNR:
+        raise ValueError(f"{final:.1f} dB is too low!")
+    logger.info(f"{final:.1f} dB > {MIN_PSNR} dB (minimum allowed) parity check passed")
+    return final
+
+
+# ---------------------------------------------------------------- fake .mlpackage
+
+DATA_DIR = os.path.join("Data", "com.apple.CoreML")
+
+
+def _det_bytes(seed, size):
+    return random.Random(seed).randbytes(size) if size else b""
+
+
+def _manifest(seed):
+    model_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"standin-model|{seed}")).upper()
+    weights_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"standin-weights|{seed}")).upper()
+    return {
+        "fileFormatVersion": "1.0.0",
+        "itemInfoEntries": {
+            model_id: {
+                "author": "com.apple.CoreML",
+                "description": "CoreML Model Specification",
+                "name": "model.mlmodel",
+                "path": "com.apple.CoreML/model.mlmodel",
+            },
+            weights_id: {
+                "author": "com.apple.CoreML",
+                "description": "CoreML Model Weights",
+                "name": "weights",
+                "path": "com.apple.CoreML/weights",
+            },
+        },
+        "rootModelIdentifier": model_id,
+    }
+
+
+def _fake_spec_bytes(info):
+    # Not a real protobuf; just a few small, deterministic bytes that look binary.
+    text = f"standin mlProgram {info.get('part')} {info.get('model_version')}".encode("utf-8")
+    return b"\x08" + bytes([info.get("specification_version", 7)]) + b"\x12" + bytes([len(text) % 256]) + text
+
+
+def _maybe_kill(part):
+    if _env("STANDIN_KILL_AT") == part:
+        sys.stderr.flush()
+        sys.stdout.flush()
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def write_package(path, info, weights):
+    """Write a fake .mlpackage the way a save does: directory first, then files, so a
+    kill in between leaves a half-written package behind."""
+    part = info["part"]
+    if os.path.exists(path):  # MLModel.save replaces an existing package
+        shutil.rmtree(path)
+    data = os.path.join(path, DATA_DIR)
+    os.makedirs(data)
+    with open(os.path.join(path, "Manifest.json"), "w", encoding="utf-8") as f:
+        json.dump(_manifest(f"{os.path.basename(path)}|{part}"), f, indent=4)
+    with open(os.path.join(data, "model.mlmodel"), "wb") as f:
+        f.write(_fake_spec_bytes(info))
+    _maybe_kill(part)
+    os.makedirs(os.path.join(data, "weights"))
+    with open(os.path.join(data, "weights", "weight.bin"), "wb") as f:
+        if _env("STANDIN_ENOSPC_AT") == part:
+            f.write(weights[: len(weights) // 3])
+            f.flush()
+            raise OSError(errno.ENOSPC, "No space left on device")
+        f.write(weights)
+    info = dict(info)
+    info["weight_bytes"] = len(weights)
+    with open(os.path.join(data, "standin.json"), "w", encoding="utf-8") as f:
+        json.dump(info, f, indent=2, sort_keys=True)
+
+
+def package_files(path):
+    data = os.path.join(path, DATA_DIR)
+    return (os.path.join(data, "model.mlmodel"), os.path.join(data, "weights", "weight.bin"),
+            os.path.join(data, "standin.json"))
+
+
+def package_complete(path):
+    return all(os.path.isfile(p) for p in package_files(path))
+
+
+def read_package(path):
+    """Load a package like coremltools would; returns (info, weights). A half-written
+    package fails with FileNotFoundError naming the first missing file."""
+    if not os.path.isdir(path):
+        # load_spec() opens a non-directory path as a spec file
+        with open(path, "rb"):
+            pass
+        raise ValueError(f"Unable to parse model spec from {path}")
+    for p in package_files(path):
+        if not os.path.isfile(p):
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), p)
+    model, weights_path, info_path = package_files(path)
+    with open(info_path, encoding="utf-8") as f:
+        info = json.load(f)
+    with open(weights_path, "rb") as f:
+        weights = f.read()
+    return info, weights
+
+
+def quantize_package(path, nbits):
+    info, weights = read_package(path)
+    palettize_frames(max(1, len(info.get("inputs", [])) * 97))
+    info["nbits"] = nbits
+    info["quantized_times"] = int(info.get("quantized_times") or 0) + 1
+    new_size = max(1, (len(weights) * nbits) // 16) if weights else 0
+    new_weights = _det_bytes(f"quantized|{nbits}|{len(weights)}|{info['part']}", new_size)
+    model, weights_path, info_path = package_files(path)
+    with open(weights_path, "wb") as f:
+        f.write(new_weights)
+    info["weight_bytes"] = len(new_weights)
+    with open(info_path, "w", encoding="utf-8") as f:
+        json.dump(info, f, indent=2, sort_keys=True)
+
+
+# ------------------------------------------------------------------------ chunking
+
+def bisect_model(model, output_dir, merge_chunks_to_pipeline=False, check_output_correctness=False):
+    """Imitation of coremltools.models.utils.bisect_model (coremltools >= 8).
+    Its own INFO lines go to the `coremltools` logger and stay hidden."""
+    ct_logger = logging.getLogger("coremltools")
+    info, weights = read_package(model)
+    half = len(weights) // 2
+    milinternal_conversion_frames()
+    milinternal_conversion_frames()
+    delay()
+    if check_output_correctness:
+        for out_name in info.get("outputs", ["output"]):
+            _, final = psnr_values("unet_chunks", out_name)
+            # coremltools only warns; NaN is not < 35 and stays silent, as upstream.
+            if final < MIN_PSNR:
+                ct_logger.warning(f"{final:.1f} dB is low!")
+    os.makedirs(output_dir, exist_ok=True)
+    name = os.path.splitext(os.path.basename(model))[0] + "_"
+    source_part = info.get("part", "model")
+    boundary = ["input_271_cast_fp16", "input_253_cast_fp16"]
+    if merge_chunks_to_pipeline:
+        pinfo = dict(info)
+        pinfo.update(part=f"{source_part}_chunked_pipeline", chunk=None, pipeline=True,
+                     source_package=os.path.basename(model))
+        write_package(os.path.join(output_dir, name + "chunked_pipeline.mlpackage"), pinfo, weights)
+        return
+    for idx, chunk_weights in ((1, weights[:half]), (2, weights[half:])):
+        cinfo = dict(info)
+        cinfo.update(part=f"{source_part}_chunk{idx}", chunk=idx, source_package=os.path.basename(model))
+        shapes = dict(info.get("input_shapes", {}))
+        if idx == 1:
+            cinfo["outputs"] = list(boundary)
+            cinfo["output_shapes"] = {b: [2, 1280, 8, 8] for b in boundary}
+        else:
+            keep = [n for n in info.get("inputs", []) if n != "sample"]
+            cinfo["inputs"] = boundary + keep
+            cinfo["input_shapes"] = dict({b: [2, 1280, 8, 8] for b in boundary},
+                                         **{n: shapes[n] for n in keep if n in shapes})
+        hist = dict(info.get("op_histogram", {}))
+        cinfo["op_histogram"] = {k: max(1, v // 2) for k, v in hist.items()}
+        write_package(os.path.join(output_dir, name + f"chunk{idx}.mlpackage"), cinfo, chunk_weights)
+
+
+# ----------------------------------------------------------------------- compiling
+
+def _formatted(dtype, shape):
+    return f"MultiArray ({dtype} {' × '.join(str(d) for d in shape)})"
+
+
+def _schema(names, shapes, dtype):
+    out = []
+    for name in names:
+        shape = shapes.get(name, [1])
+        out.append({
+            "hasShapeFlexibility": "0",
+            "isOptional": "0",
+            "dataType": dtype,
+            "formattedType": _formatted(dtype, shape),
+            "shortDescription": "",
+            "shape": json.dumps(shape),
+            "name": name,
+            "type": "MultiArray",
+        })
+    return out
+
+
+_AVAILABILITY = {
+    7: {"macOS": "13.0", "tvOS": "16.0", "visionOS": "1.0", "watchOS": "9.0", "iOS": "16.0", "macCatalyst": "16.0"},
+    8: {"macOS": "14.0", "tvOS": "17.0", "visionOS": "1.0", "watchOS": "10.0", "iOS": "17.0", "macCatalyst": "17.0"},
+    9: {"macOS": "15.0", "tvOS": "18.0", "visionOS": "2.0", "watchOS": "11.0", "iOS": "18.0", "macCatalyst": "18.0"},
+}
+
+
+def compiled_metadata(info, generated_class_name):
+    nbits = info.get("nbits")
+    hist = dict(info.get("op_histogram", {}))
+    if nbits:
+        hist["Ios16.constexprLutToDense"] = max(1, sum(hist.values()) // 7)
+    precision = info.get("compute_precision", "FLOAT16")
+    spec = info.get("specification_version", 7)
+    storage = "Float16" if not nbits else f"Mixed (Float16, Palettized ({nbits} bits))"
+    if precision == "FLOAT32":
+        storage = "Float32" if not nbits else f"Mixed (Float32, Palettized ({nbits} bits))"
+    in_dtype = "Float32" if precision == "FLOAT32" or info.get("part") in ("text_encoder", "text_encoder_2") \
+        else "Float16"
+    return [{
+        "metadataOutputVersion": "3.0",
+        "shortDescription": info.get("short_description", ""),
+        "outputSchema": _schema(info.get("outputs", []), info.get("output_shapes", {}), "Float32"),
+        "version": info.get("version", ""),
+        "modelParameters": [],
+        "author": info.get("author", ""),
+        "specificationVersion": spec,
+        "storagePrecision": storage,
+        "license": info.get("license", ""),
+        "mlProgramOperationTypeHistogram": hist,
+        "computePrecision": "Mixed (Float32, Int32)" if precision == "FLOAT32" else "Mixed (Float16, Int32)",
+        "isUpdatable": "0",
+        "availability": _AVAILABILITY.get(spec, _AVAILABILITY[7]),
+        "modelType": {"name": "MLModelType_mlProgram"},
+        "userDefinedMetadata": dict(info.get("user_defined_metadata", {})),
+        "inputSchema": _schema(info.get("inputs", []), info.get("input_shapes", {}), in_dtype),
+        "generatedClassName": generated_class_name,
+        "method": "predict",
+    }]
+
+
+def _mil_text(info):
+    args = ", ".join(
+        f"tensor<fp16, {json.dumps(info.get('input_shapes', {}).get(n, [1]))}> {n}"
+        for n in info.get("inputs", []))
+    target = {7: "ios16", 8: "ios17", 9: "ios18"}.get(info.get("specification_version", 7), "ios16")
+    return (
+        "program(1.0)\n"
+        '[buildInfo = dict<tensor<string, []>, tensor<string, []>>({{"coremlc-component-MIL", "3304.5.2"}, '
+        f'{{"coremlc-version", "3304.6.2"}}, {{"coremltools-version", "{COREMLTOOLS_VERSION}"}}}})]\n'
+        "{\n"
+        f"    func main<{target}>({args}) {{\n"
+        "        // stand-in: no real operations\n"
+        "    }\n"
+        "}\n")
+
+
+def coremlcompiler_compile(source_path, output_dir):
+    """Imitates `xcrun coremlcompiler compile SRC OUTDIR` run through os.system: it
+    reports errors on stderr but never raises (the exit status is ignored upstream)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    err = sys.stderr
+    if knob_flag("STANDIN_NO_COREMLCOMPILER"):
+        err.write('xcrun: error: unable to find utility "coremlcompiler", not a developer tool or in PATH\n')
+        err.flush()
+        return
+    try:
+        info, weights = read_package(source_path)
+    except (OSError, ValueError):
+        err.write(f"coremlcompiler: error: Failed to read model package at {os.path.abspath(source_path)}\n")
+        err.flush()
+        return
+    name = os.path.splitext(os.path.basename(source_path))[0]
+    out = os.path.join(output_dir, name + ".mlmodelc")
+    if os.path.exists(out):
+        shutil.rmtree(out)
+    os.makedirs(os.path.join(out, "analytics"))
+    os.makedirs(os.path.join(out, "weights"))
+    generated = name.replace("-", "_").replace(".", "_")
+    with open(os.path.join(out, "metadata.json"), "w", encoding="utf-8") as f:
+        json.dump(compiled_metadata(info, generated), f, indent=2)
+    with open(os.path.join(out, "model.mil"), "w", encoding="utf-8") as f:
+        f.write(_mil_text(info))
+    with open(os.path.join(out, "coremldata.bin"), "wb") as f:
+        f.write(_det_bytes(f"coremldata|{name}", 512))
+    with open(os.path.join(out, "analytics", "coremldata.bin"), "wb") as f:
+        f.write(_det_bytes(f"analytics|{name}", 243))
+    with open(os.path.join(out, "weights", "weight.bin"), "wb") as f:
+        f.write(weights)
+
+
+def write_fake_compiled_t5(path):
+    os.makedirs(os.path.join(path, "analytics"))
+    os.makedirs(os.path.join(path, "weights"))
+    info = {
+        "part": "text_encoder_t5", "inputs": ["input_ids"], "input_shapes": {"input_ids": [1, 128]},
+        "outputs": ["encoder_hidden_states"], "output_shapes": {"encoder_hidden_states": [1, 128, 4096]},
+        "op_histogram": {"Ios16.linear": 168, "Ios16.add": 97, "Ios16.matmul": 48, "Ios16.softmax": 24},
+        "specification_version": 7, "user_defined_metadata": {}, "author": "argmaxinc",
+        "version": "google/t5-v1_1-xxl", "license": "Apache 2.0", "compute_precision": "FLOAT16",
+        "short_description": "T5 text encoder (stand-in)",
+    }
+    with open(os.path.join(path, "metadata.json"), "w", encoding="utf-8") as f:
+        json.dump(compiled_metadata(info, "TextEncoderT5"), f, indent=2)
+    with open(os.path.join(path, "model.mil"), "w", encoding="utf-8") as f:
+        f.write(_mil_text(info))
+    for rel, size in (("coremldata.bin", 512), (os.path.join("analytics", "coremldata.bin"), 243),
+                      (os.path.join("weights", "weight.bin"), 4096)):
+        with open(os.path.join(path, rel), "wb") as f:
+            f.write(_det_bytes(f"t5|{rel}", size))
+
+
+# ------------------------------------------------------------------- downloading
+
+def _byte_chars():
+    """The usual byte-level BPE alphabet in vocabulary order: printable bytes (as
+    themselves) first, then the other bytes mapped to code points from 256 upwards."""
+    keep = list(range(ord("!"), ord("~") + 1)) + list(range(0xA1, 0xAC + 1)) + list(range(0xAE, 0xFF + 1))
+    others = [b for b in range(256) if b not in keep]
+    return [chr(b) for b in keep] + [chr(256 + i) for i in range(len(others))]
+
+
+N_MERGES = 49408 - 512 - 2
+
+
+def _merge_pairs():
+    chars = _byte_chars()
+    for i in range(N_MERGES):
+        yield chars[(i // 256) % 256], chars[i % 256]
+
+
+def synthetic_clip_vocab():
+    chars = _byte_chars()
+    vocab = {}
+    for c in chars:
+        vocab[c] = len(vocab)
+    for c in chars:
+        vocab[c + "</w>"] = len(vocab)
+    for a, b in _merge_pairs():
+        vocab[a + b] = len(vocab)
+    vocab["<|startoftext|>"] = len(vocab)
+    vocab["<|endoftext|>"] = len(vocab)
+    assert len(vocab) == 49408
+    return json.dumps(vocab, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def synthetic_clip_merges():
+    lines = ["#version: 0.2"] + [f"{a} {b}" for a, b in _merge_pairs()]
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def synthetic_t5_tokenizer_config():
+    return json.dumps({
+        "additional_special_tokens": [f"<extra_id_{i}>" for i in range(100)],
+        "eos_token": "</s>", "extra_ids": 100, "model_max_length": 512,
+        "pad_token": "<pad>", "tokenizer_class": "T5Tokenizer", "unk_token": "<unk>",
+    }, indent=2).encode("utf-8")
+
+
+def synthetic_t5_tokenizer():
+    vocab = [["<pad>", 0.0], ["</s>", 0.0], ["<unk>", 0.0]] + [[f"\u2581tok{i}", -float(i) / 10] for i in range(997)]
+    return json.dumps({
+        "version": "1.0", "truncation": None, "padding": None,
+        "added_tokens": [{"id": 0, "content": "<pad>", "special": True}, {"id": 1, "content": "</s>", "special": True},
+                         {"id": 2, "content": "<unk>", "special": True}],
+        "normalizer": {"type": "Precompiled"}, "pre_tokenizer": {"type": "Metaspace"},
+        "model": {"type": "Unigram", "unk_id": 2, "vocab": vocab},
+    }).encode("utf-8")
+
+
+BAD_VOCAB_PAGE = (
+    "<!DOCTYPE html>\n<html class=\"\" lang=\"en\">\n<head>\n<meta charset=\"utf-8\" />\n"
+    "<title>Hugging Face - The AI community building the future.</title>\n</head>\n<body>\n"
+    "<h1>500</h1>\n<p>Internal Error - We're working hard to fix this as soon as possible!</p>\n"
+    "</body>\n</html>\n").encode("utf-8")
+
+
+def download(url, kind=None):
+    """Fetch a URL's body without any status check (like requests.get(url).content).
+    http(s)/file URLs go through urllib, except huggingface.co, which is answered with
+    synthetic content because this stand-in has no network."""
+    if kind == "vocab" and knob_flag("STANDIN_BAD_VOCAB"):
+        return BAD_VOCAB_PAGE
+    if url.startswith("https://huggingface.co/"):
+        base = url.rsplit("/", 1)[-1]
+        if base == "vocab.json":
+            return synthetic_clip_vocab()
+        if base == "merges.txt":
+            return synthetic_clip_merges()
+        if base == "tokenizer_config.json":
+            return synthetic_t5_tokenizer_config()
+        if base == "tokenizer.json":
+            return synthetic_t5_tokenizer()
+        return b"Entry not found"
+    import urllib.error  # imported lazily: it is slow to import and rarely needed
+    import urllib.request
+    try:
+        with urllib.request.urlopen(url, timeout=60) as resp:
+            return resp.read()
+    except urllib.error.HTTPError as e:
+        return e.read()
+
+
+def fake_hf_snapshot_path(repo_id):
+    home = _env("HF_HUB_CACHE") or os.path.join(
+        _env("HF_HOME") or os.path.join(os.path.expanduser("~"), ".cache", "huggingface"), "hub")
+    digest = hashlib.sha1(repo_id.encode("utf-8")).hexdigest()
+    return os.path.join(home, "models--" + repo_id.replace("/", "--"), "snapshots", digest)

@@ -1,10 +1,12 @@
 #!/usr/bin/env node
 // Checks that the committed dist/ is exactly what the sources build.
 //
-// It reads package.json's `build` script (`ncc build src/main.ts -o dist ...`), runs the same
-// ncc command with only the output folder changed to a temporary one, then compares every file
-// both ways: files the build makes that dist/ lacks, files in dist/ the build does not make, and
-// files whose bytes differ. Exit 0 when equal, 1 otherwise (or when the build itself fails).
+// It reads package.json's `build` script: one or more `ncc build <entry> -o <folder> ...` commands
+// joined by `&&` (the action's dist/, then verify/action.yml's dist/verify/). It runs the same ncc
+// commands in the same order with only each output folder moved under a temporary one, then
+// compares every file of each top output folder both ways: files the build makes that dist/
+// lacks, files in dist/ the build does not make, and files whose bytes differ. Exit 0 when equal,
+// 1 otherwise (or when a build itself fails).
 //
 // Usage: node scripts/check-dist.mjs   (from anywhere: paths are taken from this file's location)
 
@@ -23,23 +25,31 @@ function fail(message) {
   process.exit(1);
 }
 
-/** The build script's argv after `ncc`, split on whitespace (it has no quotes). */
-async function buildArgs() {
+/** Each `&&`-joined command of the build script: its argv after `ncc`, split on whitespace. */
+async function buildCommands() {
   const pkg = JSON.parse(await readFile(join(root, 'package.json'), 'utf8'));
   const script = pkg.scripts?.build;
   if (typeof script !== 'string') fail('check-dist: package.json has no "build" script');
-  if (/["'`$\\;&|<>]/.test(script)) {
-    fail(`check-dist: cannot split the build script safely (quotes or shell syntax): ${script}`);
-  }
-  const argv = script.trim().split(/\s+/);
-  if (argv[0] !== 'ncc' || argv[1] !== 'build') {
-    fail(`check-dist: expected the build script to start with "ncc build": ${script}`);
-  }
-  const out = argv.findIndex((a) => a === '-o' || a === '--out');
-  if (out < 0 || argv[out + 1] === undefined) {
-    fail(`check-dist: the build script has no -o <folder>: ${script}`);
-  }
-  return { args: argv.slice(1), outIndex: out - 1, outDir: argv[out + 1] };
+  return script.split(/\s+&&\s+/).map((command) => {
+    if (/["'`$\\;&|<>]/.test(command)) {
+      fail(`check-dist: cannot split the build script safely (quotes or shell syntax): ${script}`);
+    }
+    const argv = command.trim().split(/\s+/);
+    if (argv[0] !== 'ncc' || argv[1] !== 'build') {
+      fail(`check-dist: expected every command of the build script to start with "ncc build": ${command}`);
+    }
+    const out = argv.findIndex((a) => a === '-o' || a === '--out');
+    if (out < 0 || argv[out + 1] === undefined) {
+      fail(`check-dist: a command of the build script has no -o <folder>: ${command}`);
+    }
+    return { args: argv.slice(1), outIndex: out - 1, outDir: argv[out + 1] };
+  });
+}
+
+/** Output folders not inside another one: what is compared (dist/ holds dist/verify/). */
+function topFolders(outDirs) {
+  const inside = (a, b) => a !== b && resolve(root, a).startsWith(resolve(root, b) + sep);
+  return [...new Set(outDirs)].filter((d) => !outDirs.some((other) => inside(d, other)));
 }
 
 function run(file, args) {
@@ -78,39 +88,48 @@ function firstDifference(a, b) {
 }
 
 async function main() {
-  const { args, outIndex, outDir } = await buildArgs();
-  const dist = resolve(root, outDir);
+  const commands = await buildCommands();
 
   const nccCli = createRequire(join(root, 'package.json')).resolve('@vercel/ncc/dist/ncc/cli.js');
   const tmp = await mkdtemp(join(tmpdir(), 'check-dist-'));
   try {
-    const fresh = join(tmp, 'dist');
-    const argv = [...args];
-    argv[outIndex + 1] = fresh;
-    console.log(`check-dist: ncc ${argv.join(' ')}`);
-    const build = await run(process.execPath, [nccCli, ...argv]);
-    if (build.error) {
-      console.error(`${build.stdout}${build.stderr}`);
-      console.error(`check-dist: the build failed (${build.error.message.split('\n')[0]})`);
-      process.exitCode = 1;
-      return;
+    // Same order as the script: ncc empties .js files under its -o first, so dist/ goes before dist/verify/.
+    const freshOf = (outDir) => join(tmp, 'tree', relative(root, resolve(root, outDir)));
+    for (const { args, outIndex, outDir } of commands) {
+      const argv = [...args];
+      argv[outIndex + 1] = freshOf(outDir);
+      console.log(`check-dist: ncc ${argv.join(' ')}`);
+      const build = await run(process.execPath, [nccCli, ...argv]);
+      if (build.error) {
+        console.error(`${build.stdout}${build.stderr}`);
+        console.error(`check-dist: the build failed (${build.error.message.split('\n')[0]})`);
+        process.exitCode = 1;
+        return;
+      }
     }
 
-    const built = await listFiles(fresh);
-    const committed = await listFiles(dist);
-    const builtSet = new Set(built);
-    const committedSet = new Set(committed);
     const problems = [];
-    for (const file of built) {
-      if (!committedSet.has(file)) problems.push(`missing in dist/: ${file}`);
-    }
-    for (const file of committed) {
-      if (!builtSet.has(file)) problems.push(`extra in dist/ (the build does not make it): ${file}`);
-    }
-    for (const file of built) {
-      if (!committedSet.has(file)) continue;
-      const [a, b] = await Promise.all([readFile(join(fresh, file)), readFile(join(dist, file))]);
-      if (!a.equals(b)) problems.push(`differs: ${file} (${firstDifference(a, b)})`);
+    let compared = 0;
+    for (const outDir of topFolders(commands.map((c) => c.outDir))) {
+      const fresh = freshOf(outDir);
+      const dist = resolve(root, outDir);
+      const name = `${relative(root, dist)}/`;
+      const built = await listFiles(fresh);
+      const committed = await listFiles(dist);
+      compared += built.length;
+      const builtSet = new Set(built);
+      const committedSet = new Set(committed);
+      for (const file of built) {
+        if (!committedSet.has(file)) problems.push(`missing in ${name}: ${file}`);
+      }
+      for (const file of committed) {
+        if (!builtSet.has(file)) problems.push(`extra in ${name} (the build does not make it): ${file}`);
+      }
+      for (const file of built) {
+        if (!committedSet.has(file)) continue;
+        const [a, b] = await Promise.all([readFile(join(fresh, file)), readFile(join(dist, file))]);
+        if (!a.equals(b)) problems.push(`differs: ${name}${file} (${firstDifference(a, b)})`);
+      }
     }
 
     if (problems.length > 0) {
@@ -120,7 +139,7 @@ async function main() {
       process.exitCode = 1;
       return;
     }
-    console.log(`check-dist: compared ${built.length} files`);
+    console.log(`check-dist: compared ${compared} files`);
     console.log('dist/ matches the sources');
   } finally {
     await rm(tmp, { recursive: true, force: true });

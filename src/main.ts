@@ -12,6 +12,15 @@ import { failureMessage, judgePsnr, missingChecks, type PsnrVerdict } from './ve
 import { renderSummary } from './summary/summary.js';
 import { packageParts, packagesToRemoveFor } from './verify/packages.js';
 import { RESOURCES_DIR } from './converter/vocabulary.js';
+import { prepareFp16 } from './fp16/prepare.js';
+import { bundleProblem, verifyConversion } from './verify/bundle/stage.js';
+import type { BundleReport } from './verify/bundle/check.js';
+import { cachingAvailable, type CacheReport } from './cache/cache.js';
+import { conversionFromCache, restoreOutputs, saveOutputs } from './cache/outputs.js';
+import { environmentIdentity } from './setup/setup.js';
+import { HubClient } from './hub/client.js';
+import { hubEndpoint, resolveModels } from './hub/models.js';
+import { downloadModels } from './hub/stage.js';
 
 /** Runs the stages in order: inputs, plan, setup, convert, verify, outputs and summary. */
 async function run(): Promise<void> {
@@ -46,17 +55,58 @@ async function run(): Promise<void> {
     return;
   }
 
-  const setup = await setupConverter(config);
-  const commands = planCommands(config, steps, setup.python);
-  core.setOutput('plan', JSON.stringify(commands));
-  const conversion = await runConversion(config, steps, setup.python);
+  const caching = config.caching.enabled && cachingAvailable();
+  if (config.caching.enabled && !caching) core.warning('The cache service is not available (no ACTIONS_RESULTS_URL): running uncached.');
+  const hub = new HubClient(hubEndpoint(process.env), config.hfToken);
+  const models = await resolveModels(config, hub);
+  core.setOutput('model-revision-sha', config.conversion.modelIsLocal ? '' : (models[0]?.revision ?? ''));
+  const identity = environmentIdentity(config);
+  const outputsCache = caching ? await restoreOutputs(config, models, identity) : undefined;
+  const caches: CacheReport[] = [];
+
+  let commands = planCommands(config, steps);
+  let conversion: ConversionResult;
+  if (outputsCache?.restored === 'exact') {
+    core.info('The finished conversion came from the outputs cache: the converter does not run.');
+    conversion = conversionFromCache(config, steps);
+  } else {
+    const setup = await setupConverter(config, caching);
+    caches.push(...setup.caches);
+    commands = planCommands(config, steps, setup.python);
+    core.setOutput('plan', JSON.stringify(commands));
+    const download = await downloadModels({ ...config, caching: { ...config.caching, enabled: caching } }, models, hub);
+    if (download.cache) caches.push(download.cache);
+    // The main model's files at the commit the Hub stage resolved: prepare-fp16 copies that commit.
+    const resolved = models.find((m) => m.id === config.conversion.modelVersion && m.resolved);
+    const fp16 = await prepareFp16(config, setup.python, resolved && { revision: resolved.revision, files: resolved.files.map((f) => f.rfilename) });
+    if (fp16.failure) {
+      core.error(fp16.failure, { title: 'prepare-fp16' });
+      core.setFailed(fp16.failure);
+      return;
+    }
+    try {
+      conversion = await runConversion(config, steps, setup.python, fp16.cwd, download.env);
+    } finally {
+      fp16.cleanup();
+    }
+  }
 
   const verdicts = judgePsnr(conversion.psnr, config.gate);
   const missing = missingChecks(config.conversion, verdicts);
   const problems = report(config, conversion, verdicts, missing);
+  // Before anything is published: a bundle the apps cannot load as asked fails the step here.
+  const bundle = verifyConversion(config, conversion);
+  const bundleFailure = bundleProblem(bundle);
+  if (bundleFailure) problems.push(bundleFailure);
+  if (problems.length === 0 && outputsCache && outputsCache.restored !== 'exact') {
+    caches.push((await saveOutputs(config, outputsCache)) ?? outputsCache);
+  } else if (outputsCache) {
+    caches.push(outputsCache);
+  }
+  setCacheOutputs(caches);
   const packages = listPackages(config);
   setResultOutputs(config, packages, verdicts, conversion, missing);
-  await writeSummary(config, commands, conversion, verdicts, missing, problems);
+  await writeSummary(config, commands, conversion, verdicts, missing, problems, bundle, caches);
   if (problems.length > 0) core.setFailed(problems.join('\n'));
 }
 
@@ -84,6 +134,17 @@ function report(config: Config, conversion: ConversionResult, verdicts: PsnrVerd
   doomed.forEach((p) => rmSync(path.join(config.conversion.outputDir, p), { recursive: true, force: true }));
   if (doomed.length > 0) core.info(`Removed the packages that failed the PSNR gate: ${doomed.join(', ')}.`);
   return problems;
+}
+
+function setCacheOutputs(caches: CacheReport[]): void {
+  const hit = (name: string, partialCounts: boolean) => {
+    const r = caches.find((c) => c.name === name);
+    return String(r !== undefined && (r.restored === 'exact' || (partialCounts && r.restored === 'partial')));
+  };
+  core.setOutput('cache-hit-pip', hit('pip', true));
+  core.setOutput('cache-hit-hf', hit('Hugging Face', false));
+  core.setOutput('cache-hit-env', hit('conda env', false));
+  core.setOutput('cache-hit-outputs', hit('outputs', false));
 }
 
 function listPackages(config: Config): string[] {
@@ -117,6 +178,8 @@ async function writeSummary(
   verdicts: PsnrVerdict[],
   missing: string[],
   problems: string[] = [],
+  bundle?: BundleReport,
+  caches: CacheReport[] = [],
 ): Promise<void> {
   const packages = listPackages(config).map((p) => path.basename(p));
   const sizes = Object.fromEntries(packages.map((p) => [p, directorySize(path.join(config.conversion.outputDir, p))]));
@@ -129,6 +192,8 @@ async function writeSummary(
     sizes,
     packageParts: packageParts(config.conversion, packages),
     problems,
+    bundle,
+    caches,
   });
   if (process.env.GITHUB_STEP_SUMMARY) await core.summary.addRaw(markdown).write();
   else core.info(markdown);

@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import type { ConversionOptions } from '../inputs/config.js';
 import type { Step } from '../plan/plan.js';
-import { chunkPackageName, compiledResources, packageName, quantizedPackages } from '../converter/vocabulary.js';
+import { chunkPackageName, compiledResources, controlNetPackageName, packageName, quantizedPackages } from '../converter/vocabulary.js';
 import type { Snapshot } from './snapshot.js';
 
 /**
@@ -15,6 +15,11 @@ export interface StepPreparation {
   remove: string[];
   /** Move aside while the step runs: already quantized packages that must not be quantized again. */
   hide: string[];
+  /**
+   * The ControlNet ids to pass, when not the step's own: a listed ControlNet whose package is
+   * missing gets converted again, so quantized ones are left off the list instead of hidden.
+   */
+  controlnets?: string[];
 }
 
 export function prepareStep(
@@ -34,11 +39,14 @@ export function prepareStep(
   }
   const prep: StepPreparation = { remove: [], hide: [] };
   if (step.quantize) {
+    const done = (p: string) => alreadyQuantized.has(p) && !changedThisRun.has(p);
     const targets = quantizedPackages(options.modelVersion, options.controlnets).filter((p) => now.has(p));
-    prep.hide = targets.filter((p) => alreadyQuantized.has(p) && !changedThisRun.has(p));
-    if (targets.length > 0 && prep.hide.length === targets.length) {
+    if (targets.length > 0 && targets.every(done)) {
       return { ...none, skip: 'every package it would quantize is quantized already' };
     }
+    const controlNetDone = (id: string) => done(controlNetPackageName(id));
+    prep.hide = quantizedPackages(options.modelVersion, []).filter((p) => now.has(p) && done(p));
+    if (step.controlnets.some(controlNetDone)) prep.controlnets = step.controlnets.filter((id) => !controlNetDone(id));
   }
   if (step.bundle) {
     // Upstream never recompiles an existing .mlmodelc: drop those whose package changed.

@@ -8,7 +8,7 @@ import { fingerprint, fingerprintConflicts, readState } from './state.js';
  */
 export function checkOutputFolder(config: Config): { errors: string[]; warnings: string[] } {
   const dir = config.conversion.outputDir;
-  let packages: string[] = [];
+  let packages: string[];
   try {
     packages = readdirSync(dir).filter((name) => name.endsWith('.mlpackage'));
   } catch {

@@ -48,12 +48,15 @@ export function planCommands(config: Config, steps: Step[], python = 'python'): 
   return steps.map((step) => [python, ...stepArguments(step, config.conversion)]);
 }
 
-function partTimes(timed: Array<{ at: number; event: ConverterEvent }>): Record<string, number> {
+/** Converting -> Converted per part; upstream logs `Converting unet` for the control-unet too. */
+function partTimes(timed: Array<{ at: number; event: ConverterEvent }>, unetName: string): Record<string, number> {
   const started = new Map<string, number>();
   const times: Record<string, number> = {};
   for (const { at, event } of timed) {
     if (event.kind === 'converting') started.set(event.part, at);
-    if (event.kind === 'converted' && started.has(event.part)) times[event.part] = at - (started.get(event.part) ?? at);
+    if (event.kind === 'converted' && started.has(event.part)) {
+      times[event.part === 'unet' ? unetName : event.part] = at - (started.get(event.part) ?? at);
+    }
   }
   return times;
 }
@@ -71,8 +74,17 @@ function diskFacts(outputDir: string) {
   }
 }
 
-/** Runs the plan's processes in order, each in its own log group; stops at the first failure. */
-export async function runConversion(config: Config, steps: Step[], python: string): Promise<ConversionResult> {
+/**
+ * Runs the plan's processes in order, each in its own log group; stops at the first failure.
+ * `cwd`: where the converter runs (the staging root of an fp16 copy; else the workspace).
+ */
+export async function runConversion(
+  config: Config,
+  steps: Step[],
+  python: string,
+  cwd = config.runner.workspace,
+  hubEnv: Record<string, string> = {},
+): Promise<ConversionResult> {
   const options = config.conversion;
   const outputDir = options.outputDir;
   mkdirSync(outputDir, { recursive: true });
@@ -88,16 +100,17 @@ export async function runConversion(config: Config, steps: Step[], python: strin
   const fresh: PsnrResult[] = [];
   let converterRejectedPsnr = false;
   let failure: ConversionFailure | undefined;
-  const env = childEnvironment({ HF_TOKEN: config.hfToken, PYTHONUNBUFFERED: '1' });
+  const env = childEnvironment({ ...hubEnv, HF_TOKEN: config.hfToken, PYTHONUNBUFFERED: '1' });
 
-  for (const step of steps) {
-    const argv = [python, ...stepArguments(step, options)];
+  for (const planned of steps) {
     if (failure) {
-      reports.push({ label: step.label, argv, status: 'not run', durationMs: 0, partTimes: {} });
+      reports.push({ label: planned.label, argv: [python, ...stepArguments(planned, options)], status: 'not run', durationMs: 0, partTimes: {} });
       continue;
     }
     const before = takeSnapshot(outputDir);
-    const prep = prepareStep(step, options, before, changedThisRun, new Set(state.quantized));
+    const prep = prepareStep(planned, options, before, changedThisRun, new Set(state.quantized));
+    const step = planned.kind === 'torch2coreml' && prep.controlnets ? { ...planned, controlnets: prep.controlnets } : planned;
+    const argv = [python, ...stepArguments(step, options)];
     if (prep.skip) {
       core.info(`${step.label}: skipped, ${prep.skip}.`);
       reports.push({ label: step.label, argv, status: 'skipped', note: prep.skip, durationMs: 0, partTimes: {} });
@@ -115,7 +128,7 @@ export async function runConversion(config: Config, steps: Step[], python: strin
     const timed: Array<{ at: number; event: ConverterEvent }> = [];
     core.startGroup(`${step.label}: ${argv.slice(1, 3).join(' ')}`);
     const result = await runProcess(argv, {
-      cwd: config.runner.workspace,
+      cwd,
       env,
       onOutput: (text) => parser.push(text).forEach((event) => timed.push({ at: Date.now(), event })),
     });
@@ -134,7 +147,7 @@ export async function runConversion(config: Config, steps: Step[], python: strin
       argv,
       status: ok ? 'done' : 'failed',
       durationMs: result.durationMs,
-      partTimes: partTimes(timed),
+      partTimes: partTimes(timed, unetPart(options)),
     };
     reports.push(report);
 

@@ -67,7 +67,7 @@ const MATCHERS: readonly Matcher[] = [
     }),
   },
   {
-    applies: (_end, text) => /\(variant=fp16\)|no such modeling files are available.*fp16/.test(text),
+    applies: (_end, text) => /\(variant=fp16\)|`variant=fp16`, but no such modeling files are available/.test(text),
     diagnose: () => ({
       title: 'The checkpoint has no fp16 safetensors files, and the converter loads variant="fp16" only.',
       hints: [

@@ -106,7 +106,8 @@ export class ConverterLogParser {
       return [{ kind: 'chunking', part: this.chunkPart }];
     }
     if (PATTERNS.chunkingModel.test(line)) return [{ kind: 'chunking', part: this.chunkPart ?? this.context.unetPart }];
-    if ((m = PATTERNS.quantizing.exec(line))) return [{ kind: 'quantizing', part: m[1] ?? '' }];
+    // `Quantizing weights to N-bit precision` is the phase's heading, not a part.
+    if ((m = PATTERNS.quantizing.exec(line)) && m[1] !== 'weights') return [{ kind: 'quantizing', part: m[1] ?? '' }];
     if ((m = PATTERNS.compiled.exec(line))) return [{ kind: 'compiled', source: m[1] ?? '', target: m[2] ?? '' }];
     return [];
   }

@@ -137,6 +137,13 @@ export const RESOURCE_NAMES: ReadonlyArray<readonly [string, string]> = [
   ['safety_checker', 'SafetyChecker'],
 ];
 
+/** `<name>.mlmodelc` in Resources for a package suffix (`unet_chunk1` -> `UnetChunk1.mlmodelc`). */
+export function compiledModel(suffix: string): string {
+  const found = RESOURCE_NAMES.find(([s]) => s === suffix);
+  if (!found) throw new Error(`The converter compiles no package with the suffix ${suffix}.`);
+  return `${found[1]}.mlmodelc`;
+}
+
 export const TOKENIZER_FILES = ['vocab.json', 'merges.txt'] as const;
 export const T5_RESOURCES = ['TextEncoderT5.mlmodelc', 'tokenizer.json', 'tokenizer_config.json'] as const;
 

@@ -18,6 +18,25 @@ export interface Config {
   /** Empty only when every model involved is a local folder. */
   hfToken: string;
   runner: RunnerContext;
+  /** Check the bundled Resources against what was asked, before anything is published. */
+  verifyBundle: boolean;
+  caching: CacheOptions;
+  prepareFp16: PrepareFp16;
+}
+
+/**
+ * The converter loads variant="fp16" only: an fp16 safetensors copy of a checkpoint without one is
+ * saved first (`auto`: when the Hub's file list, or the local folder, has no *.fp16.safetensors).
+ */
+export interface PrepareFp16 {
+  mode: 'auto' | 'always' | 'never';
+  /** Absolute path of python/prepare_fp16.py, shipped with the action. */
+  helper: string;
+}
+
+export interface CacheOptions {
+  enabled: boolean;
+  outputs: boolean;
 }
 
 /** What torch2coreml is asked to do, in the workflow's terms. */
@@ -49,6 +68,10 @@ export interface ConversionOptions {
   /** Absolute. */
   outputDir: string;
   extraArgs: string[];
+  /** Every model the converter loads from the Hub (not from a local folder), the main one first. */
+  hubIds: string[];
+  /** The revision of modelVersion to convert (the converter itself always loads `main`). */
+  modelRevision: string;
 }
 
 /** Empty fields take the converter's own defaults. */

@@ -2,29 +2,30 @@ import * as path from 'node:path';
 import type { InputName } from './names.js';
 
 /**
- * Typed readers for single inputs. Each reader records a message naming the input and saying what
- * is accepted, and returns undefined, so that every bad input is reported in one go.
+ * Typed readers for single inputs (of action.yml by default; N names those of another action
+ * file). Each reader records a message naming the input and saying what is accepted, and returns
+ * undefined, so that every bad input is reported in one go.
  */
-export class FieldReader {
+export class FieldReader<N extends string = InputName> {
   readonly errors: string[] = [];
 
-  constructor(private readonly raw: (name: InputName) => string) {}
+  constructor(private readonly raw: (name: N) => string) {}
 
-  fail(name: InputName, message: string): undefined {
+  fail(name: N, message: string): undefined {
     this.errors.push(`Input \`${name}\` ${message}`);
     return undefined;
   }
 
-  text(name: InputName): string {
+  text(name: N): string {
     return this.raw(name).trim();
   }
 
-  optionalText(name: InputName): string | undefined {
+  optionalText(name: N): string | undefined {
     return this.text(name) || undefined;
   }
 
   /** Same spellings as @actions/core's getBooleanInput; empty takes the fallback. */
-  bool(name: InputName, fallback: boolean): boolean {
+  bool(name: N, fallback: boolean): boolean {
     const value = this.text(name);
     if (value === '') return fallback;
     if (['true', 'True', 'TRUE'].includes(value)) return true;
@@ -33,9 +34,9 @@ export class FieldReader {
     return fallback;
   }
 
-  oneOf<T extends string | number>(name: InputName, allowed: readonly T[], fallback: T): T;
-  oneOf<T extends string | number>(name: InputName, allowed: readonly T[]): T | undefined;
-  oneOf<T extends string | number>(name: InputName, allowed: readonly T[], fallback?: T): T | undefined {
+  oneOf<T extends string | number>(name: N, allowed: readonly T[], fallback: T): T;
+  oneOf<T extends string | number>(name: N, allowed: readonly T[]): T | undefined;
+  oneOf<T extends string | number>(name: N, allowed: readonly T[], fallback?: T): T | undefined {
     const value = this.text(name);
     if (value === '') return fallback;
     const match = allowed.find((option) => String(option) === value);
@@ -45,7 +46,7 @@ export class FieldReader {
     return match;
   }
 
-  positiveInteger(name: InputName, multipleOf = 1, why = ''): number | undefined {
+  positiveInteger(name: N, multipleOf = 1, why = ''): number | undefined {
     const value = this.text(name);
     if (value === '') return undefined;
     const n = /^\d+$/.test(value) ? Number(value) : NaN;
@@ -56,7 +57,7 @@ export class FieldReader {
     return n;
   }
 
-  positiveNumber(name: InputName, fallback: number): number {
+  positiveNumber(name: N, fallback: number): number {
     const value = this.text(name);
     if (value === '') return fallback;
     const n = Number(value);
@@ -67,7 +68,7 @@ export class FieldReader {
     return n;
   }
 
-  httpUrl(name: InputName): string | undefined {
+  httpUrl(name: N): string | undefined {
     const value = this.text(name);
     if (value === '') return undefined;
     let url: URL | undefined;
@@ -83,14 +84,14 @@ export class FieldReader {
   }
 
   /** Items separated by white space, commas or new lines. */
-  list(name: InputName): string[] {
+  list(name: N): string[] {
     return this.text(name)
       .split(/[\s,]+/)
       .filter((item) => item !== '');
   }
 
   /** One item a line, lines kept whole (for arguments that may hold spaces); `#` starts a comment line. */
-  lines(name: InputName): string[] {
+  lines(name: N): string[] {
     return this.raw(name)
       .split(/\r?\n/)
       .map((line) => line.trim())

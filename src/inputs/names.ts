@@ -42,9 +42,31 @@ export const INPUT_NAMES = [
   'psnr-thresholds',
   'process-per-component',
   'dry-run',
+  'verify-bundle',
+  'prepare-fp16',
+  'model-revision',
+  'cache',
+  'cache-outputs',
 ] as const;
 export type InputName = (typeof INPUT_NAMES)[number];
 
 /** Every output of action.yml, declared once. */
-export const OUTPUT_NAMES = ['output-dir', 'resources-dir', 'mlpackages', 'plan', 'psnr', 'psnr-passed'] as const;
+export const OUTPUT_NAMES = [
+  'output-dir',
+  'resources-dir',
+  'mlpackages',
+  'plan',
+  'psnr',
+  'psnr-passed',
+  'model-revision-sha',
+  'cache-hit-pip',
+  'cache-hit-hf',
+  'cache-hit-env',
+  'cache-hit-outputs',
+] as const;
 export type OutputName = (typeof OUTPUT_NAMES)[number];
+
+/** Inputs and outputs of verify/action.yml, the standalone bundle check. */
+export const VERIFY_INPUT_NAMES = ['path', 'model-kind', 'attention-implementation', 'quantize-nbits', 'chunked', 'controlnets'] as const;
+export type VerifyInputName = (typeof VERIFY_INPUT_NAMES)[number];
+export const VERIFY_OUTPUT_NAMES = ['passed', 'facts'] as const;

@@ -10,6 +10,7 @@ import {
 } from '../converter/vocabulary.js';
 import { DEFAULT_CONSTRAINTS, DEFAULT_PYTHON, DEFAULT_REQUIREMENT } from '../converter/install.js';
 import { MANAGED_FLAGS } from '../converter/commands.js';
+import { PREPARE_FP16_HELPER } from '../fp16/decide.js';
 import type { Config, PsnrGate } from './config.js';
 import { FieldReader, isHubId, resolveIn } from './fields.js';
 import type { InputName } from './names.js';
@@ -53,8 +54,9 @@ export function parseInputs(raw: (name: InputName) => string, ctx: ParseContext)
   const model = readModel(read, 'model-version', runner.workspace, ctx, true);
   const controlnets = read.list('convert-controlnet');
   controlnets.forEach((id) => {
-    if (!isHubId(id) && !ctx.isDirectory(resolveIn(runner.workspace, id))) {
-      read.fail('convert-controlnet', `lists ${JSON.stringify(id)}, which is neither a Hub id (owner/name) nor an existing folder.`);
+    // The converter reads each ControlNet's model card from the Hub, so a local folder fails there.
+    if (!isHubId(id) || ctx.isDirectory(resolveIn(runner.workspace, id))) {
+      read.fail('convert-controlnet', `lists ${JSON.stringify(id)}, which is not a Hub id (owner/name): the converter reads every ControlNet's model card from the Hub.`);
     }
   });
   const refiner = readModel(read, 'refiner-version', runner.workspace, ctx, false);
@@ -97,6 +99,11 @@ export function parseInputs(raw: (name: InputName) => string, ctx: ParseContext)
       sd3Version: read.bool('sd3-version', false),
       outputDir,
       extraArgs: readExtraArgs(read),
+      hubIds: [model, refiner, customVae]
+        .filter((m): m is { value: string; isLocal: boolean } => m !== undefined && !m.isLocal)
+        .map((m) => m.value)
+        .concat(controlnets),
+      modelRevision: readRevision(read),
     },
     setup: {
       pythonVersion: readPythonVersion(read),
@@ -111,19 +118,24 @@ export function parseInputs(raw: (name: InputName) => string, ctx: ParseContext)
     dryRun: read.bool('dry-run', false),
     hfToken: token,
     runner,
+    verifyBundle: read.bool('verify-bundle', true),
+    caching: { enabled: read.bool('cache', true), outputs: read.bool('cache-outputs', true) },
+    prepareFp16: {
+      mode: ({ auto: 'auto', true: 'always', false: 'never' } as const)[read.oneOf('prepare-fp16', ['auto', 'true', 'false'] as const, 'auto')],
+      helper: path.join(ctx.actionRoot, PREPARE_FP16_HELPER),
+    },
   };
 
   if (outputDir === runner.workspace) {
     read.fail('output-dir', 'must be a folder below the workspace, not the workspace itself (the converter writes many files into it).');
   }
 
+  // Every field has a fallback, so the rules can judge the rest even when some inputs failed.
   const errors = [...read.errors];
   const warnings: string[] = [];
-  if (errors.length === 0) {
-    for (const rule of RULES) {
-      const message = rule.check(config);
-      if (message) (rule.severity === 'error' ? errors : warnings).push(`Input \`${rule.input}\` ${message}`);
-    }
+  for (const rule of RULES) {
+    const message = rule.check(config);
+    if (message) (rule.severity === 'error' ? errors : warnings).push(`Input \`${rule.input}\` ${message}`);
   }
   return errors.length === 0 ? { config, errors, warnings } : { errors, warnings };
 }
@@ -143,6 +155,16 @@ function readModel(
   if (ctx.isDirectory(resolveIn(workspace, value))) return { value, isLocal: true };
   if (isHubId(value)) return { value, isLocal: false };
   return read.fail(name, `must be a Hub id (owner/name) or an existing folder, got ${JSON.stringify(value)} (no such folder in ${workspace}).`);
+}
+
+function readRevision(read: FieldReader): string {
+  const value = read.text('model-revision') || 'main';
+  // Branch and tag names of git, or a commit sha; no spaces, no `..`, no leading `-`.
+  if (!/^[\w][\w./-]*$/.test(value) || value.includes('..')) {
+    read.fail('model-revision', `must be a branch, tag or commit sha of the model repository, got ${JSON.stringify(value)}.`);
+    return 'main';
+  }
+  return value;
 }
 
 function readExistingFile(
@@ -185,13 +207,23 @@ function readRequirement(read: FieldReader, workspace: string, ctx: ParseContext
   return value;
 }
 
+/**
+ * The managed flag an argument would set, as argparse reads it: `-ox` and `-o x` (one argv
+ * element) set -o, and a long option may be abbreviated to any unambiguous prefix.
+ */
+export function managedFlagOf(arg: string): string | undefined {
+  if (!arg.startsWith('-')) return undefined;
+  if (!arg.startsWith('--')) return MANAGED_FLAGS.has(arg.slice(0, 2)) ? arg.slice(0, 2) : undefined;
+  const name = arg.split(/[=\s]/)[0] ?? arg;
+  return [...MANAGED_FLAGS.keys()].find((flag) => flag.startsWith('--') && flag.startsWith(name));
+}
+
 function readExtraArgs(read: FieldReader): string[] {
   const args = read.lines('extra-args');
   for (const arg of args) {
-    const flag = arg.split('=')[0] ?? arg;
-    const owner = MANAGED_FLAGS.get(flag);
-    if (owner) {
-      read.fail('extra-args', `must not set ${flag}: the action plans it from the input \`${owner}\`.`);
+    const flag = managedFlagOf(arg);
+    if (flag) {
+      read.fail('extra-args', `must not set ${flag} (${JSON.stringify(arg)}): the action plans it from the input \`${MANAGED_FLAGS.get(flag)}\`.`);
     }
   }
   return args;

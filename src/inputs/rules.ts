@@ -2,6 +2,7 @@ import { DEFAULT_REQUIREMENT, SUPPORTED_PYTHON } from '../converter/install.js';
 import { CONVERTER_MIN_PSNR } from '../converter/vocabulary.js';
 import type { Config } from './config.js';
 import type { InputName } from './names.js';
+import { SD3_NOT_FP16, unstageable } from '../fp16/decide.js';
 
 /**
  * Checks across inputs, one entry per case: `check` returns the message (completing
@@ -15,16 +16,11 @@ export interface Rule {
 }
 
 const isMacOS = (c: Config) => c.runner.os === 'macOS';
-const hasModelsFromHub = (c: Config) =>
-  !c.conversion.modelIsLocal ||
-  c.conversion.controlnets.length > 0 ||
-  c.conversion.refinerVersion !== undefined ||
-  c.conversion.customVaeVersion !== undefined;
+const hasModelsFromHub = (c: Config) => c.conversion.hubIds.length > 0;
 
-function pythonTooNew(version: string): boolean {
-  const [major = 0, minor = 0] = version.split('.').map(Number);
-  const [maxMajor, maxMinor] = SUPPORTED_PYTHON.max;
-  return major > maxMajor || (major === maxMajor && minor > maxMinor);
+function compareVersion(version: string, [major, minor]: readonly number[]): number {
+  const [a = 0, b = 0] = version.split('.').map(Number);
+  return a - (major ?? 0) || b - (minor ?? 0);
 }
 
 export const RULES: readonly Rule[] = [
@@ -71,6 +67,24 @@ export const RULES: readonly Rule[] = [
         : undefined,
   },
   {
+    input: 'refiner-version',
+    severity: 'error',
+    check: (c) =>
+      c.conversion.refinerVersion !== undefined && c.conversion.unetSupportControlnet
+        ? 'cannot be combined with `unet-support-controlnet`: the converter then names the refiner control-unet and skips it as already converted.'
+        : undefined,
+  },
+  {
+    input: 'model-revision',
+    severity: 'error',
+    check: (c) =>
+      c.conversion.modelRevision !== 'main' && (c.conversion.modelIsLocal || c.conversion.controlnets.length > 0 || c.conversion.includeT5)
+        ? c.conversion.modelIsLocal
+          ? 'applies to a Hub model, but model-version is a local folder.'
+          : 'cannot be pinned with ControlNets or include-t5: the converter then has to reach the Hub (model cards, the T5 download) and loads `main`.'
+        : undefined,
+  },
+  {
     input: 'convert-mmdit',
     severity: 'error',
     check: (c) =>
@@ -82,8 +96,10 @@ export const RULES: readonly Rule[] = [
     input: 'python-version',
     severity: 'error',
     check: (c) =>
-      pythonTooNew(c.setup.pythonVersion) && c.setup.python === undefined && c.setup.requirement === DEFAULT_REQUIREMENT
-        ? `is ${c.setup.pythonVersion}, but the pinned converter needs Python ${SUPPORTED_PYTHON.min.join('.')} to ${SUPPORTED_PYTHON.max.join('.')}: it pins numpy<1.24, which has no wheels for 3.12 and newer, and diffusionkit supports up to 3.11.`
+      (compareVersion(c.setup.pythonVersion, SUPPORTED_PYTHON.max) > 0 || compareVersion(c.setup.pythonVersion, SUPPORTED_PYTHON.min) < 0) &&
+      c.setup.python === undefined &&
+      c.setup.requirement === DEFAULT_REQUIREMENT
+        ? `is ${c.setup.pythonVersion}, but the pinned converter needs Python ${SUPPORTED_PYTHON.min.join('.')} to ${SUPPORTED_PYTHON.max.join('.')}: it pins numpy<1.24, which has no wheels for 3.12 and newer, and diffusionkit supports 3.9 to 3.11.`
         : undefined,
   },
   {
@@ -146,5 +162,18 @@ export const RULES: readonly Rule[] = [
       c.conversion.includeT5 && !c.conversion.bundleResources
         ? 'is true, but the T5 encoder only goes into the Resources folder, and `bundle-resources-for-swift-cli` is false.'
         : undefined,
+  },
+  {
+    input: 'prepare-fp16',
+    severity: 'error',
+    check: (c) => {
+      const why = c.prepareFp16.mode === 'always' && !c.conversion.sd3Version ? unstageable(c.conversion.modelVersion) : undefined;
+      return why ? `is true, but ${why}: give model-version relative to the workspace.` : undefined;
+    },
+  },
+  {
+    input: 'prepare-fp16',
+    severity: 'warning',
+    check: (c) => (c.prepareFp16.mode === 'always' && c.conversion.sd3Version ? `is true, but has no effect: ${SD3_NOT_FP16}.` : undefined),
   },
 ];

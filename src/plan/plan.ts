@@ -62,46 +62,43 @@ function torch2coreml(label: string, fields: Partial<Torch2CoreMLStep>): Torch2C
 /**
  * Upstream quantizes after chunking, so chunks stay float16 while the app loads them in preference
  * to the quantized Unet: whenever both are asked, chunks are made in a later process from the
- * quantized unet. Quantization rewrites every existing package in place, so it runs exactly once.
+ * quantized unet. Quantization rewrites every existing package in place, so it runs exactly once,
+ * in a process of its own.
  */
 export function makePlan(options: ConversionOptions, processPerComponent: boolean): Step[] {
   const parts = UPSTREAM_ORDER.filter((p) => options.parts.includes(p));
   const check = options.checkOutputCorrectness;
   const quantize = options.quantizeNbits !== undefined;
   const chunkLater = options.chunkUnet && (quantize || processPerComponent);
+  const convertStep = (label: string, fields: Partial<Torch2CoreMLStep>) => torch2coreml(label, { checkCorrectness: check, ...fields });
   const controlnets = options.controlnets;
   const steps: Step[] = [];
 
   if (processPerComponent) {
-    for (const part of parts) {
-      if (part === 'unet') {
-        // Upstream converts ControlNets between the VAEs and the unet.
-        controlnets.forEach((id) => steps.push(torch2coreml(`Convert ControlNet ${id}`, { controlnets: [id], checkCorrectness: check })));
-      }
-      steps.push(torch2coreml(`Convert ${part === 'unet' ? unetPart(options) : part}`, { convert: [part], checkCorrectness: check }));
-    }
-    if (!parts.includes('unet')) {
-      controlnets.forEach((id) => steps.push(torch2coreml(`Convert ControlNet ${id}`, { controlnets: [id], checkCorrectness: check })));
+    // Upstream converts ControlNets between the VAEs and the unet.
+    const beforeControlNets: SelectablePart[] = parts.filter((p) => p === 'vae_decoder' || p === 'vae_encoder');
+    for (const part of beforeControlNets) steps.push(convertStep(`Convert ${part}`, { convert: [part] }));
+    for (const id of controlnets) steps.push(convertStep(`Convert ControlNet ${id}`, { controlnets: [id] }));
+    for (const part of parts.filter((p) => !beforeControlNets.includes(p))) {
+      steps.push(convertStep(`Convert ${part === 'unet' ? unetPart(options) : part}`, { convert: [part] }));
     }
     if (options.refinerVersion && parts.includes('unet')) {
-      steps.push(torch2coreml('Convert refiner', { convert: ['unet'], refiner: true, checkCorrectness: check }));
-    }
-    if (quantize) {
-      steps.push(torch2coreml(`Quantize to ${options.quantizeNbits} bits`, { controlnets, quantize: true }));
+      steps.push(convertStep('Convert refiner', { convert: ['unet'], refiner: true }));
     }
   } else {
     steps.push(
-      torch2coreml('Convert all parts', {
+      convertStep('Convert all parts', {
         convert: parts,
         controlnets,
         refiner: options.refinerVersion !== undefined && parts.includes('unet'),
-        checkCorrectness: check,
-        quantize,
         chunkUnet: options.chunkUnet && !chunkLater,
-        bundle: options.bundleResources && !chunkLater,
+        bundle: options.bundleResources && !chunkLater && !quantize,
       }),
     );
   }
+  // Always a process of its own: upstream quantizes every package it finds, so the action must
+  // be able to keep already quantized ones out of it (see src/convert/decisions.ts).
+  if (quantize) steps.push(torch2coreml(`Quantize to ${options.quantizeNbits} bits`, { controlnets, quantize: true }));
 
   if (chunkLater) {
     for (const part of chunkableParts(options)) {

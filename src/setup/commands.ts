@@ -7,6 +7,10 @@ export function condaCreateArgs(conda: string, prefix: string, pythonVersion: st
   return [conda, 'create', '--yes', '--quiet', '--prefix', prefix, '--override-channels', '--channel', 'conda-forge', `python=${pythonVersion}`];
 }
 
+export function pipCacheDirArgs(python: string): string[] {
+  return [python, '-m', 'pip', 'cache', 'dir'];
+}
+
 export function pipInstallArgs(python: string, requirement: string, constraintsFile: string): string[] {
   return [python, '-m', 'pip', 'install', '--disable-pip-version-check', '--no-input', '--constraint', constraintsFile, requirement];
 }

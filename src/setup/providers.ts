@@ -21,7 +21,11 @@ export interface PythonProvider {
   label: string;
   provides(ctx: SetupContext): Promise<boolean>;
   interpreter(ctx: SetupContext): Promise<string>;
+  /** Where the provider keeps the env it creates (so that it can be cached); none for a given one. */
+  envPrefix?(ctx: SetupContext): string;
 }
+
+const condaEnvPrefix = (ctx: SetupContext) => envPrefix(ctx.config.runner.toolCache, ctx.config.setup.pythonVersion, ctx.config.runner.arch);
 
 export class SetupError extends Error {}
 
@@ -35,8 +39,8 @@ async function run(argv: string[], what: string): Promise<void> {
 
 /** Creates the env for this Python version unless it exists already. */
 async function condaEnv(conda: string, ctx: SetupContext): Promise<string> {
-  const { runner, setup } = ctx.config;
-  const prefix = envPrefix(runner.toolCache, setup.pythonVersion, runner.arch);
+  const { setup } = ctx.config;
+  const prefix = condaEnvPrefix(ctx);
   const python = envPython(prefix);
   if (existsSync(python)) {
     core.info(`Reusing the conda env at ${prefix}.`);
@@ -69,10 +73,12 @@ export const PROVIDERS: readonly PythonProvider[] = [
     label: 'the conda already on the runner',
     provides: async () => (await existingConda()) !== undefined,
     interpreter: async (ctx) => condaEnv((await existingConda()) ?? 'conda', ctx),
+    envPrefix: condaEnvPrefix,
   },
   {
     label: 'Miniforge from the tool cache, or downloaded and checked',
     provides: async () => true,
+    envPrefix: condaEnvPrefix,
     interpreter: async (ctx) => {
       const installer = miniforgeInstaller(ctx.config.runner.arch);
       let root = tc.find('Miniforge3', installer.version, installer.cacheArch);

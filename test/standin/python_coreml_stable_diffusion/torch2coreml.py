@@ -14,6 +14,7 @@ import re
 from collections import OrderedDict
 
 from python_coreml_stable_diffusion import _standin
+from python_coreml_stable_diffusion import _standin_hub
 
 _standin.import_coremltools()
 
@@ -120,7 +121,9 @@ def _load_pipeline(location, args, refiner=False):
             raise EnvironmentError(f"Error no file named model_index.json found in directory {location}.")
         with open(index_path, encoding="utf-8") as f:
             model_index = json.load(f)
-        if _standin.knob_flag("STANDIN_NO_FP16") or os.path.exists(os.path.join(location, "standin-no-fp16")):
+        # STANDIN_NO_FP16=hub: only Hub checkpoints lack fp16 files; local folders (fp16 copies) load.
+        no_fp16 = _standin.knob_flag("STANDIN_NO_FP16") and _standin._env("STANDIN_NO_FP16") != "hub"
+        if no_fp16 or os.path.exists(os.path.join(location, "standin-no-fp16")):
             raise EnvironmentError(_standin.NO_FP16_MESSAGE)
         class_name = model_index.get("_class_name", "StableDiffusionPipeline")
         return _Pipeline(class_name, model_index=model_index, local_dir=location)
@@ -128,6 +131,11 @@ def _load_pipeline(location, args, refiner=False):
     _standin.hub_validate_and_authenticate(location)
     if _standin.knob_flag("STANDIN_NO_FP16"):
         raise EnvironmentError(_standin.NO_FP16_MESSAGE)
+    cached = _standin_hub.snapshot(location)
+    if cached is not None:
+        model_index = _read_json(os.path.join(cached, "model_index.json"))
+        if model_index:
+            return _Pipeline(model_index.get("_class_name", "StableDiffusionPipeline"), model_index=model_index, local_dir=cached)
     if refiner:
         class_name = "StableDiffusionXLImg2ImgPipeline"
     elif args.xl_version:

@@ -173,6 +173,32 @@ class PipelineLoadTest(TempDirCase):
         self.assertIn("INFO:__main__:Done. Pipeline in effect: StableDiffusionXLPipeline", proc.stderr)
         self.assertTrue(os.path.isdir(os.path.join(self.out(), "Stable_Diffusion_version_._m_text_encoder_2.mlpackage")))
 
+    def test_no_fp16_on_the_hub_only(self):
+        proc = run(["--model-version", SD, "--convert-unet", "-o", self.out()], STANDIN_NO_FP16="hub")
+        self.assertEqual(last_line(proc.stderr), NO_FP16_LINE)
+        # A folder of the id's relative path in the working directory loads instead of the Hub id.
+        staged = os.path.join(self.tmp, *SD.split("/"))
+        os.makedirs(staged)
+        with open(os.path.join(staged, "model_index.json"), "w") as f:
+            json.dump({"_class_name": "StableDiffusionPipeline"}, f)
+        self.assertOk(run(["--model-version", SD, "--convert-unet", "-o", self.out()], cwd=self.tmp, STANDIN_NO_FP16="hub"))
+        self.assertTrue(os.path.isdir(self.sd_path("unet")))
+
+    def test_float16_loader_saves_a_copy_the_converter_loads(self):
+        code = ("import sys; from python_coreml_stable_diffusion import _standin; "
+                "_standin.load_float16_pipeline(sys.argv[1]).save_pretrained(sys.argv[2], safe_serialization=True, variant='fp16')")
+        copy = os.path.join(self.tmp, *XL.split("/"))
+        proc = subprocess.run([sys.executable, "-c", code, XL, copy], env=clean_env(token=False), capture_output=True, text=True)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        with open(os.path.join(copy, "model_index.json"), encoding="utf-8") as f:
+            self.assertEqual(json.load(f)["_class_name"], "StableDiffusionXLPipeline")
+        for weights in ("unet/diffusion_pytorch_model.fp16.safetensors", "text_encoder_2/model.fp16.safetensors"):
+            self.assertTrue(os.path.isfile(os.path.join(copy, weights)), weights)
+        proc = run(["--model-version", XL, "--xl-version", "--convert-text-encoder", "-o", self.out()], cwd=self.tmp,
+                   STANDIN_NO_FP16="hub")
+        self.assertOk(proc)
+        self.assertTrue(os.path.isdir(self.sd_path("text_encoder_2", version=XL)))
+
 
 class OutputTest(TempDirCase):
     def test_names_for_hub_id_and_local_path(self):

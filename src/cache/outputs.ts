@@ -1,0 +1,54 @@
+import * as core from '@actions/core';
+import type { Config } from '../inputs/config.js';
+import type { Step } from '../plan/plan.js';
+import type { ConversionResult } from '../convert/run.js';
+import { readState } from '../convert/state.js';
+import type { ModelRevision } from '../hub/models.js';
+import { restore, save, type CacheReport } from './cache.js';
+import { outputsKey, type EnvironmentIdentity } from './keys.js';
+
+/**
+ * Pure: the options that determine the output folder's content, for its key. Paths are left out
+ * (the cache version already hashes the folder's path) and so is the token.
+ */
+export function outputOptions(config: Config): Record<string, string> {
+  const { outputDir: _outputDir, modelIsLocal: _local, ...conversion } = config.conversion;
+  return {
+    conversion: JSON.stringify(conversion),
+    processPerComponent: String(config.processPerComponent),
+    prepareFp16: config.prepareFp16.mode,
+  };
+}
+
+/** Pure: why the outputs cache cannot be used, if it cannot. */
+export function outputsCacheBlocker(config: Config, models: ModelRevision[]): string | undefined {
+  if (!config.caching.enabled || !config.caching.outputs) return 'turned off';
+  if (config.conversion.modelIsLocal) return 'the model is a local folder, whose content has no commit to key on';
+  if (!models.every((m) => m.resolved)) return 'the Hub could not be asked for the commits to key on';
+  return undefined;
+}
+
+export async function restoreOutputs(config: Config, models: ModelRevision[], identity: EnvironmentIdentity): Promise<CacheReport | undefined> {
+  const blocker = outputsCacheBlocker(config, models);
+  if (blocker) {
+    core.info(`Outputs cache not used: ${blocker}.`);
+    return undefined;
+  }
+  return restore('outputs', [config.conversion.outputDir], outputsKey(models, outputOptions(config), identity));
+}
+
+/** A restored folder stands for a finished conversion: its PSNR checks come from its state file. */
+export function conversionFromCache(config: Config, steps: Step[]): ConversionResult {
+  const state = readState(config.conversion.outputDir);
+  return {
+    steps: steps.map((s) => ({ label: s.label, argv: [], status: 'skipped', note: 'restored from the outputs cache', durationMs: 0, partTimes: {} })),
+    psnr: (state?.psnr ?? []).map((c) => ({ ...c, step: 'earlier run' })),
+    converterRejectedPsnr: false,
+  };
+}
+
+/** Only a conversion that passed every gate is worth keeping. */
+export async function saveOutputs(config: Config, report: CacheReport | undefined): Promise<CacheReport | undefined> {
+  if (!report) return undefined;
+  return save(report, [config.conversion.outputDir]);
+}

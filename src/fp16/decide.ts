@@ -1,0 +1,87 @@
+import * as path from 'node:path';
+import type { Config } from '../inputs/config.js';
+
+/**
+ * prepare-fp16, the deciding part. The converter loads every pipeline with variant="fp16",
+ * use_safetensors=True: a checkpoint without *.fp16.safetensors fails. The helper saves an fp16
+ * copy; the output names must still carry the original model-version, so the copy is staged at
+ * <root>/<model-version> and the converter runs in <root>, where diffusers finds a folder of that
+ * relative path and loads it instead of the Hub id. Pure.
+ */
+export const PREPARE_FP16_HELPER = 'python/prepare_fp16.py';
+
+/** `x.fp16.safetensors`, or a shard of one as diffusers names it (`x.fp16-00001-of-00002.safetensors`). */
+export const isFp16Safetensors = (file: string) => /\.fp16(-\d+-of-\d+)?\.safetensors$/.test(file);
+
+/** The model's file list: from the Hub's `siblings`, or from the local folder; or why not. */
+export type ModelFiles = { files: string[] } | { error: string };
+
+export interface Fp16Decision {
+  run: boolean;
+  /** One line for the log. */
+  reason: string;
+  /** Set when the user should hear about it (a wish that cannot be met). */
+  warning?: string;
+}
+
+/** Where the copy goes so that the same relative name finds it; undefined when no name can. */
+export function stagedFolder(root: string, modelVersion: string): string | undefined {
+  if (path.isAbsolute(modelVersion)) return undefined;
+  const normal = path.normalize(modelVersion);
+  if (normal === '.' || normal === '..' || normal.startsWith(`..${path.sep}`)) return undefined;
+  return path.join(root, normal);
+}
+
+/** Why a copy could not carry the model's name, or undefined when it can. */
+export function unstageable(modelVersion: string): string | undefined {
+  return stagedFolder('/', modelVersion) === undefined
+    ? `model-version ${modelVersion} is an absolute path or leaves the workspace, so a copy cannot be found under the same name (which names the outputs)`
+    : undefined;
+}
+
+export const SD3_NOT_FP16 = 'SD3 is not loaded with variant="fp16" (the converter takes the other parts from the SDXL base, DiffusionKit loads the MMDiT)';
+
+/**
+ * Does the helper run? `files` is asked for only in auto mode (undefined otherwise). The cases
+ * where `true` cannot work are input rules (src/inputs/rules.ts), reported before anything runs.
+ */
+export function decidePrepareFp16(config: Pick<Config, 'prepareFp16' | 'conversion'>, files?: ModelFiles): Fp16Decision {
+  const { mode } = config.prepareFp16;
+  const o = config.conversion;
+  if (mode === 'never') return { run: false, reason: 'prepare-fp16 is false' };
+  if (o.sd3Version) return { run: false, reason: SD3_NOT_FP16 };
+  const cannot = unstageable(o.modelVersion);
+  if (mode === 'always') return cannot ? { run: false, reason: cannot } : { run: true, reason: 'prepare-fp16 is true' };
+  const where = o.modelIsLocal ? `the folder ${o.modelVersion}` : `the Hub's file list of ${o.modelVersion}`;
+  if (files === undefined || 'error' in files) {
+    const why = files && 'error' in files ? files.error : 'no file list';
+    return {
+      run: false,
+      reason: `could not read ${where}`,
+      warning: `prepare-fp16 is auto, but ${where} could not be read (${why}); converting as is. Set prepare-fp16: true if the checkpoint has no *.fp16.safetensors files.`,
+    };
+  }
+  if (files.files.some(isFp16Safetensors)) return { run: false, reason: `${where} has *.fp16.safetensors files` };
+  if (cannot) return { run: false, reason: cannot, warning: `${where} has no *.fp16.safetensors files, which the converter needs, and prepare-fp16 cannot help: ${cannot}.` };
+  return { run: true, reason: `${where} has no *.fp16.safetensors files` };
+}
+
+/**
+ * Local folders the converter is given by relative path (refiner, custom VAE, ControlNets): they
+ * must stay reachable from the staging root, so each gets a link there.
+ */
+export function stagingLinks(
+  config: Pick<Config, 'conversion' | 'runner'>,
+  root: string,
+  isDirectory: (p: string) => boolean,
+): Array<{ link: string; target: string }> {
+  const o = config.conversion;
+  const candidates = [o.refinerVersion, o.customVaeVersion, ...o.controlnets].filter((v): v is string => v !== undefined);
+  const links: Array<{ link: string; target: string }> = [];
+  for (const value of candidates) {
+    const target = path.resolve(config.runner.workspace, value);
+    const link = stagedFolder(root, value);
+    if (link && isDirectory(target) && !links.some((l) => l.link === link)) links.push({ link, target });
+  }
+  return links;
+}

@@ -1,0 +1,88 @@
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import * as path from 'node:path';
+import * as core from '@actions/core';
+import type { Config } from '../inputs/config.js';
+import { diagnose } from '../converter/diagnose.js';
+import { HubClient } from '../hub/client.js';
+import { hubEndpoint } from '../hub/models.js';
+import { childEnvironment, runProcess } from '../process.js';
+import { decidePrepareFp16, stagedFolder, stagingLinks, type ModelFiles } from './decide.js';
+
+export interface Fp16Preparation {
+  /** The converter's working directory when a copy was staged (else the workspace). */
+  cwd?: string;
+  /** Why the step must fail, when the helper failed. */
+  failure?: string;
+  /** Removes the staged copy (gigabytes) once the converter is done with it. */
+  cleanup(): void;
+}
+
+const isDirectory = (p: string) => existsSync(p) && statSync(p).isDirectory();
+
+function localFiles(dir: string): ModelFiles {
+  try {
+    return { files: readdirSync(dir, { recursive: true, encoding: 'utf8' }) };
+  } catch (error) {
+    return { error: error instanceof Error ? error.message : String(error) };
+  }
+}
+
+async function hubFiles(config: Config): Promise<ModelFiles> {
+  try {
+    const { files } = await new HubClient(hubEndpoint(process.env), config.hfToken).resolve(config.conversion.modelVersion, 'main');
+    return { files: files.map((f) => f.rfilename) };
+  } catch (error) {
+    return { error: error instanceof Error ? error.message : String(error) };
+  }
+}
+
+/** The model as the Hub stage resolved it: the commit the converter loads, and its files. */
+export interface ResolvedModel {
+  revision: string;
+  files: string[];
+}
+
+/**
+ * The thin part: asks the folder or the Hub (unless the Hub stage already did), runs
+ * python/prepare_fp16.py at the resolved commit, and links local inputs into the staging root.
+ */
+export async function prepareFp16(config: Config, python: string, resolved?: ResolvedModel): Promise<Fp16Preparation> {
+  const none: Fp16Preparation = { cleanup: () => undefined };
+  const o = config.conversion;
+  const hub = o.modelIsLocal ? undefined : resolved;
+  const files =
+    config.prepareFp16.mode !== 'auto'
+      ? undefined
+      : o.modelIsLocal
+        ? localFiles(path.resolve(config.runner.workspace, o.modelVersion))
+        : hub
+          ? { files: hub.files }
+          : await hubFiles(config);
+  const decision = decidePrepareFp16(config, files);
+  core.info(`prepare-fp16: ${decision.run ? 'saving an fp16 copy' : 'not needed'}, ${decision.reason}.`);
+  if (decision.warning) core.warning(decision.warning, { title: 'prepare-fp16' });
+  const root = path.join(config.runner.temp, 'coreml-fp16');
+  const staged = stagedFolder(root, o.modelVersion);
+  if (!decision.run || !staged) return none;
+
+  const source = o.modelIsLocal ? path.resolve(config.runner.workspace, o.modelVersion) : o.modelVersion;
+  const argv = [python, config.prepareFp16.helper, '--model-version', source, '--output', staged, ...(hub ? ['--revision', hub.revision] : [])];
+  core.startGroup(`Save an fp16 safetensors copy of ${o.modelVersion}`);
+  const result = await runProcess(argv, { cwd: config.runner.workspace, env: childEnvironment({ HF_TOKEN: config.hfToken, PYTHONUNBUFFERED: '1' }) });
+  core.endGroup();
+  const cleanup = () => rmSync(root, { recursive: true, force: true });
+  if (result.exitCode !== 0) {
+    cleanup();
+    // The converter's diagnoses fit the helper too (out of memory, disk, token); only the name differs.
+    const diagnosis = diagnose(result);
+    const title = diagnosis.title.replace(/^The converter\b/, 'The helper');
+    return { ...none, failure: `prepare-fp16 could not save an fp16 copy of ${o.modelVersion}. ${title}\n${diagnosis.hints.map((h) => `- ${h}`).join('\n')}` };
+  }
+  for (const { link, target } of stagingLinks(config, root, isDirectory)) {
+    if (existsSync(link)) continue;
+    mkdirSync(path.dirname(link), { recursive: true });
+    symlinkSync(target, link, 'dir');
+  }
+  core.info(`The converter runs in ${root}, where ${o.modelVersion} is the fp16 copy; the outputs keep that name.`);
+  return { cwd: root, cleanup };
+}

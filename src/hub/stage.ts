@@ -1,0 +1,59 @@
+import * as os from 'node:os';
+import * as core from '@actions/core';
+import type { Config } from '../inputs/config.js';
+import { restore, save, type CacheReport } from '../cache/cache.js';
+import { hubKey } from '../cache/keys.js';
+import { HubClient } from './client.js';
+import { hubCacheDir, repoFolder } from './files.js';
+import type { ModelRevision } from './models.js';
+
+export interface ModelDownload {
+  /** Environment for the converter: HF_HUB_OFFLINE=1 when every model is in the cache at its commit. */
+  env: Record<string, string>;
+  cache?: CacheReport;
+  downloadedBytes: number;
+  offline: boolean;
+}
+
+/**
+ * Pure: the converter can run offline (and so load exactly the resolved commits) when every model
+ * was resolved and filled, and nothing it does needs the Hub: it reads each ControlNet's model
+ * card online, and downloads the T5 encoder with snapshot_download.
+ */
+export function canRunOffline(config: Config, models: ModelRevision[], filled: boolean): boolean {
+  return filled && models.length > 0 && models.every((m) => m.resolved) && config.conversion.controlnets.length === 0 && !config.conversion.includeT5;
+}
+
+/**
+ * Restores the Hub cache, downloads what is missing for the resolved commits, and saves the
+ * cache right away, so that a conversion failing later does not cost the next try the download.
+ */
+export async function downloadModels(config: Config, models: ModelRevision[], client: HubClient): Promise<ModelDownload> {
+  if (models.length === 0) return { env: {}, downloadedBytes: 0, offline: false };
+  const hubCache = hubCacheDir(process.env, os.homedir());
+  const paths = models.map((m) => repoFolder(hubCache, m.id));
+  return core.group('Hugging Face downloads', async () => {
+    let report = config.caching.enabled ? await restore('Hugging Face', paths, hubKey(models)) : undefined;
+    let downloadedBytes = 0;
+    let filled = false;
+    if (models.every((m) => m.resolved)) {
+      try {
+        for (const m of models) {
+          const result = await client.fill(hubCache, m.id, m.id === config.conversion.hubIds[0] ? config.conversion.modelRevision : 'main', m.revision, m.files);
+          downloadedBytes += result.downloadedBytes;
+          core.info(`${m.id}@${m.revision.slice(0, 12)}: ${result.reusedFiles} file(s) from the cache, ${result.downloadedBytes} bytes downloaded.`);
+        }
+        filled = true;
+      } catch (error) {
+        core.warning(`Downloading from the Hub failed (${error instanceof Error ? error.message : String(error)}); the converter will download what it needs itself.`);
+      }
+    }
+    if (report && filled) report = await save(report, paths);
+    const offline = canRunOffline(config, models, filled);
+    if (!offline && models.every((m) => m.resolved) && filled) {
+      core.info('The converter needs the Hub (ControlNet model cards or the T5 download): it runs online and loads the newest commit of main.');
+    }
+    const env: Record<string, string> = offline ? { HF_HUB_OFFLINE: '1' } : {};
+    return { env, cache: report, downloadedBytes, offline };
+  });
+}

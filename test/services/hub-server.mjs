@@ -1,0 +1,476 @@
+// A stand-in Hugging Face Hub for HF_ENDPOINT: the model API (`/api/models/<id>[/revision/<rev>]`,
+// `/api/models/<id>/tree/<rev>`), and file downloads (`/<id>/resolve/<rev|sha>/<path>`, HEAD and
+// GET, with the headers huggingface_hub reads: ETag, X-Repo-Commit, Content-Length; no redirect;
+// Range honoured). Gated models need `Authorization: Bearer <token>`; errors carry the
+// X-Error-Code header huggingface_hub maps to its exceptions. Bytes served are counted per model.
+// Files are Buffers/strings, or a size: then the content is generated (deterministic from path and
+// size, so an unchanged file keeps its bytes and ETag across commits, as on the Hub).
+import { Buffer } from 'node:buffer';
+import { createCipheriv, createHash } from 'node:crypto';
+import * as http from 'node:http';
+
+/**
+ * @typedef {Buffer | string | number} FileInput a file's bytes, text, or a size to generate
+ * @typedef {{ content: Buffer | null, size: number, lfs: boolean, etag?: string, sha256?: string, gitSha1?: string }} HubFile
+ * @typedef {{
+ *   id: string, revisions?: Record<string, string>, files: Record<string, FileInput>,
+ *   gated?: boolean, pipelineTag?: string, libraryName?: string
+ * }} ModelSpec
+ * @typedef {{ id: string, gated: boolean, pipelineTag: string, libraryName: string, refs: Map<string, string>, commits: Map<string, Map<string, HubFile>>, createdAt: string }} Model
+ * @typedef {{ model: string, path: string, revision: string, sha: string, status: number, bytes: number }} Download
+ * @typedef {{
+ *   bytesServed: Record<string, number>, totalBytes: number,
+ *   requests: { api: number, tree: number, head: number, get: number, other: number },
+ *   downloads: Download[]
+ * }} HubStats
+ * @typedef {{
+ *   url: string, endpoint: string, port: number, token: string, env: Record<string, string>,
+ *   addModel: (spec: ModelSpec) => void,
+ *   setRevision: (id: string, rev: string, sha?: string, changes?: Record<string, FileInput | null>) => string,
+ *   resolve: (id: string, rev?: string) => string,
+ *   files: (id: string, rev?: string) => Record<string, { size: number, etag: string }>,
+ *   setGated: (id: string, gated: boolean) => void,
+ *   stats: () => HubStats, resetStats: () => void,
+ *   failNext: (kind: 'api' | 'resolve' | '*', status?: number, count?: number) => void,
+ *   down: () => Promise<void>, up: () => Promise<void>,
+ *   stop: () => Promise<void>
+ * }} HubServer
+ */
+
+export const CLIP_MODEL_ID = 'openai/clip-vit-base-patch32';
+const LFS_SUFFIXES = /\.(safetensors|bin|ckpt|pt|pth|onnx|msgpack|h5|mlmodel|weight|mlpackage)$/i;
+const LFS_MIN_SIZE = 10 * 1024 * 1024;
+const CHUNK = 256 * 1024;
+
+/** @param {string} text @returns {string} a 40-hex sha1 (commit-like) */
+export function fakeSha(text) {
+  return createHash('sha1').update(text).digest('hex');
+}
+
+/** GPT-2's byte-to-unicode table, as CLIP's tokenizer builds it. @returns {string[]} */
+function byteChars() {
+  /** @type {number[]} */
+  const bs = [];
+  for (let b = 33; b <= 126; b++) bs.push(b);
+  for (let b = 161; b <= 172; b++) bs.push(b);
+  for (let b = 174; b <= 255; b++) bs.push(b);
+  const cs = [...bs];
+  let n = 0;
+  for (let b = 0; b < 256; b++) {
+    if (!bs.includes(b)) {
+      bs.push(b);
+      cs.push(256 + n++);
+    }
+  }
+  return cs.map((c) => String.fromCodePoint(c));
+}
+
+/**
+ * Synthetic CLIP tokenizer files shaped like openai/clip-vit-base-patch32's: a vocabulary of
+ * 49408 entries (256 byte characters, the same with `</w>`, 48894 merges, two specials) and a
+ * merges.txt of `#version: 0.2` plus those 48894 merges, consistent with each other.
+ * @returns {{ vocab: Buffer, merges: Buffer }}
+ */
+export function clipTokenizerFiles() {
+  const chars = byteChars();
+  const tokens = [...chars, ...chars.map((c) => `${c}</w>`)];
+  /** @type {string[]} */
+  const merges = [];
+  const want = 49408 - 512 - 2;
+  outer: for (const a of chars) {
+    for (const b of chars) {
+      merges.push(`${a} ${b}`);
+      tokens.push(a + b);
+      if (merges.length === want) break outer;
+    }
+  }
+  tokens.push('<|startoftext|>', '<|endoftext|>');
+  /** @type {Record<string, number>} */
+  const vocab = {};
+  tokens.forEach((t, i) => {
+    vocab[t] = i;
+  });
+  return {
+    vocab: Buffer.from(JSON.stringify(vocab)),
+    merges: Buffer.from(`#version: 0.2\n${merges.join('\n')}\n`),
+  };
+}
+
+/**
+ * Deterministic bytes [start, end) of a generated file (AES-128-CTR keystream, seekable).
+ * @param {string} seed @param {number} start @param {number} end
+ * @returns {Generator<Buffer>}
+ */
+function* generated(seed, start, end) {
+  const key = createHash('sha256').update(seed).digest().subarray(0, 16);
+  const iv = Buffer.alloc(16);
+  let counter = BigInt(Math.floor(start / 16));
+  for (let i = 15; i >= 0; i--) {
+    iv[i] = Number(counter & 0xffn);
+    counter >>= 8n;
+  }
+  const cipher = createCipheriv('aes-128-ctr', key, iv);
+  let skip = start % 16;
+  let pos = start;
+  const zeros = Buffer.alloc(CHUNK + 16);
+  while (pos < end) {
+    const n = Math.min(CHUNK, end - pos);
+    const out = cipher.update(zeros.subarray(0, n + skip)).subarray(skip);
+    skip = 0;
+    pos += n;
+    yield out;
+  }
+}
+
+/** @param {string} path @param {HubFile} f @param {number} start @param {number} end @returns {Iterable<Buffer>} */
+function bytesOf(path, f, start, end) {
+  return f.content ? [f.content.subarray(start, end)] : generated(`${path}:${f.size}`, start, end);
+}
+
+/** @param {string} path @param {FileInput} input @returns {HubFile} */
+function makeFile(path, input) {
+  const content = typeof input === 'number' ? null : Buffer.isBuffer(input) ? input : Buffer.from(input);
+  const size = content ? content.length : /** @type {number} */ (input);
+  return { content, size, lfs: LFS_SUFFIXES.test(path) || size >= LFS_MIN_SIZE };
+}
+
+/** Computes (once) the sha256 and git blob sha1 of a file; the ETag is the sha256 for LFS files. @param {string} path @param {HubFile} f */
+function digestOf(path, f) {
+  if (!f.etag) {
+    const sha256 = createHash('sha256');
+    const sha1 = createHash('sha1').update(`blob ${f.size}\0`);
+    for (const chunk of bytesOf(path, f, 0, f.size)) {
+      sha256.update(chunk);
+      sha1.update(chunk);
+    }
+    f.sha256 = sha256.digest('hex');
+    f.gitSha1 = sha1.digest('hex');
+    f.etag = f.lfs ? f.sha256 : f.gitSha1;
+  }
+  return { etag: /** @type {string} */ (f.etag), sha256: /** @type {string} */ (f.sha256), gitSha1: /** @type {string} */ (f.gitSha1) };
+}
+
+/** @param {string} path */
+function contentType(path) {
+  if (path.endsWith('.json')) return 'application/json; charset=utf-8';
+  if (/\.(txt|md|py|yaml|yml)$/.test(path)) return 'text/plain; charset=utf-8';
+  return 'application/octet-stream';
+}
+
+/**
+ * @param {{ models?: ModelSpec[], token?: string, clip?: boolean }} [options]
+ *   `clip` (default true) adds openai/clip-vit-base-patch32 with synthetic vocab.json and merges.txt
+ * @returns {Promise<HubServer>}
+ */
+export async function startHubServer(options = {}) {
+  const token = options.token ?? 'hf_localtesttoken000000000000000000';
+  /** @type {Map<string, Model>} */
+  const models = new Map();
+  /** @type {HubStats} */
+  let stats = { bytesServed: {}, totalBytes: 0, requests: { api: 0, tree: 0, head: 0, get: 0, other: 0 }, downloads: [] };
+  /** @type {Map<string, { status: number, count: number }>} */
+  const failures = new Map();
+
+  /** @param {ModelSpec} spec */
+  const addModel = (spec) => {
+    if (!/^[\w.-]+\/[\w.-]+$/.test(spec.id)) throw new Error(`model id must be owner/name: ${spec.id}`);
+    const files = new Map(Object.entries(spec.files).map(([p, v]) => [p, makeFile(p, v)]));
+    const revisions = spec.revisions ?? { main: fakeSha(`${spec.id}@main`) };
+    /** @type {Model} */
+    const model = {
+      id: spec.id, gated: spec.gated ?? false, pipelineTag: spec.pipelineTag ?? 'text-to-image', libraryName: spec.libraryName ?? 'diffusers',
+      refs: new Map(), commits: new Map(), createdAt: new Date().toISOString(),
+    };
+    for (const [rev, sha] of Object.entries(revisions)) {
+      if (!/^[0-9a-f]{40}$/.test(sha)) throw new Error(`revision sha must be 40 hex digits: ${sha}`);
+      model.refs.set(rev, sha);
+      model.commits.set(sha, new Map(files));
+    }
+    models.set(spec.id, model);
+  };
+  for (const spec of options.models ?? []) addModel(spec);
+  if (options.clip ?? true) {
+    const { vocab, merges } = clipTokenizerFiles();
+    addModel({ id: CLIP_MODEL_ID, files: { 'vocab.json': vocab, 'merges.txt': merges }, pipelineTag: 'zero-shot-image-classification', libraryName: 'transformers' });
+  }
+
+  /** @param {string} id */
+  const mustModel = (id) => {
+    const m = models.get(id);
+    if (!m) throw new Error(`unknown model ${id}`);
+    return m;
+  };
+  /** @param {Model} m @param {string} rev @returns {string | undefined} */
+  const shaOf = (m, rev) => (m.commits.has(rev) ? rev : m.refs.get(rev));
+
+  /**
+   * @param {http.ServerResponse} res @param {number} status @param {string} code @param {string} message
+   * @param {boolean} head
+   */
+  const hubError = (res, status, code, message, head = false) => {
+    const body = Buffer.from(JSON.stringify({ error: message }));
+    res.writeHead(status, {
+      'Content-Type': 'application/json; charset=utf-8', 'Content-Length': body.length,
+      ...(code ? { 'X-Error-Code': code } : {}), 'X-Error-Message': message,
+    });
+    res.end(head ? undefined : body);
+  };
+  /** @param {http.ServerResponse} res @param {unknown} value @param {Record<string, string>} [headers] */
+  const json = (res, value, headers = {}) => {
+    const body = Buffer.from(JSON.stringify(value));
+    res.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': body.length, ...headers });
+    res.end(body);
+  };
+
+  /**
+   * Authentication as the Hub does it: a wrong token is refused everywhere, a gated model needs
+   * the right one, an unknown model is 401 anonymously and 404 with a token.
+   * @param {http.IncomingMessage} req @param {http.ServerResponse} res @param {string} id @param {boolean} head
+   * @returns {Model | null}
+   */
+  const authorize = (req, res, id, head) => {
+    const header = req.headers.authorization;
+    const bearer = header ? /^Bearer (.+)$/i.exec(header)?.[1] : undefined;
+    if (header && bearer !== token) {
+      hubError(res, 401, '', 'Invalid credentials in Authorization header', head);
+      return null;
+    }
+    const m = models.get(id);
+    if (!m) {
+      hubError(res, bearer ? 404 : 401, 'RepoNotFound', 'Repository not found', head);
+      return null;
+    }
+    if (m.gated && !bearer) {
+      hubError(res, 401, 'GatedRepo', `Access to model ${id} is restricted. You must have access to it and be authenticated to access it. Please log in.`, head);
+      return null;
+    }
+    return m;
+  };
+
+  /** @param {string} kind */
+  const injected = (kind) => {
+    const f = failures.get(kind) ?? failures.get('*');
+    if (f && f.count > 0) {
+      f.count--;
+      return f.status;
+    }
+    return 0;
+  };
+
+  /** @param {string} s */
+  const dec = (s) => decodeURIComponent(s);
+
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://x');
+    const p = url.pathname;
+    const head = req.method === 'HEAD';
+    if (req.method !== 'GET' && !head) {
+      stats.requests.other++;
+      return hubError(res, 405, '', 'Method not allowed');
+    }
+    let m;
+    if (p === '/api/whoami-v2') {
+      stats.requests.api++;
+      const bearer = /^Bearer (.+)$/i.exec(req.headers.authorization ?? '')?.[1];
+      if (bearer !== token) return hubError(res, 401, '', 'Invalid credentials in Authorization header', head);
+      return json(res, { type: 'user', name: 'local-user', fullname: 'Local User', auth: { type: 'access_token', accessToken: { role: 'read' } } });
+    }
+    if ((m = /^\/api\/models\/([^/]+\/[^/]+)(?:\/revision\/([^/]+))?\/?$/.exec(p))) {
+      stats.requests.api++;
+      const status = injected('api');
+      if (status) return hubError(res, status, '', 'injected failure', head);
+      const id = dec(m[1] ?? '');
+      const model = authorize(req, res, id, head);
+      if (!model) return;
+      const rev = dec(m[2] ?? 'main');
+      const sha = shaOf(model, rev);
+      if (!sha) return hubError(res, 404, 'RevisionNotFound', `Invalid rev id: ${rev}`, head);
+      const files = /** @type {Map<string, HubFile>} */ (model.commits.get(sha));
+      const blobs = url.searchParams.get('blobs') === 'true' || url.searchParams.get('blobs') === 'True';
+      const siblings = [...files.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([rfilename, f]) => {
+        if (!blobs) return { rfilename };
+        const d = digestOf(rfilename, f);
+        return { rfilename, size: f.size, blobId: d.gitSha1, ...(f.lfs ? { lfs: { sha256: d.sha256, size: f.size, pointerSize: 134 } } : {}) };
+      });
+      const [author] = id.split('/');
+      return json(res, {
+        _id: fakeSha(id).slice(0, 24), id, modelId: id, author, sha, lastModified: new Date().toISOString(),
+        private: false, disabled: false, gated: model.gated ? 'manual' : false, downloads: 0, likes: 0,
+        library_name: model.libraryName, tags: [model.libraryName], pipeline_tag: model.pipelineTag,
+        siblings, spaces: [], createdAt: model.createdAt,
+        usedStorage: [...files.values()].reduce((s, f) => s + f.size, 0),
+      });
+    }
+    if ((m = /^\/api\/models\/([^/]+\/[^/]+)\/tree\/([^/]+)(?:\/(.*))?$/.exec(p))) {
+      stats.requests.tree++;
+      const status = injected('api');
+      if (status) return hubError(res, status, '', 'injected failure', head);
+      const id = dec(m[1] ?? '');
+      const model = authorize(req, res, id, head);
+      if (!model) return;
+      const rev = dec(m[2] ?? 'main');
+      const sha = shaOf(model, rev);
+      if (!sha) return hubError(res, 404, 'RevisionNotFound', `Invalid rev id: ${rev}`, head);
+      const files = /** @type {Map<string, HubFile>} */ (model.commits.get(sha));
+      const base = m[3] ? dec(m[3]).replace(/\/+$/, '') : '';
+      const recursive = /^(true|1)$/i.test(url.searchParams.get('recursive') ?? '');
+      const prefix = base ? `${base}/` : '';
+      if (base && !files.has(base) && ![...files.keys()].some((f) => f.startsWith(prefix))) {
+        return hubError(res, 404, 'EntryNotFound', `${base} does not exist on "${rev}"`, head);
+      }
+      /** @type {Map<string, object>} */
+      const entries = new Map();
+      for (const [path, f] of [...files.entries()].sort(([a], [b]) => a.localeCompare(b))) {
+        if (!path.startsWith(prefix)) continue;
+        const parts = path.slice(prefix.length).split('/');
+        // Folders on the way down (all of them when recursive, the first level otherwise).
+        for (let i = 1; i < parts.length && (recursive || i === 1); i++) {
+          const dir = prefix + parts.slice(0, i).join('/');
+          if (!entries.has(dir)) entries.set(dir, { type: 'directory', oid: fakeSha(`${sha}:${dir}`), size: 0, path: dir });
+        }
+        if (!recursive && parts.length > 1) continue;
+        const d = digestOf(path, f);
+        entries.set(path, { type: 'file', oid: d.gitSha1, size: f.size, path, ...(f.lfs ? { lfs: { oid: d.sha256, size: f.size, pointerSize: 134 } } : {}) });
+      }
+      return json(res, [...entries.values()]);
+    }
+    if ((m = /^\/([^/]+\/[^/]+)\/resolve\/([^/]+)\/(.+)$/.exec(p))) {
+      if (head) stats.requests.head++;
+      else stats.requests.get++;
+      const status = injected('resolve');
+      if (status) return hubError(res, status, '', 'injected failure', head);
+      const id = dec(m[1] ?? '');
+      const model = authorize(req, res, id, head);
+      if (!model) return;
+      const rev = dec(m[2] ?? '');
+      const path = (m[3] ?? '').split('/').map(dec).join('/');
+      const sha = shaOf(model, rev);
+      if (!sha) return hubError(res, 404, 'RevisionNotFound', `Invalid rev id: ${rev}`, head);
+      const f = model.commits.get(sha)?.get(path);
+      if (!f) return hubError(res, 404, 'EntryNotFound', 'Entry not found', head);
+      const d = digestOf(path, f);
+      const name = path.split('/').pop() ?? path;
+      /** @type {Record<string, string | number>} */
+      const headers = {
+        'Content-Type': contentType(path), ETag: `"${d.etag}"`, 'X-Repo-Commit': sha, 'Accept-Ranges': 'bytes',
+        'Content-Disposition': `inline; filename*=UTF-8''${encodeURIComponent(name)}; filename="${name.replace(/[^\x20-\x7e]|"/g, '_')}"`,
+        'Cache-Control': 'private, max-age=0, must-revalidate',
+        'Access-Control-Expose-Headers': 'X-Repo-Commit,X-Request-Id,X-Error-Code,X-Error-Message,X-Total-Count,ETag,Link,Accept-Ranges,Content-Range,X-Linked-Size,X-Linked-ETag',
+        ...(f.lfs ? { 'X-Linked-Size': f.size, 'X-Linked-Etag': `"${d.etag}"` } : {}),
+      };
+      let start = 0;
+      let end = f.size;
+      let code = 200;
+      const range = req.headers.range;
+      if (range) {
+        const r = /^bytes=(\d*)-(\d*)$/.exec(range.trim());
+        if (!r || (!r[1] && !r[2])) {
+          res.writeHead(416, { 'Content-Range': `bytes */${f.size}` });
+          return res.end();
+        }
+        if (r[1]) {
+          start = Number(r[1]);
+          end = r[2] ? Math.min(Number(r[2]) + 1, f.size) : f.size;
+        } else {
+          start = Math.max(0, f.size - Number(r[2]));
+        }
+        if (start >= f.size || start >= end) {
+          res.writeHead(416, { 'Content-Range': `bytes */${f.size}` });
+          return res.end();
+        }
+        code = 206;
+        headers['Content-Range'] = `bytes ${start}-${end - 1}/${f.size}`;
+      }
+      headers['Content-Length'] = end - start;
+      res.writeHead(code, headers);
+      if (head) return res.end();
+      /** @type {Download} */
+      const dl = { model: id, path, revision: rev, sha, status: code, bytes: 0 };
+      stats.downloads.push(dl);
+      const count = (/** @type {number} */ n) => {
+        dl.bytes += n;
+        stats.bytesServed[id] = (stats.bytesServed[id] ?? 0) + n;
+        stats.totalBytes += n;
+      };
+      const iterator = bytesOf(path, f, start, end)[Symbol.iterator]();
+      const pump = () => {
+        for (;;) {
+          const next = iterator.next();
+          if (next.done) return res.end();
+          count(next.value.length);
+          if (!res.write(next.value)) return res.once('drain', pump);
+        }
+      };
+      res.on('close', () => iterator.return?.());
+      return pump();
+    }
+    stats.requests.other++;
+    hubError(res, 404, '', 'Not found', head);
+  });
+
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(undefined)));
+  const port = /** @type {import('node:net').AddressInfo} */ (server.address()).port;
+  const endpoint = `http://127.0.0.1:${port}`;
+  let isUp = true;
+
+  return {
+    url: endpoint, endpoint, port, token,
+    env: { HF_ENDPOINT: endpoint },
+    addModel,
+    setRevision(id, rev, sha, changes = {}) {
+      const model = mustModel(id);
+      const newSha = sha ?? fakeSha(`${id}@${rev}:${Date.now()}:${Math.random()}`);
+      if (!/^[0-9a-f]{40}$/.test(newSha)) throw new Error(`revision sha must be 40 hex digits: ${newSha}`);
+      if (!model.commits.has(newSha)) {
+        const base = model.commits.get(model.refs.get(rev) ?? model.refs.get('main') ?? '') ?? new Map();
+        const files = new Map(base);
+        for (const [p, v] of Object.entries(changes)) {
+          if (v === null) files.delete(p);
+          else files.set(p, makeFile(p, v));
+        }
+        model.commits.set(newSha, files);
+      }
+      model.refs.set(rev, newSha);
+      return newSha;
+    },
+    resolve(id, rev = 'main') {
+      const sha = shaOf(mustModel(id), rev);
+      if (!sha) throw new Error(`unknown revision ${rev} of ${id}`);
+      return sha;
+    },
+    files(id, rev = 'main') {
+      const model = mustModel(id);
+      const files = model.commits.get(shaOf(model, rev) ?? '') ?? new Map();
+      return Object.fromEntries([...files.entries()].map(([p, f]) => [p, { size: f.size, etag: digestOf(p, f).etag }]));
+    },
+    setGated(id, gated) {
+      mustModel(id).gated = gated;
+    },
+    stats: () => JSON.parse(JSON.stringify(stats)),
+    resetStats() {
+      stats = { bytesServed: {}, totalBytes: 0, requests: { api: 0, tree: 0, head: 0, get: 0, other: 0 }, downloads: [] };
+    },
+    failNext(kind, status = 500, count = 1) {
+      failures.set(kind, { status, count });
+    },
+    async down() {
+      if (!isUp) return;
+      isUp = false;
+      const closed = new Promise((resolve) => server.close(() => resolve(undefined)));
+      server.closeAllConnections();
+      await closed;
+    },
+    async up() {
+      if (isUp) return;
+      await new Promise((resolve) => server.listen(port, '127.0.0.1', () => resolve(undefined)));
+      isUp = true;
+    },
+    async stop() {
+      if (!isUp) return;
+      isUp = false;
+      const closed = new Promise((resolve) => server.close(() => resolve(undefined)));
+      server.closeAllConnections();
+      await closed;
+    },
+  };
+}

@@ -1,0 +1,145 @@
+// diagnose: a failed converter process becomes a diagnosis a user can act on (the issue's list).
+import { describe, expect, it } from 'vitest';
+import { diagnose, lastErrorLine, type ProcessEnd } from '../../src/converter/diagnose.js';
+
+const GiB = 1024 ** 3;
+
+const TRACEBACK = [
+  'Traceback (most recent call last):',
+  '  File "<frozen runpy>", line 198, in _run_module_as_main',
+  '  File "/env/lib/python3.11/site-packages/python_coreml_stable_diffusion/torch2coreml.py", line 1780, in <module>',
+  '    main(args)',
+];
+
+function end(fields: Partial<ProcessEnd>): ProcessEnd {
+  return { exitCode: 1, signal: null, tail: [], ...fields };
+}
+
+const text = (d: { title: string; hints: string[] }) => [d.title, ...d.hints].join('\n');
+
+describe('diagnose: out of memory', () => {
+  const cases: Array<[string, ProcessEnd]> = [
+    ['SIGKILL', end({ exitCode: null, signal: 'SIGKILL', tail: ['INFO:__main__:Converting unet'] })],
+    ['exit 137', end({ exitCode: 137, tail: ['Killed: 9'] })],
+    ['exit 137 with nothing printed', end({ exitCode: 137 })],
+    ['"Killed" printed by a wrapper', end({ exitCode: 1, tail: ['/bin/sh: line 1: 4242 Killed python -m ...'] })],
+  ];
+  for (const [title, e] of cases) {
+    it(`${title} -> out of memory, with process-per-component, a larger runner and quantization as hints`, () => {
+      const d = diagnose(e);
+      expect(d.title).toMatch(/out of memory/i);
+      expect(text(d)).toMatch(/process-per-component/);
+      expect(text(d)).toMatch(/larger runner/i);
+      expect(text(d)).toMatch(/quantiz/i);
+    });
+  }
+
+  it('names the signal or the exit code it saw', () => {
+    expect(diagnose(end({ exitCode: null, signal: 'SIGKILL' })).title).toContain('SIGKILL');
+    expect(diagnose(end({ exitCode: 137 })).title).toContain('137');
+  });
+});
+
+describe('diagnose: disk full', () => {
+  const tail = [...TRACEBACK, 'OSError: [Errno 28] No space left on device'];
+
+  it('ENOSPC -> disk full, with the free space and the output size', () => {
+    const d = diagnose(end({ tail }), { freeBytes: 0.5 * GiB, outputBytes: 12.25 * GiB });
+    expect(d.title).toMatch(/disk is full/i);
+    expect(d.title).toContain('0.5 GiB');
+    expect(d.title).toMatch(/12\.[23] GiB/);
+    expect(d.hints.join('\n')).toMatch(/GB/);
+  });
+
+  it('the bare ENOSPC code is recognised too, without sizes when none are known', () => {
+    const d = diagnose(end({ tail: ["Error: ENOSPC: no space left on device, write"] }));
+    expect(d.title).toMatch(/disk is full/i);
+    expect(d.title).not.toMatch(/GiB/);
+  });
+});
+
+describe('diagnose: converter environment', () => {
+  it('coremlcompiler missing -> select Xcode with xcode-select', () => {
+    const d = diagnose(
+      end({
+        tail: [
+          'INFO:__main__:Compiling /o/Stable_Diffusion_version_x_unet.mlpackage',
+          'xcrun: error: unable to find utility "coremlcompiler", not a developer tool or in PATH',
+          ...TRACEBACK,
+          "FileNotFoundError: [Errno 2] No such file or directory: '/o/Resources/Stable_Diffusion_version_x_unet.mlmodelc'",
+        ],
+      }),
+    );
+    expect(d.title).toMatch(/coremlcompiler/);
+    expect(d.hints.join('\n')).toMatch(/xcode-select/);
+  });
+
+  const noFp16 = end({
+    tail: [
+      ...TRACEBACK,
+      "OSError: Could not find the necessary `safetensors` weights in {'unet/diffusion_pytorch_model.safetensors', 'vae/diffusion_pytorch_model.safetensors'} (variant=fp16)",
+    ],
+  });
+
+  it('a checkpoint without fp16 safetensors (diffusers 0.30: "... (variant=fp16)") -> says so, not just quoting the error', () => {
+    const d = diagnose(noFp16);
+    expect(d.title).toMatch(/fp16/);
+    expect(d.title).not.toContain('Could not find the necessary');
+    expect(d.hints.join('\n')).toMatch(/fp16/);
+  });
+
+  // The alternative pattern `no such modeling files are available.*fp16` wants fp16 AFTER the
+  // phrase, but diffusers prints the variant before it, so this wording never matches and falls
+  // through to the generic quote of the exception.
+  it('a checkpoint without fp16 files (diffusers: "`variant=fp16`, but no such modeling files") -> the fp16 diagnosis', () => {
+    const d = diagnose(
+      end({ tail: [...TRACEBACK, 'ValueError: You are trying to load the model files of the `variant=fp16`, but no such modeling files are available.'] }),
+    );
+    expect(d).toEqual(diagnose(noFp16));
+  });
+
+  it('no token -> says how to pass one', () => {
+    const d = diagnose(
+      end({
+        tail: [
+          ...TRACEBACK,
+          'huggingface_hub.errors.LocalTokenNotFoundError: Token is required (`token=True`), but no token found. You need to provide a token or be logged in to Hugging Face with `huggingface-cli login` or `huggingface_hub.login`. See https://huggingface.co/settings/tokens.',
+        ],
+      }),
+    );
+    expect(d.title).toMatch(/token/i);
+    expect(d.hints.join('\n')).toMatch(/hf-token/);
+  });
+
+  it('the converter raising too-low -> its own parity check failed', () => {
+    const d = diagnose(end({ tail: [...TRACEBACK, 'ValueError: 20.1 dB is too low!'] }));
+    expect(d.title).toMatch(/parity|PSNR/);
+  });
+});
+
+describe('diagnose: fallback', () => {
+  it('quotes the last exception line of an unknown failure', () => {
+    const d = diagnose(
+      end({
+        exitCode: 1,
+        tail: [...TRACEBACK, 'KeyError: "first"', 'During handling of the above exception, another exception occurred:', ...TRACEBACK, 'RuntimeError: Something odd happened: 42'],
+      }),
+    );
+    expect(d.title).toContain('RuntimeError: Something odd happened: 42');
+    expect(d.title).toContain('1');
+    expect(d.hints.length).toBeGreaterThan(0);
+  });
+
+  it('says the exit code when there is no exception line', () => {
+    const d = diagnose(end({ exitCode: 3, tail: ['INFO:__main__:Converting unet'] }));
+    expect(d.title).toContain('3');
+    expect(d.title).not.toMatch(/memory|disk|token|fp16/i);
+  });
+
+  it('lastErrorLine finds dotted exception names and ignores indented source lines', () => {
+    expect(lastErrorLine(['huggingface_hub.errors.GatedRepoError: 401 Client Error.', '    raise ValueError("x")'])).toBe(
+      'huggingface_hub.errors.GatedRepoError: 401 Client Error.',
+    );
+    expect(lastErrorLine(['INFO:__main__:Converting unet'])).toBeUndefined();
+  });
+});

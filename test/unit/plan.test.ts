@@ -1,0 +1,359 @@
+// makePlan + stepArguments: the converter processes a configuration runs, as argv arrays.
+// Expectations come from torch2coreml's order of work and flags (shared/reference/torch2coreml.md).
+import { describe, expect, it } from 'vitest';
+import { makePlan, type Step } from '../../src/plan/plan.js';
+import { stepArguments } from '../../src/converter/commands.js';
+import type { ConversionOptions } from '../../src/inputs/config.js';
+import { HUB_MODEL, OUT, options } from './fixtures.js';
+
+const CONVERT_MODULE = 'python_coreml_stable_diffusion.torch2coreml';
+const CHUNK_MODULE = 'python_coreml_stable_diffusion.chunk_mlprogram';
+const REFINER = 'stabilityai/stable-diffusion-xl-refiner-1.0';
+const SDXL = 'stabilityai/stable-diffusion-xl-base-1.0';
+const CN_A = 'lllyasviel/sd-controlnet-mlsd';
+const CN_B = 'lllyasviel/control_v11p_sd15_canny';
+
+/** The bool --convert-* switches torch2coreml has (--convert-controlnet takes ids). */
+const PART_SWITCHES = [
+  '--convert-text-encoder',
+  '--convert-vae-decoder',
+  '--convert-vae-encoder',
+  '--convert-unet',
+  '--convert-safety-checker',
+  '--convert-mmdit',
+];
+
+interface Process {
+  step: Step;
+  argv: string[];
+}
+
+function processes(o: ConversionOptions, processPerComponent: boolean): Process[] {
+  return makePlan(o, processPerComponent).map((step) => ({ step, argv: stepArguments(step, o) }));
+}
+
+const isConvert = (p: Process) => p.argv[0] === '-m' && p.argv[1] === CONVERT_MODULE;
+const isChunk = (p: Process) => p.argv[0] === '-m' && p.argv[1] === CHUNK_MODULE;
+
+/** The value after a flag, or undefined. */
+function valueOf(argv: string[], flag: string): string | undefined {
+  const i = argv.indexOf(flag);
+  return i < 0 ? undefined : argv[i + 1];
+}
+
+/** The ids after --convert-controlnet (nargs="*": up to the next flag). */
+function controlnetIds(argv: string[]): string[] {
+  const i = argv.indexOf('--convert-controlnet');
+  if (i < 0) return [];
+  const ids: string[] = [];
+  for (let j = i + 1; j < argv.length && !argv[j]!.startsWith('-'); j++) ids.push(argv[j]!);
+  return ids;
+}
+
+const partSwitches = (argv: string[]) => argv.filter((a) => PART_SWITCHES.includes(a));
+const quantizes = (p: Process) => p.argv.includes('--quantize-nbits');
+const bundles = (p: Process) => p.argv.includes('--bundle-resources-for-swift-cli');
+
+/**
+ * What a torch2coreml process converts afresh, in upstream's terms. A process that quantizes or
+ * bundles converts nothing new: the ControlNet ids it carries name packages that already exist
+ * (upstream skips existing packages), and it carries no part switch.
+ */
+function converts(p: Process): string[] {
+  if (!isConvert(p) || quantizes(p) || bundles(p)) return [];
+  if (p.argv.includes('--refiner-version')) return ['refiner']; // the base unet exists by then and is skipped
+  const part = (s: string) => s.replace('--convert-', '').replaceAll('-', '_');
+  return [...partSwitches(p.argv).map(part), ...controlnetIds(p.argv).map((id) => `controlnet:${id}`)];
+}
+
+function unetPackage(model: string, part: string): string {
+  return `${OUT}/Stable_Diffusion_version_${model.replaceAll('/', '_')}_${part}.mlpackage`;
+}
+
+const everything = options({
+  parts: ['text_encoder', 'vae_decoder', 'vae_encoder', 'unet', 'safety_checker'],
+  controlnets: [CN_A, CN_B],
+  quantizeNbits: 6,
+  chunkUnet: true,
+});
+
+describe('per-component plans', () => {
+  it('default parts: one process each in upstream order, then the bundle', () => {
+    const ps = processes(options(), true);
+    expect(ps.map(converts)).toEqual([['vae_decoder'], ['unet'], ['text_encoder'], []]);
+    expect(bundles(ps.at(-1)!)).toBe(true);
+  });
+
+  it('every part in its own process, in upstream order (vae_decoder, vae_encoder, controlnets, unet, text_encoder, safety_checker, refiner)', () => {
+    const o = options({ ...everything, xlVersion: true, modelVersion: SDXL, refinerVersion: REFINER, controlnets: [CN_A, CN_B] });
+    const ps = processes(o, true);
+    const converting = ps.filter((p) => converts(p).length > 0);
+    converting.forEach((p) => expect(converts(p), p.argv.join(' ')).toHaveLength(1));
+    expect(converting.map((p) => converts(p)[0])).toEqual([
+      'vae_decoder',
+      'vae_encoder',
+      `controlnet:${CN_A}`,
+      `controlnet:${CN_B}`,
+      'unet',
+      'text_encoder',
+      'safety_checker',
+      'refiner',
+    ]);
+  });
+
+  it('SD3: the MMDiT comes after the other parts', () => {
+    const o = options({ parts: ['mmdit', 'text_encoder', 'vae_decoder'], sd3Version: true, modelVersion: 'stabilityai/stable-diffusion-3-medium' });
+    const converting = processes(o, true).filter((p) => converts(p).length > 0);
+    expect(converting.map((p) => converts(p))).toEqual([['vae_decoder'], ['text_encoder'], ['mmdit']]);
+    for (const p of converting) expect(p.argv).toContain('--sd3-version');
+  });
+
+  // Upstream converts ControlNets after the VAEs and before the text encoder whether or not the
+  // unet is converted; the plan appends them after every part when the unet is not selected.
+  // Harmless in separate processes, but not the upstream order the plan promises.
+  it('ControlNets without a unet: still between the VAEs and the text encoder', () => {
+    const o = options({ parts: ['text_encoder', 'vae_decoder'], controlnets: [CN_A] });
+    const converting = processes(o, true).filter((p) => converts(p).length > 0);
+    expect(converting.map((p) => converts(p))).toEqual([['vae_decoder'], [`controlnet:${CN_A}`], ['text_encoder']]);
+  });
+
+  it('ControlNets without a unet still get one process each', () => {
+    const o = options({ parts: [], controlnets: [CN_A, CN_B] });
+    const converting = processes(o, true).filter((p) => converts(p).length > 0);
+    expect(converting.map((p) => converts(p))).toEqual([[`controlnet:${CN_A}`], [`controlnet:${CN_B}`]]);
+  });
+
+  for (const [title, o] of [
+    ['everything, quantized and chunked', everything],
+    ['SDXL with a refiner', options({ ...everything, modelVersion: SDXL, xlVersion: true, refinerVersion: REFINER })],
+    ['control-unet', options({ ...everything, unetSupportControlnet: true })],
+  ] as const) {
+    it(`${title}: no part switch appears twice except the refiner's --convert-unet after the unet's`, () => {
+      const ps = processes(o, true);
+      const all = ps.filter((p) => !p.argv.includes('--refiner-version')).flatMap((p) => partSwitches(p.argv));
+      expect(all.length).toBe(new Set(all).size);
+      const refinerAt = ps.findIndex((p) => p.argv.includes('--refiner-version'));
+      if (refinerAt >= 0) {
+        expect(partSwitches(ps[refinerAt]!.argv)).toEqual(['--convert-unet']);
+        expect(ps.findIndex((p) => partSwitches(p.argv).includes('--convert-unet'))).toBeLessThan(refinerAt);
+      }
+    });
+
+    it(`${title}: each ControlNet is converted by one process; later ones only quantize or bundle it`, () => {
+      const ps = processes(o, true);
+      for (const id of o.controlnets) {
+        const carrying = ps.map((p, i) => ({ p, i })).filter(({ p }) => controlnetIds(p.argv).includes(id));
+        const converting = carrying.filter(({ p }) => !quantizes(p) && !bundles(p));
+        expect(converting, id).toHaveLength(1);
+        expect(controlnetIds(converting[0]!.p.argv)).toEqual([id]);
+        for (const { p, i } of carrying.filter((c) => c !== converting[0])) {
+          expect(quantizes(p) || bundles(p)).toBe(true);
+          expect(i).toBeGreaterThan(converting[0]!.i);
+        }
+      }
+    });
+  }
+
+  it('exactly one process quantizes, after every conversion, and it converts nothing', () => {
+    const o = options({ ...everything, modelVersion: SDXL, xlVersion: true, refinerVersion: REFINER });
+    const ps = processes(o, true);
+    const q = ps.map((p, i) => ({ p, i })).filter(({ p }) => quantizes(p));
+    expect(q).toHaveLength(1);
+    expect(valueOf(q[0]!.p.argv, '--quantize-nbits')).toBe('6');
+    expect(partSwitches(q[0]!.p.argv)).toEqual([]);
+    const lastConvert = Math.max(...ps.map((p, i) => (converts(p).length > 0 ? i : -1)));
+    expect(q[0]!.i).toBeGreaterThan(lastConvert);
+  });
+
+  it('quantize + chunk: chunks come from chunk_mlprogram after the quantize process; no torch2coreml process chunks', () => {
+    const ps = processes(everything, true);
+    expect(ps.filter((p) => p.argv.includes('--chunk-unet'))).toEqual([]);
+    const quantizeAt = ps.findIndex(quantizes);
+    const chunkAt = ps.map((p, i) => (isChunk(p) ? i : -1)).filter((i) => i >= 0);
+    expect(chunkAt).toHaveLength(1);
+    expect(chunkAt[0]).toBeGreaterThan(quantizeAt);
+  });
+
+  it('chunking without quantization still runs as chunk_mlprogram after the unet process', () => {
+    const ps = processes(options({ chunkUnet: true }), true);
+    expect(ps.filter((p) => p.argv.includes('--chunk-unet'))).toEqual([]);
+    const unetAt = ps.findIndex((p) => partSwitches(p.argv).includes('--convert-unet'));
+    const chunkAt = ps.findIndex(isChunk);
+    expect(chunkAt).toBeGreaterThan(unetAt);
+  });
+
+  it('bundles once, in the last process', () => {
+    for (const o of [options(), everything, options({ ...everything, refinerVersion: REFINER, xlVersion: true })]) {
+      const ps = processes(o, true);
+      expect(ps.filter(bundles)).toHaveLength(1);
+      expect(bundles(ps.at(-1)!)).toBe(true);
+      expect(partSwitches(ps.at(-1)!.argv)).toEqual([]);
+    }
+  });
+
+  it('does not bundle when bundle-resources-for-swift-cli is false', () => {
+    const ps = processes(options({ ...everything, bundleResources: false }), true);
+    expect(ps.filter(bundles)).toEqual([]);
+    expect(isChunk(ps.at(-1)!)).toBe(true);
+  });
+
+  it('ControlNet ids reach the quantize and the bundle processes', () => {
+    const ps = processes(everything, true);
+    expect(controlnetIds(ps.find(quantizes)!.argv)).toEqual([CN_A, CN_B]);
+    expect(controlnetIds(ps.find(bundles)!.argv)).toEqual([CN_A, CN_B]);
+  });
+
+  it('refiner: its own process with --convert-unet --refiner-version, and chunked too', () => {
+    const o = options({ modelVersion: SDXL, xlVersion: true, refinerVersion: REFINER, chunkUnet: true, parts: ['text_encoder', 'vae_decoder', 'unet'] });
+    const ps = processes(o, true);
+    const refiner = ps.filter((p) => p.argv.includes('--refiner-version'));
+    expect(refiner).toHaveLength(1);
+    expect(valueOf(refiner[0]!.argv, '--refiner-version')).toBe(REFINER);
+    expect(refiner[0]!.argv).toContain('--convert-unet');
+    // The refiner package is named after the BASE model version.
+    expect(ps.filter(isChunk).map((p) => valueOf(p.argv, '--mlpackage-path'))).toEqual([
+      unetPackage(SDXL, 'unet'),
+      unetPackage(SDXL, 'refiner'),
+    ]);
+    // Only the refiner process passes --refiner-version: the others would load the refiner pipeline too.
+    expect(ps.filter((p) => p.argv.includes('--refiner-version'))).toHaveLength(1);
+  });
+
+  it('unet-support-controlnet: the chunk process splits the control-unet package', () => {
+    const ps = processes(options({ unetSupportControlnet: true, chunkUnet: true }), true);
+    expect(ps.filter(isChunk).map((p) => valueOf(p.argv, '--mlpackage-path'))).toEqual([unetPackage(HUB_MODEL, 'control-unet')]);
+  });
+
+  it('the parity check runs in converting and chunking processes when asked, and nowhere when not', () => {
+    const on = processes(everything, true);
+    for (const p of on.filter((p) => converts(p).length > 0 || isChunk(p))) expect(p.argv).toContain('--check-output-correctness');
+    const off = processes(options({ ...everything, checkOutputCorrectness: false }), true);
+    expect(off.filter((p) => p.argv.includes('--check-output-correctness'))).toEqual([]);
+  });
+});
+
+describe('single-process plans', () => {
+  it('without quantization: one process converts everything, chunks and bundles', () => {
+    const o = options({ chunkUnet: true, controlnets: [CN_A] });
+    const ps = processes(o, false);
+    expect(ps).toHaveLength(1);
+    const argv = ps[0]!.argv;
+    expect(partSwitches(argv).sort()).toEqual(['--convert-text-encoder', '--convert-unet', '--convert-vae-decoder']);
+    expect(controlnetIds(argv)).toEqual([CN_A]);
+    expect(argv).toContain('--chunk-unet');
+    expect(argv).toContain('--bundle-resources-for-swift-cli');
+    expect(argv).not.toContain('--quantize-nbits');
+  });
+
+  // Quantization always gets its own process, so that a rerun can keep quantized packages out of it.
+  it('quantized but not chunked: converts, then quantizes, then bundles, one process each', () => {
+    const ps = processes(options({ quantizeNbits: 4 }), false);
+    expect(ps).toHaveLength(3);
+    const [convert, quantize, bundle] = ps as [Process, Process, Process];
+    expect(partSwitches(convert.argv)).toHaveLength(3);
+    expect(quantizes(convert) || bundles(convert)).toBe(false);
+    expect(valueOf(quantize.argv, '--quantize-nbits')).toBe('4');
+    expect(partSwitches(quantize.argv)).toEqual([]);
+    expect(bundles(bundle) && !quantizes(bundle)).toBe(true);
+  });
+
+  it('quantize + chunk: convert and quantize, then chunk the quantized unet, then bundle', () => {
+    const o = options({ quantizeNbits: 6, chunkUnet: true, controlnets: [CN_A] });
+    const ps = processes(o, false);
+    expect(ps).toHaveLength(4);
+    const [convert, quantize, chunk, bundle] = ps as [Process, Process, Process, Process];
+    expect(isConvert(convert) && !quantizes(convert)).toBe(true);
+    expect(partSwitches(convert.argv).length).toBe(3);
+    expect(convert.argv).not.toContain('--chunk-unet');
+    expect(bundles(convert)).toBe(false);
+    expect(quantizes(quantize) && partSwitches(quantize.argv).length === 0).toBe(true);
+    expect(isChunk(chunk)).toBe(true);
+    expect(valueOf(chunk.argv, '--mlpackage-path')).toBe(unetPackage(HUB_MODEL, 'unet'));
+    expect(isConvert(bundle) && bundles(bundle) && !quantizes(bundle)).toBe(true);
+    expect(partSwitches(bundle.argv)).toEqual([]);
+    expect(controlnetIds(bundle.argv)).toEqual([CN_A]);
+  });
+
+  it('with a refiner: the one process passes --refiner-version', () => {
+    const o = options({ modelVersion: SDXL, xlVersion: true, refinerVersion: REFINER });
+    const ps = processes(o, false);
+    expect(ps).toHaveLength(1);
+    expect(valueOf(ps[0]!.argv, '--refiner-version')).toBe(REFINER);
+  });
+});
+
+describe('stepArguments', () => {
+  const o = options({
+    modelVersion: SDXL,
+    xlVersion: true,
+    latentH: 128,
+    latentW: 96,
+    customVaeVersion: 'madebyollin/sdxl-vae-fp16-fix',
+    outputDir: '/Users/runner/work/my repo/models; rm -rf ~',
+    extraArgs: ['--some-new-flag', "value with spaces and 'quotes'"],
+    urls: { vocabulary: 'https://example.com/vocab.json?a=1&b=2' },
+    quantizeNbits: 6,
+    chunkUnet: true,
+  });
+  const ps = processes(o, true);
+
+  it('every element is a plain string, passed as given with no shell quoting', () => {
+    for (const p of ps) for (const a of p.argv) expect(typeof a).toBe('string');
+    for (const p of ps) expect(valueOf(p.argv, '-o')).toBe(o.outputDir);
+    const bundle = ps.find(bundles)!;
+    expect(valueOf(bundle.argv, '--text-encoder-vocabulary-url')).toBe('https://example.com/vocab.json?a=1&b=2');
+  });
+
+  it('every torch2coreml process loads the pipeline the same way and names outputs the same way', () => {
+    for (const p of ps.filter(isConvert)) {
+      expect(valueOf(p.argv, '--model-version')).toBe(SDXL);
+      expect(valueOf(p.argv, '-o')).toBe(o.outputDir);
+      expect(valueOf(p.argv, '--compute-unit')).toBe('CPU_AND_NE');
+      expect(valueOf(p.argv, '--attention-implementation')).toBe('SPLIT_EINSUM_V2');
+      expect(valueOf(p.argv, '--min-deployment-target')).toBe('iOS17');
+      expect(valueOf(p.argv, '--custom-vae-version')).toBe('madebyollin/sdxl-vae-fp16-fix');
+      expect(valueOf(p.argv, '--latent-h')).toBe('128');
+      expect(valueOf(p.argv, '--latent-w')).toBe('96');
+      expect(p.argv).toContain('--xl-version');
+    }
+  });
+
+  it('extra-args end every torch2coreml process and no chunk process', () => {
+    for (const p of ps.filter(isConvert)) expect(p.argv.slice(-2)).toEqual(o.extraArgs);
+    const chunks = ps.filter(isChunk);
+    expect(chunks.length).toBeGreaterThan(0);
+    for (const p of chunks) for (const a of o.extraArgs) expect(p.argv).not.toContain(a);
+  });
+
+  it('the chunk process: -m chunk_mlprogram --mlpackage-path <unet package> -o <output dir>', () => {
+    const chunk = ps.find(isChunk)!;
+    expect(chunk.argv.slice(0, 2)).toEqual(['-m', CHUNK_MODULE]);
+    // Every `/` of the whole name becomes `_`: the output folder is joined, not part of the name.
+    expect(valueOf(chunk.argv, '--mlpackage-path')).toBe(
+      `${o.outputDir}/Stable_Diffusion_version_stabilityai_stable-diffusion-xl-base-1.0_unet.mlpackage`,
+    );
+    expect(valueOf(chunk.argv, '-o')).toBe(o.outputDir);
+    // chunk_mlprogram's parser knows none of torch2coreml's flags.
+    expect(chunk.argv).not.toContain('--model-version');
+    expect(chunk.argv).not.toContain('--chunk-unet');
+  });
+
+  it('tokenizer URLs and T5 go to the bundling process only', () => {
+    const t5 = options({ ...o, includeT5: true, sd3Version: true, xlVersion: false, urls: { t5: 'https://example.com/t5.zip' } });
+    const t5ps = processes(t5, true);
+    for (const p of t5ps) {
+      const withBundle = bundles(p);
+      expect(p.argv.includes('--include-t5')).toBe(withBundle);
+      expect(p.argv.includes('--text-encoder-t5-url')).toBe(withBundle);
+    }
+  });
+
+  it('passes no value flag for an option left to the converter', () => {
+    const plain = processes(options(), true);
+    for (const p of plain) {
+      for (const flag of ['--latent-h', '--latent-w', '--custom-vae-version', '--refiner-version', '--quantize-nbits', '--text-encoder-vocabulary-url']) {
+        expect(p.argv).not.toContain(flag);
+      }
+    }
+  });
+});

@@ -26,11 +26,14 @@ const files = {
   'vae/diffusion_pytorch_model.fp16.safetensors': Math.round(modelMiB * 0.1) * MiB,
 };
 
-/** Sum of the converter processes' times, from the summary's process table. */
+/**
+ * Sum of the converter processes' times, from the summary's process table.
+ * @param {string} summary
+ */
 function converterSeconds(summary) {
   let total = 0;
   for (const m of summary.matchAll(/^\| [^|]+ \| done \| ([^|]+) \|$/gm)) {
-    const t = m[1].trim();
+    const t = (m[1] ?? '').trim();
     const min = /(\d+) min (\d+) s/.exec(t);
     total += min ? Number(min[1]) * 60 + Number(min[2]) : t.endsWith(' ms') ? Number.parseFloat(t) / 1000 : Number.parseFloat(t);
   }
@@ -44,7 +47,7 @@ try {
   const runnerDir = path.join(root, 'runner');
   const workspace = path.join(root, 'workspace');
   const home = path.join(root, 'home');
-  const job = async (label) => {
+  const job = async (/** @type {string} */ label) => {
     for (const dir of [runnerDir, workspace, home]) {
       rmSync(dir, { recursive: true, force: true });
       mkdirSync(dir, { recursive: true });
@@ -70,7 +73,7 @@ try {
   };
   const cold = await job('cold');
   const warm = await job('warm');
-  const row = (r) =>
+  const row = (/** @type {Awaited<ReturnType<typeof job>>} */ r) =>
     `${r.label.padEnd(5)} wall ${r.seconds.toFixed(1).padStart(6)} s   converter ${r.converter.toFixed(1).padStart(5)} s   outside the converter ${r.outside.toFixed(1).padStart(6)} s   model bytes from the Hub ${(r.bytes / MiB).toFixed(1)} MiB   outputs cache hit ${r.outputsHit}`;
   console.log(`model: ${modelMiB} MiB of fp16 weights; stand-in converter sleeping 2 s per part`);
   console.log(row(cold));

@@ -2,11 +2,13 @@
 // Checks that the committed dist/ is exactly what the sources build.
 //
 // It reads package.json's `build` script: one or more `ncc build <entry> -o <folder> ...` commands
-// joined by `&&` (the action's dist/, then verify/action.yml's dist/verify/). It runs the same ncc
-// commands in the same order with only each output folder moved under a temporary one, then
-// compares every file of each top output folder both ways: files the build makes that dist/
-// lacks, files in dist/ the build does not make, and files whose bytes differ. Exit 0 when equal,
-// 1 otherwise (or when a build itself fails).
+// joined by `&&` (the action's dist/, then verify/action.yml's dist/verify/ and plan/action.yml's
+// dist/plan/). It runs the same ncc commands in the same order with only each output folder moved
+// under a temporary one, then compares every file of each top output folder both ways: files the
+// build makes that dist/ lacks, files in dist/ the build does not make, and files whose bytes
+// differ. It also checks that the `runs.main` of action.yml and of every */action.yml is a file
+// the build makes (an entry point missing from the build script is caught here). Exit 0 when
+// equal, 1 otherwise (or when a build itself fails).
 //
 // Usage: node scripts/check-dist.mjs   (from anywhere: paths are taken from this file's location)
 
@@ -16,6 +18,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parse } from 'yaml';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const HINT = 'run npm run build and commit dist/';
@@ -50,6 +53,26 @@ async function buildCommands() {
 function topFolders(outDirs) {
   const inside = (a, b) => a !== b && resolve(root, a).startsWith(resolve(root, b) + sep);
   return [...new Set(outDirs)].filter((d) => !outDirs.some((other) => inside(d, other)));
+}
+
+// action.yml and every action.yml one folder down, with the file its runs.main names (absolute).
+async function actionEntries() {
+  const files = ['action.yml'];
+  for (const entry of await readdir(root, { withFileTypes: true })) {
+    if (entry.isDirectory() && !['node_modules', 'dist', '.git', '.tmp', 'coverage'].includes(entry.name)) files.push(join(entry.name, 'action.yml'));
+  }
+  const found = [];
+  for (const file of files) {
+    let text;
+    try {
+      text = await readFile(join(root, file), 'utf8');
+    } catch {
+      continue;
+    }
+    const main = parse(text)?.runs?.main;
+    if (typeof main === 'string') found.push({ file, main: resolve(root, dirname(file), main) });
+  }
+  return found;
 }
 
 function run(file, args) {
@@ -110,6 +133,14 @@ async function main() {
 
     const problems = [];
     let compared = 0;
+    for (const { file, main } of await actionEntries()) {
+      const command = commands.find((c) => main.startsWith(resolve(root, c.outDir) + sep) && !relative(resolve(root, c.outDir), main).includes(sep));
+      if (!command) problems.push(`${file}: runs.main ${relative(root, main)} is not made by any command of the build script`);
+      else {
+        const built = join(freshOf(command.outDir), relative(resolve(root, command.outDir), main));
+        if (!(await listFiles(dirname(built))).includes(relative(dirname(built), built))) problems.push(`${file}: runs.main ${relative(root, main)} is not among the files the build makes`);
+      }
+    }
     for (const outDir of topFolders(commands.map((c) => c.outDir))) {
       const fresh = freshOf(outDir);
       const dist = resolve(root, outDir);

@@ -21,6 +21,10 @@ import { environmentIdentity } from './setup/setup.js';
 import { HubClient } from './hub/client.js';
 import { hubEndpoint, resolveModels } from './hub/models.js';
 import { downloadModels } from './hub/stage.js';
+import { checkModelKind } from './hub/kind.js';
+import { refreshStage } from './refresh/run.js';
+import { recordEnvironment } from './package/environment.js';
+import { publishOutputs, type PublishReport } from './publish/stage.js';
 
 /** Runs the stages in order: inputs, plan, setup, convert, verify, outputs and summary. */
 async function run(): Promise<void> {
@@ -33,6 +37,7 @@ async function run(): Promise<void> {
   }
   const config = parsed.config;
   if (config.hfToken) core.setSecret(config.hfToken);
+  if (config.publish.githubToken) core.setSecret(config.publish.githubToken);
 
   const steps = makePlan(config.conversion, config.processPerComponent);
   core.setOutput('output-dir', config.conversion.outputDir);
@@ -50,6 +55,7 @@ async function run(): Promise<void> {
 
   if (config.dryRun) {
     core.info('Dry run: nothing is installed or run.');
+    core.setOutput('skipped', 'false');
     setResultOutputs(config, [], []);
     await writeSummary(config, planCommands(config, steps), undefined, [], []);
     return;
@@ -60,6 +66,16 @@ async function run(): Promise<void> {
   const hub = new HubClient(hubEndpoint(process.env), config.hfToken);
   const models = await resolveModels(config, hub);
   core.setOutput('model-revision-sha', config.conversion.modelIsLocal ? '' : (models[0]?.revision ?? ''));
+  // Before any setup: an SDXL checkpoint without xl-version, and a release that is already current.
+  const kind = await checkModelKind(config, models, hub);
+  if (kind.warning) core.warning(kind.warning, { title: 'xl-version' });
+  if (kind.error) {
+    core.error(kind.error, { title: 'Invalid input' });
+    core.setFailed(kind.error);
+    return;
+  }
+  const refresh = await refreshStage(config, models);
+  if (refresh.skipped) return;
   const identity = environmentIdentity(config);
   const outputsCache = caching ? await restoreOutputs(config, models, identity) : undefined;
   const caches: CacheReport[] = [];
@@ -89,6 +105,8 @@ async function run(): Promise<void> {
     } finally {
       fp16.cleanup();
     }
+    // Kept in output-dir (so in the outputs cache) for manifest.json: pip freeze, Python, macOS, Xcode.
+    if (!conversion.failure && config.publish.package) await recordEnvironment(config.conversion.outputDir, setup.python, config.runner.workspace);
   }
 
   const verdicts = judgePsnr(conversion.psnr, config.gate);
@@ -105,8 +123,11 @@ async function run(): Promise<void> {
   }
   setCacheOutputs(caches);
   const packages = listPackages(config);
+  // Last, and only when every check passed; also after an outputs-cache hit (a rerun whose upload failed).
+  const published = problems.length === 0 ? await publishOutputs({ config, models, verdicts, bundle, replaces: refresh.replaced }) : undefined;
+  if (published) problems.push(...published.problems);
   setResultOutputs(config, packages, verdicts, conversion, missing);
-  await writeSummary(config, commands, conversion, verdicts, missing, problems, bundle, caches);
+  await writeSummary(config, commands, conversion, verdicts, missing, problems, bundle, caches, published);
   if (problems.length > 0) core.setFailed(problems.join('\n'));
 }
 
@@ -180,6 +201,7 @@ async function writeSummary(
   problems: string[] = [],
   bundle?: BundleReport,
   caches: CacheReport[] = [],
+  published?: PublishReport,
 ): Promise<void> {
   const packages = listPackages(config).map((p) => path.basename(p));
   const sizes = Object.fromEntries(packages.map((p) => [p, directorySize(path.join(config.conversion.outputDir, p))]));
@@ -194,6 +216,7 @@ async function writeSummary(
     problems,
     bundle,
     caches,
+    published,
   });
   if (process.env.GITHUB_STEP_SUMMARY) await core.summary.addRaw(markdown).write();
   else core.info(markdown);

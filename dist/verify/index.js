@@ -36526,6 +36526,8 @@ function renderSummary(input) {
         lines.push(renderBundleSection(input.bundle), '');
     if (input.caches && input.caches.length > 0)
         lines.push(renderCaches(input.caches), '');
+    if (input.published?.packaged)
+        lines.push(renderPublished(input.published), '');
     lines.push('<details><summary>Plan: the converter commands</summary>');
     lines.push('');
     lines.push('```');
@@ -36568,6 +36570,30 @@ function renderBundleSection(report, heading = '###') {
         lines.push('');
         for (const f of report.findings)
             lines.push(`- ${f.severity === 'error' ? '❌' : '⚠️'} ${summary_escape(findingText(f))}`);
+    }
+    return lines.join('\n');
+}
+/** The files made, their sizes and sha256, and where they went (artifact, release). */
+function renderPublished(report) {
+    const packaged = report.packaged;
+    if (!packaged)
+        return '';
+    const urls = new Map((report.release?.assets ?? []).map((a) => [a.name, a.url]));
+    const lines = ['### Published', ''];
+    const where = [];
+    if (report.artifact)
+        where.push(`workflow artifact [${report.artifact.name}](${report.artifact.url})`);
+    if (report.artifactSkipped)
+        where.push(`no workflow artifact (${report.artifactSkipped})`);
+    if (report.release)
+        where.push(`release [${report.release.tag}](${report.release.url})${report.release.draft ? ' (draft)' : ''}`);
+    lines.push(`Zipped in ${formatDuration(packaged.durationMs)} into \`${packaged.dir}\`${where.length > 0 ? `; ${where.join(', ')}` : ''}.`, '');
+    lines.push(table(['File', 'Size', 'SHA-256', 'Link'], packaged.files.map((f) => [`\`${f.name}\``, formatBytes(f.size), `\`${f.sha256}\``, urls.has(f.name) ? `[download](${urls.get(f.name)})` : '–'])));
+    const split = packaged.archives.filter((a) => a.files.length > 1);
+    if (split.length > 0) {
+        lines.push('', 'Join the parts with `cat` in order:', '');
+        for (const a of split)
+            lines.push(`- \`cat ${a.files.map((f) => f.name).join(' ')} > ${a.name}\` (sha256 \`${a.sha256}\`)`);
     }
     return lines.join('\n');
 }

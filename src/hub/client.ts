@@ -34,6 +34,20 @@ export class HubClient {
     return { sha: json.sha, files };
   }
 
+  /** A small JSON file of the repository at a commit (model_index.json, a config), parsed. */
+  async readJson(id: string, revision: string, file: string): Promise<unknown> {
+    const url = `${this.endpoint}/${id}/resolve/${encodeURIComponent(revision)}/${file}`;
+    const response = await this.http.get(url, this.headers());
+    const body = await response.readBody();
+    const status = response.message.statusCode ?? 0;
+    if (status !== 200) throw new Error(`GET ${url} answered ${status}`);
+    try {
+      return JSON.parse(body) as unknown;
+    } catch {
+      throw new Error(`GET ${url} gave no JSON`);
+    }
+  }
+
   /**
    * Puts the files the converter loads, at exactly this commit, into huggingface_hub's cache
    * layout (blobs, snapshots/<sha>, refs/<revision>), so that an offline converter loads that

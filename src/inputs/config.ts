@@ -1,3 +1,4 @@
+import type { PresetName } from './presets.js';
 import type {
   AttentionImplementation,
   ComputeUnit,
@@ -22,6 +23,12 @@ export interface Config {
   verifyBundle: boolean;
   caching: CacheOptions;
   prepareFp16: PrepareFp16;
+  /** Packaging the outputs and publishing them (workflow artifact, release assets). */
+  publish: PublishOptions;
+  /** The preset that filled in the inputs left empty (explicit inputs win). */
+  preset?: PresetName;
+  /** End before any setup when the release already holds this conversion (src/refresh/). */
+  skipIfUnchanged: boolean;
 }
 
 /**
@@ -105,4 +112,48 @@ export interface RunnerContext {
   temp: string;
   toolCache: string;
   workspace: string;
+}
+
+/** What happens to the outputs once every check passed (src/package/, src/publish/). */
+export interface PublishOptions {
+  /** Zip the outputs into package-dir; the artifact and the release need it. */
+  package: boolean;
+  /** Replaces `<model>` in every published name (src/package/names.ts). */
+  assetPrefix?: string;
+  /** 0 stores the entries (fp16 weights do not compress); 1-9 deflates. */
+  compressionLevel: number;
+  /** Bytes; a zip over it is published as parts `.zip.001`, ... (under 2 GiB). */
+  maxAssetSize: number;
+  uploadArtifact: boolean;
+  /** As given; empty takes `<model>_<variant>`. */
+  artifactName?: string;
+  /** Empty takes the repository's setting. */
+  retentionDays?: number;
+  /** Undefined when release-tag is empty: no release. */
+  release?: ReleaseOptions;
+  /** Masked; the releases API's. */
+  githubToken: string;
+  /** Replace release assets (and a workflow artifact) of the same name, as a rerun does. */
+  overwriteAssets: boolean;
+  github: GitHubContext;
+}
+
+export interface ReleaseOptions {
+  tag: string;
+  /** Empty takes the tag. */
+  name: string;
+  /** Appended to the generated body. */
+  notes: string;
+  draft: boolean;
+  prerelease: boolean;
+}
+
+/** What the runner tells about the workflow run (GITHUB_*). */
+export interface GitHubContext {
+  repository?: string;
+  apiUrl: string;
+  serverUrl: string;
+  runId?: string;
+  runAttempt?: string;
+  sha?: string;
 }

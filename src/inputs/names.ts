@@ -1,6 +1,7 @@
 /** Every input of action.yml, declared once; a unit test keeps this list and action.yml in step. */
 export const INPUT_NAMES = [
   'model-version',
+  'preset',
   'convert-text-encoder',
   'convert-vae-decoder',
   'convert-vae-encoder',
@@ -47,6 +48,21 @@ export const INPUT_NAMES = [
   'model-revision',
   'cache',
   'cache-outputs',
+  'skip-if-unchanged',
+  'package',
+  'asset-prefix',
+  'compression-level',
+  'max-asset-size',
+  'upload-artifact',
+  'artifact-name',
+  'retention-days',
+  'release-tag',
+  'release-name',
+  'release-notes',
+  'draft',
+  'prerelease',
+  'github-token',
+  'overwrite-assets',
 ] as const;
 export type InputName = (typeof INPUT_NAMES)[number];
 
@@ -63,6 +79,14 @@ export const OUTPUT_NAMES = [
   'cache-hit-hf',
   'cache-hit-env',
   'cache-hit-outputs',
+  'skipped',
+  'package-dir',
+  'packages',
+  'artifact-id',
+  'artifact-url',
+  'release-url',
+  'release-id',
+  'assets',
 ] as const;
 export type OutputName = (typeof OUTPUT_NAMES)[number];
 
@@ -70,3 +94,8 @@ export type OutputName = (typeof OUTPUT_NAMES)[number];
 export const VERIFY_INPUT_NAMES = ['path', 'model-kind', 'attention-implementation', 'quantize-nbits', 'chunked', 'controlnets'] as const;
 export type VerifyInputName = (typeof VERIFY_INPUT_NAMES)[number];
 export const VERIFY_OUTPUT_NAMES = ['passed', 'facts'] as const;
+
+/** Inputs and outputs of plan/action.yml, the matrix planner for many models and variants. */
+export const PLAN_INPUT_NAMES = ['models', 'preset', 'release-tag', 'skip-if-unchanged', 'hf-token', 'github-token'] as const;
+export type PlanInputName = (typeof PLAN_INPUT_NAMES)[number];
+export const PLAN_OUTPUT_NAMES = ['matrix', 'count', 'skipped'] as const;

@@ -15,6 +15,8 @@ import type { Config, PsnrGate } from './config.js';
 import { FieldReader, isHubId, resolveIn } from './fields.js';
 import type { InputName } from './names.js';
 import { RULES } from './rules.js';
+import { readPublishOptions } from './publish.js';
+import { PRESET_NAMES, withPreset } from './presets.js';
 
 /** What parsing needs from the world, injected so that parsing stays pure. */
 export interface ParseContext {
@@ -42,7 +44,11 @@ const PART_SWITCHES: ReadonlyArray<readonly [InputName, SelectablePart, boolean]
 
 /** Reads every input into one Config; reports every problem at once, before anything runs. */
 export function parseInputs(raw: (name: InputName) => string, ctx: ParseContext): ParseResult {
-  const read = new FieldReader(raw);
+  // Explicit input, else the preset's value, else the built-in default (each reader's fallback).
+  const presetReader = new FieldReader(raw);
+  const preset = presetReader.oneOf('preset', PRESET_NAMES);
+  const read = new FieldReader(withPreset(raw, preset));
+  read.errors.push(...presetReader.errors);
   const runner = {
     os: ctx.env.RUNNER_OS ?? process.platform,
     arch: ctx.env.RUNNER_ARCH ?? process.arch,
@@ -120,6 +126,9 @@ export function parseInputs(raw: (name: InputName) => string, ctx: ParseContext)
     runner,
     verifyBundle: read.bool('verify-bundle', true),
     caching: { enabled: read.bool('cache', true), outputs: read.bool('cache-outputs', true) },
+    preset,
+    skipIfUnchanged: read.bool('skip-if-unchanged', false),
+    publish: readPublishOptions(read, ctx.env),
     prepareFp16: {
       mode: ({ auto: 'auto', true: 'always', false: 'never' } as const)[read.oneOf('prepare-fp16', ['auto', 'true', 'false'] as const, 'auto')],
       helper: path.join(ctx.actionRoot, PREPARE_FP16_HELPER),

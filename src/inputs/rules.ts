@@ -3,6 +3,7 @@ import { CONVERTER_MIN_PSNR } from '../converter/vocabulary.js';
 import type { Config } from './config.js';
 import type { InputName } from './names.js';
 import { SD3_NOT_FP16, unstageable } from '../fp16/decide.js';
+import { PRESETS } from './presets.js';
 
 /**
  * Checks across inputs, one entry per case: `check` returns the message (completing
@@ -125,8 +126,24 @@ export const RULES: readonly Rule[] = [
     input: 'chunk-unet',
     severity: 'warning',
     check: (c) =>
-      c.conversion.chunkUnet && c.conversion.minDeploymentTarget.startsWith('macOS')
+      c.conversion.chunkUnet && c.conversion.minDeploymentTarget.startsWith('macOS') && (c.preset === undefined || PRESETS[c.preset].platform !== 'iOS')
         ? `is true with min-deployment-target ${c.conversion.minDeploymentTarget}: chunks are needed for the Neural Engine on iOS and iPadOS, not on macOS, and the apps load chunks in preference to the full Unet.`
+        : undefined,
+  },
+  {
+    input: 'skip-if-unchanged',
+    severity: 'error',
+    check: (c) =>
+      c.skipIfUnchanged && !c.publish.release
+        ? 'is true, but `release-tag` is empty: the manifest it compares with is an asset of that release. Set release-tag, or leave skip-if-unchanged false.'
+        : undefined,
+  },
+  {
+    input: 'skip-if-unchanged',
+    severity: 'warning',
+    check: (c) =>
+      c.skipIfUnchanged && c.conversion.modelIsLocal
+        ? 'is true, but model-version is a local folder, which has no commit to compare: the action always converts it.'
         : undefined,
   },
   {
@@ -175,5 +192,29 @@ export const RULES: readonly Rule[] = [
     input: 'prepare-fp16',
     severity: 'warning',
     check: (c) => (c.prepareFp16.mode === 'always' && c.conversion.sd3Version ? `is true, but has no effect: ${SD3_NOT_FP16}.` : undefined),
+  },
+  {
+    input: 'release-tag',
+    severity: 'error',
+    check: (c) =>
+      c.publish.release && !c.publish.package
+        ? `is ${JSON.stringify(c.publish.release.tag)}, but \`package\` is false: the release assets are the zips that packaging makes. Set package: true, or leave release-tag empty.`
+        : undefined,
+  },
+  {
+    input: 'github-token',
+    severity: 'error',
+    check: (c) =>
+      c.publish.release && c.publish.githubToken === ''
+        ? `is empty, but release-tag is set: publishing a release needs a token that may write contents. Leave github-token at its default (\${{ github.token }}) and give the job \`permissions: contents: write\`.`
+        : undefined,
+  },
+  {
+    input: 'release-tag',
+    severity: 'error',
+    check: (c) =>
+      c.publish.release && !c.publish.github.repository
+        ? 'is set, but GITHUB_REPOSITORY is not: the release goes to the repository of the workflow run, which only a GitHub Actions runner names.'
+        : undefined,
   },
 ];

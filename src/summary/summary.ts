@@ -6,6 +6,7 @@ import { findingText, type BundleReport } from '../verify/bundle/check.js';
 import type { CacheReport } from '../cache/cache.js';
 import { KIND_LABELS } from '../verify/bundle/expect.js';
 import { MOCHI } from '../verify/bundle/apps.js';
+import type { PublishReport } from '../publish/stage.js';
 
 /** Everything the step summary shows; built by main from the stages' results. */
 export interface SummaryInput {
@@ -22,6 +23,8 @@ export interface SummaryInput {
   /** The bundle check, when Resources were verified. */
   bundle?: BundleReport;
   caches?: CacheReport[];
+  /** What was packaged and published, when anything was. */
+  published?: PublishReport;
 }
 
 const escape = (text: string) => text.replaceAll('|', '\\|').replaceAll('\n', ' ');
@@ -102,6 +105,7 @@ export function renderSummary(input: SummaryInput): string {
   }
   if (input.bundle) lines.push(renderBundleSection(input.bundle), '');
   if (input.caches && input.caches.length > 0) lines.push(renderCaches(input.caches), '');
+  if (input.published?.packaged) lines.push(renderPublished(input.published), '');
   lines.push('<details><summary>Plan: the converter commands</summary>');
   lines.push('');
   lines.push('```');
@@ -148,6 +152,31 @@ export function renderBundleSection(report: BundleReport, heading = '###'): stri
   if (report.findings.length > 0) {
     lines.push('');
     for (const f of report.findings) lines.push(`- ${f.severity === 'error' ? '❌' : '⚠️'} ${escape(findingText(f))}`);
+  }
+  return lines.join('\n');
+}
+
+/** The files made, their sizes and sha256, and where they went (artifact, release). */
+export function renderPublished(report: PublishReport): string {
+  const packaged = report.packaged;
+  if (!packaged) return '';
+  const urls = new Map((report.release?.assets ?? []).map((a) => [a.name, a.url]));
+  const lines = ['### Published', ''];
+  const where: string[] = [];
+  if (report.artifact) where.push(`workflow artifact [${report.artifact.name}](${report.artifact.url})`);
+  if (report.artifactSkipped) where.push(`no workflow artifact (${report.artifactSkipped})`);
+  if (report.release) where.push(`release [${report.release.tag}](${report.release.url})${report.release.draft ? ' (draft)' : ''}`);
+  lines.push(`Zipped in ${formatDuration(packaged.durationMs)} into \`${packaged.dir}\`${where.length > 0 ? `; ${where.join(', ')}` : ''}.`, '');
+  lines.push(
+    table(
+      ['File', 'Size', 'SHA-256', 'Link'],
+      packaged.files.map((f) => [`\`${f.name}\``, formatBytes(f.size), `\`${f.sha256}\``, urls.has(f.name) ? `[download](${urls.get(f.name)})` : '–']),
+    ),
+  );
+  const split = packaged.archives.filter((a) => a.files.length > 1);
+  if (split.length > 0) {
+    lines.push('', 'Join the parts with `cat` in order:', '');
+    for (const a of split) lines.push(`- \`cat ${a.files.map((f) => f.name).join(' ')} > ${a.name}\` (sha256 \`${a.sha256}\`)`);
   }
   return lines.join('\n');
 }

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
-import { NODE24, makeWorkspace, runAction, type ActionRun } from '../support/action-runner.mjs';
+import { NODE24, SYSTEM_NODE, makeWorkspace, nodeMajor, runAction, type ActionRun } from '../support/action-runner.mjs';
 
 /**
  * The bundle, run as the runner runs it, against the stand-in converter (test/standin) installed
@@ -52,10 +52,11 @@ function errors(run: ActionRun): string[] {
 }
 
 describe.each([
-  ['Node 20', process.execPath],
-  ['Node 24', NODE24],
-])('a full conversion under %s', (_name, node) => {
+  ['Node 20', SYSTEM_NODE, 20],
+  ['Node 24', NODE24, 24],
+])('a full conversion under %s', (_name, node, major) => {
   it('installs, converts each part in its own process, gates PSNR and fills the outputs', async () => {
+    expect(nodeMajor(node)).toBe(major);
     const workspace = makeWorkspace();
     const log = path.join(workspace, '..', `${path.basename(workspace)}-calls.jsonl`);
     const run = await runAction({

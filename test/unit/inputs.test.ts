@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { parseInputs } from '../../src/inputs/parse.js';
 import type { InputName } from '../../src/inputs/names.js';
 import { ACTION, ACTION_ROOT, HUB_MODEL, ROOT, WORKSPACE, actionDefaults, ctx, raw } from './fixtures.js';
+import { BUILT_IN_DEFAULTS, PRESET_INPUTS } from '../../src/inputs/presets.js';
 
 const bool = (value: string) => value === 'true';
 
@@ -14,7 +15,12 @@ function errorFor(errors: string[], name: string): string | undefined {
 }
 
 describe('parseInputs: action.yml defaults', () => {
-  const defaults = actionDefaults();
+  // The inputs a preset may set have empty defaults in action.yml; their built-in defaults apply.
+  const defaults: Record<string, string> = { ...actionDefaults(), ...BUILT_IN_DEFAULTS };
+  it('leaves the action.yml default of every input a preset may set empty', () => {
+    for (const name of PRESET_INPUTS) expect(actionDefaults()[name], name).toBe('');
+    expect(BUILT_IN_DEFAULTS).toMatchObject({ 'attention-implementation': 'SPLIT_EINSUM', 'compute-unit': 'ALL', 'chunk-unet': 'false', 'xl-version': 'false' });
+  });
   const result = parseInputs(raw(), ctx());
 
   it('gives a Config and neither errors nor warnings', () => {

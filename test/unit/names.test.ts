@@ -24,12 +24,18 @@ describe('input and output names', () => {
       'min-deployment-target', 'xl-version', 'sd3-version', 'output-dir', 'extra-args', 'hf-token', 'python-version',
       'python', 'ml-stable-diffusion', 'pip-constraints', 'min-psnr', 'psnr-thresholds', 'process-per-component', 'dry-run',
     ];
-    // Issue 2 fixes these; later issues add inputs (issue 6: verify-bundle, prepare-fp16; issue 3: caching).
-    const later = ['verify-bundle', 'prepare-fp16', 'model-revision', 'cache', 'cache-outputs'];
-    expect([...INPUT_NAMES].sort()).toEqual([...fixed, ...later].sort());
+    // Issue 2 fixes these; later issues add inputs (issue 6: verify-bundle, prepare-fp16; issue 3: caching; issue 5: preset, skip-if-unchanged).
+    const later = ['verify-bundle', 'prepare-fp16', 'model-revision', 'cache', 'cache-outputs', 'preset', 'skip-if-unchanged'];
+    // Issue 4: packaging and publishing.
+    const publishing = [
+      'package', 'asset-prefix', 'compression-level', 'max-asset-size', 'upload-artifact', 'artifact-name', 'retention-days',
+      'release-tag', 'release-name', 'release-notes', 'draft', 'prerelease', 'github-token', 'overwrite-assets',
+    ];
+    expect([...INPUT_NAMES].sort()).toEqual([...fixed, ...later, ...publishing].sort());
     const fixedOutputs = ['mlpackages', 'output-dir', 'plan', 'psnr', 'psnr-passed', 'resources-dir'];
-    const laterOutputs = ['model-revision-sha', 'cache-hit-pip', 'cache-hit-hf', 'cache-hit-env', 'cache-hit-outputs'];
-    expect([...OUTPUT_NAMES].sort()).toEqual([...fixedOutputs, ...laterOutputs].sort());
+    const laterOutputs = ['model-revision-sha', 'cache-hit-pip', 'cache-hit-hf', 'cache-hit-env', 'cache-hit-outputs', 'skipped'];
+    const publishingOutputs = ['package-dir', 'packages', 'artifact-id', 'artifact-url', 'release-url', 'release-id', 'assets'];
+    expect([...OUTPUT_NAMES].sort()).toEqual([...fixedOutputs, ...laterOutputs, ...publishingOutputs].sort());
     expect(new Set(INPUT_NAMES).size).toBe(INPUT_NAMES.length);
   });
 

@@ -1,0 +1,82 @@
+import { DEFAULT_MAX_ASSET_SIZE, maxAssetSizeProblem, parseSize } from '../package/split.js';
+import type { PublishOptions } from './config.js';
+import type { FieldReader } from './fields.js';
+
+/** Characters the artifact service refuses in a name (@actions/artifact's own check). */
+const ARTIFACT_NAME_FORBIDDEN = ['"', ':', '<', '>', '|', '*', '?', '\r', '\n', '\\', '/'] as const;
+
+/** Pure: why the artifact service would refuse a name, or undefined. */
+export function artifactNameProblem(name: string): string | undefined {
+  if (name.trim() === '') return 'must not be empty';
+  const bad = ARTIFACT_NAME_FORBIDDEN.filter((c) => name.includes(c));
+  if (bad.length > 0) return `may not hold ${bad.map((c) => JSON.stringify(c)).join(', ')} (the artifact service refuses " : < > | * ? \\r \\n \\ /), got ${JSON.stringify(name)}`;
+  if (name.length > 256) return `must be at most 256 characters, got ${name.length}`;
+  return undefined;
+}
+
+/** Pure: why a tag name is not one git and GitHub accept, or undefined. */
+export function tagProblem(tag: string): string | undefined {
+  const control = [...tag].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f);
+  if (control || /[\s~^:?*[\\]/.test(tag) || tag.includes('..') || tag.includes('@{') || tag.startsWith('-') || tag.startsWith('/') || tag.endsWith('/') || tag.endsWith('.') || tag.endsWith('.lock') || tag.includes('//')) {
+    return `must be a git tag name (no spaces, ~ ^ : ? * [ \\, "..", "@{", and not ending in / . or .lock), got ${JSON.stringify(tag)}`;
+  }
+  return undefined;
+}
+
+const ASSET_PREFIX = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+
+/** Reads the packaging and publishing inputs; every problem names its input and what is accepted. */
+export function readPublishOptions(read: FieldReader, env: Readonly<Record<string, string | undefined>>): PublishOptions {
+  const assetPrefix = read.optionalText('asset-prefix');
+  if (assetPrefix !== undefined && !ASSET_PREFIX.test(assetPrefix)) {
+    read.fail('asset-prefix', `must be letters, digits, ".", "_" or "-" (starting with a letter or digit, at most 100), so that GitHub keeps the asset names as they are; got ${JSON.stringify(assetPrefix)}.`);
+  }
+
+  let maxAssetSize = DEFAULT_MAX_ASSET_SIZE;
+  const sizeText = read.text('max-asset-size');
+  if (sizeText !== '') {
+    const bytes = parseSize(sizeText);
+    const problem = bytes === undefined ? 'must be a number of bytes, or a number with a unit (B, kB, MB, GB, KiB, MiB, GiB) such as 1.9GiB' : maxAssetSizeProblem(bytes);
+    if (problem || bytes === undefined) read.fail('max-asset-size', `${problem}, got ${JSON.stringify(sizeText)}.`);
+    else maxAssetSize = bytes;
+  }
+
+  const artifactName = read.optionalText('artifact-name');
+  const nameProblem = artifactName === undefined ? undefined : artifactNameProblem(artifactName);
+  if (nameProblem) read.fail('artifact-name', `${nameProblem}.`);
+
+  const retentionDays = read.positiveInteger('retention-days');
+  if (retentionDays !== undefined && retentionDays > 90) read.fail('retention-days', `must be 1 to 90 days (the most GitHub keeps an artifact; a repository may allow less), got ${retentionDays}.`);
+
+  const tag = read.text('release-tag');
+  const problem = tag === '' ? undefined : tagProblem(tag);
+  if (problem) read.fail('release-tag', `${problem}.`);
+
+  const release = {
+    tag,
+    name: read.text('release-name'),
+    notes: read.text('release-notes'),
+    draft: read.bool('draft', false),
+    prerelease: read.bool('prerelease', false),
+  };
+  return {
+    package: read.bool('package', true),
+    assetPrefix: assetPrefix !== undefined && ASSET_PREFIX.test(assetPrefix) ? assetPrefix : undefined,
+    compressionLevel: read.oneOf('compression-level', [0, 1, 2, 3, 4, 5, 6, 7, 8, 9] as const, 0),
+    maxAssetSize,
+    uploadArtifact: read.bool('upload-artifact', true),
+    artifactName: nameProblem ? undefined : artifactName,
+    retentionDays,
+    release: tag === '' ? undefined : release,
+    githubToken: read.text('github-token'),
+    overwriteAssets: read.bool('overwrite-assets', true),
+    github: {
+      repository: env.GITHUB_REPOSITORY || undefined,
+      apiUrl: (env.GITHUB_API_URL || 'https://api.github.com').replace(/\/+$/, ''),
+      serverUrl: (env.GITHUB_SERVER_URL || 'https://github.com').replace(/\/+$/, ''),
+      runId: env.GITHUB_RUN_ID || undefined,
+      runAttempt: env.GITHUB_RUN_ATTEMPT || undefined,
+      sha: env.GITHUB_SHA || undefined,
+    },
+  };
+}

@@ -1,0 +1,60 @@
+import * as path from 'node:path';
+import { FieldReader } from '../inputs/fields.js';
+import type { PlanInputName } from '../inputs/names.js';
+import { PRESET_NAMES, isPresetName, type PresetName } from '../inputs/presets.js';
+
+/** plan/action.yml's inputs, read into one typed config before anything is asked of a service. Pure. */
+export interface PlanConfig {
+  /** The list's text, and where it came from (for messages). */
+  listText: string;
+  listSource: string;
+  presets: PresetName[];
+  releaseTag: string;
+  skipIfUnchanged: boolean;
+  hfToken: string;
+  githubToken: string;
+}
+
+export interface PlanContext {
+  env: Readonly<Record<string, string | undefined>>;
+  isFile(p: string): boolean;
+  readFile(p: string): string;
+}
+
+/** A single line ending in .yml, .yaml or .json names a file in the workspace; anything else is the list itself. */
+export function isListPath(value: string): boolean {
+  return !value.includes('\n') && /\.(ya?ml|json)$/i.test(value) && !/^[[{-]/.test(value);
+}
+
+export function parsePlanInputs(raw: (name: PlanInputName) => string, ctx: PlanContext): { config?: PlanConfig; errors: string[] } {
+  const read = new FieldReader<PlanInputName>(raw);
+  const workspace = ctx.env.GITHUB_WORKSPACE ?? process.cwd();
+  const models = read.text('models');
+  let listText = models;
+  let listSource = 'inline';
+  if (models === '') {
+    read.fail('models', 'is required: a YAML or JSON list of models, inline or as the path of a .yml, .yaml or .json file in the workspace.');
+  } else if (isListPath(models)) {
+    const file = path.resolve(workspace, models);
+    listSource = models;
+    if (!ctx.isFile(file)) read.fail('models', `names a list file, but ${file} is not a file (check out the repository before the plan step).`);
+    else listText = ctx.readFile(file);
+  }
+  const presets: PresetName[] = [];
+  for (const name of read.list('preset')) {
+    if (isPresetName(name)) presets.push(name);
+    else read.fail('preset', `lists ${JSON.stringify(name)}; the presets are ${PRESET_NAMES.join(', ')} (separated by spaces, commas or new lines).`);
+  }
+  const releaseTag = read.text('release-tag');
+  const skipIfUnchanged = read.bool('skip-if-unchanged', false);
+  if (skipIfUnchanged && releaseTag === '') {
+    read.fail('skip-if-unchanged', 'is true, but `release-tag` is empty: there is no release to compare with.');
+  }
+  const hfToken = read.text('hf-token') || (ctx.env.HF_TOKEN ?? '').trim();
+  const githubToken = read.text('github-token');
+  if (skipIfUnchanged && githubToken === '') {
+    read.fail('github-token', 'is empty, but skip-if-unchanged reads the releases: pass `${{ github.token }}` (the default) or a token that can read them.');
+  }
+  if (read.errors.length > 0) return { errors: read.errors };
+  return { config: { listText, listSource, presets: [...new Set(presets)], releaseTag, skipIfUnchanged, hfToken, githubToken }, errors: [] };
+}

@@ -1,0 +1,147 @@
+import type { BundleFacts } from '../verify/bundle/check.js';
+import type { PsnrVerdict } from '../verify/psnr.js';
+import type { ZipResult } from './zip.js';
+import type { Replaced } from '../refresh/compare.js';
+
+/**
+ * Pure: manifest.json and SHA256SUMS. The manifest says what was converted (model commits, every
+ * converter input), with what (the packages installed, Python, macOS, Xcode), how it measured
+ * (PSNR, what the apps read from the bundle) and what was published, byte for byte; a scheduled
+ * run reads it back from the release to tell whether a conversion is still current.
+ */
+export const MANIFEST_SCHEMA_VERSION = 1;
+
+/** What the conversion ran with, as recorded in output-dir/.coreml-action/environment.json. */
+export interface EnvironmentRecord {
+  /** `python -m pip freeze` of the converter's env: name -> version (or `@ url` for direct references). */
+  packages: Record<string, string> | null;
+  python: string | null;
+  macos: string | null;
+  xcode: string | null;
+}
+
+export interface ActionIdentity {
+  name: string;
+  version: string;
+  /** `v1` for 1.x.y: what a workflow's `@v1` resolves to. */
+  major: string;
+  /** The ref the workflow used (GITHUB_ACTION_REF), when the runner says. */
+  ref: string | null;
+}
+
+export interface ManifestInput {
+  action: ActionIdentity;
+  model: { id: string; revision: string; sha: string | null; local: boolean };
+  models: Array<{ id: string; sha: string | null }>;
+  converterInputs: Record<string, string>;
+  environment: EnvironmentRecord;
+  verdicts: PsnrVerdict[];
+  bundle: BundleFacts | null;
+  archives: ZipResult[];
+  run: { repository: string | null; runId: string | null; runAttempt: string | null; commit: string | null };
+  /** skip-if-unchanged found another conversion in the release: what this one replaces (src/refresh/). */
+  replaces?: Replaced;
+}
+
+export interface PublishedFileRecord {
+  name: string;
+  size: number;
+  sha256: string;
+}
+
+export interface Manifest {
+  schemaVersion: number;
+  action: ActionIdentity;
+  model: ManifestInput['model'];
+  models: ManifestInput['models'];
+  converterInputs: Record<string, string>;
+  environment: EnvironmentRecord;
+  psnr: Array<Pick<PsnrVerdict, 'part' | 'check' | 'psnr' | 'threshold' | 'passed'>>;
+  bundle: BundleFacts | null;
+  archives: Array<{
+    name: string;
+    topFolder: string;
+    size: number;
+    sha256: string;
+    method: 'store' | 'deflate';
+    entries: number;
+    /** Empty when the zip is published whole; else its parts, to be joined with cat in this order. */
+    parts: PublishedFileRecord[];
+    /** Every file in the zip: its name inside the zip, size and sha256. */
+    sources: PublishedFileRecord[];
+  }>;
+  /** Every published file except this manifest and the checksum file. */
+  files: PublishedFileRecord[];
+  run: ManifestInput['run'];
+  /** The model commits and action version the release held before, and what changed; null when nothing was replaced (or skip-if-unchanged was off). */
+  replaces: Replaced | null;
+}
+
+export function buildManifest(input: ManifestInput): Manifest {
+  return {
+    schemaVersion: MANIFEST_SCHEMA_VERSION,
+    action: input.action,
+    model: input.model,
+    models: input.models,
+    converterInputs: input.converterInputs,
+    environment: input.environment,
+    psnr: input.verdicts.map(({ part, check, psnr, threshold, passed }) => ({ part, check, psnr, threshold, passed })),
+    bundle: input.bundle,
+    archives: input.archives.map((a) => ({
+      name: a.name,
+      topFolder: a.name.replace(/\.zip$/, ''),
+      size: a.size,
+      sha256: a.sha256,
+      method: a.method,
+      entries: a.entries,
+      parts: a.files.length > 1 ? a.files.map(({ name, size, sha256 }) => ({ name, size, sha256 })) : [],
+      sources: a.sources.map(({ name, size, sha256 }) => ({ name, size, sha256 })),
+    })),
+    files: input.archives.flatMap((a) => a.files.map(({ name, size, sha256 }) => ({ name, size, sha256 }))),
+    run: input.run,
+    replaces: input.replaces ?? null,
+  };
+}
+
+export function manifestJson(manifest: Manifest): string {
+  return `${JSON.stringify(manifest, null, 2)}\n`;
+}
+
+/** `sha256sum` format (hash, two spaces, name), sorted by name: `sha256sum -c` checks it. */
+export function sha256sums(files: readonly PublishedFileRecord[]): string {
+  for (const f of files) {
+    if (!/^[0-9a-f]{64}$/.test(f.sha256)) throw new Error(`sha256sums: ${f.name} has no sha256`);
+    if (/[\r\n\\]/.test(f.name)) throw new Error(`sha256sums: ${JSON.stringify(f.name)} cannot be listed`);
+  }
+  return [...files]
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+    .map((f) => `${f.sha256}  ${f.name}\n`)
+    .join('');
+}
+
+/** `pip freeze` lines -> name -> version; `name @ url` keeps the reference; comments and options are dropped. */
+export function parseFreeze(text: string): Record<string, string> {
+  const packages: Record<string, string> = {};
+  for (const raw of text.split(/\r?\n/)) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#') || line.startsWith('-')) continue;
+    const pinned = /^([A-Za-z0-9][\w.-]*)(?:\[[^\]]*\])?\s*===?\s*(\S+)$/.exec(line);
+    const direct = /^([A-Za-z0-9][\w.-]*)(?:\[[^\]]*\])?\s*@\s*(\S.*)$/.exec(line);
+    if (pinned) packages[pinned[1] as string] = pinned[2] as string;
+    else if (direct) packages[direct[1] as string] = `@ ${direct[2]}`;
+  }
+  return packages;
+}
+
+/** `Xcode 16.2\nBuild version 16C5032a` -> `16.2 (16C5032a)`; undefined when not that shape. */
+export function parseXcodeVersion(text: string): string | undefined {
+  const version = /Xcode\s+(\S+)/.exec(text)?.[1];
+  if (!version) return undefined;
+  const build = /Build version\s+(\S+)/.exec(text)?.[1];
+  return build ? `${version} (${build})` : version;
+}
+
+/** `1.2.3` -> `v1`. */
+export function majorOf(version: string): string {
+  return `v${version.split('.')[0] ?? version}`;
+}

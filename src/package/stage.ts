@@ -1,0 +1,182 @@
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import * as core from '@actions/core';
+import type { Config } from '../inputs/config.js';
+import { converterInputs } from '../inputs/canonical.js';
+import { actionRoot } from '../inputs/read.js';
+import { RESOURCES_DIR } from '../converter/vocabulary.js';
+import type { ModelRevision } from '../hub/models.js';
+import type { BundleReport } from '../verify/bundle/check.js';
+import type { PsnrVerdict } from '../verify/psnr.js';
+import { formatBytes, formatDuration } from '../summary/summary.js';
+import { readEnvironment } from './environment.js';
+import { listTree, type TreeListing } from './listing.js';
+import { buildManifest, majorOf, manifestJson, sha256sums, type ActionIdentity, type Manifest } from './manifest.js';
+import { publishedNames, topFolder, type PublishedNames } from './names.js';
+import { writeZip, type WrittenFile, type ZipResult } from './zip.js';
+import type { Replaced } from '../refresh/compare.js';
+
+/** What the stages before packaging hand it. */
+export interface PackageInput {
+  config: Config;
+  models: ModelRevision[];
+  verdicts: PsnrVerdict[];
+  bundle?: BundleReport;
+  /** For manifest.json's `replaces`: what skip-if-unchanged found in the release (src/refresh/). */
+  replaces?: Replaced;
+}
+
+export interface PackageResult {
+  dir: string;
+  names: PublishedNames;
+  archives: ZipResult[];
+  manifest: Manifest;
+  /** Every file to publish, in order: the zips (or their parts), the manifest, the checksum file. */
+  files: WrittenFile[];
+  /** The checksum file's text. */
+  sums: string;
+  durationMs: number;
+}
+
+/** A packaging failure, with what to do about it. */
+export class PackageError extends Error {}
+
+/** Room the zips need beyond their contents: headers, and a margin for the file system. */
+const HEADROOM = 64 * 1024 * 1024;
+
+/** Pure: why the zips would not fit, or undefined. */
+export function spaceProblem(neededBytes: number, freeBytes: number, where: string): string | undefined {
+  if (freeBytes >= neededBytes + HEADROOM) return undefined;
+  return (
+    `Packaging needs about ${formatBytes(neededBytes)} in ${where}, and only ${formatBytes(freeBytes)} is free. ` +
+    'Free space before this step (delete unused Xcode versions and simulator runtimes, or the Hugging Face cache), ' +
+    'use a runner with a larger disk, or set package: false and zip the outputs yourself.'
+  );
+}
+
+/** The action's name and version, from its own package.json and what the runner says. */
+export function actionIdentity(env: Readonly<Record<string, string | undefined>>): ActionIdentity {
+  let pkg: { name?: string; version?: string } = {};
+  try {
+    pkg = JSON.parse(readFileSync(path.join(actionRoot(), 'package.json'), 'utf8')) as typeof pkg;
+  } catch {
+    pkg = {};
+  }
+  const version = pkg.version ?? '0.0.0';
+  return {
+    name: env.GITHUB_ACTION_REPOSITORY || pkg.name || 'coreml-stable-diffusion-action',
+    version,
+    major: majorOf(version),
+    ref: env.GITHUB_ACTION_REF || null,
+  };
+}
+
+/** The Resources folder's content and the mlpackages, each under its zip's own top-level folder. */
+function sourcesOf(config: Config, names: PublishedNames): Array<{ name: string; listing: TreeListing }> {
+  const out = config.conversion.outputDir;
+  const jobs: Array<{ name: string; listing: TreeListing }> = [];
+  const resources = path.join(out, RESOURCES_DIR);
+  if (config.conversion.bundleResources && existsSync(resources)) {
+    const roots = readdirSync(resources).map((n) => path.join(resources, n));
+    jobs.push({ name: names.compiled, listing: listTree(roots, topFolder(names.compiled)) });
+  }
+  const packages = existsSync(out) ? readdirSync(out).filter((n) => n.endsWith('.mlpackage')).map((n) => path.join(out, n)) : [];
+  if (packages.length > 0) jobs.push({ name: names.packages, listing: listTree(packages, topFolder(names.packages)) });
+  return jobs;
+}
+
+function writeSmallFile(dir: string, name: string, text: string): WrittenFile {
+  const file = path.join(dir, name);
+  const bytes = Buffer.from(text, 'utf8');
+  writeFileSync(file, bytes, { flag: 'wx' });
+  return { name, path: file, size: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') };
+}
+
+function diagnose(error: unknown, dir: string): PackageError {
+  if (error instanceof PackageError) return error;
+  const err = error as NodeJS.ErrnoException;
+  if (err?.code === 'ENOSPC') {
+    return new PackageError(`The disk filled up while writing the zips into ${dir}. Free space before this step (unused Xcode versions, simulator runtimes), use a runner with a larger disk, or set package: false.`);
+  }
+  return new PackageError(`Packaging failed: ${err instanceof Error ? err.message : String(error)}`);
+}
+
+/**
+ * Zips the outputs into $RUNNER_TEMP/coreml-packages/<model>_<variant>, with the manifest and the
+ * checksum file. Everything is written into a `.partial` folder that is renamed into place at the
+ * end, and removed on any failure: package-dir holds a complete set or nothing.
+ */
+export async function packageOutputs(input: PackageInput): Promise<PackageResult> {
+  const { config } = input;
+  const started = Date.now();
+  const p = config.publish;
+  const names = publishedNames({ conversion: config.conversion, assetPrefix: p.assetPrefix });
+  const root = path.join(config.runner.temp, 'coreml-packages');
+  const dir = path.join(root, names.base);
+  const staging = `${dir}.partial`;
+  rmSync(dir, { recursive: true, force: true });
+  rmSync(staging, { recursive: true, force: true });
+  mkdirSync(staging, { recursive: true });
+  try {
+    const jobs = sourcesOf(config, names);
+    if (jobs.length === 0) throw new PackageError(`There is nothing to package: ${config.conversion.outputDir} holds neither ${RESOURCES_DIR} nor mlpackages.`);
+    const skipped = jobs.flatMap((j) => j.listing.skipped);
+    if (skipped.length > 0) core.info(`Left out of the zips: ${skipped.join(', ')}.`);
+    const needed = jobs.reduce((sum, j) => sum + j.listing.bytes + j.listing.entries.length * 512, 0);
+    const fs = statfsSync(staging);
+    const problem = spaceProblem(needed, fs.bavail * fs.bsize, root);
+    if (problem) throw new PackageError(problem);
+
+    const archives: ZipResult[] = [];
+    for (const job of jobs) {
+      const t = Date.now();
+      const zip = await writeZip({ entries: job.listing.entries, dir: staging, name: job.name, level: p.compressionLevel, maxPartSize: p.maxAssetSize });
+      archives.push(zip);
+      const parts = zip.files.length > 1 ? ` in ${zip.files.length} parts` : '';
+      core.info(`${zip.name}: ${zip.entries} entries, ${formatBytes(zip.size)}${parts}, sha256 ${zip.sha256} (${formatDuration(Date.now() - t)}).`);
+    }
+
+    const main = input.models.find((m) => m.id === config.conversion.modelVersion);
+    const manifest = buildManifest({
+      action: actionIdentity(process.env),
+      model: {
+        id: config.conversion.modelVersion,
+        revision: config.conversion.modelRevision,
+        sha: main?.resolved ? main.revision : null,
+        local: config.conversion.modelIsLocal,
+      },
+      models: input.models.map((m) => ({ id: m.id, sha: m.resolved ? m.revision : null })),
+      converterInputs: converterInputs(config),
+      environment: readEnvironment(config.conversion.outputDir),
+      verdicts: input.verdicts,
+      bundle: input.bundle?.facts ?? null,
+      archives,
+      replaces: input.replaces,
+      run: {
+        repository: p.github.repository ?? null,
+        runId: p.github.runId ?? null,
+        runAttempt: p.github.runAttempt ?? null,
+        commit: p.github.sha ?? null,
+      },
+    });
+    const zipFiles = archives.flatMap((a) => a.files);
+    const manifestFile = writeSmallFile(staging, names.manifest, manifestJson(manifest));
+    const sums = sha256sums([...zipFiles, manifestFile]);
+    const sumsFile = writeSmallFile(staging, names.sums, sums);
+    renameSync(staging, dir);
+    const moved = (f: WrittenFile): WrittenFile => ({ ...f, path: path.join(dir, f.name) });
+    return {
+      dir,
+      names,
+      archives: archives.map((a) => ({ ...a, files: a.files.map(moved) })),
+      manifest,
+      files: [...zipFiles, manifestFile, sumsFile].map(moved),
+      sums,
+      durationMs: Date.now() - started,
+    };
+  } catch (error) {
+    rmSync(staging, { recursive: true, force: true });
+    throw diagnose(error, root);
+  }
+}

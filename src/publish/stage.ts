@@ -1,0 +1,98 @@
+import * as core from '@actions/core';
+import { converterInputs } from '../inputs/canonical.js';
+import { actionIdentity, packageOutputs, type PackageInput, type PackageResult } from '../package/stage.js';
+import { artifactServiceProblem, uploadArtifact, type ArtifactResult } from './artifact.js';
+import { renderSection } from './notes.js';
+import { Releases, type ReleaseResult } from './releases.js';
+
+/**
+ * After every check passed: package, then the workflow artifact, then the release. Each failure
+ * becomes an error annotation with what to do and a problem that fails the step; the artifact
+ * and the release are tried independently of each other.
+ */
+export interface PublishReport {
+  packaged?: PackageResult;
+  artifact?: ArtifactResult;
+  /** Why no artifact was uploaded although upload-artifact is true (a warning, not a failure). */
+  artifactSkipped?: string;
+  release?: ReleaseResult;
+  problems: string[];
+}
+
+const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
+
+function fail(report: PublishReport, title: string, error: unknown): void {
+  const message = messageOf(error);
+  core.error(message, { title });
+  report.problems.push(message);
+}
+
+export async function publishOutputs(input: PackageInput): Promise<PublishReport> {
+  const { config } = input;
+  const p = config.publish;
+  const report: PublishReport = { problems: [] };
+  if (!p.package) {
+    core.info('package is false: nothing is zipped or published.');
+    return report;
+  }
+
+  try {
+    report.packaged = await core.group('Package the outputs', () => packageOutputs(input));
+  } catch (error) {
+    fail(report, 'Packaging failed', error);
+    return report;
+  }
+  const packaged = report.packaged;
+  core.setOutput('package-dir', packaged.dir);
+  core.setOutput('packages', JSON.stringify(packaged.files.map(({ name, size, sha256, path }) => ({ name, size, sha256, path }))));
+
+  if (p.uploadArtifact) {
+    const unavailable = artifactServiceProblem(process.env);
+    const name = p.artifactName ?? packaged.names.base;
+    if (unavailable) {
+      // Not fatal: off GitHub's hosted service the files stay in package-dir for the steps after.
+      core.warning(`No workflow artifact uploaded: ${unavailable}. The files are in package-dir, ${packaged.dir}.`, { title: 'Workflow artifact' });
+      report.artifactSkipped = unavailable;
+    } else {
+      try {
+        report.artifact = await core.group(`Upload the workflow artifact ${name}`, () =>
+          uploadArtifact({ name, dir: packaged.dir, files: packaged.files, retentionDays: p.retentionDays, overwrite: p.overwriteAssets, github: p.github }),
+        );
+        core.setOutput('artifact-id', String(report.artifact.id));
+        core.setOutput('artifact-url', report.artifact.url);
+      } catch (error) {
+        fail(report, 'Workflow artifact', new Error(`${messageOf(error)} The files are still in package-dir, ${packaged.dir}.`));
+      }
+    }
+  }
+
+  if (p.release) {
+    const release = p.release;
+    try {
+      const releases = await Releases.open(p.githubToken, p.github);
+      const main = input.models.find((m) => m.id === config.conversion.modelVersion);
+      const section = renderSection({
+        names: packaged.names,
+        model: { id: config.conversion.modelVersion, revision: config.conversion.modelRevision, sha: main?.resolved ? main.revision : null, local: config.conversion.modelIsLocal },
+        options: converterInputs(config),
+        verdicts: input.verdicts,
+        archives: packaged.archives,
+        files: packaged.files,
+        sums: packaged.sums,
+        action: actionIdentity(process.env),
+      });
+      report.release = await core.group(`Publish to the release ${release.tag}`, () =>
+        releases.publish(
+          { ...release, base: packaged.names.base, section, files: packaged.files, overwrite: p.overwriteAssets },
+          p.github,
+        ),
+      );
+      core.setOutput('release-url', report.release.url);
+      core.setOutput('release-id', String(report.release.id));
+      core.setOutput('assets', JSON.stringify(report.release.assets));
+    } catch (error) {
+      fail(report, `Release ${release.tag}`, error);
+    }
+  }
+  return report;
+}

@@ -1,0 +1,149 @@
+import type { Config } from '../inputs/config.js';
+import { converterInputs } from '../inputs/canonical.js';
+import { ACTION_MAJOR } from '../cache/keys.js';
+
+/**
+ * Pure: is a published conversion still current? It is when the commit of every model involved
+ * (main model, refiner, custom VAE, ControlNets), every converter input (converterInputs) and the
+ * action's major version equal what the release's manifest recorded. Anything else converts, and
+ * the verdict says why in one line.
+ */
+
+export type ModelRole = 'model' | 'refiner' | 'custom VAE' | 'ControlNet';
+
+export interface ModelCommit {
+  role: ModelRole;
+  id: string;
+  /** The commit sha; for a model the Hub could not resolve, the revision name (never current). */
+  revision: string;
+  resolved: boolean;
+}
+
+/** What decides a conversion's bytes: the same on both sides of the comparison. */
+export interface ConversionIdentity {
+  models: ModelCommit[];
+  inputs: Record<string, string>;
+  actionMajor: string;
+}
+
+/** The part of a release manifest the comparison reads (whatever else it holds). */
+export interface PublishedIdentity {
+  models: Array<{ id: string; revision: string }>;
+  inputs: Record<string, string>;
+  actionMajor: string;
+}
+
+export type Verdict =
+  | { current: true; matched: string }
+  | { current: false; reason: string; differences: string[] };
+
+/** What this run would convert: the models with the commits the Hub resolved, and the Config. */
+export function identityOf(config: Config, resolved: ReadonlyArray<{ id: string; revision: string; resolved: boolean }>): ConversionIdentity {
+  const o = config.conversion;
+  const roles: Array<[ModelRole, string | undefined]> = [
+    ['model', o.modelIsLocal ? undefined : o.modelVersion],
+    ['refiner', o.refinerVersion],
+    ['custom VAE', o.customVaeVersion],
+    ...o.controlnets.map((id): [ModelRole, string] => ['ControlNet', id]),
+  ];
+  const models: ModelCommit[] = [];
+  for (const [role, id] of roles) {
+    if (id === undefined || !o.hubIds.includes(id)) continue;
+    const r = resolved.find((m) => m.id === id);
+    models.push({ role, id, revision: r?.revision ?? '', resolved: r?.resolved ?? false });
+  }
+  return { models, inputs: converterInputs(config), actionMajor: ACTION_MAJOR };
+}
+
+const short = (sha: string) => (/^[0-9a-f]{40}$/.test(sha) ? sha.slice(0, 12) : sha || '(none)');
+
+/** Every difference between what would be converted and what was published; [] when current. */
+export function differences(wanted: ConversionIdentity, published: PublishedIdentity): string[] {
+  const out: string[] = [];
+  for (const m of wanted.models) {
+    const p = published.models.find((x) => x.id === m.id);
+    if (!p) out.push(`${m.role} ${m.id} is not in the manifest`);
+    else if (p.revision !== m.revision) out.push(`${m.role} ${m.id}: commit ${short(p.revision)} published, ${short(m.revision)} now`);
+  }
+  for (const p of published.models) {
+    if (!wanted.models.some((m) => m.id === p.id)) out.push(`the manifest lists ${p.id}, which this run does not use`);
+  }
+  const names = [...new Set([...Object.keys(wanted.inputs), ...Object.keys(published.inputs)])];
+  for (const name of names) {
+    const now = wanted.inputs[name];
+    const then = published.inputs[name];
+    if (now === then) continue;
+    if (then === undefined) out.push(`input ${name} is not recorded in the manifest`);
+    else if (now === undefined) out.push(`the manifest records input ${name}, which this action does not know`);
+    else out.push(`input ${name}: ${JSON.stringify(then)} published, ${JSON.stringify(now)} now`);
+  }
+  if (wanted.actionMajor !== published.actionMajor) out.push(`action version: ${published.actionMajor || '(none)'} published, ${wanted.actionMajor} now`);
+  return out;
+}
+
+/**
+ * The verdict for one release: `manifest` is what reading it gave (undefined: the release exists
+ * but has no manifest for this variant; an Error: unreadable), `release` whether the tag exists.
+ */
+export function judge(
+  wanted: ConversionIdentity,
+  tag: string,
+  lookup: { release: false } | { release: true; manifestName: string; manifest: PublishedIdentity | Error | undefined },
+): Verdict {
+  const convert = (reason: string, diffs: string[] = []): Verdict => ({ current: false, reason, differences: diffs });
+  const unresolved = wanted.models.filter((m) => !m.resolved);
+  if (unresolved.length > 0) {
+    return convert(`the Hub could not resolve ${unresolved.map((m) => `${m.id}@${m.revision}`).join(', ')} to a commit, so nothing can be compared`);
+  }
+  if (wanted.models.length === 0) return convert('model-version is a local folder: there is no commit to compare');
+  if (!lookup.release) return convert(`there is no published release ${tag}`);
+  if (lookup.manifest === undefined) return convert(`release ${tag} has no ${lookup.manifestName}`);
+  if (lookup.manifest instanceof Error) return convert(`${lookup.manifestName} of release ${tag} is unreadable (${lookup.manifest.message})`);
+  const diffs = differences(wanted, lookup.manifest);
+  if (diffs.length > 0) return convert(`release ${tag} holds another conversion (${diffs.length} difference${diffs.length === 1 ? '' : 's'})`, diffs);
+  const models = wanted.models.map((m) => `${m.id}@${short(m.revision)} (${m.role})`).join(', ');
+  return {
+    current: true,
+    matched: `${lookup.manifestName} of release ${tag} matches: ${models}, all ${Object.keys(wanted.inputs).length} converter inputs, action ${wanted.actionMajor}`,
+  };
+}
+
+/**
+ * What a conversion over an older one replaces, for the new manifest's `replaces` field: the
+ * commits and versions the release held, and what changed. Undefined when nothing was published.
+ */
+export interface Replaced {
+  models: Array<{ id: string; revision: string }>;
+  actionMajor: string;
+  changes: string[];
+}
+
+export function replacedBy(wanted: ConversionIdentity, published: PublishedIdentity | Error | undefined): Replaced | undefined {
+  if (published === undefined || published instanceof Error) return undefined;
+  const changes = differences(wanted, published);
+  if (changes.length === 0) return undefined;
+  return { models: published.models.map(({ id, revision }) => ({ id, revision })), actionMajor: published.actionMajor, changes };
+}
+
+/**
+ * What a release's manifest (src/package/manifest.ts, schema 1) says was converted: `models` with
+ * their commit shas, `converterInputs`, `action.major`. An Error names what is missing.
+ */
+export function publishedIdentity(manifest: unknown): PublishedIdentity | Error {
+  if (manifest === null || typeof manifest !== 'object' || Array.isArray(manifest)) return new Error('not a JSON object');
+  const m = manifest as { models?: unknown; converterInputs?: unknown; action?: { major?: unknown } | null };
+  if (!Array.isArray(m.models)) return new Error('no `models` list');
+  const models: PublishedIdentity['models'] = [];
+  for (const entry of m.models as unknown[]) {
+    const e = entry as { id?: unknown; sha?: unknown } | null;
+    if (!e || typeof e.id !== 'string') return new Error('a `models` entry has no id');
+    models.push({ id: e.id, revision: typeof e.sha === 'string' ? e.sha : '' });
+  }
+  const inputs = m.converterInputs;
+  if (inputs === null || typeof inputs !== 'object' || Array.isArray(inputs) || !Object.values(inputs).every((v) => typeof v === 'string')) {
+    return new Error('no `converterInputs` object of strings');
+  }
+  const major = m.action?.major;
+  if (typeof major !== 'string') return new Error('no `action.major`');
+  return { models, inputs: inputs as Record<string, string>, actionMajor: major };
+}

@@ -1,0 +1,42 @@
+import * as core from '@actions/core';
+import type { Config } from '../inputs/config.js';
+import type { Replaced } from './compare.js';
+import { decideRefresh, describeVerdict, ReleaseReader } from './stage.js';
+
+export interface RefreshOutcome {
+  /** The release is current: the step ends here, before any setup. */
+  skipped: boolean;
+  /** What the new manifest replaces, when the release held another conversion. */
+  replaced?: Replaced;
+}
+
+/**
+ * The skip-if-unchanged stage of the main action, after the Hub resolved the commits and before
+ * any setup: sets the `skipped` output, and on a current release writes the summary line.
+ */
+export async function refreshStage(config: Config, models: ReadonlyArray<{ id: string; revision: string; resolved: boolean }>): Promise<RefreshOutcome> {
+  const tag = config.publish.release?.tag;
+  if (!config.skipIfUnchanged || tag === undefined) {
+    core.setOutput('skipped', 'false');
+    return { skipped: false };
+  }
+  let reader: ReleaseReader | undefined;
+  try {
+    reader = await ReleaseReader.open(config.publish.githubToken, config.publish.github);
+  } catch (error) {
+    core.warning(`skip-if-unchanged cannot read the releases (${error instanceof Error ? error.message : String(error)}): converting.`, { title: 'skip-if-unchanged' });
+  }
+  const decision = reader
+    ? await decideRefresh(config, models, tag, reader)
+    : { verdict: { current: false as const, reason: 'the releases could not be read', differences: [] } };
+  const lines = describeVerdict(decision.verdict);
+  core.info(`skip-if-unchanged: ${lines.join('\n  ')}`);
+  core.setOutput('skipped', String(decision.verdict.current));
+  if (decision.verdict.current) {
+    const markdown = `## Skipped: unchanged\n\n${lines[0]} Nothing was installed or converted.\n`;
+    if (process.env.GITHUB_STEP_SUMMARY) await core.summary.addRaw(markdown).write();
+    else core.info(markdown);
+    return { skipped: true };
+  }
+  return { skipped: false, replaced: 'replaced' in decision ? decision.replaced : undefined };
+}

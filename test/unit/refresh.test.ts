@@ -1,0 +1,217 @@
+// skip-if-unchanged: the pure comparison of what a run would convert with a release's manifest.
+import { describe, expect, it } from 'vitest';
+import { ACTION_MAJOR } from '../../src/cache/keys.js';
+import { converterInputs } from '../../src/inputs/canonical.js';
+import { parseInputs } from '../../src/inputs/parse.js';
+import { buildManifest } from '../../src/package/manifest.js';
+import {
+  differences,
+  identityOf,
+  judge,
+  publishedIdentity,
+  replacedBy,
+  type ConversionIdentity,
+  type PublishedIdentity,
+} from '../../src/refresh/compare.js';
+import { HUB_MODEL, ctx, raw } from './fixtures.js';
+
+const sha = (c: string) => c.repeat(40);
+const REFINER = 'stabilityai/stable-diffusion-xl-refiner-1.0';
+const VAE = 'madebyollin/sdxl-vae-fp16-fix';
+const CN = 'lllyasviel/sd-controlnet-mlsd';
+
+function configWith(overrides: Parameters<typeof raw>[0] = {}) {
+  const result = parseInputs(raw(overrides), ctx());
+  if (!result.config) throw new Error(result.errors.join('\n'));
+  return result.config;
+}
+
+/** A run with every kind of model: main, refiner, custom VAE and a ControlNet, all resolved. */
+const full = configWith({ 'refiner-version': REFINER, 'custom-vae-version': VAE, 'convert-controlnet': CN, 'unet-support-controlnet': 'false' });
+const resolved = [
+  { id: HUB_MODEL, revision: sha('a'), resolved: true },
+  { id: REFINER, revision: sha('b'), resolved: true },
+  { id: VAE, revision: sha('c'), resolved: true },
+  { id: CN, revision: sha('d'), resolved: true },
+];
+const wanted = identityOf(full, resolved);
+const publishedAs = (w: ConversionIdentity): PublishedIdentity => ({
+  models: w.models.map(({ id, revision }) => ({ id, revision })),
+  inputs: { ...w.inputs },
+  actionMajor: w.actionMajor,
+});
+const TAG = 'sd21-v1';
+const found = (manifest: PublishedIdentity | Error | undefined) => ({ release: true as const, manifestName: 'x_manifest.json', manifest });
+
+describe('identityOf', () => {
+  it('names every model with its role and commit, the converter inputs and the action major', () => {
+    expect(wanted.models).toEqual([
+      { role: 'model', id: HUB_MODEL, revision: sha('a'), resolved: true },
+      { role: 'refiner', id: REFINER, revision: sha('b'), resolved: true },
+      { role: 'custom VAE', id: VAE, revision: sha('c'), resolved: true },
+      { role: 'ControlNet', id: CN, revision: sha('d'), resolved: true },
+    ]);
+    expect(wanted.inputs).toEqual(converterInputs(full));
+    expect(wanted.actionMajor).toBe(ACTION_MAJOR);
+  });
+});
+
+describe('judge', () => {
+  it('current when every commit, input and the major version match; the line says what matched', () => {
+    const verdict = judge(wanted, TAG, found(publishedAs(wanted)));
+    expect(verdict.current).toBe(true);
+    if (!verdict.current) return;
+    expect(verdict.matched).toContain(`x_manifest.json of release ${TAG} matches`);
+    expect(verdict.matched).toContain(`${HUB_MODEL}@aaaaaaaaaaaa (model)`);
+    expect(verdict.matched).toContain(`${CN}@dddddddddddd (ControlNet)`);
+    expect(verdict.matched).toContain(`all ${Object.keys(wanted.inputs).length} converter inputs, action ${ACTION_MAJOR}`);
+  });
+
+  it.each([
+    ['model', 0],
+    ['refiner', 1],
+    ['custom VAE', 2],
+    ['ControlNet', 3],
+  ] as const)('a new commit of the %s is detected', (role, i) => {
+    const published = publishedAs(wanted);
+    published.models[i] = { id: published.models[i]!.id, revision: sha('e') };
+    const verdict = judge(wanted, TAG, found(published));
+    expect(verdict.current).toBe(false);
+    if (verdict.current) return;
+    expect(verdict.differences).toEqual([`${role} ${published.models[i]!.id}: commit eeeeeeeeeeee published, ${wanted.models[i]!.revision.slice(0, 12)} now`]);
+    expect(verdict.reason).toBe(`release ${TAG} holds another conversion (1 difference)`);
+  });
+
+  it('every converter input, changed alone, is detected and named', () => {
+    const names = Object.keys(wanted.inputs);
+    expect(names.length).toBeGreaterThan(30);
+    for (const name of names) {
+      const published = publishedAs(wanted);
+      published.inputs[name] = `${published.inputs[name]}-changed`;
+      const diffs = differences(wanted, published);
+      expect(diffs, name).toHaveLength(1);
+      expect(diffs[0]).toMatch(new RegExp(`^input ${name}: `));
+    }
+  });
+
+  it('a changed input from a real second Config is detected (compute-unit)', () => {
+    const other = identityOf(configWith({ 'refiner-version': REFINER, 'custom-vae-version': VAE, 'convert-controlnet': CN, 'compute-unit': 'CPU_AND_NE' }), resolved);
+    expect(differences(other, publishedAs(wanted))).toEqual(['input compute-unit: "ALL" published, "CPU_AND_NE" now']);
+  });
+
+  it('another action major, a model missing, a model extra, an input not recorded', () => {
+    const published = publishedAs(wanted);
+    published.actionMajor = 'v0';
+    published.models = published.models.filter((m) => m.id !== VAE).concat([{ id: 'other/model', revision: sha('f') }]);
+    delete published.inputs['prepare-fp16'];
+    const diffs = differences(wanted, published);
+    expect(diffs).toEqual([
+      `custom VAE ${VAE} is not in the manifest`,
+      'the manifest lists other/model, which this run does not use',
+      'input prepare-fp16 is not recorded in the manifest',
+      `action version: v0 published, ${ACTION_MAJOR} now`,
+    ]);
+  });
+
+  it('converts, saying why, without a release, without a manifest, with an unreadable one', () => {
+    expect(judge(wanted, TAG, { release: false })).toEqual({ current: false, reason: `there is no published release ${TAG}`, differences: [] });
+    expect(judge(wanted, TAG, found(undefined))).toMatchObject({ current: false, reason: `release ${TAG} has no x_manifest.json` });
+    expect(judge(wanted, TAG, found(new Error('not JSON')))).toMatchObject({ current: false, reason: `x_manifest.json of release ${TAG} is unreadable (not JSON)` });
+  });
+
+  it('converts when a model could not be resolved, or is a local folder', () => {
+    const unresolved = identityOf(full, resolved.map((m) => (m.id === CN ? { id: CN, revision: 'main', resolved: false } : m)));
+    const verdict = judge(unresolved, TAG, found(publishedAs(wanted)));
+    expect(verdict).toMatchObject({ current: false, reason: `the Hub could not resolve ${CN}@main to a commit, so nothing can be compared` });
+    const local = parseInputs(raw({ 'model-version': 'models/sd' }), ctx({ dirs: ['models/sd'] })).config!;
+    expect(judge(identityOf(local, []), TAG, found(publishedAs(wanted)))).toMatchObject({ current: false, reason: 'model-version is a local folder: there is no commit to compare' });
+  });
+});
+
+describe('manifest.json of src/package', () => {
+  const manifest = buildManifest({
+    action: { name: 'coreml-stable-diffusion-action', version: '1.0.0', major: 'v1', ref: 'v1' },
+    model: { id: HUB_MODEL, revision: 'main', sha: sha('a'), local: false },
+    models: wanted.models.map((m) => ({ id: m.id, sha: m.revision })),
+    converterInputs: wanted.inputs,
+    environment: { packages: null, python: null, macos: null, xcode: null },
+    verdicts: [],
+    bundle: null,
+    archives: [],
+    run: { repository: null, runId: null, runAttempt: null, commit: null },
+  });
+
+  it('reads back, through JSON, as the identity it recorded', () => {
+    const identity = publishedIdentity(JSON.parse(JSON.stringify(manifest)));
+    expect(identity).toEqual(publishedAs(wanted));
+    expect(judge(wanted, TAG, found(identity as PublishedIdentity)).current).toBe(true);
+  });
+
+  it('names what an unreadable manifest lacks', () => {
+    expect(publishedIdentity([])).toEqual(new Error('not a JSON object'));
+    expect(publishedIdentity({ ...manifest, models: undefined })).toEqual(new Error('no `models` list'));
+    expect(publishedIdentity({ ...manifest, converterInputs: { a: 1 } })).toEqual(new Error('no `converterInputs` object of strings'));
+    expect(publishedIdentity({ ...manifest, action: {} })).toEqual(new Error('no `action.major`'));
+  });
+});
+
+describe('replacedBy', () => {
+  it('records the commits it replaces and what changed; nothing when current or unpublished', () => {
+    const published = publishedAs(wanted);
+    published.models[0] = { id: HUB_MODEL, revision: sha('9') };
+    expect(replacedBy(wanted, published)).toEqual({
+      models: published.models,
+      actionMajor: ACTION_MAJOR,
+      changes: [`model ${HUB_MODEL}: commit 999999999999 published, aaaaaaaaaaaa now`],
+    });
+    expect(replacedBy(wanted, publishedAs(wanted))).toBeUndefined();
+    expect(replacedBy(wanted, undefined)).toBeUndefined();
+    expect(replacedBy(wanted, new Error('x'))).toBeUndefined();
+  });
+});
+
+describe('skip-if-unchanged input rules', () => {
+  it('needs release-tag: an error naming skip-if-unchanged, before anything runs', () => {
+    const result = parseInputs(raw({ 'skip-if-unchanged': 'true', 'release-tag': '' }), ctx());
+    expect(result.config).toBeUndefined();
+    expect(result.errors).toEqual([
+      'Input `skip-if-unchanged` is true, but `release-tag` is empty: the manifest it compares with is an asset of that release. Set release-tag, or leave skip-if-unchanged false.',
+    ]);
+  });
+
+  it('with a release-tag it parses; a local folder gets a warning that it always converts', () => {
+    const env = { GITHUB_REPOSITORY: 'acme/models' };
+    const ok = parseInputs(raw({ 'skip-if-unchanged': 'true', 'release-tag': 'v1', 'github-token': 'ghs_x' }), ctx({ env }));
+    expect(ok.errors).toEqual([]);
+    expect(ok.config?.skipIfUnchanged).toBe(true);
+    const local = parseInputs(raw({ 'model-version': 'models/sd', 'skip-if-unchanged': 'true', 'release-tag': 'v1', 'github-token': 'ghs_x' }), ctx({ env, dirs: ['models/sd'] }));
+    expect(local.warnings).toContain('Input `skip-if-unchanged` is true, but model-version is a local folder, which has no commit to compare: the action always converts it.');
+  });
+});
+
+describe('the action major version on both sides', () => {
+  it('manifest.json records majorOf(package.json version), which is the ACTION_MAJOR the comparison uses', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { majorOf } = await import('../../src/package/manifest.js');
+    const { ROOT } = await import('./fixtures.js');
+    const version = (JSON.parse(readFileSync(`${ROOT}/package.json`, 'utf8')) as { version: string }).version;
+    expect(majorOf(version)).toBe(ACTION_MAJOR);
+  });
+
+  it('a manifest built with `replaces` carries it; without, null', () => {
+    const base = {
+      action: { name: 'a', version: '1.0.0', major: 'v1', ref: null },
+      model: { id: HUB_MODEL, revision: 'main', sha: sha('a'), local: false },
+      models: [{ id: HUB_MODEL, sha: sha('a') }],
+      converterInputs: wanted.inputs,
+      environment: { packages: null, python: null, macos: null, xcode: null },
+      verdicts: [],
+      bundle: null,
+      archives: [],
+      run: { repository: null, runId: null, runAttempt: null, commit: null },
+    };
+    const replaces = { models: [{ id: HUB_MODEL, revision: sha('9') }], actionMajor: 'v1', changes: ['x'] };
+    expect(buildManifest({ ...base, replaces }).replaces).toEqual(replaces);
+    expect(buildManifest(base).replaces).toBeNull();
+  });
+});

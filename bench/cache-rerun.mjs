@@ -7,24 +7,13 @@ import { mkdirSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { REPO_ROOT, runAction } from '../test/support/action-runner.mjs';
-import { prepareStandin } from '../test/support/standin.mjs';
+import { diffusersModelFiles, prepareStandin } from '../test/support/standin.mjs';
 import { startAll } from '../test/services/index.mjs';
 
 const MiB = 1024 * 1024;
 const modelMiB = Number(process.argv[2] ?? 512);
 const MODEL = 'bench/sd-bench';
-const files = {
-  'model_index.json': JSON.stringify({
-    _class_name: 'StableDiffusionPipeline',
-    unet: ['diffusers', 'UNet2DConditionModel'],
-    vae: ['diffusers', 'AutoencoderKL'],
-    text_encoder: ['transformers', 'CLIPTextModel'],
-  }),
-  'unet/config.json': JSON.stringify({ sample_size: 64 }),
-  'unet/diffusion_pytorch_model.fp16.safetensors': Math.round(modelMiB * 0.7) * MiB,
-  'text_encoder/model.fp16.safetensors': Math.round(modelMiB * 0.2) * MiB,
-  'vae/diffusion_pytorch_model.fp16.safetensors': Math.round(modelMiB * 0.1) * MiB,
-};
+const files = diffusersModelFiles(modelMiB);
 
 /**
  * Sum of the converter processes' times, from the summary's process table.

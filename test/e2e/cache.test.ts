@@ -2,7 +2,8 @@ import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { REPO_ROOT, makeWorkspace, runAction, type ActionRun } from '../support/action-runner.mjs';
+import { makeWorkspace, runAction, type ActionRun } from '../support/action-runner.mjs';
+import { standinJobEnv } from '../support/standin.mjs';
 import { startAll } from '../services/index.mjs';
 
 /**
@@ -62,16 +63,7 @@ async function job(inputs: Record<string, string> = {}, env: Record<string, stri
       package: 'false',
       ...inputs,
     },
-    env: {
-      ...services.env,
-      HOME: home,
-      PIP_CACHE_DIR: path.join(home, 'pip-cache'),
-      PATH: `${path.join(REPO_ROOT, 'test', 'standin', 'bin')}:${process.env.PATH}`,
-      STANDIN_INVOCATIONS: log,
-      STANDIN_CONDA_LOG: condaLog,
-      STANDIN_SYNTHESIZE_MODELS: '',
-      ...env,
-    },
+    env: { ...standinJobEnv(services, home, log), ...env },
     workspace,
     runnerDir,
   });

@@ -9,6 +9,7 @@ import { parseInputs } from '../../src/inputs/parse.js';
 import { buildManifest } from '../../src/package/manifest.js';
 import { publishedNames } from '../../src/package/names.js';
 import { REPO_ROOT, actionDefaults, runAction, type ActionRun } from '../support/action-runner.mjs';
+import { standinJobEnv } from '../support/standin.mjs';
 import { fakeSha, startAll } from '../services/index.mjs';
 
 /**
@@ -219,15 +220,7 @@ describe('the main action with skip-if-unchanged', () => {
     const condaLog = `${log}.conda`;
     const run = await runAction({
       inputs: baseInputs(inputs),
-      env: {
-        ...services.env,
-        HOME: home,
-        PIP_CACHE_DIR: path.join(home, 'pip-cache'),
-        PATH: `${path.join(REPO_ROOT, 'test', 'standin', 'bin')}:${process.env.PATH}`,
-        STANDIN_INVOCATIONS: log,
-        STANDIN_CONDA_LOG: condaLog,
-        STANDIN_SYNTHESIZE_MODELS: '',
-      },
+      env: standinJobEnv(services, home, log),
       workspace,
       runnerDir,
     });

@@ -19,3 +19,46 @@ export function prepareStandin(workDir) {
   execFileSync('python3', ['-m', 'venv', venv]);
   return { wheel, python: path.join(venv, 'bin', 'python') };
 }
+
+const MiB = 1024 * 1024;
+
+/**
+ * The files of a small diffusers-shaped SD checkpoint for the stand-in Hub: a model_index.json
+ * with the three parts the stand-in converts, their configs, and fp16 weights of `modelMiB` in all.
+ * @param {number} modelMiB
+ * @returns {Record<string, string | number>}
+ */
+export function diffusersModelFiles(modelMiB) {
+  return {
+    'model_index.json': JSON.stringify({
+      _class_name: 'StableDiffusionPipeline',
+      unet: ['diffusers', 'UNet2DConditionModel'],
+      vae: ['diffusers', 'AutoencoderKL'],
+      text_encoder: ['transformers', 'CLIPTextModel'],
+    }),
+    'unet/config.json': JSON.stringify({ sample_size: 64 }),
+    'unet/diffusion_pytorch_model.fp16.safetensors': Math.round(modelMiB * 0.7) * MiB,
+    'text_encoder/model.fp16.safetensors': Math.round(modelMiB * 0.2) * MiB,
+    'vae/diffusion_pytorch_model.fp16.safetensors': Math.round(modelMiB * 0.1) * MiB,
+  };
+}
+
+/**
+ * The environment of a job on a "fresh runner" with the local services: the stand-in conda on
+ * PATH, HOME and pip's cache in `home`, the stand-in's call logs, and the stand-in Hub in use.
+ * @param {{ env: Record<string, string> }} services
+ * @param {string} home
+ * @param {string} invocationsLog
+ * @returns {Record<string, string>}
+ */
+export function standinJobEnv(services, home, invocationsLog) {
+  return {
+    ...services.env,
+    HOME: home,
+    PIP_CACHE_DIR: path.join(home, 'pip-cache'),
+    PATH: `${path.join(REPO_ROOT, 'test', 'standin', 'bin')}:${process.env.PATH}`,
+    STANDIN_INVOCATIONS: invocationsLog,
+    STANDIN_CONDA_LOG: `${invocationsLog}.conda`,
+    STANDIN_SYNTHESIZE_MODELS: '',
+  };
+}

@@ -1,11 +1,15 @@
 // Rehearses the bundled action as the runner would run it, on this machine, with the STAND-IN
-// converter of test/standin (not Apple's torch2coreml, which needs macOS and PyPI): builds the
-// stand-in's wheel and a venv, runs dist/index.js with INPUT_* variables and file commands, and
-// prints the step summary and where the outputs are.
-import { existsSync } from 'node:fs';
+// converter of test/standin (not Apple's torch2coreml, which needs macOS and PyPI) and local
+// stand-ins of the services (Azurite + cache/artifact service, a GitHub releases API, a Hugging
+// Face Hub; see test/services). Runs dist/index.js with INPUT_* variables and file commands, twice:
+// a cold job, then a rerun on a fresh runner that the caches make cheap. Prints the step summary
+// and where the outputs are.
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
-import { REPO_ROOT, makeWorkspace, runAction } from '../test/support/action-runner.mjs';
-import { prepareStandin } from '../test/support/standin.mjs';
+import { REPO_ROOT, runAction } from '../test/support/action-runner.mjs';
+import { diffusersModelFiles, prepareStandin, standinJobEnv } from '../test/support/standin.mjs';
+import { startAll } from '../test/services/index.mjs';
 
 const banner = (text) => console.log(`\n\x1b[1m== ${text}\x1b[0m`);
 
@@ -14,33 +18,62 @@ if (!existsSync(path.join(REPO_ROOT, 'dist', 'index.js'))) {
   process.exit(1);
 }
 
-banner('This demo runs the action with a STAND-IN converter (test/standin), not Apple\'s torch2coreml.');
-console.log('The stand-in has the same module name and command line and writes small fake models;');
-console.log('everything else (input checks, plan, pip install, processes, PSNR gate, summary) is the real action.');
+banner("This demo runs the action with a STAND-IN converter (test/standin), not Apple's torch2coreml,");
+console.log('and with local stand-ins of the cache, artifact and release services and of the Hugging Face Hub.');
+console.log('The stand-in converter has the same module name and command line and writes small fake models;');
+console.log('everything else (input checks, plan, conda/pip setup, caches, processes, PSNR gate, bundle check,');
+console.log('packaging, artifact and release upload, summary) is the real bundled action.');
 
-const { wheel, python } = prepareStandin(path.join(REPO_ROOT, '.tmp', 'demo'));
-const workspace = makeWorkspace('coreml-demo-');
-const inputs = {
-  'model-version': 'stabilityai/stable-diffusion-2-1-base',
-  'attention-implementation': 'SPLIT_EINSUM_V2',
-  'compute-unit': 'CPU_AND_NE',
-  'min-deployment-target': 'iOS17',
-  'chunk-unet': 'true',
-  'quantize-nbits': '6',
-  'psnr-thresholds': 'unet=40',
-  'hf-token': 'hf_demo_token_not_real',
-  python,
-  'ml-stable-diffusion': wheel,
-};
-banner('Inputs');
-for (const [name, value] of Object.entries(inputs)) console.log(`  ${name}: ${name === 'hf-token' ? '***' : value}`);
+const MODEL = 'demo/sd-tiny';
+const root = path.join(os.tmpdir(), `coreml-demo-${process.pid}`);
+const { wheel } = prepareStandin(path.join(REPO_ROOT, '.tmp', 'demo'));
+const services = await startAll({ models: [{ id: MODEL, files: diffusersModelFiles(64) }] });
+let exitCode = 1;
+try {
+  const inputs = {
+    'model-version': MODEL,
+    preset: 'ios',
+    'quantize-nbits': '6',
+    'min-deployment-target': 'iOS17',
+    'psnr-thresholds': 'unet=40',
+    'hf-token': services.hfToken,
+    'ml-stable-diffusion': wheel,
+    'release-tag': 'demo-v1',
+    'github-token': services.githubToken,
+  };
+  banner('Inputs');
+  for (const [name, value] of Object.entries(inputs)) console.log(`  ${name}: ${name.endsWith('token') ? '***' : value}`);
 
-banner('The action, as the runner would start it (node dist/index.js)');
-const run = await runAction({ inputs, workspace, echo: true });
+  const runnerDir = path.join(root, 'runner');
+  const workspace = path.join(root, 'workspace');
+  const home = path.join(root, 'home');
+  const job = async (label, echo) => {
+    for (const dir of [runnerDir, workspace, home]) {
+      rmSync(dir, { recursive: true, force: true });
+      mkdirSync(dir, { recursive: true });
+    }
+    banner(`${label}: node dist/index.js, as the runner would start it`);
+    return runAction({ inputs, workspace, runnerDir, echo, env: standinJobEnv(services, home, path.join(root, `${label}.jsonl`)) });
+  };
 
-banner('Step summary (GITHUB_STEP_SUMMARY)');
-console.log(run.summary);
-banner('Outputs (GITHUB_OUTPUT)');
-for (const [name, value] of Object.entries(run.outputs)) console.log(`  ${name}: ${value.length > 300 ? `${value.slice(0, 300)}…` : value}`);
-banner(`Exit code ${run.exitCode} after ${(run.durationMs / 1000).toFixed(1)} s; outputs in ${run.outputs['output-dir'] ?? workspace}`);
-process.exit(run.exitCode ?? 1);
+  const cold = await job('Cold job', true);
+  banner('Step summary of the cold job (GITHUB_STEP_SUMMARY)');
+  console.log(cold.summary);
+  banner('Outputs (GITHUB_OUTPUT)');
+  for (const [name, value] of Object.entries(cold.outputs)) console.log(`  ${name}: ${value.length > 200 ? `${value.slice(0, 200)}…` : value}`);
+
+  const warm = await job('Rerun on a fresh runner', false);
+  banner('The rerun');
+  console.log(`  exit code ${warm.exitCode} after ${(warm.durationMs / 1000).toFixed(1)} s (the cold job took ${(cold.durationMs / 1000).toFixed(1)} s)`);
+  for (const name of ['cache-hit-outputs', 'cache-hit-hf', 'cache-hit-env', 'release-url']) console.log(`  ${name}: ${warm.outputs[name] ?? ''}`);
+  banner('The release on the local releases API');
+  for (const release of services.releases.state().releases) {
+    console.log(`  ${release.tag_name}:`);
+    for (const asset of release.assets ?? []) console.log(`    ${asset.name}  ${asset.size} bytes  ${asset.state}`);
+  }
+  exitCode = cold.exitCode === 0 && warm.exitCode === 0 ? 0 : 1;
+  banner(`Exit codes ${cold.exitCode} and ${warm.exitCode}; the converted models are in ${cold.outputs['output-dir'] ?? workspace}`);
+} finally {
+  await services.stop();
+}
+process.exit(exitCode);

@@ -28,7 +28,7 @@ const MODEL = 'demo/sd-tiny';
 const root = path.join(os.tmpdir(), `coreml-demo-${process.pid}`);
 const { wheel } = prepareStandin(path.join(REPO_ROOT, '.tmp', 'demo'));
 const services = await startAll({ models: [{ id: MODEL, files: diffusersModelFiles(64) }] });
-let exitCode = 1;
+let exitCode;
 try {
   const inputs = {
     'model-version': MODEL,

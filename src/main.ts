@@ -90,7 +90,7 @@ async function run(): Promise<void> {
     caches.push(...setup.caches);
     commands = planCommands(config, steps, setup.python);
     core.setOutput('plan', JSON.stringify(commands));
-    const download = await downloadModels({ ...config, caching: { ...config.caching, enabled: caching } }, models, hub);
+    const download = await downloadModels(config, models, hub, caching);
     if (download.cache) caches.push(download.cache);
     // The main model's files at the commit the Hub stage resolved: prepare-fp16 copies that commit.
     const resolved = models.find((m) => m.id === config.conversion.modelVersion && m.resolved);

@@ -28,12 +28,12 @@ export function canRunOffline(config: Config, models: ModelRevision[], filled: b
  * Restores the Hub cache, downloads what is missing for the resolved commits, and saves the
  * cache right away, so that a conversion failing later does not cost the next try the download.
  */
-export async function downloadModels(config: Config, models: ModelRevision[], client: HubClient): Promise<ModelDownload> {
+export async function downloadModels(config: Config, models: ModelRevision[], client: HubClient, caching: boolean): Promise<ModelDownload> {
   if (models.length === 0) return { env: {}, downloadedBytes: 0, offline: false };
   const hubCache = hubCacheDir(process.env, os.homedir());
   const paths = models.map((m) => repoFolder(hubCache, m.id));
   return core.group('Hugging Face downloads', async () => {
-    let report = config.caching.enabled ? await restore('Hugging Face', paths, hubKey(models)) : undefined;
+    let report = caching ? await restore('Hugging Face', paths, hubKey(models)) : undefined;
     let downloadedBytes = 0;
     let filled = false;
     if (models.every((m) => m.resolved)) {

@@ -3,11 +3,14 @@ import * as path from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { REPO_ROOT } from '../support/action-runner.mjs';
 import { prepareStandin } from '../support/standin.mjs';
+import { ensurePythonEnv } from '../../scripts/python-env.mjs';
 
 declare module 'vitest' {
   export interface ProvidedContext {
     standinWheel: string;
     venvPython: string;
+    /** The real packages from PyPI (test/python/requirements.lock), for the tests that use them. */
+    realPython: string;
   }
 }
 
@@ -17,4 +20,5 @@ export default function setup(project: TestProject): void {
   const { wheel, python } = prepareStandin(path.join(REPO_ROOT, '.tmp', 'e2e'));
   project.provide('standinWheel', wheel);
   project.provide('venvPython', python);
+  project.provide('realPython', ensurePythonEnv());
 }

@@ -13,7 +13,11 @@ import { TEST_LOCK, TEST_VENV, uvPath, venvPython } from './python-locks.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
-/** The lock's entry for one package (its line and hash lines), as a requirements file of its own. */
+/**
+ * The lock's entry for one package (its line and hash lines), as a requirements file of its own.
+ * @param {string} lockText
+ * @param {string} name
+ */
 function lockEntry(lockText, name) {
   const lines = lockText.split('\n');
   const start = lines.findIndex((l) => l.startsWith(`${name}==`));
@@ -23,8 +27,12 @@ function lockEntry(lockText, name) {
   return lines.slice(start, end + 1).join('\n') + '\n';
 }
 
-/** @returns {string} the environment's python */
-export function ensurePythonEnv(root = ROOT, log = (m) => process.stderr.write(`${m}\n`)) {
+/**
+ * @param {string} [root]
+ * @param {(message: string) => void} [log]
+ * @returns {string} the environment's python
+ */
+export function ensurePythonEnv(root = ROOT, log = (/** @type {string} */ m) => { process.stderr.write(`${m}\n`); }) {
   const lockText = readFileSync(path.join(root, TEST_LOCK), 'utf8');
   const digest = createHash('sha256').update(lockText).digest('hex');
   const venv = path.join(root, TEST_VENV);

@@ -19,10 +19,12 @@ export const LOCKS = [
 export const TEST_VENV = '.venv';
 export const TEST_LOCK = 'test/python/requirements.lock';
 
+/** @param {string} root */
 export function venvPython(root) {
   return path.join(root, TEST_VENV, 'bin', 'python');
 }
 
+/** @param {string} root */
 export function uvPath(root) {
   return path.join(root, TEST_VENV, 'bin', 'uv');
 }

@@ -23,7 +23,7 @@ function lockEntry(lockText, name) {
   const start = lines.findIndex((l) => l.startsWith(`${name}==`));
   if (start < 0) throw new Error(`${TEST_LOCK} has no ${name}`);
   let end = start;
-  while (lines[end].trimEnd().endsWith('\\')) end += 1;
+  while ((lines[end] ?? '').trimEnd().endsWith('\\')) end += 1;
   return lines.slice(start, end + 1).join('\n') + '\n';
 }
 

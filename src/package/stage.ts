@@ -9,7 +9,7 @@ import { RESOURCES_DIR } from '../converter/vocabulary.js';
 import type { ModelRevision } from '../hub/models.js';
 import type { BundleReport } from '../verify/bundle/check.js';
 import type { PsnrVerdict } from '../verify/psnr.js';
-import { formatBytes, formatDuration } from '../summary/summary.js';
+import { formatBytes, formatDuration } from '../format/markdown.js';
 import { readEnvironment } from './environment.js';
 import { listTree, type TreeListing } from './listing.js';
 import { buildManifest, majorOf, manifestJson, sha256sums, type ActionIdentity, type Manifest } from './manifest.js';

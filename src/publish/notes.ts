@@ -2,7 +2,7 @@ import type { PublishedNames } from '../package/names.js';
 import { joinCommand } from '../package/split.js';
 import type { PublishedFileRecord } from '../package/manifest.js';
 import type { ZipResult } from '../package/zip.js';
-import { formatBytes } from '../summary/summary.js';
+import { formatBytes, tableLines } from '../format/markdown.js';
 import { formatPsnr, type PsnrVerdict } from '../verify/psnr.js';
 
 /**
@@ -30,12 +30,6 @@ export interface SectionInput {
 
 const begin = (base: string) => `<!-- coreml-action:begin ${base} -->`;
 const end = (base: string) => `<!-- coreml-action:end ${base} -->`;
-const cell = (text: string) => text.replaceAll('|', '\\|').replaceAll('\n', ' ');
-
-function table(header: string[], rows: string[][]): string[] {
-  return [`| ${header.join(' | ')} |`, `| ${header.map(() => '---').join(' | ')} |`, ...rows.map((r) => `| ${r.map(cell).join(' | ')} |`)];
-}
-
 export function renderSection(input: SectionInput): string {
   const { names, model } = input;
   const lines: string[] = [begin(names.base), `### ${names.base}`, ''];
@@ -44,15 +38,15 @@ export function renderSection(input: SectionInput): string {
   lines.push(`Core ML conversion of ${source}${commit}, made by ${input.action.name} ${input.action.version} with Apple's torch2coreml.`, '');
 
   const options = Object.entries(input.options).filter(([k, v]) => v !== '' && v !== 'false' && k !== 'model-version' && k !== 'model-revision');
-  lines.push(...table(['Option', 'Value'], options.map(([k, v]) => [`\`${k}\``, v])), '');
+  lines.push(...tableLines(['Option', 'Value'], options.map(([k, v]) => [`\`${k}\``, v])), '');
 
   if (input.verdicts.length > 0) {
     lines.push('**PSNR** (Core ML against PyTorch)', '');
-    lines.push(...table(['Part', 'Check', 'PSNR', 'Threshold', 'Result'], input.verdicts.map((v) => [v.part, v.check, formatPsnr(v.psnr), `${v.threshold} dB`, v.passed ? 'pass' : 'FAIL'])), '');
+    lines.push(...tableLines(['Part', 'Check', 'PSNR', 'Threshold', 'Result'], input.verdicts.map((v) => [v.part, v.check, formatPsnr(v.psnr), `${v.threshold} dB`, v.passed ? 'pass' : 'FAIL'])), '');
   }
 
   lines.push('**Files**', '');
-  lines.push(...table(['File', 'Size', 'SHA-256'], input.files.map((f) => [`\`${f.name}\``, formatBytes(f.size), `\`${f.sha256}\``])), '');
+  lines.push(...tableLines(['File', 'Size', 'SHA-256'], input.files.map((f) => [`\`${f.name}\``, formatBytes(f.size), `\`${f.sha256}\``])), '');
 
   const split = input.archives.filter((a) => a.files.length > 1);
   if (split.length > 0) {

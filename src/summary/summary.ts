@@ -7,6 +7,7 @@ import type { CacheReport } from '../cache/cache.js';
 import { KIND_LABELS } from '../verify/bundle/expect.js';
 import { MOCHI } from '../verify/bundle/apps.js';
 import type { PublishReport } from '../publish/stage.js';
+import { formatBytes, formatDuration, tableCell, tableLines } from '../format/markdown.js';
 
 /** Everything the step summary shows; built by main from the stages' results. */
 export interface SummaryInput {
@@ -27,28 +28,7 @@ export interface SummaryInput {
   published?: PublishReport;
 }
 
-const escape = (text: string) => text.replaceAll('|', '\\|').replaceAll('\n', ' ');
-
-export function formatBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit += 1;
-  }
-  return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit]}`;
-}
-
-export function formatDuration(ms: number): string {
-  if (ms < 1000) return `${ms} ms`;
-  const s = Math.round(ms / 1000);
-  return s < 60 ? `${s} s` : `${Math.floor(s / 60)} min ${s % 60} s`;
-}
-
-function table(header: string[], rows: string[][]): string {
-  return [`| ${header.join(' | ')} |`, `| ${header.map(() => '---').join(' | ')} |`, ...rows.map((r) => `| ${r.map(escape).join(' | ')} |`)].join('\n');
-}
+const table = (header: string[], rows: string[][]): string => tableLines(header, rows).join('\n');
 
 /** The parts table: one row per part that has a package or a PSNR check. */
 function partRows(input: SummaryInput): string[][] {
@@ -151,7 +131,7 @@ export function renderBundleSection(report: BundleReport, heading = '###'): stri
   lines.push(table(['Fact', 'Value'], rows));
   if (report.findings.length > 0) {
     lines.push('');
-    for (const f of report.findings) lines.push(`- ${f.severity === 'error' ? '❌' : '⚠️'} ${escape(findingText(f))}`);
+    for (const f of report.findings) lines.push(`- ${f.severity === 'error' ? '❌' : '⚠️'} ${tableCell(findingText(f))}`);
   }
   return lines.join('\n');
 }

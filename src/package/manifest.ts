@@ -1,7 +1,6 @@
 import type { BundleFacts } from '../verify/bundle/check.js';
 import type { PsnrVerdict } from '../verify/psnr.js';
 import type { ZipResult } from './zip.js';
-import type { Replaced } from '../refresh/compare.js';
 
 /**
  * Pure: manifest.json and SHA256SUMS. The manifest says what was converted (model commits, every
@@ -144,4 +143,46 @@ export function parseXcodeVersion(text: string): string | undefined {
 /** `1.2.3` -> `v1`. */
 export function majorOf(version: string): string {
   return `v${version.split('.')[0] ?? version}`;
+}
+
+// Read back: what src/refresh compares. Kept beside the writer so the contract has one owner.
+
+/** The part of a release manifest the comparison reads (whatever else it holds). */
+export interface PublishedIdentity {
+  models: Array<{ id: string; revision: string }>;
+  inputs: Record<string, string>;
+  actionMajor: string;
+}
+
+/**
+ * What a conversion over an older one replaces, for the new manifest's `replaces` field: the
+ * commits and versions the release held, and what changed. Undefined when nothing was published.
+ */
+export interface Replaced {
+  models: Array<{ id: string; revision: string }>;
+  actionMajor: string;
+  changes: string[];
+}
+
+/**
+ * What a manifest written by buildManifest (schema 1), read back from a release, says was converted: `models` with
+ * their commit shas, `converterInputs`, `action.major`. An Error names what is missing.
+ */
+export function publishedIdentity(manifest: unknown): PublishedIdentity | Error {
+  if (manifest === null || typeof manifest !== 'object' || Array.isArray(manifest)) return new Error('not a JSON object');
+  const m = manifest as { models?: unknown; converterInputs?: unknown; action?: { major?: unknown } | null };
+  if (!Array.isArray(m.models)) return new Error('no `models` list');
+  const models: PublishedIdentity['models'] = [];
+  for (const entry of m.models as unknown[]) {
+    const e = entry as { id?: unknown; sha?: unknown } | null;
+    if (!e || typeof e.id !== 'string') return new Error('a `models` entry has no id');
+    models.push({ id: e.id, revision: typeof e.sha === 'string' ? e.sha : '' });
+  }
+  const inputs = m.converterInputs;
+  if (inputs === null || typeof inputs !== 'object' || Array.isArray(inputs) || !Object.values(inputs).every((v) => typeof v === 'string')) {
+    return new Error('no `converterInputs` object of strings');
+  }
+  const major = m.action?.major;
+  if (typeof major !== 'string') return new Error('no `action.major`');
+  return { models, inputs: inputs as Record<string, string>, actionMajor: major };
 }

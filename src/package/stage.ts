@@ -12,10 +12,10 @@ import type { PsnrVerdict } from '../verify/psnr.js';
 import { formatBytes, formatDuration } from '../format/markdown.js';
 import { readEnvironment } from './environment.js';
 import { listTree, type TreeListing } from './listing.js';
-import { buildManifest, majorOf, manifestJson, sha256sums, type ActionIdentity, type Manifest } from './manifest.js';
+import { buildManifest, majorOf, manifestJson, sha256sums, type ActionIdentity, type Manifest, type Replaced } from './manifest.js';
 import { publishedNames, topFolder, type PublishedNames } from './names.js';
 import { writeZip, type WrittenFile, type ZipResult } from './zip.js';
-import type { Replaced } from '../refresh/compare.js';
+
 
 /** What the stages before packaging hand it. */
 export interface PackageInput {

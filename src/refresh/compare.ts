@@ -1,6 +1,7 @@
 import type { Config } from '../inputs/config.js';
 import { converterInputs } from '../inputs/canonical.js';
 import { ACTION_MAJOR } from '../cache/keys.js';
+import type { PublishedIdentity, Replaced } from '../package/manifest.js';
 
 /**
  * Pure: is a published conversion still current? It is when the commit of every model involved
@@ -22,13 +23,6 @@ export interface ModelCommit {
 /** What decides a conversion's bytes: the same on both sides of the comparison. */
 export interface ConversionIdentity {
   models: ModelCommit[];
-  inputs: Record<string, string>;
-  actionMajor: string;
-}
-
-/** The part of a release manifest the comparison reads (whatever else it holds). */
-export interface PublishedIdentity {
-  models: Array<{ id: string; revision: string }>;
   inputs: Record<string, string>;
   actionMajor: string;
 }
@@ -108,42 +102,9 @@ export function judge(
   };
 }
 
-/**
- * What a conversion over an older one replaces, for the new manifest's `replaces` field: the
- * commits and versions the release held, and what changed. Undefined when nothing was published.
- */
-export interface Replaced {
-  models: Array<{ id: string; revision: string }>;
-  actionMajor: string;
-  changes: string[];
-}
-
 export function replacedBy(wanted: ConversionIdentity, published: PublishedIdentity | Error | undefined): Replaced | undefined {
   if (published === undefined || published instanceof Error) return undefined;
   const changes = differences(wanted, published);
   if (changes.length === 0) return undefined;
   return { models: published.models.map(({ id, revision }) => ({ id, revision })), actionMajor: published.actionMajor, changes };
-}
-
-/**
- * What a release's manifest (src/package/manifest.ts, schema 1) says was converted: `models` with
- * their commit shas, `converterInputs`, `action.major`. An Error names what is missing.
- */
-export function publishedIdentity(manifest: unknown): PublishedIdentity | Error {
-  if (manifest === null || typeof manifest !== 'object' || Array.isArray(manifest)) return new Error('not a JSON object');
-  const m = manifest as { models?: unknown; converterInputs?: unknown; action?: { major?: unknown } | null };
-  if (!Array.isArray(m.models)) return new Error('no `models` list');
-  const models: PublishedIdentity['models'] = [];
-  for (const entry of m.models as unknown[]) {
-    const e = entry as { id?: unknown; sha?: unknown } | null;
-    if (!e || typeof e.id !== 'string') return new Error('a `models` entry has no id');
-    models.push({ id: e.id, revision: typeof e.sha === 'string' ? e.sha : '' });
-  }
-  const inputs = m.converterInputs;
-  if (inputs === null || typeof inputs !== 'object' || Array.isArray(inputs) || !Object.values(inputs).every((v) => typeof v === 'string')) {
-    return new Error('no `converterInputs` object of strings');
-  }
-  const major = m.action?.major;
-  if (typeof major !== 'string') return new Error('no `action.major`');
-  return { models, inputs: inputs as Record<string, string>, actionMajor: major };
 }

@@ -1,6 +1,6 @@
 import * as core from '@actions/core';
 import type { Config } from '../inputs/config.js';
-import type { Replaced } from './compare.js';
+import type { Replaced } from '../package/manifest.js';
 import { decideRefresh, describeVerdict, ReleaseReader } from './stage.js';
 
 export interface RefreshOutcome {

@@ -2,7 +2,8 @@ import * as core from '@actions/core';
 import type { Config } from '../inputs/config.js';
 import { publishedNames } from '../package/names.js';
 import { githubAssetName, Releases, type AssetInfo, type ReleaseInfo } from '../publish/releases.js';
-import { identityOf, judge, publishedIdentity, replacedBy, type PublishedIdentity, type Replaced, type Verdict } from './compare.js';
+import { identityOf, judge, replacedBy, type Verdict } from './compare.js';
+import { publishedIdentity, type PublishedIdentity, type Replaced } from '../package/manifest.js';
 
 /**
  * The thin part of skip-if-unchanged: reads the release of a tag and this variant's manifest

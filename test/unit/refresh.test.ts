@@ -3,15 +3,13 @@ import { describe, expect, it } from 'vitest';
 import { ACTION_MAJOR } from '../../src/cache/keys.js';
 import { converterInputs } from '../../src/inputs/canonical.js';
 import { parseInputs } from '../../src/inputs/parse.js';
-import { buildManifest } from '../../src/package/manifest.js';
+import { buildManifest, publishedIdentity, type PublishedIdentity } from '../../src/package/manifest.js';
 import {
   differences,
   identityOf,
   judge,
-  publishedIdentity,
   replacedBy,
   type ConversionIdentity,
-  type PublishedIdentity,
 } from '../../src/refresh/compare.js';
 import { HUB_MODEL, ctx, raw } from './fixtures.js';
 

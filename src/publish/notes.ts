@@ -11,9 +11,6 @@ import { formatPsnr, type PsnrVerdict } from '../verify/psnr.js';
  * the sections.
  */
 
-/** GitHub refuses a longer release body. */
-export const BODY_LIMIT = 125_000;
-
 export interface SectionInput {
   names: PublishedNames;
   model: { id: string; revision: string; sha: string | null; local: boolean };

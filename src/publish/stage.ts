@@ -2,8 +2,8 @@ import * as core from '@actions/core';
 import { converterInputs } from '../inputs/canonical.js';
 import { actionIdentity, packageOutputs, type PackageInput, type PackageResult } from '../package/stage.js';
 import { artifactServiceProblem, uploadArtifact, type ArtifactResult } from './artifact.js';
-import { renderSection } from './notes.js';
-import { Releases, type ReleaseResult } from './releases.js';
+import { mergeBody, renderSection } from './notes.js';
+import { Releases, type ReleaseResult } from '../github/releases.js';
 
 /**
  * After every check passed: package, then the workflow artifact, then the release. Each failure
@@ -83,7 +83,7 @@ export async function publishOutputs(input: PackageInput): Promise<PublishReport
       });
       report.release = await core.group(`Publish to the release ${release.tag}`, () =>
         releases.publish(
-          { ...release, base: packaged.names.base, section, files: packaged.files, overwrite: p.overwriteAssets },
+          { ...release, base: packaged.names.base, section, mergeBody: (body) => mergeBody(body, packaged.names.base, section, release.notes), files: packaged.files, overwrite: p.overwriteAssets },
           p.github,
         ),
       );

@@ -1,7 +1,7 @@
 import * as core from '@actions/core';
 import type { Config } from '../inputs/config.js';
 import { publishedNames } from '../package/names.js';
-import { githubAssetName, Releases, type AssetInfo, type ReleaseInfo } from '../publish/releases.js';
+import { githubAssetName, Releases, type AssetInfo, type ReleaseInfo } from '../github/releases.js';
 import { identityOf, judge, replacedBy, type Verdict } from './compare.js';
 import { publishedIdentity, type PublishedIdentity, type Replaced } from '../package/manifest.js';
 

@@ -7,7 +7,8 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { NODE24, runAction, type ActionRun } from '../support/action-runner.mjs';
 import { startAll, type Services } from '../services/index.mjs';
-import { Releases } from '../../src/publish/releases.js';
+import { Releases } from '../../src/github/releases.js';
+import { mergeBody } from '../../src/publish/notes.js';
 
 /**
  * Packaging and publishing end to end: the bundle converts with the stand-in converter, zips,
@@ -260,7 +261,8 @@ describe('packaging and publishing', () => {
       const manifest = { schemaVersion: 1, model: { id: MODEL } };
       writeFileSync(path.join(dir, 'x_original_manifest.json'), JSON.stringify(manifest));
       const files = [{ name: 'x_original_manifest.json', path: path.join(dir, 'x_original_manifest.json'), size: readFileSync(path.join(dir, 'x_original_manifest.json')).length, sha256: sha(path.join(dir, 'x_original_manifest.json')) }];
-      const request = { tag: 'drafts-v1', name: '', draft: true, prerelease: false, base: 'x_original', section: '<!-- coreml-action:begin x_original -->\nx\n<!-- coreml-action:end x_original -->', notes: '', files, overwrite: true };
+      const SECTION = '<!-- coreml-action:begin x_original -->\nx\n<!-- coreml-action:end x_original -->';
+      const request = { tag: 'drafts-v1', name: '', draft: true, prerelease: false, base: 'x_original', section: SECTION, mergeBody: (body: string | null | undefined) => mergeBody(body, 'x_original', SECTION, ''), files, overwrite: true };
       const made = await releases.publish(request, github);
       expect(made).toMatchObject({ created: true, draft: true });
       expect((await releases.findRelease('drafts-v1'))?.id).toBe(made.id);

@@ -9,7 +9,7 @@ import { sha256sums } from '../../src/package/manifest.js';
 import type { ZipResult } from '../../src/package/zip.js';
 import { artifactServiceProblem, artifactUrl } from '../../src/publish/artifact.js';
 import { mergeBody, renderSection, type SectionInput } from '../../src/publish/notes.js';
-import { PERMISSION_HINT, contentType, describeFailure, githubAssetName, isRetryable, ownedBy, planAssets } from '../../src/publish/releases.js';
+import { PERMISSION_HINT, contentType, describeFailure, githubAssetName, isRetryable, ownedBy, planAssets } from '../../src/github/releases.js';
 import { renderPublished } from '../../src/summary/summary.js';
 import type { PublishReport } from '../../src/publish/stage.js';
 import { ctx, raw } from './fixtures.js';

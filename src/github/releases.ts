@@ -2,7 +2,6 @@ import { createReadStream } from 'node:fs';
 import * as core from '@actions/core';
 import type { GitHubContext } from '../inputs/config.js';
 import type { WrittenFile } from '../package/zip.js';
-import { BODY_LIMIT, mergeBody } from './notes.js';
 
 /**
  * The ONE module that talks to GitHub's releases API, through Octokit from @actions/github
@@ -66,8 +65,10 @@ export interface ReleaseRequest {
   prerelease: boolean;
   /** `<model>_<variant>`: the body section this run owns. */
   base: string;
+  /** That section, as it must stand in the body afterwards. */
   section: string;
-  notes: string;
+  /** The release body with this run's section put in (null: a new release's body). */
+  mergeBody: (existing: string | null | undefined) => string;
   files: WrittenFile[];
   overwrite: boolean;
 }
@@ -81,6 +82,9 @@ export class ReleaseError extends Error {
     super(message);
   }
 }
+
+/** GitHub refuses a release body longer than this. */
+export const BODY_LIMIT = 125_000;
 
 export const PERMISSION_HINT =
   'The token may not write releases: give the job `permissions: contents: write` (a workflow or job with a `permissions:` block gets only what it lists), ' +
@@ -351,7 +355,7 @@ export class Releases {
     const { owner, repo } = this;
     let current = release;
     for (let attempt = 0; attempt < 3; attempt++) {
-      const body = mergeBody(current.body, request.base, request.section, request.notes);
+      const body = request.mergeBody(current.body);
       if (body === (current.body ?? '').replace(/\r\n/g, '\n')) return;
       if (body.length > BODY_LIMIT) {
         core.warning(`The release body would be ${body.length} characters, over GitHub's ${BODY_LIMIT}: left as it is (the manifest and checksum assets hold the same facts).`);
@@ -367,7 +371,7 @@ export class Releases {
 
   /** Creates or reuses the release of the tag and publishes the files to it. */
   async publish(request: ReleaseRequest, github: GitHubContext): Promise<ReleaseResult> {
-    const initialBody = mergeBody(null, request.base, request.section, request.notes);
+    const initialBody = request.mergeBody(null);
     let release = await this.findRelease(request.tag);
     let created = false;
     if (release) core.info(`Adding to the existing release ${request.tag} (id ${release.id}${release.draft ? ', draft' : ''}).`);

@@ -37,8 +37,8 @@ export interface EnvironmentIdentity {
   arch: string;
   pythonVersion: string;
   requirement: string;
-  /** Hash of the constraints file's content. */
-  constraintsHash: string;
+  /** Hash of the pins file's content (the lock or constraints). */
+  pinsHash: string;
 }
 
 function envBase(kind: string, e: EnvironmentIdentity): string {
@@ -48,12 +48,12 @@ function envBase(kind: string, e: EnvironmentIdentity): string {
 /** pip's download cache: any older one for the same converter still saves most downloads. */
 export function pipKey(e: EnvironmentIdentity): CacheKey {
   const base = envBase('pip', e);
-  return checked({ key: `${base}-${e.constraintsHash}`, restoreKeys: [`${base}-`] });
+  return checked({ key: `${base}-${e.pinsHash}`, restoreKeys: [`${base}-`] });
 }
 
 /** The whole conda env: only an exact match is safe to run. */
 export function envKey(e: EnvironmentIdentity): CacheKey {
-  return checked({ key: `${envBase('env', e)}-${e.constraintsHash}`, restoreKeys: [] });
+  return checked({ key: `${envBase('env', e)}-${e.pinsHash}`, restoreKeys: [] });
 }
 
 export interface ResolvedModel {

@@ -96,8 +96,13 @@ export interface SetupOptions {
   python?: string;
   /** pip requirement of the converter (a PEP 508 URL requirement, or an absolute local path). */
   requirement: string;
-  /** Absolute path of the pip constraints file. */
-  constraintsFile: string;
+  /**
+   * Absolute path of the pins: the `pip-constraints` input (a lock with hashes, or constraints),
+   * or the lock shipped for this Python version (see setup/pins.ts).
+   */
+  pinsFile: string;
+  /** The file came from the input: a lock there is the user's for their requirement too. */
+  pinsFromInput: boolean;
 }
 
 export interface PsnrGate {

@@ -8,7 +8,8 @@ import {
   type PsnrPart,
   type SelectablePart,
 } from '../converter/vocabulary.js';
-import { DEFAULT_CONSTRAINTS, DEFAULT_PYTHON, DEFAULT_REQUIREMENT } from '../converter/install.js';
+import { DEFAULT_PYTHON, DEFAULT_REQUIREMENT } from '../converter/install.js';
+import { shippedLock } from '../setup/pins.js';
 import { MANAGED_FLAGS } from '../converter/commands.js';
 import { PREPARE_FP16_HELPER } from '../fp16/decide.js';
 import type { Config, PsnrGate } from './config.js';
@@ -71,6 +72,7 @@ export function parseInputs(raw: (name: InputName) => string, ctx: ParseContext)
   const outputDirInput = read.text('output-dir') || 'coreml-models';
   const outputDir = resolveIn(runner.workspace, outputDirInput);
 
+  const pythonVersion = readPythonVersion(read);
   const token = read.text('hf-token') || (ctx.env.HF_TOKEN ?? '').trim();
   const config: Config = {
     conversion: {
@@ -112,12 +114,10 @@ export function parseInputs(raw: (name: InputName) => string, ctx: ParseContext)
       modelRevision: readRevision(read),
     },
     setup: {
-      pythonVersion: readPythonVersion(read),
+      pythonVersion,
       python: readExistingFile(read, 'python', runner.workspace, ctx, 'an existing Python interpreter'),
       requirement: readRequirement(read, runner.workspace, ctx),
-      constraintsFile:
-        readExistingFile(read, 'pip-constraints', runner.workspace, ctx, 'an existing pip constraints file') ??
-        path.join(ctx.actionRoot, DEFAULT_CONSTRAINTS),
+      ...readPins(read, runner.workspace, ctx, pythonVersion),
     },
     gate: readGate(read),
     processPerComponent: read.bool('process-per-component', true),
@@ -187,6 +187,12 @@ function readExistingFile(
   if (value === '') return undefined;
   const resolved = resolveIn(workspace, value);
   return ctx.isFile(resolved) ? resolved : read.fail(name, `must be the path of ${what}, but ${resolved} is not a file.`);
+}
+
+/** The user's pins file, or the lock shipped for this Python version. */
+function readPins(read: FieldReader, workspace: string, ctx: ParseContext, pythonVersion: string): { pinsFile: string; pinsFromInput: boolean } {
+  const given = readExistingFile(read, 'pip-constraints', workspace, ctx, 'an existing pip lock (with hashes) or constraints file');
+  return given ? { pinsFile: given, pinsFromInput: true } : { pinsFile: path.join(ctx.actionRoot, shippedLock(pythonVersion)), pinsFromInput: false };
 }
 
 function readPythonVersion(read: FieldReader): string {

@@ -11,10 +11,6 @@ export function pipCacheDirArgs(python: string): string[] {
   return [python, '-m', 'pip', 'cache', 'dir'];
 }
 
-export function pipInstallArgs(python: string, requirement: string, constraintsFile: string): string[] {
-  return [python, '-m', 'pip', 'install', '--disable-pip-version-check', '--no-input', '--constraint', constraintsFile, requirement];
-}
-
 export function miniforgeInstallArgs(installer: string, prefix: string): string[] {
   return ['bash', installer, '-b', '-f', '-p', prefix];
 }

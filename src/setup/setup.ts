@@ -1,11 +1,14 @@
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import * as core from '@actions/core';
 import type { Config } from '../inputs/config.js';
 import { childEnvironment, runProcess } from '../process.js';
 import { restore, save, type CacheReport } from '../cache/cache.js';
 import { envKey, pipKey, type EnvironmentIdentity } from '../cache/keys.js';
-import { envPython, pipCacheDirArgs, pipInstallArgs } from './commands.js';
+import { DEFAULT_REQUIREMENT } from '../converter/install.js';
+import { envPython, pipCacheDirArgs } from './commands.js';
+import { installPlan, type InstallPlan } from './pins.js';
 import { PROVIDERS, SetupError, type PythonProvider } from './providers.js';
 
 export interface SetupResult {
@@ -17,19 +20,51 @@ export interface SetupResult {
 
 /** What identifies an installed converter env: the cache keys are made of it. */
 export function environmentIdentity(config: Config): EnvironmentIdentity {
-  const constraints = readFileSync(config.setup.constraintsFile);
+  const pins = readFileSync(config.setup.pinsFile);
   return {
     runnerOs: config.runner.os,
     arch: config.runner.arch,
     pythonVersion: config.setup.pythonVersion,
     requirement: config.setup.requirement,
-    constraintsHash: createHash('sha256').update(constraints).digest('hex').slice(0, 16),
+    pinsHash: createHash('sha256').update(pins).digest('hex').slice(0, 16),
   };
 }
 
 async function firstProvider(config: Config): Promise<PythonProvider> {
   for (const provider of PROVIDERS) if (await provider.provides({ config })) return provider;
   throw new SetupError('No provider could give a Python interpreter.');
+}
+
+/** The shipped lock is of the pinned converter; the user's own pins file is for their requirement. */
+export function converterInstallPlan(config: Config, python: string): InstallPlan {
+  const { setup, runner } = config;
+  return installPlan({
+    python,
+    requirement: setup.requirement,
+    pinsFile: setup.pinsFile,
+    pinsText: readFileSync(setup.pinsFile, 'utf8'),
+    lockApplies: setup.pinsFromInput || setup.requirement === DEFAULT_REQUIREMENT,
+    scratch: path.join(runner.temp, 'coreml-sd-pins'),
+  });
+}
+
+async function install(plan: InstallPlan, config: Config, env: NodeJS.ProcessEnv): Promise<void> {
+  for (const file of plan.files) {
+    mkdirSync(path.dirname(file.path), { recursive: true });
+    writeFileSync(file.path, file.text);
+  }
+  core.info(plan.mode === 'lock' ? `Installing from the lock ${config.setup.pinsFile}.` : `Installing within the constraints of ${config.setup.pinsFile}.`);
+  for (const step of plan.steps) {
+    core.info(`pip: ${step.label}`);
+    const result = await runProcess(step.argv, { cwd: config.runner.workspace, env });
+    if (result.exitCode !== 0) {
+      const status = result.signal ? `was killed by ${result.signal}` : `exited with code ${result.exitCode}`;
+      throw new SetupError(
+        `pip could not install the converter (${config.setup.requirement}): the step "${step.label}" (${plan.mode === 'lock' ? 'lock' : 'constraints'} ${config.setup.pinsFile}) ${status}. ` +
+          `Last output:\n${result.tail.slice(-15).join('\n')}`,
+      );
+    }
+  }
 }
 
 const nonEmpty = (dir: string) => existsSync(dir) && readdirSync(dir).length > 0;
@@ -68,13 +103,7 @@ export async function setupConverter(config: Config, caching = false): Promise<S
       if (pipDir) pipReport = await restore('pip', [pipDir], pipKey(identity));
     }
 
-    const result = await runProcess(pipInstallArgs(python, config.setup.requirement, config.setup.constraintsFile), { cwd: config.runner.workspace, env });
-    if (result.exitCode !== 0) {
-      throw new SetupError(
-        `pip could not install the converter (${config.setup.requirement}) with the constraints in ${config.setup.constraintsFile}. ` +
-          `Last output:\n${result.tail.slice(-15).join('\n')}`,
-      );
-    }
+    await install(converterInstallPlan(config, python), config, env);
     // Saved only after a finished install: a half-filled cache would be restored as good later.
     if (pipReport && pipDir) caches.push(nonEmpty(pipDir) ? await save(pipReport, [pipDir]) : { ...pipReport, saved: 'skipped' });
     if (envReport && prefix) caches.push(await save(envReport, [prefix]));

@@ -13,7 +13,7 @@ const identity: EnvironmentIdentity = {
   arch: 'ARM64',
   pythonVersion: '3.11',
   requirement: 'python_coreml_stable_diffusion @ git+https://github.com/apple/ml-stable-diffusion.git@e12202c',
-  constraintsHash: 'abcdef0123456789',
+  pinsHash: 'abcdef0123456789',
 };
 const model = (id: string, revision: string, resolved = true): ResolvedModel => ({ id, revision, resolved });
 const SHA1 = '1'.repeat(40);
@@ -41,15 +41,15 @@ describe('cache keys', () => {
 
   it('pip: the restore key is the key without the constraints hash', () => {
     const { key, restoreKeys } = pipKey(identity);
-    expect(key.endsWith(identity.constraintsHash)).toBe(true);
-    expect(restoreKeys).toEqual([key.slice(0, key.length - identity.constraintsHash.length)]);
-    expect(pipKey({ ...identity, constraintsHash: 'ffff' }).restoreKeys).toEqual(restoreKeys);
+    expect(key.endsWith(identity.pinsHash)).toBe(true);
+    expect(restoreKeys).toEqual([key.slice(0, key.length - identity.pinsHash.length)]);
+    expect(pipKey({ ...identity, pinsHash: 'ffff' }).restoreKeys).toEqual(restoreKeys);
   });
 
   it('env: exact only, and any of OS, arch, Python, requirement or constraints changes the key', () => {
     const base = envKey(identity);
     expect(base.restoreKeys).toEqual([]);
-    for (const change of [{ runnerOs: 'Linux' }, { arch: 'X64' }, { pythonVersion: '3.10' }, { requirement: 'other' }, { constraintsHash: '0' }]) {
+    for (const change of [{ runnerOs: 'Linux' }, { arch: 'X64' }, { pythonVersion: '3.10' }, { requirement: 'other' }, { pinsHash: '0' }]) {
       expect(envKey({ ...identity, ...change }).key).not.toBe(base.key);
     }
   });
@@ -68,7 +68,7 @@ describe('cache keys', () => {
     expect(base.restoreKeys).toEqual([]);
     expect(outputsKey([model('acme/sd', SHA2)], { attention: 'SPLIT_EINSUM' }, identity).key).not.toBe(base.key);
     expect(outputsKey([model('acme/sd', SHA1)], { attention: 'ORIGINAL' }, identity).key).not.toBe(base.key);
-    expect(outputsKey([model('acme/sd', SHA1)], { attention: 'SPLIT_EINSUM' }, { ...identity, constraintsHash: '9' }).key).not.toBe(base.key);
+    expect(outputsKey([model('acme/sd', SHA1)], { attention: 'SPLIT_EINSUM' }, { ...identity, pinsHash: '9' }).key).not.toBe(base.key);
   });
 
   it('keyPart keeps letters, digits, dot, dash and underscore only', () => {

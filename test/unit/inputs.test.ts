@@ -73,9 +73,11 @@ describe('parseInputs: action.yml defaults', () => {
     expect(config.setup.python).toBeUndefined();
     // The pinned commit e12202c of apple/ml-stable-diffusion as a git URL.
     expect(config.setup.requirement).toMatch(/git\+https:\/\/github\.com\/apple\/ml-stable-diffusion(\.git)?@e12202c/);
-    // The constraints file shipped with the action, which must exist in this repository.
-    expect(config.setup.constraintsFile.startsWith(`${ACTION_ROOT}/`)).toBe(true);
-    expect(existsSync(path.join(ROOT, path.relative(ACTION_ROOT, config.setup.constraintsFile)))).toBe(true);
+    // The lock shipped with the action for the default Python, which must exist in this repository.
+    expect(config.setup.pinsFile.startsWith(`${ACTION_ROOT}/`)).toBe(true);
+    expect(config.setup.pinsFile).toMatch(new RegExp(`macos-arm64-py${defaults['python-version']!.replace('.', '\\.')}\\.txt$`));
+    expect(config.setup.pinsFromInput).toBe(false);
+    expect(existsSync(path.join(ROOT, path.relative(ACTION_ROOT, config.setup.pinsFile)))).toBe(true);
     expect(config.gate).toEqual({ minPsnr: Number(defaults['min-psnr']), thresholds: {} });
     expect(config.processPerComponent).toBe(bool(defaults['process-per-component']!));
     expect(config.dryRun).toBe(bool(defaults['dry-run']!));
@@ -293,7 +295,16 @@ describe('parseInputs: runner and setup', () => {
     );
     expect(result.errors).toEqual([]);
     expect(result.config?.setup.requirement).toBe(path.join(WORKSPACE, 'dist/conv-1.0-py3-none-any.whl'));
-    expect(result.config?.setup.constraintsFile).toBe(path.join(WORKSPACE, 'ci/constraints.txt'));
+    expect(result.config?.setup.pinsFile).toBe(path.join(WORKSPACE, 'ci/constraints.txt'));
+    expect(result.config?.setup.pinsFromInput).toBe(true);
+  });
+
+  it('takes the shipped lock of the requested Python version', () => {
+    for (const version of ['3.9', '3.10']) {
+      const result = parseInputs(raw({ 'python-version': version }), ctx());
+      expect(result.config?.setup.pinsFile).toBe(path.join(ACTION_ROOT, `constraints/ml-stable-diffusion-e12202c/macos-arm64-py${version}.txt`));
+      expect(existsSync(path.join(ROOT, path.relative(ACTION_ROOT, result.config!.setup.pinsFile)))).toBe(true);
+    }
   });
 });
 

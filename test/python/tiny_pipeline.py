@@ -4,6 +4,7 @@ fp16 safetensors variants. Used by the tests that prove the action's Hub cache a
 against the real loaders.
 
   python tiny_pipeline.py OUT --kind sd|sdxl|refiner|controlnet [--variants fp32,fp16]
+  python tiny_pipeline.py OUT --kind sd,sdxl,...   one process for several: OUT/<kind> each
 """
 import argparse
 import json
@@ -92,16 +93,19 @@ def main(argv=None):
     parser.add_argument("--kind", default="sd")
     parser.add_argument("--variants", default="fp32,fp16", help="comma list of fp32 (plain files) and fp16")
     args = parser.parse_args(argv)
-    model = build(args.kind, os.path.join(tempfile.mkdtemp(prefix="tiny-tokenizer-"), "t"))
-    for variant in args.variants.split(","):
-        if variant == "fp32":
-            model.save_pretrained(args.out, safe_serialization=True)
-        elif variant == "fp16":
-            model.to(torch.float16).save_pretrained(args.out, safe_serialization=True, variant="fp16")
-            model.to(torch.float32)
-        else:
-            raise SystemExit(f"unknown variant {variant}")
-    print(args.out)
+    kinds = args.kind.split(",")
+    for kind in kinds:
+        out = args.out if len(kinds) == 1 else os.path.join(args.out, kind)
+        model = build(kind, os.path.join(tempfile.mkdtemp(prefix="tiny-tokenizer-"), "t"))
+        for variant in args.variants.split(","):
+            if variant == "fp32":
+                model.save_pretrained(out, safe_serialization=True)
+            elif variant == "fp16":
+                model.to(torch.float16).save_pretrained(out, safe_serialization=True, variant="fp16")
+                model.to(torch.float32)
+            else:
+                raise SystemExit(f"unknown variant {variant}")
+        print(out)
 
 
 if __name__ == "__main__":

@@ -40521,7 +40521,7 @@ const SELECTABLE_PARTS = (/* unused pure expression or super */ null && ([
     'mmdit',
 ]));
 /** Parts whose packages --quantize-nbits rewrites in place (upstream's list, plus ControlNets). */
-const vocabulary_QUANTIZED_PARTS = (/* unused pure expression or super */ null && ([
+const QUANTIZED_PARTS = (/* unused pure expression or super */ null && ([
     'text_encoder',
     'text_encoder_2',
     'unet',
@@ -40533,7 +40533,7 @@ const vocabulary_QUANTIZED_PARTS = (/* unused pure expression or super */ null &
  * mmdit has none: upstream runs no parity check for it. `*_chunks` are the coremltools check of
  * the chunks against the full model.
  */
-const vocabulary_PSNR_PARTS = [
+const PSNR_PARTS = [
     'text_encoder',
     'text_encoder_2',
     'vae_decoder',
@@ -40571,7 +40571,7 @@ function pythonTitle(word) {
     return out;
 }
 /** Name of a ControlNet's compiled model in Resources/controlnet/ (split on _ and -, titled, joined). */
-function vocabulary_controlNetResourceName(hubId) {
+function controlNetResourceName(hubId) {
     return hubId
         .replaceAll('/', '_')
         .split(/[_-]/)
@@ -40579,9 +40579,9 @@ function vocabulary_controlNetResourceName(hubId) {
         .join('');
 }
 const RESOURCES_DIR = 'Resources';
-const vocabulary_CONTROLNET_RESOURCES_DIR = 'controlnet';
+const CONTROLNET_RESOURCES_DIR = 'controlnet';
 /** Package suffix -> compiled model name in Resources, in the order upstream compiles them. */
-const RESOURCE_NAMES = [
+const RESOURCE_NAMES = (/* unused pure expression or super */ null && ([
     ['text_encoder', 'TextEncoder'],
     ['text_encoder_2', 'TextEncoder2'],
     ['vae_decoder', 'VAEDecoder'],
@@ -40597,16 +40597,16 @@ const RESOURCE_NAMES = [
     ['control-unet_chunk1', 'ControlledUnetChunk1'],
     ['control-unet_chunk2', 'ControlledUnetChunk2'],
     ['safety_checker', 'SafetyChecker'],
-];
+]));
 /** `<name>.mlmodelc` in Resources for a package suffix (`unet_chunk1` -> `UnetChunk1.mlmodelc`). */
-function vocabulary_compiledModel(suffix) {
+function compiledModel(suffix) {
     const found = RESOURCE_NAMES.find(([s]) => s === suffix);
     if (!found)
         throw new Error(`The converter compiles no package with the suffix ${suffix}.`);
     return `${found[1]}.mlmodelc`;
 }
-const vocabulary_TOKENIZER_FILES = (/* unused pure expression or super */ null && (['vocab.json', 'merges.txt']));
-const vocabulary_T5_RESOURCES = (/* unused pure expression or super */ null && (['TextEncoderT5.mlmodelc', 'tokenizer.json', 'tokenizer_config.json']));
+const TOKENIZER_FILES = (/* unused pure expression or super */ null && (['vocab.json', 'merges.txt']));
+const T5_RESOURCES = (/* unused pure expression or super */ null && (['TextEncoderT5.mlmodelc', 'tokenizer.json', 'tokenizer_config.json']));
 /** Package file name -> the compiled model it becomes, relative to -o (e.g. `Resources/Unet.mlmodelc`). */
 function compiledResources(modelVersion, controlnets) {
     const map = new Map();
@@ -40614,27 +40614,100 @@ function compiledResources(modelVersion, controlnets) {
         map.set(vocabulary_packageName(modelVersion, suffix), `${RESOURCES_DIR}/${target}.mlmodelc`);
     }
     for (const id of controlnets) {
-        map.set(controlNetPackageName(id), `${RESOURCES_DIR}/${vocabulary_CONTROLNET_RESOURCES_DIR}/${vocabulary_controlNetResourceName(id)}.mlmodelc`);
+        map.set(controlNetPackageName(id), `${RESOURCES_DIR}/${CONTROLNET_RESOURCES_DIR}/${controlNetResourceName(id)}.mlmodelc`);
     }
     return map;
 }
 /** The packages --quantize-nbits rewrites, by file name. */
 function quantizedPackages(modelVersion, controlnets) {
-    return [...vocabulary_QUANTIZED_PARTS.map((part) => vocabulary_packageName(modelVersion, part)), ...controlnets.map(controlNetPackageName)];
+    return [...QUANTIZED_PARTS.map((part) => vocabulary_packageName(modelVersion, part)), ...controlnets.map(controlNetPackageName)];
 }
 
 ;// CONCATENATED MODULE: ./src/converter/install.ts
 
 /** The converter as pip installs it by default: Apple's repository at the pinned commit. */
 const DEFAULT_REQUIREMENT = `${CONVERTER_PACKAGE} @ git+https://github.com/apple/ml-stable-diffusion.git@${CONVERTER_COMMIT}`;
-/** Shipped beside action.yml; pins what the converter leaves open (see the comments in it). */
-const DEFAULT_CONSTRAINTS = 'constraints/ml-stable-diffusion-e12202c.txt';
 /**
  * setup.py pins numpy<1.24, which has no wheels for Python 3.12+; diffusionkit lists 3.9-3.11.
  * Python 3.11 converts SDXL about twice as fast as 3.9 (upstream issue #289).
  */
 const SUPPORTED_PYTHON = { min: [3, 9], max: [3, 11] };
 const DEFAULT_PYTHON = '3.11';
+
+;// CONCATENATED MODULE: ./src/setup/pins.ts
+
+/**
+ * How the converter's dependencies are pinned on the runner, decided from the pins file's text
+ * (pure). A lock (every line `name==version` with `--hash`) is installed as it is, with
+ * `--require-hashes --no-deps`, and the converter after it on its own: pip refuses hash mode for a
+ * git requirement, and the commit in its URL pins it instead. A file without hashes is pip
+ * constraints, within which pip resolves the requirement's dependencies.
+ */
+/** The locks shipped with the action: one per Python version, resolved for macOS arm64. */
+const LOCK_FOLDER = 'constraints/ml-stable-diffusion-e12202c';
+const LOCKED_PYTHONS = ['3.9', '3.10', '3.11'];
+function shippedLock(pythonVersion) {
+    const locked = LOCKED_PYTHONS.includes(pythonVersion) ? pythonVersion : LOCKED_PYTHONS.at(-1);
+    return external_node_path_namespaceObject.join(LOCK_FOLDER, `macos-arm64-py${locked}.txt`);
+}
+/** Build backends, installed from the lock before anything is built, so no build fetches them unpinned. */
+const BUILD_BACKENDS = (/* unused pure expression or super */ null && (['setuptools', 'wheel']));
+/** The lock's requirements, each with its continuation lines (hashes, `# via` comments). */
+function entries(text) {
+    const found = [];
+    for (const line of text.split('\n')) {
+        const name = /^([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[[^\]]*\])?\s*==/.exec(line)?.[1];
+        if (name)
+            found.push({ name: normalize(name), head: line, lines: [line] });
+        else if (/^\s/.test(line) && found.length)
+            found.at(-1)?.lines.push(line);
+    }
+    return found;
+}
+const normalize = (name) => name.toLowerCase().replace(/[._-]+/g, '-');
+function isLock(text) {
+    const all = entries(text);
+    return all.length > 0 && all.every((e) => e.lines.some((l) => l.includes('--hash=')));
+}
+/** The same pins as constraints: pip would otherwise switch every requirement to hash mode. */
+function withoutHashes(text) {
+    return entries(text).map((e) => `${e.head.replace(/\s*\\\s*$/, '')}\n`).join('');
+}
+function pinnedVersion(text, name) {
+    const entry = entries(text).find((e) => e.name === normalize(name));
+    return entry ? /==\s*([^\s;\\]+)/.exec(entry.head)?.[1] : undefined;
+}
+function subset(text, names) {
+    const wanted = new Set(names.map(normalize));
+    return entries(text)
+        .filter((e) => wanted.has(e.name))
+        .map((e) => `${e.lines.join('\n')}\n`)
+        .join('');
+}
+const pip = (python, ...args) => [python, '-m', 'pip', ...args];
+const INSTALL = (/* unused pure expression or super */ null && (['install', '--disable-pip-version-check', '--no-input']));
+function installPlan(request) {
+    const { python, requirement, pinsFile, pinsText, scratch } = request;
+    if (!(request.lockApplies && isLock(pinsText))) {
+        const constraints = isLock(pinsText) ? path.join(scratch, 'constraints.txt') : pinsFile;
+        return {
+            mode: 'constraints',
+            files: constraints === pinsFile ? [] : [{ path: constraints, text: withoutHashes(pinsText) }],
+            steps: [{ label: 'the converter and its dependencies, within the constraints', argv: pip(python, ...INSTALL, '--constraint', constraints, requirement) }],
+        };
+    }
+    const backends = subset(pinsText, BUILD_BACKENDS);
+    const files = [];
+    const steps = [];
+    if (backends) {
+        const backendsFile = path.join(scratch, 'build-backends.txt');
+        files.push({ path: backendsFile, text: backends });
+        steps.push({ label: 'the build backends, from the lock', argv: pip(python, ...INSTALL, '--require-hashes', '--no-deps', '-r', backendsFile) });
+    }
+    const isolation = backends ? ['--no-build-isolation'] : [];
+    steps.push({ label: 'every dependency, from the lock (hashes checked)', argv: pip(python, ...INSTALL, '--require-hashes', '--no-deps', ...isolation, '-r', pinsFile) }, { label: 'the converter at its pinned commit, without dependencies', argv: pip(python, ...INSTALL, '--no-deps', ...isolation, requirement) }, { label: 'pip check: the installed set is consistent', argv: pip(python, 'check') });
+    return { mode: 'lock', files, steps };
+}
 
 ;// CONCATENATED MODULE: ./src/converter/commands.ts
 
@@ -41244,7 +41317,7 @@ function planParts(zipName, total, max) {
     }));
 }
 /** The command that joins parts back into the zip. */
-function split_joinCommand(zipName, parts) {
+function joinCommand(zipName, parts) {
     return `cat ${parts.join(' ')} > ${zipName}`;
 }
 
@@ -41338,6 +41411,7 @@ function readPublishOptions(read, env) {
 
 
 
+
 const PART_SWITCHES = [
     ['convert-vae-decoder', 'vae_decoder', true],
     ['convert-vae-encoder', 'vae_encoder', false],
@@ -41372,6 +41446,7 @@ function parseInputs(raw, ctx) {
     const customVae = readModel(read, 'custom-vae-version', runner.workspace, ctx, false);
     const outputDirInput = read.text('output-dir') || 'coreml-models';
     const outputDir = resolveIn(runner.workspace, outputDirInput);
+    const pythonVersion = readPythonVersion(read);
     const token = read.text('hf-token') || (ctx.env.HF_TOKEN ?? '').trim();
     const config = {
         conversion: {
@@ -41413,11 +41488,10 @@ function parseInputs(raw, ctx) {
             modelRevision: readRevision(read),
         },
         setup: {
-            pythonVersion: readPythonVersion(read),
+            pythonVersion,
             python: readExistingFile(read, 'python', runner.workspace, ctx, 'an existing Python interpreter'),
             requirement: readRequirement(read, runner.workspace, ctx),
-            constraintsFile: readExistingFile(read, 'pip-constraints', runner.workspace, ctx, 'an existing pip constraints file') ??
-                external_node_path_namespaceObject.join(ctx.actionRoot, DEFAULT_CONSTRAINTS),
+            ...readPins(read, runner.workspace, ctx, pythonVersion),
         },
         gate: readGate(read),
         processPerComponent: read.bool('process-per-component', true),
@@ -41474,6 +41548,11 @@ function readExistingFile(read, name, workspace, ctx, what) {
         return undefined;
     const resolved = resolveIn(workspace, value);
     return ctx.isFile(resolved) ? resolved : read.fail(name, `must be the path of ${what}, but ${resolved} is not a file.`);
+}
+/** The user's pins file, or the lock shipped for this Python version. */
+function readPins(read, workspace, ctx, pythonVersion) {
+    const given = readExistingFile(read, 'pip-constraints', workspace, ctx, 'an existing pip lock (with hashes) or constraints file');
+    return given ? { pinsFile: given, pinsFromInput: true } : { pinsFile: external_node_path_namespaceObject.join(ctx.actionRoot, shippedLock(pythonVersion)), pinsFromInput: false };
 }
 function readPythonVersion(read) {
     const value = read.text('python-version') || DEFAULT_PYTHON;
@@ -41534,8 +41613,8 @@ function readGate(read) {
         }
         const [, part = '', figure = ''] = match;
         const value = Number(figure);
-        if (!vocabulary_PSNR_PARTS.includes(part)) {
-            read.fail('psnr-thresholds', `names an unknown part ${JSON.stringify(part)}; parts with a PSNR check: ${vocabulary_PSNR_PARTS.join(', ')}.`);
+        if (!PSNR_PARTS.includes(part)) {
+            read.fail('psnr-thresholds', `names an unknown part ${JSON.stringify(part)}; parts with a PSNR check: ${PSNR_PARTS.join(', ')}.`);
         }
         else if (!Number.isFinite(value) || value <= 0) {
             read.fail('psnr-thresholds', `gives ${part} a threshold that is not a positive number of dB: ${JSON.stringify(figure)}.`);
@@ -42014,642 +42093,7 @@ function readVariants(value, where, errors) {
     return variants;
 }
 
-;// CONCATENATED MODULE: ./src/verify/bundle/apps.ts
-
-/**
- * What the apps read from a Resources folder (shared/reference/users-and-runners.md), checked
- * against Mochi Diffusion's SDModel.swift and Guernika's CoreMLMetadata.swift. Converter names
- * come from src/converter/vocabulary.ts; the strings here are the apps' own.
- */
-/** Mochi Diffusion reads the first of these that has a metadata.json, in this order. */
-const apps_APP_UNET_MODELS = [vocabulary_compiledModel('unet'), vocabulary_compiledModel('unet_chunk1'), vocabulary_compiledModel('control-unet'), vocabulary_compiledModel('mmdit')];
-/** Its presence in the unet's op histogram means split_einsum to Mochi Diffusion and Guernika. */
-const apps_SPLIT_EINSUM_KEY = 'Ios16.einsum';
-/** Unet inputs that only SDXL has; Mochi Diffusion needs both to take a model for SDXL. */
-const apps_SDXL_INPUTS = (/* unused pure expression or super */ null && (['time_ids', 'text_embeds']));
-/** The MMDiT's latent input: Mochi Diffusion's sign of SD3, and where SD3's latent size is. */
-const apps_SD3_INPUT = 'latent_image_embeddings';
-/** The unet's latent input, [batch, channels, h, w]. */
-const apps_LATENT_INPUT = 'sample';
-/** Mochi Diffusion pins the image size to this model's first input, [1, 3, height, width]. */
-const apps_SIZE_MODEL = vocabulary_compiledModel('vae_encoder');
-/** The CLIP tokenizer of every SD version: 256 bytes, 256 end-of-word bytes, 48894 merges, 2 specials. */
-const apps_CLIP_VOCAB_SIZE = 49408;
-const apps_CLIP_SPECIAL_TOKENS = (/* unused pure expression or super */ null && (['<|startoftext|>', '<|endoftext|>']));
-const apps_MOCHI = 'Mochi Diffusion';
-
-;// CONCATENATED MODULE: ./src/verify/bundle/expect.ts
-
-
-const MODEL_KINDS = (/* unused pure expression or super */ null && (['sd', 'sdxl', 'sd3']));
-const expect_KIND_LABELS = { sd: 'SD 1.x/2.x', sdxl: 'SDXL', sd3: 'SD3' };
-const isChunkable = (part) => part === 'unet' || part === 'refiner' || part === 'control-unet';
-const chunks = (part) => [compiledModel(`${part}_chunk1`), compiledModel(`${part}_chunk2`)];
-const controlNetModel = (id) => `${CONTROLNET_RESOURCES_DIR}/${controlNetResourceName(id)}.mlmodelc`;
-const need = (paths, why, severity = 'error') => ({ alternatives: [paths], why, severity });
-/** Every model --quantize-nbits palettizes, and the chunks made from them. */
-function quantizedModels(controlnets) {
-    return [
-        ...QUANTIZED_PARTS.flatMap((part) => [compiledModel(part), ...(isChunkable(part) ? chunks(part) : [])]),
-        ...controlnets.map(controlNetModel),
-    ];
-}
-function kindOf(o) {
-    return o.sd3Version ? 'sd3' : o.xlVersion ? 'sdxl' : 'sd';
-}
-/** The action's own run: exactly what its converter processes compile into Resources. */
-function expectationsFor(o) {
-    const kind = kindOf(o);
-    const required = [];
-    if (o.parts.includes('text_encoder')) {
-        required.push(need([compiledModel('text_encoder')], 'convert-text-encoder is true'));
-        if (kind !== 'sd')
-            required.push(need([compiledModel('text_encoder_2')], `${expect_KIND_LABELS[kind]} has a second text encoder (the Swift pipeline loads it for --xl and SD3)`));
-    }
-    if (o.parts.includes('vae_decoder'))
-        required.push(need([compiledModel('vae_decoder')], 'convert-vae-decoder is true'));
-    if (o.parts.includes('vae_encoder'))
-        required.push(need([compiledModel('vae_encoder')], 'convert-vae-encoder is true'));
-    if (o.parts.includes('safety_checker')) {
-        required.push(need([compiledModel('safety_checker')], 'convert-safety-checker is true (the converter skips it, with a warning, when the pipeline has no safety checker)', 'warning'));
-    }
-    if (o.parts.includes('mmdit'))
-        required.push(need([compiledModel('mmdit')], 'convert-mmdit is true'));
-    for (const part of chunkableParts(o)) {
-        const why = part === 'refiner' ? 'refiner-version is set' : part === 'control-unet' ? 'unet-support-controlnet is true' : 'convert-unet is true';
-        required.push(need([compiledModel(part)], why));
-        // The converter keeps the full package after chunking, so both are bundled.
-        if (o.chunkUnet)
-            required.push(need(chunks(part), 'chunk-unet is true'));
-    }
-    for (const id of o.controlnets)
-        required.push(need([controlNetModel(id)], `convert-controlnet lists ${id}`));
-    if (o.includeT5)
-        required.push(need([...T5_RESOURCES], 'include-t5 is true'));
-    return {
-        kind,
-        required,
-        quantize: o.quantizeNbits === undefined ? undefined : { nbits: o.quantizeNbits, models: quantizedModels(o.controlnets) },
-        attention: o.attention,
-        latent: o.latentH !== undefined && o.latentW !== undefined ? { h: o.latentH, w: o.latentW } : undefined,
-    };
-}
-/**
- * A bundle made by hand: the models a text-to-image pipeline of that kind loads. The unet may be
- * the full model or its chunks (the Swift pipeline takes either), unless chunks were asked for.
- */
-function expectationsForBundle(asked) {
-    const { kind } = asked;
-    const required = [need([compiledModel('text_encoder')], 'every pipeline encodes the prompt with it'), need([compiledModel('vae_decoder')], 'every pipeline decodes the image with it')];
-    if (kind !== 'sd')
-        required.push(need([compiledModel('text_encoder_2')], `${expect_KIND_LABELS[kind]} has a second text encoder`));
-    if (kind === 'sd3') {
-        required.push(need([compiledModel('mmdit')], 'SD3 denoises with the MMDiT'));
-    }
-    else {
-        const part = asked.controlnets.length > 0 ? 'control-unet' : 'unet';
-        const why = part === 'control-unet' ? 'ControlNets need the ControlledUnet' : 'the pipeline denoises with the unet';
-        required.push({
-            alternatives: asked.chunked ? [chunks(part)] : [[compiledModel(part)], chunks(part)],
-            why: asked.chunked ? `${why}, and chunked is true` : why,
-            severity: 'error',
-        });
-    }
-    for (const id of asked.controlnets)
-        required.push(need([controlNetModel(id)], `controlnets lists ${id}`));
-    return {
-        kind,
-        required,
-        quantize: asked.quantizeNbits === undefined ? undefined : { nbits: asked.quantizeNbits, models: quantizedModels(asked.controlnets) },
-        attention: kind === 'sd3' ? undefined : asked.attention,
-    };
-}
-
-;// CONCATENATED MODULE: ./src/verify/bundle/check.ts
-
-
-
-
-const CHUNKABLE = (/* unused pure expression or super */ null && (['unet', 'refiner', 'control-unet']));
-/** The .mlmodelc folders of a listing: `X.mlmodelc` and `controlnet/Y.mlmodelc`, never nested. */
-function modelsIn(listing) {
-    const models = new Set();
-    for (const file of Object.keys(listing.files)) {
-        const parts = file.split('/');
-        const i = parts.findIndex((p) => p.endsWith('.mlmodelc'));
-        if (i >= 0 && i < parts.length - 1)
-            models.add(parts.slice(0, i + 1).join('/'));
-    }
-    return [...models].sort();
-}
-const check_exists = (listing, models, p) => (p.endsWith('.mlmodelc') ? models.has(p) : p in listing.files);
-function readAll(listing, models) {
-    const readings = new Map();
-    for (const model of models) {
-        const text = listing.metadata[model];
-        if (text !== undefined)
-            readings.set(model, readMetadata(text));
-    }
-    return readings;
-}
-function structureFindings(listing, model, reading) {
-    const has = (name) => `${model}/${name}` in listing.files;
-    const findings = [];
-    const error = (file, message) => findings.push({ severity: 'error', file, message });
-    if (!has('metadata.json')) {
-        error(`${model}/metadata.json`, 'is missing: coremlcompiler always writes it, so the compile most likely failed (upstream ignores its exit status); Mochi Diffusion does not list such a model');
-    }
-    else if (reading && !reading.ok) {
-        error(`${model}/metadata.json`, reading.problem);
-    }
-    if (!has('model.mil') && !has('coremldata.bin'))
-        error(model, 'has neither model.mil nor coremldata.bin: it is not a compiled model');
-    const mlProgram = has('model.mil') || (reading?.ok === true && reading.metadata.modelType === 'MLModelType_mlProgram');
-    if (mlProgram) {
-        const size = listing.files[`${model}/weights/weight.bin`];
-        if (size === undefined)
-            error(`${model}/weights/weight.bin`, 'is missing: an ML program keeps its weights there');
-        else if (size === 0)
-            error(`${model}/weights/weight.bin`, 'is empty');
-    }
-    else if (!Object.keys(listing.files).some((f) => f.startsWith(`${model}/`) && /weight/i.test(f.slice(model.length + 1)))) {
-        error(model, 'has no weights file');
-    }
-    return findings;
-}
-function requirementFindings(listing, models, expectations) {
-    const findings = [];
-    for (const r of expectations.required) {
-        if (r.alternatives.some((alt) => alt.every((p) => check_exists(listing, models, p))))
-            continue;
-        const [first = []] = r.alternatives;
-        const missing = first.filter((p) => !check_exists(listing, models, p));
-        const others = r.alternatives.slice(1).map((alt) => alt.join(' + '));
-        for (const file of missing) {
-            findings.push({ severity: r.severity, file, message: `is missing${others.length > 0 ? ` (and so is ${others.join(', or ')})` : ''}: needed because ${r.why}` });
-        }
-    }
-    return findings;
-}
-function chunkFindings(models) {
-    const findings = [];
-    for (const part of CHUNKABLE) {
-        const [one, two] = [compiledModel(`${part}_chunk1`), compiledModel(`${part}_chunk2`)];
-        if (models.has(one) !== models.has(two)) {
-            const [present, absent] = models.has(one) ? [one, two] : [two, one];
-            findings.push({ severity: 'error', file: absent, message: `is missing while ${present} exists: chunks come in pairs, and the Swift pipeline loads them only together` });
-        }
-    }
-    return findings;
-}
-const looksLikeHtml = (text) => /^\s*<(!doctype|html|head|body|\?xml)/i.test(text) || /<html[\s>]/i.test(text.slice(0, 2048));
-const title = (text) => /<title>([^<]*)<\/title>/i.exec(text)?.[1]?.trim();
-function tokenizerFindings(listing) {
-    const [vocabFile, mergesFile] = TOKENIZER_FILES;
-    const findings = [];
-    const error = (file, message) => findings.push({ severity: 'error', file, message });
-    let vocabularySize = null;
-    if (listing.vocab === undefined) {
-        error(vocabFile, 'is missing: the tokenizer of every pipeline reads it');
-    }
-    else if (looksLikeHtml(listing.vocab.text)) {
-        const t = title(listing.vocab.text);
-        error(vocabFile, `is an HTML page${t ? ` ("${t}")` : ''}, not the CLIP vocabulary: the download got an error page (upstream writes the body without checking the status); bundle again or set text-encoder-vocabulary-url`);
-    }
-    else if (!listing.vocab.complete) {
-        error(vocabFile, 'is far larger than the CLIP vocabulary (about 1 MB): not the right file');
-    }
-    else {
-        let parsed;
-        try {
-            parsed = JSON.parse(listing.vocab.text.replace(/^\uFEFF/, ''));
-        }
-        catch {
-            parsed = undefined;
-            error(vocabFile, `is not JSON (it starts with ${JSON.stringify(listing.vocab.text.slice(0, 40))})`);
-        }
-        if (parsed !== undefined) {
-            if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-                error(vocabFile, 'is not a JSON object of token -> id');
-            }
-            else {
-                const vocab = parsed;
-                vocabularySize = Object.keys(vocab).length;
-                if (vocabularySize !== CLIP_VOCAB_SIZE)
-                    error(vocabFile, `has ${vocabularySize} entries; the CLIP vocabulary has ${CLIP_VOCAB_SIZE}`);
-                const absent = CLIP_SPECIAL_TOKENS.filter((t) => !(t in vocab));
-                if (absent.length > 0)
-                    error(vocabFile, `lacks ${absent.join(' and ')}, which the tokenizer needs`);
-            }
-        }
-    }
-    if (listing.mergesHead === undefined) {
-        error(mergesFile, 'is missing: the tokenizer of every pipeline reads it');
-    }
-    else if (!listing.mergesHead.replace(/^\uFEFF/, '').startsWith('#version')) {
-        const what = looksLikeHtml(listing.mergesHead) ? 'is an HTML page (the download got an error page)' : `does not start with #version (it starts with ${JSON.stringify(listing.mergesHead.slice(0, 40))})`;
-        error(mergesFile, `${what}: not the CLIP merges file`);
-    }
-    return { findings, vocabularySize };
-}
-function quantizationFindings(models, readings, expectations) {
-    const findings = [];
-    const meta = (m) => {
-        const r = readings.get(m);
-        return r?.ok ? r.metadata : undefined;
-    };
-    const isChunk = (m) => /Chunk\d\.mlmodelc$/.test(m);
-    if (expectations.quantize) {
-        const { nbits } = expectations.quantize;
-        for (const model of expectations.quantize.models.filter((m) => models.has(m))) {
-            const m = meta(model);
-            if (!m)
-                continue;
-            const p = palettization(m);
-            const file = `${model}/metadata.json`;
-            if (!p.palettized) {
-                const why = isChunk(model) ? ': the apps load the chunks in preference to the full unet, so the bundle is not quantized where it matters' : '';
-                findings.push({ severity: 'error', file, message: `shows float16 weights (no constexprLutToDense ops, no Palettized storage), but quantize-nbits is ${nbits}${why}` });
-            }
-            else if (p.bits.length > 0 && !p.bits.includes(nbits)) {
-                findings.push({ severity: 'error', file, message: `shows weights palettized to ${p.bits.join(', ')} bits, but quantize-nbits is ${nbits}` });
-            }
-        }
-        return findings;
-    }
-    // Nothing asked: chunks must still match the unet they were cut from.
-    for (const part of CHUNKABLE) {
-        const full = meta(compiledModel(part));
-        if (!full || !palettization(full).palettized)
-            continue;
-        for (const chunk of [compiledModel(`${part}_chunk1`), compiledModel(`${part}_chunk2`)]) {
-            const m = meta(chunk);
-            if (m && !palettization(m).palettized) {
-                findings.push({ severity: 'error', file: `${chunk}/metadata.json`, message: `shows float16 weights next to a palettized ${compiledModel(part)}: the apps load the chunks in preference to it, so the bundle is not quantized where it matters` });
-            }
-        }
-    }
-    return findings;
-}
-/** The unet metadata the apps read: the first of APP_UNET_MODELS with a metadata.json. */
-function appUnet(listing, readings) {
-    const model = APP_UNET_MODELS.find((m) => `${m}/metadata.json` in listing.files);
-    if (!model)
-        return undefined;
-    const r = readings.get(model);
-    return { model, metadata: r?.ok ? r.metadata : undefined };
-}
-/** The kind the apps detect from the unet's inputs (Mochi Diffusion: SDXL first, then SD3). */
-function detectedKind(m) {
-    const names = new Set(m.inputs.map((i) => i.name));
-    if (SDXL_INPUTS.every((n) => names.has(n)))
-        return 'sdxl';
-    if (names.has(SD3_INPUT))
-        return 'sd3';
-    return 'sd';
-}
-/** For the standalone entry's auto mode: the kind a folder holds, from its files and its unet. */
-function detectKind(listing) {
-    const models = new Set(modelsIn(listing));
-    if (models.has(compiledModel('mmdit')))
-        return 'sd3';
-    if (models.has(compiledModel('text_encoder_2')))
-        return 'sdxl';
-    const unet = appUnet(listing, readAll(listing, [...models]));
-    return unet?.metadata ? detectedKind(unet.metadata) : 'sd';
-}
-function latentOf(m) {
-    const shape = (inputNamed(m, LATENT_INPUT) ?? inputNamed(m, SD3_INPUT))?.shape;
-    return shape && shape.length === 4 ? { h: shape[2] ?? 0, w: shape[3] ?? 0 } : null;
-}
-function appFindings(listing, readings, expectations) {
-    const findings = [];
-    const warn = (file, message) => findings.push({ severity: 'warning', file, message, app: MOCHI });
-    const unet = appUnet(listing, readings);
-    const m = unet?.metadata;
-    const latent = m ? latentOf(m) : null;
-    const facts = {
-        unetModel: unet?.model ?? null,
-        kind: m ? detectedKind(m) : null,
-        attention: m ? (SPLIT_EINSUM_KEY in m.histogram ? 'split_einsum' : 'original') : null,
-        latent,
-        imageSize: latent && unet ? { width: latent.w * 8, height: latent.h * 8, from: unet.model } : null,
-        quantizedBits: null,
-    };
-    if (m) {
-        const p = palettization(m);
-        facts.quantizedBits = p.palettized ? (p.bits.at(-1) ?? 0) : null;
-    }
-    const sizeModel = readings.get(SIZE_MODEL);
-    if (sizeModel?.ok) {
-        const first = sizeModel.metadata.inputs[0];
-        const shape = first?.shape;
-        if (shape && shape.length === 4 && shape.every((d) => d > 0)) {
-            facts.imageSize = { width: shape[3] ?? 0, height: shape[2] ?? 0, from: SIZE_MODEL };
-            if (latent && (latent.w * 8 !== facts.imageSize.width || latent.h * 8 !== facts.imageSize.height)) {
-                warn(`${SIZE_MODEL}/metadata.json`, `takes ${facts.imageSize.width}×${facts.imageSize.height} images, but ${unet?.model} takes ${latent.w * 8}×${latent.h * 8} (latent ${latent.h}×${latent.w}): ${MOCHI} pins the size to the VAEEncoder's, which the unet cannot run`);
-            }
-        }
-        else {
-            warn(`${SIZE_MODEL}/metadata.json`, `has a first input shape ${JSON.stringify(first?.shapeText ?? null)} that ${MOCHI} cannot read as [1, 3, height, width]: it does not list the model`);
-        }
-    }
-    if (!m || !unet)
-        return { facts, findings };
-    const file = `${unet.model}/metadata.json`;
-    const kind = facts.kind ?? 'sd';
-    if (kind !== expectations.kind) {
-        const sign = expectations.kind === 'sdxl' || kind === 'sdxl' ? `the inputs ${SDXL_INPUTS.join(' and ')}` : `the input ${SD3_INPUT}`;
-        warn(file, `makes ${MOCHI} take the bundle for ${KIND_LABELS[kind]} (by ${sign}), but it was converted as ${KIND_LABELS[expectations.kind]}`);
-    }
-    if (expectations.attention && expectations.kind !== 'sd3') {
-        const asked = expectations.attention === 'ORIGINAL' ? 'original' : 'split_einsum';
-        if (facts.attention !== asked) {
-            const otherEinsum = Object.keys(m.histogram).find((k) => k !== SPLIT_EINSUM_KEY && /\.einsum$/.test(k));
-            const why = facts.attention === 'split_einsum' ? `has the key ${SPLIT_EINSUM_KEY}` : `lacks the key ${SPLIT_EINSUM_KEY}${otherEinsum ? ` (it has ${otherEinsum}, which the apps do not look for)` : ''}`;
-            warn(file, `${why}: ${MOCHI} and Guernika detect ${facts.attention} attention, but attention-implementation is ${expectations.attention}`);
-        }
-    }
-    if (expectations.latent && facts.imageSize) {
-        const { h, w } = expectations.latent;
-        if (facts.imageSize.width !== w * 8 || facts.imageSize.height !== h * 8) {
-            warn(`${facts.imageSize.from}/metadata.json`, `gives ${facts.imageSize.width}×${facts.imageSize.height} images to ${MOCHI}, but latent-h/latent-w ask for ${w * 8}×${h * 8}`);
-        }
-    }
-    if (expectations.latent && !sizeModel) {
-        warn(SIZE_MODEL, `is not in the bundle: ${MOCHI} reads the image size from it, and without it offers any size, while this unet only runs at ${(latent?.w ?? expectations.latent.w) * 8}×${(latent?.h ?? expectations.latent.h) * 8} (set convert-vae-encoder: true)`);
-    }
-    return { facts, findings };
-}
-function checkBundle(listing, expectations) {
-    const modelList = modelsIn(listing);
-    const models = new Set(modelList);
-    const readings = readAll(listing, modelList);
-    const tokenizer = tokenizerFindings(listing);
-    const apps = appFindings(listing, readings, expectations);
-    const findings = [
-        ...requirementFindings(listing, models, expectations),
-        ...modelList.flatMap((m) => structureFindings(listing, m, readings.get(m))),
-        ...chunkFindings(models),
-        ...tokenizer.findings,
-        ...quantizationFindings(models, readings, expectations),
-        ...apps.findings,
-    ];
-    const palettized = modelList.filter((m) => {
-        const r = readings.get(m);
-        return r?.ok === true && palettization(r.metadata).palettized;
-    });
-    return {
-        passed: findings.every((f) => f.severity !== 'error'),
-        findings,
-        facts: {
-            models: modelList,
-            ...apps.facts,
-            chunked: CHUNKABLE.some((part) => models.has(compiledModel(`${part}_chunk1`)) && models.has(compiledModel(`${part}_chunk2`))),
-            palettized,
-            controlnets: modelList.filter((m) => m.includes('/')).map((m) => m.slice(m.lastIndexOf('/') + 1).replace(/\.mlmodelc$/, '')),
-            vocabularySize: tokenizer.vocabularySize,
-            sizeBytes: Object.values(listing.files).reduce((sum, n) => sum + n, 0),
-        },
-    };
-}
-/** `<file> <what is wrong>.`, the form of every annotation. */
-function check_findingText(f) {
-    return `${f.file} ${f.message}.`;
-}
-
-;// CONCATENATED MODULE: ./src/summary/summary.ts
-
-
-
-
-
-const summary_escape = (text) => text.replaceAll('|', '\\|').replaceAll('\n', ' ');
-function summary_formatBytes(bytes) {
-    const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-    let value = bytes;
-    let unit = 0;
-    while (value >= 1024 && unit < units.length - 1) {
-        value /= 1024;
-        unit += 1;
-    }
-    return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit]}`;
-}
-function formatDuration(ms) {
-    if (ms < 1000)
-        return `${ms} ms`;
-    const s = Math.round(ms / 1000);
-    return s < 60 ? `${s} s` : `${Math.floor(s / 60)} min ${s % 60} s`;
-}
-function table(header, rows) {
-    return [`| ${header.join(' | ')} |`, `| ${header.map(() => '---').join(' | ')} |`, ...rows.map((r) => `| ${r.map(summary_escape).join(' | ')} |`)].join('\n');
-}
-/** The parts table: one row per part that has a package or a PSNR check. */
-function partRows(input) {
-    const times = {};
-    for (const step of input.conversion?.steps ?? [])
-        Object.assign(times, step.partTimes);
-    const parts = new Set([...Object.values(input.packageParts), ...input.verdicts.map((v) => v.part)]);
-    const rank = (part) => {
-        const i = PSNR_PARTS.indexOf(part);
-        return i === -1 ? PSNR_PARTS.length : i;
-    };
-    return [...parts].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b)).map((part) => {
-        const checks = input.verdicts.filter((v) => v.part === part);
-        const bytes = Object.entries(input.packageParts)
-            .filter(([, p]) => p === part)
-            .reduce((sum, [pkg]) => sum + (input.sizes[pkg] ?? 0), 0);
-        const verdict = checks.length === 0 ? (input.missing.includes(part) ? '⚠️ not checked' : '–') : checks.every((c) => c.passed) ? '✅ pass' : '❌ fail';
-        return [
-            part,
-            checks.map((c) => `${c.check}: ${formatPsnr(c.psnr)}${c.step === 'earlier run' ? ' (earlier run)' : ''}`).join('<br>') || '–',
-            checks.length > 0 ? `${checks[0]?.threshold} dB` : '–',
-            verdict,
-            bytes > 0 ? summary_formatBytes(bytes) : '–',
-            times[part] !== undefined ? formatDuration(times[part] ?? 0) : '–',
-        ];
-    });
-}
-function renderSummary(input) {
-    const { config } = input;
-    const o = config.conversion;
-    const lines = [];
-    lines.push(`## Core ML conversion of \`${o.modelVersion}\`${config.dryRun ? ' (dry run)' : ''}`);
-    lines.push('');
-    lines.push(`${o.attention}, ${o.computeUnit}, ${o.minDeploymentTarget}` + (o.quantizeNbits ? `, ${o.quantizeNbits}-bit` : '') + (o.chunkUnet ? ', chunked unet' : '') + ` → \`${o.outputDir}\``);
-    lines.push('');
-    if (input.problems.length > 0) {
-        lines.push('### Problems');
-        lines.push('');
-        for (const p of input.problems)
-            lines.push(`- ${p}`);
-        lines.push('');
-    }
-    if (!config.dryRun) {
-        lines.push('### Parts');
-        lines.push('');
-        lines.push(table(['Part', 'PSNR checks', 'Threshold', 'Verdict', 'Size on disk', 'Time'], partRows(input)));
-        lines.push('');
-        const steps = input.conversion?.steps ?? [];
-        if (steps.length > 0) {
-            lines.push('### Converter processes');
-            lines.push('');
-            lines.push(table(['Step', 'Status', 'Time'], steps.map((s) => [s.label, s.note ? `${s.status} (${s.note})` : s.status, s.status === 'done' || s.status === 'failed' ? formatDuration(s.durationMs) : '–'])));
-            lines.push('');
-        }
-    }
-    if (input.bundle)
-        lines.push(renderBundleSection(input.bundle), '');
-    if (input.caches && input.caches.length > 0)
-        lines.push(renderCaches(input.caches), '');
-    if (input.published?.packaged)
-        lines.push(renderPublished(input.published), '');
-    lines.push('<details><summary>Plan: the converter commands</summary>');
-    lines.push('');
-    lines.push('```');
-    for (const argv of input.commands)
-        lines.push(argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", "'\\''")}'`)).join(' '));
-    lines.push('```');
-    lines.push('');
-    lines.push('</details>');
-    return `${lines.join('\n')}\n`;
-}
-const model = (m) => m.replace(/\.mlmodelc$/, '');
-/** What each cache restored (size, time) and whether it was saved. */
-function renderCaches(caches) {
-    const restored = { exact: 'hit', partial: 'partial hit', miss: 'miss', off: 'off' };
-    const saved = (c) => c.saved === 'saved' ? `saved${c.savedBytes ? `, ${summary_formatBytes(c.savedBytes)}` : ''}` : c.saved === 'exists' ? 'already cached' : (c.saved ?? '–');
-    return [
-        '### Caches',
-        '',
-        table(['Cache', 'Restored', 'Size', 'Time', 'Saved'], caches.map((c) => [c.name, restored[c.restored], c.restoredBytes > 0 ? summary_formatBytes(c.restoredBytes) : '–', c.restoreMs > 0 ? formatDuration(c.restoreMs) : '–', saved(c)])),
-    ].join('\n');
-}
-/** The bundle check: verdict, the facts the apps read, and every finding. Also the verify entry's summary. */
-function renderBundleSection(report, heading = '###') {
-    const { facts } = report;
-    const errors = report.findings.filter((f) => f.severity === 'error').length;
-    const lines = [`${heading} Bundle check: ${report.passed ? '✅ passed' : `❌ ${errors} problem(s)`}`, ''];
-    const rows = [
-        ['Models', `${facts.models.map(model).join(', ') || 'none'} (${summary_formatBytes(facts.sizeBytes)})`],
-        [`Kind, as ${MOCHI} detects it`, facts.kind ? `${KIND_LABELS[facts.kind]} (from ${facts.unetModel})` : '–'],
-        [`Attention, as ${MOCHI} and Guernika detect it`, facts.attention ?? '–'],
-        ['Image size', facts.imageSize ? `${facts.imageSize.width}×${facts.imageSize.height} (from ${facts.imageSize.from})` : '–'],
-        ['Unet weights', facts.unetModel ? (facts.quantizedBits === null ? 'float16' : `palettized${facts.quantizedBits ? `, ${facts.quantizedBits} bits` : ''}`) : '–'],
-        ['Chunked unet', facts.chunked ? 'yes' : 'no'],
-        ['CLIP vocabulary', facts.vocabularySize === null ? '–' : `${facts.vocabularySize} entries`],
-    ];
-    if (facts.controlnets.length > 0)
-        rows.push(['ControlNets', facts.controlnets.join(', ')]);
-    lines.push(table(['Fact', 'Value'], rows));
-    if (report.findings.length > 0) {
-        lines.push('');
-        for (const f of report.findings)
-            lines.push(`- ${f.severity === 'error' ? '❌' : '⚠️'} ${summary_escape(findingText(f))}`);
-    }
-    return lines.join('\n');
-}
-/** The files made, their sizes and sha256, and where they went (artifact, release). */
-function renderPublished(report) {
-    const packaged = report.packaged;
-    if (!packaged)
-        return '';
-    const urls = new Map((report.release?.assets ?? []).map((a) => [a.name, a.url]));
-    const lines = ['### Published', ''];
-    const where = [];
-    if (report.artifact)
-        where.push(`workflow artifact [${report.artifact.name}](${report.artifact.url})`);
-    if (report.artifactSkipped)
-        where.push(`no workflow artifact (${report.artifactSkipped})`);
-    if (report.release)
-        where.push(`release [${report.release.tag}](${report.release.url})${report.release.draft ? ' (draft)' : ''}`);
-    lines.push(`Zipped in ${formatDuration(packaged.durationMs)} into \`${packaged.dir}\`${where.length > 0 ? `; ${where.join(', ')}` : ''}.`, '');
-    lines.push(table(['File', 'Size', 'SHA-256', 'Link'], packaged.files.map((f) => [`\`${f.name}\``, summary_formatBytes(f.size), `\`${f.sha256}\``, urls.has(f.name) ? `[download](${urls.get(f.name)})` : '–'])));
-    const split = packaged.archives.filter((a) => a.files.length > 1);
-    if (split.length > 0) {
-        lines.push('', 'Join the parts with `cat` in order:', '');
-        for (const a of split)
-            lines.push(`- \`cat ${a.files.map((f) => f.name).join(' ')} > ${a.name}\` (sha256 \`${a.sha256}\`)`);
-    }
-    return lines.join('\n');
-}
-
-;// CONCATENATED MODULE: ./src/publish/notes.ts
-
-
-
-/**
- * Pure: the release body. Each variant (each job of a matrix) owns one section between markers,
- * which a later run replaces and other variants leave alone; the workflow's release-notes follow
- * the sections.
- */
-/** GitHub refuses a longer release body. */
-const BODY_LIMIT = 125_000;
-const begin = (base) => `<!-- coreml-action:begin ${base} -->`;
-const end = (base) => `<!-- coreml-action:end ${base} -->`;
-const cell = (text) => text.replaceAll('|', '\\|').replaceAll('\n', ' ');
-function notes_table(header, rows) {
-    return [`| ${header.join(' | ')} |`, `| ${header.map(() => '---').join(' | ')} |`, ...rows.map((r) => `| ${r.map(cell).join(' | ')} |`)];
-}
-function renderSection(input) {
-    const { names, model } = input;
-    const lines = [begin(names.base), `### ${names.base}`, ''];
-    const source = model.local ? `\`${model.id}\` (a local folder)` : `[\`${model.id}\`](https://huggingface.co/${model.id})`;
-    const commit = model.sha && model.sha !== model.revision ? ` at commit \`${model.sha}\` (revision \`${model.revision}\`)` : model.local ? '' : ` at revision \`${model.revision}\``;
-    lines.push(`Core ML conversion of ${source}${commit}, made by ${input.action.name} ${input.action.version} with Apple's torch2coreml.`, '');
-    const options = Object.entries(input.options).filter(([k, v]) => v !== '' && v !== 'false' && k !== 'model-version' && k !== 'model-revision');
-    lines.push(...notes_table(['Option', 'Value'], options.map(([k, v]) => [`\`${k}\``, v])), '');
-    if (input.verdicts.length > 0) {
-        lines.push('**PSNR** (Core ML against PyTorch)', '');
-        lines.push(...notes_table(['Part', 'Check', 'PSNR', 'Threshold', 'Result'], input.verdicts.map((v) => [v.part, v.check, formatPsnr(v.psnr), `${v.threshold} dB`, v.passed ? 'pass' : 'FAIL'])), '');
-    }
-    lines.push('**Files**', '');
-    lines.push(...notes_table(['File', 'Size', 'SHA-256'], input.files.map((f) => [`\`${f.name}\``, formatBytes(f.size), `\`${f.sha256}\``])), '');
-    const split = input.archives.filter((a) => a.files.length > 1);
-    if (split.length > 0) {
-        lines.push('A release asset must be under 2 GiB, so these zips come in parts. Check the parts, join them in order, then unzip:', '');
-        lines.push('```sh', `sha256sum -c ${names.sums}`);
-        for (const a of split)
-            lines.push(joinCommand(a.name, a.files.map((f) => f.name)));
-        lines.push('```', '');
-        for (const a of split)
-            lines.push(`- \`${a.name}\` joined: ${formatBytes(a.size)}, sha256 \`${a.sha256}\``);
-        lines.push('');
-    }
-    lines.push(`**Checksums** (\`sha256sum -c ${names.sums}\`)`, '', '```', input.sums.trimEnd(), '```', end(names.base));
-    return lines.join('\n');
-}
-/**
- * The body with this variant's section in it: replacing its own earlier section, else after the
- * last section of another variant, else after whatever the release already says. The notes
- * are appended once.
- */
-function mergeBody(existing, base, section, notes) {
-    let body = (existing ?? '').replace(/\r\n/g, '\n');
-    const from = body.indexOf(begin(base));
-    const to = body.indexOf(end(base));
-    if (from >= 0 && to > from) {
-        body = body.slice(0, from) + section + body.slice(to + end(base).length);
-    }
-    else {
-        const markers = [...body.matchAll(/<!-- coreml-action:end [^>]* -->/g)];
-        const last = markers.at(-1);
-        if (last?.index !== undefined) {
-            const at = last.index + last[0].length;
-            body = `${body.slice(0, at)}\n\n${section}${body.slice(at)}`;
-        }
-        else {
-            body = body.trim() === '' ? section : `${body.trimEnd()}\n\n${section}`;
-        }
-    }
-    const trimmedNotes = notes.trim();
-    if (trimmedNotes !== '' && !body.includes(trimmedNotes))
-        body = `${body.trimEnd()}\n\n${trimmedNotes}`;
-    return `${body.trimEnd()}\n`;
-}
-
-;// CONCATENATED MODULE: ./src/publish/releases.ts
-
+;// CONCATENATED MODULE: ./src/github/releases.ts
 
 
 class ReleaseError extends Error {
@@ -42661,6 +42105,8 @@ class ReleaseError extends Error {
         this.status = status;
     }
 }
+/** GitHub refuses a release body longer than this. */
+const BODY_LIMIT = 125_000;
 const PERMISSION_HINT = 'The token may not write releases: give the job `permissions: contents: write` (a workflow or job with a `permissions:` block gets only what it lists), ' +
     'or pass a token that may write contents as `github-token`.';
 /** GitHub's limit of assets per release. */
@@ -42925,7 +42371,7 @@ class Releases {
         const { owner, repo } = this;
         let current = release;
         for (let attempt = 0; attempt < 3; attempt++) {
-            const body = mergeBody(current.body, request.base, request.section, request.notes);
+            const body = request.mergeBody(current.body);
             if (body === (current.body ?? '').replace(/\r\n/g, '\n'))
                 return;
             if (body.length > BODY_LIMIT) {
@@ -42942,7 +42388,7 @@ class Releases {
     }
     /** Creates or reuses the release of the tag and publishes the files to it. */
     async publish(request, github) {
-        const initialBody = mergeBody(null, request.base, request.section, request.notes);
+        const initialBody = request.mergeBody(null);
         let release = await this.findRelease(request.tag);
         let created = false;
         if (release)
@@ -43075,11 +42521,11 @@ function envBase(kind, e) {
 /** pip's download cache: any older one for the same converter still saves most downloads. */
 function pipKey(e) {
     const base = envBase('pip', e);
-    return checked({ key: `${base}-${e.constraintsHash}`, restoreKeys: [`${base}-`] });
+    return checked({ key: `${base}-${e.pinsHash}`, restoreKeys: [`${base}-`] });
 }
 /** The whole conda env: only an exact match is safe to run. */
 function envKey(e) {
-    return checked({ key: `${envBase('env', e)}-${e.constraintsHash}`, restoreKeys: [] });
+    return checked({ key: `${envBase('env', e)}-${e.pinsHash}`, restoreKeys: [] });
 }
 /**
  * Hugging Face downloads: keyed on every model and its commit; the restore key on the main
@@ -43190,8 +42636,86 @@ function replacedBy(wanted, published) {
         return undefined;
     return { models: published.models.map(({ id, revision }) => ({ id, revision })), actionMajor: published.actionMajor, changes };
 }
+
+;// CONCATENATED MODULE: ./src/package/manifest.ts
 /**
- * What a release's manifest (src/package/manifest.ts, schema 1) says was converted: `models` with
+ * Pure: manifest.json and SHA256SUMS. The manifest says what was converted (model commits, every
+ * converter input), with what (the packages installed, Python, macOS, Xcode), how it measured
+ * (PSNR, what the apps read from the bundle) and what was published, byte for byte; a scheduled
+ * run reads it back from the release to tell whether a conversion is still current.
+ */
+const MANIFEST_SCHEMA_VERSION = 1;
+function buildManifest(input) {
+    return {
+        schemaVersion: MANIFEST_SCHEMA_VERSION,
+        action: input.action,
+        model: input.model,
+        models: input.models,
+        converterInputs: input.converterInputs,
+        environment: input.environment,
+        psnr: input.verdicts.map(({ part, check, psnr, threshold, passed }) => ({ part, check, psnr, threshold, passed })),
+        bundle: input.bundle,
+        archives: input.archives.map((a) => ({
+            name: a.name,
+            topFolder: a.name.replace(/\.zip$/, ''),
+            size: a.size,
+            sha256: a.sha256,
+            method: a.method,
+            entries: a.entries,
+            parts: a.files.length > 1 ? a.files.map(({ name, size, sha256 }) => ({ name, size, sha256 })) : [],
+            sources: a.sources.map(({ name, size, sha256 }) => ({ name, size, sha256 })),
+        })),
+        files: input.archives.flatMap((a) => a.files.map(({ name, size, sha256 }) => ({ name, size, sha256 }))),
+        run: input.run,
+        replaces: input.replaces ?? null,
+    };
+}
+function manifestJson(manifest) {
+    return `${JSON.stringify(manifest, null, 2)}\n`;
+}
+/** `sha256sum` format (hash, two spaces, name), sorted by name: `sha256sum -c` checks it. */
+function sha256sums(files) {
+    for (const f of files) {
+        if (!/^[0-9a-f]{64}$/.test(f.sha256))
+            throw new Error(`sha256sums: ${f.name} has no sha256`);
+        if (/[\r\n\\]/.test(f.name))
+            throw new Error(`sha256sums: ${JSON.stringify(f.name)} cannot be listed`);
+    }
+    return [...files]
+        .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+        .map((f) => `${f.sha256}  ${f.name}\n`)
+        .join('');
+}
+/** `pip freeze` lines -> name -> version; `name @ url` keeps the reference; comments and options are dropped. */
+function parseFreeze(text) {
+    const packages = {};
+    for (const raw of text.split(/\r?\n/)) {
+        const line = raw.trim();
+        if (line === '' || line.startsWith('#') || line.startsWith('-'))
+            continue;
+        const pinned = /^([A-Za-z0-9][\w.-]*)(?:\[[^\]]*\])?\s*===?\s*(\S+)$/.exec(line);
+        const direct = /^([A-Za-z0-9][\w.-]*)(?:\[[^\]]*\])?\s*@\s*(\S.*)$/.exec(line);
+        if (pinned)
+            packages[pinned[1]] = pinned[2];
+        else if (direct)
+            packages[direct[1]] = `@ ${direct[2]}`;
+    }
+    return packages;
+}
+/** `Xcode 16.2\nBuild version 16C5032a` -> `16.2 (16C5032a)`; undefined when not that shape. */
+function parseXcodeVersion(text) {
+    const version = /Xcode\s+(\S+)/.exec(text)?.[1];
+    if (!version)
+        return undefined;
+    const build = /Build version\s+(\S+)/.exec(text)?.[1];
+    return build ? `${version} (${build})` : version;
+}
+/** `1.2.3` -> `v1`. */
+function majorOf(version) {
+    return `v${version.split('.')[0] ?? version}`;
+}
+/**
+ * What a manifest written by buildManifest (schema 1), read back from a release, says was converted: `models` with
  * their commit shas, `converterInputs`, `action.major`. An Error names what is missing.
  */
 function publishedIdentity(manifest) {
@@ -43218,6 +42742,7 @@ function publishedIdentity(manifest) {
 }
 
 ;// CONCATENATED MODULE: ./src/refresh/stage.ts
+
 
 
 

@@ -36442,14 +36442,20 @@ function bundleProblem(report) {
     return `The bundle in ${RESOURCES_DIR} fails ${errors.length} check(s), so the apps would not load it as asked: ${files.join(', ')} (each annotated above).`;
 }
 
-;// CONCATENATED MODULE: ./src/summary/summary.ts
-
-
-
-
-
-const summary_escape = (text) => text.replaceAll('|', '\\|').replaceAll('\n', ' ');
-function formatBytes(bytes) {
+;// CONCATENATED MODULE: ./src/format/markdown.ts
+/**
+ * Text helpers shared by the step summary, the release notes and the logs. A leaf module: it
+ * imports nothing of the action, so every stage may use it without tying stages together.
+ */
+/** A table cell: a `|` would end the cell and a newline the row. */
+function tableCell(text) {
+    return text.replaceAll('|', '\\|').replaceAll('\n', ' ');
+}
+/** A GitHub-flavoured markdown table, one line per row. */
+function tableLines(header, rows) {
+    return [`| ${header.join(' | ')} |`, `| ${header.map(() => '---').join(' | ')} |`, ...rows.map((r) => `| ${r.map(tableCell).join(' | ')} |`)];
+}
+function markdown_formatBytes(bytes) {
     const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
     let value = bytes;
     let unit = 0;
@@ -36459,15 +36465,21 @@ function formatBytes(bytes) {
     }
     return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit]}`;
 }
-function formatDuration(ms) {
+function markdown_formatDuration(ms) {
     if (ms < 1000)
         return `${ms} ms`;
     const s = Math.round(ms / 1000);
     return s < 60 ? `${s} s` : `${Math.floor(s / 60)} min ${s % 60} s`;
 }
-function table(header, rows) {
-    return [`| ${header.join(' | ')} |`, `| ${header.map(() => '---').join(' | ')} |`, ...rows.map((r) => `| ${r.map(summary_escape).join(' | ')} |`)].join('\n');
-}
+
+;// CONCATENATED MODULE: ./src/summary/summary.ts
+
+
+
+
+
+
+const table = (header, rows) => tableLines(header, rows).join('\n');
 /** The parts table: one row per part that has a package or a PSNR check. */
 function partRows(input) {
     const times = {};
@@ -36555,7 +36567,7 @@ function renderBundleSection(report, heading = '###') {
     const errors = report.findings.filter((f) => f.severity === 'error').length;
     const lines = [`${heading} Bundle check: ${report.passed ? '✅ passed' : `❌ ${errors} problem(s)`}`, ''];
     const rows = [
-        ['Models', `${facts.models.map(model).join(', ') || 'none'} (${formatBytes(facts.sizeBytes)})`],
+        ['Models', `${facts.models.map(model).join(', ') || 'none'} (${markdown_formatBytes(facts.sizeBytes)})`],
         [`Kind, as ${MOCHI} detects it`, facts.kind ? `${KIND_LABELS[facts.kind]} (from ${facts.unetModel})` : '–'],
         [`Attention, as ${MOCHI} and Guernika detect it`, facts.attention ?? '–'],
         ['Image size', facts.imageSize ? `${facts.imageSize.width}×${facts.imageSize.height} (from ${facts.imageSize.from})` : '–'],
@@ -36569,7 +36581,7 @@ function renderBundleSection(report, heading = '###') {
     if (report.findings.length > 0) {
         lines.push('');
         for (const f of report.findings)
-            lines.push(`- ${f.severity === 'error' ? '❌' : '⚠️'} ${summary_escape(findingText(f))}`);
+            lines.push(`- ${f.severity === 'error' ? '❌' : '⚠️'} ${tableCell(findingText(f))}`);
     }
     return lines.join('\n');
 }

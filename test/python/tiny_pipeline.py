@@ -35,7 +35,8 @@ def tokenizer(folder):
         json.dump(vocab, f)
     with open(os.path.join(folder, "merges.txt"), "w") as f:
         f.write("#version: 0.2\n")
-    return CLIPTokenizer(os.path.join(folder, "vocab.json"), os.path.join(folder, "merges.txt"))
+    # 77 as in every SD tokenizer: torch2coreml sizes its sample text input by model_max_length.
+    return CLIPTokenizer(os.path.join(folder, "vocab.json"), os.path.join(folder, "merges.txt"), model_max_length=77)
 
 
 def text_config(projection=0, hidden=32):

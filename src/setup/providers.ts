@@ -29,8 +29,9 @@ const condaEnvPrefix = (ctx: SetupContext) => envPrefix(ctx.config.runner.toolCa
 
 export class SetupError extends Error {}
 
-async function run(argv: string[], what: string): Promise<void> {
-  const result = await runProcess(argv, { cwd: process.cwd(), env: childEnvironment() });
+/** Runs one setup command; a failure is a SetupError naming it, with how it ended and its last output. */
+export async function run(argv: string[], what: string, options = { cwd: process.cwd(), env: childEnvironment() }): Promise<void> {
+  const result = await runProcess(argv, options);
   if (result.exitCode !== 0) {
     const status = result.signal ? `was killed by ${result.signal}` : `exited with code ${result.exitCode}`;
     throw new SetupError(`${what} failed: \`${argv.join(' ')}\` ${status}. Last output:\n${result.tail.slice(-15).join('\n')}`);

@@ -9,7 +9,7 @@ import { envKey, pipKey, type EnvironmentIdentity } from '../cache/keys.js';
 import { DEFAULT_REQUIREMENT } from '../converter/install.js';
 import { envPython, pipCacheDirArgs } from './commands.js';
 import { installPlan, type InstallPlan } from './pins.js';
-import { PROVIDERS, SetupError, type PythonProvider } from './providers.js';
+import { PROVIDERS, SetupError, run, type PythonProvider } from './providers.js';
 
 export interface SetupResult {
   python: string;
@@ -56,14 +56,7 @@ async function install(plan: InstallPlan, config: Config, env: NodeJS.ProcessEnv
   core.info(plan.mode === 'lock' ? `Installing from the lock ${config.setup.pinsFile}.` : `Installing within the constraints of ${config.setup.pinsFile}.`);
   for (const step of plan.steps) {
     core.info(`pip: ${step.label}`);
-    const result = await runProcess(step.argv, { cwd: config.runner.workspace, env });
-    if (result.exitCode !== 0) {
-      const status = result.signal ? `was killed by ${result.signal}` : `exited with code ${result.exitCode}`;
-      throw new SetupError(
-        `pip could not install the converter (${config.setup.requirement}): the step "${step.label}" (${plan.mode === 'lock' ? 'lock' : 'constraints'} ${config.setup.pinsFile}) ${status}. ` +
-          `Last output:\n${result.tail.slice(-15).join('\n')}`,
-      );
-    }
+    await run(step.argv, `pip could not install the converter (${config.setup.requirement}): the step "${step.label}" (${plan.mode} ${config.setup.pinsFile})`, { cwd: config.runner.workspace, env });
   }
 }
 

@@ -75,6 +75,32 @@ export const RULES: readonly Rule[] = [
         ? 'cannot be combined with `unet-support-controlnet`: the converter then names the refiner control-unet and skips it as already converted.'
         : undefined,
   },
+  // convert_controlnet builds its sample inputs with batch 2 and controlnet.py has no SDXL
+  // (time_ids, text_embeds) or SD3 conditioning: each of these would fail or mismatch the unet.
+  {
+    input: 'convert-controlnet',
+    severity: 'error',
+    check: (c) =>
+      c.conversion.controlnets.length > 0 && c.conversion.unetBatchOne
+        ? 'cannot be combined with `unet-batch-one: true`: the converter converts every ControlNet with batch size 2 (classifier-free guidance), so its outputs would not fit a batch-one unet. Leave unet-batch-one false, or convert the ControlNets without it.'
+        : undefined,
+  },
+  {
+    input: 'convert-controlnet',
+    severity: 'error',
+    check: (c) =>
+      c.conversion.controlnets.length > 0 && c.conversion.xlVersion
+        ? 'cannot be combined with `xl-version: true`: the converter\'s ControlNet model handles SD 1.x and 2.x ControlNets only (it has no SDXL time_ids and text_embeds conditioning).'
+        : undefined,
+  },
+  {
+    input: 'convert-controlnet',
+    severity: 'error',
+    check: (c) =>
+      c.conversion.controlnets.length > 0 && c.conversion.sd3Version
+        ? 'cannot be combined with `sd3-version: true`: the converter\'s ControlNet model handles SD 1.x and 2.x ControlNets only, and an SD3 bundle has no unet for them to control.'
+        : undefined,
+  },
   {
     input: 'model-revision',
     severity: 'error',

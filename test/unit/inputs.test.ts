@@ -166,6 +166,24 @@ const BAD: BadCase[] = [
     input: 'refiner-version',
     says: [/convert-unet/],
   },
+  {
+    title: 'ControlNet with unet-batch-one (the converter converts ControlNets at batch 2)',
+    inputs: { 'convert-controlnet': 'lllyasviel/sd-controlnet-mlsd', 'unet-batch-one': 'true' },
+    input: 'convert-controlnet',
+    says: [/`unet-batch-one: true`/, /batch size 2/],
+  },
+  {
+    title: 'ControlNet with xl-version (controlnet.py has SD 1.x/2.x only)',
+    inputs: { 'convert-controlnet': 'diffusers/controlnet-canny-sdxl-1.0', 'xl-version': 'true' },
+    input: 'convert-controlnet',
+    says: [/`xl-version: true`/, /SD 1\.x and 2\.x/],
+  },
+  {
+    title: 'ControlNet with sd3-version',
+    inputs: { 'model-version': 'stabilityai/stable-diffusion-3-medium', 'sd3-version': 'true', 'convert-unet': '', 'convert-controlnet': 'lllyasviel/sd-controlnet-mlsd' },
+    input: 'convert-controlnet',
+    says: [/`sd3-version: true`/, /SD 1\.x and 2\.x/],
+  },
   { title: 'convert-mmdit without sd3-version', inputs: { 'convert-mmdit': 'true' }, input: 'convert-mmdit', says: [/sd3-version/] },
   { title: 'output-dir is the workspace', inputs: { 'output-dir': '.' }, input: 'output-dir', says: [/workspace/] },
 ];

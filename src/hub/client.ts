@@ -1,10 +1,10 @@
-import { createHash } from 'node:crypto';
-import { createWriteStream, existsSync, mkdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import * as path from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import { Transform } from 'node:stream';
 import { HttpClient } from '@actions/http-client';
 import { filesToFetch, repoFolder, type HubFile } from './files.js';
+import { contentDigest, downloadOrder, expectedOf, IntegrityError, mismatch, resumeFrom } from './integrity.js';
 
 /** The Hub API, through the toolkit's HTTP client with its retries (5xx, resets) in one place. */
 export class HubClient {
@@ -30,7 +30,7 @@ export class HubClient {
     if (status !== 200) throw new Error(`GET ${url} answered ${status}${status === 401 || status === 403 ? ' (the token has no access: gated or private model?)' : ''}`);
     const json = JSON.parse(body) as { sha?: string; siblings?: Array<{ rfilename: string; blobId?: string; size?: number; lfs?: { sha256?: string; size?: number } }> };
     if (!json.sha) throw new Error(`GET ${url} gave no commit sha`);
-    const files = (json.siblings ?? []).map((s) => ({ rfilename: s.rfilename, blobId: s.lfs?.sha256 ?? s.blobId, size: s.lfs?.size ?? s.size }));
+    const files = (json.siblings ?? []).map((s) => ({ rfilename: s.rfilename, blobId: s.lfs?.sha256 ?? s.blobId, size: s.lfs?.size ?? s.size, lfs: s.lfs !== undefined }));
     return { sha: json.sha, files };
   }
 
@@ -48,70 +48,241 @@ export class HubClient {
     }
   }
 
+
   /**
    * Puts the files the converter loads, at exactly this commit, into huggingface_hub's cache
    * layout (blobs, snapshots/<sha>, refs/<revision>), so that an offline converter loads that
    * commit. Blobs already there (from a restored cache of an older commit) are linked, not
-   * downloaded. Each download goes to a temporary name first: no half file is ever a blob.
+   * downloaded. Downloads run several at a time, each checked against the listing before it
+   * becomes a blob; one that fails stops the others, and no partial file stays.
    */
-  async fill(hubCache: string, id: string, revision: string, sha: string, files: HubFile[]): Promise<{ downloadedBytes: number; reusedFiles: number }> {
+  async fill(hubCache: string, id: string, revision: string, sha: string, files: HubFile[]): Promise<FillReport> {
     const repo = repoFolder(hubCache, id);
-    let downloadedBytes = 0;
-    let reusedFiles = 0;
+    const blobs = path.join(repo, 'blobs');
+    removePartials(blobs);
+    const report: FillReport = { downloadedBytes: 0, downloadedFiles: 0, reusedFiles: 0 };
+    // Files with the same content share one blob: download it once, link every path to it.
+    const pending = new Map<string, { file: HubFile; links: string[] }>();
     for (const file of filesToFetch(files)) {
       const snapshotPath = path.join(repo, 'snapshots', sha, file.rfilename);
-      if (existsSync(snapshotPath)) {
-        reusedFiles += 1;
+      if (hasSize(snapshotPath, file.size)) {
+        report.reusedFiles += 1;
         continue;
       }
-      let blobName = file.blobId;
-      if (blobName && existsSync(path.join(repo, 'blobs', blobName))) {
-        reusedFiles += 1;
-      } else {
-        const downloaded = await this.download(`${this.endpoint}/${id}/resolve/${sha}/${file.rfilename}`, path.join(repo, 'blobs'), blobName);
-        blobName = downloaded.blobName;
-        downloadedBytes += downloaded.bytes;
+      if (file.blobId && hasSize(path.join(blobs, file.blobId), file.size)) {
+        report.reusedFiles += 1;
+        link(snapshotPath, path.join(blobs, file.blobId));
+        continue;
       }
-      mkdirSync(path.dirname(snapshotPath), { recursive: true });
-      symlinkSync(path.relative(path.dirname(snapshotPath), path.join(repo, 'blobs', blobName)), snapshotPath);
+      const key = file.blobId ?? `path:${file.rfilename}`;
+      const entry = pending.get(key) ?? { file, links: [] };
+      entry.links.push(snapshotPath);
+      pending.set(key, entry);
+    }
+    const downloads = new DownloadClient(this.token);
+    try {
+      await inParallel(downloadOrder([...pending.values()].map((p) => ({ ...p, size: p.file.size }))), PARALLEL_DOWNLOADS, async ({ file, links }, signal) => {
+        const url = `${this.endpoint}/${id}/resolve/${sha}/${file.rfilename.split('/').map(encodeURIComponent).join('/')}`;
+        const blob = await downloads.toBlob(url, file, blobs, signal);
+        for (const snapshotPath of links) link(snapshotPath, path.join(blobs, blob.name));
+        report.downloadedBytes += blob.bytes;
+        report.downloadedFiles += 1;
+      });
+    } finally {
+      downloads.dispose();
+      removePartials(blobs);
     }
     // The converter always loads `main`: offline, refs/main decides which commit that is.
     mkdirSync(path.join(repo, 'refs'), { recursive: true });
     for (const ref of new Set(['main', revision].filter((r) => !/^[0-9a-f]{40}$/.test(r)))) writeFileSync(path.join(repo, 'refs', ref), sha);
-    return { downloadedBytes, reusedFiles };
+    return report;
+  }
+}
+
+export interface FillReport {
+  downloadedBytes: number;
+  downloadedFiles: number;
+  reusedFiles: number;
+}
+
+/** huggingface_hub fetches 8 files at a time in snapshot_download; so does the action. */
+const PARALLEL_DOWNLOADS = 8;
+/** Tries per file: a dropped connection resumes where it stopped, a bad digest starts over once. */
+const DOWNLOAD_TRIES = 5;
+const PARTIAL = '.incomplete';
+
+/**
+ * File downloads: redirects followed (the Hub sends LFS and Xet files to its CDN; the token is
+ * dropped there, as the CDN's signed URLs refuse a second credential), a connection kept alive
+ * across files, and retries done here rather than by the HTTP client, so a retry resumes.
+ */
+class DownloadClient {
+  private readonly http = new HttpClient('coreml-stable-diffusion-action', [], { allowRetries: false, keepAlive: true, socketTimeout: 60_000 });
+
+  constructor(private readonly token: string) {}
+
+  dispose(): void {
+    this.http.dispose();
   }
 
-  private async download(url: string, blobs: string, blobName?: string): Promise<{ blobName: string; bytes: number }> {
+  async toBlob(url: string, file: HubFile, blobs: string, signal: AbortSignal): Promise<{ name: string; bytes: number }> {
     mkdirSync(blobs, { recursive: true });
-    const partial = path.join(blobs, `.incomplete-${process.pid}-${Date.now()}`);
-    const response = await this.http.get(url, this.headers());
-    const status = response.message.statusCode ?? 0;
-    if (status !== 200) {
-      await response.readBody();
-      throw new Error(`GET ${url} answered ${status}`);
-    }
-    const hash = createHash('sha256');
-    let bytes = 0;
-    const tap = new Transform({
-      transform(chunk: Buffer, _encoding, done) {
-        hash.update(chunk);
-        bytes += chunk.length;
-        done(null, chunk);
-      },
-    });
+    const expected = expectedOf(file);
+    const partial = path.join(blobs, `${file.blobId ?? randomUUID()}${PARTIAL}`);
+    const out = await open(partial, 'w');
+    let written = 0;
+    let digest = contentDigest(expected);
+    let restartedForDigest = false;
+    let lastProblem = '';
+    const startOver = async () => {
+      await out.truncate(0);
+      written = 0;
+      digest = contentDigest(expected);
+    };
     try {
-      await pipeline(response.message, tap, createWriteStream(partial));
-    } catch (error) {
+      for (let attempt = 1; attempt <= DOWNLOAD_TRIES; attempt++) {
+        if (signal.aborted) throw new Error(`${file.rfilename}: stopped, another download failed`);
+        if (attempt > 1) await sleep(Math.min(500 * 2 ** (attempt - 2), 8_000), signal);
+        const headers: Record<string, string> = this.token ? { Authorization: `Bearer ${this.token}` } : {};
+        if (written > 0) headers.Range = `bytes=${written}-`;
+        let response;
+        try {
+          response = await this.http.get(url, headers);
+        } catch (error) {
+          lastProblem = errorText(error);
+          continue;
+        }
+        const status = response.message.statusCode ?? 0;
+        if (status === 429 || status >= 500) {
+          await response.readBody();
+          lastProblem = `answered ${status}`;
+          const retryAfter = Number(response.message.headers['retry-after']);
+          if (status === 429 && retryAfter > 0) await sleep(Math.min(retryAfter, 60) * 1000, signal);
+          continue;
+        }
+        if (status !== 200 && status !== 206) {
+          await response.readBody();
+          throw new Error(`GET ${url} answered ${status}${status === 401 || status === 403 ? ' (the token has no access: gated or private model?)' : ''}`);
+        }
+        const join = written === 0 && status === 200 ? 'append' : resumeFrom(status, response.message.headers['content-range'], written);
+        if (join !== 'append') {
+          // A 200 is the whole file again; a range that does not join: take the whole file.
+          if (join === 'refuse') response.message.destroy();
+          await startOver();
+          if (join === 'refuse') {
+            lastProblem = `answered ${status} with a range that does not start at byte ${written}`;
+            continue;
+          }
+        }
+        const total = expected?.size ?? totalOf(status, response.message.headers, written);
+        try {
+          for await (const chunk of response.message as AsyncIterable<Buffer>) {
+            if (signal.aborted) {
+              response.message.destroy();
+              throw new Error(`${file.rfilename}: stopped, another download failed`);
+            }
+            await out.write(chunk, 0, chunk.length, written);
+            digest.update(chunk);
+            written += chunk.length;
+          }
+        } catch (error) {
+          if (signal.aborted) throw error;
+          lastProblem = `connection dropped after ${written} bytes (${errorText(error)})`;
+          continue;
+        }
+        if (total !== undefined && written < total) {
+          lastProblem = `connection dropped after ${written} of ${total} bytes`;
+          continue;
+        }
+        const hex = digest.digest('hex');
+        const problem = mismatch(file.rfilename, expected, written, hex);
+        if (problem) {
+          // Bytes damaged in transit: fetch once more from zero; twice wrong is not chance.
+          if (!restartedForDigest && attempt < DOWNLOAD_TRIES) {
+            restartedForDigest = true;
+            lastProblem = problem;
+            await startOver();
+            continue;
+          }
+          throw new IntegrityError(file.rfilename, `${problem}; the download was deleted, nothing of it was kept`);
+        }
+        await out.close();
+        const name = expected?.hex ?? hex;
+        renameSync(partial, path.join(blobs, name));
+        return { name, bytes: written };
+      }
+      throw new Error(`GET ${url} failed ${DOWNLOAD_TRIES} times, the last time: ${lastProblem}`);
+    } finally {
+      await out.close().catch(() => undefined);
       rmSync(partial, { force: true });
-      throw error;
     }
-    const expected = response.message.headers['content-length'];
-    if (expected !== undefined && Number(expected) !== bytes) {
-      rmSync(partial, { force: true });
-      throw new Error(`GET ${url} ended after ${bytes} of ${expected} bytes`);
-    }
-    const name = blobName ?? hash.digest('hex');
-    renameSync(partial, path.join(blobs, name));
-    return { blobName: name, bytes };
   }
+}
+
+/** The whole file's size from a response, when it says: Content-Range's total, else Content-Length. */
+function totalOf(status: number, headers: Record<string, string | string[] | undefined>, written: number): number | undefined {
+  const range = headers['content-range'];
+  const ofRange = typeof range === 'string' ? /\/(\d+)$/.exec(range)?.[1] : undefined;
+  if (status === 206 && ofRange) return Number(ofRange);
+  const length = headers['content-length'];
+  return typeof length === 'string' ? written + Number(length) : undefined;
+}
+
+/**
+ * Runs work on items, at most `limit` at a time; the first failure aborts the signal the others
+ * watch, and is what this rejects with once every started item has stopped.
+ */
+async function inParallel<T>(items: T[], limit: number, work: (item: T, signal: AbortSignal) => Promise<void>): Promise<void> {
+  const controller = new AbortController();
+  let next = 0;
+  let failure: { error: unknown } | undefined;
+  const worker = async () => {
+    while (next < items.length && !controller.signal.aborted) {
+      const item = items[next++] as T;
+      try {
+        await work(item, controller.signal);
+      } catch (error) {
+        failure ??= { error };
+        controller.abort();
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (failure) throw failure.error;
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener('abort', () => {
+      clearTimeout(timer);
+      resolve();
+    }, { once: true });
+  });
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function hasSize(file: string, size: number | undefined): boolean {
+  try {
+    const stat = statSync(file);
+    return size === undefined || stat.size === size;
+  } catch {
+    return false;
+  }
+}
+
+/** A snapshot entry as huggingface_hub makes it: a relative symlink to the blob (replacing a stale one). */
+function link(snapshotPath: string, blob: string): void {
+  mkdirSync(path.dirname(snapshotPath), { recursive: true });
+  rmSync(snapshotPath, { force: true });
+  symlinkSync(path.relative(path.dirname(snapshotPath), blob), snapshotPath);
+}
+
+/** Partial downloads left by a killed run (or this one's failure): never cached, never a blob. */
+function removePartials(blobs: string): void {
+  if (!existsSync(blobs)) return;
+  for (const name of readdirSync(blobs)) if (name.endsWith(PARTIAL)) rmSync(path.join(blobs, name), { force: true });
 }

@@ -10,6 +10,8 @@ export interface HubFile {
   /** Git blob id (small files) or the sha256 of an LFS file: huggingface_hub's blob name. */
   blobId?: string;
   size?: number;
+  /** An LFS file: blobId is the sha256 of its content (else the git blob id). */
+  lfs?: boolean;
 }
 
 const WEIGHT = /\.(safetensors|bin|ckpt|pt|pth|msgpack|onnx|onnx_data|h5|pb|tflite|gguf)$/;

@@ -5,6 +5,7 @@ import { restore, save, type CacheReport } from '../cache/cache.js';
 import { hubKey } from '../cache/keys.js';
 import { HubClient } from './client.js';
 import { hubCacheDir, repoFolder } from './files.js';
+import { IntegrityError } from './integrity.js';
 import type { ModelRevision } from './models.js';
 
 export interface ModelDownload {
@@ -41,10 +42,12 @@ export async function downloadModels(config: Config, models: ModelRevision[], cl
         for (const m of models) {
           const result = await client.fill(hubCache, m.id, m.id === config.conversion.hubIds[0] ? config.conversion.modelRevision : 'main', m.revision, m.files);
           downloadedBytes += result.downloadedBytes;
-          core.info(`${m.id}@${m.revision.slice(0, 12)}: ${result.reusedFiles} file(s) from the cache, ${result.downloadedBytes} bytes downloaded.`);
+          core.info(`${m.id}@${m.revision.slice(0, 12)}: ${result.reusedFiles} file(s) from the cache, ${result.downloadedFiles} downloaded (${result.downloadedBytes} bytes), each checked against the Hub's sha256 or git blob id.`);
         }
         filled = true;
       } catch (error) {
+        // Bytes that differ from the listing twice are not a network hiccup: never convert them.
+        if (error instanceof IntegrityError) throw new Error(`The Hub's file list and the downloaded bytes disagree: ${error.message}. The Hub or a proxy between is serving other bytes than it lists; the run stops rather than convert them.`, { cause: error });
         core.warning(`Downloading from the Hub failed (${error instanceof Error ? error.message : String(error)}); the converter will download what it needs itself.`);
       }
     }

@@ -1,7 +1,9 @@
 // A stand-in Hugging Face Hub for HF_ENDPOINT: the model API (`/api/models/<id>[/revision/<rev>]`,
 // `/api/models/<id>/tree/<rev>`), and file downloads (`/<id>/resolve/<rev|sha>/<path>`, HEAD and
-// GET, with the headers huggingface_hub reads: ETag, X-Repo-Commit, Content-Length; no redirect;
-// Range honoured). Gated models need `Authorization: Bearer <token>`; errors carry the
+// GET, with the headers huggingface_hub reads: ETag, X-Repo-Commit, Content-Length; Range
+// honoured). A model stored as 'lfs' or 'xet' has its LFS files answered with a 302 to a CDN on
+// another host (127.0.0.2), as the Hub sends them to its LFS CDN or its Xet bridge; the CDN
+// refuses a request that carries an Authorization header, as signed URLs do. Gated models need `Authorization: Bearer <token>`; errors carry the
 // X-Error-Code header huggingface_hub maps to its exceptions. Bytes served are counted per model.
 // Files are Buffers/strings, or a size: then the content is generated (deterministic from path and
 // size, so an unchanged file keeps its bytes and ETag across commits, as on the Hub).
@@ -14,14 +16,14 @@ import * as http from 'node:http';
  * @typedef {{ content: Buffer | null, size: number, lfs: boolean, etag?: string, sha256?: string, gitSha1?: string }} HubFile
  * @typedef {{
  *   id: string, revisions?: Record<string, string>, files: Record<string, FileInput>,
- *   gated?: boolean, pipelineTag?: string, libraryName?: string
+ *   gated?: boolean, pipelineTag?: string, libraryName?: string, storage?: 'git' | 'lfs' | 'xet'
  * }} ModelSpec
- * @typedef {{ id: string, gated: boolean, pipelineTag: string, libraryName: string, refs: Map<string, string>, commits: Map<string, Map<string, HubFile>>, createdAt: string }} Model
- * @typedef {{ model: string, path: string, revision: string, sha: string, status: number, bytes: number }} Download
+ * @typedef {{ id: string, gated: boolean, storage: 'git' | 'lfs' | 'xet', pipelineTag: string, libraryName: string, refs: Map<string, string>, commits: Map<string, Map<string, HubFile>>, createdAt: string }} Model
+ * @typedef {{ model: string, path: string, revision: string, sha: string, status: number, start: number, bytes: number }} Download
  * @typedef {{
  *   bytesServed: Record<string, number>, totalBytes: number,
  *   requests: { api: number, tree: number, head: number, get: number, other: number },
- *   downloads: Download[]
+ *   downloads: Download[], maxInFlight: number
  * }} HubStats
  * @typedef {{
  *   url: string, endpoint: string, port: number, token: string, env: Record<string, string>,
@@ -31,7 +33,9 @@ import * as http from 'node:http';
  *   files: (id: string, rev?: string) => Record<string, { size: number, etag: string }>,
  *   setGated: (id: string, gated: boolean) => void,
  *   stats: () => HubStats, resetStats: () => void,
- *   failNext: (kind: 'api' | 'resolve' | '*', status?: number, count?: number) => void,
+ *   failNext: (kind: 'api' | 'resolve' | 'cdn' | '*', status?: number, count?: number) => void,
+ *   dropNext: (path: string, afterBytes: number, count?: number) => void,
+ *   corruptNext: (path: string, count?: number) => void,
  *   down: () => Promise<void>, up: () => Promise<void>,
  *   stop: () => Promise<void>
  * }} HubServer
@@ -41,6 +45,8 @@ export const CLIP_MODEL_ID = 'openai/clip-vit-base-patch32';
 const LFS_SUFFIXES = /\.(safetensors|bin|ckpt|pt|pth|onnx|msgpack|h5|mlmodel|weight|mlpackage)$/i;
 const LFS_MIN_SIZE = 10 * 1024 * 1024;
 const CHUNK = 256 * 1024;
+/** Another host than the Hub's (all of 127/8 is loopback), so clients must drop the token there. */
+const CDN_HOST = '127.0.0.2';
 
 /** @param {string} text @returns {string} a 40-hex sha1 (commit-like) */
 export function fakeSha(text) {
@@ -167,7 +173,8 @@ export async function startHubServer(options = {}) {
   /** @type {Map<string, Model>} */
   const models = new Map();
   /** @type {HubStats} */
-  let stats = { bytesServed: {}, totalBytes: 0, requests: { api: 0, tree: 0, head: 0, get: 0, other: 0 }, downloads: [] };
+  let stats = { bytesServed: {}, totalBytes: 0, requests: { api: 0, tree: 0, head: 0, get: 0, other: 0 }, downloads: [], maxInFlight: 0 };
+  let inFlight = 0;
   /** @type {Map<string, { status: number, count: number }>} */
   const failures = new Map();
 
@@ -178,7 +185,7 @@ export async function startHubServer(options = {}) {
     const revisions = spec.revisions ?? { main: fakeSha(`${spec.id}@main`) };
     /** @type {Model} */
     const model = {
-      id: spec.id, gated: spec.gated ?? false, pipelineTag: spec.pipelineTag ?? 'text-to-image', libraryName: spec.libraryName ?? 'diffusers',
+      id: spec.id, gated: spec.gated ?? false, storage: spec.storage ?? 'git', pipelineTag: spec.pipelineTag ?? 'text-to-image', libraryName: spec.libraryName ?? 'diffusers',
       refs: new Map(), commits: new Map(), createdAt: new Date().toISOString(),
     };
     for (const [rev, sha] of Object.entries(revisions)) {
@@ -257,8 +264,93 @@ export async function startHubServer(options = {}) {
     return 0;
   };
 
+  /** @type {Map<string, { afterBytes: number, count: number }>} */
+  const drops = new Map();
+  /** @type {Map<string, number>} */
+  const corruptions = new Map();
+  /** @param {Map<string, any>} faults @param {string} path */
+  const takeFault = (faults, path) => {
+    const f = faults.get(path);
+    const count = typeof f === 'number' ? f : f?.count ?? 0;
+    if (count <= 0) return undefined;
+    if (typeof f === 'number') faults.set(path, count - 1);
+    else f.count--;
+    return f;
+  };
+
   /** @param {string} s */
   const dec = (s) => decodeURIComponent(s);
+
+  /**
+   * Sends a file's bytes (the range asked for), counting them, with the faults set for its path.
+   * @param {http.IncomingMessage} req @param {http.ServerResponse} res @param {boolean} head
+   * @param {{ id: string, path: string, rev: string, sha: string, f: HubFile }} file @param {Record<string, string | number>} headers
+   */
+  const serveBytes = (req, res, head, { id, path, rev, sha, f }, headers) => {
+    let start = 0;
+    let end = f.size;
+    let code = 200;
+    const range = req.headers.range;
+    if (range) {
+      const r = /^bytes=(\d*)-(\d*)$/.exec(range.trim());
+      if (!r || (!r[1] && !r[2])) {
+        res.writeHead(416, { 'Content-Range': `bytes */${f.size}` });
+        return res.end();
+      }
+      if (r[1]) {
+        start = Number(r[1]);
+        end = r[2] ? Math.min(Number(r[2]) + 1, f.size) : f.size;
+      } else {
+        start = Math.max(0, f.size - Number(r[2]));
+      }
+      if (start >= f.size || start >= end) {
+        res.writeHead(416, { 'Content-Range': `bytes */${f.size}` });
+        return res.end();
+      }
+      code = 206;
+      headers['Content-Range'] = `bytes ${start}-${end - 1}/${f.size}`;
+    }
+    headers['Content-Length'] = end - start;
+    res.writeHead(code, headers);
+    if (head) return res.end();
+    const drop = takeFault(drops, path);
+    const corrupt = takeFault(corruptions, path) !== undefined;
+    /** @type {Download} */
+    const dl = { model: id, path, revision: rev, sha, status: code, start, bytes: 0 };
+    stats.downloads.push(dl);
+    const count = (/** @type {number} */ n) => {
+      dl.bytes += n;
+      stats.bytesServed[id] = (stats.bytesServed[id] ?? 0) + n;
+      stats.totalBytes += n;
+    };
+    const iterator = bytesOf(path, f, start, end)[Symbol.iterator]();
+    let first = true;
+    const pump = () => {
+      for (;;) {
+        const next = iterator.next();
+        if (next.done) return res.end();
+        let chunk = next.value;
+        if (corrupt && first) chunk = Buffer.concat([Buffer.from([(chunk[0] ?? 0) ^ 0xff]), chunk.subarray(1)]);
+        first = false;
+        if (drop && dl.bytes + chunk.length > drop.afterBytes) {
+          // A dropped connection: part of the body, then the socket is gone.
+          const n = Math.max(0, drop.afterBytes - dl.bytes);
+          count(n);
+          res.write(chunk.subarray(0, n), () => res.destroy());
+          return;
+        }
+        count(chunk.length);
+        if (!res.write(chunk)) return res.once('drain', pump);
+      }
+    };
+    inFlight++;
+    stats.maxInFlight = Math.max(stats.maxInFlight, inFlight);
+    res.on('close', () => {
+      inFlight--;
+      iterator.return?.();
+    });
+    return pump();
+  };
 
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
@@ -358,55 +450,44 @@ export async function startHubServer(options = {}) {
         'Access-Control-Expose-Headers': 'X-Repo-Commit,X-Request-Id,X-Error-Code,X-Error-Message,X-Total-Count,ETag,Link,Accept-Ranges,Content-Range,X-Linked-Size,X-Linked-ETag',
         ...(f.lfs ? { 'X-Linked-Size': f.size, 'X-Linked-Etag': `"${d.etag}"` } : {}),
       };
-      let start = 0;
-      let end = f.size;
-      let code = 200;
-      const range = req.headers.range;
-      if (range) {
-        const r = /^bytes=(\d*)-(\d*)$/.exec(range.trim());
-        if (!r || (!r[1] && !r[2])) {
-          res.writeHead(416, { 'Content-Range': `bytes */${f.size}` });
-          return res.end();
-        }
-        if (r[1]) {
-          start = Number(r[1]);
-          end = r[2] ? Math.min(Number(r[2]) + 1, f.size) : f.size;
-        } else {
-          start = Math.max(0, f.size - Number(r[2]));
-        }
-        if (start >= f.size || start >= end) {
-          res.writeHead(416, { 'Content-Range': `bytes */${f.size}` });
-          return res.end();
-        }
-        code = 206;
-        headers['Content-Range'] = `bytes ${start}-${end - 1}/${f.size}`;
+      if (f.lfs && model.storage !== 'git') {
+        // The Hub sends LFS (and Xet) files to its CDN, with the file's facts on the redirect.
+        const signature = fakeSha(`${id}:${path}:${sha}`);
+        const where = model.storage === 'xet' ? 'xet-bridge' : 'cdn-lfs';
+        const location = `http://${CDN_HOST}:${cdnPort}/${where}/${d.sha256}?X-Amz-Signature=${signature}&model=${encodeURIComponent(id)}&path=${encodeURIComponent(path)}&sha=${sha}&rev=${encodeURIComponent(rev)}`;
+        res.writeHead(302, {
+          Location: location, 'X-Repo-Commit': sha, 'X-Linked-Size': f.size, 'X-Linked-Etag': `"${d.sha256}"`, ETag: `"${d.gitSha1}"`,
+          'Content-Length': 0, ...(model.storage === 'xet' ? { 'X-Xet-Hash': d.sha256.slice(0, 64) } : {}),
+        });
+        return res.end();
       }
-      headers['Content-Length'] = end - start;
-      res.writeHead(code, headers);
-      if (head) return res.end();
-      /** @type {Download} */
-      const dl = { model: id, path, revision: rev, sha, status: code, bytes: 0 };
-      stats.downloads.push(dl);
-      const count = (/** @type {number} */ n) => {
-        dl.bytes += n;
-        stats.bytesServed[id] = (stats.bytesServed[id] ?? 0) + n;
-        stats.totalBytes += n;
-      };
-      const iterator = bytesOf(path, f, start, end)[Symbol.iterator]();
-      const pump = () => {
-        for (;;) {
-          const next = iterator.next();
-          if (next.done) return res.end();
-          count(next.value.length);
-          if (!res.write(next.value)) return res.once('drain', pump);
-        }
-      };
-      res.on('close', () => iterator.return?.());
-      return pump();
+      return serveBytes(req, res, head, { id, path, rev, sha, f }, headers);
     }
     stats.requests.other++;
     hubError(res, 404, '', 'Not found', head);
   });
+
+  // The CDN: signed URLs, no credentials (a second one is refused, as S3 does), Range honoured.
+  const cdn = http.createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://x');
+    const head = req.method === 'HEAD';
+    if (head) stats.requests.head++;
+    else stats.requests.get++;
+    if (!/^\/(cdn-lfs|xet-bridge)\/[0-9a-f]{64}$/.test(url.pathname) || !url.searchParams.get('X-Amz-Signature')) return hubError(res, 403, '', 'AccessDenied', head);
+    if (req.headers.authorization) return hubError(res, 400, '', 'Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, Signature query string parameter or the Authorization header should be specified', head);
+    const status = injected('cdn');
+    if (status) return hubError(res, status, '', 'injected failure', head);
+    const id = url.searchParams.get('model') ?? '';
+    const path = url.searchParams.get('path') ?? '';
+    const sha = url.searchParams.get('sha') ?? '';
+    const f = models.get(id)?.commits.get(sha)?.get(path);
+    if (!f || digestOf(path, f).sha256 !== url.pathname.slice(-64)) return hubError(res, 404, '', 'NoSuchKey', head);
+    serveBytes(req, res, head, { id, path, rev: url.searchParams.get('rev') ?? sha, sha, f }, {
+      'Content-Type': 'application/octet-stream', ETag: `"${digestOf(path, f).sha256}"`, 'Accept-Ranges': 'bytes',
+    });
+  });
+  await new Promise((resolve) => cdn.listen(0, CDN_HOST, () => resolve(undefined)));
+  const cdnPort = /** @type {import('node:net').AddressInfo} */ (cdn.address()).port;
 
   await new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(undefined)));
   const port = /** @type {import('node:net').AddressInfo} */ (server.address()).port;
@@ -448,10 +529,16 @@ export async function startHubServer(options = {}) {
     },
     stats: () => JSON.parse(JSON.stringify(stats)),
     resetStats() {
-      stats = { bytesServed: {}, totalBytes: 0, requests: { api: 0, tree: 0, head: 0, get: 0, other: 0 }, downloads: [] };
+      stats = { bytesServed: {}, totalBytes: 0, requests: { api: 0, tree: 0, head: 0, get: 0, other: 0 }, downloads: [], maxInFlight: 0 };
     },
     failNext(kind, status = 500, count = 1) {
       failures.set(kind, { status, count });
+    },
+    dropNext(path, afterBytes, count = 1) {
+      drops.set(path, { afterBytes, count });
+    },
+    corruptNext(path, count = 1) {
+      corruptions.set(path, count);
     },
     async down() {
       if (!isUp) return;
@@ -466,6 +553,10 @@ export async function startHubServer(options = {}) {
       isUp = true;
     },
     async stop() {
+      await new Promise((resolve) => {
+        cdn.close(() => resolve(undefined));
+        cdn.closeAllConnections();
+      });
       if (!isUp) return;
       isUp = false;
       const closed = new Promise((resolve) => server.close(() => resolve(undefined)));

@@ -1,0 +1,184 @@
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
+import { HubClient } from '../../src/hub/client.js';
+import { filesToFetch, repoFolder } from '../../src/hub/files.js';
+import { IntegrityError } from '../../src/hub/integrity.js';
+import { startHubServer, type HubServer } from '../services/hub-server.mjs';
+
+/**
+ * The action's Hub downloads against the stand-in Hub, faults included: every file checked
+ * against the listing (sha256 of LFS files, git blob id of the others), several at a time, a
+ * dropped connection resumed with Range, LFS and Xet files fetched from the CDN the Hub redirects
+ * to (which refuses the token), and the cache read back by the real huggingface_hub offline.
+ */
+const UNET = 'unet/diffusion_pytorch_model.fp16.safetensors';
+const MB = 1024 * 1024;
+const pipelineFiles = {
+  'model_index.json': '{"_class_name":"StableDiffusionPipeline","_diffusers_version":"0.30.2"}',
+  'unet/config.json': '{"_class_name":"UNet2DConditionModel"}',
+  [UNET]: 24 * MB,
+  'unet/diffusion_pytorch_model.safetensors': 48 * MB,
+  'text_encoder/config.json': '{"architectures":["CLIPTextModel"]}',
+  'text_encoder/model.fp16.safetensors': 6 * MB,
+  'vae/config.json': '{"_class_name":"AutoencoderKL"}',
+  'vae/diffusion_pytorch_model.fp16.safetensors': 3 * MB,
+  'safety_checker/config.json': '{"architectures":["StableDiffusionSafetyChecker"]}',
+  'safety_checker/model.fp16.safetensors': 5 * MB,
+  'feature_extractor/preprocessor_config.json': '{"crop_size":224}',
+  'scheduler/scheduler_config.json': '{"_class_name":"PNDMScheduler"}',
+  'tokenizer/vocab.json': '{"a</w>":0}',
+  'tokenizer/merges.txt': '#version: 0.2\n',
+  'tokenizer/tokenizer_config.json': '{}',
+  // Same bytes at two paths: one blob, two links.
+  'tokenizer/special_tokens_map.json': '{}',
+};
+const MODELS = { git: 'acme/sd-git', lfs: 'acme/sd-lfs', xet: 'acme/sd-xet', gated: 'acme/sd-gated' } as const;
+
+const root = path.join(os.tmpdir(), `coreml-hub-downloads-${process.pid}`);
+let hub: HubServer;
+let cache: string;
+
+beforeAll(async () => {
+  hub = await startHubServer({
+    clip: false,
+    models: [
+      { id: MODELS.git, files: pipelineFiles },
+      { id: MODELS.lfs, files: pipelineFiles, storage: 'lfs' },
+      { id: MODELS.xet, files: pipelineFiles, storage: 'xet' },
+      { id: MODELS.gated, files: pipelineFiles, storage: 'xet', gated: true },
+    ],
+  });
+});
+afterAll(async () => {
+  await hub?.stop();
+  rmSync(root, { recursive: true, force: true });
+});
+beforeEach(() => {
+  cache = path.join(root, `hub-${Date.now()}-${Math.random().toString(16).slice(2)}`);
+  mkdirSync(cache, { recursive: true });
+  hub.resetStats();
+});
+
+async function fill(id: string, token = '') {
+  const client = new HubClient(hub.endpoint, token);
+  const { sha, files } = await client.resolve(id, 'main');
+  const report = await client.fill(cache, id, 'main', sha, files);
+  return { sha, files, report };
+}
+
+const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+const gitBlob = (b: Buffer) => createHash('sha1').update(`blob ${b.length}\0`).update(b).digest('hex');
+const downloadsOf = (file: string) => hub.stats().downloads.filter((d) => d.path === file);
+
+/** Every blob is named by its content's sha256 (LFS) or git blob id, as huggingface_hub names them; nothing else is in blobs/. */
+function checkBlobs(id: string) {
+  const blobs = path.join(repoFolder(cache, id), 'blobs');
+  const names = readdirSync(blobs);
+  for (const name of names) {
+    const bytes = readFileSync(path.join(blobs, name));
+    expect([sha256(bytes), gitBlob(bytes)], name).toContain(name);
+  }
+  return names;
+}
+
+describe('Hub downloads', () => {
+  it.each(['git', 'lfs', 'xet'] as const)('fills the cache from a %s-stored repository, each blob checked, several files at a time', async (storage) => {
+    const { sha, files, report } = await fill(MODELS[storage]);
+    const wanted = filesToFetch(files);
+    expect(report.reusedFiles).toBe(0);
+    // special_tokens_map.json and tokenizer_config.json have the same bytes: one download.
+    expect(report.downloadedFiles).toBe(wanted.length - 1);
+    const names = checkBlobs(MODELS[storage]);
+    expect(names).toHaveLength(wanted.length - 1);
+    for (const f of wanted) expect(readFileSync(path.join(repoFolder(cache, MODELS[storage]), 'snapshots', sha, f.rfilename)).length).toBe(f.size);
+    expect(hub.stats().maxInFlight).toBeGreaterThan(1);
+    if (storage !== 'git') expect(hub.stats().downloads.find((d) => d.path === UNET)?.status).toBe(200);
+  });
+
+  it('drops the token on the way to the CDN (which refuses a second credential) and keeps it for the Hub', async () => {
+    const { report } = await fill(MODELS.gated, hub.token);
+    expect(report.downloadedBytes).toBeGreaterThan(30 * MB);
+    await expect(fill(MODELS.gated, '')).rejects.toThrow(/answered 401/);
+  });
+
+  it.each(['git', 'xet'] as const)('resumes a dropped connection with a Range request (%s), downloading no byte twice', async (storage) => {
+    hub.dropNext(UNET, 5 * MB + 123, 2);
+    await fill(MODELS[storage]);
+    const unet = downloadsOf(UNET);
+    expect(unet.map((d) => d.status)).toEqual([200, 206, 206]);
+    // Each try asks from the byte the one before got to (the server counts what it sent; a few
+    // KB may not arrive before the drop): nothing is fetched twice beyond that.
+    const [first, second, last] = unet as [(typeof unet)[0], (typeof unet)[0], (typeof unet)[0]];
+    expect(first.start).toBe(0);
+    expect(second.start).toBeGreaterThan(5 * MB - 256 * 1024);
+    expect(second.start).toBeLessThanOrEqual(first.bytes);
+    expect(last.start).toBeGreaterThan(second.start + 5 * MB - 256 * 1024);
+    expect(last.start + last.bytes).toBe(24 * MB);
+    checkBlobs(MODELS[storage]);
+  });
+
+  it('retries a CDN that answers 503, then succeeds', async () => {
+    hub.failNext('cdn', 503, 2);
+    await fill(MODELS.xet);
+    checkBlobs(MODELS.xet);
+  });
+
+  it('fetches again from zero when the bytes do not match the listing once', async () => {
+    hub.corruptNext(UNET, 1);
+    await fill(MODELS.lfs);
+    expect(downloadsOf(UNET).map((d) => d.bytes)).toEqual([24 * MB, 24 * MB]);
+    checkBlobs(MODELS.lfs);
+  });
+
+  it('fails naming the file when the bytes differ from the listing twice, and keeps nothing of it', async () => {
+    hub.corruptNext('text_encoder/model.fp16.safetensors', 2);
+    const error: unknown = await fill(MODELS.git).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(IntegrityError);
+    expect((error as IntegrityError).file).toBe('text_encoder/model.fp16.safetensors');
+    expect((error as Error).message).toMatch(/^text_encoder\/model\.fp16\.safetensors: the downloaded bytes have sha256 [0-9a-f]{64}, the Hub lists [0-9a-f]{64}/);
+    const repo = repoFolder(cache, MODELS.git);
+    const blobs = readdirSync(path.join(repo, 'blobs'));
+    expect(blobs.filter((b) => b.includes('incomplete'))).toEqual([]);
+    checkBlobs(MODELS.git);
+    const { files } = await new HubClient(hub.endpoint, '').resolve(MODELS.git, 'main');
+    const encoder = files.find((f) => f.rfilename === 'text_encoder/model.fp16.safetensors');
+    expect(blobs).not.toContain(encoder?.blobId);
+  });
+
+  it('links blobs a restored cache already has, removes a killed run\'s partial file, and re-downloads a blob of the wrong size', async () => {
+    const first = await fill(MODELS.git);
+    const repo = repoFolder(cache, MODELS.git);
+    rmSync(path.join(repo, 'snapshots'), { recursive: true });
+    const unetBlob = first.files.find((f) => f.rfilename === UNET)?.blobId ?? '';
+    writeFileSync(path.join(repo, 'blobs', unetBlob), 'truncated');
+    writeFileSync(path.join(repo, 'blobs', `${unetBlob}.incomplete`), 'left by a killed run');
+    hub.resetStats();
+    const again = await fill(MODELS.git);
+    expect(again.report.downloadedFiles).toBe(1);
+    expect(hub.stats().downloads.map((d) => d.path)).toEqual([UNET]);
+    expect(existsSync(path.join(repo, 'blobs', `${unetBlob}.incomplete`))).toBe(false);
+    checkBlobs(MODELS.git);
+  });
+
+  it('gives a cache the real huggingface_hub loads offline, for an Xet-stored repository', async () => {
+    const { sha, files } = await fill(MODELS.xet);
+    const wanted = filesToFetch(files).map((f) => f.rfilename);
+    const script = [
+      'import json, sys, os',
+      'from huggingface_hub import snapshot_download',
+      'p = snapshot_download(sys.argv[1], cache_dir=sys.argv[2], allow_patterns=json.loads(sys.argv[3]))',
+      'print(json.dumps({"path": p, "sizes": {f: os.path.getsize(os.path.join(p, f)) for f in json.loads(sys.argv[3])}}))',
+    ].join('\n');
+    const out = execFileSync(inject('realPython'), ['-c', script, MODELS.xet, cache, JSON.stringify(wanted)], {
+      env: { ...process.env, HF_HUB_OFFLINE: '1', HF_ENDPOINT: hub.endpoint, HF_HUB_DISABLE_TELEMETRY: '1' },
+      encoding: 'utf8',
+    });
+    const read = JSON.parse(out) as { path: string; sizes: Record<string, number> };
+    expect(read.path.endsWith(path.join('snapshots', sha))).toBe(true);
+    expect(read.sizes).toEqual(Object.fromEntries(filesToFetch(files).map((f) => [f.rfilename, f.size])));
+  });
+});

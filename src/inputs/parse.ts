@@ -34,13 +34,14 @@ export interface ParseResult {
   warnings: string[];
 }
 
-const PART_SWITCHES: ReadonlyArray<readonly [InputName, SelectablePart, boolean]> = [
-  ['convert-vae-decoder', 'vae_decoder', true],
-  ['convert-vae-encoder', 'vae_encoder', false],
-  ['convert-unet', 'unet', true],
-  ['convert-text-encoder', 'text_encoder', true],
-  ['convert-safety-checker', 'safety_checker', false],
-  ['convert-mmdit', 'mmdit', false],
+/** Input, part, default, default with sd3-version (SD3 denoises with the MMDiT, not a unet). */
+const PART_SWITCHES: ReadonlyArray<readonly [InputName, SelectablePart, boolean, boolean]> = [
+  ['convert-vae-decoder', 'vae_decoder', true, true],
+  ['convert-vae-encoder', 'vae_encoder', false, false],
+  ['convert-unet', 'unet', true, false],
+  ['convert-text-encoder', 'text_encoder', true, true],
+  ['convert-safety-checker', 'safety_checker', false, false],
+  ['convert-mmdit', 'mmdit', false, true],
 ];
 
 /** Reads every input into one Config; reports every problem at once, before anything runs. */
@@ -74,11 +75,12 @@ export function parseInputs(raw: (name: InputName) => string, ctx: ParseContext)
 
   const pythonVersion = readPythonVersion(read);
   const token = read.text('hf-token') || (ctx.env.HF_TOKEN ?? '').trim();
+  const sd3Version = read.bool('sd3-version', false);
   const config: Config = {
     conversion: {
       modelVersion: model?.value ?? '',
       modelIsLocal: model?.isLocal ?? false,
-      parts: PART_SWITCHES.filter(([input, , fallback]) => read.bool(input, fallback)).map(([, part]) => part),
+      parts: PART_SWITCHES.filter(([input, , fallback, sd3Fallback]) => read.bool(input, sd3Version ? sd3Fallback : fallback)).map(([, part]) => part),
       controlnets,
       refinerVersion: refiner?.value,
       customVaeVersion: customVae?.value,
@@ -104,7 +106,7 @@ export function parseInputs(raw: (name: InputName) => string, ctx: ParseContext)
       },
       minDeploymentTarget: read.oneOf('min-deployment-target', DEPLOYMENT_TARGETS, 'macOS13'),
       xlVersion: read.bool('xl-version', false),
-      sd3Version: read.bool('sd3-version', false),
+      sd3Version,
       outputDir,
       extraArgs: readExtraArgs(read),
       hubIds: [model, refiner, customVae]

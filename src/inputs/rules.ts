@@ -4,6 +4,7 @@ import type { Config } from './config.js';
 import type { InputName } from './names.js';
 import { SD3_NOT_FP16, unstageable } from '../fp16/decide.js';
 import { PRESETS } from './presets.js';
+import { DIFFUSIONKIT_VERSION, SD3_CHECKPOINT, SD3_MODELS, SD3_SDXL_BASE } from '../converter/diffusionkit.js';
 
 /**
  * Checks across inputs, one entry per case: `check` returns the message (completing
@@ -23,6 +24,17 @@ function compareVersion(version: string, [major, minor]: readonly number[]): num
   const [a = 0, b = 0] = version.split('.').map(Number);
   return a - (major ?? 0) || b - (minor ?? 0);
 }
+
+/**
+ * With --sd3-version, get_pipeline loads the SDXL base and these inputs would convert its parts
+ * under the SD3 model's name; SD3 itself denoises with the MMDiT and decodes with DiffusionKit's VAE.
+ */
+const SD3_REFUSED: ReadonlyArray<readonly [InputName, (c: Config) => boolean, string]> = [
+  ['convert-unet', (c) => c.conversion.parts.includes('unet'), `the converter would convert the unet of ${SD3_SDXL_BASE} (the pipeline it loads for SD3's text encoders) under the SD3 name; SD3 denoises with the MMDiT (convert-mmdit, on by default with sd3-version)`],
+  ['convert-vae-encoder', (c) => c.conversion.parts.includes('vae_encoder'), `the converter would convert the 4-channel VAE encoder of ${SD3_SDXL_BASE}, which does not fit SD3's 16-channel latents`],
+  ['convert-safety-checker', (c) => c.conversion.parts.includes('safety_checker'), `the pipeline the converter loads for SD3 (${SD3_SDXL_BASE}) has no safety checker`],
+  ['refiner-version', (c) => c.conversion.refinerVersion !== undefined, 'the converter converts a refiner together with a unet, and SD3 has neither'],
+];
 
 export const RULES: readonly Rule[] = [
   {
@@ -52,6 +64,21 @@ export const RULES: readonly Rule[] = [
         : undefined,
   },
   {
+    input: 'model-version',
+    severity: 'error',
+    check: (c) =>
+      c.conversion.sd3Version && !(SD3_MODELS as readonly string[]).includes(c.conversion.modelVersion)
+        ? `is ${JSON.stringify(c.conversion.modelVersion)}, but with sd3-version the converter's DiffusionKit ${DIFFUSIONKIT_VERSION} downloads ${SD3_CHECKPOINT} from the Hub repository model-version names and loads it as SD3 Medium's 2B MMDiT: use ${SD3_MODELS.join(' or ')} (SD3.5 and the -diffusers layout have no such file).`
+        : undefined,
+  },
+  ...SD3_REFUSED.map(
+    ([input, applies, why]): Rule => ({
+      input,
+      severity: 'error',
+      check: (c) => (c.conversion.sd3Version && applies(c) ? `cannot be used with \`sd3-version: true\`: ${why}.` : undefined),
+    }),
+  ),
+  {
     input: 'convert-unet',
     severity: 'error',
     check: (c) =>
@@ -63,7 +90,7 @@ export const RULES: readonly Rule[] = [
     input: 'refiner-version',
     severity: 'error',
     check: (c) =>
-      c.conversion.refinerVersion !== undefined && !c.conversion.parts.includes('unet')
+      c.conversion.refinerVersion !== undefined && !c.conversion.parts.includes('unet') && !c.conversion.sd3Version
         ? 'needs `convert-unet: true`: the converter converts the refiner together with the unet.'
         : undefined,
   },

@@ -29,13 +29,14 @@ describe('parseInputs: action.yml defaults', () => {
     expect(result.config).toBeDefined();
   });
 
-  it('selects exactly the parts whose convert-* input defaults to true', () => {
+  it('selects exactly the parts whose convert-* input defaults to true, and the unet (empty: true unless sd3-version)', () => {
     const expected = Object.keys(ACTION.inputs)
       .filter((name) => name.startsWith('convert-') && name !== 'convert-controlnet' && bool(defaults[name] ?? ''))
       .map((name) => name.slice('convert-'.length).replaceAll('-', '_'));
     // The issue: text encoder, VAE decoder and unet default to true.
-    expect([...expected].sort()).toEqual(['text_encoder', 'unet', 'vae_decoder']);
-    expect([...(result.config?.conversion.parts ?? [])].sort()).toEqual([...expected].sort());
+    expect([...expected].sort()).toEqual(['text_encoder', 'vae_decoder']);
+    expect([defaults['convert-unet'], defaults['convert-mmdit']]).toEqual(['', '']);
+    expect([...(result.config?.conversion.parts ?? [])].sort()).toEqual([...expected, 'unet'].sort());
     expect(result.config?.conversion.controlnets).toEqual([]);
   });
 
@@ -106,6 +107,9 @@ const noParts: Partial<Record<InputName, string>> = {
   'convert-controlnet': '',
 };
 
+const SD3 = 'stabilityai/stable-diffusion-3-medium';
+const SD3_INPUTS: Partial<Record<InputName, string>> = { 'model-version': SD3, 'sd3-version': 'true' };
+
 const BAD: BadCase[] = [
   { title: 'unknown compute-unit', inputs: { 'compute-unit': 'GPU' }, input: 'compute-unit', says: [/"GPU"/, /ALL/, /CPU_AND_GPU/, /CPU_ONLY/, /CPU_AND_NE/] },
   { title: 'lower-case compute-unit', inputs: { 'compute-unit': 'all' }, input: 'compute-unit', says: [/CPU_AND_NE/] },
@@ -121,7 +125,28 @@ const BAD: BadCase[] = [
   { title: 'latent-h -8', inputs: { 'latent-h': '-8' }, input: 'latent-h', says: [/positive/] },
   { title: 'latent-w 64.5', inputs: { 'latent-w': '64.5' }, input: 'latent-w', says: [/multiple of 8/] },
   { title: 'text-token-sequence-length abc', inputs: { 'text-token-sequence-length': 'abc' }, input: 'text-token-sequence-length', says: [/whole number/] },
-  { title: 'xl-version with sd3-version', inputs: { 'xl-version': 'true', 'sd3-version': 'true' }, input: 'sd3-version', says: [/xl-version/] },
+  { title: 'xl-version with sd3-version', inputs: { 'model-version': SD3, 'xl-version': 'true', 'sd3-version': 'true' }, input: 'sd3-version', says: [/xl-version/] },
+  {
+    title: 'sd3-version with a model DiffusionKit 0.4.0 cannot load (SD3.5)',
+    inputs: { 'model-version': 'stabilityai/stable-diffusion-3.5-medium', 'sd3-version': 'true' },
+    input: 'model-version',
+    says: [/"stabilityai\/stable-diffusion-3\.5-medium"/, /sd3_medium\.safetensors/, /stabilityai\/stable-diffusion-3-medium or argmaxinc\/mlx-stable-diffusion-3-medium/],
+  },
+  {
+    title: 'sd3-version with the -diffusers layout (no sd3_medium.safetensors)',
+    inputs: { 'model-version': 'stabilityai/stable-diffusion-3-medium-diffusers', 'sd3-version': 'true' },
+    input: 'model-version',
+    says: [/DiffusionKit 0\.4\.0/],
+  },
+  { title: 'sd3-version with convert-unet: true (the SDXL base unet)', inputs: { ...SD3_INPUTS, 'convert-unet': 'true' }, input: 'convert-unet', says: [/`sd3-version: true`/, /stable-diffusion-xl-base-1\.0/, /MMDiT/] },
+  { title: 'sd3-version with convert-vae-encoder', inputs: { ...SD3_INPUTS, 'convert-vae-encoder': 'true' }, input: 'convert-vae-encoder', says: [/`sd3-version: true`/, /16-channel/] },
+  { title: 'sd3-version with convert-safety-checker', inputs: { ...SD3_INPUTS, 'convert-safety-checker': 'true' }, input: 'convert-safety-checker', says: [/`sd3-version: true`/, /no safety checker/] },
+  {
+    title: 'sd3-version with refiner-version (one error, not also "needs convert-unet")',
+    inputs: { ...SD3_INPUTS, 'refiner-version': 'stabilityai/stable-diffusion-xl-refiner-1.0' },
+    input: 'refiner-version',
+    says: [/`sd3-version: true`/],
+  },
   { title: 'no part selected', inputs: noParts, input: 'convert-unet', says: [/at least one/, /convert-controlnet/] },
   { title: 'model-version with spaces', inputs: { 'model-version': 'not a model' }, input: 'model-version', says: [/Hub id/, /folder/] },
   { title: 'model-version with two slashes', inputs: { 'model-version': 'a/b/c' }, input: 'model-version', says: [/Hub id/, /folder/] },
@@ -180,7 +205,7 @@ const BAD: BadCase[] = [
   },
   {
     title: 'ControlNet with sd3-version',
-    inputs: { 'model-version': 'stabilityai/stable-diffusion-3-medium', 'sd3-version': 'true', 'convert-unet': '', 'convert-controlnet': 'lllyasviel/sd-controlnet-mlsd' },
+    inputs: { ...SD3_INPUTS, 'convert-controlnet': 'lllyasviel/sd-controlnet-mlsd' },
     input: 'convert-controlnet',
     says: [/`sd3-version: true`/, /SD 1\.x and 2\.x/],
   },
@@ -349,6 +374,27 @@ describe('parseInputs: warnings do not block', () => {
   it('does not warn about SPLIT_EINSUM_V2 without SDXL', () => {
     const result = parseInputs(raw({ 'attention-implementation': 'SPLIT_EINSUM_V2' }), ctx());
     expect(errorFor(result.warnings, 'attention-implementation')).toBeUndefined();
+  });
+});
+
+describe('parseInputs: sd3-version', () => {
+  it('converts the text encoders, the VAE decoder and the MMDiT by default, and no unet', () => {
+    for (const model of [SD3, 'argmaxinc/mlx-stable-diffusion-3-medium']) {
+      const result = parseInputs(raw({ ...SD3_INPUTS, 'model-version': model }), ctx());
+      expect(result.errors).toEqual([]);
+      expect([...(result.config?.conversion.parts ?? [])].sort()).toEqual(['mmdit', 'text_encoder', 'vae_decoder']);
+    }
+  });
+
+  it('takes convert-mmdit: false and convert-unet: false as given', () => {
+    const result = parseInputs(raw({ ...SD3_INPUTS, 'convert-mmdit': 'false', 'convert-unet': 'false' }), ctx());
+    expect(result.errors).toEqual([]);
+    expect([...(result.config?.conversion.parts ?? [])].sort()).toEqual(['text_encoder', 'vae_decoder']);
+  });
+
+  it('refuses a local folder: DiffusionKit downloads its checkpoint from the Hub', () => {
+    const result = parseInputs(raw({ ...SD3_INPUTS, 'model-version': 'models/sd3' }), ctx({ dirs: ['models/sd3'] }));
+    expect(result.errors).toEqual([expect.stringMatching(/^Input `model-version` is "models\/sd3", but with sd3-version/)]);
   });
 });
 

@@ -1,0 +1,20 @@
+/**
+ * What the converter's SD3 path does, from torch2coreml.py at e12202c and DiffusionKit 0.4.0
+ * (the version its setup.py pins): with --sd3-version, get_pipeline loads the SDXL base for the
+ * other parts, and DiffusionKit's tests/torch2coreml converts the VAE decoder and the MMDiT.
+ */
+
+export const DIFFUSIONKIT_VERSION = '0.4.0';
+
+/** get_pipeline's pipeline under --sd3-version: text encoders (and any unet, VAE encoder) come from here. */
+export const SD3_SDXL_BASE = 'stabilityai/stable-diffusion-xl-base-1.0';
+
+/**
+ * The one file DiffusionKit downloads, `hf_hub_download(model_version, "sd3_medium.safetensors")`,
+ * and loads into its SD3_2b MMDiT config: only SD3 Medium checkpoints in Stability's single-file
+ * layout fit (not the -diffusers repo, not SD3.5).
+ */
+export const SD3_CHECKPOINT = 'sd3_medium.safetensors';
+
+/** Hub repositories known to hold SD3_CHECKPOINT (Stability's, and the copy DiffusionKit's own MLX code loads). */
+export const SD3_MODELS = ['stabilityai/stable-diffusion-3-medium', 'argmaxinc/mlx-stable-diffusion-3-medium'] as const;

@@ -25,6 +25,7 @@ import { checkModelKind } from './hub/kind.js';
 import { refreshStage } from './refresh/run.js';
 import { recordEnvironment } from './package/environment.js';
 import { publishOutputs, type PublishReport } from './publish/stage.js';
+import { setOutput } from './outputs.js';
 
 /** Runs the stages in order: inputs, plan, setup, convert, verify, outputs and summary. */
 async function run(): Promise<void> {
@@ -40,8 +41,8 @@ async function run(): Promise<void> {
   if (config.publish.githubToken) core.setSecret(config.publish.githubToken);
 
   const steps = makePlan(config.conversion, config.processPerComponent);
-  core.setOutput('output-dir', config.conversion.outputDir);
-  core.setOutput('plan', JSON.stringify(planCommands(config, steps)));
+  setOutput('output-dir', config.conversion.outputDir);
+  setOutput('plan', planCommands(config, steps));
   core.info(`Plan (${steps.length} converter process${steps.length === 1 ? '' : 'es'}):`);
   steps.forEach((step, i) => core.info(`  ${i + 1}. ${step.label}`));
 
@@ -55,7 +56,7 @@ async function run(): Promise<void> {
 
   if (config.dryRun) {
     core.info('Dry run: nothing is installed or run.');
-    core.setOutput('skipped', 'false');
+    setOutput('skipped', false);
     setResultOutputs(config, [], []);
     await writeSummary(config, planCommands(config, steps), undefined, [], []);
     return;
@@ -65,7 +66,7 @@ async function run(): Promise<void> {
   if (config.caching.enabled && !caching) core.warning('The cache service is not available (no ACTIONS_RESULTS_URL): running uncached.');
   const hub = new HubClient(hubEndpoint(process.env), config.hfToken);
   const models = await resolveModels(config, hub);
-  core.setOutput('model-revision-sha', config.conversion.modelIsLocal ? '' : (models[0]?.revision ?? ''));
+  setOutput('model-revision-sha', config.conversion.modelIsLocal ? '' : (models[0]?.revision ?? ''));
   // Before any setup: an SDXL checkpoint without xl-version, and a release that is already current.
   const kind = await checkModelKind(config, models, hub);
   if (kind.warning) core.warning(kind.warning, { title: 'xl-version' });
@@ -89,7 +90,7 @@ async function run(): Promise<void> {
     const setup = await setupConverter(config, caching);
     caches.push(...setup.caches);
     commands = planCommands(config, steps, setup.python);
-    core.setOutput('plan', JSON.stringify(commands));
+    setOutput('plan', commands);
     const download = await downloadModels(config, models, hub, caching);
     if (download.cache) caches.push(download.cache);
     // The main model's files at the commit the Hub stage resolved: prepare-fp16 copies that commit.
@@ -160,12 +161,12 @@ function report(config: Config, conversion: ConversionResult, verdicts: PsnrVerd
 function setCacheOutputs(caches: CacheReport[]): void {
   const hit = (name: string, partialCounts: boolean) => {
     const r = caches.find((c) => c.name === name);
-    return String(r !== undefined && (r.restored === 'exact' || (partialCounts && r.restored === 'partial')));
+    return r !== undefined && (r.restored === 'exact' || (partialCounts && r.restored === 'partial'));
   };
-  core.setOutput('cache-hit-pip', hit('pip', true));
-  core.setOutput('cache-hit-hf', hit('Hugging Face', false));
-  core.setOutput('cache-hit-env', hit('conda env', false));
-  core.setOutput('cache-hit-outputs', hit('outputs', false));
+  setOutput('cache-hit-pip', hit('pip', true));
+  setOutput('cache-hit-hf', hit('Hugging Face', false));
+  setOutput('cache-hit-env', hit('conda env', false));
+  setOutput('cache-hit-outputs', hit('outputs', false));
 }
 
 function listPackages(config: Config): string[] {
@@ -185,11 +186,11 @@ function setResultOutputs(
   missing: string[] = [],
 ): void {
   const resources = path.join(config.conversion.outputDir, RESOURCES_DIR);
-  core.setOutput('resources-dir', config.conversion.bundleResources && existsSync(resources) ? resources : '');
-  core.setOutput('mlpackages', JSON.stringify(packages));
-  core.setOutput('psnr', JSON.stringify(verdicts.map(({ part, check, psnr, threshold, passed }) => ({ part, check, psnr, threshold, passed }))));
+  setOutput('resources-dir', config.conversion.bundleResources && existsSync(resources) ? resources : '');
+  setOutput('mlpackages', packages);
+  setOutput('psnr', verdicts);
   const passed = verdicts.every((v) => v.passed) && missing.length === 0 && !conversion?.converterRejectedPsnr && !config.dryRun;
-  core.setOutput('psnr-passed', String(passed));
+  setOutput('psnr-passed', passed);
 }
 
 async function writeSummary(

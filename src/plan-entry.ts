@@ -8,6 +8,7 @@ import { buildMatrix, type PlannedEntry } from './matrix/build.js';
 import { parsePlanInputs } from './matrix/inputs.js';
 import { parseModelList } from './matrix/list.js';
 import { decideRefresh, describeVerdict, ReleaseReader } from './refresh/stage.js';
+import { setPlanOutput } from './outputs.js';
 
 // plan/action.yml: the list of models and variants as a matrix for the main action. Thin: the
 // decisions are src/matrix/ (the list and the matrix) and src/refresh/ (what is current).
@@ -76,9 +77,9 @@ async function run(): Promise<void> {
   }
 
   const matrix = { include: kept.map((e) => e.matrix) };
-  core.setOutput('matrix', JSON.stringify(matrix));
-  core.setOutput('count', String(kept.length));
-  core.setOutput('skipped', JSON.stringify(skipped.map((s) => s.entry.matrix['artifact-name'])));
+  setPlanOutput('matrix', matrix);
+  setPlanOutput('count', kept.length);
+  setPlanOutput('skipped', skipped.map((s) => s.entry.matrix['artifact-name'] ?? ''));
 
   const keys = [...new Set(kept.flatMap((e) => Object.keys(e.matrix)))].filter((k) => k !== 'name' && k !== 'variant');
   core.info(`Matrix: ${kept.length} job(s)${skipped.length > 0 ? `, ${skipped.length} skipped as unchanged` : ''}. ` + `Pass these keys to the main action in the job's \`with:\` (\${{ matrix.<key> }}): ${keys.join(', ')}.`);

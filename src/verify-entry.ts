@@ -8,6 +8,7 @@ import { expectationsForBundle } from './verify/bundle/expect.js';
 import { readBundle } from './verify/bundle/read.js';
 import { verifyResources } from './verify/bundle/stage.js';
 import { renderBundleSection } from './summary/summary.js';
+import { setVerifyOutput } from './outputs.js';
 
 // verify/action.yml: the bundle check on a folder or zip converted elsewhere. Thin.
 const isDirectory = (p: string) => existsSync(p) && statSync(p).isDirectory();
@@ -42,7 +43,7 @@ async function run(): Promise<void> {
   if (!resources) {
     const message = `Input \`path\`: ${config.path} holds no Resources folder (no .mlmodelc, vocab.json or merges.txt in it, in Resources/, or in its only folder).`;
     core.error(message, { title: 'Bundle check' });
-    core.setOutput('passed', 'false');
+    setVerifyOutput('passed', false);
     core.setFailed(message);
     return;
   }
@@ -50,8 +51,8 @@ async function run(): Promise<void> {
   const kind = config.kind ?? detectKind(listing);
   if (!config.kind) core.info(`model-kind is empty: the bundle looks like ${kind}.`);
   const report = verifyResources(resources, expectationsForBundle({ ...config, kind }), listing);
-  core.setOutput('passed', String(report.passed));
-  core.setOutput('facts', JSON.stringify(report.facts));
+  setVerifyOutput('passed', report.passed);
+  setVerifyOutput('facts', report.facts);
   const markdown = `${renderBundleSection(report, '##')}\n`;
   if (process.env.GITHUB_STEP_SUMMARY) await core.summary.addRaw(markdown).write();
   else core.info(markdown);

@@ -66,36 +66,10 @@ export const INPUT_NAMES = [
 ] as const;
 export type InputName = (typeof INPUT_NAMES)[number];
 
-/** Every output of action.yml, declared once. */
-export const OUTPUT_NAMES = [
-  'output-dir',
-  'resources-dir',
-  'mlpackages',
-  'plan',
-  'psnr',
-  'psnr-passed',
-  'model-revision-sha',
-  'cache-hit-pip',
-  'cache-hit-hf',
-  'cache-hit-env',
-  'cache-hit-outputs',
-  'skipped',
-  'package-dir',
-  'packages',
-  'artifact-id',
-  'artifact-url',
-  'release-url',
-  'release-id',
-  'assets',
-] as const;
-export type OutputName = (typeof OUTPUT_NAMES)[number];
-
-/** Inputs and outputs of verify/action.yml, the standalone bundle check. */
+/** Inputs of verify/action.yml, the standalone bundle check (src/outputs.ts has the outputs of all three). */
 export const VERIFY_INPUT_NAMES = ['path', 'model-kind', 'attention-implementation', 'quantize-nbits', 'chunked', 'controlnets'] as const;
 export type VerifyInputName = (typeof VERIFY_INPUT_NAMES)[number];
-export const VERIFY_OUTPUT_NAMES = ['passed', 'facts'] as const;
 
-/** Inputs and outputs of plan/action.yml, the matrix planner for many models and variants. */
+/** Inputs of plan/action.yml, the matrix planner for many models and variants. */
 export const PLAN_INPUT_NAMES = ['models', 'preset', 'release-tag', 'skip-if-unchanged', 'hf-token', 'github-token'] as const;
 export type PlanInputName = (typeof PLAN_INPUT_NAMES)[number];
-export const PLAN_OUTPUT_NAMES = ['matrix', 'count', 'skipped'] as const;

@@ -1,5 +1,6 @@
 import * as core from '@actions/core';
 import { converterInputs } from '../inputs/canonical.js';
+import { setOutput } from '../outputs.js';
 import { actionIdentity, packageOutputs, type PackageInput, type PackageResult } from '../package/stage.js';
 import { artifactServiceProblem, uploadArtifact, type ArtifactResult } from './artifact.js';
 import { mergeBody, renderSection } from './notes.js';
@@ -43,8 +44,8 @@ export async function publishOutputs(input: PackageInput): Promise<PublishReport
     return report;
   }
   const packaged = report.packaged;
-  core.setOutput('package-dir', packaged.dir);
-  core.setOutput('packages', JSON.stringify(packaged.files.map(({ name, size, sha256, path }) => ({ name, size, sha256, path }))));
+  setOutput('package-dir', packaged.dir);
+  setOutput('packages', packaged.files);
 
   if (p.uploadArtifact) {
     const unavailable = artifactServiceProblem(process.env);
@@ -58,8 +59,8 @@ export async function publishOutputs(input: PackageInput): Promise<PublishReport
         report.artifact = await core.group(`Upload the workflow artifact ${name}`, () =>
           uploadArtifact({ name, dir: packaged.dir, files: packaged.files, retentionDays: p.retentionDays, overwrite: p.overwriteAssets, github: p.github }),
         );
-        core.setOutput('artifact-id', String(report.artifact.id));
-        core.setOutput('artifact-url', report.artifact.url);
+        setOutput('artifact-id', report.artifact.id);
+        setOutput('artifact-url', report.artifact.url);
       } catch (error) {
         fail(report, 'Workflow artifact', new Error(`${messageOf(error)} The files are still in package-dir, ${packaged.dir}.`));
       }
@@ -87,9 +88,9 @@ export async function publishOutputs(input: PackageInput): Promise<PublishReport
           p.github,
         ),
       );
-      core.setOutput('release-url', report.release.url);
-      core.setOutput('release-id', String(report.release.id));
-      core.setOutput('assets', JSON.stringify(report.release.assets));
+      setOutput('release-url', report.release.url);
+      setOutput('release-id', report.release.id);
+      setOutput('assets', report.release.assets);
     } catch (error) {
       fail(report, `Release ${release.tag}`, error);
     }

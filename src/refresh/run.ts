@@ -1,5 +1,6 @@
 import * as core from '@actions/core';
 import type { Config } from '../inputs/config.js';
+import { setOutput } from '../outputs.js';
 import type { Replaced } from '../package/manifest.js';
 import { decideRefresh, describeVerdict, ReleaseReader } from './stage.js';
 
@@ -17,7 +18,7 @@ export interface RefreshOutcome {
 export async function refreshStage(config: Config, models: ReadonlyArray<{ id: string; revision: string; resolved: boolean }>): Promise<RefreshOutcome> {
   const tag = config.publish.release?.tag;
   if (!config.skipIfUnchanged || tag === undefined) {
-    core.setOutput('skipped', 'false');
+    setOutput('skipped', false);
     return { skipped: false };
   }
   let reader: ReleaseReader | undefined;
@@ -31,7 +32,7 @@ export async function refreshStage(config: Config, models: ReadonlyArray<{ id: s
     : { verdict: { current: false as const, reason: 'the releases could not be read', differences: [] } };
   const lines = describeVerdict(decision.verdict);
   core.info(`skip-if-unchanged: ${lines.join('\n  ')}`);
-  core.setOutput('skipped', String(decision.verdict.current));
+  setOutput('skipped', decision.verdict.current);
   if (decision.verdict.current) {
     const markdown = `## Skipped: unchanged\n\n${lines[0]} Nothing was installed or converted.\n`;
     if (process.env.GITHUB_STEP_SUMMARY) await core.summary.addRaw(markdown).write();

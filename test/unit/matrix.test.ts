@@ -232,14 +232,13 @@ describe('parsePlanInputs', () => {
 });
 
 describe('plan/action.yml', () => {
-  it('declares PLAN_INPUT_NAMES and PLAN_OUTPUT_NAMES, in order, and runs dist/plan', async () => {
+  it('declares PLAN_INPUT_NAMES, in order, and runs dist/plan', async () => {
     const { readFileSync } = await import('node:fs');
     const { parse } = await import('yaml');
-    const { PLAN_INPUT_NAMES, PLAN_OUTPUT_NAMES } = await import('../../src/inputs/names.js');
+    const { PLAN_INPUT_NAMES } = await import('../../src/inputs/names.js');
     const { ROOT } = await import('./fixtures.js');
-    const plan = parse(readFileSync(`${ROOT}/plan/action.yml`, 'utf8')) as { inputs: Record<string, { required?: boolean }>; outputs: Record<string, unknown>; runs: { using: string; main: string } };
+    const plan = parse(readFileSync(`${ROOT}/plan/action.yml`, 'utf8')) as { inputs: Record<string, { required?: boolean }>; runs: { using: string; main: string } };
     expect(Object.keys(plan.inputs)).toEqual([...PLAN_INPUT_NAMES]);
-    expect(Object.keys(plan.outputs)).toEqual([...PLAN_OUTPUT_NAMES]);
     expect(plan.inputs.models?.required).toBe(true);
     expect(plan.runs).toEqual({ using: 'node24', main: '../dist/plan/index.js' });
   });

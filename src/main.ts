@@ -15,7 +15,7 @@ import { RESOURCES_DIR } from './converter/vocabulary.js';
 import { prepareFp16 } from './fp16/prepare.js';
 import { bundleProblem, verifyConversion } from './verify/bundle/stage.js';
 import type { BundleReport } from './verify/bundle/check.js';
-import { cachingAvailable, type CacheReport } from './cache/cache.js';
+import { CACHE_NAMES, cachingAvailable, type CacheName, type CacheReport } from './cache/cache.js';
 import { conversionFromCache, restoreOutputs, saveOutputs } from './cache/outputs.js';
 import { environmentIdentity } from './setup/setup.js';
 import { HubClient } from './hub/client.js';
@@ -159,14 +159,14 @@ function report(config: Config, conversion: ConversionResult, verdicts: PsnrVerd
 }
 
 function setCacheOutputs(caches: CacheReport[]): void {
-  const hit = (name: string, partialCounts: boolean) => {
+  const hit = (name: CacheName, partialCounts: boolean) => {
     const r = caches.find((c) => c.name === name);
     return r !== undefined && (r.restored === 'exact' || (partialCounts && r.restored === 'partial'));
   };
-  setOutput('cache-hit-pip', hit('pip', true));
-  setOutput('cache-hit-hf', hit('Hugging Face', false));
-  setOutput('cache-hit-env', hit('conda env', false));
-  setOutput('cache-hit-outputs', hit('outputs', false));
+  setOutput('cache-hit-pip', hit(CACHE_NAMES.pip, true));
+  setOutput('cache-hit-hf', hit(CACHE_NAMES.hub, false));
+  setOutput('cache-hit-env', hit(CACHE_NAMES.env, false));
+  setOutput('cache-hit-outputs', hit(CACHE_NAMES.outputs, false));
 }
 
 function listPackages(config: Config): string[] {

@@ -7,8 +7,12 @@ import type { CacheKey } from './keys.js';
  * The thin part around @actions/cache. A cache is an optimisation: a service that is down,
  * answers 5xx or refuses an entry is a warning, and the run goes on uncached.
  */
+/** Each cache by the name the logs and the step summary show, and the cache-hit outputs look up. */
+export const CACHE_NAMES = { pip: 'pip', hub: 'Hugging Face', env: 'conda env', outputs: 'outputs' } as const;
+export type CacheName = (typeof CACHE_NAMES)[keyof typeof CACHE_NAMES];
+
 export interface CacheReport {
-  name: string;
+  name: CacheName;
   key: string;
   /** exact: the key itself; partial: a restore key; miss: nothing; off: caching unavailable. */
   restored: 'exact' | 'partial' | 'miss' | 'off';
@@ -37,7 +41,7 @@ export function cachingAvailable(): boolean {
   return cache.isFeatureAvailable();
 }
 
-export async function restore(name: string, paths: string[], key: CacheKey): Promise<CacheReport> {
+export async function restore(name: CacheName, paths: string[], key: CacheKey): Promise<CacheReport> {
   const report: CacheReport = { name, key: key.key, restored: 'miss', restoredBytes: 0, restoreMs: 0 };
   if (!cachingAvailable() || serviceFailing) return { ...report, restored: 'off' };
   const started = Date.now();

@@ -4,7 +4,7 @@ import type { Step } from '../plan/plan.js';
 import type { ConversionResult } from '../convert/run.js';
 import { readState } from '../convert/state.js';
 import type { ModelRevision } from '../hub/models.js';
-import { restore, save, type CacheReport } from './cache.js';
+import { CACHE_NAMES, restore, save, type CacheReport } from './cache.js';
 import { outputsKey, type EnvironmentIdentity } from './keys.js';
 
 /**
@@ -34,7 +34,7 @@ export async function restoreOutputs(config: Config, models: ModelRevision[], id
     core.info(`Outputs cache not used: ${blocker}.`);
     return undefined;
   }
-  return restore('outputs', [config.conversion.outputDir], outputsKey(models, outputOptions(config), identity));
+  return restore(CACHE_NAMES.outputs, [config.conversion.outputDir], outputsKey(models, outputOptions(config), identity));
 }
 
 /** A restored folder stands for a finished conversion: its PSNR checks come from its state file. */

@@ -1,3 +1,5 @@
+import { APPLE_SILICON_ONLY, APPLE_SILICON_RUNNERS, SUPPORTED_PYTHON } from './install.js';
+
 /**
  * Turns a failed converter process into a diagnosis a user can act on. Pure: it reads the exit
  * status and the last lines the process printed.
@@ -116,10 +118,45 @@ const MATCHERS: readonly Matcher[] = [
     applies: (_end, text) => /No module named '(mlx|diffusionkit)'/.test(text),
     diagnose: () => ({
       title: "The converter's diffusionkit dependency needs mlx, which ships Apple-silicon wheels only.",
-      hints: ['Run on an arm64 macOS runner (macos-latest, macos-15), not an Intel one.'],
+      hints: [`Run on ${APPLE_SILICON_RUNNERS}.`],
     }),
   },
 ];
+
+/** Where pip ran, for saying why it found no distribution. */
+export interface PipContext {
+  pythonVersion: string;
+  os: string;
+  arch: string;
+}
+
+/**
+ * pip's `No matching distribution found for <requirement>` (a package with no release that
+ * installs on this Python and platform, or none that the pins allow), diagnosed by the package.
+ */
+export function diagnosePipInstall(tail: string[], context: PipContext): Diagnosis | undefined {
+  const text = tail.join('\n');
+  const requirement = /No matching distribution found for ([A-Za-z0-9][\w.-]*)/.exec(text)?.[1];
+  if (!requirement) return undefined;
+  // PEP 503 normalization, as pip compares names.
+  const name = requirement.toLowerCase().replace(/[-_.]+/g, '-');
+  const offered = new RegExp(String.raw`requirement ${requirement.replace(/[.]/g, '\\.')}\S* \(from versions: ([^)]*)\)`).exec(text)?.[1]?.trim();
+  const where = `Python ${context.pythonVersion} on ${context.os} ${context.arch}`;
+  const versions = offered === undefined ? '' : offered === 'none' ? ' (the index offers no version of it here)' : ` (the index offers ${offered})`;
+  const title = `pip found no distribution of ${name} for ${where}${versions}`;
+  const appleOnly = APPLE_SILICON_ONLY[name];
+  if (appleOnly && context.arch.toUpperCase() !== 'ARM64') {
+    return { title: `${title}: ${appleOnly}.`, hints: [`Use ${APPLE_SILICON_RUNNERS}.`] };
+  }
+  const [min, max] = [SUPPORTED_PYTHON.min.join('.'), SUPPORTED_PYTHON.max.join('.')];
+  return {
+    title: `${title}.`,
+    hints: [
+      `Check \`python-version\`: the pinned converter needs Python ${min} to ${max} (numpy<1.24 has no wheels for 3.12 and newer).`,
+      `Check that \`pip-constraints\` (or the lock shipped for this Python) pins a version of ${name} that has wheels for ${where}.`,
+    ],
+  };
+}
 
 /** The last Python exception line, e.g. `ValueError: 20.0 dB is too low!`. */
 export function lastErrorLine(tail: string[]): string | undefined {

@@ -1,7 +1,7 @@
 import * as os from 'node:os';
 import * as core from '@actions/core';
 import type { Config } from '../inputs/config.js';
-import { restore, save, type CacheReport } from '../cache/cache.js';
+import { CACHE_NAMES, restore, save, type CacheReport } from '../cache/cache.js';
 import { hubKey } from '../cache/keys.js';
 import { HubClient } from './client.js';
 import { hubCacheDir, repoFolder } from './files.js';
@@ -34,7 +34,7 @@ export async function downloadModels(config: Config, models: ModelRevision[], cl
   const hubCache = hubCacheDir(process.env, os.homedir());
   const paths = models.map((m) => repoFolder(hubCache, m.id));
   return core.group('Hugging Face downloads', async () => {
-    let report = caching ? await restore('Hugging Face', paths, hubKey(models)) : undefined;
+    let report = caching ? await restore(CACHE_NAMES.hub, paths, hubKey(models)) : undefined;
     let downloadedBytes = 0;
     let filled = false;
     if (models.every((m) => m.resolved)) {

@@ -1,4 +1,4 @@
-import { DEFAULT_REQUIREMENT, SUPPORTED_PYTHON } from '../converter/install.js';
+import { APPLE_SILICON_ONLY, APPLE_SILICON_RUNNERS, DEFAULT_REQUIREMENT, SUPPORTED_PYTHON } from '../converter/install.js';
 import { CONVERTER_MIN_PSNR } from '../converter/vocabulary.js';
 import type { Config } from './config.js';
 import type { InputName } from './names.js';
@@ -53,6 +53,15 @@ export const RULES: readonly Rule[] = [
       !isMacOS(c) && !c.dryRun
         ? `is false on a ${c.runner.os} runner: bundling compiles with Xcode's coremlcompiler and the PSNR check runs Core ML predictions, both of which need macOS. ` +
           'Use `runs-on: macos-latest` (or macos-15); on other runners only `dry-run: true` works.'
+        : undefined,
+  },
+  {
+    input: 'dry-run',
+    severity: 'error',
+    check: (c) =>
+      isMacOS(c) && c.runner.arch.toUpperCase() === 'X64' && !c.dryRun && c.setup.requirement === DEFAULT_REQUIREMENT
+        ? `is false on an Intel (X64) macOS runner, where the pinned converter cannot be installed: ${Object.values(APPLE_SILICON_ONLY).join('; ')}. ` +
+          `Use ${APPLE_SILICON_RUNNERS}; on Intel only \`dry-run: true\` works.`
         : undefined,
   },
   {

@@ -29,12 +29,21 @@ const condaEnvPrefix = (ctx: SetupContext) => envPrefix(ctx.config.runner.toolCa
 
 export class SetupError extends Error {}
 
-/** Runs one setup command; a failure is a SetupError naming it, with how it ended and its last output. */
-export async function run(argv: string[], what: string, options = { cwd: process.cwd(), env: childEnvironment() }): Promise<void> {
+/**
+ * Runs one setup command; a failure is a SetupError naming it, with how it ended, what `explain`
+ * makes of its output, and its last output.
+ */
+export async function run(
+  argv: string[],
+  what: string,
+  options = { cwd: process.cwd(), env: childEnvironment() },
+  explain: (tail: string[]) => string | undefined = () => undefined,
+): Promise<void> {
   const result = await runProcess(argv, options);
   if (result.exitCode !== 0) {
     const status = result.signal ? `was killed by ${result.signal}` : `exited with code ${result.exitCode}`;
-    throw new SetupError(`${what} failed: \`${argv.join(' ')}\` ${status}. Last output:\n${result.tail.slice(-15).join('\n')}`);
+    const why = explain(result.tail);
+    throw new SetupError(`${what} failed: \`${argv.join(' ')}\` ${status}.${why ? ` ${why}` : ''} Last output:\n${result.tail.slice(-15).join('\n')}`);
   }
 }
 

@@ -7,6 +7,7 @@ import { childEnvironment, runProcess } from '../process.js';
 import { restore, save, type CacheReport } from '../cache/cache.js';
 import { envKey, pipKey, type EnvironmentIdentity } from '../cache/keys.js';
 import { DEFAULT_REQUIREMENT } from '../converter/install.js';
+import { diagnosePipInstall } from '../converter/diagnose.js';
 import { envPython, pipCacheDirArgs } from './commands.js';
 import { installPlan, type InstallPlan } from './pins.js';
 import { PROVIDERS, SetupError, run, type PythonProvider } from './providers.js';
@@ -49,6 +50,10 @@ export function converterInstallPlan(config: Config, python: string): InstallPla
 }
 
 async function install(plan: InstallPlan, config: Config, env: NodeJS.ProcessEnv): Promise<void> {
+  const explainPip = (tail: string[]) => {
+    const found = diagnosePipInstall(tail, { pythonVersion: config.setup.pythonVersion, os: config.runner.os, arch: config.runner.arch });
+    return found && [found.title, ...found.hints].join(' ');
+  };
   for (const file of plan.files) {
     mkdirSync(path.dirname(file.path), { recursive: true });
     writeFileSync(file.path, file.text);
@@ -56,7 +61,7 @@ async function install(plan: InstallPlan, config: Config, env: NodeJS.ProcessEnv
   core.info(plan.mode === 'lock' ? `Installing from the lock ${config.setup.pinsFile}.` : `Installing within the constraints of ${config.setup.pinsFile}.`);
   for (const step of plan.steps) {
     core.info(`pip: ${step.label}`);
-    await run(step.argv, `pip could not install the converter (${config.setup.requirement}): the step "${step.label}" (${plan.mode} ${config.setup.pinsFile})`, { cwd: config.runner.workspace, env });
+    await run(step.argv, `pip could not install the converter (${config.setup.requirement}): the step "${step.label}" (${plan.mode} ${config.setup.pinsFile})`, { cwd: config.runner.workspace, env }, explainPip);
   }
 }
 

@@ -1,6 +1,6 @@
 // diagnose: a failed converter process becomes a diagnosis a user can act on (the issue's list).
 import { describe, expect, it } from 'vitest';
-import { diagnose, lastErrorLine, type ProcessEnd } from '../../src/converter/diagnose.js';
+import { diagnose, diagnosePipInstall, lastErrorLine, type ProcessEnd } from '../../src/converter/diagnose.js';
 
 const GiB = 1024 ** 3;
 
@@ -141,5 +141,39 @@ describe('diagnose: fallback', () => {
       'huggingface_hub.errors.GatedRepoError: 401 Client Error.',
     );
     expect(lastErrorLine(['INFO:__main__:Converting unet'])).toBeUndefined();
+  });
+});
+
+// pip's own words, from `pip download --only-binary=:all: --platform macosx_13_0_x86_64 --python-version 3.11`.
+const pipTail = (requirement: string, versions: string) => [
+  'Collecting diffusionkit==0.4.0 (from -r /tmp/lock.txt (line 120))',
+  `ERROR: Could not find a version that satisfies the requirement ${requirement} (from versions: ${versions})`,
+  `ERROR: No matching distribution found for ${requirement}`,
+];
+const INTEL = { pythonVersion: '3.11', os: 'macOS', arch: 'X64' };
+
+describe('diagnosePipInstall: No matching distribution found, by package', () => {
+  it('torch on Intel macOS: no x86_64 wheels after 2.2, names the versions pip saw and the Apple-silicon runners', () => {
+    const d = diagnosePipInstall(pipTail('torch==2.5.0', '2.0.0, 2.0.1, 2.1.0, 2.1.1, 2.1.2, 2.2.0, 2.2.1, 2.2.2'), INTEL)!;
+    expect(d.title).toMatch(/^pip found no distribution of torch for Python 3\.11 on macOS X64 \(the index offers 2\.0\.0, .*2\.2\.2\): PyTorch publishes no macOS x86_64 wheels after 2\.2/);
+    expect(text(d)).toMatch(/macos-latest/);
+    expect(text(d)).toMatch(/not macos-15-intel/);
+  });
+
+  it('mlx on Intel macOS: Apple-silicon wheels only', () => {
+    const d = diagnosePipInstall(pipTail('mlx==0.29.3', 'none'), INTEL)!;
+    expect(d.title).toMatch(/no distribution of mlx .*offers no version.*Apple silicon only/);
+  });
+
+  it('another package (or torch on arm64): the Python version and the pins to check', () => {
+    const d = diagnosePipInstall(pipTail('Some_Package.Name==1.0', 'none'), { pythonVersion: '3.12', os: 'macOS', arch: 'ARM64' })!;
+    expect(d.title).toMatch(/^pip found no distribution of some-package-name for Python 3\.12 on macOS ARM64/);
+    expect(text(d)).toMatch(/python-version.*3\.9 to 3\.11/);
+    expect(text(d)).toMatch(/pip-constraints/);
+    expect(diagnosePipInstall(pipTail('torch==2.5.0', 'none'), { ...INTEL, arch: 'ARM64' })!.title).not.toMatch(/x86_64/);
+  });
+
+  it('says nothing about other pip failures', () => {
+    expect(diagnosePipInstall(['ERROR: THESE PACKAGES DO NOT MATCH THE HASHES FROM THE REQUIREMENTS FILE.'], INTEL)).toBeUndefined();
   });
 });

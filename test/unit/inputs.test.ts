@@ -178,6 +178,13 @@ const BAD: BadCase[] = [
     says: [/token/, /secrets\.HF_TOKEN/, /even for public models/],
   },
   { title: 'a Linux runner without dry-run', inputs: {}, env: { RUNNER_OS: 'Linux' }, input: 'dry-run', says: [/macOS/, /dry-run: true/] },
+  {
+    title: 'an Intel (X64) macOS runner without dry-run',
+    inputs: {},
+    env: { RUNNER_ARCH: 'X64' },
+    input: 'dry-run',
+    says: [/Intel \(X64\) macOS/, /torch 2\.5\.0/, /mlx/, /macos-latest/, /dry-run: true/],
+  },
   { title: 'a Windows runner without dry-run', inputs: {}, env: { RUNNER_OS: 'Windows' }, input: 'dry-run', says: [/macOS/] },
   { title: 'python-version 3.12 with the default requirement', inputs: { 'python-version': '3.12' }, input: 'python-version', says: [/3\.11/, /numpy/] },
   { title: 'python-version that is no version', inputs: { 'python-version': 'latest' }, input: 'python-version', says: [/3\.11/] },
@@ -312,6 +319,12 @@ describe('parseInputs: the token', () => {
 });
 
 describe('parseInputs: runner and setup', () => {
+  it('allows a dry run, or a converter of your own, on an Intel (X64) macOS runner', () => {
+    expect(parseInputs(raw({ 'dry-run': 'true' }), ctx({ env: { RUNNER_ARCH: 'X64' } })).errors).toEqual([]);
+    const own = parseInputs(raw({ 'ml-stable-diffusion': 'python_coreml_stable_diffusion @ git+https://example.com/fork.git@abc' }), ctx({ env: { RUNNER_ARCH: 'X64' } }));
+    expect(own.errors).toEqual([]);
+  });
+
   it('allows a dry run on a Linux runner', () => {
     const result = parseInputs(raw({ 'dry-run': 'true' }), ctx({ env: { RUNNER_OS: 'Linux' } }));
     expect(result.errors).toEqual([]);

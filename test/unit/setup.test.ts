@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { condaCreateArgs, envPrefix, envPython, miniforgeInstallArgs } from '../../src/setup/commands.js';
 import { installPlan, isLock, pinnedVersion, shippedLock, withoutHashes, type InstallRequest } from '../../src/setup/pins.js';
 import { MINIFORGE_VERSION, miniforgeInstaller } from '../../src/setup/miniforge.js';
+import { SetupError, run } from '../../src/setup/providers.js';
 
 describe('setup argv', () => {
   it('conda create: a prefix env with the requested Python from conda-forge, no prompt', () => {
@@ -129,5 +130,17 @@ describe('the converter install from its pins', () => {
 
   it('withoutHashes keeps extras and markers of the pin line', () => {
     expect(withoutHashes('diffusers[torch]==0.30.2 ; python_version >= "3.9" \\\n    --hash=sha256:ab\n    # via x\n')).toBe('diffusers[torch]==0.30.2 ; python_version >= "3.9"\n');
+  });
+});
+
+describe('run: a failed setup command', () => {
+  const failing = [process.execPath, '-e', 'console.log("ERROR: No matching distribution found for mlx==0.29.3"); process.exit(1)'];
+
+  it('is a SetupError with what explain makes of its output, before the last lines', async () => {
+    const error = await run(failing, 'pip install', { cwd: process.cwd(), env: process.env }, (tail) =>
+      tail.some((l) => l.includes('mlx')) ? 'mlx has Apple-silicon wheels only.' : undefined,
+    ).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(SetupError);
+    expect((error as Error).message).toMatch(/^pip install failed: .* exited with code 1\. mlx has Apple-silicon wheels only\. Last output:\nERROR: No matching/);
   });
 });

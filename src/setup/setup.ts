@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import * as core from '@actions/core';
 import type { Config } from '../inputs/config.js';
 import { childEnvironment, runProcess } from '../process.js';
-import { restore, save, type CacheReport } from '../cache/cache.js';
+import { CACHE_NAMES, restore, save, type CacheReport } from '../cache/cache.js';
 import { envKey, pipKey, type EnvironmentIdentity } from '../cache/keys.js';
 import { DEFAULT_REQUIREMENT } from '../converter/install.js';
 import { diagnosePipInstall } from '../converter/diagnose.js';
@@ -83,7 +83,7 @@ export async function setupConverter(config: Config, caching = false): Promise<S
 
     let envReport: CacheReport | undefined;
     if (caching && prefix) {
-      envReport = await restore('conda env', [prefix], envKey(identity));
+      envReport = await restore(CACHE_NAMES.env, [prefix], envKey(identity));
       if (envReport.restored === 'exact' && existsSync(envPython(prefix))) {
         core.info(`The conda env at ${prefix} came from the cache: nothing to install.`);
         return { python: envPython(prefix), provider: `${provider.label} (cached env)`, durationMs: Date.now() - started, caches: [envReport] };
@@ -98,7 +98,7 @@ export async function setupConverter(config: Config, caching = false): Promise<S
     if (caching) {
       const dir = await runProcess(pipCacheDirArgs(python), { cwd: config.runner.workspace, env, echo: false });
       pipDir = dir.exitCode === 0 ? dir.tail.at(-1)?.trim() : undefined;
-      if (pipDir) pipReport = await restore('pip', [pipDir], pipKey(identity));
+      if (pipDir) pipReport = await restore(CACHE_NAMES.pip, [pipDir], pipKey(identity));
     }
 
     await install(converterInstallPlan(config, python), config, env);

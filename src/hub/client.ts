@@ -110,6 +110,7 @@ const PARALLEL_DOWNLOADS = 8;
 /** Tries per file: a dropped connection resumes where it stopped, a bad digest starts over once. */
 const DOWNLOAD_TRIES = 5;
 const PARTIAL = '.incomplete';
+const WRITE_BATCH = 4 * 1024 * 1024;
 
 /**
  * File downloads: redirects followed (the Hub sends LFS and Xet files to its CDN; the token is
@@ -175,19 +176,39 @@ class DownloadClient {
           }
         }
         const total = expected?.size ?? totalOf(status, response.message.headers, written);
+        // Bytes are hashed as they come and written in large batches, one write in flight while
+        // the next batch is read; whatever arrived before a drop is written, so a retry resumes there.
+        let batch: Buffer[] = [];
+        let batched = 0;
+        let writing: Promise<unknown> = Promise.resolve();
+        const flush = async () => {
+          await writing;
+          if (batched === 0) return;
+          writing = out.writev(batch, written);
+          written += batched;
+          batch = [];
+          batched = 0;
+        };
+        let dropped: unknown;
         try {
           for await (const chunk of response.message as AsyncIterable<Buffer>) {
             if (signal.aborted) {
               response.message.destroy();
               throw new Error(`${file.rfilename}: stopped, another download failed`);
             }
-            await out.write(chunk, 0, chunk.length, written);
             digest.update(chunk);
-            written += chunk.length;
+            batch.push(chunk);
+            batched += chunk.length;
+            if (batched >= WRITE_BATCH) await flush();
           }
         } catch (error) {
           if (signal.aborted) throw error;
-          lastProblem = `connection dropped after ${written} bytes (${errorText(error)})`;
+          dropped = error;
+        }
+        await flush();
+        await writing;
+        if (dropped !== undefined) {
+          lastProblem = `connection dropped after ${written} bytes (${errorText(dropped)})`;
           continue;
         }
         if (total !== undefined && written < total) {

@@ -116,6 +116,21 @@ export function controlNetResourceName(hubId: string): string {
 }
 
 export const RESOURCES_DIR = 'Resources';
+
+/**
+ * How bundling compiles each package (_compile_coreml_model, L244):
+ * `os.system(f"xcrun coremlcompiler compile {package} {Resources}")`, where both paths are -o
+ * joined with names that hold model-version.
+ */
+export const COMPILE_UNCHECKED = 'the converter runs coremlcompiler through os.system, unquoted, and ignores its exit status';
+
+/** Characters a shell passes on unchanged inside an unquoted word. */
+const SHELL_SAFE = /[\w./+,:@%=-]/;
+
+/** The characters of `text` that an unquoted shell word would split on or expand, each once. */
+export function shellUnsafeCharacters(text: string): string[] {
+  return [...new Set([...text].filter((ch) => !SHELL_SAFE.test(ch)))];
+}
 export const CONTROLNET_RESOURCES_DIR = 'controlnet';
 
 /** Package suffix -> compiled model name in Resources, in the order upstream compiles them. */

@@ -1,5 +1,5 @@
 import { APPLE_SILICON_ONLY, APPLE_SILICON_RUNNERS, DEFAULT_REQUIREMENT, SUPPORTED_PYTHON } from '../converter/install.js';
-import { CONVERTER_MIN_PSNR } from '../converter/vocabulary.js';
+import { COMPILE_UNCHECKED, CONVERTER_MIN_PSNR, shellUnsafeCharacters } from '../converter/vocabulary.js';
 import type { Config } from './config.js';
 import type { InputName } from './names.js';
 import { SD3_NOT_FP16, unstageable } from '../fp16/decide.js';
@@ -18,6 +18,14 @@ export interface Rule {
 }
 
 const isMacOS = (c: Config) => c.runner.os === 'macOS';
+
+/** A path the bundling step hands to a shell unquoted: the message when it would not survive that. */
+function unsafeForCompile(c: Config, what: string, value: string): string | undefined {
+  const bad = c.conversion.bundleResources ? shellUnsafeCharacters(value) : [];
+  if (bad.length === 0) return undefined;
+  const named = bad.map((ch) => (ch === ' ' ? 'a space' : JSON.stringify(ch))).join(', ');
+  return `${what} ${JSON.stringify(value)}, which holds ${named}: with bundle-resources-for-swift-cli ${COMPILE_UNCHECKED} (\`xcrun coremlcompiler compile <output-dir>/<package> <output-dir>/Resources\`, package names hold model-version), so a shell would split or expand it. Use only letters, digits and . _ - / + , : @ % = in it.`;
+}
 const hasModelsFromHub = (c: Config) => c.conversion.hubIds.length > 0;
 
 function compareVersion(version: string, [major, minor]: readonly number[]): number {
@@ -136,6 +144,16 @@ export const RULES: readonly Rule[] = [
       c.conversion.controlnets.length > 0 && c.conversion.sd3Version
         ? 'cannot be combined with `sd3-version: true`: the converter\'s ControlNet model handles SD 1.x and 2.x ControlNets only, and an SD3 bundle has no unet for them to control.'
         : undefined,
+  },
+  {
+    input: 'output-dir',
+    severity: 'error',
+    check: (c) => unsafeForCompile(c, 'resolves to', c.conversion.outputDir),
+  },
+  {
+    input: 'model-version',
+    severity: 'error',
+    check: (c) => unsafeForCompile(c, 'is', c.conversion.modelVersion),
   },
   {
     input: 'model-revision',

@@ -210,6 +210,25 @@ describe('each defect is caught once and names the file', () => {
     expect(errors(refiner).map((f) => f.file)).toEqual(['UnetChunk1.mlmodelc', 'UnetChunk2.mlmodelc', 'UnetRefiner.mlmodelc', 'UnetRefinerChunk1.mlmodelc', 'UnetRefinerChunk2.mlmodelc']);
   });
 
+  // Bundling runs coremlcompiler through os.system and ignores its status: a package that is
+  // there but has no .mlmodelc means its compile failed.
+  it('a missing compiled model names its package and says the compile failed when the package is there', () => {
+    const bundle = sdBundle();
+    delete bundle['Unet.mlmodelc'];
+    const pkg = 'Stable_Diffusion_version_stabilityai_stable-diffusion-2-1-base_unet.mlpackage';
+    const asked = (has?: (file: string) => boolean) => onlyError(checkBundle(listing(bundle), expectationsFor(SD, has)));
+    expect(asked((f) => f === pkg)).toBe(
+      `Unet.mlmodelc is missing: needed because convert-unet is true; ${pkg} is in output-dir, so compiling it failed (the converter runs coremlcompiler through os.system, unquoted, and ignores its exit status: the bundling step's log has coremlcompiler's error).`,
+    );
+    expect(asked(() => false)).toMatch(new RegExp(`; ${pkg} is not in output-dir either, so the conversion did not make it`));
+    expect(asked()).toMatch(new RegExp(`; compiling ${pkg} failed, or the package was never made`));
+  });
+
+  it('a missing ControlNet model names its ControlNet package', () => {
+    const r = checkBundle(listing(sdBundle()), expectationsFor({ ...SD, controlnets: [CN] }, () => true));
+    expect(errors(r).map(findingText)).toEqual([expect.stringMatching(/^controlnet\/LllyasvielSdControlnetMlsd\.mlmodelc is missing: .*; ControlNet_lllyasviel_sd-controlnet-mlsd\.mlpackage is in output-dir, so compiling it failed/)]);
+  });
+
   it('a SafetyChecker the pipeline does not have is a warning only', () => {
     const r = check(sdBundle(), { ...SD, parts: [...SD.parts, 'safety_checker'] });
     expect(r.passed).toBe(true);

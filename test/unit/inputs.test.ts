@@ -217,6 +217,13 @@ const BAD: BadCase[] = [
     says: [/`sd3-version: true`/, /SD 1\.x and 2\.x/],
   },
   { title: 'convert-mmdit without sd3-version', inputs: { 'convert-mmdit': 'true' }, input: 'convert-mmdit', says: [/sd3-version/] },
+  {
+    title: 'output-dir with a space (bundling hands it to a shell unquoted)',
+    inputs: { 'output-dir': 'coreml models' },
+    input: 'output-dir',
+    says: [/resolves to ".*\/coreml models", which holds a space/, /os\.system, unquoted/, /letters, digits/],
+  },
+  { title: 'output-dir with shell metacharacters', inputs: { 'output-dir': 'out$(id);x' }, input: 'output-dir', says: [/"\$", "\(", "\)", ";"/] },
   { title: 'output-dir is the workspace', inputs: { 'output-dir': '.' }, input: 'output-dir', says: [/workspace/] },
 ];
 
@@ -323,6 +330,14 @@ describe('parseInputs: runner and setup', () => {
     expect(parseInputs(raw({ 'dry-run': 'true' }), ctx({ env: { RUNNER_ARCH: 'X64' } })).errors).toEqual([]);
     const own = parseInputs(raw({ 'ml-stable-diffusion': 'python_coreml_stable_diffusion @ git+https://example.com/fork.git@abc' }), ctx({ env: { RUNNER_ARCH: 'X64' } }));
     expect(own.errors).toEqual([]);
+  });
+
+  it('refuses a local model-version with a space when bundling (package names hold it), not otherwise', () => {
+    const local = { 'model-version': 'models/my sd' };
+    const result = parseInputs(raw(local), ctx({ dirs: ['models/my sd'] }));
+    expect(result.errors).toEqual([expect.stringMatching(/^Input `model-version` is "models\/my sd", which holds a space: with bundle-resources-for-swift-cli/)]);
+    const unbundled = parseInputs(raw({ ...local, 'bundle-resources-for-swift-cli': 'false', 'output-dir': 'a b' }), ctx({ dirs: ['models/my sd'] }));
+    expect(unbundled.errors).toEqual([]);
   });
 
   it('allows a dry run on a Linux runner', () => {

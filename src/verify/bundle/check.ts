@@ -1,4 +1,4 @@
-import { TOKENIZER_FILES, compiledModel, type ChunkablePart } from '../../converter/vocabulary.js';
+import { COMPILE_UNCHECKED, TOKENIZER_FILES, compiledModel, type ChunkablePart } from '../../converter/vocabulary.js';
 import {
   APP_UNET_MODELS,
   CLIP_SPECIAL_TOKENS,
@@ -95,7 +95,7 @@ function structureFindings(listing: BundleListing, model: string, reading: Metad
   const findings: Finding[] = [];
   const error = (file: string, message: string) => findings.push({ severity: 'error', file, message });
   if (!has('metadata.json')) {
-    error(`${model}/metadata.json`, 'is missing: coremlcompiler always writes it, so the compile most likely failed (upstream ignores its exit status); Mochi Diffusion does not list such a model');
+    error(`${model}/metadata.json`, `is missing: coremlcompiler always writes it, so the compile most likely failed (${COMPILE_UNCHECKED}); Mochi Diffusion does not list such a model`);
   } else if (reading && !reading.ok) {
     error(`${model}/metadata.json`, reading.problem);
   }
@@ -111,6 +111,13 @@ function structureFindings(listing: BundleListing, model: string, reading: Metad
   return findings;
 }
 
+/** Why a model the converter's bundling compiles is missing, from whether its package is there. */
+function compileNote({ package: pkg, present }: { package: string; present?: boolean }): string {
+  if (present === false) return `; ${pkg} is not in output-dir either, so the conversion did not make it and there was nothing to compile`;
+  const failed = `${COMPILE_UNCHECKED}: the bundling step's log has coremlcompiler's error`;
+  return present ? `; ${pkg} is in output-dir, so compiling it failed (${failed})` : `; compiling ${pkg} failed, or the package was never made (${failed})`;
+}
+
 function requirementFindings(listing: BundleListing, models: Set<string>, expectations: BundleExpectations): Finding[] {
   const findings: Finding[] = [];
   for (const r of expectations.required) {
@@ -119,7 +126,12 @@ function requirementFindings(listing: BundleListing, models: Set<string>, expect
     const missing = first.filter((p) => !exists(listing, models, p));
     const others = r.alternatives.slice(1).map((alt) => alt.join(' + '));
     for (const file of missing) {
-      findings.push({ severity: r.severity, file, message: `is missing${others.length > 0 ? ` (and so is ${others.join(', or ')})` : ''}: needed because ${r.why}` });
+      const source = r.sources?.[file];
+      findings.push({
+        severity: r.severity,
+        file,
+        message: `is missing${others.length > 0 ? ` (and so is ${others.join(', or ')})` : ''}: needed because ${r.why}${source ? compileNote(source) : ''}`,
+      });
     }
   }
   return findings;

@@ -2,6 +2,8 @@ import type { ConversionOptions } from '../../inputs/config.js';
 import {
   CONTROLNET_RESOURCES_DIR,
   QUANTIZED_PARTS,
+  RESOURCES_DIR,
+  compiledResources,
   T5_RESOURCES,
   compiledModel,
   controlNetResourceName,
@@ -21,6 +23,11 @@ export interface Requirement {
   why: string;
   /** A warning where the converter itself may legitimately leave it out. */
   severity: 'error' | 'warning';
+  /**
+   * The action's own run: the package in output-dir that bundling compiles into each path, and
+   * whether it is there (undefined: not looked at).
+   */
+  sources?: Record<string, { package: string; present?: boolean }>;
 }
 
 export interface BundleExpectations {
@@ -52,8 +59,21 @@ export function kindOf(o: Pick<ConversionOptions, 'xlVersion' | 'sd3Version'>): 
   return o.sd3Version ? 'sd3' : o.xlVersion ? 'sdxl' : 'sd';
 }
 
-/** The action's own run: exactly what its converter processes compile into Resources. */
-export function expectationsFor(o: ConversionOptions): BundleExpectations {
+/**
+ * The action's own run: exactly what its converter processes compile into Resources.
+ * `hasPackage` tells whether output-dir holds a package (by file name).
+ */
+export function expectationsFor(o: ConversionOptions, hasPackage?: (file: string) => boolean): BundleExpectations {
+  const packageOf = new Map([...compiledResources(o.modelVersion, o.controlnets)].map(([pkg, target]) => [target.slice(RESOURCES_DIR.length + 1), pkg]));
+  const withSources = (r: Requirement): Requirement => ({
+    ...r,
+    sources: Object.fromEntries(
+      r.alternatives.flat().flatMap((p) => {
+        const pkg = packageOf.get(p);
+        return pkg === undefined ? [] : [[p, { package: pkg, present: hasPackage?.(pkg) }]];
+      }),
+    ),
+  });
   const kind = kindOf(o);
   const required: Requirement[] = [];
   if (o.parts.includes('text_encoder')) {
@@ -76,7 +96,7 @@ export function expectationsFor(o: ConversionOptions): BundleExpectations {
   if (o.includeT5) required.push(need([...T5_RESOURCES], 'include-t5 is true'));
   return {
     kind,
-    required,
+    required: required.map(withSources),
     quantize: o.quantizeNbits === undefined ? undefined : { nbits: o.quantizeNbits, models: quantizedModels(o.controlnets) },
     attention: o.attention,
     latent: o.latentH !== undefined && o.latentW !== undefined ? { h: o.latentH, w: o.latentW } : undefined,

@@ -29,7 +29,8 @@ export function verifyResources(dir: string, expectations: BundleExpectations, l
 export function verifyConversion(config: Config, conversion: ConversionResult): BundleReport | undefined {
   const dir = path.join(config.conversion.outputDir, RESOURCES_DIR);
   if (!config.verifyBundle || !config.conversion.bundleResources || conversion.failure || !existsSync(dir)) return undefined;
-  return verifyResources(dir, expectationsFor(config.conversion));
+  const { outputDir } = config.conversion;
+  return verifyResources(dir, expectationsFor(config.conversion, (pkg) => existsSync(path.join(outputDir, pkg))));
 }
 
 /** The message that fails the step, or undefined when the bundle passed. */

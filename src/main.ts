@@ -95,7 +95,7 @@ async function run(): Promise<void> {
     if (download.cache) caches.push(download.cache);
     // The main model's files at the commit the Hub stage resolved: prepare-fp16 copies that commit.
     const resolved = models.find((m) => m.id === config.conversion.modelVersion && m.resolved);
-    const fp16 = await prepareFp16(config, setup.python, resolved && { revision: resolved.revision, files: resolved.files.map((f) => f.rfilename) });
+    const fp16 = await prepareFp16(config, setup.python, resolved && { revision: resolved.revision, files: resolved.files.map((f) => f.rfilename) }, hub);
     if (fp16.failure) {
       core.error(fp16.failure, { title: 'prepare-fp16' });
       core.setFailed(fp16.failure);

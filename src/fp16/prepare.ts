@@ -3,8 +3,7 @@ import * as path from 'node:path';
 import * as core from '@actions/core';
 import type { Config } from '../inputs/config.js';
 import { diagnose } from '../converter/diagnose.js';
-import { HubClient } from '../hub/client.js';
-import { hubEndpoint } from '../hub/models.js';
+import type { HubClient } from '../hub/client.js';
 import { childEnvironment, runProcess } from '../process.js';
 import { decidePrepareFp16, stagedFolder, stagingLinks, type ModelFiles } from './decide.js';
 
@@ -27,9 +26,9 @@ function localFiles(dir: string): ModelFiles {
   }
 }
 
-async function hubFiles(config: Config): Promise<ModelFiles> {
+async function hubFiles(hub: Pick<HubClient, 'resolve'>, modelVersion: string, revision: string): Promise<ModelFiles> {
   try {
-    const { files } = await new HubClient(hubEndpoint(process.env), config.hfToken).resolve(config.conversion.modelVersion, 'main');
+    const { files } = await hub.resolve(modelVersion, revision);
     return { files: files.map((f) => f.rfilename) };
   } catch (error) {
     return { error: error instanceof Error ? error.message : String(error) };
@@ -44,12 +43,14 @@ export interface ResolvedModel {
 
 /**
  * The thin part: asks the folder or the Hub (unless the Hub stage already did), runs
- * python/prepare_fp16.py at the resolved commit, and links local inputs into the staging root.
+ * python/prepare_fp16.py at the resolved commit (else at model-revision), and links local inputs
+ * into the staging root. `client` is the Hub stage's, asked again only when it could not resolve.
  */
-export async function prepareFp16(config: Config, python: string, resolved?: ResolvedModel): Promise<Fp16Preparation> {
+export async function prepareFp16(config: Config, python: string, resolved: ResolvedModel | undefined, client: Pick<HubClient, 'resolve'>): Promise<Fp16Preparation> {
   const none: Fp16Preparation = { cleanup: () => undefined };
   const o = config.conversion;
   const hub = o.modelIsLocal ? undefined : resolved;
+  const revision = hub?.revision ?? o.modelRevision;
   const files =
     config.prepareFp16.mode !== 'auto'
       ? undefined
@@ -57,7 +58,7 @@ export async function prepareFp16(config: Config, python: string, resolved?: Res
         ? localFiles(path.resolve(config.runner.workspace, o.modelVersion))
         : hub
           ? { files: hub.files }
-          : await hubFiles(config);
+          : await hubFiles(client, o.modelVersion, revision);
   const decision = decidePrepareFp16(config, files);
   core.info(`prepare-fp16: ${decision.run ? 'saving an fp16 copy' : 'not needed'}, ${decision.reason}.`);
   if (decision.warning) core.warning(decision.warning, { title: 'prepare-fp16' });
@@ -66,7 +67,7 @@ export async function prepareFp16(config: Config, python: string, resolved?: Res
   if (!decision.run || !staged) return none;
 
   const source = o.modelIsLocal ? path.resolve(config.runner.workspace, o.modelVersion) : o.modelVersion;
-  const argv = [python, config.prepareFp16.helper, '--model-version', source, '--output', staged, ...(hub ? ['--revision', hub.revision] : [])];
+  const argv = [python, config.prepareFp16.helper, '--model-version', source, '--output', staged, ...(o.modelIsLocal ? [] : ['--revision', revision])];
   core.startGroup(`Save an fp16 safetensors copy of ${o.modelVersion}`);
   const result = await runProcess(argv, { cwd: config.runner.workspace, env: childEnvironment({ HF_TOKEN: config.hfToken, PYTHONUNBUFFERED: '1' }) });
   core.endGroup();

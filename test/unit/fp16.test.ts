@@ -4,7 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { parseInputs } from '../../src/inputs/parse.js';
 import type { Config } from '../../src/inputs/config.js';
 import { decidePrepareFp16, isFp16Safetensors, stagedFolder, stagingLinks } from '../../src/fp16/decide.js';
-import { ACTION_ROOT, WORKSPACE, ctx, options, raw } from './fixtures.js';
+import { prepareFp16 } from '../../src/fp16/prepare.js';
+import { ACTION_ROOT, HUB_MODEL, WORKSPACE, ctx, options, raw } from './fixtures.js';
 
 const HUB_FILES_NO_FP16 = ['model_index.json', 'unet/config.json', 'unet/diffusion_pytorch_model.safetensors', 'text_encoder/model.safetensors', 'v1-5-pruned.ckpt'];
 const HUB_FILES_FP16 = [...HUB_FILES_NO_FP16, 'unet/diffusion_pytorch_model.fp16.safetensors'];
@@ -94,5 +95,34 @@ describe('where the copy goes', () => {
       { link: '/t/s/models/refiner', target: path.join(WORKSPACE, 'models/refiner') },
       { link: '/t/s/cn/local', target: path.join(WORKSPACE, 'cn/local') },
     ]);
+  });
+});
+
+describe('prepareFp16 and the Hub', () => {
+  /** The Hub stage's client, recording what it is asked; its listing already has fp16 files, so no helper runs. */
+  function hub() {
+    const asked: string[] = [];
+    const client = {
+      resolve: async (id: string, revision: string) => {
+        asked.push(`${id}@${revision}`);
+        return { sha: 'c'.repeat(40), files: HUB_FILES_FP16.map((rfilename) => ({ rfilename })) };
+      },
+    };
+    return { asked, client };
+  }
+
+  it('lists the files at model-revision when the Hub stage could not resolve it, through the Hub stage\'s client', async () => {
+    const { asked, client } = hub();
+    const config = parseInputs(raw({ 'model-revision': 'v2.1' }), ctx()).config!;
+    const prepared = await prepareFp16(config, '/no/python', undefined, client);
+    expect(asked).toEqual([`${HUB_MODEL}@v2.1`]);
+    expect([prepared.cwd, prepared.failure]).toEqual([undefined, undefined]);
+  });
+
+  it('does not ask again when the Hub stage resolved the commit', async () => {
+    const { asked, client } = hub();
+    const config = parseInputs(raw({ 'model-revision': 'v2.1' }), ctx()).config!;
+    await prepareFp16(config, '/no/python', { revision: 'c'.repeat(40), files: HUB_FILES_FP16 }, client);
+    expect(asked).toEqual([]);
   });
 });

@@ -1,4 +1,5 @@
 import { APPLE_SILICON_ONLY, APPLE_SILICON_RUNNERS, SUPPORTED_PYTHON } from './install.js';
+import { DIFFUSIONKIT_MIN_PSNR } from './diffusionkit.js';
 
 /**
  * Turns a failed converter process into a diagnosis a user can act on. Pure: it reads the exit
@@ -22,6 +23,9 @@ export interface Diagnosis {
   /** What to try. */
   hints: string[];
 }
+
+/** unittest's report of DiffusionKit's failed assertGreater(psnr, 35). */
+const PARITY_FAILED = new RegExp(String.raw`AssertionError: (\S+) not greater than ${DIFFUSIONKIT_MIN_PSNR}\b`);
 
 const GiB = 1024 ** 3;
 const gib = (bytes: number) => `${(bytes / GiB).toFixed(1)} GiB`;
@@ -106,6 +110,18 @@ const MATCHERS: readonly Matcher[] = [
         'Try another attention implementation or compute unit; ORIGINAL is the most robust, especially for non-square latents.',
       ],
     }),
+  },
+  {
+    applies: (_end, text) => PARITY_FAILED.test(text),
+    diagnose: (end) => {
+      const figure = PARITY_FAILED.exec(end.tail.join('\n'))?.[1];
+      return {
+        title: `DiffusionKit's parity check failed (PSNR ${figure} dB, not over ${DIFFUSIONKIT_MIN_PSNR} dB), so it saved no package and the converter failed opening it.`,
+        hints: [
+          `DiffusionKit converts SD3's MMDiT and VAE decoder with settings of its own (float32, CPU_AND_GPU), whatever compute-unit says; try another latent size (latent-h, latent-w) or report it to DiffusionKit.`,
+        ],
+      };
+    },
   },
   {
     applies: (_end, text) => /Error computing NN outputs/.test(text),

@@ -18,3 +18,11 @@ export const SD3_CHECKPOINT = 'sd3_medium.safetensors';
 
 /** Hub repositories known to hold SD3_CHECKPOINT (Stability's, and the copy DiffusionKit's own MLX code loads). */
 export const SD3_MODELS = ['stabilityai/stable-diffusion-3-medium', 'argmaxinc/mlx-stable-diffusion-3-medium'] as const;
+
+/**
+ * argmaxtools' parity check (test_torch2coreml_correctness_and_speedup, argmaxtools 0.1.23 as
+ * locked): `torch2coreml PSNR={psnr:.3g}`, then assertGreater(psnr, 35); it runs whatever
+ * --check-output-correctness says, for the MMDiT and for SD3's VAE decoder.
+ */
+export const DIFFUSIONKIT_MIN_PSNR = 35;
+export const DIFFUSIONKIT_CHECK = 'DiffusionKit PyTorch to Core ML';

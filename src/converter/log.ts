@@ -1,4 +1,5 @@
 import type { PsnrPart } from './vocabulary.js';
+import { DIFFUSIONKIT_CHECK, DIFFUSIONKIT_MIN_PSNR } from './diffusionkit.js';
 
 /**
  * Reads the converter's log as it streams. Lines come from Python's logging (`LEVEL:logger:msg`),
@@ -35,20 +36,29 @@ export interface LogContext {
 }
 
 const FIGURE = String.raw`(-?inf|nan|-?\d+(?:\.\d+)?)`;
+/** DiffusionKit prints `{psnr:.3g}` and unittest a float's repr: either may have an exponent. */
+const DK_FIGURE = String.raw`(-?inf|nan|-?\d+(?:\.\d+)?(?:e[+-]?\d+)?)`;
+/** Part names hold dots where a ControlNet id does (`..._1.0`). */
+const NAME = String.raw`[\w.-]+`;
 const PATTERNS = {
   psnr: new RegExp(
     String.raw`([\w.\-]+) (baseline (?:PyTorch )?to (?:reference|baseline) (?:PyTorch|CoreML)): PSNR changed by \S+ dB \(\S+ -> ${FIGURE}\)`,
   ),
   tooLow: new RegExp(String.raw`ValueError: ${FIGURE} dB is too low!`),
   chunkLow: new RegExp(String.raw`WARNING:coremltools:${FIGURE} dB is low!`),
-  converting: /:Converting ([\w-]+)$/,
-  converted: /:Converted ([\w-]+)$/,
-  saved: /:Saved [\w-]+ into (.+\.mlpackage)$/,
-  skipped: /`([\w-]+)` already exists at (.+), skipping conversion\.$/,
+  // DiffusionKit 0.4.0 converts SD3's MMDiT and VAE decoder through argmaxtools' CoreMLTestsMixin,
+  // whose parity check always runs: it logs the figure, and on a failure unittest prints the
+  // assertion and the package is never saved (the converter then fails opening it).
+  diffusionKitPsnr: new RegExp(String.raw`:torch2coreml PSNR=${DK_FIGURE}`),
+  diffusionKitFailed: new RegExp(String.raw`AssertionError: ${DK_FIGURE} not greater than ${DIFFUSIONKIT_MIN_PSNR}\b`),
+  converting: new RegExp(String.raw`:Converting (${NAME})$`),
+  converted: new RegExp(String.raw`:Converted (${NAME})$`),
+  saved: new RegExp(String.raw`:Saved ${NAME} into (.+\.mlpackage)$`),
+  skipped: new RegExp(String.raw`\`(${NAME})\` already exists at (.+), skipping conversion\.$`),
   chunksExist: /`unet` chunks already exist, skipping conversion\./,
   chunking: /:Chunking (\S+) in two approximately equal MLModels/,
   chunkingModel: /:Start chunking model (.+) into two pieces\./,
-  quantizing: /:Quantizing ([\w-]+) to \d+-bit precision$/,
+  quantizing: new RegExp(String.raw`:Quantizing (${NAME}) to \d+-bit precision$`),
   compiled: /:Compiled (.+) to (.+\.mlmodelc)$/,
 };
 
@@ -87,7 +97,11 @@ export class ConverterLogParser {
       const [, subject = '', rest = '', figure = ''] = m;
       return [{ kind: 'psnr', check: { part: this.psnrPart(subject), check: `${subject} ${rest}`, psnr: parsePsnrFigure(figure), printed: figure } }];
     }
-    if ((m = PATTERNS.tooLow.exec(line))) return [{ kind: 'too-low', figure: m[1] ?? '' }];
+    if ((m = PATTERNS.tooLow.exec(line) ?? PATTERNS.diffusionKitFailed.exec(line))) return [{ kind: 'too-low', figure: m[1] ?? '' }];
+    if ((m = PATTERNS.diffusionKitPsnr.exec(line))) {
+      const part = this.currentPart === 'vae_decoder' ? 'vae_decoder' : 'mmdit';
+      return [{ kind: 'psnr', check: { part, check: DIFFUSIONKIT_CHECK, psnr: parsePsnrFigure(m[1] ?? ''), printed: m[1] ?? '' } }];
+    }
     if ((m = PATTERNS.chunkLow.exec(line))) {
       const part = `${this.chunkPart ?? this.context.unetPart}_chunks` as PsnrPart;
       return [{ kind: 'psnr', check: { part, check: 'chunks against the full model (coremltools)', psnr: parsePsnrFigure(m[1] ?? ''), printed: m[1] ?? '' } }];

@@ -59,8 +59,8 @@ export const QUANTIZED_PARTS: readonly PackagePart[] = [
 
 /**
  * Part names a PSNR check can be reported under, and so the names accepted in psnr-thresholds.
- * mmdit has none: upstream runs no parity check for it. `*_chunks` are the coremltools check of
- * the chunks against the full model.
+ * mmdit's is DiffusionKit's (see diffusionkit.ts). `*_chunks` are the coremltools check of the
+ * chunks against the full model.
  */
 export const PSNR_PARTS = [
   'text_encoder',
@@ -72,6 +72,7 @@ export const PSNR_PARTS = [
   'refiner',
   'safety_checker',
   'controlnet',
+  'mmdit',
   'unet_chunks',
   'control-unet_chunks',
   'refiner_chunks',

@@ -29,12 +29,14 @@ export function judgePsnr(results: PsnrResult[], gate: PsnrGate): PsnrVerdict[] 
 /**
  * Parts that should have reported a check and did not. Chunk checks are left out: coremltools
  * prints only low figures. text_encoder_2 exists only for SDXL pipelines, which the log tells.
+ * SD3's VAE decoder and MMDiT report DiffusionKit's check.
  */
 export function expectedPsnrParts(o: ConversionOptions): PsnrPart[] {
   if (!o.checkOutputCorrectness) return [];
   const parts: PsnrPart[] = [];
   if (o.parts.includes('text_encoder')) parts.push('text_encoder');
-  if (o.parts.includes('vae_decoder') && !o.sd3Version) parts.push('vae_decoder');
+  if (o.parts.includes('vae_decoder')) parts.push('vae_decoder');
+  if (o.parts.includes('mmdit')) parts.push('mmdit');
   if (o.parts.includes('vae_encoder')) parts.push('vae_encoder');
   if (o.parts.includes('unet')) parts.push(unetPart(o));
   if (chunkableParts(o).includes('refiner')) parts.push('refiner');

@@ -177,3 +177,20 @@ describe('diagnosePipInstall: No matching distribution found, by package', () =>
     expect(diagnosePipInstall(['ERROR: THESE PACKAGES DO NOT MATCH THE HASHES FROM THE REQUIREMENTS FILE.'], INTEL)).toBeUndefined();
   });
 });
+
+describe("diagnose: DiffusionKit's parity check failed (SD3)", () => {
+  it('says the check failed with its figure, not only that the package it never saved is missing', () => {
+    const d = diagnose(
+      end({
+        tail: [
+          'AssertionError: 20.123456789 not greater than 35',
+          'FAILED (failures=1)',
+          ...TRACEBACK,
+          "FileNotFoundError: [Errno 2] No such file or directory: '/w/out/MultiModalDiffusionTransformer.mlpackage'",
+        ],
+      }),
+    );
+    expect(d.title).toBe("DiffusionKit's parity check failed (PSNR 20.123456789 dB, not over 35 dB), so it saved no package and the converter failed opening it.");
+    expect(text(d)).toMatch(/latent-h/);
+  });
+});

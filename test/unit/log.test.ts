@@ -275,6 +275,18 @@ describe('ConverterLogParser: single lines', () => {
     ]);
   });
 
+  it('reads ControlNet names with dots (`..._1.0`) in the skip, quantize and PSNR lines', () => {
+    const name = 'someone_sd15_controlnet_1.0';
+    const text =
+      info(`\`controlnet_${name}\` already exists at ${O}/ControlNet_${name}.mlpackage, skipping conversion.`) +
+      info(`Quantizing ${name} to 6-bit precision`) +
+      info(psnr(`${name} baseline to reference PyTorch`, '210.0', '90.5'));
+    const events = parseAll(text);
+    expect(ofKind(events, 'skipped')).toEqual([{ kind: 'skipped', part: `controlnet_${name}`, path: `${O}/ControlNet_${name}.mlpackage` }]);
+    expect(ofKind(events, 'quantizing').map((e) => e.part)).toEqual([name]);
+    expect(checks(events).map((c) => [c.part, c.check])).toEqual([['controlnet', `${name} baseline to reference PyTorch`]]);
+  });
+
   it('reports existing chunks as skipped chunks of the unet, or of the refiner after "Converting refiner"', () => {
     const base = info('Converting unet') + info('`unet` chunks already exist, skipping conversion.');
     expect(ofKind(parseAll(base), 'skipped')).toMatchObject([{ part: 'unet_chunks' }]);
@@ -289,5 +301,47 @@ describe('ConverterLogParser: single lines', () => {
       '\nWARNING:coremltools:Torch version 2.5.1 has not been tested with coremltools.\n' +
       info('Done. Pipeline in effect: StableDiffusionPipeline');
     expect(parseAll(text)).toEqual([]);
+  });
+});
+
+// DiffusionKit 0.4.0 (argmaxtools 0.1.23's CoreMLTestsMixin) converts SD3's VAE decoder and MMDiT and
+// always runs its parity check: `logger.info(f"torch2coreml PSNR={psnr:.3g}")`, then
+// assertGreater(psnr, 35), whose failure unittest prints (and no package is saved).
+describe("ConverterLogParser: DiffusionKit's parity check (SD3)", () => {
+  const dk = (figure: string) => `INFO:argmaxtools.test_utils:torch2coreml PSNR=${figure}\n`;
+  const unittestFailure = (repr: string) =>
+    [
+      'F',
+      '======================================================================',
+      "FAIL: test_torch2coreml_correctness_and_speedup (diffusionkit.tests.torch2coreml.test_mmdit.TestSD3MMDiT.test_torch2coreml_correctness_and_speedup) (phase='torch2coreml_correctness')",
+      '----------------------------------------------------------------------',
+      'Traceback (most recent call last):',
+      '    self.assertGreater(psnr, TEST_PSNR_THR)',
+      `AssertionError: ${repr} not greater than 35`,
+      '',
+      'FAILED (failures=1)',
+      '',
+    ].join('\n');
+
+  it('reports the MMDiT and the SD3 VAE decoder checks under their parts, in one process', () => {
+    const text = info('Converting vae_decoder') + dk('72.4') + info('Converted vae_decoder') + info('Converting mmdit') + dk('51.3') + info('Converted mmdit');
+    expect(checks(parseAll(text))).toEqual([
+      { part: 'vae_decoder', check: 'DiffusionKit PyTorch to Core ML', psnr: 72.4, printed: '72.4' },
+      { part: 'mmdit', check: 'DiffusionKit PyTorch to Core ML', psnr: 51.3, printed: '51.3' },
+    ]);
+  });
+
+  it('reads .3g figures with an exponent, and nan', () => {
+    const text = info('Converting mmdit') + dk('1.23e+03') + dk('nan');
+    expect(checks(parseAll(text)).map((c) => [c.psnr, c.printed])).toEqual([
+      [1230, '1.23e+03'],
+      [null, 'nan'],
+    ]);
+  });
+
+  it("reports unittest's failed assertion as the converter rejecting the figure", () => {
+    const events = parseAll(info('Converting mmdit') + dk('20.1') + unittestFailure('20.123456789'));
+    expect(checks(events).map((c) => c.psnr)).toEqual([20.1]);
+    expect(ofKind(events, 'too-low')).toEqual([{ kind: 'too-low', figure: '20.123456789' }]);
   });
 });

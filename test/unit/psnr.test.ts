@@ -94,9 +94,10 @@ describe('missingChecks', () => {
     expect(missingChecks(o, verdicts(['unet']))).toEqual(['refiner']);
   });
 
-  it('does not expect checks upstream never runs: MMDiT, the SD3 VAE decoder, chunks', () => {
+  it("expects DiffusionKit's checks of the SD3 VAE decoder and MMDiT, not the chunks' (coremltools prints only low ones)", () => {
     const o = options({ sd3Version: true, parts: ['vae_decoder', 'mmdit'], chunkUnet: true });
-    expect(missingChecks(o, [])).toEqual([]);
+    expect(missingChecks(o, [])).toEqual(['vae_decoder', 'mmdit']);
+    expect(missingChecks(o, verdicts(['vae_decoder', 'mmdit']))).toEqual([]);
   });
 
   it('does not demand text_encoder_2 (only SDXL pipelines have one)', () => {

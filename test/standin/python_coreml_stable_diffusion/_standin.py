@@ -247,6 +247,35 @@ def report_correctness(logger, key, prefix):
     return final
 
 
+def diffusionkit_convert(key, test_name, model_name, out_dir):
+    """DiffusionKit 0.4.0's convert_*_to_mlpackage: one unittest (argmaxtools 0.1.23's
+    CoreMLTestsMixin) under TextTestRunner, whose parity check always runs and logs
+    `torch2coreml PSNR={psnr:.3g}`. assertGreater(psnr, 35) fails for nan too; a failure is
+    reported by unittest only, and the package is then not saved. Returns its path, and whether
+    it was saved."""
+    _, final = psnr_values(key, "diffusionkit")
+    log = logging.getLogger("argmaxtools.test_utils")
+    log.setLevel(logging.INFO)
+    log.info(f"torch2coreml PSNR={final:.3g}")
+    path = os.path.join(out_dir, f"{model_name}.mlpackage")
+    passed = final > MIN_PSNR
+    err = sys.stderr
+    if passed:
+        log.info(f"Saving Core ML test artifact to {path}")
+        err.write(".\n")
+    else:
+        err.write("F\n" + "=" * 70 + "\n"
+                  f"FAIL: test_torch2coreml_correctness_and_speedup ({test_name}.test_torch2coreml_correctness_and_speedup) "
+                  "(phase='torch2coreml_correctness')\n" + "-" * 70 + "\n"
+                  "Traceback (most recent call last):\n"
+                  "  File \"argmaxtools/test_utils.py\", line 126, in test_torch2coreml_correctness_and_speedup\n"
+                  "    self.assertGreater(psnr, TEST_PSNR_THR)\n"
+                  f"AssertionError: {final!r} not greater than {MIN_PSNR}\n\n")
+    err.write("-" * 70 + "\nRan 1 test in 0.001s\n\n" + ("OK\n" if passed else "FAILED (failures=1)\n"))
+    err.flush()
+    return path, passed
+
+
 # ---------------------------------------------------------------- fake .mlpackage
 
 DATA_DIR = os.path.join("Data", "com.apple.CoreML")

@@ -7,6 +7,7 @@ Used only by this repository's tests.
 """
 
 import argparse
+import errno
 import json
 import logging
 import os
@@ -281,9 +282,10 @@ def _weights(info, out_path):
     return _standin._det_bytes(seed, _standin.weight_bytes(kind))
 
 
-def _convert_and_save(args, submodule_name, out_path, info, saved_name, via_torch=True):
+def _convert_and_save(args, submodule_name, out_path, info, saved_name, via_torch=True, diffusionkit=None):
     """The part of _convert_to_coreml() + save that shows: log line, target warning,
-    progress frames, then the package write and the `Saved ...` line."""
+    progress frames, then the package write and the `Saved ...` line. `diffusionkit`:
+    (STANDIN_PSNR key, unittest name, model name) of a part DiffusionKit converts and checks."""
     if via_torch:
         logger.info(f"Converting {submodule_name} to CoreML..")
     target, spec = _get_deployment_target(args.min_deployment_target, warn=via_torch)
@@ -291,6 +293,11 @@ def _convert_and_save(args, submodule_name, out_path, info, saved_name, via_torc
     info["specification_version"] = spec
     _standin.torch_conversion_frames(OPS.get(info["part"], 1000))
     _standin.delay()
+    if diffusionkit is not None:
+        converted, saved = _standin.diffusionkit_convert(*diffusionkit, args.o)
+        if not saved:
+            # ct.models.MLModel(converted_path) on the package DiffusionKit did not save.
+            raise FileNotFoundError(errno.ENOENT, "No such file or directory", converted)
     _standin.write_package(out_path, info, _weights(info, out_path))
     if saved_name is not None:
         logger.info(f"Saved {saved_name} into {out_path}")
@@ -355,8 +362,9 @@ def convert_vae_decoder_sd3(args, pipe):
             "com.github.argmax.diffusionkit.version": _standin.DIFFUSIONKIT_VERSION}
     info = _info(args, "vae_decoder", inputs, outputs, pipe=pipe, hist=_histogram("vae", None),
                  license_=LICENSE_SD3, description=DESC_SD3, extra_meta=meta)
-    # Converted through DiffusionKit: no "Converting ... to CoreML.." line, no PSNR check.
-    _convert_and_save(args, "vae_decoder", out_path, info, saved_name="vae_decoder", via_torch=False)
+    # Converted through DiffusionKit: no "Converting ... to CoreML.." line; its own check.
+    _convert_and_save(args, "vae_decoder", out_path, info, saved_name="vae_decoder", via_torch=False,
+                      diffusionkit=("vae_decoder", "diffusionkit.tests.torch2coreml.test_vae.TestSD3VAEDecoder", "VAEDecoder"))
 
 
 def convert_vae_encoder(pipe, args):
@@ -479,8 +487,10 @@ def convert_mmdit(args, pipe):
     info = _info(args, "mmdit", inputs, outputs, pipe=pipe, hist=_histogram("mmdit", None),
                  compute_unit="CPU_AND_GPU", precision="FLOAT32", license_=LICENSE_SD3,
                  description=DESC_SD3, extra_meta=meta)
-    # Upstream logs the wrong name here; kept. No PSNR check upstream either.
-    _convert_and_save(args, "mmdit", out_path, info, saved_name="vae_decoder", via_torch=False)
+    # Upstream logs the wrong name here; kept. DiffusionKit runs its own check.
+    _convert_and_save(args, "mmdit", out_path, info, saved_name="vae_decoder", via_torch=False,
+                      diffusionkit=("mmdit", "diffusionkit.tests.torch2coreml.test_mmdit.TestSD3MMDiT",
+                                    "MultiModalDiffusionTransformer"))
 
 
 def convert_safety_checker(pipe, args):

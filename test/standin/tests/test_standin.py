@@ -341,14 +341,29 @@ class PsnrTest(TempDirCase):
         self.assertIn("Done. Pipeline in effect: StableDiffusionXLImg2ImgPipeline", proc.stderr)
         self.assertEqual(set(pkg_info(self.sd_path("unet", XL, out))["inputs"]) >= {"time_ids", "text_embeds"}, True)
 
-    def test_mmdit_has_no_check_and_logs_vae_decoder(self):
+    def test_mmdit_logs_diffusionkit_check_and_vae_decoder(self):
         out = self.out()
         proc = run(["--model-version", "stabilityai/stable-diffusion-3-medium", "--sd3-version", "--convert-mmdit",
-                    "--check-output-correctness", "-o", out])
+                    "--convert-vae-decoder", "-o", out], STANDIN_PSNR="mmdit=51.27")
         self.assertOk(proc)
         mmdit = self.sd_path("mmdit", "stabilityai/stable-diffusion-3-medium")
         self.assertIn(f"INFO:__main__:Saved vae_decoder into {mmdit}", proc.stderr)
-        self.assertNotIn("PSNR", proc.stderr)
+        # DiffusionKit's check runs without --check-output-correctness; upstream's own do not.
+        dk = [ln for ln in lines(proc.stderr) if "torch2coreml PSNR=" in ln]
+        self.assertEqual(len(dk), 2, dk)
+        self.assertTrue(dk[1].endswith("INFO:argmaxtools.test_utils:torch2coreml PSNR=51.3"), dk[1])
+        self.assertNotIn("PSNR changed by", proc.stderr)
+
+    def test_mmdit_failed_diffusionkit_check_saves_nothing(self):
+        out = self.out()
+        proc = run(["--model-version", "stabilityai/stable-diffusion-3-medium", "--sd3-version", "--convert-mmdit",
+                    "-o", out], STANDIN_PSNR="mmdit=20.5")
+        self.assertEqual(proc.returncode, 1)
+        self.assertIn("AssertionError: 20.5 not greater than 35", proc.stderr)
+        self.assertIn("FAILED (failures=1)", proc.stderr)
+        missing = os.path.join(out, "MultiModalDiffusionTransformer.mlpackage")
+        self.assertEqual(last_line(proc.stderr), f"FileNotFoundError: [Errno 2] No such file or directory: '{missing}'")
+        self.assertFalse(os.path.exists(self.sd_path("mmdit", "stabilityai/stable-diffusion-3-medium")))
 
     def test_too_low_raises(self):
         proc = run(["--model-version", SD, "--convert-unet", "--check-output-correctness", "-o", self.out()],

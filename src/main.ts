@@ -9,12 +9,12 @@ import { checkOutputFolder } from './convert/preflight.js';
 import { planCommands, runConversion, type ConversionResult } from './convert/run.js';
 import { directorySize } from './convert/sizes.js';
 import { failureMessage, judgePsnr, missingChecks, type PsnrVerdict } from './verify/psnr.js';
-import { renderSummary } from './summary/summary.js';
+import { renderSummary, type SummaryInput } from './summary/summary.js';
+import { dryRunChecks } from './summary/dry-run.js';
 import { packageParts, packagesToRemoveFor } from './verify/packages.js';
 import { RESOURCES_DIR } from './converter/vocabulary.js';
 import { prepareFp16 } from './fp16/prepare.js';
 import { bundleProblem, verifyConversion } from './verify/bundle/stage.js';
-import type { BundleReport } from './verify/bundle/check.js';
 import { CACHE_NAMES, cachingAvailable, type CacheName, type CacheReport } from './cache/cache.js';
 import { conversionFromCache, restoreOutputs, saveOutputs } from './cache/outputs.js';
 import { environmentIdentity } from './setup/setup.js';
@@ -24,7 +24,7 @@ import { downloadModels } from './hub/stage.js';
 import { checkModelKind } from './hub/kind.js';
 import { refreshStage } from './refresh/run.js';
 import { recordEnvironment } from './package/environment.js';
-import { publishOutputs, type PublishReport } from './publish/stage.js';
+import { publishOutputs } from './publish/stage.js';
 import { setOutput } from './outputs.js';
 
 /** Runs the stages in order: inputs, plan, setup, convert, verify, outputs and summary. */
@@ -54,14 +54,6 @@ async function run(): Promise<void> {
     return;
   }
 
-  if (config.dryRun) {
-    core.info('Dry run: nothing is installed or run.');
-    setOutput('skipped', false);
-    setResultOutputs(config, [], []);
-    await writeSummary(config, planCommands(config, steps), undefined, [], []);
-    return;
-  }
-
   const caching = config.caching.enabled && cachingAvailable();
   if (config.caching.enabled && !caching) core.warning('The cache service is not available (no ACTIONS_RESULTS_URL): running uncached.');
   const hub = new HubClient(hubEndpoint(process.env), config.hfToken);
@@ -77,6 +69,14 @@ async function run(): Promise<void> {
   }
   const refresh = await refreshStage(config, models);
   if (refresh.skipped) return;
+  if (config.dryRun) {
+    // Every check that needs no install has run: the Hub's commits, the model's kind, the release.
+    const checks = dryRunChecks(config, { models, kind, refresh: refresh.verdict });
+    core.info(`Dry run: nothing is installed or run.\n  ${checks.join('\n  ')}`);
+    setResultOutputs(config, [], []);
+    await writeSummary({ config, commands: planCommands(config, steps), verdicts: [], missing: [], problems: [], dryRunChecks: checks });
+    return;
+  }
   const identity = environmentIdentity(config);
   const outputsCache = caching ? await restoreOutputs(config, models, identity) : undefined;
   const caches: CacheReport[] = [];
@@ -128,7 +128,7 @@ async function run(): Promise<void> {
   const published = problems.length === 0 ? await publishOutputs({ config, models, verdicts, bundle, replaces: refresh.replaced }) : undefined;
   if (published) problems.push(...published.problems);
   setResultOutputs(config, packages, verdicts, conversion, missing);
-  await writeSummary(config, commands, conversion, verdicts, missing, problems, bundle, caches, published);
+  await writeSummary({ config, commands, conversion, verdicts, missing, problems, bundle, caches, published });
   if (problems.length > 0) core.setFailed(problems.join('\n'));
 }
 
@@ -193,32 +193,11 @@ function setResultOutputs(
   setOutput('psnr-passed', passed);
 }
 
-async function writeSummary(
-  config: Config,
-  commands: string[][],
-  conversion: ConversionResult | undefined,
-  verdicts: PsnrVerdict[],
-  missing: string[],
-  problems: string[] = [],
-  bundle?: BundleReport,
-  caches: CacheReport[] = [],
-  published?: PublishReport,
-): Promise<void> {
+async function writeSummary(input: Omit<SummaryInput, 'sizes' | 'packageParts'>): Promise<void> {
+  const { config } = input;
   const packages = listPackages(config).map((p) => path.basename(p));
   const sizes = Object.fromEntries(packages.map((p) => [p, directorySize(path.join(config.conversion.outputDir, p))]));
-  const markdown = renderSummary({
-    config,
-    commands,
-    conversion,
-    verdicts,
-    missing,
-    sizes,
-    packageParts: packageParts(config.conversion, packages),
-    problems,
-    bundle,
-    caches,
-    published,
-  });
+  const markdown = renderSummary({ ...input, sizes, packageParts: packageParts(config.conversion, packages) });
   if (process.env.GITHUB_STEP_SUMMARY) await core.summary.addRaw(markdown).write();
   else core.info(markdown);
 }

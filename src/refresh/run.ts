@@ -9,11 +9,14 @@ export interface RefreshOutcome {
   skipped: boolean;
   /** What the new manifest replaces, when the release held another conversion. */
   replaced?: Replaced;
+  /** The verdict, when a release was compared with (a dry run reports it and goes on). */
+  verdict?: { current: boolean; lines: string[] };
 }
 
 /**
  * The skip-if-unchanged stage of the main action, after the Hub resolved the commits and before
- * any setup: sets the `skipped` output, and on a current release writes the summary line.
+ * any setup: sets the `skipped` output, and on a current release writes the summary line. A dry
+ * run compares too, but never skips: it reports what a real run would do.
  */
 export async function refreshStage(config: Config, models: ReadonlyArray<{ id: string; revision: string; resolved: boolean }>): Promise<RefreshOutcome> {
   const tag = config.publish.release?.tag;
@@ -32,12 +35,14 @@ export async function refreshStage(config: Config, models: ReadonlyArray<{ id: s
     : { verdict: { current: false as const, reason: 'the releases could not be read', differences: [] } };
   const lines = describeVerdict(decision.verdict);
   core.info(`skip-if-unchanged: ${lines.join('\n  ')}`);
-  setOutput('skipped', decision.verdict.current);
+  const verdict = { current: decision.verdict.current, lines };
+  setOutput('skipped', decision.verdict.current && !config.dryRun);
+  if (config.dryRun) return { skipped: false, verdict };
   if (decision.verdict.current) {
     const markdown = `## Skipped: unchanged\n\n${lines[0]} Nothing was installed or converted.\n`;
     if (process.env.GITHUB_STEP_SUMMARY) await core.summary.addRaw(markdown).write();
     else core.info(markdown);
-    return { skipped: true };
+    return { skipped: true, verdict };
   }
-  return { skipped: false, replaced: 'replaced' in decision ? decision.replaced : undefined };
+  return { skipped: false, replaced: 'replaced' in decision ? decision.replaced : undefined, verdict };
 }

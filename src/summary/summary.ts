@@ -26,6 +26,8 @@ export interface SummaryInput {
   caches?: CacheReport[];
   /** What was packaged and published, when anything was. */
   published?: PublishReport;
+  /** A dry run's checks (dryRunChecks), one line each. */
+  dryRunChecks?: string[];
 }
 
 const table = (header: string[], rows: string[][]): string => tableLines(header, rows).join('\n');
@@ -68,6 +70,12 @@ export function renderSummary(input: SummaryInput): string {
     lines.push('### Problems');
     lines.push('');
     for (const p of input.problems) lines.push(`- ${p}`);
+    lines.push('');
+  }
+  if (input.dryRunChecks && input.dryRunChecks.length > 0) {
+    lines.push('### Dry run checks');
+    lines.push('');
+    for (const check of input.dryRunChecks) lines.push(`- ${check}`);
     lines.push('');
   }
   if (!config.dryRun) {

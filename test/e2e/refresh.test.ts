@@ -94,7 +94,7 @@ const isFile = (p: string) => existsSync(p) && statSync(p).isFile();
 function manifestFor(inputs: Record<string, string>, workspace: string): { name: string; json: string } {
   const values: Record<string, string> = { ...actionDefaults(), ...inputs, 'hf-token': 'x', 'github-token': 'x' };
   const parsed = parseInputs((name: InputName) => values[name] ?? '', {
-    env: { RUNNER_OS: 'macOS', GITHUB_WORKSPACE: workspace, GITHUB_REPOSITORY: repo() },
+    env: { RUNNER_OS: 'macOS', RUNNER_ARCH: 'ARM64', GITHUB_WORKSPACE: workspace, GITHUB_REPOSITORY: repo() },
     actionRoot: REPO_ROOT,
     isDirectory,
     isFile,
@@ -266,6 +266,20 @@ describe('the main action with skip-if-unchanged', () => {
     expect(run.durationMs).toBeLessThan(3000);
   });
 
+  it('a dry run says that a real run would skip, and skips nothing itself', async () => {
+    const { run, converterCalls, condaCalls } = await job({ 'dry-run': 'true' });
+    expect(run.exitCode, run.stdout).toBe(0);
+    expect(run.outputs.skipped).toBe('false');
+    expect(run.outputs['model-revision-sha']).toBe(services.hub.resolve(CONVERTED));
+    expect(run.summary).toContain('### Dry run checks');
+    expect(run.summary).toContain(`- \`${CONVERTED}\`@main resolves to commit \`${services.hub.resolve(CONVERTED)}\``);
+    expect(run.summary).toContain(`- skip-if-unchanged: a real run would skip. Unchanged: ${manifestName()} of release ${TAG} matches`);
+    expect(run.summary).not.toContain('## Skipped: unchanged');
+    expect(converterCalls + condaCalls).toBe(0);
+    const changed = await job({ 'dry-run': 'true', 'compute-unit': 'CPU_AND_NE' });
+    expect(changed.run.summary).toContain(`- skip-if-unchanged: a real run would convert. Converting: release ${TAG} holds another conversion (1 difference).`);
+  });
+
   it('an input differs: converts, naming it, and the new manifest records what it replaced', async () => {
     const before = services.hub.resolve(CONVERTED);
     // compute-unit does not change the asset names, so the same manifest is replaced.
@@ -319,6 +333,14 @@ describe('SDXL detection before any setup', () => {
     expect(error).toContain('the conversion crashes');
     expect(lines(condaLog)).toEqual([]);
     expect(run.stdout).not.toContain('pip install');
+  });
+
+  it('a dry run makes the same check and fails the same way', async () => {
+    const workspace = path.join(root, 'sdxl-dry');
+    mkdirSync(workspace, { recursive: true });
+    const run = await runAction({ inputs: { 'model-version': SDXL, 'hf-token': services.hfToken, 'dry-run': 'true', cache: 'false' }, env: { ...services.env, RUNNER_OS: 'Linux' }, workspace });
+    expect(run.exitCode).toBe(1);
+    expect(errorsOf(run)[0]).toMatch(new RegExp(`^Input \`xl-version\` is false, but ${SDXL}@[0-9a-f]{12} is a Stable Diffusion XL pipeline`));
   });
 
   it('the same for a local folder', async () => {

@@ -4,7 +4,9 @@ import { CONTROLNET_RESOURCES_DIR, RESOURCES_DIR } from '../converter/vocabulary
 
 /**
  * What the output folder holds: entry (relative path) -> a signature that changes when the
- * converter rewrites it. A package is rewritten whole by coremltools, Manifest.json included.
+ * converter rewrites it. A package is signed by its spec and weights, not by Manifest.json:
+ * coremltools rewrites the manifest (same bytes) whenever it merely opens a package, as the
+ * chunk step does with the unet it reads (test/e2e/real-mlpackages.test.ts shows it).
  */
 export type Snapshot = ReadonlyMap<string, string>;
 
@@ -25,17 +27,32 @@ export function diffSnapshots(before: Snapshot, after: Snapshot): Changes {
   return { added: added.sort(), modified: modified.sort() };
 }
 
-function signature(file: string): string {
-  const markers = ['Manifest.json', 'metadata.json'].map((m) => path.join(file, m));
-  for (const marker of [...markers, file]) {
+/** The files whose stat says that an entry was written, by kind of entry (the entry itself otherwise). */
+const WRITTEN_MARKERS: ReadonlyArray<readonly [suffix: string, files: readonly string[]]> = [
+  ['.mlpackage', ['Data/com.apple.CoreML/model.mlmodel', 'Data/com.apple.CoreML/weights/weight.bin']],
+  ['.mlmodelc', ['coremldata.bin', 'model.mil', 'weights/weight.bin', 'metadata.json']],
+];
+
+function signature(entry: string): string {
+  const markers = WRITTEN_MARKERS.find(([suffix]) => entry.endsWith(suffix))?.[1] ?? [];
+  const stamps: string[] = [];
+  for (const marker of markers.length > 0 ? markers.map((m) => path.join(entry, m)) : [entry]) {
     try {
       const s = statSync(marker);
-      return `${s.mtimeMs}:${s.size}`;
+      stamps.push(`${s.mtimeMs}:${s.size}`);
     } catch {
-      // try the next marker
+      stamps.push('-');
     }
   }
-  return 'missing';
+  // A package or compiled model without any of its files is half-written or not one: still an entry.
+  if (stamps.every((s) => s === '-')) {
+    try {
+      return `dir:${statSync(entry).mtimeMs}`;
+    } catch {
+      return 'missing';
+    }
+  }
+  return stamps.join(',');
 }
 
 function entries(dir: string): string[] {

@@ -142,6 +142,14 @@ describe('real packages: chunks and snapshots', () => {
     }
   });
 
+  it('the snapshot does not take a package that was only read for one that was rewritten', () => {
+    // sdxl.before-reading is the folder before load_spec (vae decoder) and bisect_model (unet):
+    // the chunks are new, and nothing was rewritten, so a failed chunk step deletes only chunks.
+    const changes = diffSnapshots(takeSnapshot(path.join(out, 'sdxl.before-reading')), takeSnapshot(path.join(out, 'sdxl')));
+    expect(changes.modified).toEqual([]);
+    expect(changes.added).toEqual([chunkPackageName(XL, 'unet', 1), chunkPackageName(XL, 'unet', 2)].sort());
+  });
+
   it('in-place quantization rewrites exactly the quantized packages as the snapshot sees them', () => {
     // sd.converted is the folder before quantization, copied with mtimes kept.
     const changes = diffSnapshots(takeSnapshot(path.join(out, 'sd.converted')), takeSnapshot(path.join(out, 'sd')));

@@ -202,6 +202,7 @@ def main(argv):
     save(vae_decoder(ios18), macos15, os.path.join(xl, package_name(xl_version, "vae_decoder")))
     save(unet(ios18, xl=True), macos15, os.path.join(xl, package_name(xl_version, "unet")))
     quantize_in_place(xl, xl_version, 8)
+    shutil.copytree(xl, xl + ".before-reading")  # mtimes kept: the snapshot's view before the reads below
     reading = {"bisect_model_source": touched(os.path.join(xl, package_name(xl_version, "unet")), lambda: chunk(xl, xl_version)),
                "load_spec": touched(os.path.join(xl, package_name(xl_version, "vae_decoder")),
                                     lambda: load_spec(os.path.join(xl, package_name(xl_version, "vae_decoder"))))}

@@ -3,10 +3,10 @@
 // stand-in converter and conda of test/standin. Prints wall times, the time spent outside the
 // converter, the ratios warm/cold, and the model bytes each run downloaded from the Hub.
 // Usage: node bench/cache-rerun.mjs [model MiB, default 512]
-import { mkdirSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { REPO_ROOT, runAction } from '../test/support/action-runner.mjs';
+import { freshRunner } from '../test/support/fresh-runner.mjs';
 import { diffusersModelFiles, prepareStandin } from '../test/support/standin.mjs';
 import { startAll } from '../test/services/index.mjs';
 
@@ -33,27 +33,13 @@ const root = path.join(os.tmpdir(), `coreml-bench-cache-${process.pid}`);
 const { wheel } = prepareStandin(path.join(root, 'standin'));
 const services = await startAll({ models: [{ id: MODEL, files }] });
 try {
-  const runnerDir = path.join(root, 'runner');
-  const workspace = path.join(root, 'workspace');
-  const home = path.join(root, 'home');
+  const runner = freshRunner(root, services);
   const job = async (/** @type {string} */ label) => {
-    for (const dir of [runnerDir, workspace, home]) {
-      rmSync(dir, { recursive: true, force: true });
-      mkdirSync(dir, { recursive: true });
-    }
     services.hub.resetStats();
-    const run = await runAction({
-      inputs: { 'model-version': MODEL, 'hf-token': services.hfToken, 'ml-stable-diffusion': wheel },
-      env: {
-        ...services.env,
-        HOME: home,
-        PATH: `${path.join(REPO_ROOT, 'test', 'standin', 'bin')}:${process.env.PATH}`,
-        STANDIN_DELAY_MS: '2000',
-        STANDIN_SYNTHESIZE_MODELS: '',
-      },
-      workspace,
-      runnerDir,
-    });
+    const { run } = await runner.job(
+      { 'model-version': MODEL, 'hf-token': services.hfToken, 'ml-stable-diffusion': wheel },
+      { env: { STANDIN_DELAY_MS: '2000' } },
+    );
     if (run.exitCode !== 0) throw new Error(`${label} run failed:\n${run.stdout.slice(-3000)}`);
     const seconds = run.durationMs / 1000;
     const converter = converterSeconds(run.summary);

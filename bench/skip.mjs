@@ -5,10 +5,10 @@
 // bench/cache-rerun.mjs), packages and publishes its manifest; then the same job runs N times with
 // nothing changed. Prints the wall times, the ratio skipped/full and the 3 s budget.
 // Usage: node bench/skip.mjs [model MiB, default 512] [skipped runs, default 5]
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { REPO_ROOT, runAction } from '../test/support/action-runner.mjs';
+import { freshRunner } from '../test/support/fresh-runner.mjs';
 import { diffusersModelFiles, prepareStandin } from '../test/support/standin.mjs';
 import { startAll } from '../test/services/index.mjs';
 
@@ -18,27 +18,15 @@ const MODEL = 'bench/sd-refresh';
 const TAG = 'sd-refresh-bench';
 const files = diffusersModelFiles(modelMiB);
 
-/** @param {string} file */
-const lines = (file) => (existsSync(file) ? readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).length : 0);
-
 const root = path.join(os.tmpdir(), `coreml-bench-skip-${process.pid}`);
 const { wheel } = prepareStandin(path.join(root, 'standin'));
 const services = await startAll({ models: [{ id: MODEL, files }] });
 try {
-  const runnerDir = path.join(root, 'runner');
-  const workspace = path.join(root, 'workspace');
-  const home = path.join(root, 'home');
-  let n = 0;
+  const runner = freshRunner(root, services);
   /** @param {string} label */
   const job = async (label) => {
-    for (const dir of [runnerDir, workspace, home]) {
-      rmSync(dir, { recursive: true, force: true });
-      mkdirSync(dir, { recursive: true });
-    }
-    n += 1;
-    const log = path.join(root, `invocations-${n}.jsonl`);
-    const run = await runAction({
-      inputs: {
+    const { run, converterCalls, condaCalls } = await runner.job(
+      {
         'model-version': MODEL,
         'hf-token': services.hfToken,
         'ml-stable-diffusion': wheel,
@@ -48,20 +36,10 @@ try {
         'upload-artifact': 'false',
         cache: 'false',
       },
-      env: {
-        ...services.env,
-        HOME: home,
-        PATH: `${path.join(REPO_ROOT, 'test', 'standin', 'bin')}:${process.env.PATH}`,
-        STANDIN_DELAY_MS: '2000',
-        STANDIN_SYNTHESIZE_MODELS: '',
-        STANDIN_INVOCATIONS: log,
-        STANDIN_CONDA_LOG: `${log}.conda`,
-      },
-      workspace,
-      runnerDir,
-    });
+      { env: { STANDIN_DELAY_MS: '2000' } },
+    );
     if (run.exitCode !== 0) throw new Error(`${label} run failed:\n${run.stdout.slice(-3000)}`);
-    return { label, seconds: run.durationMs / 1000, skipped: run.outputs.skipped, converter: lines(log), conda: lines(`${log}.conda`) };
+    return { label, seconds: run.durationMs / 1000, skipped: run.outputs.skipped, converter: converterCalls, conda: condaCalls };
   };
   const full = await job('full');
   if (full.skipped !== 'false') throw new Error('the full run was skipped: the release existed before the bench');

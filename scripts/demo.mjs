@@ -4,11 +4,12 @@
 // Face Hub; see test/services). Runs dist/index.js with INPUT_* variables and file commands, twice:
 // a cold job, then a rerun on a fresh runner that the caches make cheap. Prints the step summary
 // and where the outputs are.
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { REPO_ROOT, runAction } from '../test/support/action-runner.mjs';
-import { diffusersModelFiles, prepareStandin, standinJobEnv } from '../test/support/standin.mjs';
+import { REPO_ROOT } from '../test/support/action-runner.mjs';
+import { freshRunner } from '../test/support/fresh-runner.mjs';
+import { diffusersModelFiles, prepareStandin } from '../test/support/standin.mjs';
 import { startAll } from '../test/services/index.mjs';
 
 const banner = (text) => console.log(`\n\x1b[1m== ${text}\x1b[0m`);
@@ -44,16 +45,10 @@ try {
   banner('Inputs');
   for (const [name, value] of Object.entries(inputs)) console.log(`  ${name}: ${name.endsWith('token') ? '***' : value}`);
 
-  const runnerDir = path.join(root, 'runner');
-  const workspace = path.join(root, 'workspace');
-  const home = path.join(root, 'home');
+  const runner = freshRunner(root, services);
   const job = async (label, echo) => {
-    for (const dir of [runnerDir, workspace, home]) {
-      rmSync(dir, { recursive: true, force: true });
-      mkdirSync(dir, { recursive: true });
-    }
     banner(`${label}: node dist/index.js, as the runner would start it`);
-    return runAction({ inputs, workspace, runnerDir, echo, env: standinJobEnv(services, home, path.join(root, `${label}.jsonl`)) });
+    return (await runner.job(inputs, { echo })).run;
   };
 
   const cold = await job('Cold job', true);
@@ -72,7 +67,7 @@ try {
     for (const asset of release.assets ?? []) console.log(`    ${asset.name}  ${asset.size} bytes  ${asset.state}`);
   }
   exitCode = cold.exitCode === 0 && warm.exitCode === 0 ? 0 : 1;
-  banner(`Exit codes ${cold.exitCode} and ${warm.exitCode}; the converted models are in ${cold.outputs['output-dir'] ?? workspace}`);
+  banner(`Exit codes ${cold.exitCode} and ${warm.exitCode}; the converted models are in ${cold.outputs['output-dir'] ?? runner.workspace}`);
 } finally {
   await services.stop();
 }

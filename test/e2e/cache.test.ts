@@ -1,9 +1,9 @@
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { makeWorkspace, runAction, type ActionRun } from '../support/action-runner.mjs';
-import { standinJobEnv } from '../support/standin.mjs';
+import type { ActionRun } from '../support/action-runner.mjs';
+import { freshRunner, type FreshRunner } from '../support/fresh-runner.mjs';
 import { startAll } from '../services/index.mjs';
 
 /**
@@ -29,13 +29,12 @@ const FILES = {
 const FP16_BYTES = 5 * MB;
 
 let services: Awaited<ReturnType<typeof startAll>>;
+let runner: FreshRunner;
 const root = path.join(os.tmpdir(), `coreml-cache-e2e-${process.pid}`);
-const runnerDir = path.join(root, 'runner');
-const workspace = path.join(root, 'workspace');
-const home = path.join(root, 'home');
 
 beforeAll(async () => {
   services = await startAll({ models: [{ id: MODEL, files: FILES }] });
+  runner = freshRunner(root, services);
 });
 afterAll(async () => {
   await services?.stop();
@@ -43,39 +42,22 @@ afterAll(async () => {
 });
 
 /** A new job on a new runner: nothing from the previous one but what the caches hold. */
-function freshRunner(): void {
-  rmSync(root, { recursive: true, force: true });
-  for (const dir of [runnerDir, workspace, home]) mkdirSync(dir, { recursive: true });
-}
-
-let runs = 0;
-async function job(inputs: Record<string, string> = {}, env: Record<string, string> = {}) {
-  runs += 1;
-  const log = path.join(os.tmpdir(), `coreml-cache-e2e-${process.pid}-${runs}.jsonl`);
-  const condaLog = `${log}.conda`;
-  const run = await runAction({
-    inputs: {
-      'model-version': MODEL,
-      'hf-token': services.hfToken,
-      'ml-stable-diffusion': inject('standinWheel'),
-      // Packaging and publishing have their own suite (publish.test.ts); an artifact upload to a
-      // results service these tests take down would fail the step, as it should.
-      package: 'false',
-      ...inputs,
-    },
-    env: { ...standinJobEnv(services, home, log), ...env },
-    workspace,
-    runnerDir,
+function job(inputs: Record<string, string> = {}) {
+  return runner.job({
+    'model-version': MODEL,
+    'hf-token': services.hfToken,
+    'ml-stable-diffusion': inject('standinWheel'),
+    // Packaging and publishing have their own suite (publish.test.ts); an artifact upload to a
+    // results service these tests take down would fail the step, as it should.
+    package: 'false',
+    ...inputs,
   });
-  const lines = (file: string) => (existsSync(file) ? readFileSync(file, 'utf8').trim().split('\n').filter(Boolean) : []);
-  return { run, converterCalls: lines(log).length, condaCalls: lines(condaLog).length };
 }
 
 const warnings = (run: ActionRun) => run.annotations.filter((a) => a.level === 'warning').map((a) => a.message);
 
 describe('caches across jobs', () => {
   it('a cold job downloads the fp16 files only, converts, and saves every cache', async () => {
-    freshRunner();
     services.hub.resetStats();
     const { run, converterCalls, condaCalls } = await job();
     expect(run.exitCode, run.stdout).toBe(0);
@@ -93,7 +75,6 @@ describe('caches across jobs', () => {
   });
 
   it('a second job restores the env and the Hub files: no conda, no pip, no model bytes, converter offline', async () => {
-    freshRunner();
     services.hub.resetStats();
     const { run, converterCalls, condaCalls } = await job({ 'cache-outputs': 'false' });
     expect(run.exitCode, run.stdout).toBe(0);
@@ -107,7 +88,6 @@ describe('caches across jobs', () => {
   });
 
   it('a third job restores the finished conversion and skips setup and the converter', async () => {
-    freshRunner();
     const { run, converterCalls, condaCalls } = await job();
     expect(run.exitCode, run.stdout).toBe(0);
     expect(run.outputs['cache-hit-outputs']).toBe('true');
@@ -121,7 +101,6 @@ describe('caches across jobs', () => {
 
   it('a new commit misses the outputs, restores the older Hub files by the restore key and downloads only what changed', async () => {
     const sha = services.hub.setRevision(MODEL, 'main', undefined, { 'unet/diffusion_pytorch_model.fp16.safetensors': 2 * MB });
-    freshRunner();
     services.hub.resetStats();
     const { run, converterCalls } = await job();
     expect(run.exitCode, run.stdout).toBe(0);
@@ -138,7 +117,6 @@ describe('caches across jobs', () => {
 
 describe('a failing cache service', () => {
   it('down: warnings, and the job still converts', async () => {
-    freshRunner();
     await services.results.down();
     try {
       const { run, converterCalls } = await job({ 'cache-outputs': 'false' });
@@ -152,7 +130,6 @@ describe('a failing cache service', () => {
   });
 
   it('answering 500: warnings, and the job still converts', async () => {
-    freshRunner();
     services.results.failNext('*', 500, 1000);
     try {
       const { run, converterCalls } = await job({ 'cache-outputs': 'false' });
@@ -169,7 +146,6 @@ describe('a Hub that cannot be asked', () => {
   // huggingface_hub falls back to the cached files of `main` when the Hub cannot be reached: the
   // Hub files restored by the restore key let the converter run all the same.
   it('warns, keys by the revision name, and converts from the files the restore key brought', async () => {
-    freshRunner();
     await services.hub.down();
     try {
       const { run } = await job({ 'cache-outputs': 'false' });
@@ -182,6 +158,3 @@ describe('a Hub that cannot be asked', () => {
     }
   });
 });
-
-// Keep a reference so the helper is not reported unused when tests are filtered.
-void makeWorkspace;

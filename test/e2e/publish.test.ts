@@ -5,7 +5,8 @@ import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, write
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
-import { NODE24, runAction, type ActionRun } from '../support/action-runner.mjs';
+import { NODE24, type ActionRun } from '../support/action-runner.mjs';
+import { freshRunner, type FreshRunner } from '../support/fresh-runner.mjs';
 import { startAll, type Services } from '../services/index.mjs';
 import { Releases } from '../../src/github/releases.js';
 import { mergeBody } from '../../src/publish/notes.js';
@@ -32,14 +33,13 @@ const BASE = 'sd-publish_split_einsum';
 const NAMES = [`${BASE}_compiled.zip`, `${BASE}_packages.zip`, `${BASE}_manifest.json`, `${BASE}_SHA256SUMS`];
 
 let services: Services;
+let runner: FreshRunner;
 const root = path.join(os.tmpdir(), `coreml-publish-e2e-${process.pid}`);
-const runnerDir = path.join(root, 'runner');
-const workspace = path.join(root, 'workspace');
-const home = path.join(root, 'home');
 const kept = path.join(os.tmpdir(), `coreml-publish-e2e-kept-${process.pid}`);
 
 beforeAll(async () => {
   services = await startAll({ models: [{ id: MODEL, files: FILES }] });
+  runner = freshRunner(root, services);
 });
 afterAll(async () => {
   await services?.stop();
@@ -61,10 +61,8 @@ const release = (tag: string) => services.releases.state().releases.filter((r) =
 
 /** A job on a fresh runner (same paths), under Node 20 or 24. */
 async function job(inputs: Record<string, string>, env: Record<string, string> = {}, node = process.execPath) {
-  rmSync(root, { recursive: true, force: true });
-  for (const dir of [runnerDir, workspace, home]) mkdirSync(dir, { recursive: true });
-  const run = await runAction({
-    inputs: {
+  const { run } = await runner.job(
+    {
       'model-version': MODEL,
       'hf-token': services.hfToken,
       python: inject('venvPython'),
@@ -72,11 +70,8 @@ async function job(inputs: Record<string, string>, env: Record<string, string> =
       'github-token': services.githubToken,
       ...inputs,
     },
-    env: { ...services.env, HOME: home, PIP_CACHE_DIR: path.join(home, 'pip-cache'), STANDIN_SYNTHESIZE_MODELS: '', ...env },
-    workspace,
-    runnerDir,
-    node,
-  });
+    { env, node },
+  );
   const packed = JSON.parse(run.outputs.packages || '[]') as Packed[];
   return { run, packed, dir: run.outputs['package-dir'] ?? '' };
 }
@@ -113,7 +108,7 @@ describe('packaging and publishing', () => {
     const { run, packed, dir } = await job({ 'release-tag': 'models-v1', 'release-notes': 'Weekly build.' });
     expect(run.exitCode, run.stdout).toBe(0);
     expect(packed.map((p) => p.name)).toEqual(NAMES);
-    expect(dir).toBe(path.join(runnerDir, 'temp', 'coreml-packages', BASE));
+    expect(dir).toBe(path.join(runner.runnerDir, 'temp', 'coreml-packages', BASE));
     for (const p of packed) expect(sha(p.path), p.name).toBe(p.sha256);
     for (const zip of packed.filter((p) => p.name.endsWith('.zip'))) {
       expect(execFileSync('unzip', ['-t', zip.path], { encoding: 'utf8' }), zip.name).toContain('No errors detected');
@@ -135,7 +130,7 @@ describe('packaging and publishing', () => {
     expect(manifest.files.map((f: Packed) => f.name)).toEqual(NAMES.slice(0, 2));
     const compiled = manifest.archives[0];
     expect(compiled.parts).toEqual([]);
-    expect(compiled.sources.find((s: Packed) => s.name === `${BASE}_compiled/vocab.json`)?.sha256).toBe(sha(path.join(workspace, 'coreml-models', 'Resources', 'vocab.json')));
+    expect(compiled.sources.find((s: Packed) => s.name === `${BASE}_compiled/vocab.json`)?.sha256).toBe(sha(path.join(runner.workspace, 'coreml-models', 'Resources', 'vocab.json')));
 
     // The workflow artifact, downloaded by the real client: the same files, byte for byte.
     const artifactId = Number(run.outputs['artifact-id']);

@@ -1,10 +1,10 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { REPO_ROOT, runAction } from '../support/action-runner.mjs';
-import { standinJobEnv } from '../support/standin.mjs';
+import { REPO_ROOT } from '../support/action-runner.mjs';
+import { freshRunner } from '../support/fresh-runner.mjs';
 import { startAll } from '../services/index.mjs';
 
 /**
@@ -80,18 +80,15 @@ interface Loaded {
 
 /** A job on a fresh runner with its own Hub cache, then the real loader on that cache, offline. */
 async function fillThenLoad(name: string, inputs: Record<string, string>, loaderArgs: string[]): Promise<Loaded> {
-  const job = path.join(root, name);
-  const hubCache = path.join(job, 'hub-cache');
-  for (const dir of ['runner', 'workspace', 'home']) mkdirSync(path.join(job, dir), { recursive: true });
-  const run = await runAction({
-    inputs: { 'ml-stable-diffusion': inject('standinWheel'), 'hf-token': services.hfToken, package: 'false', cache: 'false', ...inputs },
-    env: { ...standinJobEnv(services, path.join(job, 'home'), path.join(job, 'calls.jsonl')), HF_HUB_CACHE: hubCache },
-    workspace: path.join(job, 'workspace'),
-    runnerDir: path.join(job, 'runner'),
-  });
+  const runner = freshRunner(path.join(root, name), services);
+  const hubCache = path.join(runner.root, 'hub-cache');
+  const { run } = await runner.job(
+    { 'ml-stable-diffusion': inject('standinWheel'), 'hf-token': services.hfToken, package: 'false', cache: 'false', ...inputs },
+    { env: { HF_HUB_CACHE: hubCache } },
+  );
   expect(run.exitCode, run.stderr + run.stdout.slice(-3000)).toBe(0);
   // No token and no Hub: what the cache holds is all the loader can have.
-  const env = { PATH: process.env.PATH ?? '', HOME: path.join(job, 'home'), HF_HUB_CACHE: hubCache, HF_HUB_OFFLINE: '1', HF_ENDPOINT: 'http://127.0.0.1:9', HF_HUB_DISABLE_TELEMETRY: '1' };
+  const env = { PATH: process.env.PATH ?? '', HOME: runner.home, HF_HUB_CACHE: hubCache, HF_HUB_OFFLINE: '1', HF_ENDPOINT: 'http://127.0.0.1:9', HF_HUB_DISABLE_TELEMETRY: '1' };
   const out = execFileSync(inject('realPython'), [path.join(REPO_ROOT, 'test/python/load_like_converter.py'), ...loaderArgs], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   return JSON.parse(out) as Loaded;
 }

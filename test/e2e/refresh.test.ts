@@ -9,7 +9,7 @@ import { parseInputs } from '../../src/inputs/parse.js';
 import { buildManifest } from '../../src/package/manifest.js';
 import { publishedNames } from '../../src/package/names.js';
 import { REPO_ROOT, actionDefaults, runAction, type ActionRun } from '../support/action-runner.mjs';
-import { standinJobEnv } from '../support/standin.mjs';
+import { freshRunner, type FreshRunner } from '../support/fresh-runner.mjs';
 import { fakeSha, startAll } from '../services/index.mjs';
 
 /**
@@ -203,29 +203,13 @@ describe('plan/action.yml: 5 models x 2 variants, 2 models current in their rele
 });
 
 describe('the main action with skip-if-unchanged', () => {
-  const runnerDir = path.join(root, 'runner');
-  const workspace = path.join(root, 'workspace');
-  const home = path.join(root, 'home');
   const TAG = 'sd-refresh-nightly';
-  let runs = 0;
-
-  /** A fresh runner each time; the stand-in conda and converter log every start. */
-  async function job(inputs: Record<string, string> = {}) {
-    for (const dir of [runnerDir, workspace, home]) {
-      rmSync(dir, { recursive: true, force: true });
-      mkdirSync(dir, { recursive: true });
-    }
-    runs += 1;
-    const log = path.join(root, `invocations-${runs}.jsonl`);
-    const condaLog = `${log}.conda`;
-    const run = await runAction({
-      inputs: baseInputs(inputs),
-      env: standinJobEnv(services, home, log),
-      workspace,
-      runnerDir,
-    });
-    return { run, converterCalls: lines(log).length, condaCalls: lines(condaLog).length, invocationsFile: log };
-  }
+  // A fresh runner each time; the stand-in conda and converter log every start.
+  let runner: FreshRunner;
+  beforeAll(() => {
+    runner = freshRunner(root, services);
+  });
+  const job = (inputs: Record<string, string> = {}) => runner.job(baseInputs(inputs));
   const baseInputs = (extra: Record<string, string> = {}) => ({
     'model-version': CONVERTED,
     'hf-token': services.hfToken,
@@ -237,7 +221,7 @@ describe('the main action with skip-if-unchanged', () => {
     'upload-artifact': 'false',
     ...extra,
   });
-  const manifestName = () => manifestFor(baseInputs(), workspace).name;
+  const manifestName = () => manifestFor(baseInputs(), runner.workspace).name;
 
   it('no release yet: converts, says why, and publishes the manifest', async () => {
     const { run, converterCalls, condaCalls } = await job();

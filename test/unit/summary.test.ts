@@ -5,7 +5,7 @@ import { parseInputs } from '../../src/inputs/parse.js';
 import type { PsnrVerdict } from '../../src/verify/psnr.js';
 import type { ConversionResult } from '../../src/convert/run.js';
 import type { Config } from '../../src/inputs/config.js';
-import { ctx, raw } from './fixtures.js';
+import { WORKSPACE, ctx, raw } from './fixtures.js';
 
 const MiB = 1024 ** 2;
 const GiB = 1024 ** 3;
@@ -155,9 +155,11 @@ describe('renderSummary: the plan and the header', () => {
   });
 
   it('names the model and the output folder', () => {
-    const md = renderSummary(input());
-    expect(md).toContain('stabilityai/stable-diffusion-2-1-base');
-    expect(md).toContain(config().conversion.outputDir);
+    // A model and folder of their own: the commands fixture names the default model too.
+    const md = renderSummary(input({ config: config({ 'model-version': 'acme/named-in-summary', 'output-dir': 'out/models' }) }));
+    const [title, , settings] = md.split('\n');
+    expect(title).toBe('## Core ML conversion of `acme/named-in-summary`');
+    expect(settings).toBe(`SPLIT_EINSUM, ALL, macOS13 → \`${WORKSPACE}/out/models\``);
   });
 
   it('a dry run shows the plan and no Parts table', () => {

@@ -36,22 +36,27 @@ describe('setup argv', () => {
 });
 
 describe('miniforgeInstaller', () => {
-  it('ARM64 -> the arm64 macOS installer of the pinned release, with a sha256', () => {
+  // The checksums conda-forge publishes with release 25.3.1-0 (Miniforge3-25.3.1-0-MacOSX-<arch>.sh.sha256),
+  // as the Homebrew cask `miniforge` 25.3.1-0 pins them too. A new pin updates this table with them.
+  const PUBLISHED = {
+    version: '25.3.1-0',
+    arm64: 'd9eabd1868030589a1d74017b8723b01cf81b5fec1b9da8021b6fa44be7bbeae',
+    x86_64: '6c09a3550bb65bdb6d3db6f6c2b890b987b57189f3b71c67a5af49943d2522e8',
+  };
+
+  it('ARM64 -> the arm64 macOS installer of the pinned release, with its published sha256', () => {
     const i = miniforgeInstaller('ARM64');
-    expect(i.version).toBe(MINIFORGE_VERSION);
-    expect(MINIFORGE_VERSION).toMatch(/^\d+\.\d+\.\d+-\d+$/);
-    expect(i.url).toBe(
-      `https://github.com/conda-forge/miniforge/releases/download/${MINIFORGE_VERSION}/Miniforge3-${MINIFORGE_VERSION}-MacOSX-arm64.sh`,
-    );
-    expect(i.sha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(MINIFORGE_VERSION).toBe(PUBLISHED.version);
+    expect(i.version).toBe(PUBLISHED.version);
+    expect(i.url).toBe('https://github.com/conda-forge/miniforge/releases/download/25.3.1-0/Miniforge3-25.3.1-0-MacOSX-arm64.sh');
+    expect(i.sha256).toBe(PUBLISHED.arm64);
     expect(i.cacheArch).toBe('arm64');
   });
 
-  it('X64 -> the x86_64 installer with another checksum', () => {
+  it('X64 -> the x86_64 installer with its published sha256', () => {
     const i = miniforgeInstaller('X64');
-    expect(i.url).toMatch(/MacOSX-x86_64\.sh$/);
-    expect(i.sha256).toMatch(/^[0-9a-f]{64}$/);
-    expect(i.sha256).not.toBe(miniforgeInstaller('ARM64').sha256);
+    expect(i.url).toBe('https://github.com/conda-forge/miniforge/releases/download/25.3.1-0/Miniforge3-25.3.1-0-MacOSX-x86_64.sh');
+    expect(i.sha256).toBe(PUBLISHED.x86_64);
     expect(i.cacheArch).toBe('x64');
   });
 

@@ -1,4 +1,6 @@
 // The converter's naming rules (shared/reference/torch2coreml.md, "Output names" and "Resources").
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   chunkPackageName,
@@ -8,6 +10,7 @@ import {
   packageName,
   quantizedPackages,
 } from '../../src/converter/vocabulary.js';
+import { ROOT } from './fixtures.js';
 
 describe('packageName', () => {
   it('Stable_Diffusion_version_{model}_{part}.mlpackage with every / made _', () => {
@@ -59,24 +62,14 @@ describe('compiledResources', () => {
   const map = compiledResources(model, ['lllyasviel/sd-controlnet-mlsd']);
   const pkg = (part: string) => `Stable_Diffusion_version_stabilityai_stable-diffusion-xl-base-1.0_${part}.mlpackage`;
 
-  it('maps each package to its compiled model in Resources', () => {
-    const expected: Array<[string, string]> = [
-      ['text_encoder', 'TextEncoder'],
-      ['text_encoder_2', 'TextEncoder2'],
-      ['vae_decoder', 'VAEDecoder'],
-      ['vae_encoder', 'VAEEncoder'],
-      ['unet', 'Unet'],
-      ['unet_chunk1', 'UnetChunk1'],
-      ['unet_chunk2', 'UnetChunk2'],
-      ['refiner', 'UnetRefiner'],
-      ['refiner_chunk1', 'UnetRefinerChunk1'],
-      ['refiner_chunk2', 'UnetRefinerChunk2'],
-      ['control-unet', 'ControlledUnet'],
-      ['control-unet_chunk1', 'ControlledUnetChunk1'],
-      ['control-unet_chunk2', 'ControlledUnetChunk2'],
-      ['safety_checker', 'SafetyChecker'],
-      ['mmdit', 'MultiModalDiffusionTransformer'],
-    ];
+  it('maps each package to the compiled model the converter makes of it in Resources', () => {
+    // The converter's own table (bundle_resources_for_swift_cli), as the stand-in converter that
+    // the e2e suite runs spells it in Python: a second source, not a copy of RESOURCE_NAMES.
+    const standin = readFileSync(path.join(ROOT, 'test/standin/python_coreml_stable_diffusion/torch2coreml.py'), 'utf8');
+    const start = standin.indexOf('def bundle_resources_for_swift_cli');
+    const table = standin.slice(start, standin.indexOf('source_path = _get_out_path', start));
+    const expected = [...table.matchAll(/\("([\w-]+)", "(\w+)"\)/g)].map(([, part = '', target = '']) => [part, target] as const);
+    expect(expected.length).toBe(15);
     for (const [part, target] of expected) expect(map.get(pkg(part)), part).toBe(`Resources/${target}.mlmodelc`);
   });
 

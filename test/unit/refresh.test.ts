@@ -1,7 +1,7 @@
 // skip-if-unchanged: the pure comparison of what a run would convert with a release's manifest.
 import { describe, expect, it } from 'vitest';
 import { ACTION_MAJOR } from '../../src/cache/keys.js';
-import { converterInputs } from '../../src/inputs/canonical.js';
+import type { InputName } from '../../src/inputs/names.js';
 import { parseInputs } from '../../src/inputs/parse.js';
 import { buildManifest, publishedIdentity, type PublishedIdentity } from '../../src/package/manifest.js';
 import {
@@ -11,7 +11,7 @@ import {
   replacedBy,
   type ConversionIdentity,
 } from '../../src/refresh/compare.js';
-import { HUB_MODEL, ctx, raw } from './fixtures.js';
+import { ACTION, HUB_MODEL, ctx, raw } from './fixtures.js';
 
 const sha = (c: string) => c.repeat(40);
 const REFINER = 'stabilityai/stable-diffusion-xl-refiner-1.0';
@@ -25,7 +25,8 @@ function configWith(overrides: Parameters<typeof raw>[0] = {}) {
 }
 
 /** A run with every kind of model: main, refiner, custom VAE and a ControlNet, all resolved. */
-const full = configWith({ 'refiner-version': REFINER, 'custom-vae-version': VAE, 'convert-controlnet': CN, 'unet-support-controlnet': 'false' });
+const FULL = { 'refiner-version': REFINER, 'custom-vae-version': VAE, 'convert-controlnet': CN, 'unet-support-controlnet': 'false' } as const;
+const full = configWith(FULL);
 const resolved = [
   { id: HUB_MODEL, revision: sha('a'), resolved: true },
   { id: REFINER, revision: sha('b'), resolved: true },
@@ -49,8 +50,32 @@ describe('identityOf', () => {
       { role: 'custom VAE', id: VAE, revision: sha('c'), resolved: true },
       { role: 'ControlNet', id: CN, revision: sha('d'), resolved: true },
     ]);
-    expect(wanted.inputs).toEqual(converterInputs(full));
     expect(wanted.actionMajor).toBe(ACTION_MAJOR);
+  });
+
+  it('records every input of action.yml that decides the conversion, as the runner passed it, defaults resolved', () => {
+    // Where the result goes, credentials, caching, the PSNR gate, packaging and publishing; a preset
+    // is recorded as the inputs it sets.
+    const elsewhere = new Set([
+      'preset', 'output-dir', 'hf-token', 'python', 'pip-constraints', 'min-psnr', 'psnr-thresholds', 'process-per-component',
+      'dry-run', 'verify-bundle', 'cache', 'cache-outputs', 'skip-if-unchanged', 'package', 'asset-prefix', 'compression-level',
+      'max-asset-size', 'upload-artifact', 'artifact-name', 'retention-days', 'release-tag', 'release-name', 'release-notes',
+      'draft', 'prerelease', 'github-token', 'overwrite-assets',
+    ]);
+    const given = raw(FULL);
+    const recorded = Object.keys(ACTION.inputs).filter((name) => !elsewhere.has(name)) as InputName[];
+    expect(wanted.inputs).toEqual({
+      ...Object.fromEntries(recorded.map((name) => [name, given(name)])),
+      // action.yml leaves these empty; the action decides them.
+      'convert-unet': 'true',
+      'convert-mmdit': 'false',
+      'compute-unit': 'ALL',
+      'attention-implementation': 'SPLIT_EINSUM',
+      'chunk-unet': 'false',
+      'xl-version': 'false',
+      'ml-stable-diffusion': expect.stringMatching(/^python_coreml_stable_diffusion @ git\+https:\/\/github\.com\/apple\/ml-stable-diffusion\.git@[0-9a-f]{40}$/),
+    });
+    expect(wanted.inputs).toMatchObject({ 'refiner-version': REFINER, 'custom-vae-version': VAE, 'convert-controlnet': CN, 'unet-support-controlnet': 'false' });
   });
 });
 

@@ -39,11 +39,17 @@ describe('cache keys', () => {
     }
   });
 
-  it('pip: the restore key is the key without the constraints hash', () => {
-    const { key, restoreKeys } = pipKey(identity);
-    expect(key.endsWith(identity.pinsHash)).toBe(true);
-    expect(restoreKeys).toEqual([key.slice(0, key.length - identity.pinsHash.length)]);
-    expect(pipKey({ ...identity, pinsHash: 'ffff' }).restoreKeys).toEqual(restoreKeys);
+  it('pip: keyed on OS, arch, Python, the requirement and the constraints; the restore key leaves out the constraints', () => {
+    // dfd8088bb936fe93: the first 16 hex digits of sha256(requirement + NUL), from sha256sum.
+    expect(pipKey(identity)).toEqual({
+      key: 'coreml-sd-v1-pip-macOS-ARM64-py3.11-dfd8088bb936fe93-abcdef0123456789',
+      restoreKeys: ['coreml-sd-v1-pip-macOS-ARM64-py3.11-dfd8088bb936fe93-'],
+    });
+    const [restore = ''] = pipKey(identity).restoreKeys;
+    expect(pipKey({ ...identity, pinsHash: 'ffff' }).key.startsWith(restore)).toBe(true);
+    for (const change of [{ runnerOs: 'Linux' }, { arch: 'X64' }, { pythonVersion: '3.10' }, { requirement: 'other' }]) {
+      expect(pipKey({ ...identity, ...change }).key.startsWith(restore), JSON.stringify(change)).toBe(false);
+    }
   });
 
   it('env: exact only, and any of OS, arch, Python, requirement or constraints changes the key', () => {

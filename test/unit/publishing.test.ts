@@ -9,7 +9,7 @@ import { sha256sums } from '../../src/package/manifest.js';
 import type { ZipResult } from '../../src/package/zip.js';
 import { artifactServiceProblem, artifactUrl } from '../../src/publish/artifact.js';
 import { mergeBody, renderSection, type SectionInput } from '../../src/publish/notes.js';
-import { PERMISSION_HINT, contentType, describeFailure, githubAssetName, isRetryable, ownedBy, planAssets } from '../../src/github/releases.js';
+import { contentType, describeFailure, githubAssetName, isRetryable, ownedBy, planAssets } from '../../src/github/releases.js';
 import { renderPublished } from '../../src/summary/summary.js';
 import type { PublishReport } from '../../src/publish/stage.js';
 import { ctx, raw } from './fixtures.js';
@@ -203,9 +203,12 @@ describe('the asset plan', () => {
     expect(isRetryable(new Error('read ECONNRESET'))).toBe(true);
     for (const status of [401, 403, 404, 422]) expect(isRetryable({ status }), String(status)).toBe(false);
     const denied = describeFailure('Creating the release v1', Object.assign(new Error('Resource not accessible by integration'), { status: 403 }));
-    expect(denied.message).toBe(`Creating the release v1 failed (HTTP 403): Resource not accessible by integration. ${PERMISSION_HINT}`);
+    expect(denied.message).toBe(
+      'Creating the release v1 failed (HTTP 403): Resource not accessible by integration. The token may not write releases: ' +
+        'give the job `permissions: contents: write` (a workflow or job with a `permissions:` block gets only what it lists), ' +
+        'or pass a token that may write contents as `github-token`.',
+    );
     expect(denied.status).toBe(403);
-    expect(PERMISSION_HINT).toContain('permissions: contents: write');
   });
 });
 

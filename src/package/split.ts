@@ -1,6 +1,6 @@
 /**
- * Pure: the size limit of a release asset and how a zip over it is cut into parts. GitHub refuses
- * an asset of 2 GiB or more; `.zip.001`, `.zip.002`, ... joined with `cat` give the zip back.
+ * Pure: the size limit of a release asset and how the parts of a zip over it are named (the zip
+ * writer cuts them as it writes). GitHub refuses an asset of 2 GiB or more; `.zip.001`, `.zip.002`, ... joined with `cat` give the zip back.
  */
 
 export const GIB = 1024 ** 3;
@@ -8,8 +8,6 @@ export const GIB = 1024 ** 3;
 export const ASSET_LIMIT = 2 * GIB;
 export const MIN_PART_SIZE = 1024 ** 2;
 export const DEFAULT_MAX_ASSET_SIZE = Math.floor(1.9 * GIB);
-/** Three digits of part numbers; GitHub also caps a release at 1000 assets. */
-export const MAX_PARTS = 999;
 
 const UNITS: Record<string, number> = {
   b: 1,
@@ -39,34 +37,9 @@ export function maxAssetSizeProblem(bytes: number): string | undefined {
   return undefined;
 }
 
-export interface PartPlan {
-  /** 1-based. */
-  index: number;
-  name: string;
-  offset: number;
-  size: number;
-}
-
 /** `<zip>.001`: parts sort, and join, in the order of their names. */
 export function partName(zipName: string, index: number): string {
   return `${zipName}.${String(index).padStart(3, '0')}`;
-}
-
-/**
- * The files a zip of `total` bytes becomes: itself when it fits in `max` (exactly `max` fits),
- * else parts of `max` bytes each and the rest in the last.
- */
-export function planParts(zipName: string, total: number, max: number): PartPlan[] {
-  if (!(max > 0)) throw new Error(`planParts: max must be positive, got ${max}`);
-  if (total <= max) return [{ index: 1, name: zipName, offset: 0, size: total }];
-  const count = Math.ceil(total / max);
-  if (count > MAX_PARTS) throw new Error(`${zipName} would be ${count} parts of ${max} bytes, more than ${MAX_PARTS}: raise max-asset-size`);
-  return Array.from({ length: count }, (_, i) => ({
-    index: i + 1,
-    name: partName(zipName, i + 1),
-    offset: i * max,
-    size: Math.min(max, total - i * max),
-  }));
 }
 
 /** The command that joins parts back into the zip. */

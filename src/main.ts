@@ -19,7 +19,7 @@ import { CACHE_NAMES, cachingAvailable, type CacheName, type CacheReport } from 
 import { conversionFromCache, restoreOutputs, saveOutputs } from './cache/outputs.js';
 import { environmentIdentity } from './setup/setup.js';
 import { HubClient } from './hub/client.js';
-import { hubEndpoint, resolveModels } from './hub/models.js';
+import { hubEndpoint, resolveModels, tokenProblem } from './hub/models.js';
 import { downloadModels } from './hub/stage.js';
 import { checkModelKind } from './hub/kind.js';
 import { refreshStage } from './refresh/run.js';
@@ -58,6 +58,12 @@ async function run(): Promise<void> {
   if (config.caching.enabled && !caching) core.warning('The cache service is not available (no ACTIONS_RESULTS_URL): running uncached.');
   const hub = new HubClient(hubEndpoint(process.env), config.hfToken);
   const models = await resolveModels(config, hub);
+  const tokenError = tokenProblem(models, config.hfToken);
+  if (tokenError) {
+    core.error(tokenError, { title: 'Invalid input' });
+    core.setFailed(tokenError);
+    return;
+  }
   setOutput('model-revision-sha', config.conversion.modelIsLocal ? '' : (models[0]?.revision ?? ''));
   // Before any setup: an SDXL checkpoint without xl-version, and a release that is already current.
   const kind = await checkModelKind(config, models, hub);

@@ -85,7 +85,7 @@ const MATCHERS: readonly Matcher[] = [
     applies: (_end, text) => /LocalTokenNotFoundError|Token is required \(`token=True`\)/.test(text),
     diagnose: () => ({
       title: 'The converter found no Hugging Face token.',
-      hints: ['Pass one with `hf-token: ${{ secrets.HF_TOKEN }}`; the pinned huggingface-hub needs it even for public models.'],
+      hints: ['Pass one with `hf-token: ${{ secrets.HF_TOKEN }}` (a read token is enough); the pinned converter loads public models without one, so something asked for a token explicitly.'],
     }),
   },
   {

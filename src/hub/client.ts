@@ -6,6 +6,20 @@ import { HttpClient } from '@actions/http-client';
 import { filesToFetch, repoFolder, type HubFile } from './files.js';
 import { contentDigest, downloadOrder, expectedOf, IntegrityError, mismatch, resumeFrom } from './integrity.js';
 
+/** public: anyone downloads; gated: a token whose account accepted the terms; private: a token with access. */
+export type HubAccess = 'public' | 'gated' | 'private';
+
+/** The Hub answered a request with an error status. */
+export class HubRequestError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'HubRequestError';
+  }
+}
+
 /** The Hub API, through the toolkit's HTTP client with its retries (5xx, resets) in one place. */
 export class HubClient {
   private readonly http: HttpClient;
@@ -17,21 +31,33 @@ export class HubClient {
     this.http = new HttpClient('coreml-stable-diffusion-action', [], { allowRetries: true, maxRetries: 3 });
   }
 
+  /** Asks without a token. */
+  get anonymous(): boolean {
+    return this.token === '';
+  }
+
   private headers(): Record<string, string> {
     return this.token ? { Authorization: `Bearer ${this.token}` } : {};
   }
 
-  /** The commit a revision points at, and the repository's files at that commit. */
-  async resolve(id: string, revision: string): Promise<{ sha: string; files: HubFile[] }> {
+  /** The commit a revision points at, the repository's files at that commit, and who may read them. */
+  async resolve(id: string, revision: string): Promise<{ sha: string; files: HubFile[]; access: HubAccess }> {
     const url = `${this.endpoint}/api/models/${id}/revision/${encodeURIComponent(revision)}?blobs=true`;
     const response = await this.http.get(url, this.headers());
     const body = await response.readBody();
     const status = response.message.statusCode ?? 0;
-    if (status !== 200) throw new Error(`GET ${url} answered ${status}${status === 401 || status === 403 ? ' (the token has no access: gated or private model?)' : ''}`);
-    const json = JSON.parse(body) as { sha?: string; siblings?: Array<{ rfilename: string; blobId?: string; size?: number; lfs?: { sha256?: string; size?: number } }> };
+    if (status !== 200) throw new HubRequestError(status, `GET ${url} answered ${status}${status === 401 || status === 403 ? ' (the token has no access: gated or private model?)' : ''}`);
+    const json = JSON.parse(body) as {
+      sha?: string;
+      gated?: unknown;
+      private?: unknown;
+      siblings?: Array<{ rfilename: string; blobId?: string; size?: number; lfs?: { sha256?: string; size?: number } }>;
+    };
     if (!json.sha) throw new Error(`GET ${url} gave no commit sha`);
     const files = (json.siblings ?? []).map((s) => ({ rfilename: s.rfilename, blobId: s.lfs?.sha256 ?? s.blobId, size: s.lfs?.size ?? s.size, lfs: s.lfs !== undefined }));
-    return { sha: json.sha, files };
+    // The Hub lists a gated repository's files to anyone (`gated`: "auto" or "manual"); downloads need a token.
+    const access: HubAccess = json.private === true ? 'private' : json.gated !== undefined && json.gated !== false ? 'gated' : 'public';
+    return { sha: json.sha, files, access };
   }
 
   /** A small JSON file of the repository at a commit (model_index.json, a config), parsed. */

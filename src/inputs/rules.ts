@@ -26,7 +26,6 @@ function unsafeForCompile(c: Config, what: string, value: string): string | unde
   const named = bad.map((ch) => (ch === ' ' ? 'a space' : JSON.stringify(ch))).join(', ');
   return `${what} ${JSON.stringify(value)}, which holds ${named}: with bundle-resources-for-swift-cli ${COMPILE_UNCHECKED} (\`xcrun coremlcompiler compile <output-dir>/<package> <output-dir>/Resources\`, package names hold model-version), so a shell would split or expand it. Use only letters, digits and . _ - / + , : @ % = in it.`;
 }
-const hasModelsFromHub = (c: Config) => c.conversion.hubIds.length > 0;
 
 function compareVersion(version: string, [major, minor]: readonly number[]): number {
   const [a = 0, b = 0] = version.split('.').map(Number);
@@ -45,15 +44,6 @@ const SD3_REFUSED: ReadonlyArray<readonly [InputName, (c: Config) => boolean, st
 ];
 
 export const RULES: readonly Rule[] = [
-  {
-    input: 'hf-token',
-    severity: 'error',
-    check: (c) =>
-      c.hfToken === '' && hasModelsFromHub(c)
-        ? 'is empty, and the pinned converter (huggingface-hub 0.24.6 with use_auth_token=True) fails without a token even for public models. ' +
-          'Create a read token at https://huggingface.co/settings/tokens, store it as a repository secret, and pass it with `hf-token: ${{ secrets.HF_TOKEN }}`.'
-        : undefined,
-  },
   {
     input: 'dry-run',
     severity: 'error',

@@ -168,12 +168,11 @@ describe('failures get a diagnosis', () => {
 });
 
 describe('checks before anything is installed', () => {
-  it('refuses a missing token and says how to pass one', async () => {
+  it('goes on without a token when the Hub cannot be asked (public models load without one; test/e2e/token.test.ts has the gated case)', async () => {
     const { run, calls } = await convert({ 'hf-token': '' });
-    expect(run.exitCode).toBe(1);
-    expect(errors(run).join('\n')).toMatch(/Input `hf-token`.*secrets\.HF_TOKEN/s);
-    expect(calls).toHaveLength(0);
-    expect(run.stdout).not.toContain('pip');
+    expect(run.exitCode, run.stdout.slice(-2000)).toBe(0);
+    expect(errors(run)).toEqual([]);
+    expect(calls.length).toBeGreaterThan(0);
   });
 
   const badInputs: Array<[string, Record<string, string>]> = [

@@ -73,6 +73,7 @@ beforeAll(async () => {
     models: [
       { id: MODEL, files: { 'model_index.json': INDEX, [UNET]: 2_000_000, 'vae/config.json': '{}' } },
       { id: 'acme/gated', gated: true, files: { 'model.bin': 1000 } },
+      { id: 'acme/private', private: true, files: { 'model.bin': 1000 } },
     ],
   });
   // @actions/cache and @actions/artifact read these at call time.
@@ -345,7 +346,7 @@ describe('Hugging Face Hub stand-in', () => {
   const hf = (p: string, init: RequestInit = {}) => fetch(`${services.hub.url}${p}`, init);
   const bearer = () => ({ Authorization: `Bearer ${services.hub.token}` });
 
-  test('model info by revision, gated models need the token, unknown revisions are RevisionNotFound', async () => {
+  test('model info by revision: gated models listed to anyone, their files to the token only; private ones unknown without it; unknown revisions are RevisionNotFound', async () => {
     const info = await hf(`/api/models/${MODEL}/revision/main`);
     expect(info.status).toBe(200);
     const body = (await info.json()) as { id: string; sha: string; siblings: Array<{ rfilename: string }> };
@@ -353,8 +354,15 @@ describe('Hugging Face Hub stand-in', () => {
     expect(body.sha).toMatch(/^[0-9a-f]{40}$/);
     expect(body.siblings.map((s) => s.rfilename)).toEqual(['model_index.json', UNET, 'vae/config.json']);
     const gated = await hf('/api/models/acme/gated/revision/main');
-    expect([gated.status, gated.headers.get('x-error-code')]).toEqual([401, 'GatedRepo']);
-    expect((await hf('/api/models/acme/gated/revision/main', { headers: bearer() })).status).toBe(200);
+    expect(gated.status).toBe(200);
+    expect(((await gated.json()) as { gated: unknown }).gated).toBe('manual');
+    const file = await hf('/acme/gated/resolve/main/model.bin');
+    expect([file.status, file.headers.get('x-error-code')]).toEqual([401, 'GatedRepo']);
+    expect((await hf('/acme/gated/resolve/main/model.bin', { headers: bearer() })).status).toBe(200);
+    const hidden = await hf('/api/models/acme/private/revision/main');
+    expect([hidden.status, hidden.headers.get('x-error-code')]).toEqual([401, 'RepoNotFound']);
+    const seen = await hf('/api/models/acme/private/revision/main', { headers: bearer() });
+    expect(((await seen.json()) as { private: unknown }).private).toBe(true);
     expect((await hf('/api/models/acme/gated/revision/main', { headers: { Authorization: 'Bearer hf_wrong' } })).status).toBe(401);
     const rev = await hf(`/api/models/${MODEL}/revision/nope`);
     expect([rev.status, rev.headers.get('x-error-code')]).toEqual([404, 'RevisionNotFound']);

@@ -1,7 +1,8 @@
 // A stand-in Hugging Face Hub for HF_ENDPOINT: the model API (`/api/models/<id>[/revision/<rev>]`,
 // `/api/models/<id>/tree/<rev>`), and file downloads (`/<id>/resolve/<rev|sha>/<path>`, HEAD and
 // GET, with the headers huggingface_hub reads: ETag, X-Repo-Commit, Content-Length; Range
-// honoured). A model stored as 'lfs' or 'xet' has its LFS files answered with a 302 to a CDN on
+// honoured). A gated model is listed to anyone (with `gated: "manual"`), as the Hub does, and its
+// files download only with the token; a private one is unknown without the token. A model stored as 'lfs' or 'xet' has its LFS files answered with a 302 to a CDN on
 // another host (127.0.0.2), as the Hub sends them to its LFS CDN or its Xet bridge; the CDN
 // refuses a request that carries an Authorization header, as signed URLs do. Gated models need `Authorization: Bearer <token>`; errors carry the
 // X-Error-Code header huggingface_hub maps to its exceptions. Bytes served are counted per model.
@@ -16,9 +17,10 @@ import * as http from 'node:http';
  * @typedef {{ content: Buffer | null, size: number, lfs: boolean, etag?: string, sha256?: string, gitSha1?: string }} HubFile
  * @typedef {{
  *   id: string, revisions?: Record<string, string>, files: Record<string, FileInput>,
- *   gated?: boolean, pipelineTag?: string, libraryName?: string, storage?: 'git' | 'lfs' | 'xet'
+ *   gated?: boolean, private?: boolean, pipelineTag?: string, libraryName?: string, storage?: 'git' | 'lfs' | 'xet',
+ *   cardData?: Record<string, unknown> | null
  * }} ModelSpec
- * @typedef {{ id: string, gated: boolean, storage: 'git' | 'lfs' | 'xet', pipelineTag: string, libraryName: string, refs: Map<string, string>, commits: Map<string, Map<string, HubFile>>, createdAt: string }} Model
+ * @typedef {{ id: string, gated: boolean, private: boolean, storage: 'git' | 'lfs' | 'xet', pipelineTag: string, libraryName: string, cardData: Record<string, unknown> | null, refs: Map<string, string>, commits: Map<string, Map<string, HubFile>>, createdAt: string }} Model
  * @typedef {{ model: string, path: string, revision: string, sha: string, status: number, start: number, bytes: number }} Download
  * @typedef {{
  *   bytesServed: Record<string, number>, totalBytes: number,
@@ -185,7 +187,9 @@ export async function startHubServer(options = {}) {
     const revisions = spec.revisions ?? { main: fakeSha(`${spec.id}@main`) };
     /** @type {Model} */
     const model = {
-      id: spec.id, gated: spec.gated ?? false, storage: spec.storage ?? 'git', pipelineTag: spec.pipelineTag ?? 'text-to-image', libraryName: spec.libraryName ?? 'diffusers',
+      id: spec.id, gated: spec.gated ?? false, private: spec.private ?? false, storage: spec.storage ?? 'git', pipelineTag: spec.pipelineTag ?? 'text-to-image', libraryName: spec.libraryName ?? 'diffusers',
+      // The README's metadata; null for a repository without any (torch2coreml reads ControlNets' base_model from it).
+      cardData: spec.cardData === undefined ? { library_name: spec.libraryName ?? 'diffusers' } : spec.cardData,
       refs: new Map(), commits: new Map(), createdAt: new Date().toISOString(),
     };
     for (const [rev, sha] of Object.entries(revisions)) {
@@ -230,12 +234,14 @@ export async function startHubServer(options = {}) {
   };
 
   /**
-   * Authentication as the Hub does it: a wrong token is refused everywhere, a gated model needs
-   * the right one, an unknown model is 401 anonymously and 404 with a token.
+   * Authentication as the Hub does it: a wrong token is refused everywhere; an unknown or private
+   * model is 401 anonymously and 404 with a token; a gated model's files need the token (`files`),
+   * its listing does not.
    * @param {http.IncomingMessage} req @param {http.ServerResponse} res @param {string} id @param {boolean} head
+   * @param {boolean} [files]
    * @returns {Model | null}
    */
-  const authorize = (req, res, id, head) => {
+  const authorize = (req, res, id, head, files = false) => {
     const header = req.headers.authorization;
     const bearer = header ? /^Bearer (.+)$/i.exec(header)?.[1] : undefined;
     if (header && bearer !== token) {
@@ -243,11 +249,11 @@ export async function startHubServer(options = {}) {
       return null;
     }
     const m = models.get(id);
-    if (!m) {
+    if (!m || (m.private && !bearer)) {
       hubError(res, bearer ? 404 : 401, 'RepoNotFound', 'Repository not found', head);
       return null;
     }
-    if (m.gated && !bearer) {
+    if (files && m.gated && !bearer) {
       hubError(res, 401, 'GatedRepo', `Access to model ${id} is restricted. You must have access to it and be authenticated to access it. Please log in.`, head);
       return null;
     }
@@ -387,9 +393,10 @@ export async function startHubServer(options = {}) {
       const [author] = id.split('/');
       return json(res, {
         _id: fakeSha(id).slice(0, 24), id, modelId: id, author, sha, lastModified: new Date().toISOString(),
-        private: false, disabled: false, gated: model.gated ? 'manual' : false, downloads: 0, likes: 0,
+        private: model.private, disabled: false, gated: model.gated ? 'manual' : false, downloads: 0, likes: 0,
         library_name: model.libraryName, tags: [model.libraryName], pipeline_tag: model.pipelineTag,
         siblings, spaces: [], createdAt: model.createdAt,
+        ...(model.cardData ? { cardData: model.cardData } : {}),
         usedStorage: [...files.values()].reduce((s, f) => s + f.size, 0),
       });
     }
@@ -432,7 +439,7 @@ export async function startHubServer(options = {}) {
       const status = injected('resolve');
       if (status) return hubError(res, status, '', 'injected failure', head);
       const id = dec(m[1] ?? '');
-      const model = authorize(req, res, id, head);
+      const model = authorize(req, res, id, head, true);
       if (!model) return;
       const rev = dec(m[2] ?? '');
       const path = (m[3] ?? '').split('/').map(dec).join('/');

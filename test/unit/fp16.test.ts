@@ -105,7 +105,7 @@ describe('prepareFp16 and the Hub', () => {
     const client = {
       resolve: async (id: string, revision: string) => {
         asked.push(`${id}@${revision}`);
-        return { sha: 'c'.repeat(40), files: HUB_FILES_FP16.map((rfilename) => ({ rfilename })) };
+        return { sha: 'c'.repeat(40), files: HUB_FILES_FP16.map((rfilename) => ({ rfilename })), access: 'public' as const };
       },
     };
     return { asked, client };

@@ -170,13 +170,6 @@ const BAD: BadCase[] = [
   { title: 'extra-args sets --chunk-unet', inputs: { 'extra-args': '--chunk-unet' }, input: 'extra-args', says: [/--chunk-unet/, /`chunk-unet`/] },
   { title: 'extra-args sets -o on its own line', inputs: { 'extra-args': '-o\nx' }, input: 'extra-args', says: [/-o\b/, /output-dir/] },
   { title: 'extra-args sets --quantize-nbits=4', inputs: { 'extra-args': '--quantize-nbits=4' }, input: 'extra-args', says: [/quantize-nbits/] },
-  {
-    title: 'missing hf-token',
-    inputs: { 'hf-token': '' },
-    env: { HF_TOKEN: undefined },
-    input: 'hf-token',
-    says: [/token/, /secrets\.HF_TOKEN/, /even for public models/],
-  },
   { title: 'a Linux runner without dry-run', inputs: {}, env: { RUNNER_OS: 'Linux' }, input: 'dry-run', says: [/macOS/, /dry-run: true/] },
   {
     title: 'an Intel (X64) macOS runner without dry-run',
@@ -280,7 +273,7 @@ describe('parseInputs: bad inputs', () => {
       ctx({ env: { RUNNER_OS: 'Linux' } }),
     );
     expect(result.config).toBeUndefined();
-    for (const name of ['hf-token', 'dry-run', 'sd3-version', 'python-version']) {
+    for (const name of ['dry-run', 'sd3-version', 'python-version']) {
       expect(errorFor(result.errors, name), name).toBeDefined();
     }
   });
@@ -311,12 +304,12 @@ describe('parseInputs: the token', () => {
     expect(result.config?.hfToken).toBe('');
   });
 
-  it('needs one for a local-folder model with a ControlNet from the Hub', () => {
-    const result = parseInputs(
-      raw({ 'model-version': './models/sd', 'hf-token': '', 'convert-controlnet': 'lllyasviel/sd-controlnet-mlsd' }),
-      ctx({ dirs: ['models/sd'] }),
-    );
-    expect(errorFor(result.errors, 'hf-token')).toBeDefined();
+  it('is not required to parse, for Hub models either: public ones load without (the Hub stage refuses gated and private ones)', () => {
+    for (const inputs of [{ 'hf-token': '' }, { 'model-version': './models/sd', 'hf-token': '', 'convert-controlnet': 'lllyasviel/sd-controlnet-mlsd' }]) {
+      const result = parseInputs(raw(inputs), ctx({ dirs: ['models/sd'], env: { HF_TOKEN: undefined } }));
+      expect(result.errors).toEqual([]);
+      expect(result.config?.hfToken).toBe('');
+    }
   });
 
   it('takes a local folder in preference to a Hub id of the same spelling', () => {

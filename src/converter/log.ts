@@ -58,7 +58,9 @@ const PATTERNS = {
   chunksExist: /`unet` chunks already exist, skipping conversion\./,
   chunking: /:Chunking (\S+) in two approximately equal MLModels/,
   chunkingModel: /:Start chunking model (.+) into two pieces\./,
-  quantizing: new RegExp(String.raw`:Quantizing (${NAME}) to \d+-bit precision$`),
+  // `Quantizing <part> to N-bit precision` heads every candidate, found or not (`Skipped quantizing
+  // <part> (Not found at ...)` follows); the bare `Quantizing <part>` only one that is rewritten.
+  quantizing: new RegExp(String.raw`:Quantizing (${NAME})$`),
   compiled: /:Compiled (.+) to (.+\.mlmodelc)$/,
 };
 
@@ -120,8 +122,7 @@ export class ConverterLogParser {
       return [{ kind: 'chunking', part: this.chunkPart }];
     }
     if (PATTERNS.chunkingModel.test(line)) return [{ kind: 'chunking', part: this.chunkPart ?? this.context.unetPart }];
-    // `Quantizing weights to N-bit precision` is the phase's heading, not a part.
-    if ((m = PATTERNS.quantizing.exec(line)) && m[1] !== 'weights') return [{ kind: 'quantizing', part: m[1] ?? '' }];
+    if ((m = PATTERNS.quantizing.exec(line))) return [{ kind: 'quantizing', part: m[1] ?? '' }];
     if ((m = PATTERNS.compiled.exec(line))) return [{ kind: 'compiled', source: m[1] ?? '', target: m[2] ?? '' }];
     return [];
   }

@@ -75,6 +75,11 @@ const SDXL_RUN = [
   bar('Running compression pass palettize_weights', 50),
   info('Done'),
   info('Quantizing unet to 6-bit precision'),
+  info('Quantizing unet'),
+  bar('Running compression pass palettize_weights', 50),
+  info('Done'),
+  info('Quantizing refiner to 6-bit precision'),
+  info(`Skipped quantizing refiner (Not found at ${O}/${M}_refiner.mlpackage)`),
   info('Quantized weights to 6-bit precision'),
   info('Bundling resources for the Swift CLI'),
   info(`Compiling ${O}/${M}_unet.mlpackage`),
@@ -154,7 +159,7 @@ describe('ConverterLogParser on a whole SDXL run', () => {
   });
 
   // "Quantizing weights to N-bit precision" is upstream's phase header, not a part.
-  it('reports quantizing only for parts, not for the "Quantizing weights" header', () => {
+  it('reports quantizing only for parts rewritten, not for the headers nor a part not found', () => {
     expect(ofKind(events, 'quantizing').map((e) => e.part)).toEqual(['text_encoder', 'unet']);
   });
 
@@ -280,6 +285,7 @@ describe('ConverterLogParser: single lines', () => {
     const text =
       info(`\`controlnet_${name}\` already exists at ${O}/ControlNet_${name}.mlpackage, skipping conversion.`) +
       info(`Quantizing ${name} to 6-bit precision`) +
+      info(`Quantizing ${name}`) +
       info(psnr(`${name} baseline to reference PyTorch`, '210.0', '90.5'));
     const events = parseAll(text);
     expect(ofKind(events, 'skipped')).toEqual([{ kind: 'skipped', part: `controlnet_${name}`, path: `${O}/ControlNet_${name}.mlpackage` }]);

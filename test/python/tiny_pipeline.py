@@ -57,7 +57,8 @@ def unet(xl=False, cross=32, addition=None):
         kwargs = dict(addition_embed_type="text_time", addition_time_embed_dim=8,
                       projection_class_embeddings_input_dim=addition, transformer_layers_per_block=(1, 1),
                       use_linear_projection=True)
-    return UNet2DConditionModel(block_out_channels=(16, 32), layers_per_block=1, norm_num_groups=8, sample_size=8,
+    # Multiples of 32 with 32 groups: torch2coreml's own unet (unet.py) hard-codes 32 resnet groups.
+    return UNet2DConditionModel(block_out_channels=(32, 64), layers_per_block=1, norm_num_groups=32, sample_size=8,
                                 in_channels=4, out_channels=4, cross_attention_dim=cross, attention_head_dim=(2, 4),
                                 down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
                                 up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"), **kwargs)
@@ -81,10 +82,10 @@ def build(kind, scratch):
                                                 tokenizer_2=tokenizer(scratch), unet=unet(xl=True, cross=32, addition=32 + 5 * 8),
                                                 scheduler=EulerDiscreteScheduler(), requires_aesthetics_score=True)
     if kind == "controlnet":
-        return ControlNetModel(block_out_channels=(16, 32), layers_per_block=1, norm_num_groups=8, in_channels=4,
+        return ControlNetModel(block_out_channels=(32, 64), layers_per_block=1, norm_num_groups=32, in_channels=4,
                                cross_attention_dim=32, attention_head_dim=(2, 4),
                                down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
-                               conditioning_embedding_out_channels=(8, 16))
+                               conditioning_embedding_out_channels=(8, 8, 16, 16))  # 3 stride-2 convs: the hint is 8x the latent, as in SD
     raise SystemExit(f"unknown kind {kind}")
 
 

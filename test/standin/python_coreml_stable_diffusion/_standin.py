@@ -19,9 +19,12 @@ import time
 import uuid
 
 VERSION = "1.1.0"
-COREMLTOOLS_VERSION = "8.1"
+# The lock's pair: coremltools 8.3.0 was tested with torch 2.5.0, so it prints no torch warning; the
+# lock's scikit-learn is newer than coremltools supports, which it does print (as Apple's run shows).
+COREMLTOOLS_VERSION = "8.3.0"
 TORCH_VERSION = "2.5.0"
-TORCH_TESTED = "2.4.0"
+SKLEARN_VERSION = "1.7.2"
+SKLEARN_MAX = "1.5.1"
 DIFFUSIONKIT_VERSION = "0.4.0"
 MIN_PSNR = 35
 
@@ -118,8 +121,8 @@ def import_coremltools():
         return
     _coremltools_imported = True
     logging.getLogger("coremltools").warning(
-        f"Torch version {TORCH_VERSION} has not been tested with coremltools. You may run into "
-        f"unexpected errors. Torch {TORCH_TESTED} is the most recent version that has been tested.")
+        f"scikit-learn version {SKLEARN_VERSION} is not supported. Minimum required version: 0.17. "
+        f"Maximum required version: {SKLEARN_MAX}. Disabling scikit-learn conversion API.")
 
 
 # ------------------------------------------------------- fake third-party exceptions

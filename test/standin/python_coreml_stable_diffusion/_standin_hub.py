@@ -102,3 +102,27 @@ def _download(repo, ref, repo_id, revision, endpoint):
     with open(ref, "w", encoding="utf-8") as f:
         f.write(sha)
     return folder
+
+
+class OfflineModeIsEnabled(ConnectionError):
+    """Mimics huggingface_hub.errors.OfflineModeIsEnabled."""
+
+
+OfflineModeIsEnabled.__module__ = "huggingface_hub.errors"
+
+
+def model_card_data(repo_id):
+    """`huggingface_hub.model_info(repo_id).cardData`, which torch2coreml asks for every ControlNet
+    (even one already converted): offline it raises, as huggingface_hub 0.24.6 does for any request;
+    a repository whose README has no metadata gives None. Without HF_ENDPOINT (no Hub here) an
+    empty card."""
+    endpoint = (os.environ.get("HF_ENDPOINT") or "https://huggingface.co").rstrip("/")
+    url = f"{endpoint}/api/models/{repo_id}"
+    if offline():
+        raise OfflineModeIsEnabled(
+            f"Cannot reach {url}: offline mode is enabled. To disable it, please unset the `HF_HUB_OFFLINE` "
+            "environment variable.")
+    if not os.environ.get("HF_ENDPOINT"):
+        return {}
+    token = os.environ.get("HF_TOKEN") or os.environ.get("HUGGING_FACE_HUB_TOKEN") or ""
+    return json.loads(_get(url, token)).get("cardData")

@@ -60,22 +60,23 @@ class _Pipeline:
         refiner = class_name == "StableDiffusionXLImg2ImgPipeline"
         if self.is_xl and refiner:
             unet = dict(sample_size=128, in_channels=4, cross_attention_dim=1280,
-                        block_out_channels=[384, 768, 1536, 1536])
+                        block_out_channels=[384, 768, 1536, 1536], use_linear_projection=True, layers_per_block=2)
             components = dict(vae=True, text_encoder=None, text_encoder_2=True, unet=True, scheduler=True)
             self.requires_aesthetics_score = True
         elif self.is_xl:
             unet = dict(sample_size=128, in_channels=4, cross_attention_dim=2048,
-                        block_out_channels=[320, 640, 1280])
+                        block_out_channels=[320, 640, 1280], use_linear_projection=True, layers_per_block=2)
             components = dict(vae=True, text_encoder=True, text_encoder_2=True, unet=True, scheduler=True)
             self.requires_aesthetics_score = False
         else:
             unet = dict(sample_size=64, in_channels=4, cross_attention_dim=768,
-                        block_out_channels=[320, 640, 1280, 1280])
+                        block_out_channels=[320, 640, 1280, 1280], use_linear_projection=False, layers_per_block=2)
             components = dict(vae=True, text_encoder=True, unet=True, scheduler=True, safety_checker=True)
             self.requires_aesthetics_score = False
         self.vae_sample_size = 1024 if self.is_xl else 512
         self.latent_channels = 4
         self.text_encoder_2_hidden_size = 1280
+        self.text_encoder_hidden_size = 768
         if model_index is not None:
             components = {}
             for key, value in model_index.items():
@@ -95,6 +96,8 @@ class _Pipeline:
                 size = vae_cfg["sample_size"]
                 self.vae_sample_size = size[0] if isinstance(size, (list, tuple)) else size
             self.latent_channels = vae_cfg.get("latent_channels", self.latent_channels)
+            te = _read_json(os.path.join(local_dir, "text_encoder", "config.json"))
+            self.text_encoder_hidden_size = te.get("hidden_size", self.text_encoder_hidden_size)
             te2 = _read_json(os.path.join(local_dir, "text_encoder_2", "config.json"))
             self.text_encoder_2_hidden_size = te2.get("hidden_size", self.text_encoder_2_hidden_size)
         self.unet_config = unet
@@ -291,6 +294,9 @@ def _convert_and_save(args, submodule_name, out_path, info, saved_name, via_torc
     target, spec = _get_deployment_target(args.min_deployment_target, warn=via_torch)
     info["min_deployment_target"] = target
     info["specification_version"] = spec
+    # Every traced part returns a tuple but the VAEs (seen on the unet, text encoders and ControlNet).
+    if via_torch and info["part"] not in ("vae_decoder", "vae_encoder"):
+        logging.getLogger("coremltools").warning("Tuple detected at graph output. This will be flattened in the converted model.")
     _standin.torch_conversion_frames(OPS.get(info["part"], 1000))
     _standin.delay()
     if diffusionkit is not None:
@@ -317,7 +323,7 @@ def convert_text_encoder(pipe, submodule_name, args):
     logger.info(f"JIT tracing {submodule_name}..")
     logger.info("Done.")
 
-    hidden = pipe.text_encoder_2_hidden_size if submodule_name == "text_encoder_2" else 768
+    hidden = pipe.text_encoder_2_hidden_size if submodule_name == "text_encoder_2" else pipe.text_encoder_hidden_size
     first = "hidden_embeds" if args.xl_version else "last_hidden_state"
     outputs = OrderedDict([(first, (1, seq, hidden)), ("pooled_outputs", (1, hidden))])
     info = _info(args, submodule_name, inputs, outputs, pipe=pipe, hist=_histogram("text_encoder", None))
@@ -388,12 +394,12 @@ def convert_vae_encoder(pipe, args):
         _standin.report_correctness(logger, "vae_encoder", "vae_encoder baseline PyTorch to baseline CoreML")
 
 
-def _residual_shapes(batch_size, h, w, channels):
+def _residual_shapes(batch_size, h, w, channels, layers=2):
     def down(x):
         return (x + 1) // 2  # 3x3 conv, stride 2, padding 1
     shapes = [(batch_size, channels[0], h, w)]
     for i, ch in enumerate(channels):
-        shapes += [(batch_size, ch, h, w)] * 2
+        shapes += [(batch_size, ch, h, w)] * layers
         if i < len(channels) - 1:
             h, w = down(h), down(w)
             shapes.append((batch_size, ch, h, w))
@@ -418,6 +424,9 @@ def convert_unet(pipe, args, model_name=None):
         return
 
     elif not os.path.exists(out_path):
+        if pipe.unet_config["use_linear_projection"]:
+            # upstream's UNet2DConditionModel(**pipe.unet.config) warns through its module's logger
+            logging.getLogger("python_coreml_stable_diffusion.unet").warning("`use_linear_projection=True` is ignored!")
         batch_size = 1 if args.unet_batch_one else 2
         h, w = _latent(args, pipe)
         cfg = pipe.unet_config
@@ -434,7 +443,7 @@ def convert_unet(pipe, args, model_name=None):
             inputs["time_ids"] = (2, n_time_ids)
             inputs["text_embeds"] = (batch_size, pipe.text_encoder_2_hidden_size)
         if args.unet_support_controlnet:
-            for i, shape in enumerate(_residual_shapes(batch_size, h, w, cfg["block_out_channels"])):
+            for i, shape in enumerate(_residual_shapes(batch_size, h, w, cfg["block_out_channels"], cfg["layers_per_block"])):
                 inputs[f"additional_residual_{i}"] = shape
 
         logger.info(f"Sample UNet inputs spec: {_torch_spec(inputs)}")
@@ -529,8 +538,28 @@ def convert_safety_checker(pipe, args):
         _standin.report_correctness(logger, "safety_checker", "safety_checker baseline PyTorch to reference CoreML")
 
 
+def _get_controlnet_base_model(controlnet_model_version):
+    card = _standin_hub.model_card_data(controlnet_model_version)
+    if card is None:
+        # upstream calls info.cardData.get(...) on a card that may be None
+        raise AttributeError("'NoneType' object has no attribute 'get'")
+    return card.get("base_model", None)
+
+
 def convert_controlnet(pipe, args):
     for i, controlnet_model_version in enumerate(args.convert_controlnet):
+        base_model = _get_controlnet_base_model(controlnet_model_version)
+        if base_model is None and args.model_version != "runwayml/stable-diffusion-v1-5":
+            logger.warning(
+                f"The original ControlNet models were trained using Stable Diffusion v1.5. "
+                f"It is possible that model {args.model_version} is not compatible with controlnet.")
+        if base_model is not None and base_model != args.model_version:
+            raise RuntimeError(
+                f"ControlNet model {controlnet_model_version} was trained using "
+                f"Stable Diffusion model {base_model}.\n However, you specified "
+                f"version {args.model_version} in the command line. Please, use "
+                f"--model-version {base_model} to convert this model.")
+
         controlnet_model_name = controlnet_model_version.replace("/", "_")
         out_path = _controlnet_out_path(args, controlnet_model_version)
 
@@ -544,7 +573,7 @@ def convert_controlnet(pipe, args):
         inputs = OrderedDict([
             ("sample", (batch_size, pipe.unet_config["in_channels"], h, w)),
             ("timestep", (batch_size,)),
-            ("encoder_hidden_states", (batch_size, args.text_encoder_hidden_size or 768, 1,
+            ("encoder_hidden_states", (batch_size, args.text_encoder_hidden_size or pipe.text_encoder_hidden_size, 1,
                                        args.text_token_sequence_length or 77)),
             ("controlnet_cond", (batch_size, 3, h * 8, w * 8)),
         ])

@@ -117,7 +117,9 @@ class CommandLineTest(TempDirCase):
         proc = run(["--model-version", SD, "-o", self.out()], cwd=self.tmp)
         self.assertOk(proc)
         ls = lines(proc.stderr)
-        self.assertTrue(ls[0].startswith("Torch version 2.5.0 has not been tested with coremltools."), ls[0])
+        # coremltools 8.3.0 (tested with torch 2.5.0) warns about the lock's scikit-learn only, as in Apple's run
+        self.assertEqual(ls[0], "scikit-learn version 1.7.2 is not supported. Minimum required version: 0.17. "
+                         "Maximum required version: 1.5.1. Disabling scikit-learn conversion API.")
         self.assertEqual(ls[1], f"INFO:__main__:Initializing DiffusionPipeline with {SD}..")
         self.assertEqual(ls[2], "INFO:__main__:Done. Pipeline in effect: StableDiffusionPipeline")
         self.assertEqual(ls[3], "INFO:__main__:Attention implementation in effect: AttentionImplementations.SPLIT_EINSUM")
@@ -591,6 +593,68 @@ class BundleTest(TempDirCase):
             self.assertTrue(os.path.exists(os.path.join(res, name)), name)
         proc = run(["--model-version", SD, "--bundle-resources-for-swift-cli", "--include-t5", "-o", self.out()])
         self.assertIn(f"Skipping T5 download as {res}/TextEncoderT5.mlmodelc already exists", proc.stderr)
+
+
+class _CardHandler(http.server.BaseHTTPRequestHandler):
+    """/api/models/<id>: no cardData for ids ending in `nocard`, else base_model from the name."""
+    def do_GET(self):
+        repo_id = self.path.split("/api/models/", 1)[-1]
+        info = {"id": repo_id, "sha": "0" * 40, "siblings": []}
+        if not repo_id.endswith("nocard"):
+            info["cardData"] = {"base_model": SD if repo_id.endswith("sd15") else "someone/other-base"}
+        body = json.dumps(info).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+class ControlNetCardTest(TempDirCase):
+    """convert_controlnet asks the Hub for every ControlNet's model card (huggingface_hub.model_info),
+    before it looks for an existing package: test/fixtures/real-converter/sd-controlnet-offline.*."""
+
+    def local_model(self):
+        os.makedirs(os.path.join(self.tmp, "m"), exist_ok=True)
+        with open(os.path.join(self.tmp, "m", "model_index.json"), "w") as f:
+            json.dump({"_class_name": "StableDiffusionPipeline"}, f)
+        return "./m"
+
+    def hub(self):
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _CardHandler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        self.addCleanup(server.server_close)
+        self.addCleanup(server.shutdown)
+        return f"http://127.0.0.1:{server.server_address[1]}"
+
+    def test_offline_fails_even_when_the_controlnet_is_converted(self):
+        model = self.local_model()
+        os.makedirs(os.path.join(self.tmp, "o", "ControlNet_lllyasviel_sd-controlnet-mlsd.mlpackage"))
+        proc = run(["--model-version", model, "--convert-controlnet", MLSD, "-o", "o"], cwd=self.tmp, HF_HUB_OFFLINE="1")
+        self.assertEqual(proc.returncode, 1)
+        self.assertEqual(last_line(proc.stderr),
+                         f"huggingface_hub.errors.OfflineModeIsEnabled: Cannot reach https://huggingface.co/api/models/{MLSD}: "
+                         "offline mode is enabled. To disable it, please unset the `HF_HUB_OFFLINE` environment variable.")
+        self.assertNotIn("skipping conversion", proc.stderr)
+
+    def test_model_card_base_model(self):
+        endpoint = self.hub()
+        ok = run(["--model-version", SD, "--convert-controlnet", "a/sd15", "-o", "o"], cwd=self.tmp, HF_ENDPOINT=endpoint,
+                 STANDIN_SYNTHESIZE_MODELS="1")
+        self.assertOk(ok)
+        self.assertNotIn("trained using Stable Diffusion v1.5", ok.stderr)
+        other = run(["--model-version", SD, "--convert-controlnet", "a/other", "-o", "o"], cwd=self.tmp,
+                    HF_ENDPOINT=endpoint, STANDIN_SYNTHESIZE_MODELS="1")
+        self.assertEqual(other.returncode, 1)
+        self.assertIn("RuntimeError: ControlNet model a/other was trained using Stable Diffusion model someone/other-base.",
+                      other.stderr)
+        nocard = run(["--model-version", self.local_model(), "--convert-controlnet", "a/nocard", "-o", "o"], cwd=self.tmp,
+                     HF_ENDPOINT=endpoint)
+        self.assertEqual(last_line(nocard.stderr), "AttributeError: 'NoneType' object has no attribute 'get'")
+        self.assertFalse(os.path.exists(os.path.join(self.tmp, "o", "ControlNet_a_nocard.mlpackage")))
 
 
 class InvocationLogTest(TempDirCase):

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, symli
 import { open } from 'node:fs/promises';
 import * as path from 'node:path';
 import { HttpClient } from '@actions/http-client';
-import { filesToFetch, repoFolder, type HubFile } from './files.js';
+import { filesToFetch, pipelineComponents, repoFolder, type HubFile } from './files.js';
 import { contentDigest, downloadOrder, expectedOf, IntegrityError, mismatch, resumeFrom } from './integrity.js';
 
 /** public: anyone downloads; gated: a token whose account accepted the terms; private: a token with access. */
@@ -75,6 +75,16 @@ export class HubClient {
   }
 
 
+  /** A pipeline's component folders (model_index.json), or undefined: then every folder is fetched. */
+  private async components(id: string, sha: string, files: HubFile[]): Promise<string[] | undefined> {
+    if (!files.some((f) => f.rfilename === 'model_index.json')) return undefined;
+    try {
+      return pipelineComponents(await this.readJson(id, sha, 'model_index.json'));
+    } catch {
+      return undefined;
+    }
+  }
+
   /**
    * Puts the files the converter loads, at exactly this commit, into huggingface_hub's cache
    * layout (blobs, snapshots/<sha>, refs/<revision>), so that an offline converter loads that
@@ -89,7 +99,7 @@ export class HubClient {
     const report: FillReport = { downloadedBytes: 0, downloadedFiles: 0, reusedFiles: 0 };
     // Files with the same content share one blob: download it once, link every path to it.
     const pending = new Map<string, { file: HubFile; links: string[] }>();
-    for (const file of filesToFetch(files)) {
+    for (const file of filesToFetch(files, await this.components(id, sha, files))) {
       const snapshotPath = path.join(repo, 'snapshots', sha, file.rfilename);
       if (hasSize(snapshotPath, file.size)) {
         report.reusedFiles += 1;

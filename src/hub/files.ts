@@ -16,26 +16,58 @@ export interface HubFile {
 
 const WEIGHT = /\.(safetensors|bin|ckpt|pt|pth|msgpack|onnx|onnx_data|h5|pb|tflite|gguf)$/;
 const WEIGHT_INDEX = /\.index(\.[\w-]+)?\.json$/;
+/**
+ * fp16 weights as transformers and diffusers name them, whole or sharded:
+ * `model.fp16.safetensors`, `model.fp16-00001-of-00002.safetensors` (transformers),
+ * `diffusion_pytorch_model-00001-of-00002.fp16.safetensors` (diffusers).
+ */
+const FP16_WEIGHT = /\.fp16(-\d+-of-\d+)?\.safetensors$/;
+/** Their indexes: `model.safetensors.index.fp16.json` (transformers), `*.safetensors.fp16.index.json` (diffusers). */
+const FP16_INDEX = /\.safetensors\.(index\.fp16|fp16\.index)\.json$/;
+/** Plain weights and index: no variant in the name (not `.ema.`, `.non_ema.`, `.fp16.`). */
+const PLAIN_WEIGHT = /(^|\/)[\w-]+\.safetensors$/;
+const PLAIN_INDEX = /(^|\/)[\w-]+\.safetensors\.index\.json$/;
 
-export function filesToFetch(files: HubFile[]): HubFile[] {
+/**
+ * Pure: the component folders diffusers loads for a pipeline, from its model_index.json: every
+ * entry naming a library and a class (`"unet": ["diffusers", "UNet2DConditionModel"]`); not the
+ * `[null, null]` ones, nor folders the index does not name (SDXL base's `vae_1_0/`).
+ */
+export function pipelineComponents(modelIndex: unknown): string[] | undefined {
+  if (modelIndex === null || typeof modelIndex !== 'object' || Array.isArray(modelIndex)) return undefined;
+  const components = Object.entries(modelIndex as Record<string, unknown>)
+    .filter(([key, value]) => !key.startsWith('_') && Array.isArray(value) && value.length === 2 && value.every((v) => typeof v === 'string'))
+    .map(([key]) => key)
+    .sort();
+  return components.length > 0 ? components : undefined; // an index naming none narrows nothing
+}
+
+/**
+ * The files to fetch. `components` (from pipelineComponents) narrows a pipeline to the folders
+ * its model_index.json names; without it every folder is fetched.
+ */
+export function filesToFetch(files: HubFile[], components?: readonly string[]): HubFile[] {
   const isPipeline = files.some((f) => f.rfilename === 'model_index.json');
   if (isPipeline) {
     // A component without fp16 weights is loaded from its plain safetensors (diffusers warns).
     const folder = (name: string) => name.slice(0, name.lastIndexOf('/'));
-    const withFp16 = new Set(files.filter((f) => f.rfilename.endsWith('.fp16.safetensors')).map((f) => folder(f.rfilename)));
+    const withFp16 = new Set(files.filter((f) => FP16_WEIGHT.test(f.rfilename)).map((f) => folder(f.rfilename)));
+    const wanted = components && new Set(components);
     return files.filter(({ rfilename: name }) => {
       if (name === 'model_index.json') return true;
       if (!name.includes('/')) return false; // README, images, single-file checkpoints
+      if (wanted && !wanted.has(name.slice(0, name.indexOf('/')))) return false;
       const fp16 = withFp16.has(folder(name));
-      if (WEIGHT.test(name)) return fp16 ? name.endsWith('.fp16.safetensors') : name.endsWith('.safetensors');
-      if (WEIGHT_INDEX.test(name)) return fp16 ? name.endsWith('.safetensors.index.fp16.json') : name.endsWith('.safetensors.index.json');
+      if (WEIGHT.test(name)) return fp16 ? FP16_WEIGHT.test(name) : PLAIN_WEIGHT.test(name);
+      if (WEIGHT_INDEX.test(name)) return fp16 ? FP16_INDEX.test(name) : PLAIN_INDEX.test(name);
       return true;
     });
   }
-  const hasSafetensors = files.some((f) => f.rfilename.endsWith('.safetensors') && !f.rfilename.includes('/'));
+  const hasSafetensors = files.some((f) => !f.rfilename.includes('/') && PLAIN_WEIGHT.test(f.rfilename));
   return files.filter(({ rfilename: name }) => {
     if (name.includes('/')) return false;
-    if (WEIGHT.test(name)) return hasSafetensors ? name.endsWith('.safetensors') && !name.includes('.fp16.') : name.endsWith('.bin');
+    if (WEIGHT.test(name)) return hasSafetensors ? PLAIN_WEIGHT.test(name) : name.endsWith('.bin');
+    if (WEIGHT_INDEX.test(name)) return hasSafetensors ? PLAIN_INDEX.test(name) : name.endsWith('.bin.index.json');
     return name.endsWith('.json') || name.endsWith('.txt');
   });
 }

@@ -18,6 +18,14 @@ const SD = 'acme/tiny-sd';
 const SDXL = 'acme/tiny-sdxl';
 const REFINER = 'acme/tiny-refiner';
 const CONTROLNET = 'acme/tiny-controlnet';
+/** SDXL with its second text encoder in fp16 shards (transformers' names) and a folder model_index.json does not name. */
+const SHARDED = 'acme/tiny-sdxl-sharded';
+const SHARD_TEXT_ENCODER_2 = [
+  'import sys, torch',
+  'from transformers import CLIPTextModelWithProjection',
+  'm = CLIPTextModelWithProjection.from_pretrained(sys.argv[1], variant="fp16", torch_dtype=torch.float16)',
+  'm.save_pretrained(sys.argv[2], safe_serialization=True, variant="fp16", max_shard_size="20KB")',
+].join('\n');
 
 /** Files a real repository has beside the diffusers layout, none of which the converter loads. */
 const EXTRAS = {
@@ -50,12 +58,19 @@ beforeAll(async () => {
   const models = path.join(root, 'models');
   execFileSync(inject('realPython'), [path.join(REPO_ROOT, 'test/python/tiny_pipeline.py'), models, '--kind', 'sd,sdxl,refiner,controlnet'], { stdio: ['ignore', 'ignore', 'ignore'] });
   const repo = (kind: string, extras: Record<string, string | number>) => ({ ...filesOf(path.join(models, kind)), ...extras });
+  const shards = path.join(root, 'shards');
+  execFileSync(inject('realPython'), ['-c', SHARD_TEXT_ENCODER_2, path.join(models, 'sdxl', 'text_encoder_2'), shards], { stdio: ['ignore', 'ignore', 'ignore'] });
+  const sharded: Record<string, Buffer | string | number> = repo('sdxl', EXTRAS.pipeline);
+  delete sharded['text_encoder_2/model.fp16.safetensors'];
+  for (const [name, bytes] of Object.entries(filesOf(shards))) if (name !== 'config.json') sharded[`text_encoder_2/${name}`] = bytes;
+  for (const [name, bytes] of Object.entries(filesOf(path.join(models, 'sdxl', 'vae')))) sharded[`vae_1_0/${name}`] = bytes;
   services = await startAll({
     models: [
       { id: SD, files: repo('sd', EXTRAS.pipeline) },
       { id: SDXL, files: repo('sdxl', EXTRAS.pipeline) },
       { id: REFINER, files: repo('refiner', EXTRAS.pipeline) },
       { id: CONTROLNET, files: repo('controlnet', EXTRAS.controlnet) },
+      { id: SHARDED, files: sharded },
     ],
   });
 }, 300_000);
@@ -103,6 +118,16 @@ describe('the filled Hub cache, read by real diffusers offline', () => {
     expect(result.cached).toContain(`${SD}/unet/diffusion_pytorch_model.fp16.safetensors`);
     expect(result.cached).toContain(`${CONTROLNET}/diffusion_pytorch_model.safetensors`);
     for (const file of result.cached) expect(file).not.toMatch(/README|\.gitattributes|\.bin$|pruned/);
+  });
+
+  it('SDXL with a sharded fp16 text encoder: shards and index are fetched and loaded; vae_1_0/, which model_index.json does not name, is not fetched', async () => {
+    const result = await fillThenLoad('sharded', { 'model-version': SHARDED, 'xl-version': 'true', 'convert-unet': 'true', 'convert-text-encoder': 'true' }, ['--model', SHARDED]);
+    expect(result.loaded.pipeline).toMatchObject({ class: 'StableDiffusionXLPipeline', dtypes: ['torch.float16'] });
+    const te2 = result.cached.filter((f) => f.startsWith(`${SHARDED}/text_encoder_2/`));
+    expect(te2).toContain(`${SHARDED}/text_encoder_2/model.safetensors.index.fp16.json`);
+    expect(te2.filter((f) => /model\.fp16-\d{5}-of-\d{5}\.safetensors$/.test(f)).length).toBeGreaterThan(1);
+    expect(result.cached.filter((f) => f.includes('/vae_1_0/'))).toEqual([]);
+    for (const file of unread(result)) expect(file).toMatch(TOKENIZER_MAPS);
   });
 
   it('SDXL with its refiner: both load in fp16 with both text encoders; every cached file but the tokenizer maps is read', async () => {

@@ -127,23 +127,11 @@ def import_coremltools():
 
 # ------------------------------------------------------- fake third-party exceptions
 
-class LocalTokenNotFoundError(EnvironmentError):
-    """Mimics huggingface_hub.errors.LocalTokenNotFoundError (0.24.x)."""
-
-
-LocalTokenNotFoundError.__module__ = "huggingface_hub.errors"
-
-
 class HFValidationError(ValueError):
     """Mimics huggingface_hub.errors.HFValidationError."""
 
 
 HFValidationError.__module__ = "huggingface_hub.errors"
-
-TOKEN_MESSAGE = (
-    "Token is required (`token=True`), but no token found. You need to provide a token or be "
-    "logged in to Hugging Face with `huggingface-cli login` or `huggingface_hub.login`. See "
-    "https://huggingface.co/settings/tokens.")
 
 NO_FP16_MESSAGE = (
     "Could not find the necessary `safetensors` weights in {'unet/diffusion_pytorch_model.safetensors', "
@@ -156,9 +144,10 @@ def _repo_id_ok(repo_id):
     return bool(pattern.match(repo_id))
 
 
-def hub_validate_and_authenticate(repo_id, token_required=True):
-    """What diffusers 0.30 + huggingface-hub 0.24.6 do with a non-local id and
-    use_auth_token=True: validate the id, then demand a token."""
+def hub_validate(repo_id):
+    """What diffusers 0.30 + huggingface-hub 0.24.6 do first with a non-local id: validate it.
+    No token is demanded: diffusers 0.30.2 no longer reads the converter's use_auth_token=True
+    (it takes `token`), so a public model loads without one."""
     if repo_id.count("/") > 1:
         raise ValueError(
             f'The provided pretrained_model_name_or_path "{repo_id}" is neither a valid local path '
@@ -169,8 +158,13 @@ def hub_validate_and_authenticate(repo_id, token_required=True):
             f"'-' and '.' cannot start or end the name, max length is 96: '{repo_id}'.")
     if "--" in repo_id or ".." in repo_id:
         raise HFValidationError(f"Cannot have -- or .. in repo_id: '{repo_id}'.")
-    if token_required and not hf_token_set():
-        raise LocalTokenNotFoundError(TOKEN_MESSAGE)
+
+
+def warn_ignored_use_auth_token(class_name):
+    """diffusers 0.30.2's DiffusionPipeline.from_pretrained on the converter's use_auth_token=True
+    (logged to stderr; ControlNetModel.from_pretrained drops it silently)."""
+    sys.stderr.write(f"Keyword arguments {{'use_auth_token': True}} are not expected by {class_name} and will be ignored.\n")
+    sys.stderr.flush()
 
 
 # ------------------------------------------------------------------ progress frames
@@ -734,7 +728,7 @@ def load_float16_pipeline(model_version, revision=None):
             raise EnvironmentError(f"Error no file named model_index.json found in directory {model_version}.")
         with open(path, encoding="utf-8") as f:
             return FakeFloat16Pipeline(json.load(f))
-    hub_validate_and_authenticate(model_version, token_required=False)
+    hub_validate(model_version)
     xl = "xl" in model_version.lower()
     index = {"_class_name": "StableDiffusionXLPipeline" if xl else "StableDiffusionPipeline", "_diffusers_version": "0.30.2"}
     index.update(_XL_COMPONENTS if xl else _SD_COMPONENTS)

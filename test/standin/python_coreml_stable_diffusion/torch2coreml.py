@@ -130,22 +130,26 @@ def _load_pipeline(location, args, refiner=False):
         if no_fp16 or os.path.exists(os.path.join(location, "standin-no-fp16")):
             raise EnvironmentError(_standin.NO_FP16_MESSAGE)
         class_name = model_index.get("_class_name", "StableDiffusionPipeline")
+        _standin.warn_ignored_use_auth_token(class_name)
         return _Pipeline(class_name, model_index=model_index, local_dir=location)
 
-    _standin.hub_validate_and_authenticate(location)
+    _standin.hub_validate(location)
     if _standin.knob_flag("STANDIN_NO_FP16"):
         raise EnvironmentError(_standin.NO_FP16_MESSAGE)
     cached = _standin_hub.snapshot(location)
     if cached is not None:
         model_index = _read_json(os.path.join(cached, "model_index.json"))
         if model_index:
-            return _Pipeline(model_index.get("_class_name", "StableDiffusionPipeline"), model_index=model_index, local_dir=cached)
+            class_name = model_index.get("_class_name", "StableDiffusionPipeline")
+            _standin.warn_ignored_use_auth_token(class_name)
+            return _Pipeline(class_name, model_index=model_index, local_dir=cached)
     if refiner:
         class_name = "StableDiffusionXLImg2ImgPipeline"
     elif args.xl_version:
         class_name = "StableDiffusionXLPipeline"
     else:
         class_name = "StableDiffusionPipeline"
+    _standin.warn_ignored_use_auth_token(class_name)
     return _Pipeline(class_name)
 
 
@@ -156,7 +160,7 @@ def get_pipeline(args, refiner=False):
     if args.custom_vae_version:
         # AutoencoderKL.from_pretrained(custom_vae_version) runs without use_auth_token
         if not os.path.isdir(args.custom_vae_version):
-            _standin.hub_validate_and_authenticate(args.custom_vae_version, token_required=False)
+            _standin.hub_validate(args.custom_vae_version)
         pipe = _load_pipeline(model_version, args, refiner=refiner)
     elif args.sd3_version:
         args.xl_version = True
@@ -581,7 +585,7 @@ def convert_controlnet(pipe, args):
             logger.info(f"Sample ControlNet inputs spec: {_torch_spec(inputs)}")
 
         if not os.path.isdir(controlnet_model_version):
-            _standin.hub_validate_and_authenticate(controlnet_model_version)
+            _standin.hub_validate(controlnet_model_version)
 
         residuals = _residual_shapes(batch_size, h, w, [320, 640, 1280, 1280])
         outputs = OrderedDict((f"additional_residual_{k}", s) for k, s in enumerate(residuals))

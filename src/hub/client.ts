@@ -9,6 +9,9 @@ import { contentDigest, downloadOrder, expectedOf, IntegrityError, mismatch, res
 /** public: anyone downloads; gated: a token whose account accepted the terms; private: a token with access. */
 export type HubAccess = 'public' | 'gated' | 'private';
 
+/** The YAML front matter of the repository's README (the Hub's `cardData`), or null when it has none. */
+export type ModelCard = Record<string, unknown> | null;
+
 /** The Hub answered a request with an error status. */
 export class HubRequestError extends Error {
   constructor(
@@ -41,7 +44,7 @@ export class HubClient {
   }
 
   /** The commit a revision points at, the repository's files at that commit, and who may read them. */
-  async resolve(id: string, revision: string): Promise<{ sha: string; files: HubFile[]; access: HubAccess }> {
+  async resolve(id: string, revision: string): Promise<{ sha: string; files: HubFile[]; access: HubAccess; card: ModelCard }> {
     const url = `${this.endpoint}/api/models/${id}/revision/${encodeURIComponent(revision)}?blobs=true`;
     const response = await this.http.get(url, this.headers());
     const body = await response.readBody();
@@ -51,13 +54,15 @@ export class HubClient {
       sha?: string;
       gated?: unknown;
       private?: unknown;
+      cardData?: unknown;
       siblings?: Array<{ rfilename: string; blobId?: string; size?: number; lfs?: { sha256?: string; size?: number } }>;
     };
     if (!json.sha) throw new Error(`GET ${url} gave no commit sha`);
     const files = (json.siblings ?? []).map((s) => ({ rfilename: s.rfilename, blobId: s.lfs?.sha256 ?? s.blobId, size: s.lfs?.size ?? s.size, lfs: s.lfs !== undefined }));
     // The Hub lists a gated repository's files to anyone (`gated`: "auto" or "manual"); downloads need a token.
     const access: HubAccess = json.private === true ? 'private' : json.gated !== undefined && json.gated !== false ? 'gated' : 'public';
-    return { sha: json.sha, files, access };
+    const card = json.cardData !== null && typeof json.cardData === 'object' && !Array.isArray(json.cardData) ? (json.cardData as Record<string, unknown>) : null;
+    return { sha: json.sha, files, access, card };
   }
 
   /** A small JSON file of the repository at a commit (model_index.json, a config), parsed. */

@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import type { Config } from '../inputs/config.js';
 import type { HubClient } from './client.js';
 import type { ModelRevision } from './models.js';
+import { checkControlNetBases } from './controlnet.js';
 
 /**
  * SDXL detection, before anything is installed: the converter given an SDXL checkpoint without
@@ -37,8 +38,20 @@ export interface KindCheck {
   warning?: string;
 }
 
-/** The thin part: reads model_index.json of a local folder, or from the Hub at the resolved commit. */
+/**
+ * What the models are, before any setup: SDXL without xl-version, and ControlNets whose model
+ * cards the converter would refuse (checkControlNetBases).
+ */
 export async function checkModelKind(config: Config, models: readonly ModelRevision[], hub: HubClient): Promise<KindCheck> {
+  const controlnets = checkControlNetBases(config, models);
+  const kind = await checkPipelineKind(config, models, hub);
+  const errors = [kind.error, ...controlnets.errors].filter((e): e is string => e !== undefined);
+  const warnings = [kind.warning, ...controlnets.warnings].filter((w): w is string => w !== undefined);
+  return { error: errors.length > 0 ? errors.join('\n') : undefined, warning: warnings.length > 0 ? warnings.join('\n') : undefined };
+}
+
+/** The thin part: reads model_index.json of a local folder, or from the Hub at the resolved commit. */
+async function checkPipelineKind(config: Config, models: readonly ModelRevision[], hub: HubClient): Promise<KindCheck> {
   const o = config.conversion;
   if (o.xlVersion || o.sd3Version) return {};
   if (o.modelIsLocal) {

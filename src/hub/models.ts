@@ -1,7 +1,7 @@
 import * as core from '@actions/core';
 import type { Config } from '../inputs/config.js';
 import type { ResolvedModel } from '../cache/keys.js';
-import { HubClient, HubRequestError, type HubAccess } from './client.js';
+import { HubClient, HubRequestError, type HubAccess, type ModelCard } from './client.js';
 import type { HubFile } from './files.js';
 
 export interface ModelRevision extends ResolvedModel {
@@ -9,6 +9,8 @@ export interface ModelRevision extends ResolvedModel {
   /** What the Hub said of the repository: its access when resolved, the refusal's status when not. */
   access?: HubAccess;
   refusedWith?: number;
+  /** The model card's metadata when resolved (null: the repository has none). */
+  card?: ModelCard;
 }
 
 export function hubEndpoint(env: Readonly<Record<string, string | undefined>>): string {
@@ -27,8 +29,8 @@ export async function resolveModels(config: Config, client: HubClient): Promise<
     // The revision input names the main model's revision; the others follow their main branch.
     const rev = i === 0 && !config.conversion.modelIsLocal ? revision : 'main';
     try {
-      const { sha, files, access } = await client.resolve(id, rev);
-      resolved.push({ id, revision: sha, resolved: true, files, access });
+      const { sha, files, access, card } = await client.resolve(id, rev);
+      resolved.push({ id, revision: sha, resolved: true, files, access, card });
     } catch (error) {
       if (error instanceof HubRequestError && (error.status === 401 || error.status === 403) && client.anonymous) {
         resolved.push({ id, revision: rev, resolved: false, files: [], refusedWith: error.status });

@@ -42,13 +42,19 @@ const CONVERTED = 'acme/sd-refresh';
 const SDXL = 'acme/sdxl-tiny';
 
 let services: Awaited<ReturnType<typeof startAll>>;
+const CONTROLNET_FOR_SD15 = 'acme/controlnet-sd15';
 const root = path.join(os.tmpdir(), `coreml-refresh-e2e-${process.pid}`);
 const PLAN_ENTRY = path.join(REPO_ROOT, 'dist', 'plan', 'index.js');
 const PLAN_DEFAULTS = actionDefaults(path.join(REPO_ROOT, 'plan', 'action.yml'));
 
 beforeAll(async () => {
   services = await startAll({
-    models: [...MODELS.map((id) => ({ id, files: sdFiles(id) })), { id: CONVERTED, files: sdFiles(CONVERTED) }, { id: SDXL, files: SDXL_FILES }],
+    models: [
+      ...MODELS.map((id) => ({ id, files: sdFiles(id) })),
+      { id: CONVERTED, files: sdFiles(CONVERTED) },
+      { id: SDXL, files: SDXL_FILES },
+      { id: CONTROLNET_FOR_SD15, files: { 'config.json': '{"_class_name":"ControlNetModel"}', 'diffusion_pytorch_model.safetensors': 4096 }, cardData: { base_model: 'runwayml/stable-diffusion-v1-5', license: 'openrail' } },
+    ],
   });
 });
 afterAll(async () => {
@@ -325,6 +331,16 @@ describe('SDXL detection before any setup', () => {
     const run = await runAction({ inputs: { 'model-version': SDXL, 'hf-token': services.hfToken, 'dry-run': 'true', cache: 'false' }, env: { ...services.env, RUNNER_OS: 'Linux' }, workspace });
     expect(run.exitCode).toBe(1);
     expect(errorsOf(run)[0]).toMatch(new RegExp(`^Input \`xl-version\` is false, but ${SDXL}@[0-9a-f]{12} is a Stable Diffusion XL pipeline`));
+  });
+
+  it('a ControlNet whose model card names another base model fails naming both, before setup (the converter would refuse it after converting the rest)', async () => {
+    const workspace = path.join(root, 'controlnet-base');
+    mkdirSync(workspace, { recursive: true });
+    const inputs = { 'model-version': CONVERTED, 'convert-controlnet': CONTROLNET_FOR_SD15, 'unet-support-controlnet': 'true', 'hf-token': services.hfToken, cache: 'false' };
+    const run = await runAction({ inputs, env: { ...services.env, PATH: `${path.join(REPO_ROOT, 'test', 'standin', 'bin')}:${process.env.PATH}` }, workspace });
+    expect(run.exitCode).toBe(1);
+    expect(errorsOf(run)[0]).toMatch(new RegExp(`^Input \`convert-controlnet\` names ${CONTROLNET_FOR_SD15}, which its model card says was trained on runwayml/stable-diffusion-v1-5, but \`model-version\` is ${CONVERTED}`));
+    expect(run.stdout).not.toContain('pip install');
   });
 
   it('the same for a local folder', async () => {

@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseInputs } from '../../src/inputs/parse.js';
 import type { Config } from '../../src/inputs/config.js';
-import { decidePrepareFp16, isFp16Safetensors, stagedFolder, stagingLinks } from '../../src/fp16/decide.js';
+import { binOnlyFolders, decidePrepareFp16, isFp16Safetensors, stagedFolder, stagingLinks } from '../../src/fp16/decide.js';
 import { prepareFp16 } from '../../src/fp16/prepare.js';
 import { ACTION_ROOT, HUB_MODEL, WORKSPACE, ctx, options, raw } from './fixtures.js';
 
@@ -51,21 +51,26 @@ describe('decidePrepareFp16', () => {
     expect(decidePrepareFp16(config('auto'), { files: [...HUB_FILES_NO_FP16, 'unet/diffusion_pytorch_model.fp16-00001-of-00002.safetensors'] }).run).toBe(false);
   });
 
-  it('auto over a local folder says so', () => {
-    const d = decidePrepareFp16(config('auto', { modelVersion: 'models/sd', modelIsLocal: true }), { files: ['model_index.json', 'unet/diffusion_pytorch_model.bin'] });
-    expect(d).toEqual({ run: true, reason: 'the folder models/sd has no *.fp16.safetensors files' });
+  it('auto over a local folder needs no copy: diffusers loads its plain weights, .bin too', () => {
+    for (const modelVersion of ['models/sd', '/abs/sd']) {
+      const d = decidePrepareFp16(config('auto', { modelVersion, modelIsLocal: true }));
+      expect(d).toEqual({ run: false, reason: `diffusers loads the plain weights of the folder ${modelVersion} where it has no fp16 files` });
+    }
+  });
+
+  it('auto needs no copy when the converter loads offline from the filled cache, unless a folder has only .bin weights', () => {
+    const plain = { files: ['model_index.json', 'unet/diffusion_pytorch_model.safetensors', 'vae/diffusion_pytorch_model.safetensors'] };
+    expect(decidePrepareFp16(config('auto'), plain, true).run).toBe(false);
+    expect(decidePrepareFp16(config('auto'), plain, false).run).toBe(true);
+    const binVae = { files: ['model_index.json', 'unet/diffusion_pytorch_model.safetensors', 'vae/diffusion_pytorch_model.bin'] };
+    expect(decidePrepareFp16(config('auto'), binVae, true).run).toBe(true);
+    expect(binOnlyFolders(binVae.files)).toEqual(['vae']);
   });
 
   it('auto warns and converts as is when the file list cannot be read', () => {
     const d = decidePrepareFp16(config('auto'), { error: 'GET https://huggingface.co/api/models/x/revision/main answered 401' });
     expect(d.run).toBe(false);
     expect(d.warning).toMatch(/could not be read \(GET .* answered 401\); converting as is\. Set prepare-fp16: true/);
-  });
-
-  it('auto warns when a copy is needed but could not carry the name', () => {
-    const d = decidePrepareFp16(config('auto', { modelVersion: '/abs/sd', modelIsLocal: true }), { files: [] });
-    expect(d.run).toBe(false);
-    expect(d.warning).toMatch(/has no \*\.fp16\.safetensors files, which the converter needs, and prepare-fp16 cannot help/);
   });
 
   it('true and false need no file list; SD3 never runs it', () => {
@@ -105,7 +110,7 @@ describe('prepareFp16 and the Hub', () => {
     const client = {
       resolve: async (id: string, revision: string) => {
         asked.push(`${id}@${revision}`);
-        return { sha: 'c'.repeat(40), files: HUB_FILES_FP16.map((rfilename) => ({ rfilename })), access: 'public' as const };
+        return { sha: 'c'.repeat(40), files: HUB_FILES_FP16.map((rfilename) => ({ rfilename })), access: 'public' as const, card: null };
       },
     };
     return { asked, client };

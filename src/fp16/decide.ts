@@ -42,17 +42,21 @@ export function unstageable(modelVersion: string): string | undefined {
 export const SD3_NOT_FP16 = 'SD3 is not loaded with variant="fp16" (the converter takes the other parts from the SDXL base, DiffusionKit loads the MMDiT)';
 
 /**
- * Does the helper run? `files` is asked for only in auto mode (undefined otherwise). The cases
+ * Does the helper run? `files` is asked for only in auto mode (undefined otherwise); `loadsOffline`
+ * says that the converter loads the model offline from the cache the Hub stage filled. The cases
  * where `true` cannot work are input rules (src/inputs/rules.ts), reported before anything runs.
  */
-export function decidePrepareFp16(config: Pick<Config, 'prepareFp16' | 'conversion'>, files?: ModelFiles): Fp16Decision {
+export function decidePrepareFp16(config: Pick<Config, 'prepareFp16' | 'conversion'>, files?: ModelFiles, loadsOffline = false): Fp16Decision {
   const { mode } = config.prepareFp16;
   const o = config.conversion;
   if (mode === 'never') return { run: false, reason: 'prepare-fp16 is false' };
   if (o.sd3Version) return { run: false, reason: SD3_NOT_FP16 };
   const cannot = unstageable(o.modelVersion);
   if (mode === 'always') return cannot ? { run: false, reason: cannot } : { run: true, reason: 'prepare-fp16 is true' };
-  const where = o.modelIsLocal ? `the folder ${o.modelVersion}` : `the Hub's file list of ${o.modelVersion}`;
+  // diffusers 0.30.2 checks that variant files exist only when it asks the Hub: from a local
+  // folder it loads the plain weights (cast to float16), .bin included.
+  if (o.modelIsLocal) return { run: false, reason: `diffusers loads the plain weights of the folder ${o.modelVersion} where it has no fp16 files` };
+  const where = `the Hub's file list of ${o.modelVersion}`;
   if (files === undefined || 'error' in files) {
     const why = files && 'error' in files ? files.error : 'no file list';
     return {
@@ -62,8 +66,18 @@ export function decidePrepareFp16(config: Pick<Config, 'prepareFp16' | 'conversi
     };
   }
   if (files.files.some(isFp16Safetensors)) return { run: false, reason: `${where} has *.fp16.safetensors files` };
-  if (cannot) return { run: false, reason: cannot, warning: `${where} has no *.fp16.safetensors files, which the converter needs, and prepare-fp16 cannot help: ${cannot}.` };
+  // Offline, the same holds for the filled cache, which has every folder's plain safetensors.
+  if (loadsOffline && binOnlyFolders(files.files).length === 0) {
+    return { run: false, reason: `the converter runs offline from the filled cache, where diffusers loads the plain safetensors of ${o.modelVersion}` };
+  }
   return { run: true, reason: `${where} has no *.fp16.safetensors files` };
+}
+
+/** Pure: component folders with weights but no safetensors (only .bin), which the cache does not get. */
+export function binOnlyFolders(files: readonly string[]): string[] {
+  const folder = (f: string) => f.slice(0, f.lastIndexOf('/'));
+  const withSafetensors = new Set(files.filter((f) => f.endsWith('.safetensors')).map(folder));
+  return [...new Set(files.filter((f) => f.includes('/') && f.endsWith('.bin')).map(folder))].filter((d) => !withSafetensors.has(d)).sort();
 }
 
 /**

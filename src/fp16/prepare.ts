@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import * as path from 'node:path';
 import * as core from '@actions/core';
 import type { Config } from '../inputs/config.js';
@@ -18,14 +18,6 @@ export interface Fp16Preparation {
 
 const isDirectory = (p: string) => existsSync(p) && statSync(p).isDirectory();
 
-function localFiles(dir: string): ModelFiles {
-  try {
-    return { files: readdirSync(dir, { recursive: true, encoding: 'utf8' }) };
-  } catch (error) {
-    return { error: error instanceof Error ? error.message : String(error) };
-  }
-}
-
 async function hubFiles(hub: Pick<HubClient, 'resolve'>, modelVersion: string, revision: string): Promise<ModelFiles> {
   try {
     const { files } = await hub.resolve(modelVersion, revision);
@@ -39,6 +31,8 @@ async function hubFiles(hub: Pick<HubClient, 'resolve'>, modelVersion: string, r
 export interface ResolvedModel {
   revision: string;
   files: string[];
+  /** The converter loads it offline from the cache the Hub stage filled (HF_HUB_OFFLINE=1). */
+  offline?: boolean;
 }
 
 /**
@@ -51,15 +45,14 @@ export async function prepareFp16(config: Config, python: string, resolved: Reso
   const o = config.conversion;
   const hub = o.modelIsLocal ? undefined : resolved;
   const revision = hub?.revision ?? o.modelRevision;
+  const loadsOffline = hub?.offline === true;
   const files =
-    config.prepareFp16.mode !== 'auto'
+    config.prepareFp16.mode !== 'auto' || o.modelIsLocal
       ? undefined
-      : o.modelIsLocal
-        ? localFiles(path.resolve(config.runner.workspace, o.modelVersion))
-        : hub
-          ? { files: hub.files }
-          : await hubFiles(client, o.modelVersion, revision);
-  const decision = decidePrepareFp16(config, files);
+      : hub
+        ? { files: hub.files }
+        : await hubFiles(client, o.modelVersion, revision);
+  const decision = decidePrepareFp16(config, files, loadsOffline);
   core.info(`prepare-fp16: ${decision.run ? 'saving an fp16 copy' : 'not needed'}, ${decision.reason}.`);
   if (decision.warning) core.warning(decision.warning, { title: 'prepare-fp16' });
   const root = path.join(config.runner.temp, 'coreml-fp16');

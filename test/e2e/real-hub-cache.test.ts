@@ -18,6 +18,8 @@ const SD = 'acme/tiny-sd';
 const SDXL = 'acme/tiny-sdxl';
 const REFINER = 'acme/tiny-refiner';
 const CONTROLNET = 'acme/tiny-controlnet';
+/** SD without any fp16 file (plain safetensors only). */
+const PLAIN = 'acme/tiny-sd-fp32';
 /** SDXL with its second text encoder in fp16 shards (transformers' names) and a folder model_index.json does not name. */
 const SHARDED = 'acme/tiny-sdxl-sharded';
 const SHARD_TEXT_ENCODER_2 = [
@@ -58,6 +60,7 @@ beforeAll(async () => {
   const models = path.join(root, 'models');
   execFileSync(inject('realPython'), [path.join(REPO_ROOT, 'test/python/tiny_pipeline.py'), models, '--kind', 'sd,sdxl,refiner,controlnet'], { stdio: ['ignore', 'ignore', 'ignore'] });
   const repo = (kind: string, extras: Record<string, string | number>) => ({ ...filesOf(path.join(models, kind)), ...extras });
+  execFileSync(inject('realPython'), [path.join(REPO_ROOT, 'test/python/tiny_pipeline.py'), path.join(models, 'plain'), '--kind', 'sd', '--variants', 'fp32'], { stdio: ['ignore', 'ignore', 'ignore'] });
   const shards = path.join(root, 'shards');
   execFileSync(inject('realPython'), ['-c', SHARD_TEXT_ENCODER_2, path.join(models, 'sdxl', 'text_encoder_2'), shards], { stdio: ['ignore', 'ignore', 'ignore'] });
   const sharded: Record<string, Buffer | string | number> = repo('sdxl', EXTRAS.pipeline);
@@ -71,6 +74,7 @@ beforeAll(async () => {
       { id: REFINER, files: repo('refiner', EXTRAS.pipeline) },
       { id: CONTROLNET, files: repo('controlnet', EXTRAS.controlnet) },
       { id: SHARDED, files: sharded },
+      { id: PLAIN, files: repo('plain', {}) },
     ],
   });
 }, 300_000);
@@ -94,7 +98,7 @@ interface Loaded {
 }
 
 /** A job on a fresh runner with its own Hub cache, then the real loader on that cache, offline. */
-async function fillThenLoad(name: string, inputs: Record<string, string>, loaderArgs: string[]): Promise<Loaded> {
+async function fillThenLoad(name: string, inputs: Record<string, string>, loaderArgs: string[]): Promise<Loaded & { jobLog: string }> {
   const runner = freshRunner(path.join(root, name), services);
   const hubCache = path.join(runner.root, 'hub-cache');
   const { run } = await runner.job(
@@ -105,7 +109,7 @@ async function fillThenLoad(name: string, inputs: Record<string, string>, loader
   // No token and no Hub: what the cache holds is all the loader can have.
   const env = { PATH: process.env.PATH ?? '', HOME: runner.home, HF_HUB_CACHE: hubCache, HF_HUB_OFFLINE: '1', HF_ENDPOINT: 'http://127.0.0.1:9', HF_HUB_DISABLE_TELEMETRY: '1' };
   const out = execFileSync(inject('realPython'), [path.join(REPO_ROOT, 'test/python/load_like_converter.py'), ...loaderArgs], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-  return JSON.parse(out) as Loaded;
+  return { ...(JSON.parse(out) as Loaded), jobLog: run.stdout };
 }
 
 describe('the filled Hub cache, read by real diffusers offline', () => {
@@ -127,6 +131,14 @@ describe('the filled Hub cache, read by real diffusers offline', () => {
     expect(te2).toContain(`${SHARDED}/text_encoder_2/model.safetensors.index.fp16.json`);
     expect(te2.filter((f) => /model\.fp16-\d{5}-of-\d{5}\.safetensors$/.test(f)).length).toBeGreaterThan(1);
     expect(result.cached.filter((f) => f.includes('/vae_1_0/'))).toEqual([]);
+    for (const file of unread(result)) expect(file).toMatch(TOKENIZER_MAPS);
+  });
+
+  it('SD without fp16 files, run offline: no fp16 copy is made, and diffusers loads the plain safetensors from the cache as float16', async () => {
+    const result = await fillThenLoad('plain', { 'model-version': PLAIN, 'convert-unet': 'true' }, ['--model', PLAIN]);
+    expect(result.jobLog).toMatch(/prepare-fp16: not needed, the converter runs offline from the filled cache/);
+    expect(result.loaded.pipeline).toMatchObject({ class: 'StableDiffusionPipeline', dtypes: ['torch.float16'] });
+    expect(result.cached).toContain(`${PLAIN}/unet/diffusion_pytorch_model.safetensors`);
     for (const file of unread(result)) expect(file).toMatch(TOKENIZER_MAPS);
   });
 

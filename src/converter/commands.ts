@@ -58,8 +58,9 @@ function switchFlag(flag: string, on: boolean): string[] {
 }
 
 /**
- * Flags every torch2coreml process gets, whatever its step: each process loads the pipeline
- * again, so each must load it the same way and name outputs the same way.
+ * Flags every torch2coreml process gets, whatever its step (the quantize/bundle entry parses the
+ * same line): each converting process loads the pipeline again, so each must load it the same
+ * way, and every process must name outputs the same way.
  */
 function sharedFlags(o: ConversionOptions): string[] {
   return [
@@ -92,7 +93,22 @@ function bundleFlags(o: ConversionOptions): string[] {
   ];
 }
 
-/** The argv of a step after the interpreter: `-m <module> <flags>`. */
+/**
+ * The action's entry for the steps that need no pipeline (python/quantize_bundle.py): it parses the
+ * converter's own command line and calls its quantize_weights / bundle_resources_for_swift_cli,
+ * because torch2coreml's main loads the whole pipeline first (~7 GB for SDXL) whatever it does.
+ */
+export const QUANTIZE_BUNDLE_ENTRY = 'python/quantize_bundle.py';
+
+/** A torch2coreml step that only quantizes or bundles packages already written (ControlNet ids name them). */
+export function needsNoPipeline(step: Step): boolean {
+  return step.kind === 'torch2coreml' && step.convert.length === 0 && !step.refiner && (step.quantize || step.bundle);
+}
+
+/**
+ * The argv of a step after the interpreter: `-m <module> <flags>`, or for a step that needs no
+ * pipeline `<action>/python/quantize_bundle.py <the same flags>`.
+ */
 export function stepArguments(step: Step, o: ConversionOptions): string[] {
   if (step.kind === 'chunk') {
     return [
@@ -103,7 +119,7 @@ export function stepArguments(step: Step, o: ConversionOptions): string[] {
     ];
   }
   return [
-    '-m', CONVERT_MODULE,
+    ...(needsNoPipeline(step) ? [o.quantizeBundleEntry] : ['-m', CONVERT_MODULE]),
     ...sharedFlags(o),
     ...step.convert.map((part) => PART_SWITCH[part]),
     ...(step.controlnets.length > 0 ? ['--convert-controlnet', ...step.controlnets] : []),

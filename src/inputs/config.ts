@@ -79,6 +79,8 @@ export interface ConversionOptions {
   hubIds: string[];
   /** The revision of modelVersion to convert (the converter itself always loads `main`). */
   modelRevision: string;
+  /** Absolute path of python/quantize_bundle.py, shipped with the action (see converter/commands.ts). */
+  quantizeBundleEntry: string;
 }
 
 /** Empty fields take the converter's own defaults. */

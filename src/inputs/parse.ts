@@ -10,7 +10,7 @@ import {
 } from '../converter/vocabulary.js';
 import { DEFAULT_PYTHON, DEFAULT_REQUIREMENT } from '../converter/install.js';
 import { shippedLock } from '../setup/pins.js';
-import { MANAGED_FLAGS } from '../converter/commands.js';
+import { MANAGED_FLAGS, QUANTIZE_BUNDLE_ENTRY } from '../converter/commands.js';
 import { PREPARE_FP16_HELPER } from '../fp16/decide.js';
 import type { Config, PsnrGate } from './config.js';
 import { FieldReader, isHubId, resolveIn } from './fields.js';
@@ -114,6 +114,7 @@ export function parseInputs(raw: (name: InputName) => string, ctx: ParseContext)
         .map((m) => m.value)
         .concat(controlnets),
       modelRevision: readRevision(read),
+      quantizeBundleEntry: path.join(ctx.actionRoot, QUANTIZE_BUNDLE_ENTRY),
     },
     setup: {
       pythonVersion,

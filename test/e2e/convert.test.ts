@@ -47,6 +47,16 @@ function standinFacts(packageDir: string): { nbits: number | null; quantized_tim
   return JSON.parse(readFileSync(path.join(packageDir, 'Data', 'com.apple.CoreML', 'standin.json'), 'utf8'));
 }
 
+/** The lines streamed inside the log group whose title starts with `label`. */
+function groupLog(run: ActionRun, label: string): string {
+  const start = run.stdout.indexOf(`::group::${label}`);
+  expect(start, `no log group ${label}`).toBeGreaterThanOrEqual(0);
+  return run.stdout.slice(start, run.stdout.indexOf('::endgroup::', start));
+}
+
+/** The action's own entry for quantize and bundle processes, which loads no pipeline. */
+const ENTRY = /\/python\/quantize_bundle\.py$/;
+
 function errors(run: ActionRun): string[] {
   return run.annotations.filter((a) => a.level === 'error').map((a) => a.message);
 }
@@ -87,7 +97,10 @@ describe.each([
 
     const plan = JSON.parse(run.outputs.plan ?? '[]') as string[][];
     const calls = invocations(log);
-    expect(calls.map((c) => c.argv)).toEqual(plan.map((argv) => argv.slice(3)));
+    // The entry's argv[0] is its path; `-m module` takes two.
+    expect(calls.map((c) => c.argv)).toEqual(plan.map((argv) => argv.slice(argv[1] === '-m' ? 3 : 2)));
+    expect(plan.at(-1)?.[1]).toMatch(ENTRY);
+    expect(calls.at(-1)?.module).toBe('python_coreml_stable_diffusion.torch2coreml.bundle_resources_for_swift_cli');
     expect(plan.map((argv) => argv.find((a) => a.startsWith('--convert-') || a === '--bundle-resources-for-swift-cli') ?? argv[2])).toEqual([
       '--convert-vae-decoder',
       '--convert-unet',
@@ -98,7 +111,13 @@ describe.each([
 
     // One log group per converter process, streamed with the converter's own lines inside.
     const groups = run.stdout.split('\n').filter((l) => l.startsWith('::group::'));
-    expect(groups.filter((g) => / -m python_coreml_stable_diffusion/.test(g))).toHaveLength(plan.length);
+    expect(groups.filter((g) => / -m python_coreml_stable_diffusion/.test(g))).toHaveLength(plan.length - 1);
+    expect(groups.filter((g) => /^::group::Bundle Resources: \S+\/python\/quantize_bundle\.py /.test(g))).toHaveLength(1);
+    // Bundling compiles the packages already written: no pipeline is loaded for it.
+    const bundleLog = groupLog(run, 'Bundle Resources');
+    expect(bundleLog).toContain(':Compiled ');
+    expect(bundleLog).not.toContain('Initializing DiffusionPipeline');
+    expect(groupLog(run, 'Convert unet')).toContain('INFO:__main__:Initializing DiffusionPipeline');
     expect(run.stdout).toContain('INFO:__main__:Converted unet');
 
     expect(run.summary).toContain('| Part | PSNR checks | Threshold | Verdict | Size on disk | Time |');
@@ -232,7 +251,12 @@ describe('quantization with chunking', () => {
       expect(standinFacts(path.join(first.out, pkg(part))).nbits, part).toBe(6);
     }
     expect(standinFacts(path.join(first.out, pkg('unet'))).quantized_times).toBe(1);
-    expect(first.calls.filter((c) => c.argv.includes('--quantize-nbits'))).toHaveLength(1);
+    expect(first.calls.filter((c) => c.argv.includes('--quantize-nbits')).map((c) => c.module)).toEqual([
+      'python_coreml_stable_diffusion.torch2coreml.quantize_weights',
+    ]);
+    const quantizeLog = groupLog(first.run, 'Quantize to 6 bits');
+    expect(quantizeLog).toContain(':Quantizing unet\n');
+    expect(quantizeLog).not.toContain('Initializing DiffusionPipeline');
 
     const second = await convert(inputs, {}, workspace);
     expect(second.run.exitCode, second.run.stdout).toBe(0);
@@ -244,7 +268,7 @@ describe('quantization with chunking', () => {
   it('converts every part in one process when process-per-component is false, then quantizes, chunks and bundles', async () => {
     const { run, calls } = await convert({ 'process-per-component': 'false', 'quantize-nbits': '4', 'chunk-unet': 'true' });
     expect(run.exitCode, run.stdout).toBe(0);
-    expect(calls.map((c) => c.module.split('.').pop())).toEqual(['torch2coreml', 'torch2coreml', 'chunk_mlprogram', 'torch2coreml']);
+    expect(calls.map((c) => c.module.split('.').pop())).toEqual(['torch2coreml', 'quantize_weights', 'chunk_mlprogram', 'bundle_resources_for_swift_cli']);
     expect(calls[0]?.argv.filter((a) => a.startsWith('--convert-')).sort()).toEqual(['--convert-text-encoder', '--convert-unet', '--convert-vae-decoder']);
     expect(calls[1]?.argv).toContain('--quantize-nbits');
   });

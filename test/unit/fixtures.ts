@@ -86,6 +86,7 @@ export function options(overrides: Partial<ConversionOptions> = {}): ConversionO
     sd3Version: false,
     outputDir: OUT,
     extraArgs: [],
+    quantizeBundleEntry: path.join(ACTION_ROOT, 'python/quantize_bundle.py'),
     ...overrides,
   };
 }

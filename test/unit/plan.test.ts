@@ -1,10 +1,13 @@
 // makePlan + stepArguments: the converter processes a configuration runs, as argv arrays.
 // Expectations come from torch2coreml's order of work and flags (shared/reference/torch2coreml.md).
+import { existsSync } from 'node:fs';
+import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { makePlan, type Step } from '../../src/plan/plan.js';
-import { stepArguments } from '../../src/converter/commands.js';
+import { QUANTIZE_BUNDLE_ENTRY, stepArguments } from '../../src/converter/commands.js';
 import type { ConversionOptions } from '../../src/inputs/config.js';
-import { HUB_MODEL, OUT, options } from './fixtures.js';
+import { parseInputs } from '../../src/inputs/parse.js';
+import { ACTION_ROOT, HUB_MODEL, OUT, ROOT, ctx, options, raw } from './fixtures.js';
 
 const CONVERT_MODULE = 'python_coreml_stable_diffusion.torch2coreml';
 const CHUNK_MODULE = 'python_coreml_stable_diffusion.chunk_mlprogram';
@@ -32,7 +35,12 @@ function processes(o: ConversionOptions, processPerComponent: boolean): Process[
   return makePlan(o, processPerComponent).map((step) => ({ step, argv: stepArguments(step, o) }));
 }
 
+/** The action's python/quantize_bundle.py, which takes torch2coreml's flags (see options()). */
+const ENTRY = `${ACTION_ROOT}/python/quantize_bundle.py`;
 const isConvert = (p: Process) => p.argv[0] === '-m' && p.argv[1] === CONVERT_MODULE;
+const isEntry = (p: Process) => p.argv[0] === ENTRY;
+/** A process given torch2coreml's command line: the module itself, or the entry. */
+const takesConverterFlags = (p: Process) => isConvert(p) || isEntry(p);
 const isChunk = (p: Process) => p.argv[0] === '-m' && p.argv[1] === CHUNK_MODULE;
 
 /** The value after a flag, or undefined. */
@@ -60,7 +68,7 @@ const bundles = (p: Process) => p.argv.includes('--bundle-resources-for-swift-cl
  * (upstream skips existing packages), and it carries no part switch.
  */
 function converts(p: Process): string[] {
-  if (!isConvert(p) || quantizes(p) || bundles(p)) return [];
+  if (!takesConverterFlags(p) || quantizes(p) || bundles(p)) return [];
   if (p.argv.includes('--refiner-version')) return ['refiner']; // the base unet exists by then and is skipped
   const part = (s: string) => s.replace('--convert-', '').replaceAll('-', '_');
   return [...partSwitches(p.argv).map(part), ...controlnetIds(p.argv).map((id) => `controlnet:${id}`)];
@@ -269,7 +277,8 @@ describe('single-process plans', () => {
     expect(quantizes(quantize) && partSwitches(quantize.argv).length === 0).toBe(true);
     expect(isChunk(chunk)).toBe(true);
     expect(valueOf(chunk.argv, '--mlpackage-path')).toBe(unetPackage(HUB_MODEL, 'unet'));
-    expect(isConvert(bundle) && bundles(bundle) && !quantizes(bundle)).toBe(true);
+    expect(isEntry(quantize) && isEntry(bundle)).toBe(true);
+    expect(bundles(bundle) && !quantizes(bundle)).toBe(true);
     expect(partSwitches(bundle.argv)).toEqual([]);
     expect(controlnetIds(bundle.argv)).toEqual([CN_A]);
   });
@@ -305,7 +314,8 @@ describe('stepArguments', () => {
   });
 
   it('every torch2coreml process loads the pipeline the same way and names outputs the same way', () => {
-    for (const p of ps.filter(isConvert)) {
+    expect(ps.filter(isEntry).length).toBe(2);
+    for (const p of ps.filter(takesConverterFlags)) {
       expect(valueOf(p.argv, '--model-version')).toBe(SDXL);
       expect(valueOf(p.argv, '-o')).toBe(o.outputDir);
       expect(valueOf(p.argv, '--compute-unit')).toBe('CPU_AND_NE');
@@ -319,7 +329,7 @@ describe('stepArguments', () => {
   });
 
   it('extra-args end every torch2coreml process and no chunk process', () => {
-    for (const p of ps.filter(isConvert)) expect(p.argv.slice(-2)).toEqual(o.extraArgs);
+    for (const p of ps.filter(takesConverterFlags)) expect(p.argv.slice(-2)).toEqual(o.extraArgs);
     const chunks = ps.filter(isChunk);
     expect(chunks.length).toBeGreaterThan(0);
     for (const p of chunks) for (const a of o.extraArgs) expect(p.argv).not.toContain(a);
@@ -355,5 +365,51 @@ describe('stepArguments', () => {
         expect(p.argv).not.toContain(flag);
       }
     }
+  });
+});
+
+describe('quantize and bundle processes load no pipeline (python/quantize_bundle.py)', () => {
+  const withBoth = options({ ...everything, modelVersion: SDXL, xlVersion: true, refinerVersion: REFINER, controlnets: [], extraArgs: ['--x'] });
+
+  it.each([
+    ['per component', true],
+    ['one process', false],
+  ] as const)('%s: the quantize and bundle processes run the entry with the flags torch2coreml would get', (_name, perComponent) => {
+    const ps = processes(withBoth, perComponent);
+    const quantize = ps.find(quantizes)!;
+    const bundle = ps.find(bundles)!;
+    const shared = ['--model-version', SDXL, '-o', OUT, '--compute-unit', 'CPU_AND_NE', '--attention-implementation', 'SPLIT_EINSUM_V2', '--min-deployment-target', 'iOS17', '--xl-version'];
+    expect(quantize.argv).toEqual([ENTRY, ...shared, '--quantize-nbits', '6', '--x']);
+    expect(bundle.argv).toEqual([ENTRY, ...shared, '--bundle-resources-for-swift-cli', '--x']);
+  });
+
+  it('the entry never gets a conversion: part switches and --refiner-version stay with -m torch2coreml', () => {
+    for (const perComponent of [true, false]) {
+      const ps = processes(withBoth, perComponent);
+      for (const p of ps.filter(isEntry)) {
+        expect(partSwitches(p.argv)).toEqual([]);
+        expect(p.argv).not.toContain('--refiner-version');
+        expect(quantizes(p) || bundles(p)).toBe(true);
+      }
+      for (const p of ps.filter(isConvert)) expect(partSwitches(p.argv).length + controlnetIds(p.argv).length).toBeGreaterThan(0);
+      expect(ps.filter(isConvert).length + ps.filter(isEntry).length + ps.filter(isChunk).length).toBe(ps.length);
+    }
+  });
+
+  it('ControlNet ids go to the entry, which names their packages by them', () => {
+    const ps = processes(options({ quantizeNbits: 6, controlnets: [CN_A, CN_B] }), true);
+    for (const p of ps.filter(isEntry)) expect(controlnetIds(p.argv)).toEqual([CN_A, CN_B]);
+    expect(ps.filter(isEntry)).toHaveLength(2);
+  });
+
+  it('the entry is the one shipped in python/, found below the action root', () => {
+    expect(existsSync(path.join(ROOT, QUANTIZE_BUNDLE_ENTRY))).toBe(true);
+    expect(parseInputs(raw(), ctx()).config?.conversion.quantizeBundleEntry).toBe(ENTRY);
+  });
+
+  it('a process that converts and bundles (one process, nothing quantized or chunked after it) keeps -m torch2coreml', () => {
+    const ps = processes(options(), false);
+    expect(ps).toHaveLength(1);
+    expect(isConvert(ps[0]!) && bundles(ps[0]!)).toBe(true);
   });
 });

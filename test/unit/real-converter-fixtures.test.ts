@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { afterAll, describe, expect, it } from 'vitest';
-import { stepArguments } from '../../src/converter/commands.js';
+import { QUANTIZE_BUNDLE_ENTRY, needsNoPipeline, stepArguments } from '../../src/converter/commands.js';
 import { diagnose } from '../../src/converter/diagnose.js';
 import { ConverterLogParser, type ConverterEvent, type LogContext } from '../../src/converter/log.js';
 import {
@@ -21,7 +21,7 @@ import { diffSnapshots, takeSnapshot } from '../../src/convert/snapshot.js';
 import { parseInputs } from '../../src/inputs/parse.js';
 import type { InputName } from '../../src/inputs/names.js';
 import { makePlan, unetPart } from '../../src/plan/plan.js';
-import { ctx, raw, ROOT, WORKSPACE } from './fixtures.js';
+import { ACTION_ROOT, ctx, raw, ROOT, WORKSPACE } from './fixtures.js';
 
 const DIR = path.join(ROOT, 'test/fixtures/real-converter');
 
@@ -97,10 +97,14 @@ function planned(name: string) {
   return { config, step };
 }
 
-/** argparse reads flags in any order: `-m module`, then each flag with the values after it. */
+/**
+ * argparse reads flags in any order: `-m module` (or a script, the action's quantize/bundle entry),
+ * then each flag with the values after it.
+ */
 function flags(argv: string[]): { module: string; flags: Map<string, string[]> } {
-  const [dashM, module = '', ...rest] = argv;
-  expect(dashM).toBe('-m');
+  const [first = '', ...afterFirst] = argv;
+  const [module = '', ...rest] = first === '-m' ? afterFirst : [first, ...afterFirst];
+  expect(first === '-m' || first.endsWith('.py'), first).toBe(true);
   const map = new Map<string, string[]>();
   let current = '';
   for (const token of rest) {
@@ -219,8 +223,12 @@ describe('Apple\'s torch2coreml on tiny pipelines (test/fixtures/real-converter)
     const { config, step } = planned(name);
     // The action passes absolute paths; the runs were made from the workspace with relative ones.
     const argv = stepArguments(step, config.conversion).map((a) => a.replace(`${WORKSPACE}/`, ''));
-    expect(flags(argv)).toEqual(flags(c.argv));
-    expect(flags(c.argv).module).toBe(step.kind === 'chunk' ? CHUNK_MODULE : CONVERT_MODULE);
+    // A quantize or bundle case ran `-m torch2coreml` (the pipeline loaded); the action now passes
+    // the same flags to its entry, which parses them with the converter's parser_spec().
+    expect(flags(argv).flags).toEqual(flags(c.argv).flags);
+    const runner = step.kind === 'chunk' ? CHUNK_MODULE : needsNoPipeline(step) ? path.join(ACTION_ROOT, QUANTIZE_BUNDLE_ENTRY) : CONVERT_MODULE;
+    expect(flags(argv).module).toBe(runner);
+    expect([CHUNK_MODULE, CONVERT_MODULE, QUANTIZE_BUNDLE_ENTRY]).toContain(flags(c.argv).module);
   });
 
   it.each(CASES.map((c) => [c.case] as const))('%s: the log parser finds what was printed', (name) => {

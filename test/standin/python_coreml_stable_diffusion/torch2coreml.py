@@ -618,7 +618,14 @@ def _quantize_weights(out_path, model_name, nbits):
         logger.info(f"Skipped quantizing {model_name} (Not found at {out_path})")
 
 
+def _record_call(function):
+    """Called by an importer (the action's python/quantize_bundle.py), not through main: record it."""
+    if __name__ != "__main__":
+        _standin.record_invocation(f"{__name__}.{function}")
+
+
 def quantize_weights(args):
+    _record_call("quantize_weights")
     for model_name in ["text_encoder", "text_encoder_2", "unet", "refiner", "control-unet"]:
         logger.info(f"Quantizing {model_name} to {args.quantize_nbits}-bit precision")
         _quantize_weights(_get_out_path(args, model_name), model_name, args.quantize_nbits)
@@ -663,6 +670,7 @@ def _download_t5_model(args, t5_save_path):
 
 
 def bundle_resources_for_swift_cli(args):
+    _record_call("bundle_resources_for_swift_cli")
     resources_dir = os.path.join(args.o, "Resources")
     if not os.path.exists(resources_dir):
         os.makedirs(resources_dir, exist_ok=True)

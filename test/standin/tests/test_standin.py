@@ -674,6 +674,28 @@ class InvocationLogTest(TempDirCase):
         self.assertEqual([e["hf_token_set"] for e in entries], [True, False, True])
         self.assertTrue(all(isinstance(e["pid"], int) for e in entries))
 
+    def test_an_importer_calling_quantize_or_bundle_appends_one_line_per_call(self):
+        # As the action's python/quantize_bundle.py does: parser_spec(), then the two functions.
+        log = os.path.join(self.tmp, "calls.jsonl")
+        flags = ["--model-version", SD, "-o", self.out(), "--quantize-nbits", "6"]
+        self.assertOk(run(flags, STANDIN_INVOCATIONS=log))  # through main: one line, as before
+        script = ("import sys\n"
+                  "from python_coreml_stable_diffusion import torch2coreml as t\n"
+                  "args = t.parser_spec().parse_args(sys.argv[1:])\n"
+                  "t.quantize_weights(args)\n"
+                  "t.bundle_resources_for_swift_cli(args)\n")
+        proc = subprocess.run([sys.executable, "-c", script, *flags], env=clean_env(STANDIN_INVOCATIONS=log),
+                              capture_output=True, text=True, timeout=120)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertNotIn("Initializing DiffusionPipeline", proc.stderr)
+        with open(log, encoding="utf-8") as f:
+            entries = [json.loads(ln) for ln in f.read().splitlines()]
+        self.assertEqual([e["module"] for e in entries], [
+            "python_coreml_stable_diffusion.torch2coreml",
+            "python_coreml_stable_diffusion.torch2coreml.quantize_weights",
+            "python_coreml_stable_diffusion.torch2coreml.bundle_resources_for_swift_cli"])
+        self.assertEqual(entries[1]["argv"], flags)
+
 
 class WheelTest(TempDirCase):
     def test_build_install_and_run(self):

@@ -16,6 +16,14 @@ export const SD3_SDXL_BASE = 'stabilityai/stable-diffusion-xl-base-1.0';
  */
 export const SD3_CHECKPOINT = 'sd3_medium.safetensors';
 
+/**
+ * Pure: the files of a Hub repository that DiffusionKit downloads itself, when that is all the
+ * run needs of it (the SD3 repository under sd3-version); undefined for the others.
+ */
+export function filesDiffusionKitLoads(conversion: { sd3Version: boolean; modelVersion: string }, id: string): string[] | undefined {
+  return conversion.sd3Version && id === conversion.modelVersion ? [SD3_CHECKPOINT] : undefined;
+}
+
 /** Hub repositories known to hold SD3_CHECKPOINT (Stability's, and the copy DiffusionKit's own MLX code loads). */
 export const SD3_MODELS = ['stabilityai/stable-diffusion-3-medium', 'argmaxinc/mlx-stable-diffusion-3-medium'] as const;
 

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import * as path from 'node:path';
 import { HttpClient } from '@actions/http-client';
@@ -80,31 +80,46 @@ export class HubClient {
   }
 
 
-  /** A pipeline's component folders (model_index.json), or undefined: then every folder is fetched. */
-  private async components(id: string, sha: string, files: HubFile[]): Promise<string[] | undefined> {
-    if (!files.some((f) => f.rfilename === 'model_index.json')) return undefined;
-    try {
-      return pipelineComponents(await this.readJson(id, sha, 'model_index.json'));
-    } catch {
-      return undefined;
-    }
-  }
-
   /**
-   * Puts the files the converter loads, at exactly this commit, into huggingface_hub's cache
+   * Puts the files the converter loads (or `only` these), at exactly this commit, into huggingface_hub's cache
    * layout (blobs, snapshots/<sha>, refs/<revision>), so that an offline converter loads that
    * commit. Blobs already there (from a restored cache of an older commit) are linked, not
    * downloaded. Downloads run several at a time, each checked against the listing before it
    * becomes a blob; one that fails stops the others, and no partial file stays.
    */
-  async fill(hubCache: string, id: string, revision: string, sha: string, files: HubFile[]): Promise<FillReport> {
+  async fill(hubCache: string, id: string, revision: string, sha: string, files: HubFile[], only?: readonly string[]): Promise<FillReport> {
     const repo = repoFolder(hubCache, id);
     const blobs = path.join(repo, 'blobs');
     removePartials(blobs);
     const report: FillReport = { downloadedBytes: 0, downloadedFiles: 0, reusedFiles: 0 };
-    // Files with the same content share one blob: download it once, link every path to it.
+    const missing = (only ?? []).filter((name) => !files.some((f) => f.rfilename === name));
+    if (missing.length > 0) throw new Error(`${id}@${sha.slice(0, 12)} has no ${missing.join(', ')}`);
+    const downloads = new DownloadClient(this.token);
+    try {
+      if (only) {
+        await this.fetchFiles(downloads, repo, id, sha, files.filter((f) => only.includes(f.rfilename)), report);
+      } else {
+        // A pipeline's model_index.json first: the folders it names are the ones to fetch.
+        const index = files.filter((f) => f.rfilename === 'model_index.json');
+        await this.fetchFiles(downloads, repo, id, sha, index, report);
+        const components = index.length > 0 ? pipelineComponents(readJsonFile(path.join(repo, 'snapshots', sha, 'model_index.json'))) : undefined;
+        await this.fetchFiles(downloads, repo, id, sha, filesToFetch(files, components).filter((f) => f.rfilename !== 'model_index.json'), report);
+      }
+    } finally {
+      downloads.dispose();
+      removePartials(blobs);
+    }
+    // The converter always loads `main`: offline, refs/main decides which commit that is.
+    mkdirSync(path.join(repo, 'refs'), { recursive: true });
+    for (const ref of new Set(['main', revision].filter((r) => !/^[0-9a-f]{40}$/.test(r)))) writeFileSync(path.join(repo, 'refs', ref), sha);
+    return report;
+  }
+
+  /** Links what the cache has, downloads the rest several at a time (same content: one blob, several links). */
+  private async fetchFiles(downloads: DownloadClient, repo: string, id: string, sha: string, wanted: HubFile[], report: FillReport): Promise<void> {
+    const blobs = path.join(repo, 'blobs');
     const pending = new Map<string, { file: HubFile; links: string[] }>();
-    for (const file of filesToFetch(files, await this.components(id, sha, files))) {
+    for (const file of wanted) {
       const snapshotPath = path.join(repo, 'snapshots', sha, file.rfilename);
       if (hasSize(snapshotPath, file.size)) {
         report.reusedFiles += 1;
@@ -120,23 +135,13 @@ export class HubClient {
       entry.links.push(snapshotPath);
       pending.set(key, entry);
     }
-    const downloads = new DownloadClient(this.token);
-    try {
-      await inParallel(downloadOrder([...pending.values()].map((p) => ({ ...p, size: p.file.size }))), PARALLEL_DOWNLOADS, async ({ file, links }, signal) => {
-        const url = `${this.endpoint}/${id}/resolve/${sha}/${file.rfilename.split('/').map(encodeURIComponent).join('/')}`;
-        const blob = await downloads.toBlob(url, file, blobs, signal);
-        for (const snapshotPath of links) link(snapshotPath, path.join(blobs, blob.name));
-        report.downloadedBytes += blob.bytes;
-        report.downloadedFiles += 1;
-      });
-    } finally {
-      downloads.dispose();
-      removePartials(blobs);
-    }
-    // The converter always loads `main`: offline, refs/main decides which commit that is.
-    mkdirSync(path.join(repo, 'refs'), { recursive: true });
-    for (const ref of new Set(['main', revision].filter((r) => !/^[0-9a-f]{40}$/.test(r)))) writeFileSync(path.join(repo, 'refs', ref), sha);
-    return report;
+    await inParallel(downloadOrder([...pending.values()].map((p) => ({ ...p, size: p.file.size }))), PARALLEL_DOWNLOADS, async ({ file, links }, signal) => {
+      const url = `${this.endpoint}/${id}/resolve/${sha}/${file.rfilename.split('/').map(encodeURIComponent).join('/')}`;
+      const blob = await downloads.toBlob(url, file, blobs, signal);
+      for (const snapshotPath of links) link(snapshotPath, path.join(blobs, blob.name));
+      report.downloadedBytes += blob.bytes;
+      report.downloadedFiles += 1;
+    });
   }
 }
 
@@ -325,6 +330,15 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 
 function errorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/** A JSON file, parsed; undefined when it cannot be read or parsed (then nothing is narrowed by it). */
+function readJsonFile(file: string): unknown {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as unknown;
+  } catch {
+    return undefined;
+  }
 }
 
 function hasSize(file: string, size: number | undefined): boolean {

@@ -6,6 +6,7 @@ import { hubKey } from '../cache/keys.js';
 import { HubClient } from './client.js';
 import { hubCacheDir, repoFolder } from './files.js';
 import { IntegrityError } from './integrity.js';
+import { filesDiffusionKitLoads } from '../converter/diffusionkit.js';
 import type { ModelRevision } from './models.js';
 
 export interface ModelDownload {
@@ -40,7 +41,8 @@ export async function downloadModels(config: Config, models: ModelRevision[], cl
     if (models.every((m) => m.resolved)) {
       try {
         for (const m of models) {
-          const result = await client.fill(hubCache, m.id, m.id === config.conversion.hubIds[0] ? config.conversion.modelRevision : 'main', m.revision, m.files);
+          const revision = m.id === config.conversion.hubIds[0] ? config.conversion.modelRevision : 'main';
+          const result = await client.fill(hubCache, m.id, revision, m.revision, m.files, filesDiffusionKitLoads(config.conversion, m.id));
           downloadedBytes += result.downloadedBytes;
           core.info(`${m.id}@${m.revision.slice(0, 12)}: ${result.reusedFiles} file(s) from the cache, ${result.downloadedFiles} downloaded (${result.downloadedBytes} bytes), each checked against the Hub's sha256 or git blob id.`);
         }

@@ -9,6 +9,7 @@ import {
   type SelectablePart,
 } from '../converter/vocabulary.js';
 import { DEFAULT_PYTHON, DEFAULT_REQUIREMENT } from '../converter/install.js';
+import { SD3_SDXL_BASE } from '../converter/diffusionkit.js';
 import { shippedLock } from '../setup/pins.js';
 import { MANAGED_FLAGS, QUANTIZE_BUNDLE_ENTRY } from '../converter/commands.js';
 import { PREPARE_FP16_HELPER } from '../fp16/decide.js';
@@ -112,7 +113,9 @@ export function parseInputs(raw: (name: InputName) => string, ctx: ParseContext)
       hubIds: [model, refiner, customVae]
         .filter((m): m is { value: string; isLocal: boolean } => m !== undefined && !m.isLocal)
         .map((m) => m.value)
-        .concat(controlnets),
+        .concat(controlnets)
+        // Under sd3-version the converter loads the SDXL base's pipeline for the text encoders.
+        .concat(sd3Version ? [SD3_SDXL_BASE] : []),
       modelRevision: readRevision(read),
       quantizeBundleEntry: path.join(ctx.actionRoot, QUANTIZE_BUNDLE_ENTRY),
     },

@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { filesToFetch, pipelineComponents } from '../../src/hub/files.js';
+import { filesDiffusionKitLoads, SD3_SDXL_BASE } from '../../src/converter/diffusionkit.js';
+import { parseInputs } from '../../src/inputs/parse.js';
+import { ctx, raw } from './fixtures.js';
 
 const names = (list: string[], components?: string[]) => filesToFetch(list.map((rfilename) => ({ rfilename })), components).map((f) => f.rfilename).sort();
 
@@ -68,5 +71,21 @@ describe('what a model load (ControlNet, custom VAE) reads', () => {
 
   it('falls back to .bin where there are no plain safetensors', () => {
     expect(names(['config.json', 'diffusion_pytorch_model.bin', 'diffusion_pytorch_model.fp16.safetensors'])).toEqual(['config.json', 'diffusion_pytorch_model.bin']);
+  });
+});
+
+describe('under sd3-version', () => {
+  it('fetches only the checkpoint DiffusionKit downloads from the SD3 repository, and the SDXL base whole', () => {
+    const conversion = { sd3Version: true, modelVersion: 'stabilityai/stable-diffusion-3-medium' };
+    expect(filesDiffusionKitLoads(conversion, 'stabilityai/stable-diffusion-3-medium')).toEqual(['sd3_medium.safetensors']);
+    expect(filesDiffusionKitLoads(conversion, SD3_SDXL_BASE)).toBeUndefined();
+    expect(filesDiffusionKitLoads({ ...conversion, sd3Version: false }, 'stabilityai/stable-diffusion-3-medium')).toBeUndefined();
+  });
+
+  it('adds the SDXL base, whose pipeline the converter loads, to the models to resolve and fetch', () => {
+    const parsed = parseInputs(raw({ 'model-version': 'stabilityai/stable-diffusion-3-medium', 'sd3-version': 'true' }), ctx());
+    expect(parsed.errors).toEqual([]);
+    expect(parsed.config?.conversion.hubIds).toEqual(['stabilityai/stable-diffusion-3-medium', SD3_SDXL_BASE]);
+    expect(parseInputs(raw({}), ctx()).config?.conversion.hubIds).not.toContain(SD3_SDXL_BASE);
   });
 });

@@ -104,6 +104,51 @@ def _download(repo, ref, repo_id, revision, endpoint):
     return folder
 
 
+def hf_hub_download(repo_id, filename, revision="main"):
+    """huggingface_hub.hf_hub_download as DiffusionKit 0.4.0 calls it for the SD3 checkpoint: one
+    file into the cache; offline, the cached file of refs/<revision> or LocalEntryNotFoundError.
+    Without HF_ENDPOINT (no Hub here) None: the stand-in synthesizes the model."""
+    repo = repo_dir(repo_id)
+    ref = os.path.join(repo, "refs", revision)
+    endpoint = os.environ.get("HF_ENDPOINT")
+    if not offline() and endpoint:
+        token = os.environ.get("HF_TOKEN") or os.environ.get("HUGGING_FACE_HUB_TOKEN") or ""
+        sha = json.loads(_get(f"{endpoint.rstrip('/')}/api/models/{repo_id}/revision/{revision}", token))["sha"]
+        target = os.path.join(repo, "snapshots", sha, filename)
+        if not os.path.exists(target):
+            data = _get(f"{endpoint.rstrip('/')}/{repo_id}/resolve/{sha}/{filename}", token)
+            blob = os.path.join(repo, "blobs", hashlib.sha256(data).hexdigest())
+            os.makedirs(os.path.dirname(blob), exist_ok=True)
+            with open(blob + ".incomplete", "wb") as f:
+                f.write(data)
+            os.replace(blob + ".incomplete", blob)
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            os.symlink(os.path.relpath(blob, os.path.dirname(target)), target)
+        os.makedirs(os.path.dirname(ref), exist_ok=True)
+        with open(ref, "w", encoding="utf-8") as f:
+            f.write(sha)
+        return target
+    if not offline():
+        return None
+    try:
+        with open(ref, encoding="utf-8") as f:
+            target = os.path.join(repo, "snapshots", f.read().strip(), filename)
+    except OSError:
+        target = ""
+    if not target or not os.path.isfile(target):
+        raise LocalEntryNotFoundError(
+            "Cannot find the requested files in the disk cache and outgoing traffic has been disabled. To enable "
+            "hf.co look-ups and downloads online, set 'local_files_only' to False.")
+    return target
+
+
+class LocalEntryNotFoundError(EnvironmentError):
+    """Mimics huggingface_hub.errors.LocalEntryNotFoundError."""
+
+
+LocalEntryNotFoundError.__module__ = "huggingface_hub.errors"
+
+
 class OfflineModeIsEnabled(ConnectionError):
     """Mimics huggingface_hub.errors.OfflineModeIsEnabled."""
 

@@ -27,6 +27,7 @@ logger.setLevel(logging.INFO)
 
 COMPUTE_UNITS = ("ALL", "CPU_AND_GPU", "CPU_ONLY", "CPU_AND_NE")
 ATTENTION_IMPLEMENTATIONS = ("ORIGINAL", "SPLIT_EINSUM", "SPLIT_EINSUM_V2")
+SD3_CHECKPOINT = "sd3_medium.safetensors"
 SDXL_BASE = "stabilityai/stable-diffusion-xl-base-1.0"
 
 LICENSE_SD = "OpenRAIL (https://huggingface.co/spaces/CompVis/stable-diffusion-license)"
@@ -364,6 +365,8 @@ def convert_vae_decoder_sd3(args, pipe):
     if os.path.exists(out_path):
         logger.info(f"`vae_decoder` already exists at {out_path}, skipping conversion.")
         return
+    # DiffusionKit loads the MMDiT and the VAE from the one SD3 checkpoint it downloads.
+    _standin_hub.hf_hub_download(args.model_version, SD3_CHECKPOINT)
 
     h, w = _latent(args, pipe)
     inputs = OrderedDict([("z", (1, 16, h, w))])
@@ -486,6 +489,8 @@ def convert_mmdit(args, pipe):
     if os.path.exists(out_path):
         logger.info(f"`mmdit` already exists at {out_path}, skipping conversion.")
         return
+    # DiffusionKit loads the MMDiT and the VAE from the one SD3 checkpoint it downloads.
+    _standin_hub.hf_hub_download(args.model_version, SD3_CHECKPOINT)
 
     h, w = _latent(args, pipe)
     inputs = OrderedDict([

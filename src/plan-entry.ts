@@ -9,6 +9,8 @@ import { parsePlanInputs } from './matrix/inputs.js';
 import { parseModelList } from './matrix/list.js';
 import { decideRefresh, describeVerdict, ReleaseReader } from './refresh/stage.js';
 import { setPlanOutput } from './outputs.js';
+import { writeStepSummary } from './summary/write.js';
+import { failRun } from './halt.js';
 
 // plan/action.yml: the list of models and variants as a matrix for the main action. Thin: the
 // decisions are src/matrix/ (the list and the matrix) and src/refresh/ (what is current).
@@ -94,10 +96,7 @@ async function run(): Promise<void> {
     `Keys to pass to the main action: ${keys.map((k) => `\`${k}\``).join(', ')}.`,
     '',
   ].join('\n');
-  if (process.env.GITHUB_STEP_SUMMARY) await core.summary.addRaw(markdown).write();
-  else core.info(markdown);
+  await writeStepSummary(markdown);
 }
 
-run().catch((error: unknown) => {
-  core.setFailed(error instanceof Error ? error.message : String(error));
-});
+run().catch(failRun);

@@ -8,6 +8,8 @@ import { expectationsForBundle } from './verify/bundle/expect.js';
 import { readBundle } from './verify/bundle/read.js';
 import { verifyResources } from './verify/bundle/stage.js';
 import { renderBundleSection } from './summary/summary.js';
+import { writeStepSummary } from './summary/write.js';
+import { failRun } from './halt.js';
 import { setVerifyOutput } from './outputs.js';
 
 // verify/action.yml: the bundle check on a folder or zip converted elsewhere. Thin.
@@ -54,13 +56,10 @@ async function run(): Promise<void> {
   setVerifyOutput('passed', report.passed);
   setVerifyOutput('facts', report.facts);
   const markdown = `${renderBundleSection(report, '##')}\n`;
-  if (process.env.GITHUB_STEP_SUMMARY) await core.summary.addRaw(markdown).write();
-  else core.info(markdown);
+  await writeStepSummary(markdown);
   if (!report.passed) {
     core.setFailed(`The bundle in ${resources} fails ${report.findings.filter((f) => f.severity === 'error').length} check(s); each is annotated above.`);
   }
 }
 
-run().catch((error: unknown) => {
-  core.setFailed(error instanceof Error ? error.message : String(error));
-});
+run().catch(failRun);

@@ -1,6 +1,8 @@
 import * as core from '@actions/core';
 import * as cache from '@actions/cache';
 import { directorySize } from '../convert/sizes.js';
+import type { Config } from '../inputs/config.js';
+import { setOutput } from '../outputs.js';
 import type { CacheKey } from './keys.js';
 
 /**
@@ -39,6 +41,31 @@ function noteSlowFailure(name: string, ms: number): void {
 
 export function cachingAvailable(): boolean {
   return cache.isFeatureAvailable();
+}
+
+/** Whether this run caches: caching is on and the service is there (else a warning says so). */
+export function useCaching(config: Config): boolean {
+  const caching = config.caching.enabled && cachingAvailable();
+  if (config.caching.enabled && !caching) core.warning('The cache service is not available (no ACTIONS_RESULTS_URL): running uncached.');
+  return caching;
+}
+
+/** Pure: the cache-hit outputs. A partial pip restore counts (pip reuses any wheel it finds). */
+export function cacheHits(caches: readonly CacheReport[]) {
+  const hit = (name: CacheName, partialCounts: boolean) => {
+    const r = caches.find((c) => c.name === name);
+    return r !== undefined && (r.restored === 'exact' || (partialCounts && r.restored === 'partial'));
+  };
+  return {
+    'cache-hit-pip': hit(CACHE_NAMES.pip, true),
+    'cache-hit-hf': hit(CACHE_NAMES.hub, false),
+    'cache-hit-env': hit(CACHE_NAMES.env, false),
+    'cache-hit-outputs': hit(CACHE_NAMES.outputs, false),
+  } as const;
+}
+
+export function setCacheOutputs(caches: readonly CacheReport[]): void {
+  for (const [name, hit] of Object.entries(cacheHits(caches)) as Array<[keyof ReturnType<typeof cacheHits>, boolean]>) setOutput(name, hit);
 }
 
 export async function restore(name: CacheName, paths: string[], key: CacheKey): Promise<CacheReport> {

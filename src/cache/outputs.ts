@@ -47,8 +47,13 @@ export function conversionFromCache(config: Config, steps: Step[]): ConversionRe
   };
 }
 
-/** Only a conversion that passed every gate is worth keeping. */
-export async function saveOutputs(config: Config, report: CacheReport | undefined): Promise<CacheReport | undefined> {
+/** Pure: only a conversion that passed every gate is worth keeping, and a restored one is kept already. */
+export function shouldSaveOutputs(report: CacheReport, passed: boolean): boolean {
+  return passed && report.restored !== 'exact';
+}
+
+/** After the gate: saves output-dir when it is worth keeping; the outputs cache's report either way. */
+export async function finishOutputsCache(config: Config, report: CacheReport | undefined, passed: boolean): Promise<CacheReport | undefined> {
   if (!report) return undefined;
-  return save(report, [config.conversion.outputDir]);
+  return shouldSaveOutputs(report, passed) ? save(report, [config.conversion.outputDir]) : report;
 }

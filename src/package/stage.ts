@@ -9,6 +9,7 @@ import { RESOURCES_DIR } from '../converter/vocabulary.js';
 import type { ModelRevision } from '../hub/models.js';
 import type { BundleReport } from '../verify/bundle/check.js';
 import type { PsnrVerdict } from '../verify/psnr.js';
+import { listPackages } from '../verify/packages.js';
 import { formatBytes, formatDuration } from '../format/markdown.js';
 import { readEnvironment } from './environment.js';
 import { listTree, type TreeListing } from './listing.js';
@@ -81,7 +82,7 @@ function sourcesOf(config: Config, names: PublishedNames): Array<{ name: string;
     const roots = readdirSync(resources).map((n) => path.join(resources, n));
     jobs.push({ name: names.compiled, listing: listTree(roots, topFolder(names.compiled)) });
   }
-  const packages = existsSync(out) ? readdirSync(out).filter((n) => n.endsWith('.mlpackage')).map((n) => path.join(out, n)) : [];
+  const packages = listPackages(out);
   if (packages.length > 0) jobs.push({ name: names.packages, listing: listTree(packages, topFolder(names.packages)) });
   return jobs;
 }

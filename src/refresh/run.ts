@@ -5,7 +5,7 @@ import type { Replaced } from '../package/manifest.js';
 import { decideRefresh, describeVerdict, ReleaseReader } from './stage.js';
 
 export interface RefreshOutcome {
-  /** The release is current: the step ends here, before any setup. */
+  /** The release is current: the step ends here, before any setup (main's summary says why). */
   skipped: boolean;
   /** What the new manifest replaces, when the release held another conversion. */
   replaced?: Replaced;
@@ -15,7 +15,7 @@ export interface RefreshOutcome {
 
 /**
  * The skip-if-unchanged stage of the main action, after the Hub resolved the commits and before
- * any setup: sets the `skipped` output, and on a current release writes the summary line. A dry
+ * any setup: sets the `skipped` output and says whether the release is current. A dry
  * run compares too, but never skips: it reports what a real run would do.
  */
 export async function refreshStage(config: Config, models: ReadonlyArray<{ id: string; revision: string; resolved: boolean }>): Promise<RefreshOutcome> {
@@ -38,11 +38,6 @@ export async function refreshStage(config: Config, models: ReadonlyArray<{ id: s
   const verdict = { current: decision.verdict.current, lines };
   setOutput('skipped', decision.verdict.current && !config.dryRun);
   if (config.dryRun) return { skipped: false, verdict };
-  if (decision.verdict.current) {
-    const markdown = `## Skipped: unchanged\n\n${lines[0]} Nothing was installed or converted.\n`;
-    if (process.env.GITHUB_STEP_SUMMARY) await core.summary.addRaw(markdown).write();
-    else core.info(markdown);
-    return { skipped: true, verdict };
-  }
+  if (decision.verdict.current) return { skipped: true, verdict };
   return { skipped: false, replaced: 'replaced' in decision ? decision.replaced : undefined, verdict };
 }

@@ -9,17 +9,12 @@ import { MOCHI } from '../verify/bundle/apps.js';
 import type { PublishReport } from '../publish/stage.js';
 import { formatBytes, formatDuration, tableCell, tableLines } from '../format/markdown.js';
 
-/** Everything the step summary shows; built by main from the stages' results. */
-export interface SummaryInput {
-  config: Config;
+/** What the run found, stage by stage: main gathers it and writes it once, as the step summary. */
+export interface RunReport {
   commands: string[][];
   conversion?: ConversionResult;
   verdicts: PsnrVerdict[];
   missing: string[];
-  /** Package file name -> bytes on disk. */
-  sizes: Record<string, number>;
-  /** Package file name -> the part it holds, for the table's rows. */
-  packageParts: Record<string, string>;
   problems: string[];
   /** The bundle check, when Resources were verified. */
   bundle?: BundleReport;
@@ -28,6 +23,15 @@ export interface SummaryInput {
   published?: PublishReport;
   /** A dry run's checks (dryRunChecks), one line each. */
   dryRunChecks?: string[];
+}
+
+/** Everything the step summary shows: the run report, and what output-dir holds. */
+export interface SummaryInput extends RunReport {
+  config: Config;
+  /** Package file name -> bytes on disk. */
+  sizes: Record<string, number>;
+  /** Package file name -> the part it holds, for the table's rows. */
+  packageParts: Record<string, string>;
 }
 
 const table = (header: string[], rows: string[][]): string => tableLines(header, rows).join('\n');
@@ -167,4 +171,9 @@ export function renderPublished(report: PublishReport): string {
     for (const a of split) lines.push(`- \`cat ${a.files.map((f) => f.name).join(' ')} > ${a.name}\` (sha256 \`${a.sha256}\`)`);
   }
   return lines.join('\n');
+}
+
+/** skip-if-unchanged found the release current: the run ends before any setup. */
+export function renderSkipped(verdictLine: string | undefined): string {
+  return `## Skipped: unchanged\n\n${verdictLine} Nothing was installed or converted.\n`;
 }

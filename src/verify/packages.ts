@@ -1,3 +1,5 @@
+import { existsSync, readdirSync } from 'node:fs';
+import * as path from 'node:path';
 import type { ConversionOptions } from '../inputs/config.js';
 import { chunkPackageName, compiledResources, controlNetPackageName, packageName, type ChunkablePart, type PackagePart } from '../converter/vocabulary.js';
 
@@ -32,4 +34,13 @@ export function packagesToRemoveFor(o: ConversionOptions, failedParts: string[])
   return [...partsByPackage(o)]
     .filter(([, part]) => failed.has(part) || failed.has(part.replace(/_chunks$/, '')))
     .flatMap(([pkg]) => [pkg, ...(compiled.has(pkg) ? [compiled.get(pkg) as string] : [])]);
+}
+
+/** The mlpackages in output-dir, as sorted absolute paths (none when it does not exist). */
+export function listPackages(outputDir: string): string[] {
+  if (!existsSync(outputDir)) return [];
+  return readdirSync(outputDir)
+    .filter((name) => name.endsWith('.mlpackage'))
+    .sort()
+    .map((name) => path.join(outputDir, name));
 }

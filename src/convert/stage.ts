@@ -1,0 +1,80 @@
+import * as core from '@actions/core';
+import type { Config } from '../inputs/config.js';
+import type { Step } from '../plan/plan.js';
+import type { HubClient } from '../hub/client.js';
+import type { ModelRevision } from '../hub/models.js';
+import { downloadModels } from '../hub/stage.js';
+import type { CacheReport } from '../cache/cache.js';
+import { conversionFromCache, restoreOutputs } from '../cache/outputs.js';
+import { environmentIdentity, setupConverter } from '../setup/setup.js';
+import { prepareFp16, type ResolvedModel } from '../fp16/prepare.js';
+import { recordEnvironment } from '../package/environment.js';
+import { Halt } from '../halt.js';
+import { setOutput } from '../outputs.js';
+import { runConversion, type ConversionResult } from './run.js';
+
+export interface ConvertInput {
+  config: Config;
+  steps: Step[];
+  /** The plan's commands (planStage), with `python` for the interpreter. */
+  commands: string[][];
+  models: ModelRevision[];
+  hub: HubClient;
+  caching: boolean;
+}
+
+export interface ConvertOutcome {
+  conversion: ConversionResult;
+  /** The commands as they ran: with setup's interpreter, unless the outputs cache held the conversion. */
+  commands: string[][];
+  /** The setup and Hub caches, in the order they were used. */
+  caches: CacheReport[];
+  /** The outputs cache, restored before anything else; saved or not once the gate has judged. */
+  outputsCache?: CacheReport;
+}
+
+/** Pure: the plan's commands with setup's interpreter in place of `python`. */
+export function withInterpreter(commands: readonly string[][], python: string): string[][] {
+  return commands.map(([, ...args]) => [python, ...args]);
+}
+
+/** Pure: the main model at the commit the Hub stage resolved (prepare-fp16 copies that commit), and whether the converter loads it offline. */
+export function resolvedMainModel(config: Config, models: readonly ModelRevision[], offline = false): ResolvedModel | undefined {
+  const main = models.find((m) => m.id === config.conversion.modelVersion && m.resolved);
+  return main && { revision: main.revision, files: main.files.map((f) => f.rfilename), offline };
+}
+
+/** Pure: manifest.json's environment is recorded only for a finished conversion that is packaged. */
+export function recordsEnvironment(config: Config, conversion: ConversionResult): boolean {
+  return !conversion.failure && config.publish.package;
+}
+
+/**
+ * The convert stage: the outputs cache's finished conversion when it has one for this key, else
+ * setup, the Hub download, the fp16 copy and the converter. Halts when prepare-fp16 fails.
+ */
+export async function convertStage(input: ConvertInput): Promise<ConvertOutcome> {
+  const { config, steps, models, hub, caching } = input;
+  const outputsCache = caching ? await restoreOutputs(config, models, environmentIdentity(config)) : undefined;
+  if (outputsCache?.restored === 'exact') {
+    core.info('The finished conversion came from the outputs cache: the converter does not run.');
+    return { conversion: conversionFromCache(config, steps), commands: input.commands, caches: [], outputsCache };
+  }
+  const setup = await setupConverter(config, caching);
+  const caches = [...setup.caches];
+  const commands = withInterpreter(input.commands, setup.python);
+  setOutput('plan', commands);
+  const download = await downloadModels(config, models, hub, caching);
+  if (download.cache) caches.push(download.cache);
+  const fp16 = await prepareFp16(config, setup.python, resolvedMainModel(config, models, download.offline), hub);
+  if (fp16.failure) throw new Halt([fp16.failure], 'prepare-fp16');
+  let conversion: ConversionResult;
+  try {
+    conversion = await runConversion(config, steps, setup.python, fp16.cwd, download.env);
+  } finally {
+    fp16.cleanup();
+  }
+  // Kept in output-dir (so in the outputs cache) for manifest.json: pip freeze, Python, macOS, Xcode.
+  if (recordsEnvironment(config, conversion)) await recordEnvironment(config.conversion.outputDir, setup.python, config.runner.workspace);
+  return { conversion, commands, caches, outputsCache };
+}

@@ -1,0 +1,19 @@
+import * as path from 'node:path';
+import * as core from '@actions/core';
+import type { Config } from '../inputs/config.js';
+import { directorySize } from '../convert/sizes.js';
+import { listPackages, packageParts } from '../verify/packages.js';
+import { renderSummary, type RunReport } from './summary.js';
+
+/** The step summary when the runner keeps one (GITHUB_STEP_SUMMARY), else the log. */
+export async function writeStepSummary(markdown: string): Promise<void> {
+  if (process.env.GITHUB_STEP_SUMMARY) await core.summary.addRaw(markdown).write();
+  else core.info(markdown);
+}
+
+/** The main action's summary: the run report, with the packages output-dir holds now. */
+export async function writeSummary(config: Config, report: RunReport): Promise<void> {
+  const packages = listPackages(config.conversion.outputDir).map((p) => path.basename(p));
+  const sizes = Object.fromEntries(packages.map((p) => [p, directorySize(path.join(config.conversion.outputDir, p))]));
+  await writeStepSummary(renderSummary({ ...report, config, sizes, packageParts: packageParts(config.conversion, packages) }));
+}

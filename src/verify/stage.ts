@@ -1,0 +1,96 @@
+import { existsSync, rmSync } from 'node:fs';
+import * as path from 'node:path';
+import * as core from '@actions/core';
+import type { Config } from '../inputs/config.js';
+import type { PsnrPart } from '../converter/vocabulary.js';
+import { RESOURCES_DIR } from '../converter/vocabulary.js';
+import type { ConversionResult } from '../convert/run.js';
+import { setOutput } from '../outputs.js';
+import { failureMessage, judgePsnr, missingChecks, type PsnrVerdict } from './psnr.js';
+import { packagesToRemoveFor } from './packages.js';
+import { bundleProblem, verifyConversion } from './bundle/stage.js';
+import type { BundleReport } from './bundle/check.js';
+
+export interface Annotation {
+  level: 'error' | 'warning';
+  message: string;
+  title: string;
+}
+
+/** What the PSNR gate decides about a conversion. */
+export interface GateDecision {
+  verdicts: PsnrVerdict[];
+  missing: PsnrPart[];
+  /** In the order they are written to the log. */
+  annotations: Annotation[];
+  /** The messages that fail the step. */
+  problems: string[];
+  /** Relative to output-dir: the packages of the parts that failed, and the models compiled from them. */
+  remove: string[];
+}
+
+/** Pure: the gate's verdicts, annotations and failures, and what must go from output-dir. */
+export function judgeConversion(config: Config, conversion: ConversionResult): GateDecision {
+  const verdicts = judgePsnr(conversion.psnr, config.gate);
+  const missing = missingChecks(config.conversion, verdicts);
+  const annotations: Annotation[] = [];
+  const problems: string[] = [];
+  const failed = verdicts.filter((v) => !v.passed);
+  for (const v of failed) {
+    const message = failureMessage(v);
+    annotations.push({ level: 'error', message, title: `PSNR gate: ${v.part}` });
+    problems.push(message);
+  }
+  for (const part of missing) annotations.push({ level: 'warning', message: `No PSNR check was reported for ${part}.`, title: 'PSNR gate' });
+  if (conversion.failure) {
+    const { step, diagnosis, removed } = conversion.failure;
+    const removedNote = removed.length > 0 ? ` Removed what it left half-written, so that a rerun converts it again: ${removed.join(', ')}.` : '';
+    const message = `${step} failed. ${diagnosis.title}${removedNote}`;
+    // The converter's own `dB is too low!` is already told by the gate's message for that part.
+    if (!(conversion.converterRejectedPsnr && problems.length > 0)) {
+      annotations.push({ level: 'error', message: `${message}\n${diagnosis.hints.map((h) => `- ${h}`).join('\n')}`, title: `Conversion failed: ${step}` });
+      problems.push(message);
+    }
+  }
+  // A package that failed the gate must not be skipped as finished by the next run, nor published.
+  const remove = packagesToRemoveFor(config.conversion, failed.map((v) => v.part));
+  return { verdicts, missing, annotations, problems, remove };
+}
+
+export interface GateReport {
+  verdicts: PsnrVerdict[];
+  missing: PsnrPart[];
+  problems: string[];
+  /** The bundle check, when Resources were verified. */
+  bundle?: BundleReport;
+}
+
+/**
+ * The verify stage: annotates the gate's findings, removes the packages that failed it, and checks
+ * the bundle before anything is published (a bundle the apps cannot load as asked fails the step).
+ */
+export function verifyStage(config: Config, conversion: ConversionResult): GateReport {
+  const gate = judgeConversion(config, conversion);
+  for (const a of gate.annotations) (a.level === 'error' ? core.error : core.warning)(a.message, { title: a.title });
+  const { outputDir } = config.conversion;
+  const doomed = gate.remove.filter((p) => existsSync(path.join(outputDir, p)));
+  doomed.forEach((p) => rmSync(path.join(outputDir, p), { recursive: true, force: true }));
+  if (doomed.length > 0) core.info(`Removed the packages that failed the PSNR gate: ${doomed.join(', ')}.`);
+  const bundle = verifyConversion(config, conversion);
+  const bundleFailure = bundleProblem(bundle);
+  return { verdicts: gate.verdicts, missing: gate.missing, problems: bundleFailure ? [...gate.problems, bundleFailure] : gate.problems, bundle };
+}
+
+/** Pure: psnr-passed. A dry run converts nothing, so nothing passed. */
+export function psnrPassed(config: Config, gate?: Pick<GateReport, 'verdicts' | 'missing'>, conversion?: ConversionResult): boolean {
+  return (gate?.verdicts ?? []).every((v) => v.passed) && (gate?.missing ?? []).length === 0 && !conversion?.converterRejectedPsnr && !config.dryRun;
+}
+
+/** The outputs of what the conversion left and what the gate said (a dry run: empty, not passed). */
+export function setConversionOutputs(config: Config, packages: string[], gate?: GateReport, conversion?: ConversionResult): void {
+  const resources = path.join(config.conversion.outputDir, RESOURCES_DIR);
+  setOutput('resources-dir', config.conversion.bundleResources && existsSync(resources) ? resources : '');
+  setOutput('mlpackages', packages);
+  setOutput('psnr', gate?.verdicts ?? []);
+  setOutput('psnr-passed', psnrPassed(config, gate, conversion));
+}

@@ -2,10 +2,11 @@
 
 Shipped with the coreml-stable-diffusion action. torch2coreml's `main` loads the whole pipeline
 before anything else, also in a process that only palettizes packages already written
-(--quantize-nbits) or compiles them into Resources (--bundle-resources-for-swift-cli): about 7 GB
-for SDXL, on a 7 GB runner. Neither step reads the pipeline. This entry parses the same command
-line with the converter's own parser (`parser_spec()`) and calls its `quantize_weights(args)`, then
-its `bundle_resources_for_swift_cli(args)`, as `main` would, for the steps asked.
+(--quantize-nbits) or compiles them into Resources (--bundle-resources-for-swift-cli), and with
+--convert-controlnet it first asks the Hub for each ControlNet's card, which fails offline. Neither
+step needs the pipeline or a card. This entry parses the same command line with the converter's
+own parser (`parser_spec()`) and calls its `quantize_weights(args)`, then its
+`bundle_resources_for_swift_cli(args)`, as `main` would, for the steps asked.
 
     python quantize_bundle.py <torch2coreml flags, with --quantize-nbits N and/or
                                --bundle-resources-for-swift-cli and no --convert-<part>>

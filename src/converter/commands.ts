@@ -95,8 +95,9 @@ function bundleFlags(o: ConversionOptions): string[] {
 
 /**
  * The action's entry for the steps that need no pipeline (python/quantize_bundle.py): it parses the
- * converter's own command line and calls its quantize_weights / bundle_resources_for_swift_cli,
- * because torch2coreml's main loads the whole pipeline first (~7 GB for SDXL) whatever it does.
+ * converter's own command line and calls its quantize_weights / bundle_resources_for_swift_cli.
+ * torch2coreml's main loads the whole pipeline first whatever it does, and with --convert-controlnet
+ * asks the Hub for each card (fails offline): see test/fixtures/real-converter/README.md.
  */
 export const QUANTIZE_BUNDLE_ENTRY = 'python/quantize_bundle.py';
 

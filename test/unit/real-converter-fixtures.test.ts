@@ -61,6 +61,7 @@ const PLANNED: Record<string, { inputs: Partial<Record<InputName, string>>; labe
     ['sd-unet', 'Convert unet'],
     ['sd-text-encoder', 'Convert text_encoder'],
     ['sd-quantize-6', 'Quantize to 6 bits'],
+    ['sd-quantize-6-entry', 'Quantize to 6 bits'],
     ['sd-quantize-6-chunk', 'Chunk unet'],
   ] as const) {
     PLANNED[name] = { inputs: allParts, label };
@@ -147,6 +148,7 @@ const EXPECTED: Record<string, ConverterEvent[]> = {
   'sd-text-encoder': one('text_encoder'),
   // Upstream heads all five candidates; only the two packages present are rewritten.
   'sd-quantize-6': [{ kind: 'quantizing', part: 'text_encoder' }, { kind: 'quantizing', part: 'unet' }],
+  'sd-quantize-6-entry': [{ kind: 'quantizing', part: 'text_encoder' }, { kind: 'quantizing', part: 'unet' }],
   'sd-quantize-6-chunk': [{ kind: 'chunking', part: 'unet' }],
   'sd-chunk': [{ kind: 'chunking', part: 'unet' }],
   'sdxl-text-encoder': [...one('text_encoder', SDXL), ...one('text_encoder_2', SDXL)],
@@ -291,6 +293,18 @@ describe('Apple\'s torch2coreml on tiny pipelines (test/fixtures/real-converter)
     expect(replay('sd-quantize-6')).toEqual({ added: [], modified: expected });
     const weights = (name: string, entry: string) => listing(name).get(`${entry}/Data/com.apple.CoreML/weights/weight.bin`) ?? 0;
     for (const entry of expected) expect(weights('sd-quantize-6', entry)).toBeLessThan(weights('sd-text-encoder', entry));
+  });
+
+  it('the action\'s quantize entry (python/quantize_bundle.py) does what the converter did, without loading the pipeline', () => {
+    // Same tree before, same files rewritten to the same sizes, the converter's own quantize lines.
+    expect(byName('sd-quantize-6-entry').startsFrom).toBe(byName('sd-quantize-6').startsFrom);
+    expect(fixture('sd-quantize-6-entry', 'listing').toString('utf8')).toBe(fixture('sd-quantize-6', 'listing').toString('utf8'));
+    expect(fixture('sd-quantize-6-entry', 'written').toString('utf8')).toBe(fixture('sd-quantize-6', 'written').toString('utf8'));
+    const info = (name: string) => (fixture(name, 'stderr').toString('utf8').match(/INFO:[\w.]+:.*/g) ?? []).map((l) => l.replace(/^INFO:[\w.]+:/, ''));
+    expect(info('sd-quantize-6').slice(0, 2)).toEqual(['Initializing DiffusionPipeline with tiny/sd..', 'Done. Pipeline in effect: StableDiffusionPipeline']);
+    expect(info('sd-quantize-6-entry').some((l) => l.includes('Pipeline'))).toBe(false);
+    expect(info('sd-quantize-6-entry')).toEqual(info('sd-quantize-6').filter((l) => !/weights to 6-bit precision$/.test(l) && /^Quantizing |^Done$|^Skipped quantizing /.test(l)));
+    expect(replay('sd-quantize-6-entry')).toEqual(replay('sd-quantize-6'));
   });
 
   it('chunking adds the two chunks; the unet it reads (only its Manifest.json rewritten) does not count as changed', () => {

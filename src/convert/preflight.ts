@@ -1,5 +1,6 @@
 import { readdirSync } from 'node:fs';
 import type { Config } from '../inputs/config.js';
+import { PACKAGE_SUFFIX } from '../converter/vocabulary.js';
 import { fingerprint, fingerprintConflicts, readState } from './state.js';
 
 /**
@@ -10,7 +11,7 @@ export function checkOutputFolder(config: Config): { errors: string[]; warnings:
   const dir = config.conversion.outputDir;
   let packages: string[];
   try {
-    packages = readdirSync(dir).filter((name) => name.endsWith('.mlpackage'));
+    packages = readdirSync(dir).filter((name) => name.endsWith(PACKAGE_SUFFIX));
   } catch {
     return { errors: [], warnings: [] };
   }

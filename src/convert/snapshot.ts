@@ -1,6 +1,6 @@
 import { readdirSync, statSync } from 'node:fs';
 import * as path from 'node:path';
-import { CONTROLNET_RESOURCES_DIR, RESOURCES_DIR } from '../converter/vocabulary.js';
+import { COMPILED_SUFFIX, CONTROLNET_RESOURCES_DIR, PACKAGE_SUFFIX, RESOURCES_DIR } from '../converter/vocabulary.js';
 
 /**
  * What the output folder holds: entry (relative path) -> a signature that changes when the
@@ -29,8 +29,8 @@ export function diffSnapshots(before: Snapshot, after: Snapshot): Changes {
 
 /** The files whose stat says that an entry was written, by kind of entry (the entry itself otherwise). */
 const WRITTEN_MARKERS: ReadonlyArray<readonly [suffix: string, files: readonly string[]]> = [
-  ['.mlpackage', ['Data/com.apple.CoreML/model.mlmodel', 'Data/com.apple.CoreML/weights/weight.bin']],
-  ['.mlmodelc', ['coremldata.bin', 'model.mil', 'weights/weight.bin', 'metadata.json']],
+  [PACKAGE_SUFFIX, ['Data/com.apple.CoreML/model.mlmodel', 'Data/com.apple.CoreML/weights/weight.bin']],
+  [COMPILED_SUFFIX, ['coremldata.bin', 'model.mil', 'weights/weight.bin', 'metadata.json']],
 ];
 
 function signature(entry: string): string {

@@ -116,6 +116,10 @@ export function controlNetResourceName(hubId: string): string {
     .join('');
 }
 
+/** Core ML's two forms: the package the converter saves, and the compiled model bundling makes of it. */
+export const PACKAGE_SUFFIX = '.mlpackage';
+export const COMPILED_SUFFIX = '.mlmodelc';
+
 export const RESOURCES_DIR = 'Resources';
 
 /**

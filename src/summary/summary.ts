@@ -1,5 +1,5 @@
 import type { Config } from '../inputs/config.js';
-import { PSNR_PARTS } from '../converter/vocabulary.js';
+import { COMPILED_SUFFIX, PSNR_PARTS } from '../converter/vocabulary.js';
 import type { ConversionResult } from '../convert/run.js';
 import { formatPsnr, type PsnrVerdict } from '../verify/psnr.js';
 import { findingText, type BundleReport } from '../verify/bundle/check.js';
@@ -108,7 +108,7 @@ export function renderSummary(input: SummaryInput): string {
   return `${lines.join('\n')}\n`;
 }
 
-const model = (m: string) => m.replace(/\.mlmodelc$/, '');
+const model = (m: string) => (m.endsWith(COMPILED_SUFFIX) ? m.slice(0, -COMPILED_SUFFIX.length) : m);
 
 /** What each cache restored (size, time) and whether it was saved. */
 export function renderCaches(caches: CacheReport[]): string {

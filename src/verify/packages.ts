@@ -1,7 +1,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
 import type { ConversionOptions } from '../inputs/config.js';
-import { chunkPackageName, compiledResources, controlNetPackageName, packageName, type ChunkablePart, type PackagePart } from '../converter/vocabulary.js';
+import { PACKAGE_SUFFIX, chunkPackageName, compiledResources, controlNetPackageName, packageName, type ChunkablePart, type PackagePart } from '../converter/vocabulary.js';
 
 const PACKAGE_PARTS: readonly PackagePart[] = [
   'text_encoder', 'text_encoder_2', 'vae_decoder', 'vae_encoder', 'unet', 'control-unet', 'refiner', 'safety_checker', 'mmdit',
@@ -40,7 +40,7 @@ export function packagesToRemoveFor(o: ConversionOptions, failedParts: string[])
 export function listPackages(outputDir: string): string[] {
   if (!existsSync(outputDir)) return [];
   return readdirSync(outputDir)
-    .filter((name) => name.endsWith('.mlpackage'))
+    .filter((name) => name.endsWith(PACKAGE_SUFFIX))
     .sort()
     .map((name) => path.join(outputDir, name));
 }

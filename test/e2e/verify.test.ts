@@ -132,7 +132,8 @@ describe('the verify entry on a bundle made the upstream way (one process, chunk
 
 describe('prepare-fp16 with a Hub whose checkpoint has no fp16 files', () => {
   let hub: HubServer;
-  const hfHome = mkdtempSync(path.join(tmpdir(), 'hf-home-'));
+  const hfHomes = mkdtempSync(path.join(tmpdir(), 'hf-home-'));
+  let jobs = 0;
   const modelIndex = JSON.stringify({
     _class_name: 'StableDiffusionPipeline',
     _diffusers_version: '0.30.2',
@@ -157,12 +158,23 @@ describe('prepare-fp16 with a Hub whose checkpoint has no fp16 files', () => {
   afterAll(async () => {
     await hub?.stop();
   });
-  const env = () => ({ ...hub.env, HF_HOME: hfHome, STANDIN_NO_FP16: 'hub', PREPARE_FP16_LOADER: 'python_coreml_stable_diffusion._standin:load_float16_pipeline' });
+  // Each job on a fresh runner: its own, empty Hugging Face cache.
+  const env = () => ({ ...hub.env, HF_HOME: path.join(hfHomes, `job-${++jobs}`), STANDIN_NO_FP16: 'hub', PREPARE_FP16_LOADER: 'python_coreml_stable_diffusion._standin:load_float16_pipeline' });
 
-  it('auto: asks the Hub, saves an fp16 copy, converts it, and the outputs keep the original id', async () => {
+  it('auto, offline from the filled cache: no copy, and the converter loads the plain weights (as diffusers does offline)', async () => {
+    const run = await runAction({ inputs: baseInputs({ 'convert-text-encoder': 'false', 'convert-vae-decoder': 'false' }), env: env() });
+    expect(run.exitCode, run.stdout).toBe(0);
+    expect(run.stdout).toContain(`prepare-fp16: not needed, the converter runs offline from the filled cache, where diffusers loads the plain safetensors of ${MODEL}.`);
+    expect(run.stdout).not.toContain('Save an fp16 safetensors copy');
+  });
+
+  it('auto, online (the download failed): asks the Hub, saves an fp16 copy, converts it, and the outputs keep the original id', async () => {
     const workspace = makeWorkspace();
+    // The fill's first file answers 404: the converter runs online, where diffusers needs fp16 files.
+    hub.failNext('resolve', 404, 1);
     const run = await runAction({ inputs: baseInputs(), env: env(), workspace });
     expect(run.exitCode, run.stdout).toBe(0);
+    expect(run.stdout).toContain('Downloading from the Hub failed');
     expect(run.stdout).toContain(`prepare-fp16: saving an fp16 copy, the Hub's file list of ${MODEL} has no *.fp16.safetensors files.`);
     expect(run.stdout).toContain(`::group::Save an fp16 safetensors copy of ${MODEL}`);
     // The stand-in's float16 loader gives SD's four weighted components.
@@ -178,7 +190,8 @@ describe('prepare-fp16 with a Hub whose checkpoint has no fp16 files', () => {
     expect(existsSync(path.join(workspace, 'stabilityai'))).toBe(false);
   });
 
-  it('false: the same checkpoint fails with the fp16 diagnosis, which names prepare-fp16', async () => {
+  it('false, online: the same checkpoint fails with the fp16 diagnosis, which names prepare-fp16', async () => {
+    hub.failNext('resolve', 404, 1);
     const run = await runAction({ inputs: baseInputs({ 'prepare-fp16': 'false', 'convert-text-encoder': 'false', 'convert-vae-decoder': 'false' }), env: env() });
     expect(run.exitCode).toBe(1);
     expect(errors(run).map((a) => a.message).join('\n')).toContain('no fp16 safetensors files');

@@ -1,4 +1,4 @@
-import { COMPILE_UNCHECKED, TOKENIZER_FILES, compiledModel, type ChunkablePart } from '../../converter/vocabulary.js';
+import { COMPILED_SUFFIX, COMPILE_UNCHECKED, TOKENIZER_FILES, compiledModel, type ChunkablePart } from '../../converter/vocabulary.js';
 import {
   APP_UNET_MODELS,
   CLIP_SPECIAL_TOKENS,
@@ -73,13 +73,15 @@ export function modelsIn(listing: BundleListing): string[] {
   const models = new Set<string>();
   for (const file of Object.keys(listing.files)) {
     const parts = file.split('/');
-    const i = parts.findIndex((p) => p.endsWith('.mlmodelc'));
+    const i = parts.findIndex((p) => p.endsWith(COMPILED_SUFFIX));
     if (i >= 0 && i < parts.length - 1) models.add(parts.slice(0, i + 1).join('/'));
   }
   return [...models].sort();
 }
 
-const exists = (listing: BundleListing, models: Set<string>, p: string) => (p.endsWith('.mlmodelc') ? models.has(p) : p in listing.files);
+/** A compiled model's name without its suffix (`Unet.mlmodelc` -> `Unet`). */
+const withoutSuffix = (m: string) => (m.endsWith(COMPILED_SUFFIX) ? m.slice(0, -COMPILED_SUFFIX.length) : m);
+const exists = (listing: BundleListing, models: Set<string>, p: string) => (p.endsWith(COMPILED_SUFFIX) ? models.has(p) : p in listing.files);
 
 function readAll(listing: BundleListing, models: string[]): Map<string, MetadataReading> {
   const readings = new Map<string, MetadataReading>();
@@ -199,7 +201,7 @@ function quantizationFindings(models: Set<string>, readings: Map<string, Metadat
     const r = readings.get(m);
     return r?.ok ? r.metadata : undefined;
   };
-  const isChunk = (m: string) => /Chunk\d\.mlmodelc$/.test(m);
+  const isChunk = (m: string) => /Chunk\d$/.test(withoutSuffix(m));
   if (expectations.quantize) {
     const { nbits } = expectations.quantize;
     for (const model of expectations.quantize.models.filter((m) => models.has(m))) {
@@ -351,7 +353,7 @@ export function checkBundle(listing: BundleListing, expectations: BundleExpectat
       ...apps.facts,
       chunked: CHUNKABLE.some((part) => models.has(compiledModel(`${part}_chunk1`)) && models.has(compiledModel(`${part}_chunk2`))),
       palettized,
-      controlnets: modelList.filter((m) => m.includes('/')).map((m) => m.slice(m.lastIndexOf('/') + 1).replace(/\.mlmodelc$/, '')),
+      controlnets: modelList.filter((m) => m.includes('/')).map((m) => withoutSuffix(m.slice(m.lastIndexOf('/') + 1))),
       vocabularySize: tokenizer.vocabularySize,
       sizeBytes: Object.values(listing.files).reduce((sum, n) => sum + n, 0),
     },

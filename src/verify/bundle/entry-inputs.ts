@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import { ATTENTION_IMPLEMENTATIONS, QUANTIZE_NBITS, RESOURCES_DIR, TOKENIZER_FILES, type AttentionImplementation } from '../../converter/vocabulary.js';
+import { ATTENTION_IMPLEMENTATIONS, COMPILED_SUFFIX, QUANTIZE_NBITS, RESOURCES_DIR, TOKENIZER_FILES, type AttentionImplementation } from '../../converter/vocabulary.js';
 import { FieldReader, isHubId } from '../../inputs/fields.js';
 import type { VerifyInputName } from '../../inputs/names.js';
 import { MODEL_KINDS, type ModelKind } from './expect.js';
@@ -55,7 +55,7 @@ export function parseVerifyInputs(raw: (name: VerifyInputName) => string, ctx: V
  * zip's top folder, as in the `<repo>_<variant>_compiled.zip` archives the apps download).
  */
 export function bundleStep(entries: ReadonlyArray<{ name: string; isDirectory: boolean }>): 'here' | { into: string } | 'none' {
-  if (entries.some((e) => e.name.endsWith('.mlmodelc') || (TOKENIZER_FILES as readonly string[]).includes(e.name))) return 'here';
+  if (entries.some((e) => e.name.endsWith(COMPILED_SUFFIX) || (TOKENIZER_FILES as readonly string[]).includes(e.name))) return 'here';
   if (entries.some((e) => e.isDirectory && e.name === RESOURCES_DIR)) return { into: RESOURCES_DIR };
   const folders = entries.filter((e) => e.isDirectory && !e.name.startsWith('.') && e.name !== '__MACOSX');
   return folders.length === 1 && folders[0] ? { into: folders[0].name } : 'none';

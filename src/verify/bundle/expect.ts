@@ -1,5 +1,6 @@
 import type { ConversionOptions } from '../../inputs/config.js';
 import {
+  COMPILED_SUFFIX,
   CONTROLNET_RESOURCES_DIR,
   QUANTIZED_PARTS,
   RESOURCES_DIR,
@@ -44,7 +45,7 @@ export const KIND_LABELS: Record<ModelKind, string> = { sd: 'SD 1.x/2.x', sdxl: 
 
 const isChunkable = (part: string): part is ChunkablePart => part === 'unet' || part === 'refiner' || part === 'control-unet';
 const chunks = (part: ChunkablePart) => [compiledModel(`${part}_chunk1`), compiledModel(`${part}_chunk2`)];
-const controlNetModel = (id: string) => `${CONTROLNET_RESOURCES_DIR}/${controlNetResourceName(id)}.mlmodelc`;
+const controlNetModel = (id: string) => `${CONTROLNET_RESOURCES_DIR}/${controlNetResourceName(id)}${COMPILED_SUFFIX}`;
 const need = (paths: string[], why: string, severity: 'error' | 'warning' = 'error'): Requirement => ({ alternatives: [paths], why, severity });
 
 /** Every model --quantize-nbits palettizes, and the chunks made from them. */

@@ -1,6 +1,6 @@
 import { closeSync, existsSync, openSync, readFileSync, readSync, readdirSync, statSync } from 'node:fs';
 import * as path from 'node:path';
-import { TOKENIZER_FILES } from '../../converter/vocabulary.js';
+import { COMPILED_SUFFIX, TOKENIZER_FILES } from '../../converter/vocabulary.js';
 import type { BundleListing } from './check.js';
 
 /** The CLIP vocab.json is about 1 MB; anything far larger is not it and is not read whole. */
@@ -36,7 +36,7 @@ export function readBundle(dir: string): BundleListing {
   const metadata: Record<string, string> = {};
   for (const file of Object.keys(files)) {
     const match = /^(.*\.mlmodelc)\/metadata\.json$/.exec(file);
-    if (match?.[1] && !match[1].slice(0, -'.mlmodelc'.length).includes('.mlmodelc')) {
+    if (match?.[1] && !match[1].slice(0, -COMPILED_SUFFIX.length).includes(COMPILED_SUFFIX)) {
       metadata[match[1]] = (files[file] ?? 0) <= METADATA_LIMIT ? readFileSync(path.join(dir, file), 'utf8') : '';
     }
   }

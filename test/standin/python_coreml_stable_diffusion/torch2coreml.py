@@ -135,7 +135,10 @@ def _load_pipeline(location, args, refiner=False):
         return _Pipeline(class_name, model_index=model_index, local_dir=location)
 
     _standin.hub_validate(location)
-    if _standin.knob_flag("STANDIN_NO_FP16"):
+    # diffusers checks the variant files only when it asks the Hub: offline, from the cache, a
+    # checkpoint without fp16 files loads its plain weights (STANDIN_NO_FP16=hub); =1 always fails.
+    no_fp16 = _standin.knob_flag("STANDIN_NO_FP16")
+    if no_fp16 and not (_standin._env("STANDIN_NO_FP16") == "hub" and _standin_hub.offline()):
         raise EnvironmentError(_standin.NO_FP16_MESSAGE)
     cached = _standin_hub.snapshot(location)
     if cached is not None:

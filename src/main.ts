@@ -3,9 +3,7 @@ import { readConfig } from './inputs/read.js';
 import { planStage } from './plan/stage.js';
 import { setCacheOutputs, useCaching } from './cache/cache.js';
 import { finishOutputsCache } from './cache/outputs.js';
-import { HubClient } from './hub/client.js';
-import { hubEndpoint, resolveModels, tokenProblem } from './hub/models.js';
-import { checkModelKind } from './hub/kind.js';
+import { modelsStage } from './hub/stage.js';
 import { refreshStage } from './refresh/run.js';
 import { convertStage } from './convert/stage.js';
 import { setConversionOutputs, verifyStage } from './verify/stage.js';
@@ -14,8 +12,7 @@ import { publishOutputs } from './publish/stage.js';
 import { renderSkipped } from './summary/summary.js';
 import { dryRunChecks } from './summary/dry-run.js';
 import { writeStepSummary, writeSummary } from './summary/write.js';
-import { Halt, failRun } from './halt.js';
-import { setOutput } from './outputs.js';
+import { failRun } from './halt.js';
 
 /**
  * The stages in order: inputs, plan, models, refresh, convert, verify, publish, then the run
@@ -26,16 +23,7 @@ async function run(): Promise<void> {
   const { steps, commands } = planStage(config);
   const caching = useCaching(config);
 
-  // Before any setup: the commits to convert, the token they need, and an SDXL checkpoint without xl-version.
-  const hub = new HubClient(hubEndpoint(process.env), config.hfToken);
-  const models = await resolveModels(config, hub);
-  const tokenError = tokenProblem(models, config.hfToken);
-  if (tokenError) throw new Halt([tokenError], 'Invalid input');
-  setOutput('model-revision-sha', config.conversion.modelIsLocal ? '' : (models[0]?.revision ?? ''));
-  const kind = await checkModelKind(config, models, hub);
-  if (kind.warning) core.warning(kind.warning, { title: 'xl-version' });
-  if (kind.error) throw new Halt([kind.error], 'Invalid input');
-
+  const { hub, models, kind } = await modelsStage(config);
   const refresh = await refreshStage(config, models);
   if (refresh.skipped) return writeStepSummary(renderSkipped(refresh.verdict?.lines[0]));
   if (config.dryRun) {

@@ -7,7 +7,33 @@ import { HubClient } from './client.js';
 import { hubCacheDir, repoFolder } from './files.js';
 import { IntegrityError } from './integrity.js';
 import { filesDiffusionKitLoads } from '../converter/diffusionkit.js';
-import type { ModelRevision } from './models.js';
+import { hubEndpoint, resolveModels, tokenProblem, type ModelRevision } from './models.js';
+import { checkModelKind, type KindCheck } from './kind.js';
+import { Halt } from '../halt.js';
+import { setOutput } from '../outputs.js';
+
+export interface ModelsStage {
+  hub: HubClient;
+  models: ModelRevision[];
+  kind: KindCheck;
+}
+
+/**
+ * The models stage, before any setup: the commit each model's revision points at, the token they
+ * need, and what they are (an SDXL checkpoint without xl-version, ControlNet cards the converter
+ * would refuse). Halts on a missing token or a refused model.
+ */
+export async function modelsStage(config: Config): Promise<ModelsStage> {
+  const hub = new HubClient(hubEndpoint(process.env), config.hfToken);
+  const models = await resolveModels(config, hub);
+  const tokenError = tokenProblem(models, config.hfToken);
+  if (tokenError) throw new Halt([tokenError], 'Invalid input');
+  setOutput('model-revision-sha', config.conversion.modelIsLocal ? '' : (models[0]?.revision ?? ''));
+  const kind = await checkModelKind(config, models, hub);
+  if (kind.warning) core.warning(kind.warning, { title: 'model-version' });
+  if (kind.error) throw new Halt([kind.error], 'Invalid input');
+  return { hub, models, kind };
+}
 
 export interface ModelDownload {
   /** Environment for the converter: HF_HUB_OFFLINE=1 when every model is in the cache at its commit. */

@@ -12,7 +12,14 @@ own parser (`parser_spec()`) and calls its `quantize_weights(args)`, then its
                                --bundle-resources-for-swift-cli and no --convert-<part>>
 
 --convert-controlnet names the ControlNet packages, as for the converter. Runs in the converter's
-environment; standard library only apart from the converter.
+environment; standard library only apart from the converter (and, for the check below, the
+coremltools and numpy it brings).
+
+With --check-output-correctness, which quantize_weights ignores, the entry checks what the
+converter never does: each package it quantizes is run on the same random inputs before and
+after, and the outputs compared with the converter's own compute_psnr. It prints
+`quantize_bundle: <part> quantized to float16 Core ML: PSNR <dB> dB` (the lowest over the
+outputs), or why the check was not run (Core ML predictions need macOS). The action gates on it.
 """
 
 import importlib
@@ -26,6 +33,10 @@ NEEDED = ("parser_spec", "quantize_weights", "bundle_resources_for_swift_cli")
 # Switches whose work needs the pipeline: this entry would silently skip them, so it refuses them.
 CONVERTING = ("convert_text_encoder", "convert_vae_decoder", "convert_vae_encoder", "convert_unet",
               "convert_safety_checker", "convert_mmdit")
+
+
+# The packages quantize_weights rewrites (e12202c), by the part name the check is reported under.
+QUANTIZED = ("text_encoder", "text_encoder_2", "unet", "refiner", "control-unet")
 
 
 class StepError(Exception):
@@ -69,7 +80,70 @@ def plan(args):
     return steps
 
 
-def main(argv=None, converter=None):
+def quantized_targets(converter, args):
+    """(part, package) for every package quantize_weights will rewrite, as it names them."""
+    targets = [(name, converter._get_out_path(args, name)) for name in QUANTIZED]
+    for version in getattr(args, "convert_controlnet", None) or []:
+        targets.append(("controlnet", os.path.join(args.o, f"ControlNet_{version.replace('/', '_')}.mlpackage")))
+    return [(part, path) for part, path in targets if os.path.exists(path)]
+
+
+def random_inputs(spec, seed=0):
+    """Inputs for every model input of a Core ML spec: floats in [-1, 1), token ids in [0, 256)."""
+    import numpy as np
+    rng = np.random.RandomState(seed)
+    inputs = {}
+    for item in spec.description.input:
+        array = item.type.multiArrayType
+        shape = tuple(int(d) for d in array.shape)
+        if array.dataType == array.INT32:
+            inputs[item.name] = rng.randint(0, 256, size=shape).astype(np.int32)
+        else:
+            dtype = np.float16 if array.dataType == array.FLOAT16 else np.float32
+            inputs[item.name] = rng.uniform(-1, 1, size=shape).astype(dtype)
+    return inputs
+
+
+def coreml_predict(path, inputs=None):
+    """Loads the package on the CPU (deterministic) and predicts; returns (inputs, outputs as flat float32 arrays)."""
+    import coremltools as ct
+    import numpy as np
+    model = ct.models.MLModel(path, compute_units=ct.ComputeUnit.CPU_ONLY)
+    inputs = inputs if inputs is not None else random_inputs(model.get_spec())
+    outputs = model.predict(inputs)
+    return inputs, {name: np.asarray(value, dtype=np.float32).ravel() for name, value in outputs.items()}
+
+
+class QuantizedCheck:
+    """Predictions of each package before quantize_weights, compared with those after."""
+
+    def __init__(self, converter, args, predict=coreml_predict):
+        self.converter, self.predict = converter, predict
+        self.targets = quantized_targets(converter, args)
+        self.before = {}
+
+    def record(self):
+        for part, path in self.targets:
+            try:
+                self.before[path] = self.predict(path)
+            except Exception as error:  # no Core ML runtime (Linux), or a package it cannot run
+                log(f"{part}: the quantized-vs-float16 check was not run: {type(error).__name__}: {error}")
+
+    def compare(self):
+        for part, path in self.targets:
+            if path not in self.before:
+                continue
+            inputs, reference = self.before[path]
+            try:
+                _, outputs = self.predict(path, inputs)
+            except Exception as error:
+                log(f"{part}: the quantized-vs-float16 check was not run: {type(error).__name__}: {error}")
+                continue
+            psnr = min(float(self.converter.compute_psnr(reference[name], outputs[name])) for name in reference)
+            log(f"{part} quantized to float16 Core ML: PSNR {psnr:.1f} dB")
+
+
+def main(argv=None, converter=None, predict=None):
     try:
         converter = converter if converter is not None else load_converter()
         check_converter(converter)
@@ -80,10 +154,17 @@ def main(argv=None, converter=None):
         print(f"quantize_bundle: {error}", file=sys.stderr)
         return 1
     os.makedirs(args.o, exist_ok=True)  # as the converter's main does first
+    check = None
+    if "quantize_weights" in steps and getattr(args, "check_output_correctness", False):
+        check = QuantizedCheck(converter, args, predict or coreml_predict)
     for name in steps:
         log(f"{name} (no pipeline loaded)")
         try:
+            if name == "quantize_weights" and check:
+                check.record()
             getattr(converter, name)(args)
+            if name == "quantize_weights" and check:
+                check.compare()
         except Exception as error:  # the converter's own errors (disk, compile, downloads): say which step failed
             traceback.print_exc()
             print(f"quantize_bundle: {converter.__name__}.{name} failed: {type(error).__name__}: {error}", file=sys.stderr)

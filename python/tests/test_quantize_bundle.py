@@ -29,7 +29,8 @@ def fake_converter(calls, omit=(), fail=None):
 
     def parser_spec():
         parser = argparse.ArgumentParser()
-        for flag in ("--convert-unet", "--convert-text-encoder", "--bundle-resources-for-swift-cli", "--xl-version"):
+        for flag in ("--convert-unet", "--convert-text-encoder", "--bundle-resources-for-swift-cli", "--xl-version",
+                     "--check-output-correctness"):
             parser.add_argument(flag, action="store_true")
         parser.add_argument("--model-version", required=True)
         parser.add_argument("-o", default=os.getcwd())
@@ -154,3 +155,69 @@ class StandinTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class QuantizedCheckTest(unittest.TestCase):
+    """The check quantize_weights never makes: each quantized package against its float16 self."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="quantized-check-")
+        self.addCleanup(shutil.rmtree, self.tmp, ignore_errors=True)
+        self.calls = []
+        self.converter = fake_converter(self.calls)
+        self.converter._get_out_path = lambda args, name: os.path.join(args.o, f"SD_{name}.mlpackage")
+        # The converter's formula: 20 log10(max|b| / rms(a - b)), on flat sequences here.
+        self.converter.compute_psnr = lambda a, b: 20 * __import__("math").log10(
+            max(abs(x) for x in b) / max((sum((x - y) ** 2 for x, y in zip(a, b)) / len(b)) ** 0.5, 1e-10))
+        for name in ("unet", "text_encoder"):
+            os.makedirs(os.path.join(self.tmp, f"SD_{name}.mlpackage"))
+        self.quantized = set()
+        real_quantize = self.converter.quantize_weights
+
+        def quantize(args):
+            real_quantize(args)
+            self.quantized.update(p for p in os.listdir(args.o))
+        self.converter.quantize_weights = quantize
+
+    def predict(self, damage):
+        """A fake Core ML: outputs [1, 2, 3, 4] scaled by the inputs; quantized packages are off by `damage`."""
+        seen = []
+
+        def run(path, inputs=None):
+            inputs = inputs if inputs is not None else {"x": 1.0}
+            seen.append((os.path.basename(path), inputs))
+            off = damage.get(os.path.basename(path), 0) if os.path.basename(path) in self.quantized else 0
+            return inputs, {"out": [v * inputs["x"] + off for v in (1.0, 2.0, 3.0, 4.0)]}
+        return run, seen
+
+    def test_reports_each_quantized_package_against_its_float16_outputs_on_the_same_inputs(self):
+        predict, seen = self.predict({"SD_unet.mlpackage": 0.4})
+        err = io.StringIO()
+        with redirect_stderr(err):
+            code = quantize_bundle.main(["--model-version", "m", "-o", self.tmp, "--quantize-nbits", "2", "--check-output-correctness"],
+                                        converter=self.converter, predict=predict)
+        self.assertEqual(code, 0)
+        lines = [ln for ln in err.getvalue().splitlines() if "quantized to float16" in ln]
+        # The unet: rms error 0.4 against a quantized peak of 4.4, 20 log10(11) = 20.8 dB; the text
+        # encoder's outputs are unchanged: the formula's floor, 20 log10(4 / 1e-10) = 212.0 dB.
+        self.assertEqual(lines[0], "quantize_bundle: text_encoder quantized to float16 Core ML: PSNR 212.0 dB")
+        self.assertEqual(lines[1], "quantize_bundle: unet quantized to float16 Core ML: PSNR 20.8 dB")
+        # Two predictions per package, the second on the inputs of the first.
+        self.assertEqual([name for name, _ in seen], ["SD_text_encoder.mlpackage", "SD_unet.mlpackage"] * 2)
+
+    def test_says_it_was_not_run_where_core_ml_cannot_predict(self):
+        def no_core_ml(path, inputs=None):
+            raise Exception("Model prediction is only supported on macOS version 10.13 or later.")
+        err = io.StringIO()
+        with redirect_stderr(err):
+            code = quantize_bundle.main(["--model-version", "m", "-o", self.tmp, "--quantize-nbits", "6", "--check-output-correctness"],
+                                        converter=self.converter, predict=no_core_ml)
+        self.assertEqual(code, 0)
+        self.assertIn("quantize_bundle: unet: the quantized-vs-float16 check was not run: Exception: Model prediction is only supported on macOS", err.getvalue())
+        self.assertNotIn("PSNR", err.getvalue())
+
+    def test_runs_no_check_without_check_output_correctness(self):
+        predict, seen = self.predict({})
+        with redirect_stderr(io.StringIO()):
+            quantize_bundle.main(["--model-version", "m", "-o", self.tmp, "--quantize-nbits", "6"], converter=self.converter, predict=predict)
+        self.assertEqual(seen, [])

@@ -1,4 +1,4 @@
-import type { PsnrPart } from './vocabulary.js';
+import { PSNR_PARTS, QUANTIZED_CHECK, type PsnrPart } from './vocabulary.js';
 import { DIFFUSIONKIT_CHECK, DIFFUSIONKIT_MIN_PSNR } from './diffusionkit.js';
 
 /**
@@ -61,6 +61,8 @@ const PATTERNS = {
   // `Quantizing <part> to N-bit precision` heads every candidate, found or not (`Skipped quantizing
   // <part> (Not found at ...)` follows); the bare `Quantizing <part>` only one that is rewritten.
   quantizing: new RegExp(String.raw`:Quantizing (${NAME})$`),
+  // python/quantize_bundle.py's check of each quantized package against its float16 outputs.
+  quantizedPsnr: new RegExp(String.raw`^quantize_bundle: (${NAME}) quantized to float16 Core ML: PSNR ${FIGURE} dB$`),
   compiled: /:Compiled (.+) to (.+\.mlmodelc)$/,
 };
 
@@ -122,6 +124,11 @@ export class ConverterLogParser {
       return [{ kind: 'chunking', part: this.chunkPart }];
     }
     if (PATTERNS.chunkingModel.test(line)) return [{ kind: 'chunking', part: this.chunkPart ?? this.context.unetPart }];
+    if ((m = PATTERNS.quantizedPsnr.exec(line))) {
+      const part = `${m[1] ?? ''}_quantized`;
+      if (!(PSNR_PARTS as readonly string[]).includes(part)) return [];
+      return [{ kind: 'psnr', check: { part: part as PsnrPart, check: QUANTIZED_CHECK, psnr: parsePsnrFigure(m[2] ?? ''), printed: m[2] ?? '' } }];
+    }
     if ((m = PATTERNS.quantizing.exec(line))) return [{ kind: 'quantizing', part: m[1] ?? '' }];
     if ((m = PATTERNS.compiled.exec(line))) return [{ kind: 'compiled', source: m[1] ?? '', target: m[2] ?? '' }];
     return [];

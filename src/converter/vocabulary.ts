@@ -60,7 +60,7 @@ export const QUANTIZED_PARTS: readonly PackagePart[] = [
 /**
  * Part names a PSNR check can be reported under, and so the names accepted in psnr-thresholds.
  * mmdit's is DiffusionKit's (see diffusionkit.ts). `*_chunks` are the coremltools check of the
- * chunks against the full model.
+ * chunks against the full model; `*_quantized` the action's check of a quantized package.
  */
 export const PSNR_PARTS = [
   'text_encoder',
@@ -76,8 +76,18 @@ export const PSNR_PARTS = [
   'unet_chunks',
   'control-unet_chunks',
   'refiner_chunks',
+  'text_encoder_quantized',
+  'text_encoder_2_quantized',
+  'unet_quantized',
+  'refiner_quantized',
+  'control-unet_quantized',
+  'controlnet_quantized',
 ] as const;
 export type PsnrPart = (typeof PSNR_PARTS)[number];
+
+/** `<part>_quantized`: the action's own check of a quantized package against its float16 outputs (python/quantize_bundle.py). */
+export const isQuantizedCheck = (part: PsnrPart): boolean => part.endsWith('_quantized');
+export const QUANTIZED_CHECK = 'quantized to float16 Core ML (the action)';
 
 /** The converter's own hard floor (ABSOLUTE_MIN_PSNR): below it, it raises `dB is too low!`. */
 export const CONVERTER_MIN_PSNR = 35;

@@ -109,6 +109,8 @@ export interface SetupOptions {
 
 export interface PsnrGate {
   minPsnr: number;
+  /** For each quantized package against its float16 outputs (`<part>_quantized`). */
+  quantizedMinPsnr: number;
   thresholds: Partial<Record<PsnrPart, number>>;
 }
 

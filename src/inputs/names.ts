@@ -41,6 +41,7 @@ export const INPUT_NAMES = [
   'pip-constraints',
   'min-psnr',
   'psnr-thresholds',
+  'quantized-min-psnr',
   'process-per-component',
   'dry-run',
   'verify-bundle',

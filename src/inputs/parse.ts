@@ -252,6 +252,7 @@ function readExtraArgs(read: FieldReader): string[] {
 
 function readGate(read: FieldReader): PsnrGate {
   const minPsnr = read.positiveNumber('min-psnr', 35);
+  const quantizedMinPsnr = read.positiveNumber('quantized-min-psnr', 20);
   const thresholds: Partial<Record<PsnrPart, number>> = {};
   for (const entry of read.lines('psnr-thresholds').flatMap((line) => line.split(','))) {
     const match = /^\s*([\w.-]+)\s*=\s*(\S+)\s*$/.exec(entry);
@@ -269,5 +270,5 @@ function readGate(read: FieldReader): PsnrGate {
       thresholds[part as PsnrPart] = value;
     }
   }
-  return { minPsnr, thresholds };
+  return { minPsnr, quantizedMinPsnr, thresholds };
 }

@@ -98,7 +98,8 @@ export function makePlan(options: ConversionOptions, processPerComponent: boolea
   }
   // Always a process of its own: upstream quantizes every package it finds, so the action must
   // be able to keep already quantized ones out of it (see src/convert/decisions.ts).
-  if (quantize) steps.push(torch2coreml(`Quantize to ${options.quantizeNbits} bits`, { controlnets, quantize: true }));
+  // With check-output-correctness the action's quantize entry checks each package it quantizes.
+  if (quantize) steps.push(torch2coreml(`Quantize to ${options.quantizeNbits} bits`, { controlnets, quantize: true, checkCorrectness: check }));
 
   if (chunkLater) {
     for (const part of chunkableParts(options)) {

@@ -1,6 +1,6 @@
 import type { PsnrGate } from '../inputs/config.js';
 import type { ConversionOptions } from '../inputs/config.js';
-import type { PsnrPart } from '../converter/vocabulary.js';
+import { isQuantizedCheck, type PsnrPart } from '../converter/vocabulary.js';
 import { chunkableParts, unetPart } from '../plan/plan.js';
 import type { PsnrResult } from '../convert/run.js';
 
@@ -15,8 +15,9 @@ export interface PsnrVerdict {
   step: string;
 }
 
+/** psnr-thresholds' line for the part, else quantized-min-psnr for a quantized check, else min-psnr. */
 export function thresholdFor(part: PsnrPart, gate: PsnrGate): number {
-  return gate.thresholds[part] ?? gate.minPsnr;
+  return gate.thresholds[part] ?? (isQuantizedCheck(part) ? gate.quantizedMinPsnr : gate.minPsnr);
 }
 
 export function judgePsnr(results: PsnrResult[], gate: PsnrGate): PsnrVerdict[] {

@@ -79,7 +79,7 @@ describe('parseInputs: action.yml defaults', () => {
     expect(config.setup.pinsFile).toMatch(new RegExp(`macos-arm64-py${defaults['python-version']!.replace('.', '\\.')}\\.txt$`));
     expect(config.setup.pinsFromInput).toBe(false);
     expect(existsSync(path.join(ROOT, path.relative(ACTION_ROOT, config.setup.pinsFile)))).toBe(true);
-    expect(config.gate).toEqual({ minPsnr: Number(defaults['min-psnr']), thresholds: {} });
+    expect(config.gate).toEqual({ minPsnr: Number(defaults['min-psnr']), quantizedMinPsnr: Number(defaults['quantized-min-psnr']), thresholds: {} });
     expect(config.processPerComponent).toBe(bool(defaults['process-per-component']!));
     expect(config.dryRun).toBe(bool(defaults['dry-run']!));
     expect(config.hfToken).toBe('hf_secret');
@@ -429,7 +429,7 @@ describe('parseInputs: lists and thresholds', () => {
   it('parses comma-separated psnr-thresholds', () => {
     const result = parseInputs(raw({ 'psnr-thresholds': 'unet=40, vae_decoder=38,text_encoder_2=37', 'min-psnr': '36' }), ctx());
     expect(result.errors).toEqual([]);
-    expect(result.config?.gate).toEqual({ minPsnr: 36, thresholds: { unet: 40, vae_decoder: 38, text_encoder_2: 37 } });
+    expect(result.config?.gate).toEqual({ minPsnr: 36, quantizedMinPsnr: 20, thresholds: { unet: 40, vae_decoder: 38, text_encoder_2: 37 } });
   });
 
   it('splits ControlNet lists on spaces, commas and new lines', () => {

@@ -351,3 +351,23 @@ describe("ConverterLogParser: DiffusionKit's parity check (SD3)", () => {
     expect(ofKind(events, 'too-low')).toEqual([{ kind: 'too-low', figure: '20.123456789' }]);
   });
 });
+
+describe("ConverterLogParser: the quantize entry's own check", () => {
+  it('reads `<part> quantized to float16 Core ML: PSNR x dB` as the <part>_quantized check, and not the not-run line', () => {
+    const parser = new ConverterLogParser({ unetPart: 'unet' });
+    const events = parser.push(
+      [
+        'quantize_bundle: quantize_weights (no pipeline loaded)',
+        'quantize_bundle: text_encoder quantized to float16 Core ML: PSNR 41.3 dB',
+        'quantize_bundle: unet quantized to float16 Core ML: PSNR 12.0 dB',
+        'quantize_bundle: control-unet: the quantized-vs-float16 check was not run: Exception: Model prediction is only supported on macOS',
+        'quantize_bundle: vae_decoder quantized to float16 Core ML: PSNR 50.0 dB',
+        '',
+      ].join('\n'),
+    );
+    expect(events).toEqual([
+      { kind: 'psnr', check: { part: 'text_encoder_quantized', check: 'quantized to float16 Core ML (the action)', psnr: 41.3, printed: '41.3' } },
+      { kind: 'psnr', check: { part: 'unet_quantized', check: 'quantized to float16 Core ML (the action)', psnr: 12, printed: '12.0' } },
+    ]);
+  });
+});

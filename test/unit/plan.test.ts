@@ -379,7 +379,8 @@ describe('quantize and bundle processes load no pipeline (python/quantize_bundle
     const quantize = ps.find(quantizes)!;
     const bundle = ps.find(bundles)!;
     const shared = ['--model-version', SDXL, '-o', OUT, '--compute-unit', 'CPU_AND_NE', '--attention-implementation', 'SPLIT_EINSUM_V2', '--min-deployment-target', 'iOS17', '--xl-version'];
-    expect(quantize.argv).toEqual([ENTRY, ...shared, '--quantize-nbits', '6', '--x']);
+    // With check-output-correctness (on in these options) the entry also checks each package it quantizes.
+    expect(quantize.argv).toEqual([ENTRY, ...shared, '--check-output-correctness', '--quantize-nbits', '6', '--x']);
     expect(bundle.argv).toEqual([ENTRY, ...shared, '--bundle-resources-for-swift-cli', '--x']);
   });
 

@@ -9,7 +9,7 @@ function result(part: PsnrPart, psnr: number | null, check = `${part} baseline P
   return { part, check, psnr, printed: psnr === null ? 'nan' : psnr.toFixed(1), step: `Convert ${part}` };
 }
 
-const gate = { minPsnr: 35, thresholds: { unet: 40, text_encoder: 36.5 } };
+const gate = { minPsnr: 35, quantizedMinPsnr: 20, thresholds: { unet: 40, text_encoder: 36.5, unet_quantized: 28 } };
 
 describe('thresholdFor', () => {
   it('takes the part threshold where there is one, else min-psnr', () => {
@@ -19,8 +19,14 @@ describe('thresholdFor', () => {
     expect(thresholdFor('text_encoder_2', gate)).toBe(35);
   });
 
+  it('takes quantized-min-psnr for a quantized check, unless psnr-thresholds names it', () => {
+    expect(thresholdFor('text_encoder_quantized', gate)).toBe(20);
+    expect(thresholdFor('unet_quantized', gate)).toBe(28);
+    expect(thresholdFor('unet_chunks', gate)).toBe(35);
+  });
+
   it('lets a part threshold be below min-psnr too', () => {
-    expect(thresholdFor('unet_chunks', { minPsnr: 40, thresholds: { unet_chunks: 30 } })).toBe(30);
+    expect(thresholdFor('unet_chunks', { minPsnr: 40, quantizedMinPsnr: 20, thresholds: { unet_chunks: 30 } })).toBe(30);
   });
 });
 
@@ -31,7 +37,7 @@ describe('judgePsnr', () => {
       ['unet', 40, false],
       ['vae_decoder', 35, true],
     ]);
-    const lenient = judgePsnr([result('unet', 32)], { minPsnr: 35, thresholds: { unet: 30 } });
+    const lenient = judgePsnr([result('unet', 32)], { minPsnr: 35, quantizedMinPsnr: 20, thresholds: { unet: 30 } });
     expect(lenient[0]?.passed).toBe(true);
   });
 
@@ -40,7 +46,7 @@ describe('judgePsnr', () => {
   });
 
   it('null (nan or inf) fails whatever the threshold', () => {
-    const verdicts = judgePsnr([result('vae_decoder', null)], { minPsnr: 1, thresholds: {} });
+    const verdicts = judgePsnr([result('vae_decoder', null)], { minPsnr: 1, quantizedMinPsnr: 20, thresholds: {} });
     expect(verdicts[0]).toMatchObject({ part: 'vae_decoder', psnr: null, passed: false });
   });
 

@@ -40299,39 +40299,71 @@ function getIDToken(aud) {
 //# sourceMappingURL=core.js.map
 // EXTERNAL MODULE: external "node:crypto"
 var external_node_crypto_ = __nccwpck_require__(7598);
-;// CONCATENATED MODULE: external "node:stream/promises"
-const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:stream/promises");
-// EXTERNAL MODULE: external "node:stream"
-var external_node_stream_ = __nccwpck_require__(7075);
+;// CONCATENATED MODULE: external "node:fs/promises"
+const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
 ;// CONCATENATED MODULE: ./src/hub/files.ts
 
 const WEIGHT = /\.(safetensors|bin|ckpt|pt|pth|msgpack|onnx|onnx_data|h5|pb|tflite|gguf)$/;
 const WEIGHT_INDEX = /\.index(\.[\w-]+)?\.json$/;
-function filesToFetch(files) {
+/**
+ * fp16 weights as transformers and diffusers name them, whole or sharded:
+ * `model.fp16.safetensors`, `model.fp16-00001-of-00002.safetensors` (transformers),
+ * `diffusion_pytorch_model-00001-of-00002.fp16.safetensors` (diffusers).
+ */
+const FP16_WEIGHT = /\.fp16(-\d+-of-\d+)?\.safetensors$/;
+/** Their indexes: `model.safetensors.index.fp16.json` (transformers), `*.safetensors.fp16.index.json` (diffusers). */
+const FP16_INDEX = /\.safetensors\.(index\.fp16|fp16\.index)\.json$/;
+/** Plain weights and index: no variant in the name (not `.ema.`, `.non_ema.`, `.fp16.`). */
+const PLAIN_WEIGHT = /(^|\/)[\w-]+\.safetensors$/;
+const PLAIN_INDEX = /(^|\/)[\w-]+\.safetensors\.index\.json$/;
+/**
+ * Pure: the component folders diffusers loads for a pipeline, from its model_index.json: every
+ * entry naming a library and a class (`"unet": ["diffusers", "UNet2DConditionModel"]`); not the
+ * `[null, null]` ones, nor folders the index does not name (SDXL base's `vae_1_0/`).
+ */
+function pipelineComponents(modelIndex) {
+    if (modelIndex === null || typeof modelIndex !== 'object' || Array.isArray(modelIndex))
+        return undefined;
+    const components = Object.entries(modelIndex)
+        .filter(([key, value]) => !key.startsWith('_') && Array.isArray(value) && value.length === 2 && value.every((v) => typeof v === 'string'))
+        .map(([key]) => key)
+        .sort();
+    return components.length > 0 ? components : undefined; // an index naming none narrows nothing
+}
+/**
+ * The files to fetch. `components` (from pipelineComponents) narrows a pipeline to the folders
+ * its model_index.json names; without it every folder is fetched.
+ */
+function filesToFetch(files, components) {
     const isPipeline = files.some((f) => f.rfilename === 'model_index.json');
     if (isPipeline) {
         // A component without fp16 weights is loaded from its plain safetensors (diffusers warns).
         const folder = (name) => name.slice(0, name.lastIndexOf('/'));
-        const withFp16 = new Set(files.filter((f) => f.rfilename.endsWith('.fp16.safetensors')).map((f) => folder(f.rfilename)));
+        const withFp16 = new Set(files.filter((f) => FP16_WEIGHT.test(f.rfilename)).map((f) => folder(f.rfilename)));
+        const wanted = components && new Set(components);
         return files.filter(({ rfilename: name }) => {
             if (name === 'model_index.json')
                 return true;
             if (!name.includes('/'))
                 return false; // README, images, single-file checkpoints
+            if (wanted && !wanted.has(name.slice(0, name.indexOf('/'))))
+                return false;
             const fp16 = withFp16.has(folder(name));
             if (WEIGHT.test(name))
-                return fp16 ? name.endsWith('.fp16.safetensors') : name.endsWith('.safetensors');
+                return fp16 ? FP16_WEIGHT.test(name) : PLAIN_WEIGHT.test(name);
             if (WEIGHT_INDEX.test(name))
-                return fp16 ? name.endsWith('.safetensors.index.fp16.json') : name.endsWith('.safetensors.index.json');
+                return fp16 ? FP16_INDEX.test(name) : PLAIN_INDEX.test(name);
             return true;
         });
     }
-    const hasSafetensors = files.some((f) => f.rfilename.endsWith('.safetensors') && !f.rfilename.includes('/'));
+    const hasSafetensors = files.some((f) => !f.rfilename.includes('/') && PLAIN_WEIGHT.test(f.rfilename));
     return files.filter(({ rfilename: name }) => {
         if (name.includes('/'))
             return false;
         if (WEIGHT.test(name))
-            return hasSafetensors ? name.endsWith('.safetensors') && !name.includes('.fp16.') : name.endsWith('.bin');
+            return hasSafetensors ? PLAIN_WEIGHT.test(name) : name.endsWith('.bin');
+        if (WEIGHT_INDEX.test(name))
+            return hasSafetensors ? PLAIN_INDEX.test(name) : name.endsWith('.bin.index.json');
         return name.endsWith('.json') || name.endsWith('.txt');
     });
 }
@@ -40347,6 +40379,58 @@ function hubCacheDir(env, home) {
     return path.join(hfHome, 'hub');
 }
 
+;// CONCATENATED MODULE: ./src/hub/integrity.ts
+
+function expectedOf(file) {
+    if (!file.blobId || file.size === undefined)
+        return undefined;
+    return { algorithm: file.lfs ? 'sha256' : 'git-blob-sha1', hex: file.blobId, size: file.size };
+}
+/** A running digest of the content, in the listing's algorithm (sha256 when nothing is listed). */
+function contentDigest(expected) {
+    if (expected?.algorithm === 'git-blob-sha1')
+        return (0,external_node_crypto_.createHash)('sha1').update(`blob ${expected.size}\0`);
+    return (0,external_node_crypto_.createHash)('sha256');
+}
+/** The bytes downloaded for a file are not the ones the Hub lists: the run must not use them. */
+class IntegrityError extends Error {
+    file;
+    constructor(file, message) {
+        super(message);
+        this.file = file;
+        this.name = 'IntegrityError';
+    }
+}
+/** Why a finished download does not match its listing, or undefined when it does. */
+function mismatch(file, expected, bytes, hex) {
+    if (!expected)
+        return undefined;
+    if (bytes !== expected.size)
+        return `${file}: downloaded ${bytes} bytes, the Hub lists ${expected.size}`;
+    if (hex !== expected.hex) {
+        const what = expected.algorithm === 'sha256' ? 'sha256' : 'git blob id';
+        return `${file}: the downloaded bytes have ${what} ${hex}, the Hub lists ${expected.hex}`;
+    }
+    return undefined;
+}
+/**
+ * Pure: where a download resumes after a dropped connection. A 206 must start exactly at the
+ * bytes already written (then they are kept); a 200 is the whole file again (start over).
+ * Anything else cannot be joined to what was written.
+ */
+function resumeFrom(status, contentRange, written) {
+    if (status === 200)
+        return 'restart';
+    if (status !== 206)
+        return 'refuse';
+    const start = /^bytes (\d+)-\d+\/(\d+|\*)$/.exec(contentRange?.trim() ?? '')?.[1];
+    return start !== undefined && Number(start) === written ? 'append' : 'refuse';
+}
+/** Pure: the order to fetch in, largest first, so the longest download starts at once. */
+function downloadOrder(files) {
+    return [...files].sort((a, b) => (b.size ?? 0) - (a.size ?? 0));
+}
+
 ;// CONCATENATED MODULE: ./src/hub/client.ts
 
 
@@ -40355,6 +40439,15 @@ function hubCacheDir(env, home) {
 
 
 
+/** The Hub answered a request with an error status. */
+class HubRequestError extends Error {
+    status;
+    constructor(status, message) {
+        super(message);
+        this.status = status;
+        this.name = 'HubRequestError';
+    }
+}
 /** The Hub API, through the toolkit's HTTP client with its retries (5xx, resets) in one place. */
 class HubClient {
     endpoint;
@@ -40365,22 +40458,29 @@ class HubClient {
         this.token = token;
         this.http = new lib_HttpClient('coreml-stable-diffusion-action', [], { allowRetries: true, maxRetries: 3 });
     }
+    /** Asks without a token. */
+    get anonymous() {
+        return this.token === '';
+    }
     headers() {
         return this.token ? { Authorization: `Bearer ${this.token}` } : {};
     }
-    /** The commit a revision points at, and the repository's files at that commit. */
+    /** The commit a revision points at, the repository's files at that commit, and who may read them. */
     async resolve(id, revision) {
         const url = `${this.endpoint}/api/models/${id}/revision/${encodeURIComponent(revision)}?blobs=true`;
         const response = await this.http.get(url, this.headers());
         const body = await response.readBody();
         const status = response.message.statusCode ?? 0;
         if (status !== 200)
-            throw new Error(`GET ${url} answered ${status}${status === 401 || status === 403 ? ' (the token has no access: gated or private model?)' : ''}`);
+            throw new HubRequestError(status, `GET ${url} answered ${status}${status === 401 || status === 403 ? ' (the token has no access: gated or private model?)' : ''}`);
         const json = JSON.parse(body);
         if (!json.sha)
             throw new Error(`GET ${url} gave no commit sha`);
-        const files = (json.siblings ?? []).map((s) => ({ rfilename: s.rfilename, blobId: s.lfs?.sha256 ?? s.blobId, size: s.lfs?.size ?? s.size }));
-        return { sha: json.sha, files };
+        const files = (json.siblings ?? []).map((s) => ({ rfilename: s.rfilename, blobId: s.lfs?.sha256 ?? s.blobId, size: s.lfs?.size ?? s.size, lfs: s.lfs !== undefined }));
+        // The Hub lists a gated repository's files to anyone (`gated`: "auto" or "manual"); downloads need a token.
+        const access = json.private === true ? 'private' : json.gated !== undefined && json.gated !== false ? 'gated' : 'public';
+        const card = json.cardData !== null && typeof json.cardData === 'object' && !Array.isArray(json.cardData) ? json.cardData : null;
+        return { sha: json.sha, files, access, card };
     }
     /** A small JSON file of the repository at a commit (model_index.json, a config), parsed. */
     async readJson(id, revision, file) {
@@ -40398,73 +40498,293 @@ class HubClient {
         }
     }
     /**
-     * Puts the files the converter loads, at exactly this commit, into huggingface_hub's cache
+     * Puts the files the converter loads (or `only` these), at exactly this commit, into huggingface_hub's cache
      * layout (blobs, snapshots/<sha>, refs/<revision>), so that an offline converter loads that
      * commit. Blobs already there (from a restored cache of an older commit) are linked, not
-     * downloaded. Each download goes to a temporary name first: no half file is ever a blob.
+     * downloaded. Downloads run several at a time, each checked against the listing before it
+     * becomes a blob; one that fails stops the others, and no partial file stays.
      */
-    async fill(hubCache, id, revision, sha, files) {
+    async fill(hubCache, id, revision, sha, files, only) {
         const repo = repoFolder(hubCache, id);
-        let downloadedBytes = 0;
-        let reusedFiles = 0;
-        for (const file of filesToFetch(files)) {
-            const snapshotPath = external_node_path_namespaceObject.join(repo, 'snapshots', sha, file.rfilename);
-            if ((0,external_node_fs_namespaceObject.existsSync)(snapshotPath)) {
-                reusedFiles += 1;
-                continue;
-            }
-            let blobName = file.blobId;
-            if (blobName && (0,external_node_fs_namespaceObject.existsSync)(external_node_path_namespaceObject.join(repo, 'blobs', blobName))) {
-                reusedFiles += 1;
+        const blobs = external_node_path_namespaceObject.join(repo, 'blobs');
+        removePartials(blobs);
+        const report = { downloadedBytes: 0, downloadedFiles: 0, reusedFiles: 0 };
+        const missing = (only ?? []).filter((name) => !files.some((f) => f.rfilename === name));
+        if (missing.length > 0)
+            throw new Error(`${id}@${sha.slice(0, 12)} has no ${missing.join(', ')}`);
+        const downloads = new DownloadClient(this.token);
+        try {
+            if (only) {
+                await this.fetchFiles(downloads, repo, id, sha, files.filter((f) => only.includes(f.rfilename)), report);
             }
             else {
-                const downloaded = await this.download(`${this.endpoint}/${id}/resolve/${sha}/${file.rfilename}`, external_node_path_namespaceObject.join(repo, 'blobs'), blobName);
-                blobName = downloaded.blobName;
-                downloadedBytes += downloaded.bytes;
+                // A pipeline's model_index.json first: the folders it names are the ones to fetch.
+                const index = files.filter((f) => f.rfilename === 'model_index.json');
+                await this.fetchFiles(downloads, repo, id, sha, index, report);
+                const components = index.length > 0 ? pipelineComponents(readJsonFile(external_node_path_namespaceObject.join(repo, 'snapshots', sha, 'model_index.json'))) : undefined;
+                await this.fetchFiles(downloads, repo, id, sha, filesToFetch(files, components).filter((f) => f.rfilename !== 'model_index.json'), report);
             }
-            (0,external_node_fs_namespaceObject.mkdirSync)(external_node_path_namespaceObject.dirname(snapshotPath), { recursive: true });
-            (0,external_node_fs_namespaceObject.symlinkSync)(external_node_path_namespaceObject.relative(external_node_path_namespaceObject.dirname(snapshotPath), external_node_path_namespaceObject.join(repo, 'blobs', blobName)), snapshotPath);
+        }
+        finally {
+            downloads.dispose();
+            removePartials(blobs);
         }
         // The converter always loads `main`: offline, refs/main decides which commit that is.
         (0,external_node_fs_namespaceObject.mkdirSync)(external_node_path_namespaceObject.join(repo, 'refs'), { recursive: true });
         for (const ref of new Set(['main', revision].filter((r) => !/^[0-9a-f]{40}$/.test(r))))
             (0,external_node_fs_namespaceObject.writeFileSync)(external_node_path_namespaceObject.join(repo, 'refs', ref), sha);
-        return { downloadedBytes, reusedFiles };
+        return report;
     }
-    async download(url, blobs, blobName) {
-        (0,external_node_fs_namespaceObject.mkdirSync)(blobs, { recursive: true });
-        const partial = external_node_path_namespaceObject.join(blobs, `.incomplete-${process.pid}-${Date.now()}`);
-        const response = await this.http.get(url, this.headers());
-        const status = response.message.statusCode ?? 0;
-        if (status !== 200) {
-            await response.readBody();
-            throw new Error(`GET ${url} answered ${status}`);
+    /** Links what the cache has, downloads the rest several at a time (same content: one blob, several links). */
+    async fetchFiles(downloads, repo, id, sha, wanted, report) {
+        const blobs = external_node_path_namespaceObject.join(repo, 'blobs');
+        const pending = new Map();
+        for (const file of wanted) {
+            const snapshotPath = external_node_path_namespaceObject.join(repo, 'snapshots', sha, file.rfilename);
+            if (hasSize(snapshotPath, file.size)) {
+                report.reusedFiles += 1;
+                continue;
+            }
+            if (file.blobId && hasSize(external_node_path_namespaceObject.join(blobs, file.blobId), file.size)) {
+                report.reusedFiles += 1;
+                client_link(snapshotPath, external_node_path_namespaceObject.join(blobs, file.blobId));
+                continue;
+            }
+            const key = file.blobId ?? `path:${file.rfilename}`;
+            const entry = pending.get(key) ?? { file, links: [] };
+            entry.links.push(snapshotPath);
+            pending.set(key, entry);
         }
-        const hash = (0,external_node_crypto_.createHash)('sha256');
-        let bytes = 0;
-        const tap = new external_node_stream_.Transform({
-            transform(chunk, _encoding, done) {
-                hash.update(chunk);
-                bytes += chunk.length;
-                done(null, chunk);
-            },
+        await inParallel(downloadOrder([...pending.values()].map((p) => ({ ...p, size: p.file.size }))), PARALLEL_DOWNLOADS, async ({ file, links }, signal) => {
+            const url = `${this.endpoint}/${id}/resolve/${sha}/${file.rfilename.split('/').map(encodeURIComponent).join('/')}`;
+            const blob = await downloads.toBlob(url, file, blobs, signal);
+            for (const snapshotPath of links)
+                client_link(snapshotPath, external_node_path_namespaceObject.join(blobs, blob.name));
+            report.downloadedBytes += blob.bytes;
+            report.downloadedFiles += 1;
         });
-        try {
-            await (0,promises_namespaceObject.pipeline)(response.message, tap, (0,external_node_fs_namespaceObject.createWriteStream)(partial));
-        }
-        catch (error) {
-            (0,external_node_fs_namespaceObject.rmSync)(partial, { force: true });
-            throw error;
-        }
-        const expected = response.message.headers['content-length'];
-        if (expected !== undefined && Number(expected) !== bytes) {
-            (0,external_node_fs_namespaceObject.rmSync)(partial, { force: true });
-            throw new Error(`GET ${url} ended after ${bytes} of ${expected} bytes`);
-        }
-        const name = blobName ?? hash.digest('hex');
-        (0,external_node_fs_namespaceObject.renameSync)(partial, external_node_path_namespaceObject.join(blobs, name));
-        return { blobName: name, bytes };
     }
+}
+/** huggingface_hub fetches 8 files at a time in snapshot_download; so does the action. */
+const PARALLEL_DOWNLOADS = 8;
+/** Tries per file: a dropped connection resumes where it stopped, a bad digest starts over once. */
+const DOWNLOAD_TRIES = 5;
+const PARTIAL = '.incomplete';
+const WRITE_BATCH = 4 * 1024 * 1024;
+/**
+ * File downloads: redirects followed (the Hub sends LFS and Xet files to its CDN; the token is
+ * dropped there, as the CDN's signed URLs refuse a second credential), a connection kept alive
+ * across files, and retries done here rather than by the HTTP client, so a retry resumes.
+ */
+class DownloadClient {
+    token;
+    http = new lib_HttpClient('coreml-stable-diffusion-action', [], { allowRetries: false, keepAlive: true, socketTimeout: 60_000 });
+    constructor(token) {
+        this.token = token;
+    }
+    dispose() {
+        this.http.dispose();
+    }
+    async toBlob(url, file, blobs, signal) {
+        (0,external_node_fs_namespaceObject.mkdirSync)(blobs, { recursive: true });
+        const expected = expectedOf(file);
+        const partial = external_node_path_namespaceObject.join(blobs, `${file.blobId ?? (0,external_node_crypto_.randomUUID)()}${PARTIAL}`);
+        const out = await (0,promises_namespaceObject.open)(partial, 'w');
+        let written = 0;
+        let digest = contentDigest(expected);
+        let restartedForDigest = false;
+        let lastProblem = '';
+        const startOver = async () => {
+            await out.truncate(0);
+            written = 0;
+            digest = contentDigest(expected);
+        };
+        try {
+            for (let attempt = 1; attempt <= DOWNLOAD_TRIES; attempt++) {
+                if (signal.aborted)
+                    throw new Error(`${file.rfilename}: stopped, another download failed`);
+                if (attempt > 1)
+                    await sleep(Math.min(500 * 2 ** (attempt - 2), 8_000), signal);
+                const headers = this.token ? { Authorization: `Bearer ${this.token}` } : {};
+                if (written > 0)
+                    headers.Range = `bytes=${written}-`;
+                let response;
+                try {
+                    response = await this.http.get(url, headers);
+                }
+                catch (error) {
+                    lastProblem = errorText(error);
+                    continue;
+                }
+                const status = response.message.statusCode ?? 0;
+                if (status === 429 || status >= 500) {
+                    await response.readBody();
+                    lastProblem = `answered ${status}`;
+                    const retryAfter = Number(response.message.headers['retry-after']);
+                    if (status === 429 && retryAfter > 0)
+                        await sleep(Math.min(retryAfter, 60) * 1000, signal);
+                    continue;
+                }
+                if (status !== 200 && status !== 206) {
+                    await response.readBody();
+                    throw new Error(`GET ${url} answered ${status}${status === 401 || status === 403 ? ' (the token has no access: gated or private model?)' : ''}`);
+                }
+                const join = written === 0 && status === 200 ? 'append' : resumeFrom(status, response.message.headers['content-range'], written);
+                if (join !== 'append') {
+                    // A 200 is the whole file again; a range that does not join: take the whole file.
+                    if (join === 'refuse')
+                        response.message.destroy();
+                    await startOver();
+                    if (join === 'refuse') {
+                        lastProblem = `answered ${status} with a range that does not start at byte ${written}`;
+                        continue;
+                    }
+                }
+                const total = expected?.size ?? totalOf(status, response.message.headers, written);
+                // Bytes are hashed as they come and written in large batches, one write in flight while
+                // the next batch is read; whatever arrived before a drop is written, so a retry resumes there.
+                let batch = [];
+                let batched = 0;
+                let writing = Promise.resolve();
+                const flush = async () => {
+                    await writing;
+                    if (batched === 0)
+                        return;
+                    writing = out.writev(batch, written);
+                    written += batched;
+                    batch = [];
+                    batched = 0;
+                };
+                let dropped;
+                try {
+                    for await (const chunk of response.message) {
+                        if (signal.aborted) {
+                            response.message.destroy();
+                            throw new Error(`${file.rfilename}: stopped, another download failed`);
+                        }
+                        digest.update(chunk);
+                        batch.push(chunk);
+                        batched += chunk.length;
+                        if (batched >= WRITE_BATCH)
+                            await flush();
+                    }
+                }
+                catch (error) {
+                    if (signal.aborted)
+                        throw error;
+                    dropped = error;
+                }
+                await flush();
+                await writing;
+                if (dropped !== undefined) {
+                    lastProblem = `connection dropped after ${written} bytes (${errorText(dropped)})`;
+                    continue;
+                }
+                if (total !== undefined && written < total) {
+                    lastProblem = `connection dropped after ${written} of ${total} bytes`;
+                    continue;
+                }
+                const hex = digest.digest('hex');
+                const problem = mismatch(file.rfilename, expected, written, hex);
+                if (problem) {
+                    // Bytes damaged in transit: fetch once more from zero; twice wrong is not chance.
+                    if (!restartedForDigest && attempt < DOWNLOAD_TRIES) {
+                        restartedForDigest = true;
+                        lastProblem = problem;
+                        await startOver();
+                        continue;
+                    }
+                    throw new IntegrityError(file.rfilename, `${problem}; the download was deleted, nothing of it was kept`);
+                }
+                await out.close();
+                const name = expected?.hex ?? hex;
+                (0,external_node_fs_namespaceObject.renameSync)(partial, external_node_path_namespaceObject.join(blobs, name));
+                return { name, bytes: written };
+            }
+            throw new Error(`GET ${url} failed ${DOWNLOAD_TRIES} times, the last time: ${lastProblem}`);
+        }
+        finally {
+            await out.close().catch(() => undefined);
+            (0,external_node_fs_namespaceObject.rmSync)(partial, { force: true });
+        }
+    }
+}
+/** The whole file's size from a response, when it says: Content-Range's total, else Content-Length. */
+function totalOf(status, headers, written) {
+    const range = headers['content-range'];
+    const ofRange = typeof range === 'string' ? /\/(\d+)$/.exec(range)?.[1] : undefined;
+    if (status === 206 && ofRange)
+        return Number(ofRange);
+    const length = headers['content-length'];
+    return typeof length === 'string' ? written + Number(length) : undefined;
+}
+/**
+ * Runs work on items, at most `limit` at a time; the first failure aborts the signal the others
+ * watch, and is what this rejects with once every started item has stopped.
+ */
+async function inParallel(items, limit, work) {
+    const controller = new AbortController();
+    let next = 0;
+    let failure;
+    const worker = async () => {
+        while (next < items.length && !controller.signal.aborted) {
+            const item = items[next++];
+            try {
+                await work(item, controller.signal);
+            }
+            catch (error) {
+                failure ??= { error };
+                controller.abort();
+            }
+        }
+    };
+    await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+    if (failure)
+        throw failure.error;
+}
+function sleep(ms, signal) {
+    return new Promise((resolve) => {
+        const timer = setTimeout(resolve, ms);
+        signal.addEventListener('abort', () => {
+            clearTimeout(timer);
+            resolve();
+        }, { once: true });
+    });
+}
+function errorText(error) {
+    return error instanceof Error ? error.message : String(error);
+}
+/** A JSON file, parsed; undefined when it cannot be read or parsed (then nothing is narrowed by it). */
+function readJsonFile(file) {
+    try {
+        return JSON.parse((0,external_node_fs_namespaceObject.readFileSync)(file, 'utf8'));
+    }
+    catch {
+        return undefined;
+    }
+}
+function hasSize(file, size) {
+    try {
+        const stat = (0,external_node_fs_namespaceObject.statSync)(file);
+        return size === undefined || stat.size === size;
+    }
+    catch {
+        return false;
+    }
+}
+/** A snapshot entry as huggingface_hub makes it: a relative symlink to the blob (replacing a stale one). */
+function client_link(snapshotPath, blob) {
+    (0,external_node_fs_namespaceObject.mkdirSync)(external_node_path_namespaceObject.dirname(snapshotPath), { recursive: true });
+    (0,external_node_fs_namespaceObject.rmSync)(snapshotPath, { force: true });
+    (0,external_node_fs_namespaceObject.symlinkSync)(external_node_path_namespaceObject.relative(external_node_path_namespaceObject.dirname(snapshotPath), blob), snapshotPath);
+}
+/** Partial downloads left by a killed run (or this one's failure): never cached, never a blob. */
+function removePartials(blobs) {
+    if (!(0,external_node_fs_namespaceObject.existsSync)(blobs))
+        return;
+    for (const name of (0,external_node_fs_namespaceObject.readdirSync)(blobs))
+        if (name.endsWith(PARTIAL))
+            (0,external_node_fs_namespaceObject.rmSync)(external_node_path_namespaceObject.join(blobs, name), { force: true });
 }
 
 ;// CONCATENATED MODULE: ./src/hub/models.ts
@@ -40485,15 +40805,39 @@ async function resolveModels(config, client) {
         // The revision input names the main model's revision; the others follow their main branch.
         const rev = i === 0 && !config.conversion.modelIsLocal ? revision : 'main';
         try {
-            const { sha, files } = await client.resolve(id, rev);
-            resolved.push({ id, revision: sha, resolved: true, files });
+            const { sha, files, access, card } = await client.resolve(id, rev);
+            resolved.push({ id, revision: sha, resolved: true, files, access, card });
         }
         catch (error) {
+            if (error instanceof HubRequestError && (error.status === 401 || error.status === 403) && client.anonymous) {
+                resolved.push({ id, revision: rev, resolved: false, files: [], refusedWith: error.status });
+                continue; // tokenProblem says what to do
+            }
             warning(`Could not resolve ${id}@${rev} on ${client.endpoint} (${error instanceof Error ? error.message : String(error)}); going on keyed by the revision name, and the converter downloads what it needs itself.`);
             resolved.push({ id, revision: rev, resolved: false, files: [] });
         }
     }
     return resolved;
+}
+/**
+ * Pure: the error when a model needs a token that was not given. The converter's
+ * `use_auth_token=True` is a keyword diffusers 0.30.2 no longer reads, so public models load
+ * without a token; gated and private ones do not. Also for a refused lookup: a 401 without a
+ * token is the Hub's answer for a private repository, and for one that does not exist.
+ */
+function tokenProblem(models, token) {
+    if (token !== '')
+        return undefined;
+    const gated = models.filter((m) => m.access === 'gated' || m.access === 'private');
+    if (gated.length > 0) {
+        const named = gated.map((m) => `${m.id} is ${m.access}`).join(', ');
+        return `Input \`hf-token\` is empty, but ${named} on the Hub: its files download only with a token${gated.some((m) => m.access === 'gated') ? ' of an account that accepted the model\'s terms on its Hub page' : ' with read access to it'}. Pass one with \`hf-token: \${{ secrets.HF_TOKEN }}\` (a read token is enough).`;
+    }
+    const refused = models.filter((m) => m.refusedWith !== undefined);
+    if (refused.length > 0) {
+        return `Input \`hf-token\` is empty, and the Hub refused to list ${refused.map((m) => `${m.id} (${m.refusedWith})`).join(', ')}: the repository is private, or there is none of that name. Check the id; for a private repository pass a token with read access with \`hf-token: \${{ secrets.HF_TOKEN }}\`.`;
+    }
+    return undefined;
 }
 
 ;// CONCATENATED MODULE: ./src/converter/vocabulary.ts
@@ -40521,7 +40865,7 @@ const SELECTABLE_PARTS = (/* unused pure expression or super */ null && ([
     'mmdit',
 ]));
 /** Parts whose packages --quantize-nbits rewrites in place (upstream's list, plus ControlNets). */
-const QUANTIZED_PARTS = (/* unused pure expression or super */ null && ([
+const vocabulary_QUANTIZED_PARTS = (/* unused pure expression or super */ null && ([
     'text_encoder',
     'text_encoder_2',
     'unet',
@@ -40530,10 +40874,10 @@ const QUANTIZED_PARTS = (/* unused pure expression or super */ null && ([
 ]));
 /**
  * Part names a PSNR check can be reported under, and so the names accepted in psnr-thresholds.
- * mmdit has none: upstream runs no parity check for it. `*_chunks` are the coremltools check of
- * the chunks against the full model.
+ * mmdit's is DiffusionKit's (see diffusionkit.ts). `*_chunks` are the coremltools check of the
+ * chunks against the full model; `*_quantized` the action's check of a quantized package.
  */
-const PSNR_PARTS = [
+const vocabulary_PSNR_PARTS = [
     'text_encoder',
     'text_encoder_2',
     'vae_decoder',
@@ -40543,20 +40887,30 @@ const PSNR_PARTS = [
     'refiner',
     'safety_checker',
     'controlnet',
+    'mmdit',
     'unet_chunks',
     'control-unet_chunks',
     'refiner_chunks',
+    'text_encoder_quantized',
+    'text_encoder_2_quantized',
+    'unet_quantized',
+    'refiner_quantized',
+    'control-unet_quantized',
+    'controlnet_quantized',
 ];
+/** `<part>_quantized`: the action's own check of a quantized package against its float16 outputs (python/quantize_bundle.py). */
+const isQuantizedCheck = (part) => part.endsWith('_quantized');
+const QUANTIZED_CHECK = 'quantized to float16 Core ML (the action)';
 /** The converter's own hard floor (ABSOLUTE_MIN_PSNR): below it, it raises `dB is too low!`. */
 const CONVERTER_MIN_PSNR = 35;
 /** `_get_out_path`: every `/` of the whole file name becomes `_`. */
 function vocabulary_packageName(modelVersion, part) {
     return `Stable_Diffusion_version_${modelVersion}_${part}.mlpackage`.replaceAll('/', '_');
 }
-function chunkPackageName(modelVersion, part, chunk) {
+function vocabulary_chunkPackageName(modelVersion, part, chunk) {
     return vocabulary_packageName(modelVersion, `${part}_chunk${chunk}`);
 }
-function controlNetPackageName(hubId) {
+function vocabulary_controlNetPackageName(hubId) {
     return `ControlNet_${hubId.replaceAll('/', '_')}.mlpackage`;
 }
 /** Python's str.title(): upper-case after every non-letter, lower-case elsewhere. */
@@ -40571,17 +40925,32 @@ function pythonTitle(word) {
     return out;
 }
 /** Name of a ControlNet's compiled model in Resources/controlnet/ (split on _ and -, titled, joined). */
-function controlNetResourceName(hubId) {
+function vocabulary_controlNetResourceName(hubId) {
     return hubId
         .replaceAll('/', '_')
         .split(/[_-]/)
         .map(pythonTitle)
         .join('');
 }
-const RESOURCES_DIR = 'Resources';
-const CONTROLNET_RESOURCES_DIR = 'controlnet';
+/** Core ML's two forms: the package the converter saves, and the compiled model bundling makes of it. */
+const vocabulary_PACKAGE_SUFFIX = '.mlpackage';
+const vocabulary_COMPILED_SUFFIX = '.mlmodelc';
+const vocabulary_RESOURCES_DIR = 'Resources';
+/**
+ * How bundling compiles each package (_compile_coreml_model, L244):
+ * `os.system(f"xcrun coremlcompiler compile {package} {Resources}")`, where both paths are -o
+ * joined with names that hold model-version.
+ */
+const vocabulary_COMPILE_UNCHECKED = 'the converter runs coremlcompiler through os.system, unquoted, and ignores its exit status';
+/** Characters a shell passes on unchanged inside an unquoted word. */
+const SHELL_SAFE = /[\w./+,:@%=-]/;
+/** The characters of `text` that an unquoted shell word would split on or expand, each once. */
+function shellUnsafeCharacters(text) {
+    return [...new Set([...text].filter((ch) => !SHELL_SAFE.test(ch)))];
+}
+const vocabulary_CONTROLNET_RESOURCES_DIR = 'controlnet';
 /** Package suffix -> compiled model name in Resources, in the order upstream compiles them. */
-const RESOURCE_NAMES = (/* unused pure expression or super */ null && ([
+const RESOURCE_NAMES = [
     ['text_encoder', 'TextEncoder'],
     ['text_encoder_2', 'TextEncoder2'],
     ['vae_decoder', 'VAEDecoder'],
@@ -40597,30 +40966,30 @@ const RESOURCE_NAMES = (/* unused pure expression or super */ null && ([
     ['control-unet_chunk1', 'ControlledUnetChunk1'],
     ['control-unet_chunk2', 'ControlledUnetChunk2'],
     ['safety_checker', 'SafetyChecker'],
-]));
+];
 /** `<name>.mlmodelc` in Resources for a package suffix (`unet_chunk1` -> `UnetChunk1.mlmodelc`). */
-function compiledModel(suffix) {
+function vocabulary_compiledModel(suffix) {
     const found = RESOURCE_NAMES.find(([s]) => s === suffix);
     if (!found)
         throw new Error(`The converter compiles no package with the suffix ${suffix}.`);
     return `${found[1]}.mlmodelc`;
 }
-const TOKENIZER_FILES = (/* unused pure expression or super */ null && (['vocab.json', 'merges.txt']));
-const T5_RESOURCES = (/* unused pure expression or super */ null && (['TextEncoderT5.mlmodelc', 'tokenizer.json', 'tokenizer_config.json']));
+const vocabulary_TOKENIZER_FILES = (/* unused pure expression or super */ null && (['vocab.json', 'merges.txt']));
+const vocabulary_T5_RESOURCES = (/* unused pure expression or super */ null && (['TextEncoderT5.mlmodelc', 'tokenizer.json', 'tokenizer_config.json']));
 /** Package file name -> the compiled model it becomes, relative to -o (e.g. `Resources/Unet.mlmodelc`). */
-function compiledResources(modelVersion, controlnets) {
+function vocabulary_compiledResources(modelVersion, controlnets) {
     const map = new Map();
     for (const [suffix, target] of RESOURCE_NAMES) {
-        map.set(vocabulary_packageName(modelVersion, suffix), `${RESOURCES_DIR}/${target}.mlmodelc`);
+        map.set(vocabulary_packageName(modelVersion, suffix), `${vocabulary_RESOURCES_DIR}/${target}.mlmodelc`);
     }
     for (const id of controlnets) {
-        map.set(controlNetPackageName(id), `${RESOURCES_DIR}/${CONTROLNET_RESOURCES_DIR}/${controlNetResourceName(id)}.mlmodelc`);
+        map.set(vocabulary_controlNetPackageName(id), `${vocabulary_RESOURCES_DIR}/${vocabulary_CONTROLNET_RESOURCES_DIR}/${vocabulary_controlNetResourceName(id)}.mlmodelc`);
     }
     return map;
 }
 /** The packages --quantize-nbits rewrites, by file name. */
 function quantizedPackages(modelVersion, controlnets) {
-    return [...QUANTIZED_PARTS.map((part) => vocabulary_packageName(modelVersion, part)), ...controlnets.map(controlNetPackageName)];
+    return [...vocabulary_QUANTIZED_PARTS.map((part) => vocabulary_packageName(modelVersion, part)), ...controlnets.map(vocabulary_controlNetPackageName)];
 }
 
 ;// CONCATENATED MODULE: ./src/converter/install.ts
@@ -40633,6 +41002,48 @@ const DEFAULT_REQUIREMENT = `${CONVERTER_PACKAGE} @ git+https://github.com/apple
  */
 const SUPPORTED_PYTHON = { min: [3, 9], max: [3, 11] };
 const DEFAULT_PYTHON = '3.11';
+/**
+ * Requirements of the pinned converter whose macOS wheels are for Apple silicon only, and why:
+ * an Intel (X64) macOS runner cannot install them. Keyed by normalized package name.
+ */
+const APPLE_SILICON_ONLY = {
+    torch: 'PyTorch publishes no macOS x86_64 wheels after 2.2, and the lock pins torch 2.5.0',
+    mlx: 'mlx, which diffusionkit needs and the converter imports for every model, has macOS wheels for Apple silicon only',
+};
+/** The runners that can install the pinned converter. */
+const APPLE_SILICON_RUNNERS = 'an Apple-silicon (arm64) macOS runner: `runs-on: macos-latest` or macos-15 (not macos-15-intel or macos-26-intel)';
+
+;// CONCATENATED MODULE: ./src/converter/diffusionkit.ts
+/**
+ * What the converter's SD3 path does, from torch2coreml.py at e12202c and DiffusionKit 0.4.0
+ * (the version its setup.py pins): with --sd3-version, get_pipeline loads the SDXL base for the
+ * other parts, and DiffusionKit's tests/torch2coreml converts the VAE decoder and the MMDiT.
+ */
+const DIFFUSIONKIT_VERSION = '0.4.0';
+/** get_pipeline's pipeline under --sd3-version: text encoders (and any unet, VAE encoder) come from here. */
+const SD3_SDXL_BASE = 'stabilityai/stable-diffusion-xl-base-1.0';
+/**
+ * The one file DiffusionKit downloads, `hf_hub_download(model_version, "sd3_medium.safetensors")`,
+ * and loads into its SD3_2b MMDiT config: only SD3 Medium checkpoints in Stability's single-file
+ * layout fit (not the -diffusers repo, not SD3.5).
+ */
+const SD3_CHECKPOINT = 'sd3_medium.safetensors';
+/**
+ * Pure: the files of a Hub repository that DiffusionKit downloads itself, when that is all the
+ * run needs of it (the SD3 repository under sd3-version); undefined for the others.
+ */
+function filesDiffusionKitLoads(conversion, id) {
+    return conversion.sd3Version && id === conversion.modelVersion ? [SD3_CHECKPOINT] : undefined;
+}
+/** Hub repositories known to hold SD3_CHECKPOINT (Stability's, and the copy DiffusionKit's own MLX code loads). */
+const SD3_MODELS = ['stabilityai/stable-diffusion-3-medium', 'argmaxinc/mlx-stable-diffusion-3-medium'];
+/**
+ * argmaxtools' parity check (test_torch2coreml_correctness_and_speedup, argmaxtools 0.1.23 as
+ * locked): `torch2coreml PSNR={psnr:.3g}`, then assertGreater(psnr, 35); it runs whatever
+ * --check-output-correctness says, for the MMDiT and for SD3's VAE decoder.
+ */
+const DIFFUSIONKIT_MIN_PSNR = 35;
+const DIFFUSIONKIT_CHECK = 'DiffusionKit PyTorch to Core ML';
 
 ;// CONCATENATED MODULE: ./src/setup/pins.ts
 
@@ -40762,8 +41173,9 @@ function switchFlag(flag, on) {
     return on ? [flag] : [];
 }
 /**
- * Flags every torch2coreml process gets, whatever its step: each process loads the pipeline
- * again, so each must load it the same way and name outputs the same way.
+ * Flags every torch2coreml process gets, whatever its step (the quantize/bundle entry parses the
+ * same line): each converting process loads the pipeline again, so each must load it the same
+ * way, and every process must name outputs the same way.
  */
 function sharedFlags(o) {
     return [
@@ -40794,7 +41206,21 @@ function bundleFlags(o) {
         ...valueFlag('--text-encoder-t5-data-url', o.urls.t5Data),
     ];
 }
-/** The argv of a step after the interpreter: `-m <module> <flags>`. */
+/**
+ * The action's entry for the steps that need no pipeline (python/quantize_bundle.py): it parses the
+ * converter's own command line and calls its quantize_weights / bundle_resources_for_swift_cli.
+ * torch2coreml's main loads the whole pipeline first whatever it does, and with --convert-controlnet
+ * asks the Hub for each card (fails offline): see test/fixtures/real-converter/README.md.
+ */
+const QUANTIZE_BUNDLE_ENTRY = 'python/quantize_bundle.py';
+/** A torch2coreml step that only quantizes or bundles packages already written (ControlNet ids name them). */
+function needsNoPipeline(step) {
+    return step.kind === 'torch2coreml' && step.convert.length === 0 && !step.refiner && (step.quantize || step.bundle);
+}
+/**
+ * The argv of a step after the interpreter: `-m <module> <flags>`, or for a step that needs no
+ * pipeline `<action>/python/quantize_bundle.py <the same flags>`.
+ */
 function stepArguments(step, o) {
     if (step.kind === 'chunk') {
         return [
@@ -40805,7 +41231,7 @@ function stepArguments(step, o) {
         ];
     }
     return [
-        '-m', CONVERT_MODULE,
+        ...(needsNoPipeline(step) ? [o.quantizeBundleEntry] : ['-m', CONVERT_MODULE]),
         ...sharedFlags(o),
         ...step.convert.map((part) => PART_SWITCH[part]),
         ...(step.controlnets.length > 0 ? ['--convert-controlnet', ...step.controlnets] : []),
@@ -40847,10 +41273,11 @@ function unstageable(modelVersion) {
 }
 const SD3_NOT_FP16 = 'SD3 is not loaded with variant="fp16" (the converter takes the other parts from the SDXL base, DiffusionKit loads the MMDiT)';
 /**
- * Does the helper run? `files` is asked for only in auto mode (undefined otherwise). The cases
+ * Does the helper run? `files` is asked for only in auto mode (undefined otherwise); `loadsOffline`
+ * says that the converter loads the model offline from the cache the Hub stage filled. The cases
  * where `true` cannot work are input rules (src/inputs/rules.ts), reported before anything runs.
  */
-function decidePrepareFp16(config, files) {
+function decidePrepareFp16(config, files, loadsOffline = false) {
     const { mode } = config.prepareFp16;
     const o = config.conversion;
     if (mode === 'never')
@@ -40860,7 +41287,11 @@ function decidePrepareFp16(config, files) {
     const cannot = unstageable(o.modelVersion);
     if (mode === 'always')
         return cannot ? { run: false, reason: cannot } : { run: true, reason: 'prepare-fp16 is true' };
-    const where = o.modelIsLocal ? `the folder ${o.modelVersion}` : `the Hub's file list of ${o.modelVersion}`;
+    // diffusers 0.30.2 checks that variant files exist only when it asks the Hub: from a local
+    // folder it loads the plain weights (cast to float16), .bin included.
+    if (o.modelIsLocal)
+        return { run: false, reason: `diffusers loads the plain weights of the folder ${o.modelVersion} where it has no fp16 files` };
+    const where = `the Hub's file list of ${o.modelVersion}`;
     if (files === undefined || 'error' in files) {
         const why = files && 'error' in files ? files.error : 'no file list';
         return {
@@ -40871,9 +41302,17 @@ function decidePrepareFp16(config, files) {
     }
     if (files.files.some(isFp16Safetensors))
         return { run: false, reason: `${where} has *.fp16.safetensors files` };
-    if (cannot)
-        return { run: false, reason: cannot, warning: `${where} has no *.fp16.safetensors files, which the converter needs, and prepare-fp16 cannot help: ${cannot}.` };
+    // Offline, the same holds for the filled cache, which has every folder's plain safetensors.
+    if (loadsOffline && binOnlyFolders(files.files).length === 0) {
+        return { run: false, reason: `the converter runs offline from the filled cache, where diffusers loads the plain safetensors of ${o.modelVersion}` };
+    }
     return { run: true, reason: `${where} has no *.fp16.safetensors files` };
+}
+/** Pure: component folders with weights but no safetensors (only .bin), which the cache does not get. */
+function binOnlyFolders(files) {
+    const folder = (f) => f.slice(0, f.lastIndexOf('/'));
+    const withSafetensors = new Set(files.filter((f) => f.endsWith('.safetensors')).map(folder));
+    return [...new Set(files.filter((f) => f.includes('/') && f.endsWith('.bin')).map(folder))].filter((d) => !withSafetensors.has(d)).sort();
 }
 /**
  * Local folders the converter is given by relative path (refiner, custom VAE, ControlNets): they
@@ -41072,27 +41511,45 @@ function withPreset(raw, preset) {
 
 
 
+
 const rules_isMacOS = (c) => c.runner.os === 'macOS';
-const hasModelsFromHub = (c) => c.conversion.hubIds.length > 0;
+/** A path the bundling step hands to a shell unquoted: the message when it would not survive that. */
+function unsafeForCompile(c, what, value) {
+    const bad = c.conversion.bundleResources ? shellUnsafeCharacters(value) : [];
+    if (bad.length === 0)
+        return undefined;
+    const named = bad.map((ch) => (ch === ' ' ? 'a space' : JSON.stringify(ch))).join(', ');
+    return `${what} ${JSON.stringify(value)}, which holds ${named}: with bundle-resources-for-swift-cli ${vocabulary_COMPILE_UNCHECKED} (\`xcrun coremlcompiler compile <output-dir>/<package> <output-dir>/Resources\`, package names hold model-version), so a shell would split or expand it. Use only letters, digits and . _ - / + , : @ % = in it.`;
+}
 function compareVersion(version, [major, minor]) {
     const [a = 0, b = 0] = version.split('.').map(Number);
     return a - (major ?? 0) || b - (minor ?? 0);
 }
+/**
+ * With --sd3-version, get_pipeline loads the SDXL base and these inputs would convert its parts
+ * under the SD3 model's name; SD3 itself denoises with the MMDiT and decodes with DiffusionKit's VAE.
+ */
+const SD3_REFUSED = [
+    ['convert-unet', (c) => c.conversion.parts.includes('unet'), `the converter would convert the unet of ${SD3_SDXL_BASE} (the pipeline it loads for SD3's text encoders) under the SD3 name; SD3 denoises with the MMDiT (convert-mmdit, on by default with sd3-version)`],
+    ['convert-vae-encoder', (c) => c.conversion.parts.includes('vae_encoder'), `the converter would convert the 4-channel VAE encoder of ${SD3_SDXL_BASE}, which does not fit SD3's 16-channel latents`],
+    ['convert-safety-checker', (c) => c.conversion.parts.includes('safety_checker'), `the pipeline the converter loads for SD3 (${SD3_SDXL_BASE}) has no safety checker`],
+    ['refiner-version', (c) => c.conversion.refinerVersion !== undefined, 'the converter converts a refiner together with a unet, and SD3 has neither'],
+];
 const RULES = [
-    {
-        input: 'hf-token',
-        severity: 'error',
-        check: (c) => c.hfToken === '' && hasModelsFromHub(c)
-            ? 'is empty, and the pinned converter (huggingface-hub 0.24.6 with use_auth_token=True) fails without a token even for public models. ' +
-                'Create a read token at https://huggingface.co/settings/tokens, store it as a repository secret, and pass it with `hf-token: ${{ secrets.HF_TOKEN }}`.'
-            : undefined,
-    },
     {
         input: 'dry-run',
         severity: 'error',
         check: (c) => !rules_isMacOS(c) && !c.dryRun
             ? `is false on a ${c.runner.os} runner: bundling compiles with Xcode's coremlcompiler and the PSNR check runs Core ML predictions, both of which need macOS. ` +
                 'Use `runs-on: macos-latest` (or macos-15); on other runners only `dry-run: true` works.'
+            : undefined,
+    },
+    {
+        input: 'dry-run',
+        severity: 'error',
+        check: (c) => rules_isMacOS(c) && c.runner.arch.toUpperCase() === 'X64' && !c.dryRun && c.setup.requirement === DEFAULT_REQUIREMENT
+            ? `is false on an Intel (X64) macOS runner, where the pinned converter cannot be installed: ${Object.values(APPLE_SILICON_ONLY).join('; ')}. ` +
+                `Use ${APPLE_SILICON_RUNNERS}; on Intel only \`dry-run: true\` works.`
             : undefined,
     },
     {
@@ -41103,6 +41560,18 @@ const RULES = [
             : undefined,
     },
     {
+        input: 'model-version',
+        severity: 'error',
+        check: (c) => c.conversion.sd3Version && !SD3_MODELS.includes(c.conversion.modelVersion)
+            ? `is ${JSON.stringify(c.conversion.modelVersion)}, but with sd3-version the converter's DiffusionKit ${DIFFUSIONKIT_VERSION} downloads ${SD3_CHECKPOINT} from the Hub repository model-version names and loads it as SD3 Medium's 2B MMDiT: use ${SD3_MODELS.join(' or ')} (SD3.5 and the -diffusers layout have no such file).`
+            : undefined,
+    },
+    ...SD3_REFUSED.map(([input, applies, why]) => ({
+        input,
+        severity: 'error',
+        check: (c) => (c.conversion.sd3Version && applies(c) ? `cannot be used with \`sd3-version: true\`: ${why}.` : undefined),
+    })),
+    {
         input: 'convert-unet',
         severity: 'error',
         check: (c) => c.conversion.parts.length === 0 && c.conversion.controlnets.length === 0
@@ -41112,7 +41581,7 @@ const RULES = [
     {
         input: 'refiner-version',
         severity: 'error',
-        check: (c) => c.conversion.refinerVersion !== undefined && !c.conversion.parts.includes('unet')
+        check: (c) => c.conversion.refinerVersion !== undefined && !c.conversion.parts.includes('unet') && !c.conversion.sd3Version
             ? 'needs `convert-unet: true`: the converter converts the refiner together with the unet.'
             : undefined,
     },
@@ -41122,6 +41591,39 @@ const RULES = [
         check: (c) => c.conversion.refinerVersion !== undefined && c.conversion.unetSupportControlnet
             ? 'cannot be combined with `unet-support-controlnet`: the converter then names the refiner control-unet and skips it as already converted.'
             : undefined,
+    },
+    // convert_controlnet builds its sample inputs with batch 2 and controlnet.py has no SDXL
+    // (time_ids, text_embeds) or SD3 conditioning: each of these would fail or mismatch the unet.
+    {
+        input: 'convert-controlnet',
+        severity: 'error',
+        check: (c) => c.conversion.controlnets.length > 0 && c.conversion.unetBatchOne
+            ? 'cannot be combined with `unet-batch-one: true`: the converter converts every ControlNet with batch size 2 (classifier-free guidance), so its outputs would not fit a batch-one unet. Leave unet-batch-one false, or convert the ControlNets without it.'
+            : undefined,
+    },
+    {
+        input: 'convert-controlnet',
+        severity: 'error',
+        check: (c) => c.conversion.controlnets.length > 0 && c.conversion.xlVersion
+            ? 'cannot be combined with `xl-version: true`: the converter\'s ControlNet model handles SD 1.x and 2.x ControlNets only (it has no SDXL time_ids and text_embeds conditioning).'
+            : undefined,
+    },
+    {
+        input: 'convert-controlnet',
+        severity: 'error',
+        check: (c) => c.conversion.controlnets.length > 0 && c.conversion.sd3Version
+            ? 'cannot be combined with `sd3-version: true`: the converter\'s ControlNet model handles SD 1.x and 2.x ControlNets only, and an SD3 bundle has no unet for them to control.'
+            : undefined,
+    },
+    {
+        input: 'output-dir',
+        severity: 'error',
+        check: (c) => unsafeForCompile(c, 'resolves to', c.conversion.outputDir),
+    },
+    {
+        input: 'model-version',
+        severity: 'error',
+        check: (c) => unsafeForCompile(c, 'is', c.conversion.modelVersion),
     },
     {
         input: 'model-revision',
@@ -41254,16 +41756,14 @@ const RULES = [
 
 ;// CONCATENATED MODULE: ./src/package/split.ts
 /**
- * Pure: the size limit of a release asset and how a zip over it is cut into parts. GitHub refuses
- * an asset of 2 GiB or more; `.zip.001`, `.zip.002`, ... joined with `cat` give the zip back.
+ * Pure: the size limit of a release asset and how the parts of a zip over it are named (the zip
+ * writer cuts them as it writes). GitHub refuses an asset of 2 GiB or more; `.zip.001`, `.zip.002`, ... joined with `cat` give the zip back.
  */
 const GIB = 1024 ** 3;
 /** GitHub's limit: every asset must be smaller than this. */
 const ASSET_LIMIT = 2 * GIB;
 const MIN_PART_SIZE = 1024 ** 2;
 const DEFAULT_MAX_ASSET_SIZE = Math.floor(1.9 * GIB);
-/** Three digits of part numbers; GitHub also caps a release at 1000 assets. */
-const MAX_PARTS = 999;
 const UNITS = {
     b: 1,
     kb: 1000,
@@ -41296,25 +41796,6 @@ function maxAssetSizeProblem(bytes) {
 /** `<zip>.001`: parts sort, and join, in the order of their names. */
 function partName(zipName, index) {
     return `${zipName}.${String(index).padStart(3, '0')}`;
-}
-/**
- * The files a zip of `total` bytes becomes: itself when it fits in `max` (exactly `max` fits),
- * else parts of `max` bytes each and the rest in the last.
- */
-function planParts(zipName, total, max) {
-    if (!(max > 0))
-        throw new Error(`planParts: max must be positive, got ${max}`);
-    if (total <= max)
-        return [{ index: 1, name: zipName, offset: 0, size: total }];
-    const count = Math.ceil(total / max);
-    if (count > MAX_PARTS)
-        throw new Error(`${zipName} would be ${count} parts of ${max} bytes, more than ${MAX_PARTS}: raise max-asset-size`);
-    return Array.from({ length: count }, (_, i) => ({
-        index: i + 1,
-        name: partName(zipName, i + 1),
-        offset: i * max,
-        size: Math.min(max, total - i * max),
-    }));
 }
 /** The command that joins parts back into the zip. */
 function joinCommand(zipName, parts) {
@@ -41412,13 +41893,15 @@ function readPublishOptions(read, env) {
 
 
 
+
+/** Input, part, default, default with sd3-version (SD3 denoises with the MMDiT, not a unet). */
 const PART_SWITCHES = [
-    ['convert-vae-decoder', 'vae_decoder', true],
-    ['convert-vae-encoder', 'vae_encoder', false],
-    ['convert-unet', 'unet', true],
-    ['convert-text-encoder', 'text_encoder', true],
-    ['convert-safety-checker', 'safety_checker', false],
-    ['convert-mmdit', 'mmdit', false],
+    ['convert-vae-decoder', 'vae_decoder', true, true],
+    ['convert-vae-encoder', 'vae_encoder', false, false],
+    ['convert-unet', 'unet', true, false],
+    ['convert-text-encoder', 'text_encoder', true, true],
+    ['convert-safety-checker', 'safety_checker', false, false],
+    ['convert-mmdit', 'mmdit', false, true],
 ];
 /** Reads every input into one Config; reports every problem at once, before anything runs. */
 function parseInputs(raw, ctx) {
@@ -41448,11 +41931,12 @@ function parseInputs(raw, ctx) {
     const outputDir = resolveIn(runner.workspace, outputDirInput);
     const pythonVersion = readPythonVersion(read);
     const token = read.text('hf-token') || (ctx.env.HF_TOKEN ?? '').trim();
+    const sd3Version = read.bool('sd3-version', false);
     const config = {
         conversion: {
             modelVersion: model?.value ?? '',
             modelIsLocal: model?.isLocal ?? false,
-            parts: PART_SWITCHES.filter(([input, , fallback]) => read.bool(input, fallback)).map(([, part]) => part),
+            parts: PART_SWITCHES.filter(([input, , fallback, sd3Fallback]) => read.bool(input, sd3Version ? sd3Fallback : fallback)).map(([, part]) => part),
             controlnets,
             refinerVersion: refiner?.value,
             customVaeVersion: customVae?.value,
@@ -41478,14 +41962,17 @@ function parseInputs(raw, ctx) {
             },
             minDeploymentTarget: read.oneOf('min-deployment-target', DEPLOYMENT_TARGETS, 'macOS13'),
             xlVersion: read.bool('xl-version', false),
-            sd3Version: read.bool('sd3-version', false),
+            sd3Version,
             outputDir,
             extraArgs: readExtraArgs(read),
             hubIds: [model, refiner, customVae]
                 .filter((m) => m !== undefined && !m.isLocal)
                 .map((m) => m.value)
-                .concat(controlnets),
+                .concat(controlnets)
+                // Under sd3-version the converter loads the SDXL base's pipeline for the text encoders.
+                .concat(sd3Version ? [SD3_SDXL_BASE] : []),
             modelRevision: readRevision(read),
+            quantizeBundleEntry: external_node_path_namespaceObject.join(ctx.actionRoot, QUANTIZE_BUNDLE_ENTRY),
         },
         setup: {
             pythonVersion,
@@ -41604,6 +42091,7 @@ function readExtraArgs(read) {
 }
 function readGate(read) {
     const minPsnr = read.positiveNumber('min-psnr', 35);
+    const quantizedMinPsnr = read.positiveNumber('quantized-min-psnr', 20);
     const thresholds = {};
     for (const entry of read.lines('psnr-thresholds').flatMap((line) => line.split(','))) {
         const match = /^\s*([\w.-]+)\s*=\s*(\S+)\s*$/.exec(entry);
@@ -41613,8 +42101,8 @@ function readGate(read) {
         }
         const [, part = '', figure = ''] = match;
         const value = Number(figure);
-        if (!PSNR_PARTS.includes(part)) {
-            read.fail('psnr-thresholds', `names an unknown part ${JSON.stringify(part)}; parts with a PSNR check: ${PSNR_PARTS.join(', ')}.`);
+        if (!vocabulary_PSNR_PARTS.includes(part)) {
+            read.fail('psnr-thresholds', `names an unknown part ${JSON.stringify(part)}; parts with a PSNR check: ${vocabulary_PSNR_PARTS.join(', ')}.`);
         }
         else if (!Number.isFinite(value) || value <= 0) {
             read.fail('psnr-thresholds', `gives ${part} a threshold that is not a positive number of dB: ${JSON.stringify(figure)}.`);
@@ -41623,7 +42111,7 @@ function readGate(read) {
             thresholds[part] = value;
         }
     }
-    return { minPsnr, thresholds };
+    return { minPsnr, quantizedMinPsnr, thresholds };
 }
 
 ;// CONCATENATED MODULE: ./src/package/names.ts
@@ -41889,6 +42377,7 @@ const INPUT_NAMES = [
     'pip-constraints',
     'min-psnr',
     'psnr-thresholds',
+    'quantized-min-psnr',
     'process-per-component',
     'dry-run',
     'verify-bundle',
@@ -41912,34 +42401,10 @@ const INPUT_NAMES = [
     'github-token',
     'overwrite-assets',
 ];
-/** Every output of action.yml, declared once. */
-const OUTPUT_NAMES = (/* unused pure expression or super */ null && ([
-    'output-dir',
-    'resources-dir',
-    'mlpackages',
-    'plan',
-    'psnr',
-    'psnr-passed',
-    'model-revision-sha',
-    'cache-hit-pip',
-    'cache-hit-hf',
-    'cache-hit-env',
-    'cache-hit-outputs',
-    'skipped',
-    'package-dir',
-    'packages',
-    'artifact-id',
-    'artifact-url',
-    'release-url',
-    'release-id',
-    'assets',
-]));
-/** Inputs and outputs of verify/action.yml, the standalone bundle check. */
+/** Inputs of verify/action.yml, the standalone bundle check (src/outputs.ts has the outputs of all three). */
 const VERIFY_INPUT_NAMES = (/* unused pure expression or super */ null && (['path', 'model-kind', 'attention-implementation', 'quantize-nbits', 'chunked', 'controlnets']));
-const VERIFY_OUTPUT_NAMES = (/* unused pure expression or super */ null && (['passed', 'facts']));
-/** Inputs and outputs of plan/action.yml, the matrix planner for many models and variants. */
+/** Inputs of plan/action.yml, the matrix planner for many models and variants. */
 const PLAN_INPUT_NAMES = (/* unused pure expression or super */ null && (['models', 'preset', 'release-tag', 'skip-if-unchanged', 'hf-token', 'github-token']));
-const PLAN_OUTPUT_NAMES = (/* unused pure expression or super */ null && (['matrix', 'count', 'skipped']));
 
 ;// CONCATENATED MODULE: ./src/matrix/list.ts
 
@@ -42192,7 +42657,7 @@ function describeFailure(what, error) {
         return new ReleaseError(`${detail}. The repository or release was not found with this token; a token that cannot see a private repository gets 404. ${PERMISSION_HINT}`, status);
     return new ReleaseError(detail, status);
 }
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const releases_sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 class Releases {
     octokit;
     owner;
@@ -42223,7 +42688,7 @@ class Releases {
                 if (!isRetryable(error) || delay === undefined)
                     throw describeFailure(what, error);
                 info(`${what} failed (${statusOf(error) ?? ''} ${messageOf(error)}); retrying in ${delay / 1000} s.`);
-                await sleep(delay);
+                await releases_sleep(delay);
             }
         }
     }
@@ -42322,7 +42787,7 @@ class Releases {
                 throw error;
             // Another job of the matrix created it first: take theirs.
             for (const wait of [0, 1000, 2000, 4000]) {
-                await sleep(wait);
+                await releases_sleep(wait);
                 const theirs = await this.findRelease(request.tag);
                 if (theirs) {
                     info(`The release ${request.tag} was created meanwhile (another job): adding to it.`);
@@ -42359,7 +42824,7 @@ class Releases {
                 if (!isRetryable(error) || delay === undefined)
                     throw describeFailure(`Uploading ${file.name}`, error);
                 info(`Uploading ${file.name} failed (${statusOf(error) ?? ''} ${messageOf(error)}); removed what it left, retrying in ${delay / 1000} s.`);
-                await sleep(delay);
+                await releases_sleep(delay);
             }
             finally {
                 stream.destroy();
@@ -42805,7 +43270,761 @@ function describeVerdict(verdict) {
     return [`Converting: ${verdict.reason}.`, ...verdict.differences.map((d) => `- ${d}`)];
 }
 
+;// CONCATENATED MODULE: ./src/outputs.ts
+
+const outputs_text = (value) => value;
+const flag = (value) => String(value);
+const number = (value) => String(value);
+const json = () => (value) => JSON.stringify(value);
+/** action.yml: the main action. */
+const ACTION_OUTPUTS = {
+    'output-dir': outputs_text,
+    'resources-dir': outputs_text,
+    mlpackages: json(),
+    plan: json(),
+    psnr: (rows) => JSON.stringify(rows.map(({ part, check, psnr, threshold, passed }) => ({ part, check, psnr, threshold, passed }))),
+    'psnr-passed': flag,
+    'model-revision-sha': outputs_text,
+    'cache-hit-pip': flag,
+    'cache-hit-hf': flag,
+    'cache-hit-env': flag,
+    'cache-hit-outputs': flag,
+    skipped: flag,
+    'package-dir': outputs_text,
+    packages: (rows) => JSON.stringify(rows.map(({ name, size, sha256, path }) => ({ name, size, sha256, path }))),
+    'artifact-id': number,
+    'artifact-url': outputs_text,
+    'release-url': outputs_text,
+    'release-id': number,
+    assets: (rows) => JSON.stringify(rows.map(({ name, size, sha256, url }) => ({ name, size, sha256, url }))),
+};
+/** verify/action.yml: the standalone bundle check. */
+const VERIFY_OUTPUTS = {
+    passed: flag,
+    facts: json(),
+};
+/** plan/action.yml: the matrix planner. */
+const PLAN_OUTPUTS = {
+    matrix: json(),
+    count: number,
+    skipped: json(),
+};
+/** A setter that accepts only the declared names, each with its value's type. */
+function outputSetter(encoders) {
+    return (name, value) => {
+        const encode = encoders[name];
+        setOutput(name, encode(value));
+    };
+}
+const outputs_setOutput = outputSetter(ACTION_OUTPUTS);
+const setVerifyOutput = outputSetter(VERIFY_OUTPUTS);
+const setPlanOutput = outputSetter(PLAN_OUTPUTS);
+
+;// CONCATENATED MODULE: ./src/convert/sizes.ts
+
+
+/** Bytes under a path (files counted once; links not followed). */
+function sizes_directorySize(target) {
+    let total = 0;
+    const stack = [target];
+    while (stack.length > 0) {
+        const current = stack.pop();
+        let stat;
+        try {
+            stat = statSync(current, { throwIfNoEntry: false });
+        }
+        catch {
+            continue;
+        }
+        if (!stat)
+            continue;
+        if (stat.isDirectory()) {
+            for (const name of readdirSync(current))
+                stack.push(path.join(current, name));
+        }
+        else {
+            total += stat.size;
+        }
+    }
+    return total;
+}
+
+;// CONCATENATED MODULE: ./src/verify/packages.ts
+
+
+
+const PACKAGE_PARTS = (/* unused pure expression or super */ null && ([
+    'text_encoder', 'text_encoder_2', 'vae_decoder', 'vae_encoder', 'unet', 'control-unet', 'refiner', 'safety_checker', 'mmdit',
+]));
+const CHUNKABLE = (/* unused pure expression or super */ null && (['unet', 'control-unet', 'refiner']));
+/** Package file name -> the part it belongs to (PSNR part names: chunks as `<part>_chunks`). */
+function partsByPackage(o) {
+    const map = new Map();
+    for (const part of PACKAGE_PARTS)
+        map.set(packageName(o.modelVersion, part), part);
+    for (const part of CHUNKABLE) {
+        for (const n of [1, 2])
+            map.set(chunkPackageName(o.modelVersion, part, n), `${part}_chunks`);
+    }
+    for (const id of o.controlnets)
+        map.set(controlNetPackageName(id), 'controlnet');
+    return map;
+}
+function packages_packageParts(o, packages) {
+    const known = partsByPackage(o);
+    return Object.fromEntries(packages.map((p) => [p, known.get(p) ?? p.replace(/\.mlpackage$/, '')]));
+}
+/**
+ * What to remove for parts that failed the gate, relative to -o: their packages (a failed unet
+ * takes its chunks along) and the models compiled from them.
+ */
+function packagesToRemoveFor(o, failedParts) {
+    const failed = new Set(failedParts);
+    const compiled = compiledResources(o.modelVersion, o.controlnets);
+    return [...partsByPackage(o)]
+        .filter(([, part]) => failed.has(part) || failed.has(part.replace(/_chunks$/, '')))
+        .flatMap(([pkg]) => [pkg, ...(compiled.has(pkg) ? [compiled.get(pkg)] : [])]);
+}
+/** The mlpackages in output-dir, as sorted absolute paths (none when it does not exist). */
+function packages_listPackages(outputDir) {
+    if (!existsSync(outputDir))
+        return [];
+    return readdirSync(outputDir)
+        .filter((name) => name.endsWith(PACKAGE_SUFFIX))
+        .sort()
+        .map((name) => path.join(outputDir, name));
+}
+
+;// CONCATENATED MODULE: ./src/verify/bundle/apps.ts
+
+/**
+ * What the apps read from a Resources folder (shared/reference/users-and-runners.md), checked
+ * against Mochi Diffusion's SDModel.swift and Guernika's CoreMLMetadata.swift. Converter names
+ * come from src/converter/vocabulary.ts; the strings here are the apps' own.
+ */
+/** Mochi Diffusion reads the first of these that has a metadata.json, in this order. */
+const apps_APP_UNET_MODELS = [vocabulary_compiledModel('unet'), vocabulary_compiledModel('unet_chunk1'), vocabulary_compiledModel('control-unet'), vocabulary_compiledModel('mmdit')];
+/** Its presence in the unet's op histogram means split_einsum to Mochi Diffusion and Guernika. */
+const apps_SPLIT_EINSUM_KEY = 'Ios16.einsum';
+/** Unet inputs that only SDXL has; Mochi Diffusion needs both to take a model for SDXL. */
+const apps_SDXL_INPUTS = (/* unused pure expression or super */ null && (['time_ids', 'text_embeds']));
+/** The MMDiT's latent input: Mochi Diffusion's sign of SD3, and where SD3's latent size is. */
+const apps_SD3_INPUT = 'latent_image_embeddings';
+/** The unet's latent input, [batch, channels, h, w]. */
+const apps_LATENT_INPUT = 'sample';
+/** Mochi Diffusion pins the image size to this model's first input, [1, 3, height, width]. */
+const apps_SIZE_MODEL = vocabulary_compiledModel('vae_encoder');
+/** The CLIP tokenizer of every SD version: 256 bytes, 256 end-of-word bytes, 48894 merges, 2 specials. */
+const apps_CLIP_VOCAB_SIZE = 49408;
+const apps_CLIP_SPECIAL_TOKENS = (/* unused pure expression or super */ null && (['<|startoftext|>', '<|endoftext|>']));
+const apps_MOCHI = 'Mochi Diffusion';
+
+;// CONCATENATED MODULE: ./src/verify/bundle/expect.ts
+
+
+const MODEL_KINDS = (/* unused pure expression or super */ null && (['sd', 'sdxl', 'sd3']));
+const expect_KIND_LABELS = { sd: 'SD 1.x/2.x', sdxl: 'SDXL', sd3: 'SD3' };
+const isChunkable = (part) => part === 'unet' || part === 'refiner' || part === 'control-unet';
+const chunks = (part) => [compiledModel(`${part}_chunk1`), compiledModel(`${part}_chunk2`)];
+const controlNetModel = (id) => `${CONTROLNET_RESOURCES_DIR}/${controlNetResourceName(id)}${COMPILED_SUFFIX}`;
+const need = (paths, why, severity = 'error') => ({ alternatives: [paths], why, severity });
+/** Every model --quantize-nbits palettizes, and the chunks made from them. */
+function quantizedModels(controlnets) {
+    return [
+        ...QUANTIZED_PARTS.flatMap((part) => [compiledModel(part), ...(isChunkable(part) ? chunks(part) : [])]),
+        ...controlnets.map(controlNetModel),
+    ];
+}
+function kindOf(o) {
+    return o.sd3Version ? 'sd3' : o.xlVersion ? 'sdxl' : 'sd';
+}
+/**
+ * The action's own run: exactly what its converter processes compile into Resources.
+ * `hasPackage` tells whether output-dir holds a package (by file name).
+ */
+function expectationsFor(o, hasPackage) {
+    const packageOf = new Map([...compiledResources(o.modelVersion, o.controlnets)].map(([pkg, target]) => [target.slice(RESOURCES_DIR.length + 1), pkg]));
+    const withSources = (r) => ({
+        ...r,
+        sources: Object.fromEntries(r.alternatives.flat().flatMap((p) => {
+            const pkg = packageOf.get(p);
+            return pkg === undefined ? [] : [[p, { package: pkg, present: hasPackage?.(pkg) }]];
+        })),
+    });
+    const kind = kindOf(o);
+    const required = [];
+    if (o.parts.includes('text_encoder')) {
+        required.push(need([compiledModel('text_encoder')], 'convert-text-encoder is true'));
+        if (kind !== 'sd')
+            required.push(need([compiledModel('text_encoder_2')], `${expect_KIND_LABELS[kind]} has a second text encoder (the Swift pipeline loads it for --xl and SD3)`));
+    }
+    if (o.parts.includes('vae_decoder'))
+        required.push(need([compiledModel('vae_decoder')], 'convert-vae-decoder is true'));
+    if (o.parts.includes('vae_encoder'))
+        required.push(need([compiledModel('vae_encoder')], 'convert-vae-encoder is true'));
+    if (o.parts.includes('safety_checker')) {
+        required.push(need([compiledModel('safety_checker')], 'convert-safety-checker is true (the converter skips it, with a warning, when the pipeline has no safety checker)', 'warning'));
+    }
+    if (o.parts.includes('mmdit'))
+        required.push(need([compiledModel('mmdit')], 'convert-mmdit is true'));
+    for (const part of chunkableParts(o)) {
+        const why = part === 'refiner' ? 'refiner-version is set' : part === 'control-unet' ? 'unet-support-controlnet is true' : 'convert-unet is true';
+        required.push(need([compiledModel(part)], why));
+        // The converter keeps the full package after chunking, so both are bundled.
+        if (o.chunkUnet)
+            required.push(need(chunks(part), 'chunk-unet is true'));
+    }
+    for (const id of o.controlnets)
+        required.push(need([controlNetModel(id)], `convert-controlnet lists ${id}`));
+    if (o.includeT5)
+        required.push(need([...T5_RESOURCES], 'include-t5 is true'));
+    return {
+        kind,
+        required: required.map(withSources),
+        quantize: o.quantizeNbits === undefined ? undefined : { nbits: o.quantizeNbits, models: quantizedModels(o.controlnets) },
+        attention: o.attention,
+        latent: o.latentH !== undefined && o.latentW !== undefined ? { h: o.latentH, w: o.latentW } : undefined,
+    };
+}
+/**
+ * A bundle made by hand: the models a text-to-image pipeline of that kind loads. The unet may be
+ * the full model or its chunks (the Swift pipeline takes either), unless chunks were asked for.
+ */
+function expectationsForBundle(asked) {
+    const { kind } = asked;
+    const required = [need([compiledModel('text_encoder')], 'every pipeline encodes the prompt with it'), need([compiledModel('vae_decoder')], 'every pipeline decodes the image with it')];
+    if (kind !== 'sd')
+        required.push(need([compiledModel('text_encoder_2')], `${expect_KIND_LABELS[kind]} has a second text encoder`));
+    if (kind === 'sd3') {
+        required.push(need([compiledModel('mmdit')], 'SD3 denoises with the MMDiT'));
+    }
+    else {
+        const part = asked.controlnets.length > 0 ? 'control-unet' : 'unet';
+        const why = part === 'control-unet' ? 'ControlNets need the ControlledUnet' : 'the pipeline denoises with the unet';
+        required.push({
+            alternatives: asked.chunked ? [chunks(part)] : [[compiledModel(part)], chunks(part)],
+            why: asked.chunked ? `${why}, and chunked is true` : why,
+            severity: 'error',
+        });
+    }
+    for (const id of asked.controlnets)
+        required.push(need([controlNetModel(id)], `controlnets lists ${id}`));
+    return {
+        kind,
+        required,
+        quantize: asked.quantizeNbits === undefined ? undefined : { nbits: asked.quantizeNbits, models: quantizedModels(asked.controlnets) },
+        attention: kind === 'sd3' ? undefined : asked.attention,
+    };
+}
+
+;// CONCATENATED MODULE: ./src/verify/bundle/check.ts
+
+
+
+
+const check_CHUNKABLE = (/* unused pure expression or super */ null && (['unet', 'refiner', 'control-unet']));
+/** The .mlmodelc folders of a listing: `X.mlmodelc` and `controlnet/Y.mlmodelc`, never nested. */
+function modelsIn(listing) {
+    const models = new Set();
+    for (const file of Object.keys(listing.files)) {
+        const parts = file.split('/');
+        const i = parts.findIndex((p) => p.endsWith(COMPILED_SUFFIX));
+        if (i >= 0 && i < parts.length - 1)
+            models.add(parts.slice(0, i + 1).join('/'));
+    }
+    return [...models].sort();
+}
+/** A compiled model's name without its suffix (`Unet.mlmodelc` -> `Unet`). */
+const withoutSuffix = (m) => (m.endsWith(COMPILED_SUFFIX) ? m.slice(0, -COMPILED_SUFFIX.length) : m);
+const check_exists = (listing, models, p) => (p.endsWith(COMPILED_SUFFIX) ? models.has(p) : p in listing.files);
+function readAll(listing, models) {
+    const readings = new Map();
+    for (const model of models) {
+        const text = listing.metadata[model];
+        if (text !== undefined)
+            readings.set(model, readMetadata(text));
+    }
+    return readings;
+}
+function structureFindings(listing, model, reading) {
+    const has = (name) => `${model}/${name}` in listing.files;
+    const findings = [];
+    const error = (file, message) => findings.push({ severity: 'error', file, message });
+    if (!has('metadata.json')) {
+        error(`${model}/metadata.json`, `is missing: coremlcompiler always writes it, so the compile most likely failed (${COMPILE_UNCHECKED}); Mochi Diffusion does not list such a model`);
+    }
+    else if (reading && !reading.ok) {
+        error(`${model}/metadata.json`, reading.problem);
+    }
+    if (!has('model.mil') && !has('coremldata.bin'))
+        error(model, 'has neither model.mil nor coremldata.bin: it is not a compiled model');
+    const mlProgram = has('model.mil') || (reading?.ok === true && reading.metadata.modelType === 'MLModelType_mlProgram');
+    if (mlProgram) {
+        const size = listing.files[`${model}/weights/weight.bin`];
+        if (size === undefined)
+            error(`${model}/weights/weight.bin`, 'is missing: an ML program keeps its weights there');
+        else if (size === 0)
+            error(`${model}/weights/weight.bin`, 'is empty');
+    }
+    else if (!Object.keys(listing.files).some((f) => f.startsWith(`${model}/`) && /weight/i.test(f.slice(model.length + 1)))) {
+        error(model, 'has no weights file');
+    }
+    return findings;
+}
+/** Why a model the converter's bundling compiles is missing, from whether its package is there. */
+function compileNote({ package: pkg, present }) {
+    if (present === false)
+        return `; ${pkg} is not in output-dir either, so the conversion did not make it and there was nothing to compile`;
+    const failed = `${COMPILE_UNCHECKED}: the bundling step's log has coremlcompiler's error`;
+    return present ? `; ${pkg} is in output-dir, so compiling it failed (${failed})` : `; compiling ${pkg} failed, or the package was never made (${failed})`;
+}
+function requirementFindings(listing, models, expectations) {
+    const findings = [];
+    for (const r of expectations.required) {
+        if (r.alternatives.some((alt) => alt.every((p) => check_exists(listing, models, p))))
+            continue;
+        const [first = []] = r.alternatives;
+        const missing = first.filter((p) => !check_exists(listing, models, p));
+        const others = r.alternatives.slice(1).map((alt) => alt.join(' + '));
+        for (const file of missing) {
+            const source = r.sources?.[file];
+            findings.push({
+                severity: r.severity,
+                file,
+                message: `is missing${others.length > 0 ? ` (and so is ${others.join(', or ')})` : ''}: needed because ${r.why}${source ? compileNote(source) : ''}`,
+            });
+        }
+    }
+    return findings;
+}
+function chunkFindings(models) {
+    const findings = [];
+    for (const part of check_CHUNKABLE) {
+        const [one, two] = [compiledModel(`${part}_chunk1`), compiledModel(`${part}_chunk2`)];
+        if (models.has(one) !== models.has(two)) {
+            const [present, absent] = models.has(one) ? [one, two] : [two, one];
+            findings.push({ severity: 'error', file: absent, message: `is missing while ${present} exists: chunks come in pairs, and the Swift pipeline loads them only together` });
+        }
+    }
+    return findings;
+}
+const looksLikeHtml = (text) => /^\s*<(!doctype|html|head|body|\?xml)/i.test(text) || /<html[\s>]/i.test(text.slice(0, 2048));
+const title = (text) => /<title>([^<]*)<\/title>/i.exec(text)?.[1]?.trim();
+function tokenizerFindings(listing) {
+    const [vocabFile, mergesFile] = TOKENIZER_FILES;
+    const findings = [];
+    const error = (file, message) => findings.push({ severity: 'error', file, message });
+    let vocabularySize = null;
+    if (listing.vocab === undefined) {
+        error(vocabFile, 'is missing: the tokenizer of every pipeline reads it');
+    }
+    else if (looksLikeHtml(listing.vocab.text)) {
+        const t = title(listing.vocab.text);
+        error(vocabFile, `is an HTML page${t ? ` ("${t}")` : ''}, not the CLIP vocabulary: the download got an error page (upstream writes the body without checking the status); bundle again or set text-encoder-vocabulary-url`);
+    }
+    else if (!listing.vocab.complete) {
+        error(vocabFile, 'is far larger than the CLIP vocabulary (about 1 MB): not the right file');
+    }
+    else {
+        let parsed;
+        try {
+            parsed = JSON.parse(listing.vocab.text.replace(/^\uFEFF/, ''));
+        }
+        catch {
+            parsed = undefined;
+            error(vocabFile, `is not JSON (it starts with ${JSON.stringify(listing.vocab.text.slice(0, 40))})`);
+        }
+        if (parsed !== undefined) {
+            if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+                error(vocabFile, 'is not a JSON object of token -> id');
+            }
+            else {
+                const vocab = parsed;
+                vocabularySize = Object.keys(vocab).length;
+                if (vocabularySize !== CLIP_VOCAB_SIZE)
+                    error(vocabFile, `has ${vocabularySize} entries; the CLIP vocabulary has ${CLIP_VOCAB_SIZE}`);
+                const absent = CLIP_SPECIAL_TOKENS.filter((t) => !(t in vocab));
+                if (absent.length > 0)
+                    error(vocabFile, `lacks ${absent.join(' and ')}, which the tokenizer needs`);
+            }
+        }
+    }
+    if (listing.mergesHead === undefined) {
+        error(mergesFile, 'is missing: the tokenizer of every pipeline reads it');
+    }
+    else if (!listing.mergesHead.replace(/^\uFEFF/, '').startsWith('#version')) {
+        const what = looksLikeHtml(listing.mergesHead) ? 'is an HTML page (the download got an error page)' : `does not start with #version (it starts with ${JSON.stringify(listing.mergesHead.slice(0, 40))})`;
+        error(mergesFile, `${what}: not the CLIP merges file`);
+    }
+    return { findings, vocabularySize };
+}
+function quantizationFindings(models, readings, expectations) {
+    const findings = [];
+    const meta = (m) => {
+        const r = readings.get(m);
+        return r?.ok ? r.metadata : undefined;
+    };
+    const isChunk = (m) => /Chunk\d$/.test(withoutSuffix(m));
+    if (expectations.quantize) {
+        const { nbits } = expectations.quantize;
+        for (const model of expectations.quantize.models.filter((m) => models.has(m))) {
+            const m = meta(model);
+            if (!m)
+                continue;
+            const p = palettization(m);
+            const file = `${model}/metadata.json`;
+            if (!p.palettized) {
+                const why = isChunk(model) ? ': the apps load the chunks in preference to the full unet, so the bundle is not quantized where it matters' : '';
+                findings.push({ severity: 'error', file, message: `shows float16 weights (no constexprLutToDense ops, no Palettized storage), but quantize-nbits is ${nbits}${why}` });
+            }
+            else if (p.bits.length > 0 && !p.bits.includes(nbits)) {
+                findings.push({ severity: 'error', file, message: `shows weights palettized to ${p.bits.join(', ')} bits, but quantize-nbits is ${nbits}` });
+            }
+        }
+        return findings;
+    }
+    // Nothing asked: chunks must still match the unet they were cut from.
+    for (const part of check_CHUNKABLE) {
+        const full = meta(compiledModel(part));
+        if (!full || !palettization(full).palettized)
+            continue;
+        for (const chunk of [compiledModel(`${part}_chunk1`), compiledModel(`${part}_chunk2`)]) {
+            const m = meta(chunk);
+            if (m && !palettization(m).palettized) {
+                findings.push({ severity: 'error', file: `${chunk}/metadata.json`, message: `shows float16 weights next to a palettized ${compiledModel(part)}: the apps load the chunks in preference to it, so the bundle is not quantized where it matters` });
+            }
+        }
+    }
+    return findings;
+}
+/** The unet metadata the apps read: the first of APP_UNET_MODELS with a metadata.json. */
+function appUnet(listing, readings) {
+    const model = APP_UNET_MODELS.find((m) => `${m}/metadata.json` in listing.files);
+    if (!model)
+        return undefined;
+    const r = readings.get(model);
+    return { model, metadata: r?.ok ? r.metadata : undefined };
+}
+/** The kind the apps detect from the unet's inputs (Mochi Diffusion: SDXL first, then SD3). */
+function detectedKind(m) {
+    const names = new Set(m.inputs.map((i) => i.name));
+    if (SDXL_INPUTS.every((n) => names.has(n)))
+        return 'sdxl';
+    if (names.has(SD3_INPUT))
+        return 'sd3';
+    return 'sd';
+}
+/** For the standalone entry's auto mode: the kind a folder holds, from its files and its unet. */
+function detectKind(listing) {
+    const models = new Set(modelsIn(listing));
+    if (models.has(compiledModel('mmdit')))
+        return 'sd3';
+    if (models.has(compiledModel('text_encoder_2')))
+        return 'sdxl';
+    const unet = appUnet(listing, readAll(listing, [...models]));
+    return unet?.metadata ? detectedKind(unet.metadata) : 'sd';
+}
+function latentOf(m) {
+    const shape = (inputNamed(m, LATENT_INPUT) ?? inputNamed(m, SD3_INPUT))?.shape;
+    return shape && shape.length === 4 ? { h: shape[2] ?? 0, w: shape[3] ?? 0 } : null;
+}
+function appFindings(listing, readings, expectations) {
+    const findings = [];
+    const warn = (file, message) => findings.push({ severity: 'warning', file, message, app: MOCHI });
+    const unet = appUnet(listing, readings);
+    const m = unet?.metadata;
+    const latent = m ? latentOf(m) : null;
+    const facts = {
+        unetModel: unet?.model ?? null,
+        kind: m ? detectedKind(m) : null,
+        attention: m ? (SPLIT_EINSUM_KEY in m.histogram ? 'split_einsum' : 'original') : null,
+        latent,
+        imageSize: latent && unet ? { width: latent.w * 8, height: latent.h * 8, from: unet.model } : null,
+        quantizedBits: null,
+    };
+    if (m) {
+        const p = palettization(m);
+        facts.quantizedBits = p.palettized ? (p.bits.at(-1) ?? 0) : null;
+    }
+    const sizeModel = readings.get(SIZE_MODEL);
+    if (sizeModel?.ok) {
+        const first = sizeModel.metadata.inputs[0];
+        const shape = first?.shape;
+        if (shape && shape.length === 4 && shape.every((d) => d > 0)) {
+            facts.imageSize = { width: shape[3] ?? 0, height: shape[2] ?? 0, from: SIZE_MODEL };
+            if (latent && (latent.w * 8 !== facts.imageSize.width || latent.h * 8 !== facts.imageSize.height)) {
+                warn(`${SIZE_MODEL}/metadata.json`, `takes ${facts.imageSize.width}×${facts.imageSize.height} images, but ${unet?.model} takes ${latent.w * 8}×${latent.h * 8} (latent ${latent.h}×${latent.w}): ${MOCHI} pins the size to the VAEEncoder's, which the unet cannot run`);
+            }
+        }
+        else {
+            warn(`${SIZE_MODEL}/metadata.json`, `has a first input shape ${JSON.stringify(first?.shapeText ?? null)} that ${MOCHI} cannot read as [1, 3, height, width]: it does not list the model`);
+        }
+    }
+    if (!m || !unet)
+        return { facts, findings };
+    const file = `${unet.model}/metadata.json`;
+    const kind = facts.kind ?? 'sd';
+    if (kind !== expectations.kind) {
+        const sign = expectations.kind === 'sdxl' || kind === 'sdxl' ? `the inputs ${SDXL_INPUTS.join(' and ')}` : `the input ${SD3_INPUT}`;
+        warn(file, `makes ${MOCHI} take the bundle for ${KIND_LABELS[kind]} (by ${sign}), but it was converted as ${KIND_LABELS[expectations.kind]}`);
+    }
+    if (expectations.attention && expectations.kind !== 'sd3') {
+        const asked = expectations.attention === 'ORIGINAL' ? 'original' : 'split_einsum';
+        if (facts.attention !== asked) {
+            const otherEinsum = Object.keys(m.histogram).find((k) => k !== SPLIT_EINSUM_KEY && /\.einsum$/.test(k));
+            const why = facts.attention === 'split_einsum' ? `has the key ${SPLIT_EINSUM_KEY}` : `lacks the key ${SPLIT_EINSUM_KEY}${otherEinsum ? ` (it has ${otherEinsum}, which the apps do not look for)` : ''}`;
+            warn(file, `${why}: ${MOCHI} and Guernika detect ${facts.attention} attention, but attention-implementation is ${expectations.attention}`);
+        }
+    }
+    if (expectations.latent && facts.imageSize) {
+        const { h, w } = expectations.latent;
+        if (facts.imageSize.width !== w * 8 || facts.imageSize.height !== h * 8) {
+            warn(`${facts.imageSize.from}/metadata.json`, `gives ${facts.imageSize.width}×${facts.imageSize.height} images to ${MOCHI}, but latent-h/latent-w ask for ${w * 8}×${h * 8}`);
+        }
+    }
+    if (expectations.latent && !sizeModel) {
+        warn(SIZE_MODEL, `is not in the bundle: ${MOCHI} reads the image size from it, and without it offers any size, while this unet only runs at ${(latent?.w ?? expectations.latent.w) * 8}×${(latent?.h ?? expectations.latent.h) * 8} (set convert-vae-encoder: true)`);
+    }
+    return { facts, findings };
+}
+function checkBundle(listing, expectations) {
+    const modelList = modelsIn(listing);
+    const models = new Set(modelList);
+    const readings = readAll(listing, modelList);
+    const tokenizer = tokenizerFindings(listing);
+    const apps = appFindings(listing, readings, expectations);
+    const findings = [
+        ...requirementFindings(listing, models, expectations),
+        ...modelList.flatMap((m) => structureFindings(listing, m, readings.get(m))),
+        ...chunkFindings(models),
+        ...tokenizer.findings,
+        ...quantizationFindings(models, readings, expectations),
+        ...apps.findings,
+    ];
+    const palettized = modelList.filter((m) => {
+        const r = readings.get(m);
+        return r?.ok === true && palettization(r.metadata).palettized;
+    });
+    return {
+        passed: findings.every((f) => f.severity !== 'error'),
+        findings,
+        facts: {
+            models: modelList,
+            ...apps.facts,
+            chunked: check_CHUNKABLE.some((part) => models.has(compiledModel(`${part}_chunk1`)) && models.has(compiledModel(`${part}_chunk2`))),
+            palettized,
+            controlnets: modelList.filter((m) => m.includes('/')).map((m) => withoutSuffix(m.slice(m.lastIndexOf('/') + 1))),
+            vocabularySize: tokenizer.vocabularySize,
+            sizeBytes: Object.values(listing.files).reduce((sum, n) => sum + n, 0),
+        },
+    };
+}
+/** `<file> <what is wrong>.`, the form of every annotation. */
+function check_findingText(f) {
+    return `${f.file} ${f.message}.`;
+}
+
+;// CONCATENATED MODULE: ./src/summary/summary.ts
+
+
+
+
+
+
+const table = (header, rows) => tableLines(header, rows).join('\n');
+/** The parts table: one row per part that has a package or a PSNR check. */
+function partRows(input) {
+    const times = {};
+    for (const step of input.conversion?.steps ?? [])
+        Object.assign(times, step.partTimes);
+    const parts = new Set([...Object.values(input.packageParts), ...input.verdicts.map((v) => v.part)]);
+    const rank = (part) => {
+        const i = PSNR_PARTS.indexOf(part);
+        return i === -1 ? PSNR_PARTS.length : i;
+    };
+    return [...parts].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b)).map((part) => {
+        const checks = input.verdicts.filter((v) => v.part === part);
+        const bytes = Object.entries(input.packageParts)
+            .filter(([, p]) => p === part)
+            .reduce((sum, [pkg]) => sum + (input.sizes[pkg] ?? 0), 0);
+        const verdict = checks.length === 0 ? (input.missing.includes(part) ? '⚠️ not checked' : '–') : checks.every((c) => c.passed) ? '✅ pass' : '❌ fail';
+        return [
+            part,
+            checks.map((c) => `${c.check}: ${formatPsnr(c.psnr)}${c.step === 'earlier run' ? ' (earlier run)' : ''}`).join('<br>') || '–',
+            checks.length > 0 ? `${checks[0]?.threshold} dB` : '–',
+            verdict,
+            bytes > 0 ? formatBytes(bytes) : '–',
+            times[part] !== undefined ? formatDuration(times[part] ?? 0) : '–',
+        ];
+    });
+}
+function summary_renderSummary(input) {
+    const { config } = input;
+    const o = config.conversion;
+    const lines = [];
+    lines.push(`## Core ML conversion of \`${o.modelVersion}\`${config.dryRun ? ' (dry run)' : ''}`);
+    lines.push('');
+    lines.push(`${o.attention}, ${o.computeUnit}, ${o.minDeploymentTarget}` + (o.quantizeNbits ? `, ${o.quantizeNbits}-bit` : '') + (o.chunkUnet ? ', chunked unet' : '') + ` → \`${o.outputDir}\``);
+    lines.push('');
+    if (input.problems.length > 0) {
+        lines.push('### Problems');
+        lines.push('');
+        for (const p of input.problems)
+            lines.push(`- ${p}`);
+        lines.push('');
+    }
+    if (input.dryRunChecks && input.dryRunChecks.length > 0) {
+        lines.push('### Dry run checks');
+        lines.push('');
+        for (const check of input.dryRunChecks)
+            lines.push(`- ${check}`);
+        lines.push('');
+    }
+    if (!config.dryRun) {
+        lines.push('### Parts');
+        lines.push('');
+        lines.push(table(['Part', 'PSNR checks', 'Threshold', 'Verdict', 'Size on disk', 'Time'], partRows(input)));
+        lines.push('');
+        const steps = input.conversion?.steps ?? [];
+        if (steps.length > 0) {
+            lines.push('### Converter processes');
+            lines.push('');
+            lines.push(table(['Step', 'Status', 'Time'], steps.map((s) => [s.label, s.note ? `${s.status} (${s.note})` : s.status, s.status === 'done' || s.status === 'failed' ? formatDuration(s.durationMs) : '–'])));
+            lines.push('');
+        }
+    }
+    if (input.bundle)
+        lines.push(renderBundleSection(input.bundle), '');
+    if (input.caches && input.caches.length > 0)
+        lines.push(renderCaches(input.caches), '');
+    if (input.published?.packaged)
+        lines.push(renderPublished(input.published), '');
+    lines.push('<details><summary>Plan: the converter commands</summary>');
+    lines.push('');
+    lines.push('```');
+    for (const argv of input.commands)
+        lines.push(argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", "'\\''")}'`)).join(' '));
+    lines.push('```');
+    lines.push('');
+    lines.push('</details>');
+    return `${lines.join('\n')}\n`;
+}
+const model = (m) => (m.endsWith(COMPILED_SUFFIX) ? m.slice(0, -COMPILED_SUFFIX.length) : m);
+/** What each cache restored (size, time) and whether it was saved. */
+function renderCaches(caches) {
+    const restored = { exact: 'hit', partial: 'partial hit', miss: 'miss', off: 'off' };
+    const saved = (c) => c.saved === 'saved' ? `saved${c.savedBytes ? `, ${formatBytes(c.savedBytes)}` : ''}` : c.saved === 'exists' ? 'already cached' : (c.saved ?? '–');
+    return [
+        '### Caches',
+        '',
+        table(['Cache', 'Restored', 'Size', 'Time', 'Saved'], caches.map((c) => [c.name, restored[c.restored], c.restoredBytes > 0 ? formatBytes(c.restoredBytes) : '–', c.restoreMs > 0 ? formatDuration(c.restoreMs) : '–', saved(c)])),
+    ].join('\n');
+}
+/** The bundle check: verdict, the facts the apps read, and every finding. Also the verify entry's summary. */
+function renderBundleSection(report, heading = '###') {
+    const { facts } = report;
+    const errors = report.findings.filter((f) => f.severity === 'error').length;
+    const lines = [`${heading} Bundle check: ${report.passed ? '✅ passed' : `❌ ${errors} problem(s)`}`, ''];
+    const rows = [
+        ['Models', `${facts.models.map(model).join(', ') || 'none'} (${formatBytes(facts.sizeBytes)})`],
+        [`Kind, as ${MOCHI} detects it`, facts.kind ? `${KIND_LABELS[facts.kind]} (from ${facts.unetModel})` : '–'],
+        [`Attention, as ${MOCHI} and Guernika detect it`, facts.attention ?? '–'],
+        ['Image size', facts.imageSize ? `${facts.imageSize.width}×${facts.imageSize.height} (from ${facts.imageSize.from})` : '–'],
+        ['Unet weights', facts.unetModel ? (facts.quantizedBits === null ? 'float16' : `palettized${facts.quantizedBits ? `, ${facts.quantizedBits} bits` : ''}`) : '–'],
+        ['Chunked unet', facts.chunked ? 'yes' : 'no'],
+        ['CLIP vocabulary', facts.vocabularySize === null ? '–' : `${facts.vocabularySize} entries`],
+    ];
+    if (facts.controlnets.length > 0)
+        rows.push(['ControlNets', facts.controlnets.join(', ')]);
+    lines.push(table(['Fact', 'Value'], rows));
+    if (report.findings.length > 0) {
+        lines.push('');
+        for (const f of report.findings)
+            lines.push(`- ${f.severity === 'error' ? '❌' : '⚠️'} ${tableCell(findingText(f))}`);
+    }
+    return lines.join('\n');
+}
+/** The files made, their sizes and sha256, and where they went (artifact, release). */
+function renderPublished(report) {
+    const packaged = report.packaged;
+    if (!packaged)
+        return '';
+    const urls = new Map((report.release?.assets ?? []).map((a) => [a.name, a.url]));
+    const lines = ['### Published', ''];
+    const where = [];
+    if (report.artifact)
+        where.push(`workflow artifact [${report.artifact.name}](${report.artifact.url})`);
+    if (report.artifactSkipped)
+        where.push(`no workflow artifact (${report.artifactSkipped})`);
+    if (report.release)
+        where.push(`release [${report.release.tag}](${report.release.url})${report.release.draft ? ' (draft)' : ''}`);
+    lines.push(`Zipped in ${formatDuration(packaged.durationMs)} into \`${packaged.dir}\`${where.length > 0 ? `; ${where.join(', ')}` : ''}.`, '');
+    lines.push(table(['File', 'Size', 'SHA-256', 'Link'], packaged.files.map((f) => [`\`${f.name}\``, formatBytes(f.size), `\`${f.sha256}\``, urls.has(f.name) ? `[download](${urls.get(f.name)})` : '–'])));
+    const split = packaged.archives.filter((a) => a.files.length > 1);
+    if (split.length > 0) {
+        lines.push('', 'Join the parts with `cat` in order:', '');
+        for (const a of split)
+            lines.push(`- \`cat ${a.files.map((f) => f.name).join(' ')} > ${a.name}\` (sha256 \`${a.sha256}\`)`);
+    }
+    return lines.join('\n');
+}
+/** skip-if-unchanged found the release current: the run ends before any setup. */
+function renderSkipped(verdictLine) {
+    return `## Skipped: unchanged\n\n${verdictLine} Nothing was installed or converted.\n`;
+}
+
+;// CONCATENATED MODULE: ./src/summary/write.ts
+
+
+
+
+
+/** The step summary when the runner keeps one (GITHUB_STEP_SUMMARY), else the log. */
+async function writeStepSummary(markdown) {
+    if (process.env.GITHUB_STEP_SUMMARY)
+        await summary.addRaw(markdown).write();
+    else
+        info(markdown);
+}
+/** The main action's summary: the run report, with the packages output-dir holds now. */
+async function writeSummary(config, report) {
+    const packages = listPackages(config.conversion.outputDir).map((p) => path.basename(p));
+    const sizes = Object.fromEntries(packages.map((p) => [p, directorySize(path.join(config.conversion.outputDir, p))]));
+    await writeStepSummary(renderSummary({ ...report, config, sizes, packageParts: packageParts(config.conversion, packages) }));
+}
+
+;// CONCATENATED MODULE: ./src/halt.ts
+
+/**
+ * A stage's reason to end the run where it stands, before anything after it runs: each error is
+ * annotated under `title` and the step fails with `message`. The entry's catch reports it.
+ */
+class Halt extends Error {
+    errors;
+    title;
+    constructor(errors, title, message = errors.join('\n')) {
+        super(message);
+        this.errors = errors;
+        this.title = title;
+        this.name = 'Halt';
+    }
+    report() {
+        this.errors.forEach((e) => error(e, { title: this.title }));
+        setFailed(this.message);
+    }
+}
+/** The entries' last catch: a Halt as its stage said, anything else as its message. */
+function failRun(error) {
+    if (error instanceof Halt)
+        error.report();
+    else
+        setFailed(error instanceof Error ? error.message : String(error));
+}
+
 ;// CONCATENATED MODULE: ./src/plan-entry.ts
+
+
+
 
 
 
@@ -42885,9 +44104,9 @@ async function run() {
         }
     }
     const matrix = { include: kept.map((e) => e.matrix) };
-    setOutput('matrix', JSON.stringify(matrix));
-    setOutput('count', String(kept.length));
-    setOutput('skipped', JSON.stringify(skipped.map((s) => s.entry.matrix['artifact-name'])));
+    setPlanOutput('matrix', matrix);
+    setPlanOutput('count', kept.length);
+    setPlanOutput('skipped', skipped.map((s) => s.entry.matrix['artifact-name'] ?? ''));
     const keys = [...new Set(kept.flatMap((e) => Object.keys(e.matrix)))].filter((k) => k !== 'name' && k !== 'variant');
     info(`Matrix: ${kept.length} job(s)${skipped.length > 0 ? `, ${skipped.length} skipped as unchanged` : ''}. ` + `Pass these keys to the main action in the job's \`with:\` (\${{ matrix.<key> }}): ${keys.join(', ')}.`);
     const markdown = [
@@ -42901,12 +44120,7 @@ async function run() {
         `Keys to pass to the main action: ${keys.map((k) => `\`${k}\``).join(', ')}.`,
         '',
     ].join('\n');
-    if (process.env.GITHUB_STEP_SUMMARY)
-        await summary.addRaw(markdown).write();
-    else
-        info(markdown);
+    await writeStepSummary(markdown);
 }
-run().catch((error) => {
-    setFailed(error instanceof Error ? error.message : String(error));
-});
+run().catch(failRun);
 

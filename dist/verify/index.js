@@ -35627,8 +35627,8 @@ const QUANTIZED_PARTS = [
 ];
 /**
  * Part names a PSNR check can be reported under, and so the names accepted in psnr-thresholds.
- * mmdit has none: upstream runs no parity check for it. `*_chunks` are the coremltools check of
- * the chunks against the full model.
+ * mmdit's is DiffusionKit's (see diffusionkit.ts). `*_chunks` are the coremltools check of the
+ * chunks against the full model; `*_quantized` the action's check of a quantized package.
  */
 const vocabulary_PSNR_PARTS = (/* unused pure expression or super */ null && ([
     'text_encoder',
@@ -35640,20 +35640,30 @@ const vocabulary_PSNR_PARTS = (/* unused pure expression or super */ null && ([
     'refiner',
     'safety_checker',
     'controlnet',
+    'mmdit',
     'unet_chunks',
     'control-unet_chunks',
     'refiner_chunks',
+    'text_encoder_quantized',
+    'text_encoder_2_quantized',
+    'unet_quantized',
+    'refiner_quantized',
+    'control-unet_quantized',
+    'controlnet_quantized',
 ]));
+/** `<part>_quantized`: the action's own check of a quantized package against its float16 outputs (python/quantize_bundle.py). */
+const isQuantizedCheck = (part) => part.endsWith('_quantized');
+const QUANTIZED_CHECK = 'quantized to float16 Core ML (the action)';
 /** The converter's own hard floor (ABSOLUTE_MIN_PSNR): below it, it raises `dB is too low!`. */
 const CONVERTER_MIN_PSNR = 35;
 /** `_get_out_path`: every `/` of the whole file name becomes `_`. */
-function packageName(modelVersion, part) {
+function vocabulary_packageName(modelVersion, part) {
     return `Stable_Diffusion_version_${modelVersion}_${part}.mlpackage`.replaceAll('/', '_');
 }
-function chunkPackageName(modelVersion, part, chunk) {
-    return packageName(modelVersion, `${part}_chunk${chunk}`);
+function vocabulary_chunkPackageName(modelVersion, part, chunk) {
+    return vocabulary_packageName(modelVersion, `${part}_chunk${chunk}`);
 }
-function controlNetPackageName(hubId) {
+function vocabulary_controlNetPackageName(hubId) {
     return `ControlNet_${hubId.replaceAll('/', '_')}.mlpackage`;
 }
 /** Python's str.title(): upper-case after every non-letter, lower-case elsewhere. */
@@ -35675,7 +35685,22 @@ function controlNetResourceName(hubId) {
         .map(pythonTitle)
         .join('');
 }
+/** Core ML's two forms: the package the converter saves, and the compiled model bundling makes of it. */
+const vocabulary_PACKAGE_SUFFIX = '.mlpackage';
+const COMPILED_SUFFIX = '.mlmodelc';
 const vocabulary_RESOURCES_DIR = 'Resources';
+/**
+ * How bundling compiles each package (_compile_coreml_model, L244):
+ * `os.system(f"xcrun coremlcompiler compile {package} {Resources}")`, where both paths are -o
+ * joined with names that hold model-version.
+ */
+const COMPILE_UNCHECKED = 'the converter runs coremlcompiler through os.system, unquoted, and ignores its exit status';
+/** Characters a shell passes on unchanged inside an unquoted word. */
+const SHELL_SAFE = /[\w./+,:@%=-]/;
+/** The characters of `text` that an unquoted shell word would split on or expand, each once. */
+function shellUnsafeCharacters(text) {
+    return [...new Set([...text].filter((ch) => !SHELL_SAFE.test(ch)))];
+}
 const CONTROLNET_RESOURCES_DIR = 'controlnet';
 /** Package suffix -> compiled model name in Resources, in the order upstream compiles them. */
 const RESOURCE_NAMES = [
@@ -35705,19 +35730,19 @@ function vocabulary_compiledModel(suffix) {
 const TOKENIZER_FILES = ['vocab.json', 'merges.txt'];
 const vocabulary_T5_RESOURCES = (/* unused pure expression or super */ null && (['TextEncoderT5.mlmodelc', 'tokenizer.json', 'tokenizer_config.json']));
 /** Package file name -> the compiled model it becomes, relative to -o (e.g. `Resources/Unet.mlmodelc`). */
-function compiledResources(modelVersion, controlnets) {
+function vocabulary_compiledResources(modelVersion, controlnets) {
     const map = new Map();
     for (const [suffix, target] of RESOURCE_NAMES) {
-        map.set(packageName(modelVersion, suffix), `${vocabulary_RESOURCES_DIR}/${target}.mlmodelc`);
+        map.set(vocabulary_packageName(modelVersion, suffix), `${vocabulary_RESOURCES_DIR}/${target}.mlmodelc`);
     }
     for (const id of controlnets) {
-        map.set(controlNetPackageName(id), `${vocabulary_RESOURCES_DIR}/${CONTROLNET_RESOURCES_DIR}/${controlNetResourceName(id)}.mlmodelc`);
+        map.set(vocabulary_controlNetPackageName(id), `${vocabulary_RESOURCES_DIR}/${CONTROLNET_RESOURCES_DIR}/${controlNetResourceName(id)}.mlmodelc`);
     }
     return map;
 }
 /** The packages --quantize-nbits rewrites, by file name. */
 function quantizedPackages(modelVersion, controlnets) {
-    return [...QUANTIZED_PARTS.map((part) => packageName(modelVersion, part)), ...controlnets.map(controlNetPackageName)];
+    return [...QUANTIZED_PARTS.map((part) => vocabulary_packageName(modelVersion, part)), ...controlnets.map(vocabulary_controlNetPackageName)];
 }
 
 ;// CONCATENATED MODULE: ./src/inputs/fields.ts
@@ -35835,7 +35860,7 @@ const MODEL_KINDS = ['sd', 'sdxl', 'sd3'];
 const KIND_LABELS = { sd: 'SD 1.x/2.x', sdxl: 'SDXL', sd3: 'SD3' };
 const isChunkable = (part) => part === 'unet' || part === 'refiner' || part === 'control-unet';
 const chunks = (part) => [vocabulary_compiledModel(`${part}_chunk1`), vocabulary_compiledModel(`${part}_chunk2`)];
-const controlNetModel = (id) => `${CONTROLNET_RESOURCES_DIR}/${controlNetResourceName(id)}.mlmodelc`;
+const controlNetModel = (id) => `${CONTROLNET_RESOURCES_DIR}/${controlNetResourceName(id)}${COMPILED_SUFFIX}`;
 const need = (paths, why, severity = 'error') => ({ alternatives: [paths], why, severity });
 /** Every model --quantize-nbits palettizes, and the chunks made from them. */
 function quantizedModels(controlnets) {
@@ -35847,8 +35872,19 @@ function quantizedModels(controlnets) {
 function kindOf(o) {
     return o.sd3Version ? 'sd3' : o.xlVersion ? 'sdxl' : 'sd';
 }
-/** The action's own run: exactly what its converter processes compile into Resources. */
-function expect_expectationsFor(o) {
+/**
+ * The action's own run: exactly what its converter processes compile into Resources.
+ * `hasPackage` tells whether output-dir holds a package (by file name).
+ */
+function expect_expectationsFor(o, hasPackage) {
+    const packageOf = new Map([...compiledResources(o.modelVersion, o.controlnets)].map(([pkg, target]) => [target.slice(RESOURCES_DIR.length + 1), pkg]));
+    const withSources = (r) => ({
+        ...r,
+        sources: Object.fromEntries(r.alternatives.flat().flatMap((p) => {
+            const pkg = packageOf.get(p);
+            return pkg === undefined ? [] : [[p, { package: pkg, present: hasPackage?.(pkg) }]];
+        })),
+    });
     const kind = kindOf(o);
     const required = [];
     if (o.parts.includes('text_encoder')) {
@@ -35878,7 +35914,7 @@ function expect_expectationsFor(o) {
         required.push(need([...T5_RESOURCES], 'include-t5 is true'));
     return {
         kind,
-        required,
+        required: required.map(withSources),
         quantize: o.quantizeNbits === undefined ? undefined : { nbits: o.quantizeNbits, models: quantizedModels(o.controlnets) },
         attention: o.attention,
         latent: o.latentH !== undefined && o.latentW !== undefined ? { h: o.latentH, w: o.latentW } : undefined,
@@ -35954,7 +35990,7 @@ function parseVerifyInputs(raw, ctx) {
  * zip's top folder, as in the `<repo>_<variant>_compiled.zip` archives the apps download).
  */
 function bundleStep(entries) {
-    if (entries.some((e) => e.name.endsWith('.mlmodelc') || TOKENIZER_FILES.includes(e.name)))
+    if (entries.some((e) => e.name.endsWith(COMPILED_SUFFIX) || TOKENIZER_FILES.includes(e.name)))
         return 'here';
     if (entries.some((e) => e.isDirectory && e.name === vocabulary_RESOURCES_DIR))
         return { into: vocabulary_RESOURCES_DIR };
@@ -36061,13 +36097,15 @@ function modelsIn(listing) {
     const models = new Set();
     for (const file of Object.keys(listing.files)) {
         const parts = file.split('/');
-        const i = parts.findIndex((p) => p.endsWith('.mlmodelc'));
+        const i = parts.findIndex((p) => p.endsWith(COMPILED_SUFFIX));
         if (i >= 0 && i < parts.length - 1)
             models.add(parts.slice(0, i + 1).join('/'));
     }
     return [...models].sort();
 }
-const check_exists = (listing, models, p) => (p.endsWith('.mlmodelc') ? models.has(p) : p in listing.files);
+/** A compiled model's name without its suffix (`Unet.mlmodelc` -> `Unet`). */
+const withoutSuffix = (m) => (m.endsWith(COMPILED_SUFFIX) ? m.slice(0, -COMPILED_SUFFIX.length) : m);
+const check_exists = (listing, models, p) => (p.endsWith(COMPILED_SUFFIX) ? models.has(p) : p in listing.files);
 function readAll(listing, models) {
     const readings = new Map();
     for (const model of models) {
@@ -36082,7 +36120,7 @@ function structureFindings(listing, model, reading) {
     const findings = [];
     const error = (file, message) => findings.push({ severity: 'error', file, message });
     if (!has('metadata.json')) {
-        error(`${model}/metadata.json`, 'is missing: coremlcompiler always writes it, so the compile most likely failed (upstream ignores its exit status); Mochi Diffusion does not list such a model');
+        error(`${model}/metadata.json`, `is missing: coremlcompiler always writes it, so the compile most likely failed (${COMPILE_UNCHECKED}); Mochi Diffusion does not list such a model`);
     }
     else if (reading && !reading.ok) {
         error(`${model}/metadata.json`, reading.problem);
@@ -36102,6 +36140,13 @@ function structureFindings(listing, model, reading) {
     }
     return findings;
 }
+/** Why a model the converter's bundling compiles is missing, from whether its package is there. */
+function compileNote({ package: pkg, present }) {
+    if (present === false)
+        return `; ${pkg} is not in output-dir either, so the conversion did not make it and there was nothing to compile`;
+    const failed = `${COMPILE_UNCHECKED}: the bundling step's log has coremlcompiler's error`;
+    return present ? `; ${pkg} is in output-dir, so compiling it failed (${failed})` : `; compiling ${pkg} failed, or the package was never made (${failed})`;
+}
 function requirementFindings(listing, models, expectations) {
     const findings = [];
     for (const r of expectations.required) {
@@ -36111,7 +36156,12 @@ function requirementFindings(listing, models, expectations) {
         const missing = first.filter((p) => !check_exists(listing, models, p));
         const others = r.alternatives.slice(1).map((alt) => alt.join(' + '));
         for (const file of missing) {
-            findings.push({ severity: r.severity, file, message: `is missing${others.length > 0 ? ` (and so is ${others.join(', or ')})` : ''}: needed because ${r.why}` });
+            const source = r.sources?.[file];
+            findings.push({
+                severity: r.severity,
+                file,
+                message: `is missing${others.length > 0 ? ` (and so is ${others.join(', or ')})` : ''}: needed because ${r.why}${source ? compileNote(source) : ''}`,
+            });
         }
     }
     return findings;
@@ -36183,7 +36233,7 @@ function quantizationFindings(models, readings, expectations) {
         const r = readings.get(m);
         return r?.ok ? r.metadata : undefined;
     };
-    const isChunk = (m) => /Chunk\d\.mlmodelc$/.test(m);
+    const isChunk = (m) => /Chunk\d$/.test(withoutSuffix(m));
     if (expectations.quantize) {
         const { nbits } = expectations.quantize;
         for (const model of expectations.quantize.models.filter((m) => models.has(m))) {
@@ -36332,7 +36382,7 @@ function checkBundle(listing, expectations) {
             ...apps.facts,
             chunked: CHUNKABLE.some((part) => models.has(vocabulary_compiledModel(`${part}_chunk1`)) && models.has(vocabulary_compiledModel(`${part}_chunk2`))),
             palettized,
-            controlnets: modelList.filter((m) => m.includes('/')).map((m) => m.slice(m.lastIndexOf('/') + 1).replace(/\.mlmodelc$/, '')),
+            controlnets: modelList.filter((m) => m.includes('/')).map((m) => withoutSuffix(m.slice(m.lastIndexOf('/') + 1))),
             vocabularySize: tokenizer.vocabularySize,
             sizeBytes: Object.values(listing.files).reduce((sum, n) => sum + n, 0),
         },
@@ -36380,7 +36430,7 @@ function readBundle(dir) {
     const metadata = {};
     for (const file of Object.keys(files)) {
         const match = /^(.*\.mlmodelc)\/metadata\.json$/.exec(file);
-        if (match?.[1] && !match[1].slice(0, -'.mlmodelc'.length).includes('.mlmodelc')) {
+        if (match?.[1] && !match[1].slice(0, -COMPILED_SUFFIX.length).includes(COMPILED_SUFFIX)) {
             metadata[match[1]] = (files[file] ?? 0) <= METADATA_LIMIT ? (0,external_node_fs_namespaceObject.readFileSync)(external_node_path_namespaceObject.join(dir, file), 'utf8') : '';
         }
     }
@@ -36431,7 +36481,8 @@ function verifyConversion(config, conversion) {
     const dir = path.join(config.conversion.outputDir, RESOURCES_DIR);
     if (!config.verifyBundle || !config.conversion.bundleResources || conversion.failure || !existsSync(dir))
         return undefined;
-    return verifyResources(dir, expectationsFor(config.conversion));
+    const { outputDir } = config.conversion;
+    return verifyResources(dir, expectationsFor(config.conversion, (pkg) => existsSync(path.join(outputDir, pkg))));
 }
 /** The message that fails the step, or undefined when the bundle passed. */
 function bundleProblem(report) {
@@ -36506,7 +36557,7 @@ function partRows(input) {
         ];
     });
 }
-function renderSummary(input) {
+function summary_renderSummary(input) {
     const { config } = input;
     const o = config.conversion;
     const lines = [];
@@ -36519,6 +36570,13 @@ function renderSummary(input) {
         lines.push('');
         for (const p of input.problems)
             lines.push(`- ${p}`);
+        lines.push('');
+    }
+    if (input.dryRunChecks && input.dryRunChecks.length > 0) {
+        lines.push('### Dry run checks');
+        lines.push('');
+        for (const check of input.dryRunChecks)
+            lines.push(`- ${check}`);
         lines.push('');
     }
     if (!config.dryRun) {
@@ -36550,7 +36608,7 @@ function renderSummary(input) {
     lines.push('</details>');
     return `${lines.join('\n')}\n`;
 }
-const model = (m) => m.replace(/\.mlmodelc$/, '');
+const model = (m) => (m.endsWith(COMPILED_SUFFIX) ? m.slice(0, -COMPILED_SUFFIX.length) : m);
 /** What each cache restored (size, time) and whether it was saved. */
 function renderCaches(caches) {
     const restored = { exact: 'hit', partial: 'partial hit', miss: 'miss', off: 'off' };
@@ -36609,8 +36667,188 @@ function renderPublished(report) {
     }
     return lines.join('\n');
 }
+/** skip-if-unchanged found the release current: the run ends before any setup. */
+function renderSkipped(verdictLine) {
+    return `## Skipped: unchanged\n\n${verdictLine} Nothing was installed or converted.\n`;
+}
+
+;// CONCATENATED MODULE: ./src/convert/sizes.ts
+
+
+/** Bytes under a path (files counted once; links not followed). */
+function sizes_directorySize(target) {
+    let total = 0;
+    const stack = [target];
+    while (stack.length > 0) {
+        const current = stack.pop();
+        let stat;
+        try {
+            stat = statSync(current, { throwIfNoEntry: false });
+        }
+        catch {
+            continue;
+        }
+        if (!stat)
+            continue;
+        if (stat.isDirectory()) {
+            for (const name of readdirSync(current))
+                stack.push(path.join(current, name));
+        }
+        else {
+            total += stat.size;
+        }
+    }
+    return total;
+}
+
+;// CONCATENATED MODULE: ./src/verify/packages.ts
+
+
+
+const PACKAGE_PARTS = (/* unused pure expression or super */ null && ([
+    'text_encoder', 'text_encoder_2', 'vae_decoder', 'vae_encoder', 'unet', 'control-unet', 'refiner', 'safety_checker', 'mmdit',
+]));
+const packages_CHUNKABLE = (/* unused pure expression or super */ null && (['unet', 'control-unet', 'refiner']));
+/** Package file name -> the part it belongs to (PSNR part names: chunks as `<part>_chunks`). */
+function partsByPackage(o) {
+    const map = new Map();
+    for (const part of PACKAGE_PARTS)
+        map.set(packageName(o.modelVersion, part), part);
+    for (const part of packages_CHUNKABLE) {
+        for (const n of [1, 2])
+            map.set(chunkPackageName(o.modelVersion, part, n), `${part}_chunks`);
+    }
+    for (const id of o.controlnets)
+        map.set(controlNetPackageName(id), 'controlnet');
+    return map;
+}
+function packages_packageParts(o, packages) {
+    const known = partsByPackage(o);
+    return Object.fromEntries(packages.map((p) => [p, known.get(p) ?? p.replace(/\.mlpackage$/, '')]));
+}
+/**
+ * What to remove for parts that failed the gate, relative to -o: their packages (a failed unet
+ * takes its chunks along) and the models compiled from them.
+ */
+function packagesToRemoveFor(o, failedParts) {
+    const failed = new Set(failedParts);
+    const compiled = compiledResources(o.modelVersion, o.controlnets);
+    return [...partsByPackage(o)]
+        .filter(([, part]) => failed.has(part) || failed.has(part.replace(/_chunks$/, '')))
+        .flatMap(([pkg]) => [pkg, ...(compiled.has(pkg) ? [compiled.get(pkg)] : [])]);
+}
+/** The mlpackages in output-dir, as sorted absolute paths (none when it does not exist). */
+function packages_listPackages(outputDir) {
+    if (!existsSync(outputDir))
+        return [];
+    return readdirSync(outputDir)
+        .filter((name) => name.endsWith(PACKAGE_SUFFIX))
+        .sort()
+        .map((name) => path.join(outputDir, name));
+}
+
+;// CONCATENATED MODULE: ./src/summary/write.ts
+
+
+
+
+
+/** The step summary when the runner keeps one (GITHUB_STEP_SUMMARY), else the log. */
+async function writeStepSummary(markdown) {
+    if (process.env.GITHUB_STEP_SUMMARY)
+        await summary.addRaw(markdown).write();
+    else
+        info(markdown);
+}
+/** The main action's summary: the run report, with the packages output-dir holds now. */
+async function writeSummary(config, report) {
+    const packages = listPackages(config.conversion.outputDir).map((p) => path.basename(p));
+    const sizes = Object.fromEntries(packages.map((p) => [p, directorySize(path.join(config.conversion.outputDir, p))]));
+    await writeStepSummary(renderSummary({ ...report, config, sizes, packageParts: packageParts(config.conversion, packages) }));
+}
+
+;// CONCATENATED MODULE: ./src/halt.ts
+
+/**
+ * A stage's reason to end the run where it stands, before anything after it runs: each error is
+ * annotated under `title` and the step fails with `message`. The entry's catch reports it.
+ */
+class Halt extends Error {
+    errors;
+    title;
+    constructor(errors, title, message = errors.join('\n')) {
+        super(message);
+        this.errors = errors;
+        this.title = title;
+        this.name = 'Halt';
+    }
+    report() {
+        this.errors.forEach((e) => error(e, { title: this.title }));
+        setFailed(this.message);
+    }
+}
+/** The entries' last catch: a Halt as its stage said, anything else as its message. */
+function failRun(error) {
+    if (error instanceof Halt)
+        error.report();
+    else
+        setFailed(error instanceof Error ? error.message : String(error));
+}
+
+;// CONCATENATED MODULE: ./src/outputs.ts
+
+const outputs_text = (value) => value;
+const flag = (value) => String(value);
+const number = (value) => String(value);
+const json = () => (value) => JSON.stringify(value);
+/** action.yml: the main action. */
+const ACTION_OUTPUTS = {
+    'output-dir': outputs_text,
+    'resources-dir': outputs_text,
+    mlpackages: json(),
+    plan: json(),
+    psnr: (rows) => JSON.stringify(rows.map(({ part, check, psnr, threshold, passed }) => ({ part, check, psnr, threshold, passed }))),
+    'psnr-passed': flag,
+    'model-revision-sha': outputs_text,
+    'cache-hit-pip': flag,
+    'cache-hit-hf': flag,
+    'cache-hit-env': flag,
+    'cache-hit-outputs': flag,
+    skipped: flag,
+    'package-dir': outputs_text,
+    packages: (rows) => JSON.stringify(rows.map(({ name, size, sha256, path }) => ({ name, size, sha256, path }))),
+    'artifact-id': number,
+    'artifact-url': outputs_text,
+    'release-url': outputs_text,
+    'release-id': number,
+    assets: (rows) => JSON.stringify(rows.map(({ name, size, sha256, url }) => ({ name, size, sha256, url }))),
+};
+/** verify/action.yml: the standalone bundle check. */
+const VERIFY_OUTPUTS = {
+    passed: flag,
+    facts: json(),
+};
+/** plan/action.yml: the matrix planner. */
+const PLAN_OUTPUTS = {
+    matrix: json(),
+    count: number,
+    skipped: json(),
+};
+/** A setter that accepts only the declared names, each with its value's type. */
+function outputSetter(encoders) {
+    return (name, value) => {
+        const encode = encoders[name];
+        setOutput(name, encode(value));
+    };
+}
+const outputs_setOutput = outputSetter(ACTION_OUTPUTS);
+const setVerifyOutput = outputSetter(VERIFY_OUTPUTS);
+const setPlanOutput = outputSetter(PLAN_OUTPUTS);
 
 ;// CONCATENATED MODULE: ./src/verify-entry.ts
+
+
+
 
 
 
@@ -36654,7 +36892,7 @@ async function run() {
     if (!resources) {
         const message = `Input \`path\`: ${config.path} holds no Resources folder (no .mlmodelc, vocab.json or merges.txt in it, in Resources/, or in its only folder).`;
         error(message, { title: 'Bundle check' });
-        setOutput('passed', 'false');
+        setVerifyOutput('passed', false);
         setFailed(message);
         return;
     }
@@ -36663,18 +36901,13 @@ async function run() {
     if (!config.kind)
         info(`model-kind is empty: the bundle looks like ${kind}.`);
     const report = verifyResources(resources, expectationsForBundle({ ...config, kind }), listing);
-    setOutput('passed', String(report.passed));
-    setOutput('facts', JSON.stringify(report.facts));
+    setVerifyOutput('passed', report.passed);
+    setVerifyOutput('facts', report.facts);
     const markdown = `${renderBundleSection(report, '##')}\n`;
-    if (process.env.GITHUB_STEP_SUMMARY)
-        await summary.addRaw(markdown).write();
-    else
-        info(markdown);
+    await writeStepSummary(markdown);
     if (!report.passed) {
         setFailed(`The bundle in ${resources} fails ${report.findings.filter((f) => f.severity === 'error').length} check(s); each is annotated above.`);
     }
 }
-run().catch((error) => {
-    setFailed(error instanceof Error ? error.message : String(error));
-});
+run().catch(failRun);
 

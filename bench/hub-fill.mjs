@@ -6,12 +6,13 @@
 // each runs twice, alternating; the best of each is compared. Prints wall times, the ratio
 // huggingface_hub/action (above 1: the action is faster) and the action's peak RSS.
 // Usage: node bench/hub-fill.mjs [--gib 2.7]
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { NODE24, REPO_ROOT } from '../test/support/action-runner.mjs';
 import { startHubServer } from '../test/services/hub-server.mjs';
+import { timed } from './timed.mjs';
 
 const GiB = 1024 ** 3;
 const MODEL = 'bench/sd-fp16';
@@ -40,32 +41,6 @@ function repository() {
   };
   for (const part of ['unet', 'safety_checker', 'text_encoder', 'vae']) files[`${part}/config.json`] = JSON.stringify({ part });
   return files;
-}
-
-/**
- * Runs argv under /usr/bin/time -v when there is one.
- * @param {string[]} argv @param {Record<string, string>} env
- * @returns {Promise<{ wallMs: number, maxRssKiB: number | null, cpuS: number | null, stdout: string }>}
- */
-function timed(argv, env) {
-  const time = existsSync('/usr/bin/time') ? ['/usr/bin/time', '-v'] : [];
-  const [command = '', ...args] = [...time, ...argv];
-  const started = process.hrtime.bigint();
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (/** @type {Buffer} */ d) => (stdout += d.toString()));
-    child.stderr.on('data', (/** @type {Buffer} */ d) => (stderr += d.toString()));
-    child.on('close', (code) => {
-      const wallMs = Number(process.hrtime.bigint() - started) / 1e6;
-      if (code !== 0) return reject(new Error(`${argv.join(' ')} exited ${code}: ${stderr.slice(-2000)}`));
-      const rss = /Maximum resident set size \(kbytes\): (\d+)/.exec(stderr)?.[1];
-      const user = /User time \(seconds\): ([\d.]+)/.exec(stderr)?.[1];
-      const sys = /System time \(seconds\): ([\d.]+)/.exec(stderr)?.[1];
-      resolve({ wallMs, maxRssKiB: rss ? Number(rss) : null, cpuS: user && sys ? Number(user) + Number(sys) : null, stdout });
-    });
-  });
 }
 
 /** @param {string} dir @returns {number} bytes of the regular files under dir (links not followed) */
@@ -102,8 +77,8 @@ try {
       const cache = path.join(root, `${who}-${round}`);
       execFileSync('sync');
       const run = who === 'action'
-        ? await timed([node, path.join(out, 'index.js'), hub.endpoint, MODEL, cache], {})
-        : await timed([python, '-c', script, MODEL, cache, JSON.stringify(wanted)], { HF_ENDPOINT: hub.endpoint, HF_HUB_DISABLE_PROGRESS_BARS: '1', HF_HUB_DISABLE_TELEMETRY: '1', HF_HUB_ENABLE_HF_TRANSFER: '0' });
+        ? await timed([node, path.join(out, 'index.js'), hub.endpoint, MODEL, cache])
+        : await timed([python, '-c', script, MODEL, cache, JSON.stringify(wanted)], { env: { HF_ENDPOINT: hub.endpoint, HF_HUB_DISABLE_PROGRESS_BARS: '1', HF_HUB_DISABLE_TELEMETRY: '1', HF_HUB_ENABLE_HF_TRANSFER: '0' } });
       if (who === 'action') wanted = JSON.parse(run.stdout.trim().split('\n').at(-1) ?? '{}').fetched;
       const got = bytesUnder(cache);
       if (got < total * 0.99) throw new Error(`${who} wrote ${got} bytes, expected about ${total}`);

@@ -4,13 +4,14 @@
 // artifact upload of 1 GiB to the local services (Azurite + Twirp) at compression level 0
 // against level 6. Prints wall times, ratios and the packaging's peak RSS; removes what it made.
 // Usage: node bench/package.mjs [--check]   (--check also joins the parts and runs unzip -t)
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { DefaultArtifactClient } from '@actions/artifact';
 import { NODE24, REPO_ROOT } from '../test/support/action-runner.mjs';
+import { timed } from './timed.mjs';
 import { startAll } from '../test/services/index.mjs';
 
 const GiB = 1024 ** 3;
@@ -69,31 +70,6 @@ function makeTree() {
   return 4 * GiB;
 }
 
-/**
- * Runs argv under /usr/bin/time -v when there is one: wall time and peak RSS of the process tree's largest.
- * @param {string[]} argv
- * @param {string} cwd
- * @returns {Promise<{ wallMs: number, maxRssKiB: number | null, stdout: string }>}
- */
-function timed(argv, cwd) {
-  const time = existsSync('/usr/bin/time') ? ['/usr/bin/time', '-v'] : [];
-  const [command = '', ...args] = [...time, ...argv];
-  const started = process.hrtime.bigint();
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (/** @type {Buffer} */ d) => (stdout += d.toString()));
-    child.stderr.on('data', (/** @type {Buffer} */ d) => (stderr += d.toString()));
-    child.on('close', (code) => {
-      const wallMs = Number(process.hrtime.bigint() - started) / 1e6;
-      if (code !== 0) return reject(new Error(`${argv.join(' ')} exited ${code}: ${stderr.slice(-2000)}`));
-      const rss = /Maximum resident set size \(kbytes\): (\d+)/.exec(stderr)?.[1];
-      resolve({ wallMs, maxRssKiB: rss ? Number(rss) : null, stdout });
-    });
-  });
-}
-
 const s = (/** @type {number} */ ms) => `${(ms / 1000).toFixed(1)} s`;
 
 /** Builds bench/package-child.ts with ncc, as the action is built. */
@@ -135,14 +111,14 @@ try {
 
   // Baseline: zip -0 -r, then sha256sum of the zip (no split, no per-file hashes).
   const baseZip = path.join(root, 'baseline.zip');
-  const zip = await timed(['zip', '-q', '-0', '-r', baseZip, 'Resources'], path.dirname(resources));
-  const sum = await timed(['sha256sum', baseZip], root);
+  const zip = await timed(['zip', '-q', '-0', '-r', baseZip, 'Resources'], { cwd: path.dirname(resources) });
+  const sum = await timed(['sha256sum', baseZip], { cwd: root });
   const baseline = zip.wallMs + sum.wallMs;
   rmSync(baseZip, { force: true });
 
   // The action: per-file sha256, zip, whole and per-part sha256, parts of 1.9 GiB, manifest, SHA256SUMS.
   const node = existsSync(NODE24) ? NODE24 : process.execPath;
-  const ours = await timed([node, child, path.join(root, 'workspace'), 'out', '1.9GiB'], root);
+  const ours = await timed([node, child, path.join(root, 'workspace'), 'out', '1.9GiB'], { cwd: root });
   const report = JSON.parse(ours.stdout.trim().split('\n').at(-1) ?? '{}');
   const rss = ours.maxRssKiB ?? report.maxRssKiB;
   console.log(`zip -0 -r ${s(zip.wallMs)} + sha256sum ${s(sum.wallMs)} = ${s(baseline)}`);

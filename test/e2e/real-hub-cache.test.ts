@@ -1,11 +1,12 @@
 import { execFileSync } from 'node:child_process';
-import { readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { REPO_ROOT } from '../support/action-runner.mjs';
 import { freshRunner } from '../support/fresh-runner.mjs';
 import { startAll } from '../services/index.mjs';
+import { filesOf } from '../support/files.mjs';
 
 /**
  * The Hugging Face cache the action fills, read by the real loaders: tiny pipelines written by
@@ -44,16 +45,6 @@ const EXTRAS = {
 
 const root = path.join(os.tmpdir(), `coreml-real-cache-${process.pid}`);
 let services: Awaited<ReturnType<typeof startAll>>;
-
-function filesOf(dir: string, base = dir): Record<string, Buffer> {
-  const files: Record<string, Buffer> = {};
-  for (const name of readdirSync(dir)) {
-    const full = path.join(dir, name);
-    if (statSync(full).isDirectory()) Object.assign(files, filesOf(full, base));
-    else files[path.relative(base, full)] = readFileSync(full);
-  }
-  return files;
-}
 
 beforeAll(async () => {
   rmSync(root, { recursive: true, force: true });

@@ -1,11 +1,12 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { REPO_ROOT, runAction } from '../support/action-runner.mjs';
 import { standinJobEnv } from '../support/standin.mjs';
 import { startAll } from '../services/index.mjs';
+import { filesOf } from '../support/files.mjs';
 
 /**
  * hf-token is needed for gated and private models only: the converter's use_auth_token=True is a
@@ -19,16 +20,6 @@ const GATED = 'acme/tiny-gated';
 const PRIVATE = 'acme/tiny-private';
 const root = path.join(os.tmpdir(), `coreml-token-${process.pid}`);
 let services: Awaited<ReturnType<typeof startAll>>;
-
-function filesOf(dir: string, base = dir): Record<string, Buffer> {
-  const files: Record<string, Buffer> = {};
-  for (const name of readdirSync(dir)) {
-    const full = path.join(dir, name);
-    if (statSync(full).isDirectory()) Object.assign(files, filesOf(full, base));
-    else files[path.relative(base, full)] = readFileSync(full);
-  }
-  return files;
-}
 
 beforeAll(async () => {
   rmSync(root, { recursive: true, force: true });

@@ -89,19 +89,27 @@ def _download(repo, ref, repo_id, revision, endpoint):
         target = os.path.join(folder, name)
         if not _wanted(name) or os.path.exists(target):
             continue
-        data = _get(f"{endpoint.rstrip('/')}/{repo_id}/resolve/{sha}/{name}", token)
-        blob = os.path.join(repo, "blobs", hashlib.sha256(data).hexdigest())
-        os.makedirs(os.path.dirname(blob), exist_ok=True)
-        if not os.path.exists(blob):
-            with open(blob + ".incomplete", "wb") as f:
-                f.write(data)
-            os.replace(blob + ".incomplete", blob)
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        os.symlink(os.path.relpath(blob, os.path.dirname(target)), target)
+        _store(repo, target, _get(f"{endpoint.rstrip('/')}/{repo_id}/resolve/{sha}/{name}", token))
+    _write_ref(ref, sha)
+    return folder
+
+
+def _store(repo, target, data):
+    """A downloaded file into the cache: its blob (whole or not at all), and the snapshot's link to it."""
+    blob = os.path.join(repo, "blobs", hashlib.sha256(data).hexdigest())
+    os.makedirs(os.path.dirname(blob), exist_ok=True)
+    if not os.path.exists(blob):
+        with open(blob + ".incomplete", "wb") as f:
+            f.write(data)
+        os.replace(blob + ".incomplete", blob)
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    os.symlink(os.path.relpath(blob, os.path.dirname(target)), target)
+
+
+def _write_ref(ref, sha):
     os.makedirs(os.path.dirname(ref), exist_ok=True)
     with open(ref, "w", encoding="utf-8") as f:
         f.write(sha)
-    return folder
 
 
 def hf_hub_download(repo_id, filename, revision="main"):
@@ -116,17 +124,8 @@ def hf_hub_download(repo_id, filename, revision="main"):
         sha = json.loads(_get(f"{endpoint.rstrip('/')}/api/models/{repo_id}/revision/{revision}", token))["sha"]
         target = os.path.join(repo, "snapshots", sha, filename)
         if not os.path.exists(target):
-            data = _get(f"{endpoint.rstrip('/')}/{repo_id}/resolve/{sha}/{filename}", token)
-            blob = os.path.join(repo, "blobs", hashlib.sha256(data).hexdigest())
-            os.makedirs(os.path.dirname(blob), exist_ok=True)
-            with open(blob + ".incomplete", "wb") as f:
-                f.write(data)
-            os.replace(blob + ".incomplete", blob)
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            os.symlink(os.path.relpath(blob, os.path.dirname(target)), target)
-        os.makedirs(os.path.dirname(ref), exist_ok=True)
-        with open(ref, "w", encoding="utf-8") as f:
-            f.write(sha)
+            _store(repo, target, _get(f"{endpoint.rstrip('/')}/{repo_id}/resolve/{sha}/{filename}", token))
+        _write_ref(ref, sha)
         return target
     if not offline():
         return None

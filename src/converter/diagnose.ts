@@ -176,7 +176,7 @@ export function diagnosePipInstall(tail: string[], context: PipContext): Diagnos
 
 /** The last Python exception line, e.g. `ValueError: 20.0 dB is too low!`. */
 export function lastErrorLine(tail: string[]): string | undefined {
-  return [...tail].reverse().find((line) => /^[\w.]+(Error|Exception|Exit)\b.*:/.test(line.trim()))?.trim();
+  return [...tail].reverse().find((line) => /^[\w.]*(Error|Exception|Exit)\b.*:/.test(line.trim()))?.trim();
 }
 
 export function diagnose(end: ProcessEnd, disk?: DiskFacts): Diagnosis {

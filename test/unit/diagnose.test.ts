@@ -1,4 +1,5 @@
 // diagnose: a failed converter process becomes a diagnosis a user can act on (the issue's list).
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { diagnose, diagnosePipInstall, lastErrorLine, type ProcessEnd } from '../../src/converter/diagnose.js';
 
@@ -139,6 +140,11 @@ describe('diagnose: fallback', () => {
       'huggingface_hub.errors.GatedRepoError: 401 Client Error.',
     );
     expect(lastErrorLine(['INFO:__main__:Converting unet'])).toBeUndefined();
+  });
+
+  it("lastErrorLine finds a bare Exception, as coremltools' predict raises it off macOS (test/fixtures/real-converter/sd-text-encoder-check.stderr)", () => {
+    const tail = readFileSync(new URL('../fixtures/real-converter/sd-text-encoder-check.stderr', import.meta.url), 'utf8').split(/\r?\n|\r/);
+    expect(lastErrorLine(tail)).toBe('Exception: Model prediction is only supported on macOS version 10.13 or later.');
   });
 });
 

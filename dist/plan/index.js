@@ -40371,12 +40371,16 @@ function filesToFetch(files, components) {
 function repoFolder(hubCache, id) {
     return external_node_path_namespaceObject.join(hubCache, `models--${id.replaceAll('/', '--')}`);
 }
+/** HF_ENDPOINT (the Hub or a mirror), as huggingface_hub reads it, without a trailing slash. */
+function hubEndpoint(env) {
+    return (env.HF_ENDPOINT || 'https://huggingface.co').replace(/\/+$/, '');
+}
 /** HF_HUB_CACHE, else HF_HOME/hub, else ~/.cache/huggingface/hub (huggingface_hub's order). */
 function hubCacheDir(env, home) {
     if (env.HF_HUB_CACHE)
         return env.HF_HUB_CACHE;
-    const hfHome = env.HF_HOME || path.join(env.XDG_CACHE_HOME || path.join(home, '.cache'), 'huggingface');
-    return path.join(hfHome, 'hub');
+    const hfHome = env.HF_HOME || external_node_path_namespaceObject.join(env.XDG_CACHE_HOME || external_node_path_namespaceObject.join(home, '.cache'), 'huggingface');
+    return external_node_path_namespaceObject.join(hfHome, 'hub');
 }
 
 ;// CONCATENATED MODULE: ./src/hub/integrity.ts
@@ -40790,9 +40794,6 @@ function removePartials(blobs) {
 ;// CONCATENATED MODULE: ./src/hub/models.ts
 
 
-function hubEndpoint(env) {
-    return (env.HF_ENDPOINT || 'https://huggingface.co').replace(/\/+$/, '');
-}
 /**
  * The commit each Hub model's revision points at. The converter has no revision flag: the action
  * pins the commit by filling the cache for it and running the converter offline. A Hub that
@@ -40840,6 +40841,8 @@ function tokenProblem(models, token) {
     return undefined;
 }
 
+;// CONCATENATED MODULE: external "node:os"
+const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
 ;// CONCATENATED MODULE: ./src/converter/vocabulary.ts
 /**
  * The converter's vocabulary: its enums, part names, output names and Resources names.
@@ -41894,6 +41897,8 @@ function readPublishOptions(read, env) {
 
 
 
+
+
 /** Input, part, default, default with sd3-version (SD3 denoises with the MMDiT, not a unet). */
 const PART_SWITCHES = [
     ['convert-vae-decoder', 'vae_decoder', true, true],
@@ -41916,6 +41921,8 @@ function parseInputs(raw, ctx) {
         temp: ctx.env.RUNNER_TEMP ?? '/tmp',
         toolCache: ctx.env.RUNNER_TOOL_CACHE ?? external_node_path_namespaceObject.join(ctx.env.RUNNER_TEMP ?? '/tmp', 'tool-cache'),
         workspace: ctx.env.GITHUB_WORKSPACE ?? process.cwd(),
+        hubEndpoint: hubEndpoint(ctx.env),
+        hubCache: hubCacheDir(ctx.env, ctx.env.HOME || external_node_os_namespaceObject.homedir()),
     };
     const model = readModel(read, 'model-version', runner.workspace, ctx, true);
     const controlnets = read.list('convert-controlnet');
@@ -44022,6 +44029,7 @@ function failRun(error) {
 }
 
 ;// CONCATENATED MODULE: ./src/plan-entry.ts
+
 
 
 

@@ -77,6 +77,11 @@ export function repoFolder(hubCache: string, id: string): string {
   return path.join(hubCache, `models--${id.replaceAll('/', '--')}`);
 }
 
+/** HF_ENDPOINT (the Hub or a mirror), as huggingface_hub reads it, without a trailing slash. */
+export function hubEndpoint(env: Readonly<Record<string, string | undefined>>): string {
+  return (env.HF_ENDPOINT || 'https://huggingface.co').replace(/\/+$/, '');
+}
+
 /** HF_HUB_CACHE, else HF_HOME/hub, else ~/.cache/huggingface/hub (huggingface_hub's order). */
 export function hubCacheDir(env: Readonly<Record<string, string | undefined>>, home: string): string {
   if (env.HF_HUB_CACHE) return env.HF_HUB_CACHE;

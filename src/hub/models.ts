@@ -13,9 +13,6 @@ export interface ModelRevision extends ResolvedModel {
   card?: ModelCard;
 }
 
-export function hubEndpoint(env: Readonly<Record<string, string | undefined>>): string {
-  return (env.HF_ENDPOINT || 'https://huggingface.co').replace(/\/+$/, '');
-}
 
 /**
  * The commit each Hub model's revision points at. The converter has no revision flag: the action

@@ -1,13 +1,12 @@
-import * as os from 'node:os';
 import * as core from '@actions/core';
 import type { Config } from '../inputs/config.js';
 import { CACHE_NAMES, restore, save, type CacheReport } from '../cache/cache.js';
 import { hubKey } from '../cache/keys.js';
 import { HubClient } from './client.js';
-import { hubCacheDir, repoFolder } from './files.js';
+import { repoFolder } from './files.js';
 import { IntegrityError } from './integrity.js';
 import { filesDiffusionKitLoads } from '../converter/diffusionkit.js';
-import { hubEndpoint, resolveModels, tokenProblem, type ModelRevision } from './models.js';
+import { resolveModels, tokenProblem, type ModelRevision } from './models.js';
 import { checkModelKind, type KindCheck } from './kind.js';
 import { Halt } from '../halt.js';
 import { setOutput } from '../outputs.js';
@@ -24,7 +23,7 @@ export interface ModelsStage {
  * would refuse). Halts on a missing token or a refused model.
  */
 export async function modelsStage(config: Config): Promise<ModelsStage> {
-  const hub = new HubClient(hubEndpoint(process.env), config.hfToken);
+  const hub = new HubClient(config.runner.hubEndpoint, config.hfToken);
   const models = await resolveModels(config, hub);
   const tokenError = tokenProblem(models, config.hfToken);
   if (tokenError) throw new Halt([tokenError], 'Invalid input');
@@ -58,7 +57,7 @@ export function canRunOffline(config: Config, models: ModelRevision[], filled: b
  */
 export async function downloadModels(config: Config, models: ModelRevision[], client: HubClient, caching: boolean): Promise<ModelDownload> {
   if (models.length === 0) return { env: {}, downloadedBytes: 0, offline: false };
-  const hubCache = hubCacheDir(process.env, os.homedir());
+  const hubCache = config.runner.hubCache;
   const paths = models.map((m) => repoFolder(hubCache, m.id));
   return core.group('Hugging Face downloads', async () => {
     let report = caching ? await restore(CACHE_NAMES.hub, paths, hubKey(models)) : undefined;

@@ -121,6 +121,9 @@ export interface RunnerContext {
   temp: string;
   toolCache: string;
   workspace: string;
+  /** HF_ENDPOINT, and the huggingface_hub cache the converter reads (HF_HUB_CACHE, HF_HOME, ~). */
+  hubEndpoint: string;
+  hubCache: string;
 }
 
 /** What happens to the outputs once every check passed (src/package/, src/publish/). */

@@ -1,4 +1,6 @@
+import * as os from 'node:os';
 import * as path from 'node:path';
+import { hubCacheDir, hubEndpoint } from '../hub/files.js';
 import {
   ATTENTION_IMPLEMENTATIONS,
   COMPUTE_UNITS,
@@ -58,6 +60,8 @@ export function parseInputs(raw: (name: InputName) => string, ctx: ParseContext)
     temp: ctx.env.RUNNER_TEMP ?? '/tmp',
     toolCache: ctx.env.RUNNER_TOOL_CACHE ?? path.join(ctx.env.RUNNER_TEMP ?? '/tmp', 'tool-cache'),
     workspace: ctx.env.GITHUB_WORKSPACE ?? process.cwd(),
+    hubEndpoint: hubEndpoint(ctx.env),
+    hubCache: hubCacheDir(ctx.env, ctx.env.HOME || os.homedir()),
   };
 
   const model = readModel(read, 'model-version', runner.workspace, ctx, true);

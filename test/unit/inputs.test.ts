@@ -486,3 +486,12 @@ describe('parseInputs: lists and thresholds', () => {
     });
   });
 });
+
+describe('parseInputs: the Hub the stages use', () => {
+  it("takes HF_ENDPOINT and huggingface_hub's cache folder from the runner's environment, so no stage reads process.env", () => {
+    const hub = (env: Record<string, string>) => parseInputs(raw(), ctx({ env })).config?.runner;
+    expect(hub({ HF_ENDPOINT: 'http://127.0.0.1:8080/', HF_HUB_CACHE: '/c/hub', HOME: '/Users/runner' })).toMatchObject({ hubEndpoint: 'http://127.0.0.1:8080', hubCache: '/c/hub' });
+    expect(hub({ HOME: '/Users/runner' })).toMatchObject({ hubEndpoint: 'https://huggingface.co', hubCache: '/Users/runner/.cache/huggingface/hub' });
+    expect(hub({ HF_HOME: '/hf', HOME: '/Users/runner' })?.hubCache).toBe('/hf/hub');
+  });
+});

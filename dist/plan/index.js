@@ -41796,8 +41796,13 @@ function maxAssetSizeProblem(bytes) {
         return `must be at least 1 MiB (${MIN_PART_SIZE} bytes)`;
     return undefined;
 }
+/** Three digits: `.1000` would sort before `.101`, and `cat <zip>.*` would join the parts out of order. */
+const MAX_PARTS = 999;
 /** `<zip>.001`: parts sort, and join, in the order of their names. */
 function partName(zipName, index) {
+    if (index > MAX_PARTS) {
+        throw new Error(`${zipName} would need more than ${MAX_PARTS} parts, whose names would not sort in order: raise \`max-asset-size\` (up to just under 2 GiB).`);
+    }
     return `${zipName}.${String(index).padStart(3, '0')}`;
 }
 /** The command that joins parts back into the zip. */

@@ -37,8 +37,14 @@ export function maxAssetSizeProblem(bytes: number): string | undefined {
   return undefined;
 }
 
+/** Three digits: `.1000` would sort before `.101`, and `cat <zip>.*` would join the parts out of order. */
+export const MAX_PARTS = 999;
+
 /** `<zip>.001`: parts sort, and join, in the order of their names. */
 export function partName(zipName: string, index: number): string {
+  if (index > MAX_PARTS) {
+    throw new Error(`${zipName} would need more than ${MAX_PARTS} parts, whose names would not sort in order: raise \`max-asset-size\` (up to just under 2 GiB).`);
+  }
   return `${zipName}.${String(index).padStart(3, '0')}`;
 }
 

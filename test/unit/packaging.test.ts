@@ -123,6 +123,12 @@ describe('max-asset-size and the split plan', () => {
     expect(partName('m.zip', 12)).toBe('m.zip.012');
     expect(joinCommand('m.zip', ['m.zip.001', 'm.zip.002'])).toBe('cat m.zip.001 m.zip.002 > m.zip');
   });
+
+  it('refuses a 1000th part, whose name would sort before .101, naming max-asset-size', () => {
+    expect(partName('m.zip', 999)).toBe('m.zip.999');
+    expect(() => partName('m.zip', 1000)).toThrow(/m\.zip would need more than 999 parts, .*raise `max-asset-size`/);
+    expect(['m.zip.101', 'm.zip.1000'].sort()).toEqual(['m.zip.1000', 'm.zip.101']);
+  });
 });
 
 describe('SHA256SUMS, pip freeze, Xcode', () => {

@@ -1,4 +1,5 @@
 import * as core from '@actions/core';
+import { errorMessage } from './format/error.js';
 
 /**
  * A stage's reason to end the run where it stands, before anything after it runs: each error is
@@ -23,5 +24,5 @@ export class Halt extends Error {
 /** The entries' last catch: a Halt as its stage said, anything else as its message. */
 export function failRun(error: unknown): void {
   if (error instanceof Halt) error.report();
-  else core.setFailed(error instanceof Error ? error.message : String(error));
+  else core.setFailed(errorMessage(error));
 }

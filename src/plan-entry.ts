@@ -12,6 +12,7 @@ import { decideRefresh, describeVerdict, ReleaseReader } from './refresh/stage.j
 import { setPlanOutput } from './outputs.js';
 import { writeStepSummary } from './summary/write.js';
 import { failRun } from './halt.js';
+import { errorMessage } from './format/error.js';
 
 // plan/action.yml: the list of models and variants as a matrix for the main action. Thin: the
 // decisions are src/matrix/ (the list and the matrix) and src/refresh/ (what is current).
@@ -62,7 +63,7 @@ async function run(): Promise<void> {
     try {
       reader = await ReleaseReader.open(plan.githubToken, built.entries[0]!.config.publish.github);
     } catch (error) {
-      core.warning(`skip-if-unchanged cannot read the releases (${error instanceof Error ? error.message : String(error)}): every entry stays in the matrix.`);
+      core.warning(`skip-if-unchanged cannot read the releases (${errorMessage(error)}): every entry stays in the matrix.`);
     }
     for (const entry of built.entries) {
       if (!reader || entry.releaseTag === undefined) {

@@ -4,6 +4,7 @@ import { directorySize } from '../convert/sizes.js';
 import type { Config } from '../inputs/config.js';
 import { setOutput } from '../outputs.js';
 import type { CacheKey } from './keys.js';
+import { errorMessage } from '../format/error.js';
 
 /**
  * The thin part around @actions/cache. A cache is an optimisation: a service that is down,
@@ -83,7 +84,7 @@ export async function restore(name: CacheName, paths: string[], key: CacheKey): 
     }
   } catch (error) {
     report.restoreMs = Date.now() - started;
-    core.warning(`Restoring the ${name} cache failed, going on without it: ${error instanceof Error ? error.message : String(error)}`);
+    core.warning(`Restoring the ${name} cache failed, going on without it: ${errorMessage(error)}`);
   }
   core.info(`${name} cache: ${report.restored}${report.matchedKey && report.restored === 'partial' ? ` (${report.matchedKey})` : ''}.`);
   return report;
@@ -106,7 +107,7 @@ export async function save(report: CacheReport, paths: string[]): Promise<CacheR
     }
     return { ...report, saved: 'saved', savedBytes: paths.reduce((sum, p) => sum + directorySize(p), 0) };
   } catch (error) {
-    core.warning(`Saving the ${report.name} cache failed: ${error instanceof Error ? error.message : String(error)}`);
+    core.warning(`Saving the ${report.name} cache failed: ${errorMessage(error)}`);
     return { ...report, saved: 'failed' };
   }
 }

@@ -6,6 +6,7 @@ import { diagnose } from '../converter/diagnose.js';
 import type { HubClient } from '../hub/client.js';
 import { childEnvironment, runProcess } from '../process.js';
 import { decidePrepareFp16, stagedFolder, stagingLinks, type ModelFiles } from './decide.js';
+import { errorMessage } from '../format/error.js';
 
 export interface Fp16Preparation {
   /** The converter's working directory when a copy was staged (else the workspace). */
@@ -23,7 +24,7 @@ async function hubFiles(hub: Pick<HubClient, 'resolve'>, modelVersion: string, r
     const { files } = await hub.resolve(modelVersion, revision);
     return { files: files.map((f) => f.rfilename) };
   } catch (error) {
-    return { error: error instanceof Error ? error.message : String(error) };
+    return { error: errorMessage(error) };
   }
 }
 

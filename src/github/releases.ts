@@ -2,6 +2,7 @@ import { createReadStream } from 'node:fs';
 import * as core from '@actions/core';
 import type { GitHubContext } from '../inputs/config.js';
 import type { WrittenFile } from '../package/zip.js';
+import { errorMessage } from '../format/error.js';
 
 /**
  * The ONE module that talks to GitHub's releases API, through Octokit from @actions/github
@@ -165,19 +166,18 @@ const statusOf = (error: unknown): number | undefined => {
   const status = (error as { status?: unknown })?.status;
   return typeof status === 'number' ? status : undefined;
 };
-const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
 /** 5xx, and dropped connections (Octokit reports those as 500 too). */
 export function isRetryable(error: unknown): boolean {
   const status = statusOf(error);
   if (status !== undefined) return status >= 500;
-  return /ECONNRESET|EPIPE|ETIMEDOUT|ECONNREFUSED|socket hang up|other side closed|fetch failed/i.test(messageOf(error));
+  return /ECONNRESET|EPIPE|ETIMEDOUT|ECONNREFUSED|socket hang up|other side closed|fetch failed/i.test(errorMessage(error));
 }
 
 /** Pure: the error a failed call becomes, with what to do about it. */
 export function describeFailure(what: string, error: unknown): ReleaseError {
   const status = statusOf(error);
-  const detail = `${what} failed${status ? ` (HTTP ${status})` : ''}: ${messageOf(error)}`;
+  const detail = `${what} failed${status ? ` (HTTP ${status})` : ''}: ${errorMessage(error)}`;
   if (status === 403) return new ReleaseError(`${detail}. ${PERMISSION_HINT}`, status);
   if (status === 401) return new ReleaseError(`${detail}. github-token was refused: pass a valid token (the default, \${{ github.token }}, is).`, status);
   if (status === 404) return new ReleaseError(`${detail}. The repository or release was not found with this token; a token that cannot see a private repository gets 404. ${PERMISSION_HINT}`, status);
@@ -210,7 +210,7 @@ export class Releases {
       } catch (error) {
         const delay = RETRY_DELAYS_MS[attempt];
         if (!isRetryable(error) || delay === undefined) throw describeFailure(what, error);
-        core.info(`${what} failed (${statusOf(error) ?? ''} ${messageOf(error)}); retrying in ${delay / 1000} s.`);
+        core.info(`${what} failed (${statusOf(error) ?? ''} ${errorMessage(error)}); retrying in ${delay / 1000} s.`);
         await sleep(delay);
       }
     }
@@ -268,7 +268,7 @@ export class Releases {
       const parsed = JSON.parse(text) as unknown;
       return parsed && typeof parsed === 'object' && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : undefined;
     } catch (error) {
-      core.info(`No manifest read from the release ${tag}: ${messageOf(error)}`);
+      core.info(`No manifest read from the release ${tag}: ${errorMessage(error)}`);
       return undefined;
     }
   }
@@ -340,9 +340,9 @@ export class Releases {
         // Whatever this attempt left under the name goes, before a retry and before giving up
         // (a token refused outright left nothing).
         const status = statusOf(error);
-        if (status !== 401 && status !== 403) await this.removeLeftovers(release.id, file.name).catch((e: unknown) => core.warning(`Could not remove what the failed upload of ${file.name} left: ${messageOf(e)}`));
+        if (status !== 401 && status !== 403) await this.removeLeftovers(release.id, file.name).catch((e: unknown) => core.warning(`Could not remove what the failed upload of ${file.name} left: ${errorMessage(e)}`));
         if (!isRetryable(error) || delay === undefined) throw describeFailure(`Uploading ${file.name}`, error);
-        core.info(`Uploading ${file.name} failed (${statusOf(error) ?? ''} ${messageOf(error)}); removed what it left, retrying in ${delay / 1000} s.`);
+        core.info(`Uploading ${file.name} failed (${statusOf(error) ?? ''} ${errorMessage(error)}); removed what it left, retrying in ${delay / 1000} s.`);
         await sleep(delay);
       } finally {
         stream.destroy();

@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { HttpClient } from '@actions/http-client';
 import { filesToFetch, pipelineComponents, repoFolder, type HubFile } from './files.js';
 import { contentDigest, downloadOrder, expectedOf, IntegrityError, mismatch, resumeFrom } from './integrity.js';
+import { errorMessage } from '../format/error.js';
 
 /** public: anyone downloads; gated: a token whose account accepted the terms; private: a token with access. */
 export type HubAccess = 'public' | 'gated' | 'private';
@@ -196,7 +197,7 @@ class DownloadClient {
         try {
           response = await this.http.get(url, headers);
         } catch (error) {
-          lastProblem = errorText(error);
+          lastProblem = errorMessage(error);
           continue;
         }
         const status = response.message.statusCode ?? 0;
@@ -254,7 +255,7 @@ class DownloadClient {
         await flush();
         await writing;
         if (dropped !== undefined) {
-          lastProblem = `connection dropped after ${written} bytes (${errorText(dropped)})`;
+          lastProblem = `connection dropped after ${written} bytes (${errorMessage(dropped)})`;
           continue;
         }
         if (total !== undefined && written < total) {
@@ -326,10 +327,6 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
       resolve();
     }, { once: true });
   });
-}
-
-function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 /** A JSON file, parsed; undefined when it cannot be read or parsed (then nothing is narrowed by it). */

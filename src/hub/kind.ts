@@ -4,6 +4,7 @@ import type { Config } from '../inputs/config.js';
 import type { HubClient } from './client.js';
 import type { ModelRevision } from './models.js';
 import { checkControlNetBases } from './controlnet.js';
+import { errorMessage } from '../format/error.js';
 
 /**
  * SDXL detection, before anything is installed: the converter given an SDXL checkpoint without
@@ -73,7 +74,7 @@ async function checkPipelineKind(config: Config, models: readonly ModelRevision[
   try {
     index = await hub.readJson(o.modelVersion, main.revision, 'model_index.json');
   } catch (error) {
-    return { warning: `Could not read model_index.json of ${o.modelVersion}@${main.revision.slice(0, 12)} (${error instanceof Error ? error.message : String(error)}), so SDXL was not checked for. If it is SDXL, set \`xl-version: true\`.` };
+    return { warning: `Could not read model_index.json of ${o.modelVersion}@${main.revision.slice(0, 12)} (${errorMessage(error)}), so SDXL was not checked for. If it is SDXL, set \`xl-version: true\`.` };
   }
   return { error: xlVersionProblem(pipelineClass(index), config, `${o.modelVersion}@${main.revision.slice(0, 12)}`) };
 }

@@ -3,6 +3,7 @@ import type { Config } from '../inputs/config.js';
 import type { ResolvedModel } from '../cache/keys.js';
 import { HubClient, HubRequestError, type HubAccess, type ModelCard } from './client.js';
 import type { HubFile } from './files.js';
+import { errorMessage } from '../format/error.js';
 
 export interface ModelRevision extends ResolvedModel {
   files: HubFile[];
@@ -33,7 +34,7 @@ export async function resolveModels(config: Config, client: HubClient): Promise<
         resolved.push({ id, revision: rev, resolved: false, files: [], refusedWith: error.status });
         continue; // tokenProblem says what to do
       }
-      core.warning(`Could not resolve ${id}@${rev} on ${client.endpoint} (${error instanceof Error ? error.message : String(error)}); going on keyed by the revision name, and the converter downloads what it needs itself.`);
+      core.warning(`Could not resolve ${id}@${rev} on ${client.endpoint} (${errorMessage(error)}); going on keyed by the revision name, and the converter downloads what it needs itself.`);
       resolved.push({ id, revision: rev, resolved: false, files: [] });
     }
   }

@@ -10,6 +10,7 @@ import { resolveModels, tokenProblem, type ModelRevision } from './models.js';
 import { checkModelKind, type KindCheck } from './kind.js';
 import { Halt } from '../halt.js';
 import { setOutput } from '../outputs.js';
+import { errorMessage } from '../format/error.js';
 
 export interface ModelsStage {
   hub: HubClient;
@@ -75,7 +76,7 @@ export async function downloadModels(config: Config, models: ModelRevision[], cl
       } catch (error) {
         // Bytes that differ from the listing twice are not a network hiccup: never convert them.
         if (error instanceof IntegrityError) throw new Error(`The Hub's file list and the downloaded bytes disagree: ${error.message}. The Hub or a proxy between is serving other bytes than it lists; the run stops rather than convert them.`, { cause: error });
-        core.warning(`Downloading from the Hub failed (${error instanceof Error ? error.message : String(error)}); the converter will download what it needs itself.`);
+        core.warning(`Downloading from the Hub failed (${errorMessage(error)}); the converter will download what it needs itself.`);
       }
     }
     if (report && filled) report = await save(report, paths);

@@ -5,6 +5,7 @@ import * as core from '@actions/core';
 import { STATE_DIR } from '../convert/state.js';
 import { childEnvironment } from '../process.js';
 import { parseFreeze, parseXcodeVersion, type EnvironmentRecord } from './manifest.js';
+import { errorMessage } from '../format/error.js';
 
 /**
  * What the conversion ran with, recorded next to the converter's state in output-dir, so that a
@@ -51,7 +52,7 @@ export async function recordEnvironment(outputDir: string, python: string, cwd: 
     writeFileSync(`${target}.tmp`, `${JSON.stringify(record, null, 2)}\n`);
     renameSync(`${target}.tmp`, target);
   } catch (error) {
-    core.warning(`Could not record the conversion's environment for manifest.json: ${error instanceof Error ? error.message : String(error)}`);
+    core.warning(`Could not record the conversion's environment for manifest.json: ${errorMessage(error)}`);
   }
   return record;
 }

@@ -16,6 +16,7 @@ import { listTree, type TreeListing } from './listing.js';
 import { buildManifest, majorOf, manifestJson, sha256sums, type ActionIdentity, type Manifest, type Replaced } from './manifest.js';
 import { publishedNames, topFolder, type PublishedNames } from './names.js';
 import { writeZip, type WrittenFile, type ZipResult } from './zip.js';
+import { errorMessage } from '../format/error.js';
 
 
 /** What the stages before packaging hand it. */
@@ -100,7 +101,7 @@ function diagnose(error: unknown, dir: string): PackageError {
   if (err?.code === 'ENOSPC') {
     return new PackageError(`The disk filled up while writing the zips into ${dir}. Free space before this step (unused Xcode versions, simulator runtimes), use a runner with a larger disk, or set package: false.`);
   }
-  return new PackageError(`Packaging failed: ${err instanceof Error ? err.message : String(error)}`);
+  return new PackageError(`Packaging failed: ${errorMessage(error)}`);
 }
 
 /**

@@ -2,6 +2,7 @@ import * as path from 'node:path';
 import * as core from '@actions/core';
 import type { GitHubContext } from '../inputs/config.js';
 import type { WrittenFile } from '../package/zip.js';
+import { errorMessage } from '../format/error.js';
 
 /**
  * The workflow artifact: ONE artifact holding package-dir's files (the zips or their parts, the
@@ -41,7 +42,7 @@ export function artifactUrl(github: GitHubContext, id: number): string {
 
 export class ArtifactError extends Error {}
 
-const isConflict = (error: unknown) => /\b409\b|already exists/i.test(error instanceof Error ? error.message : String(error));
+const isConflict = (error: unknown) => /\b409\b|already exists/i.test(errorMessage(error));
 
 /**
  * Uploads `files` (all in `dir`) as one artifact. A name already taken in this run (a rerun of
@@ -63,7 +64,7 @@ export async function uploadArtifact(options: {
   try {
     response = await upload();
   } catch (error) {
-    if (!isConflict(error)) throw new ArtifactError(`Uploading the artifact ${options.name} failed: ${error instanceof Error ? error.message : String(error)}`);
+    if (!isConflict(error)) throw new ArtifactError(`Uploading the artifact ${options.name} failed: ${errorMessage(error)}`);
     if (!options.overwrite) {
       throw new ArtifactError(`An artifact named ${options.name} already exists in this workflow run (an earlier attempt, or another job of a matrix): set a unique artifact-name, or overwrite-assets: true to replace it.`);
     }

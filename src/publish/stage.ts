@@ -5,6 +5,7 @@ import { actionIdentity, packageOutputs, type PackageInput, type PackageResult }
 import { artifactServiceProblem, uploadArtifact, type ArtifactResult } from './artifact.js';
 import { mergeBody, renderSection } from './notes.js';
 import { Releases, type ReleaseResult } from '../github/releases.js';
+import { errorMessage } from '../format/error.js';
 
 /**
  * After every check passed: package, then the workflow artifact, then the release. Each failure
@@ -20,10 +21,9 @@ export interface PublishReport {
   problems: string[];
 }
 
-const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
 function fail(report: PublishReport, title: string, error: unknown): void {
-  const message = messageOf(error);
+  const message = errorMessage(error);
   core.error(message, { title });
   report.problems.push(message);
 }
@@ -62,7 +62,7 @@ export async function publishOutputs(input: PackageInput): Promise<PublishReport
         setOutput('artifact-id', report.artifact.id);
         setOutput('artifact-url', report.artifact.url);
       } catch (error) {
-        fail(report, 'Workflow artifact', new Error(`${messageOf(error)} The files are still in package-dir, ${packaged.dir}.`));
+        fail(report, 'Workflow artifact', new Error(`${errorMessage(error)} The files are still in package-dir, ${packaged.dir}.`));
       }
     }
   }

@@ -3,6 +3,7 @@ import type { Config } from '../inputs/config.js';
 import { setOutput } from '../outputs.js';
 import type { Replaced } from '../package/manifest.js';
 import { decideRefresh, describeVerdict, ReleaseReader } from './stage.js';
+import { errorMessage } from '../format/error.js';
 
 export interface RefreshOutcome {
   /** The release is current: the step ends here, before any setup (main's summary says why). */
@@ -28,7 +29,7 @@ export async function refreshStage(config: Config, models: ReadonlyArray<{ id: s
   try {
     reader = await ReleaseReader.open(config.publish.githubToken, config.publish.github);
   } catch (error) {
-    core.warning(`skip-if-unchanged cannot read the releases (${error instanceof Error ? error.message : String(error)}): converting.`, { title: 'skip-if-unchanged' });
+    core.warning(`skip-if-unchanged cannot read the releases (${errorMessage(error)}): converting.`, { title: 'skip-if-unchanged' });
   }
   const decision = reader
     ? await decideRefresh(config, models, tag, reader)

@@ -4,6 +4,7 @@ import { publishedNames } from '../package/names.js';
 import { githubAssetName, Releases, type AssetInfo, type ReleaseInfo } from '../github/releases.js';
 import { identityOf, judge, replacedBy, type Verdict } from './compare.js';
 import { publishedIdentity, type PublishedIdentity, type Replaced } from '../package/manifest.js';
+import { errorMessage } from '../format/error.js';
 
 /**
  * The thin part of skip-if-unchanged: reads the release of a tag and this variant's manifest
@@ -66,7 +67,7 @@ export async function decideRefresh(
   try {
     lookup = await reader.lookup(tag, manifestName);
   } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
+    const message = errorMessage(error);
     core.warning(`skip-if-unchanged could not read the release ${tag} (${message}): converting.`, { title: 'skip-if-unchanged' });
     return { verdict: { current: false, reason: `the release ${tag} could not be read (${message})`, differences: [] } };
   }

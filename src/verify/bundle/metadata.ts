@@ -1,3 +1,4 @@
+import { errorMessage } from '../../format/error.js';
 /**
  * What a compiled model's metadata.json says, as far as the checks and the apps read it. Pure.
  *
@@ -50,7 +51,7 @@ export function readMetadata(text: string): MetadataReading {
   try {
     parsed = JSON.parse(text);
   } catch (error) {
-    return { ok: false, problem: `is not valid JSON (${error instanceof Error ? error.message : String(error)})` };
+    return { ok: false, problem: `is not valid JSON (${errorMessage(error)})` };
   }
   // Mochi Diffusion decodes an array and refuses anything but exactly one entry.
   if (!Array.isArray(parsed) || parsed.length !== 1 || !isObject(parsed[0])) {

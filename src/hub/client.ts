@@ -80,7 +80,6 @@ export class HubClient {
     }
   }
 
-
   /**
    * Puts the files the converter loads (or `only` these), at exactly this commit, into huggingface_hub's cache
    * layout (blobs, snapshots/<sha>, refs/<revision>), so that an offline converter loads that
@@ -90,8 +89,8 @@ export class HubClient {
    */
   async fill(hubCache: string, id: string, revision: string, sha: string, files: HubFile[], only?: readonly string[]): Promise<FillReport> {
     const repo = repoFolder(hubCache, id);
-    const blobs = path.join(repo, 'blobs');
-    removePartials(blobs);
+    // A killed run's partial files; this run's each go with their download (toBlob's finally).
+    removePartials(path.join(repo, 'blobs'));
     const report: FillReport = { downloadedBytes: 0, downloadedFiles: 0, reusedFiles: 0 };
     const missing = (only ?? []).filter((name) => !files.some((f) => f.rfilename === name));
     if (missing.length > 0) throw new Error(`${id}@${sha.slice(0, 12)} has no ${missing.join(', ')}`);
@@ -108,7 +107,6 @@ export class HubClient {
       }
     } finally {
       downloads.dispose();
-      removePartials(blobs);
     }
     // The converter always loads `main`: offline, refs/main decides which commit that is.
     mkdirSync(path.join(repo, 'refs'), { recursive: true });
@@ -354,7 +352,7 @@ function link(snapshotPath: string, blob: string): void {
   symlinkSync(path.relative(path.dirname(snapshotPath), blob), snapshotPath);
 }
 
-/** Partial downloads left by a killed run (or this one's failure): never cached, never a blob. */
+/** Partial downloads left by a killed run: never cached, never a blob. */
 function removePartials(blobs: string): void {
   if (!existsSync(blobs)) return;
   for (const name of readdirSync(blobs)) if (name.endsWith(PARTIAL)) rmSync(path.join(blobs, name), { force: true });

@@ -1,5 +1,6 @@
 import * as path from 'node:path';
 import type { Config } from '../inputs/config.js';
+import { folderOf, isFp16Safetensors } from '../hub/files.js';
 
 /**
  * prepare-fp16, the deciding part. The converter loads every pipeline with variant="fp16",
@@ -10,8 +11,6 @@ import type { Config } from '../inputs/config.js';
  */
 export const PREPARE_FP16_HELPER = 'python/prepare_fp16.py';
 
-/** `x.fp16.safetensors`, or a shard of one as diffusers names it (`x.fp16-00001-of-00002.safetensors`). */
-export const isFp16Safetensors = (file: string) => /\.fp16(-\d+-of-\d+)?\.safetensors$/.test(file);
 
 /** The model's file list: from the Hub's `siblings`, or from the local folder; or why not. */
 export type ModelFiles = { files: string[] } | { error: string };
@@ -75,9 +74,8 @@ export function decidePrepareFp16(config: Pick<Config, 'prepareFp16' | 'conversi
 
 /** Pure: component folders with weights but no safetensors (only .bin), which the cache does not get. */
 export function binOnlyFolders(files: readonly string[]): string[] {
-  const folder = (f: string) => f.slice(0, f.lastIndexOf('/'));
-  const withSafetensors = new Set(files.filter((f) => f.endsWith('.safetensors')).map(folder));
-  return [...new Set(files.filter((f) => f.includes('/') && f.endsWith('.bin')).map(folder))].filter((d) => !withSafetensors.has(d)).sort();
+  const withSafetensors = new Set(files.filter((f) => f.endsWith('.safetensors')).map(folderOf));
+  return [...new Set(files.filter((f) => f.includes('/') && f.endsWith('.bin')).map(folderOf))].filter((d) => !withSafetensors.has(d)).sort();
 }
 
 /**

@@ -22,6 +22,9 @@ const WEIGHT_INDEX = /\.index(\.[\w-]+)?\.json$/;
  * `diffusion_pytorch_model-00001-of-00002.fp16.safetensors` (diffusers).
  */
 const FP16_WEIGHT = /\.fp16(-\d+-of-\d+)?\.safetensors$/;
+export const isFp16Safetensors = (file: string): boolean => FP16_WEIGHT.test(file);
+/** The folder of a repository path (`unet/x.safetensors` -> `unet`; '' at the top). */
+export const folderOf = (file: string): string => file.slice(0, Math.max(0, file.lastIndexOf('/')));
 /** Their indexes: `model.safetensors.index.fp16.json` (transformers), `*.safetensors.fp16.index.json` (diffusers). */
 const FP16_INDEX = /\.safetensors\.(index\.fp16|fp16\.index)\.json$/;
 /** Plain weights and index: no variant in the name (not `.ema.`, `.non_ema.`, `.fp16.`). */
@@ -50,15 +53,14 @@ export function filesToFetch(files: HubFile[], components?: readonly string[]): 
   const isPipeline = files.some((f) => f.rfilename === 'model_index.json');
   if (isPipeline) {
     // A component without fp16 weights is loaded from its plain safetensors (diffusers warns).
-    const folder = (name: string) => name.slice(0, name.lastIndexOf('/'));
-    const withFp16 = new Set(files.filter((f) => FP16_WEIGHT.test(f.rfilename)).map((f) => folder(f.rfilename)));
+    const withFp16 = new Set(files.filter((f) => isFp16Safetensors(f.rfilename)).map((f) => folderOf(f.rfilename)));
     const wanted = components && new Set(components);
     return files.filter(({ rfilename: name }) => {
       if (name === 'model_index.json') return true;
       if (!name.includes('/')) return false; // README, images, single-file checkpoints
       if (wanted && !wanted.has(name.slice(0, name.indexOf('/')))) return false;
-      const fp16 = withFp16.has(folder(name));
-      if (WEIGHT.test(name)) return fp16 ? FP16_WEIGHT.test(name) : PLAIN_WEIGHT.test(name);
+      const fp16 = withFp16.has(folderOf(name));
+      if (WEIGHT.test(name)) return fp16 ? isFp16Safetensors(name) : PLAIN_WEIGHT.test(name);
       if (WEIGHT_INDEX.test(name)) return fp16 ? FP16_INDEX.test(name) : PLAIN_INDEX.test(name);
       return true;
     });

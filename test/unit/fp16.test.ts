@@ -3,7 +3,8 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseInputs } from '../../src/inputs/parse.js';
 import type { Config } from '../../src/inputs/config.js';
-import { binOnlyFolders, decidePrepareFp16, isFp16Safetensors, stagedFolder, stagingLinks } from '../../src/fp16/decide.js';
+import { binOnlyFolders, decidePrepareFp16, stagedFolder, stagingLinks } from '../../src/fp16/decide.js';
+import { isFp16Safetensors } from '../../src/hub/files.js';
 import { prepareFp16 } from '../../src/fp16/prepare.js';
 import { ACTION_ROOT, HUB_MODEL, WORKSPACE, ctx, options, raw } from './fixtures.js';
 

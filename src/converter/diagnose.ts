@@ -1,5 +1,6 @@
 import { APPLE_SILICON_ONLY, APPLE_SILICON_RUNNERS, SUPPORTED_PYTHON } from './install.js';
 import { DIFFUSIONKIT_MIN_PSNR } from './diffusionkit.js';
+import { DIFFUSIONKIT_PARITY_FAILED } from './log.js';
 
 /**
  * Turns a failed converter process into a diagnosis a user can act on. Pure: it reads the exit
@@ -24,8 +25,6 @@ export interface Diagnosis {
   hints: string[];
 }
 
-/** unittest's report of DiffusionKit's failed assertGreater(psnr, 35). */
-const PARITY_FAILED = new RegExp(String.raw`AssertionError: (\S+) not greater than ${DIFFUSIONKIT_MIN_PSNR}\b`);
 
 const GiB = 1024 ** 3;
 const gib = (bytes: number) => `${(bytes / GiB).toFixed(1)} GiB`;
@@ -112,9 +111,9 @@ const MATCHERS: readonly Matcher[] = [
     }),
   },
   {
-    applies: (_end, text) => PARITY_FAILED.test(text),
+    applies: (_end, text) => DIFFUSIONKIT_PARITY_FAILED.test(text),
     diagnose: (end) => {
-      const figure = PARITY_FAILED.exec(end.tail.join('\n'))?.[1];
+      const figure = DIFFUSIONKIT_PARITY_FAILED.exec(end.tail.join('\n'))?.[1];
       return {
         title: `DiffusionKit's parity check failed (PSNR ${figure} dB, not over ${DIFFUSIONKIT_MIN_PSNR} dB), so it saved no package and the converter failed opening it.`,
         hints: [

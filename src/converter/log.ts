@@ -38,6 +38,8 @@ export interface LogContext {
 const FIGURE = String.raw`(-?inf|nan|-?\d+(?:\.\d+)?)`;
 /** DiffusionKit prints `{psnr:.3g}` and unittest a float's repr: either may have an exponent. */
 const DK_FIGURE = String.raw`(-?inf|nan|-?\d+(?:\.\d+)?(?:e[+-]?\d+)?)`;
+/** unittest's report of DiffusionKit's failed assertGreater(psnr, 35), with the figure. */
+export const DIFFUSIONKIT_PARITY_FAILED = new RegExp(String.raw`AssertionError: ${DK_FIGURE} not greater than ${DIFFUSIONKIT_MIN_PSNR}\b`);
 /** Part names hold dots where a ControlNet id does (`..._1.0`). */
 const NAME = String.raw`[\w.-]+`;
 const PATTERNS = {
@@ -50,7 +52,7 @@ const PATTERNS = {
   // whose parity check always runs: it logs the figure, and on a failure unittest prints the
   // assertion and the package is never saved (the converter then fails opening it).
   diffusionKitPsnr: new RegExp(String.raw`:torch2coreml PSNR=${DK_FIGURE}`),
-  diffusionKitFailed: new RegExp(String.raw`AssertionError: ${DK_FIGURE} not greater than ${DIFFUSIONKIT_MIN_PSNR}\b`),
+  diffusionKitFailed: DIFFUSIONKIT_PARITY_FAILED,
   converting: new RegExp(String.raw`:Converting (${NAME})$`),
   converted: new RegExp(String.raw`:Converted (${NAME})$`),
   saved: new RegExp(String.raw`:Saved ${NAME} into (.+\.mlpackage)$`),

@@ -40311,6 +40311,9 @@ const WEIGHT_INDEX = /\.index(\.[\w-]+)?\.json$/;
  * `diffusion_pytorch_model-00001-of-00002.fp16.safetensors` (diffusers).
  */
 const FP16_WEIGHT = /\.fp16(-\d+-of-\d+)?\.safetensors$/;
+const files_isFp16Safetensors = (file) => FP16_WEIGHT.test(file);
+/** The folder of a repository path (`unet/x.safetensors` -> `unet`; '' at the top). */
+const files_folderOf = (file) => file.slice(0, Math.max(0, file.lastIndexOf('/')));
 /** Their indexes: `model.safetensors.index.fp16.json` (transformers), `*.safetensors.fp16.index.json` (diffusers). */
 const FP16_INDEX = /\.safetensors\.(index\.fp16|fp16\.index)\.json$/;
 /** Plain weights and index: no variant in the name (not `.ema.`, `.non_ema.`, `.fp16.`). */
@@ -40338,8 +40341,7 @@ function filesToFetch(files, components) {
     const isPipeline = files.some((f) => f.rfilename === 'model_index.json');
     if (isPipeline) {
         // A component without fp16 weights is loaded from its plain safetensors (diffusers warns).
-        const folder = (name) => name.slice(0, name.lastIndexOf('/'));
-        const withFp16 = new Set(files.filter((f) => FP16_WEIGHT.test(f.rfilename)).map((f) => folder(f.rfilename)));
+        const withFp16 = new Set(files.filter((f) => files_isFp16Safetensors(f.rfilename)).map((f) => files_folderOf(f.rfilename)));
         const wanted = components && new Set(components);
         return files.filter(({ rfilename: name }) => {
             if (name === 'model_index.json')
@@ -40348,9 +40350,9 @@ function filesToFetch(files, components) {
                 return false; // README, images, single-file checkpoints
             if (wanted && !wanted.has(name.slice(0, name.indexOf('/'))))
                 return false;
-            const fp16 = withFp16.has(folder(name));
+            const fp16 = withFp16.has(files_folderOf(name));
             if (WEIGHT.test(name))
-                return fp16 ? FP16_WEIGHT.test(name) : PLAIN_WEIGHT.test(name);
+                return fp16 ? files_isFp16Safetensors(name) : PLAIN_WEIGHT.test(name);
             if (WEIGHT_INDEX.test(name))
                 return fp16 ? FP16_INDEX.test(name) : PLAIN_INDEX.test(name);
             return true;
@@ -40435,7 +40437,14 @@ function downloadOrder(files) {
     return [...files].sort((a, b) => (b.size ?? 0) - (a.size ?? 0));
 }
 
+;// CONCATENATED MODULE: ./src/format/error.ts
+/** The text of anything thrown: an Error's message, else the value as a string. */
+function errorMessage(error) {
+    return error instanceof Error ? error.message : String(error);
+}
+
 ;// CONCATENATED MODULE: ./src/hub/client.ts
+
 
 
 
@@ -40510,8 +40519,8 @@ class HubClient {
      */
     async fill(hubCache, id, revision, sha, files, only) {
         const repo = repoFolder(hubCache, id);
-        const blobs = external_node_path_namespaceObject.join(repo, 'blobs');
-        removePartials(blobs);
+        // A killed run's partial files; this run's each go with their download (toBlob's finally).
+        removePartials(external_node_path_namespaceObject.join(repo, 'blobs'));
         const report = { downloadedBytes: 0, downloadedFiles: 0, reusedFiles: 0 };
         const missing = (only ?? []).filter((name) => !files.some((f) => f.rfilename === name));
         if (missing.length > 0)
@@ -40531,7 +40540,6 @@ class HubClient {
         }
         finally {
             downloads.dispose();
-            removePartials(blobs);
         }
         // The converter always loads `main`: offline, refs/main decides which commit that is.
         (0,external_node_fs_namespaceObject.mkdirSync)(external_node_path_namespaceObject.join(repo, 'refs'), { recursive: true });
@@ -40617,7 +40625,7 @@ class DownloadClient {
                     response = await this.http.get(url, headers);
                 }
                 catch (error) {
-                    lastProblem = errorText(error);
+                    lastProblem = errorMessage(error);
                     continue;
                 }
                 const status = response.message.statusCode ?? 0;
@@ -40681,7 +40689,7 @@ class DownloadClient {
                 await flush();
                 await writing;
                 if (dropped !== undefined) {
-                    lastProblem = `connection dropped after ${written} bytes (${errorText(dropped)})`;
+                    lastProblem = `connection dropped after ${written} bytes (${errorMessage(dropped)})`;
                     continue;
                 }
                 if (total !== undefined && written < total) {
@@ -40755,9 +40763,6 @@ function sleep(ms, signal) {
         }, { once: true });
     });
 }
-function errorText(error) {
-    return error instanceof Error ? error.message : String(error);
-}
 /** A JSON file, parsed; undefined when it cannot be read or parsed (then nothing is narrowed by it). */
 function readJsonFile(file) {
     try {
@@ -40782,7 +40787,7 @@ function client_link(snapshotPath, blob) {
     (0,external_node_fs_namespaceObject.rmSync)(snapshotPath, { force: true });
     (0,external_node_fs_namespaceObject.symlinkSync)(external_node_path_namespaceObject.relative(external_node_path_namespaceObject.dirname(snapshotPath), blob), snapshotPath);
 }
-/** Partial downloads left by a killed run (or this one's failure): never cached, never a blob. */
+/** Partial downloads left by a killed run: never cached, never a blob. */
 function removePartials(blobs) {
     if (!(0,external_node_fs_namespaceObject.existsSync)(blobs))
         return;
@@ -40792,6 +40797,7 @@ function removePartials(blobs) {
 }
 
 ;// CONCATENATED MODULE: ./src/hub/models.ts
+
 
 
 /**
@@ -40814,7 +40820,7 @@ async function resolveModels(config, client) {
                 resolved.push({ id, revision: rev, resolved: false, files: [], refusedWith: error.status });
                 continue; // tokenProblem says what to do
             }
-            warning(`Could not resolve ${id}@${rev} on ${client.endpoint} (${error instanceof Error ? error.message : String(error)}); going on keyed by the revision name, and the converter downloads what it needs itself.`);
+            warning(`Could not resolve ${id}@${rev} on ${client.endpoint} (${errorMessage(error)}); going on keyed by the revision name, and the converter downloads what it needs itself.`);
             resolved.push({ id, revision: rev, resolved: false, files: [] });
         }
     }
@@ -41249,6 +41255,7 @@ function stepArguments(step, o) {
 
 ;// CONCATENATED MODULE: ./src/fp16/decide.ts
 
+
 /**
  * prepare-fp16, the deciding part. The converter loads every pipeline with variant="fp16",
  * use_safetensors=True: a checkpoint without *.fp16.safetensors fails. The helper saves an fp16
@@ -41257,8 +41264,6 @@ function stepArguments(step, o) {
  * relative path and loads it instead of the Hub id. Pure.
  */
 const PREPARE_FP16_HELPER = 'python/prepare_fp16.py';
-/** `x.fp16.safetensors`, or a shard of one as diffusers names it (`x.fp16-00001-of-00002.safetensors`). */
-const isFp16Safetensors = (file) => /\.fp16(-\d+-of-\d+)?\.safetensors$/.test(file);
 /** Where the copy goes so that the same relative name finds it; undefined when no name can. */
 function stagedFolder(root, modelVersion) {
     if (external_node_path_namespaceObject.isAbsolute(modelVersion))
@@ -41313,9 +41318,8 @@ function decidePrepareFp16(config, files, loadsOffline = false) {
 }
 /** Pure: component folders with weights but no safetensors (only .bin), which the cache does not get. */
 function binOnlyFolders(files) {
-    const folder = (f) => f.slice(0, f.lastIndexOf('/'));
-    const withSafetensors = new Set(files.filter((f) => f.endsWith('.safetensors')).map(folder));
-    return [...new Set(files.filter((f) => f.includes('/') && f.endsWith('.bin')).map(folder))].filter((d) => !withSafetensors.has(d)).sort();
+    const withSafetensors = new Set(files.filter((f) => f.endsWith('.safetensors')).map(folderOf));
+    return [...new Set(files.filter((f) => f.includes('/') && f.endsWith('.bin')).map(folderOf))].filter((d) => !withSafetensors.has(d)).sort();
 }
 /**
  * Local folders the converter is given by relative path (refiner, custom VAE, ControlNets): they
@@ -42573,6 +42577,7 @@ function readVariants(value, where, errors) {
 ;// CONCATENATED MODULE: ./src/github/releases.ts
 
 
+
 class ReleaseError extends Error {
     status;
     constructor(message, 
@@ -42649,18 +42654,17 @@ const statusOf = (error) => {
     const status = error?.status;
     return typeof status === 'number' ? status : undefined;
 };
-const messageOf = (error) => (error instanceof Error ? error.message : String(error));
 /** 5xx, and dropped connections (Octokit reports those as 500 too). */
 function isRetryable(error) {
     const status = statusOf(error);
     if (status !== undefined)
         return status >= 500;
-    return /ECONNRESET|EPIPE|ETIMEDOUT|ECONNREFUSED|socket hang up|other side closed|fetch failed/i.test(messageOf(error));
+    return /ECONNRESET|EPIPE|ETIMEDOUT|ECONNREFUSED|socket hang up|other side closed|fetch failed/i.test(errorMessage(error));
 }
 /** Pure: the error a failed call becomes, with what to do about it. */
 function describeFailure(what, error) {
     const status = statusOf(error);
-    const detail = `${what} failed${status ? ` (HTTP ${status})` : ''}: ${messageOf(error)}`;
+    const detail = `${what} failed${status ? ` (HTTP ${status})` : ''}: ${errorMessage(error)}`;
     if (status === 403)
         return new ReleaseError(`${detail}. ${PERMISSION_HINT}`, status);
     if (status === 401)
@@ -42699,7 +42703,7 @@ class Releases {
                 const delay = RETRY_DELAYS_MS[attempt];
                 if (!isRetryable(error) || delay === undefined)
                     throw describeFailure(what, error);
-                info(`${what} failed (${statusOf(error) ?? ''} ${messageOf(error)}); retrying in ${delay / 1000} s.`);
+                info(`${what} failed (${statusOf(error) ?? ''} ${errorMessage(error)}); retrying in ${delay / 1000} s.`);
                 await releases_sleep(delay);
             }
         }
@@ -42758,7 +42762,7 @@ class Releases {
             return parsed && typeof parsed === 'object' && !Array.isArray(parsed) ? parsed : undefined;
         }
         catch (error) {
-            info(`No manifest read from the release ${tag}: ${messageOf(error)}`);
+            info(`No manifest read from the release ${tag}: ${errorMessage(error)}`);
             return undefined;
         }
     }
@@ -42832,10 +42836,10 @@ class Releases {
                 // (a token refused outright left nothing).
                 const status = statusOf(error);
                 if (status !== 401 && status !== 403)
-                    await this.removeLeftovers(release.id, file.name).catch((e) => warning(`Could not remove what the failed upload of ${file.name} left: ${messageOf(e)}`));
+                    await this.removeLeftovers(release.id, file.name).catch((e) => warning(`Could not remove what the failed upload of ${file.name} left: ${errorMessage(e)}`));
                 if (!isRetryable(error) || delay === undefined)
                     throw describeFailure(`Uploading ${file.name}`, error);
-                info(`Uploading ${file.name} failed (${statusOf(error) ?? ''} ${messageOf(error)}); removed what it left, retrying in ${delay / 1000} s.`);
+                info(`Uploading ${file.name} failed (${statusOf(error) ?? ''} ${errorMessage(error)}); removed what it left, retrying in ${delay / 1000} s.`);
                 await releases_sleep(delay);
             }
             finally {
@@ -43224,6 +43228,7 @@ function publishedIdentity(manifest) {
 
 
 
+
 class ReleaseReader {
     api;
     releases = new Map();
@@ -43267,7 +43272,7 @@ async function decideRefresh(config, models, tag, reader) {
         lookup = await reader.lookup(tag, manifestName);
     }
     catch (error) {
-        const message = error instanceof Error ? error.message : String(error);
+        const message = errorMessage(error);
         warning(`skip-if-unchanged could not read the release ${tag} (${message}): converting.`, { title: 'skip-if-unchanged' });
         return { verdict: { current: false, reason: `the release ${tag} could not be read (${message})`, differences: [] } };
     }
@@ -44007,6 +44012,7 @@ async function writeSummary(config, report) {
 
 ;// CONCATENATED MODULE: ./src/halt.ts
 
+
 /**
  * A stage's reason to end the run where it stands, before anything after it runs: each error is
  * annotated under `title` and the step fails with `message`. The entry's catch reports it.
@@ -44030,10 +44036,11 @@ function failRun(error) {
     if (error instanceof Halt)
         error.report();
     else
-        setFailed(error instanceof Error ? error.message : String(error));
+        setFailed(errorMessage(error));
 }
 
 ;// CONCATENATED MODULE: ./src/plan-entry.ts
+
 
 
 
@@ -44098,7 +44105,7 @@ async function run() {
             reader = await ReleaseReader.open(plan.githubToken, built.entries[0].config.publish.github);
         }
         catch (error) {
-            warning(`skip-if-unchanged cannot read the releases (${error instanceof Error ? error.message : String(error)}): every entry stays in the matrix.`);
+            warning(`skip-if-unchanged cannot read the releases (${errorMessage(error)}): every entry stays in the matrix.`);
         }
         for (const entry of built.entries) {
             if (!reader || entry.releaseTag === undefined) {

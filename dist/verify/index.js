@@ -36022,7 +36022,14 @@ const CLIP_VOCAB_SIZE = 49408;
 const CLIP_SPECIAL_TOKENS = ['<|startoftext|>', '<|endoftext|>'];
 const MOCHI = 'Mochi Diffusion';
 
+;// CONCATENATED MODULE: ./src/format/error.ts
+/** The text of anything thrown: an Error's message, else the value as a string. */
+function errorMessage(error) {
+    return error instanceof Error ? error.message : String(error);
+}
+
 ;// CONCATENATED MODULE: ./src/verify/bundle/metadata.ts
+
 const isObject = (value) => typeof value === 'object' && value !== null && !Array.isArray(value);
 function histogramOf(value) {
     if (!isObject(value))
@@ -36047,7 +36054,7 @@ function readMetadata(text) {
         parsed = JSON.parse(text);
     }
     catch (error) {
-        return { ok: false, problem: `is not valid JSON (${error instanceof Error ? error.message : String(error)})` };
+        return { ok: false, problem: `is not valid JSON (${errorMessage(error)})` };
     }
     // Mochi Diffusion decodes an array and refuses anything but exactly one entry.
     if (!Array.isArray(parsed) || parsed.length !== 1 || !isObject(parsed[0])) {
@@ -36769,6 +36776,7 @@ async function writeSummary(config, report) {
 
 ;// CONCATENATED MODULE: ./src/halt.ts
 
+
 /**
  * A stage's reason to end the run where it stands, before anything after it runs: each error is
  * annotated under `title` and the step fails with `message`. The entry's catch reports it.
@@ -36792,7 +36800,7 @@ function failRun(error) {
     if (error instanceof Halt)
         error.report();
     else
-        setFailed(error instanceof Error ? error.message : String(error));
+        setFailed(errorMessage(error));
 }
 
 ;// CONCATENATED MODULE: ./src/outputs.ts

@@ -1,7 +1,8 @@
 import { readdirSync } from 'node:fs';
 import type { Config } from '../inputs/config.js';
 import { PACKAGE_SUFFIX } from '../converter/vocabulary.js';
-import { fingerprint, fingerprintConflicts, readState } from './state.js';
+import { folderInputs } from '../converter/identity.js';
+import { fingerprintConflicts, readState } from './state.js';
 
 /**
  * Checks the output folder before anything is installed: the converter skips every package that
@@ -17,7 +18,7 @@ export function checkOutputFolder(config: Config): { errors: string[]; warnings:
   }
   const state = readState(dir);
   if (state) {
-    const conflicts = fingerprintConflicts(state.fingerprint, fingerprint(config.conversion));
+    const conflicts = fingerprintConflicts(state.fingerprint, folderInputs(config));
     if (conflicts.length > 0 && packages.length > 0) {
       return {
         errors: [

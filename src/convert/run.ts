@@ -5,12 +5,13 @@ import type { Config } from '../inputs/config.js';
 import type { Step } from '../plan/plan.js';
 import { unetPart } from '../plan/plan.js';
 import { stepArguments } from '../converter/commands.js';
+import { folderInputs } from '../converter/identity.js';
 import { diagnose, type Diagnosis } from '../converter/diagnose.js';
 import { ConverterLogParser, type ConverterEvent, type PsnrCheck } from '../converter/log.js';
 import { childEnvironment, runProcess } from '../process.js';
 import { prepareStep, quantizedAfter } from './decisions.js';
 import { diffSnapshots, takeSnapshot } from './snapshot.js';
-import { STATE_DIR, fingerprint, mergePsnr, readState, writeState, type OutputState } from './state.js';
+import { STATE_DIR, mergePsnr, readState, writeState, type OutputState } from './state.js';
 import { directorySize } from './sizes.js';
 
 export interface PsnrResult extends PsnrCheck {
@@ -91,7 +92,7 @@ export async function runConversion(
   const previous = readState(outputDir);
   const state: OutputState = {
     version: 1,
-    fingerprint: fingerprint(options),
+    fingerprint: folderInputs(config),
     psnr: previous?.psnr ?? [],
     quantized: previous?.quantized ?? [],
   };

@@ -1,6 +1,5 @@
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import type { ConversionOptions } from '../inputs/config.js';
 import type { PsnrCheck } from '../converter/log.js';
 
 /**
@@ -9,7 +8,7 @@ import type { PsnrCheck } from '../converter/log.js';
  */
 export interface OutputState {
   version: 1;
-  /** The options that decide the models' content; a folder holds one combination only. */
+  /** folderInputs (converter/identity.ts): what decides the models' content; a folder holds one combination only. */
   fingerprint: Record<string, string>;
   /** The latest PSNR checks per part, so a skipped part keeps its verdict. */
   psnr: PsnrCheck[];
@@ -19,29 +18,6 @@ export interface OutputState {
 
 export const STATE_DIR = '.coreml-action';
 const STATE_FILE = 'state.json';
-
-/** Pure: the options whose change makes existing packages wrong for this run. */
-export function fingerprint(o: ConversionOptions): Record<string, string> {
-  const entries: Record<string, string | number | boolean | undefined> = {
-    'model-version': o.modelVersion,
-    'custom-vae-version': o.customVaeVersion,
-    'refiner-version': o.refinerVersion,
-    'compute-unit': o.computeUnit,
-    'attention-implementation': o.attention,
-    'latent-h': o.latentH,
-    'latent-w': o.latentW,
-    'text-token-sequence-length': o.textTokenSequenceLength,
-    'text-encoder-hidden-size': o.textEncoderHiddenSize,
-    'quantize-nbits': o.quantizeNbits,
-    'unet-support-controlnet': o.unetSupportControlnet,
-    'unet-batch-one': o.unetBatchOne,
-    'min-deployment-target': o.minDeploymentTarget,
-    'xl-version': o.xlVersion,
-    'sd3-version': o.sd3Version,
-    'extra-args': o.extraArgs.join(' '),
-  };
-  return Object.fromEntries(Object.entries(entries).map(([k, v]) => [k, v === undefined ? '' : String(v)]));
-}
 
 /** Pure: the inputs whose values differ from those that made the folder. */
 export function fingerprintConflicts(stored: Record<string, string>, current: Record<string, string>): string[] {

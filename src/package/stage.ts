@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, s
 import * as path from 'node:path';
 import * as core from '@actions/core';
 import type { Config } from '../inputs/config.js';
-import { converterInputs } from '../inputs/canonical.js';
+import { converterInputs } from '../converter/identity.js';
 import { actionRoot } from '../inputs/read.js';
 import { RESOURCES_DIR } from '../converter/vocabulary.js';
 import type { ModelRevision } from '../hub/models.js';

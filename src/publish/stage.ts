@@ -1,5 +1,5 @@
 import * as core from '@actions/core';
-import { converterInputs } from '../inputs/canonical.js';
+import { converterInputs } from '../converter/identity.js';
 import { setOutput } from '../outputs.js';
 import { actionIdentity, packageOutputs, type PackageInput, type PackageResult } from '../package/stage.js';
 import { artifactServiceProblem, uploadArtifact, type ArtifactResult } from './artifact.js';

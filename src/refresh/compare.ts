@@ -1,5 +1,5 @@
 import type { Config } from '../inputs/config.js';
-import { converterInputs } from '../inputs/canonical.js';
+import { converterInputs } from '../converter/identity.js';
 import { ACTION_MAJOR } from '../cache/keys.js';
 import type { PublishedIdentity, Replaced } from '../package/manifest.js';
 

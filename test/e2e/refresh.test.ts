@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ACTION_MAJOR } from '../../src/cache/keys.js';
-import { converterInputs } from '../../src/inputs/canonical.js';
+import { converterInputs } from '../../src/converter/identity.js';
 import type { InputName } from '../../src/inputs/names.js';
 import { parseInputs } from '../../src/inputs/parse.js';
 import { buildManifest } from '../../src/package/manifest.js';

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
+import type { IdentitySource } from '../../src/converter/identity.js';
 import type { ConversionOptions } from '../../src/inputs/config.js';
 import type { InputName } from '../../src/inputs/names.js';
 import type { ParseContext } from '../../src/inputs/parse.js';
@@ -88,5 +89,14 @@ export function options(overrides: Partial<ConversionOptions> = {}): ConversionO
     extraArgs: [],
     quantizeBundleEntry: path.join(ACTION_ROOT, 'python/quantize_bundle.py'),
     ...overrides,
+  };
+}
+
+/** What converter/identity.ts reads: `options(overrides)` and the setup and prepare-fp16 defaults. */
+export function identitySource(overrides: Partial<ConversionOptions> = {}): IdentitySource {
+  return {
+    conversion: options(overrides),
+    setup: { pythonVersion: '3.11', requirement: 'python_coreml_stable_diffusion @ git+https://github.com/apple/ml-stable-diffusion@e12202c', pinsFile: '/pins.txt', pinsFromInput: false },
+    prepareFp16: { mode: 'auto', helper: path.join(ACTION_ROOT, 'python/prepare_fp16.py') },
   };
 }

@@ -1,6 +1,6 @@
 // plan/action.yml, pure: the list of models, the matrix it gives, and the plan's own inputs.
 import { describe, expect, it } from 'vitest';
-import { converterInputs } from '../../src/inputs/canonical.js';
+import { converterInputs } from '../../src/converter/identity.js';
 import type { InputName } from '../../src/inputs/names.js';
 import { parseInputs } from '../../src/inputs/parse.js';
 import { buildMatrix, expandReleaseTag, MAX_MATRIX_JOBS, type PlanOptions } from '../../src/matrix/build.js';

@@ -378,7 +378,7 @@ describe('quantize and bundle processes load no pipeline (python/quantize_bundle
     const ps = processes(withBoth, perComponent);
     const quantize = ps.find(quantizes)!;
     const bundle = ps.find(bundles)!;
-    const shared = ['--model-version', SDXL, '-o', OUT, '--compute-unit', 'CPU_AND_NE', '--attention-implementation', 'SPLIT_EINSUM_V2', '--min-deployment-target', 'iOS17', '--xl-version'];
+    const shared = ['--model-version', SDXL, '--compute-unit', 'CPU_AND_NE', '--attention-implementation', 'SPLIT_EINSUM_V2', '--min-deployment-target', 'iOS17', '--xl-version', '-o', OUT];
     // With check-output-correctness (on in these options) the entry also checks each package it quantizes.
     expect(quantize.argv).toEqual([ENTRY, ...shared, '--check-output-correctness', '--quantize-nbits', '6', '--x']);
     expect(bundle.argv).toEqual([ENTRY, ...shared, '--bundle-resources-for-swift-cli', '--x']);

@@ -1,6 +1,6 @@
 // Presets: explicit input -> preset -> built-in default, and what each preset sets.
 import { describe, expect, it } from 'vitest';
-import { converterInputs } from '../../src/inputs/canonical.js';
+import { converterInputs } from '../../src/converter/identity.js';
 import { parseInputs } from '../../src/inputs/parse.js';
 import { BUILT_IN_DEFAULTS, PRESETS, PRESET_INPUTS, PRESET_NAMES, withPreset, type PresetName } from '../../src/inputs/presets.js';
 import { ctx, raw } from './fixtures.js';

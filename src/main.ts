@@ -9,6 +9,7 @@ import { convertStage } from './convert/stage.js';
 import { setConversionOutputs, verifyStage } from './verify/stage.js';
 import { listPackages } from './verify/packages.js';
 import { publishOutputs } from './publish/stage.js';
+import { hubPreflight } from './publish/hub/preflight.js';
 import { renderSkipped } from './summary/summary.js';
 import { dryRunChecks } from './summary/dry-run.js';
 import { writeStepSummary, writeSummary } from './summary/write.js';
@@ -26,6 +27,7 @@ async function run(): Promise<void> {
   const { hub, models, kind } = await modelsStage(config);
   const refresh = await refreshStage(config, models);
   if (refresh.skipped) return writeStepSummary(renderSkipped(refresh.verdict?.lines[0]));
+  await hubPreflight(config, models);
   if (config.dryRun) {
     // Every check that needs no install has run: the Hub's commits, the model's kind, the release.
     const checks = dryRunChecks(config, { models, kind, refresh: refresh.verdict });

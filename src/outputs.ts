@@ -39,6 +39,8 @@ export const ACTION_OUTPUTS = {
   'release-url': text,
   'release-id': number,
   assets: (rows: readonly AssetRow[]) => JSON.stringify(rows.map(({ name, size, sha256, url }) => ({ name, size, sha256, url }))),
+  'hub-commit': text,
+  'hub-url': text,
 } satisfies Encoders;
 
 /** verify/action.yml: the standalone bundle check. */

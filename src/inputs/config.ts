@@ -148,6 +148,24 @@ export interface PublishOptions {
   /** Replace release assets (and a workflow artifact) of the same name, as a rerun does. */
   overwriteAssets: boolean;
   github: GitHubContext;
+  /** Undefined when hub-repo is empty: nothing goes to the Hugging Face Hub (src/publish/hub/). */
+  hub?: HubPublishOptions;
+}
+
+/** A Hugging Face Hub model repository to commit this variant's files and the model card to. */
+export interface HubPublishOptions {
+  /** owner/name. */
+  repo: string;
+  /** Masked; needs write access to repo (may differ from hf-token). */
+  token: string;
+  /** hub-private as given; undefined when left empty (a repo this step creates is then public). */
+  private: boolean | undefined;
+  /** The branch to commit to. */
+  revision: string;
+  /** As given: a folder template holding {variant}, or `.` for the repository's top. */
+  pathInRepo: string;
+  /** HF_ENDPOINT: the Hub (or a mirror) that is written to. */
+  endpoint: string;
 }
 
 export interface ReleaseOptions {

@@ -64,6 +64,11 @@ export const INPUT_NAMES = [
   'prerelease',
   'github-token',
   'overwrite-assets',
+  'hub-repo',
+  'hub-token',
+  'hub-private',
+  'hub-revision',
+  'hub-path-in-repo',
 ] as const;
 export type InputName = (typeof INPUT_NAMES)[number];
 

@@ -1,6 +1,7 @@
 import { DEFAULT_MAX_ASSET_SIZE, maxAssetSizeProblem, parseSize } from '../package/split.js';
-import type { PublishOptions } from './config.js';
-import type { FieldReader } from './fields.js';
+import type { HubPublishOptions, PublishOptions } from './config.js';
+import { isHubId, type FieldReader } from './fields.js';
+import { hubEndpoint } from '../hub/files.js';
 
 /** Characters the artifact service refuses in a name (@actions/artifact's own check). */
 const ARTIFACT_NAME_FORBIDDEN = ['"', ':', '<', '>', '|', '*', '?', '\r', '\n', '\\', '/'] as const;
@@ -78,5 +79,44 @@ export function readPublishOptions(read: FieldReader, env: Readonly<Record<strin
       runAttempt: env.GITHUB_RUN_ATTEMPT || undefined,
       sha: env.GITHUB_SHA || undefined,
     },
+    hub: readHubPublishOptions(read, hubEndpoint(env)),
   };
+}
+
+/** The placeholder of hub-path-in-repo that takes the variant's name (original, split_einsum_6bit, ...). */
+export const VARIANT_PLACEHOLDER = '{variant}';
+/** hub-path-in-repo's default: one folder per variant, as Apple's repositories have. */
+export const DEFAULT_HUB_PATH = VARIANT_PLACEHOLDER;
+
+/** Pure: why a hub-path-in-repo value is not a folder inside the repository, or undefined. */
+export function hubPathProblem(value: string): string | undefined {
+  if (value === '.' || value === '/') return undefined;
+  const segments = value.replace(/^\/+|\/+$/g, '').split('/');
+  if (segments.some((s) => s === '' || s === '.' || s === '..')) return `must be a folder inside the repository (no empty, "." or ".." segments), got ${JSON.stringify(value)}`;
+  if (segments.some((s) => !/^[\w.{}-]+$/.test(s))) return `may hold only letters, digits, "_", "-", ".", "/" and the placeholder ${VARIANT_PLACEHOLDER}, got ${JSON.stringify(value)}`;
+  if (segments[0] === '.git' || segments[0]?.toLowerCase() === 'readme.md') return `must not be ${JSON.stringify(segments[0])}, got ${JSON.stringify(value)}`;
+  if (value.replaceAll(VARIANT_PLACEHOLDER, '').includes('{') || value.replaceAll(VARIANT_PLACEHOLDER, '').includes('}')) return `knows only the placeholder ${VARIANT_PLACEHOLDER}, got ${JSON.stringify(value)}`;
+  return undefined;
+}
+
+/**
+ * Reads the Hugging Face Hub publishing inputs (hub-repo empty: no Hub publish). The checks that
+ * need other inputs (hub-token given, package on) are rules in rules.ts.
+ */
+export function readHubPublishOptions(read: FieldReader, endpoint: string): HubPublishOptions | undefined {
+  const repo = read.text('hub-repo');
+  const token = read.text('hub-token');
+  const privateText = read.text('hub-private');
+  const isPrivate = privateText === '' ? undefined : read.bool('hub-private', false);
+  const revision = read.text('hub-revision') || 'main';
+  const branchProblem = /^[0-9a-f]{40}$/.test(revision) ? `must be a branch to commit to, not a commit sha, got ${JSON.stringify(revision)}` : tagProblem(revision)?.replace('a git tag name', 'a git branch name');
+  const pathInRepo = read.text('hub-path-in-repo') || DEFAULT_HUB_PATH;
+  const pathProblem = hubPathProblem(pathInRepo);
+  if (repo === '') return undefined;
+  if (!repo.includes('/') || !isHubId(repo)) {
+    read.fail('hub-repo', `must be a Hub model repository id, owner/name (letters, digits, "-", "_", "."; the owner is your user or organization), got ${JSON.stringify(repo)}.`);
+  }
+  if (branchProblem) read.fail('hub-revision', `${branchProblem}.`);
+  if (pathProblem) read.fail('hub-path-in-repo', `${pathProblem}.`);
+  return { repo, token, private: isPrivate, revision, pathInRepo, endpoint };
 }

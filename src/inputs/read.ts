@@ -31,5 +31,6 @@ export function readConfig(parsed: ParseResult = readInputs()): Config {
   const config = parsed.config;
   if (config.hfToken) core.setSecret(config.hfToken);
   if (config.publish.githubToken) core.setSecret(config.publish.githubToken);
+  if (config.publish.hub?.token) core.setSecret(config.publish.hub.token);
   return config;
 }

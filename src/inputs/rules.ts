@@ -43,6 +43,12 @@ const SD3_REFUSED: ReadonlyArray<readonly [InputName, (c: Config) => boolean, st
   ['refiner-version', (c) => c.conversion.refinerVersion !== undefined, 'the converter converts a refiner together with a unet, and SD3 has neither'],
 ];
 
+/** Inputs that publish the zips packaging makes: each needs `package: true`. */
+const PACKAGE_CONSUMERS: ReadonlyArray<readonly [InputName, (c: Config) => string | undefined, string]> = [
+  ['release-tag', (c) => c.publish.release?.tag, 'the release assets are the zips that packaging makes'],
+  ['hub-repo', (c) => c.publish.hub?.repo, 'the Hub repository gets the zips that packaging makes'],
+];
+
 export const RULES: readonly Rule[] = [
   {
     input: 'dry-run',
@@ -204,8 +210,8 @@ export const RULES: readonly Rule[] = [
     input: 'skip-if-unchanged',
     severity: 'error',
     check: (c) =>
-      c.skipIfUnchanged && !c.publish.release
-        ? 'is true, but `release-tag` is empty: the manifest it compares with is an asset of that release. Set release-tag, or leave skip-if-unchanged false.'
+      c.skipIfUnchanged && !c.publish.release && !c.publish.hub
+        ? 'is true, but `release-tag` and `hub-repo` are empty: the manifest it compares with is an asset of that release, or a file of that Hub repository. Set one of them, or leave skip-if-unchanged false.'
         : undefined,
   },
   {
@@ -263,20 +269,30 @@ export const RULES: readonly Rule[] = [
     severity: 'warning',
     check: (c) => (c.prepareFp16.mode === 'always' && c.conversion.sd3Version ? `is true, but has no effect: ${SD3_NOT_FP16}.` : undefined),
   },
-  {
-    input: 'release-tag',
-    severity: 'error',
-    check: (c) =>
-      c.publish.release && !c.publish.package
-        ? `is ${JSON.stringify(c.publish.release.tag)}, but \`package\` is false: the release assets are the zips that packaging makes. Set package: true, or leave release-tag empty.`
-        : undefined,
-  },
+  ...PACKAGE_CONSUMERS.map(
+    ([input, valueOf, why]): Rule => ({
+      input,
+      severity: 'error',
+      check: (c) => {
+        const value = valueOf(c);
+        return value !== undefined && !c.publish.package ? `is ${JSON.stringify(value)}, but \`package\` is false: ${why}. Set package: true, or leave ${input} empty.` : undefined;
+      },
+    }),
+  ),
   {
     input: 'github-token',
     severity: 'error',
     check: (c) =>
       c.publish.release && c.publish.githubToken === ''
         ? `is empty, but release-tag is set: publishing a release needs a token that may write contents. Leave github-token at its default (\${{ github.token }}) and give the job \`permissions: contents: write\`.`
+        : undefined,
+  },
+  {
+    input: 'hub-token',
+    severity: 'error',
+    check: (c) =>
+      c.publish.hub && c.publish.hub.token === ''
+        ? `is empty, but hub-repo is ${JSON.stringify(c.publish.hub.repo)}: committing to it needs a Hugging Face token with write access to that repository (a fine-grained token with "Write access to contents/settings of all repos" of its owner, or a classic "write" token); hf-token is not used for writing. Pass one with \`hub-token: \${{ secrets.HF_WRITE_TOKEN }}\`.`
         : undefined,
   },
   {

@@ -6,6 +6,7 @@ import { artifactServiceProblem, uploadArtifact, type ArtifactResult } from './a
 import { mergeBody, renderSection } from './notes.js';
 import { Releases, type ReleaseResult } from '../github/releases.js';
 import { errorMessage } from '../format/error.js';
+import { publishHubStage, type HubReport } from './hub/stage.js';
 
 /**
  * After every check passed: package, then the workflow artifact, then the release. Each failure
@@ -18,6 +19,8 @@ export interface PublishReport {
   /** Why no artifact was uploaded although upload-artifact is true (a warning, not a failure). */
   artifactSkipped?: string;
   release?: ReleaseResult;
+  /** The Hugging Face Hub commit (or the note that none was needed), with hub-repo. */
+  hub?: HubReport;
   problems: string[];
 }
 
@@ -93,6 +96,19 @@ export async function publishOutputs(input: PackageInput): Promise<PublishReport
       setOutput('assets', report.release.assets);
     } catch (error) {
       fail(report, `Release ${release.tag}`, error);
+    }
+  }
+
+  if (p.hub) {
+    const hub = p.hub;
+    try {
+      report.hub = await core.group(`Publish to the Hugging Face Hub repository ${hub.repo}`, () =>
+        publishHubStage({ config, hub, models: input.models, verdicts: input.verdicts, packaged, action: actionIdentity(process.env) }),
+      );
+      setOutput('hub-commit', report.hub.head ?? '');
+      setOutput('hub-url', report.hub.url);
+    } catch (error) {
+      fail(report, `Hugging Face Hub ${hub.repo}`, error);
     }
   }
   return report;

@@ -78,11 +78,13 @@ export function differences(wanted: ConversionIdentity, published: PublishedIden
 /**
  * The verdict for one release: `manifest` is what reading it gave (undefined: the release exists
  * but has no manifest for this variant; an Error: unreadable), `release` whether the tag exists.
+ * `place` names where the manifest is kept: the release of the tag, or a Hub repository.
  */
 export function judge(
   wanted: ConversionIdentity,
   tag: string,
   lookup: { release: false } | { release: true; manifestName: string; manifest: PublishedIdentity | Error | undefined },
+  place = `release ${tag}`,
 ): Verdict {
   const convert = (reason: string, diffs: string[] = []): Verdict => ({ current: false, reason, differences: diffs });
   const unresolved = wanted.models.filter((m) => !m.resolved);
@@ -90,15 +92,15 @@ export function judge(
     return convert(`the Hub could not resolve ${unresolved.map((m) => `${m.id}@${m.revision}`).join(', ')} to a commit, so nothing can be compared`);
   }
   if (wanted.models.length === 0) return convert('model-version is a local folder: there is no commit to compare');
-  if (!lookup.release) return convert(`there is no published release ${tag}`);
-  if (lookup.manifest === undefined) return convert(`release ${tag} has no ${lookup.manifestName}`);
-  if (lookup.manifest instanceof Error) return convert(`${lookup.manifestName} of release ${tag} is unreadable (${lookup.manifest.message})`);
+  if (!lookup.release) return convert(`there is no published ${place}`);
+  if (lookup.manifest === undefined) return convert(`${place} has no ${lookup.manifestName}`);
+  if (lookup.manifest instanceof Error) return convert(`${lookup.manifestName} of ${place} is unreadable (${lookup.manifest.message})`);
   const diffs = differences(wanted, lookup.manifest);
-  if (diffs.length > 0) return convert(`release ${tag} holds another conversion (${diffs.length} difference${diffs.length === 1 ? '' : 's'})`, diffs);
+  if (diffs.length > 0) return convert(`${place} holds another conversion (${diffs.length} difference${diffs.length === 1 ? '' : 's'})`, diffs);
   const models = wanted.models.map((m) => `${m.id}@${short(m.revision)} (${m.role})`).join(', ');
   return {
     current: true,
-    matched: `${lookup.manifestName} of release ${tag} matches: ${models}, all ${Object.keys(wanted.inputs).length} converter inputs, action ${wanted.actionMajor}`,
+    matched: `${lookup.manifestName} of ${place} matches: ${models}, all ${Object.keys(wanted.inputs).length} converter inputs, action ${wanted.actionMajor}`,
   };
 }
 

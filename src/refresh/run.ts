@@ -2,7 +2,8 @@ import * as core from '@actions/core';
 import type { Config } from '../inputs/config.js';
 import { setOutput } from '../outputs.js';
 import type { Replaced } from '../package/manifest.js';
-import { decideRefresh, describeVerdict, ReleaseReader } from './stage.js';
+import { decideRefresh, describeVerdict, ReleaseReader, type RefreshDecision } from './stage.js';
+import { decideHubRefresh } from './hub.js';
 import { errorMessage } from '../format/error.js';
 
 export interface RefreshOutcome {
@@ -21,24 +22,31 @@ export interface RefreshOutcome {
  */
 export async function refreshStage(config: Config, models: ReadonlyArray<{ id: string; revision: string; resolved: boolean }>): Promise<RefreshOutcome> {
   const tag = config.publish.release?.tag;
-  if (!config.skipIfUnchanged || tag === undefined) {
+  const hub = config.publish.hub;
+  if (!config.skipIfUnchanged || (tag === undefined && hub === undefined)) {
     setOutput('skipped', false);
     return { skipped: false };
   }
+  // Current only when every place this run publishes to holds this conversion.
+  const decisions: RefreshDecision[] = [];
+  if (tag !== undefined) decisions.push(await releaseDecision(config, models, tag));
+  if (hub !== undefined) decisions.push(await decideHubRefresh(config, models, hub));
+  const lines = decisions.flatMap((d) => describeVerdict(d.verdict));
+  const current = decisions.every((d) => d.verdict.current);
+  core.info(`skip-if-unchanged: ${lines.join('\n  ')}`);
+  const verdict = { current, lines };
+  setOutput('skipped', current && !config.dryRun);
+  if (config.dryRun) return { skipped: false, verdict };
+  if (current) return { skipped: true, verdict };
+  return { skipped: false, replaced: decisions.find((d) => d.replaced)?.replaced, verdict };
+}
+
+async function releaseDecision(config: Config, models: ReadonlyArray<{ id: string; revision: string; resolved: boolean }>, tag: string): Promise<RefreshDecision> {
   let reader: ReleaseReader | undefined;
   try {
     reader = await ReleaseReader.open(config.publish.githubToken, config.publish.github);
   } catch (error) {
     core.warning(`skip-if-unchanged cannot read the releases (${errorMessage(error)}): converting.`, { title: 'skip-if-unchanged' });
   }
-  const decision = reader
-    ? await decideRefresh(config, models, tag, reader)
-    : { verdict: { current: false as const, reason: 'the releases could not be read', differences: [] } };
-  const lines = describeVerdict(decision.verdict);
-  core.info(`skip-if-unchanged: ${lines.join('\n  ')}`);
-  const verdict = { current: decision.verdict.current, lines };
-  setOutput('skipped', decision.verdict.current && !config.dryRun);
-  if (config.dryRun) return { skipped: false, verdict };
-  if (decision.verdict.current) return { skipped: true, verdict };
-  return { skipped: false, replaced: 'replaced' in decision ? decision.replaced : undefined, verdict };
+  return reader ? decideRefresh(config, models, tag, reader) : { verdict: { current: false, reason: 'the releases could not be read', differences: [] } };
 }

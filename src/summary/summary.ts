@@ -7,7 +7,9 @@ import type { CacheReport } from '../cache/cache.js';
 import { KIND_LABELS } from '../verify/bundle/expect.js';
 import { MOCHI } from '../verify/bundle/apps.js';
 import type { PublishReport } from '../publish/stage.js';
+import type { HubReport } from '../publish/hub/stage.js';
 import { formatBytes, formatDuration, tableCell, tableLines } from '../format/markdown.js';
+import type { SingleFileRecord, SourceFileRecord } from '../package/manifest.js';
 
 /** What the run found, stage by stage: main gathers it and writes it once, as the step summary. */
 export interface RunReport {
@@ -23,6 +25,8 @@ export interface RunReport {
   published?: PublishReport;
   /** A dry run's checks (dryRunChecks), one line each. */
   dryRunChecks?: string[];
+  /** model-version was a single file: what the diffusers folder was made of. */
+  singleFile?: SingleFileRecord;
 }
 
 /** Everything the step summary shows: the run report, and what output-dir holds. */
@@ -62,6 +66,20 @@ function partRows(input: SummaryInput): string[][] {
   });
 }
 
+/** The single file, its config and LoRAs, each with its sha256: what was converted, byte for byte. */
+export function renderSingleFile(record: SingleFileRecord): string {
+  const where = (f: SourceFileRecord) => (f.repo && f.commit ? `${f.repo}@${f.commit.slice(0, 12)}` : 'workspace');
+  const row = (role: string, f: SourceFileRecord, scale: string) => [role, `\`${tableCell(f.file)}\``, where(f), formatBytes(f.size), `\`${f.sha256}\``, scale];
+  const config = 'repo' in record.config ? `\`${record.config.repo}\`@${record.config.commit.slice(0, 12)}` : `\`${tableCell(record.config.folder)}\``;
+  return [
+    '### Single-file checkpoint',
+    '',
+    `${record.kind}, configs and tokenizers from ${config}; made into a diffusers folder by diffusers ${record.diffusers ?? '(unknown)'}${record.torch ? ` (torch ${record.torch})` : ''}.`,
+    '',
+    table(['Role', 'File', 'From', 'Size', 'SHA-256', 'LoRA scale'], [row('checkpoint', record.checkpoint, '–'), ...record.loras.map((l) => row('LoRA', l, String(l.scale)))]),
+  ].join('\n');
+}
+
 export function renderSummary(input: SummaryInput): string {
   const { config } = input;
   const o = config.conversion;
@@ -95,6 +113,7 @@ export function renderSummary(input: SummaryInput): string {
       lines.push('');
     }
   }
+  if (input.singleFile) lines.push(renderSingleFile(input.singleFile), '');
   if (input.bundle) lines.push(renderBundleSection(input.bundle), '');
   if (input.caches && input.caches.length > 0) lines.push(renderCaches(input.caches), '');
   if (input.published?.packaged) lines.push(renderPublished(input.published), '');
@@ -170,6 +189,19 @@ export function renderPublished(report: PublishReport): string {
     lines.push('', 'Join the parts with `cat` in order:', '');
     for (const a of split) lines.push(`- \`cat ${a.files.map((f) => f.name).join(' ')} > ${a.name}\` (sha256 \`${a.sha256}\`)`);
   }
+  if (report.hub) lines.push('', renderHub(report.hub));
+  return lines.join('\n');
+}
+
+/** The Hub commit (or why none was made) and the variant's files in the repository. */
+export function renderHub(hub: HubReport): string {
+  const repo = `[${hub.repo}](${hub.url})${hub.created ? ' (created by this step)' : ''}`;
+  const head = hub.head ? ` [\`${hub.head.slice(0, 12)}\`](${hub.url}/commit/${hub.head})` : '';
+  const lines = ['#### Hugging Face Hub', ''];
+  if (hub.commit) lines.push(`Committed to ${repo} on \`${hub.revision}\`: [\`${hub.commit.oid.slice(0, 12)}\`](${hub.commit.url}), ${hub.files.filter((f) => f.uploaded).length} file(s) added or updated, ${hub.deleted.length} deleted.`);
+  else lines.push(`No new commit: ${repo} on \`${hub.revision}\` already holds every file with the same content (compared by sha256 and git blob id), at${head || ' its head'}.`);
+  lines.push('', table(['File', 'Size', 'SHA-256', 'This run'], hub.files.map((f) => [`[\`${f.path}\`](${hub.url}/blob/${hub.revision}/${f.path})`, formatBytes(f.size), `\`${f.sha256}\``, f.uploaded ? 'uploaded' : 'unchanged'])));
+  if (hub.deleted.length > 0) lines.push('', `Deleted (older files of this variant): ${hub.deleted.map((p) => `\`${p}\``).join(', ')}.`);
   return lines.join('\n');
 }
 

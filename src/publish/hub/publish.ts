@@ -1,0 +1,79 @@
+import { createReadStream } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { HubWriter, type HubTarget, type WriterOptions } from '../../hub/publish-client.js';
+import { commitNeeded, gitBlobId, needGitIds, planCommit, type CommitPlan, type LocalFile, type RemoteFile } from './plan.js';
+
+/**
+ * The thin part of a Hub publish: read the repository (creating it when missing), plan the commit
+ * against its tree, and make it, or make none when the repository already holds every file.
+ */
+
+export interface HubPublishRequest {
+  target: HubTarget & { private: boolean };
+  files: LocalFile[];
+  /** Remote paths this variant owns: deleted when `files` no longer has them. */
+  owned: (path: string) => boolean;
+  title: string;
+  /** Built once the plan is known (it lists what the commit changes). */
+  description: string | ((plan: CommitPlan) => string);
+  /**
+   * Called with the repository as it is, before planning: may refuse (throw), add files made from
+   * the repository's own (the merged model card), and name files whose remote copy stands for the
+   * local one (the manifest, when only its run record differs).
+   */
+  withRepository?: (repo: RepositoryView) => Promise<{ files?: LocalFile[]; keep?: ReadonlySet<string> }>;
+}
+
+export interface RepositoryView {
+  exists: boolean;
+  private?: boolean;
+  files: readonly RemoteFile[];
+  /** A small file's text on the branch; undefined when the repository has no such file. */
+  read(path: string): Promise<string | undefined>;
+}
+
+export interface HubPublishResult {
+  /** Undefined when no commit was needed: every file already had this content. */
+  commit?: { oid: string; url: string };
+  created: boolean;
+  uploaded: string[];
+  deleted: string[];
+  unchanged: string[];
+  plan: CommitPlan;
+  /** Every file of this variant, those made from the repository's own (the card) included. */
+  files: LocalFile[];
+  /** The branch's commit before this publish (undefined for a repository created empty). */
+  head?: string;
+}
+
+/** The git blob id of a file on disk (a small file's id in the tree listing), read as a stream. */
+async function gitBlobIdOf(file: LocalFile): Promise<string> {
+  if (file.text !== undefined) return gitBlobId(Buffer.from(file.text, 'utf8'));
+  const hash = createHash('sha1').update(`blob ${file.size}\0`);
+  for (const source of file.sources ?? []) {
+    for await (const chunk of createReadStream(source)) hash.update(chunk as Buffer);
+  }
+  return hash.digest('hex');
+}
+
+export async function publishToHub(request: HubPublishRequest, options: WriterOptions = {}): Promise<HubPublishResult> {
+  const writer = new HubWriter(request.target, options);
+  let state = await writer.state();
+  const read = (path: string) => (state.files.some((f) => f.path === path) ? writer.readText(path) : Promise.resolve(undefined));
+  const extra = (await request.withRepository?.({ exists: state.exists, private: state.private, files: state.files, read })) ?? {};
+  let created = false;
+  if (!state.exists) {
+    await writer.create(request.target.private);
+    created = true;
+    state = await writer.state();
+  }
+  const files = [...request.files, ...(extra.files ?? [])];
+  const gitIds = new Map<string, string>();
+  for (const f of needGitIds(files, state.files)) gitIds.set(f.path, await gitBlobIdOf(f));
+  const plan = planCommit({ files, remote: state.files, owned: request.owned, gitIds, keep: extra.keep });
+  const base = { created, uploaded: plan.upload.map((f) => f.path), deleted: plan.delete, unchanged: plan.unchanged, plan, files, head: state.head };
+  if (!commitNeeded(plan)) return base;
+  const description = typeof request.description === 'function' ? request.description(plan) : request.description;
+  const commit = await writer.commit(plan, { title: request.title, description }, state.head);
+  return { ...base, commit };
+}

@@ -1,0 +1,129 @@
+import * as core from '@actions/core';
+import type { Config, HubPublishOptions } from '../../inputs/config.js';
+import { converterInputs } from '../../converter/identity.js';
+import type { ModelRevision } from '../../hub/models.js';
+import type { PackageResult } from '../../package/stage.js';
+import { sha256sums, type ActionIdentity } from '../../package/manifest.js';
+import { variantName } from '../../package/names.js';
+import type { PsnrVerdict } from '../../verify/psnr.js';
+import { mergeCard, type SourceModel } from './card.js';
+import { HubPublishError } from '../../hub/publish-client.js';
+import { CARD_PATH, commitMessage, inFolder, manifestCurrent, ownedBy, variantFolder, type LocalFile } from './plan.js';
+import { publishToHub, type HubPublishResult } from './publish.js';
+import { visibilityProblem } from './visibility.js';
+import { createHash } from 'node:crypto';
+
+/** What the Hub publish did, for the outputs and the step summary. */
+export interface HubReport {
+  repo: string;
+  revision: string;
+  /** The repository's page, and the folder of this variant in it. */
+  url: string;
+  folderUrl: string;
+  /** The new commit; undefined when the repository already held every file (no commit made). */
+  commit?: { oid: string; url: string };
+  /** The commit holding the files: the new one, or the branch's head when nothing changed. */
+  head?: string;
+  created: boolean;
+  files: Array<{ path: string; size: number; sha256: string; uploaded: boolean }>;
+  deleted: string[];
+}
+
+export interface HubStageInput {
+  config: Config;
+  hub: HubPublishOptions;
+  models: readonly ModelRevision[];
+  verdicts: PsnrVerdict[];
+  packaged: PackageResult;
+  action: ActionIdentity;
+}
+
+const textFile = (path: string, text: string): LocalFile => {
+  const bytes = Buffer.from(text, 'utf8');
+  return { path, size: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex'), text };
+};
+
+/** The source model as the card and the visibility rule see it. */
+export function sourceModel(config: Config, models: readonly ModelRevision[]): SourceModel {
+  const main = models.find((m) => m.id === config.conversion.modelVersion);
+  return {
+    id: config.conversion.modelVersion,
+    revision: config.conversion.modelRevision,
+    sha: main?.resolved ? main.revision : null,
+    local: config.conversion.modelIsLocal,
+    access: main?.access,
+    card: main?.card,
+  };
+}
+
+/**
+ * Pure: this variant's files in the repository: each zip whole (a zip split for the release is
+ * joined from its parts while uploading), the manifest, and checksums of exactly these files.
+ */
+export function hubFiles(packaged: PackageResult, folder: string): { payload: LocalFile[]; manifest: LocalFile; sums: LocalFile } {
+  const payload = packaged.archives.map((a): LocalFile => ({ path: inFolder(folder, a.name), size: a.size, sha256: a.sha256, sources: a.files.map((f) => f.path) }));
+  const written = packaged.files.find((f) => f.name === packaged.names.manifest);
+  if (!written) throw new Error(`package-dir has no ${packaged.names.manifest}`);
+  const manifest: LocalFile = { path: inFolder(folder, written.name), size: written.size, sha256: written.sha256, sources: [written.path] };
+  const sums = sha256sums([...packaged.archives.map(({ name, size, sha256 }) => ({ name, size, sha256 })), { name: written.name, size: written.size, sha256: written.sha256 }]);
+  return { payload, manifest, sums: textFile(inFolder(folder, packaged.names.sums), sums) };
+}
+
+/** Commits this variant to the Hub repository (one atomic commit, or none when nothing changed). */
+export async function publishHubStage(input: HubStageInput): Promise<HubReport> {
+  const { config, hub, packaged } = input;
+  const variant = variantName(config.conversion);
+  const folder = variantFolder(hub.pathInRepo, variant);
+  const { payload, manifest, sums } = hubFiles(packaged, folder);
+  const model = sourceModel(config, input.models);
+  const message = (plan: Parameters<typeof commitMessage>[0]['plan']) => commitMessage({ base: packaged.names.base, model, plan, action: input.action });
+  const manifestText = packaged.manifest ? JSON.stringify(packaged.manifest) : '';
+
+  const result: HubPublishResult = await publishToHub(
+    {
+      target: { repo: hub.repo, revision: hub.revision, endpoint: hub.endpoint, token: hub.token, private: hub.private ?? false },
+      files: [...payload, manifest, sums],
+      owned: ownedBy(folder, packaged.names),
+      title: message({ upload: [], delete: [], unchanged: [] }).title,
+      description: (plan) => message(plan).description,
+      withRepository: async (repo) => {
+        const problem = visibilityProblem({ source: model, repo: hub.repo, exists: repo.exists, isPrivate: repo.private, hubPrivate: hub.private });
+        if (problem) throw new HubPublishError(problem);
+        const card = mergeCard(await repo.read(CARD_PATH), {
+          repo: hub.repo,
+          names: packaged.names,
+          variant,
+          folder,
+          model,
+          options: converterInputs(config),
+          verdicts: input.verdicts,
+          files: payload,
+          xl: config.conversion.xlVersion,
+          action: input.action,
+        });
+        // The manifest records the workflow run: a rerun of the same conversion keeps the one there (and its checksums).
+        const remoteManifest = await repo.read(manifest.path);
+        const current = manifestCurrent(remoteManifest, manifestText) && repo.files.some((f) => f.path === sums.path);
+        return { files: [textFile(CARD_PATH, card)], keep: new Set(current ? [manifest.path, sums.path] : []) };
+      },
+    },
+    { log: (line) => core.info(line) },
+  );
+
+  const uploaded = new Set(result.uploaded);
+  const url = `${hub.endpoint}/${hub.repo}`;
+  const report: HubReport = {
+    repo: hub.repo,
+    revision: hub.revision,
+    url,
+    folderUrl: folder === '' ? `${url}/tree/${hub.revision}` : `${url}/tree/${hub.revision}/${folder}`,
+    commit: result.commit,
+    head: result.commit?.oid ?? result.head,
+    created: result.created,
+    files: result.files.map((f) => ({ path: f.path, size: f.size, sha256: f.sha256, uploaded: uploaded.has(f.path) })),
+    deleted: result.deleted,
+  };
+  if (result.commit) core.info(`Committed ${result.uploaded.length} file(s) and ${result.deleted.length} deletion(s) to ${hub.repo}@${hub.revision}: ${result.commit.url}`);
+  else core.info(`${hub.repo}@${hub.revision} already holds these ${result.unchanged.length} files with the same content: no commit made.`);
+  return report;
+}

@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import * as core from '@actions/core';
 import type { Config } from '../inputs/config.js';
 import type { Step } from '../plan/plan.js';
-import { unetPart } from '../plan/plan.js';
+import { unetPart } from '../converter/order.js';
 import { stepArguments } from '../converter/commands.js';
 import { folderInputs } from '../converter/identity.js';
 import { diagnose, type Diagnosis } from '../converter/diagnose.js';

@@ -1,5 +1,6 @@
 import type { ConversionOptions } from '../inputs/config.js';
 import type { ChunkablePart, SelectablePart } from '../converter/vocabulary.js';
+import { CONTROLNETS, CONVERSION_ORDER, chunkableParts, ownChunksStayFloat16, unetPart } from '../converter/order.js';
 
 /**
  * The plan: which converter processes run, in which order. Pure data, printed by dry-run and
@@ -32,18 +33,6 @@ export interface ChunkStep {
   checkCorrectness: boolean;
 }
 
-const UPSTREAM_ORDER: readonly SelectablePart[] = ['vae_decoder', 'vae_encoder', 'unet', 'text_encoder', 'safety_checker', 'mmdit'];
-
-export function unetPart(options: ConversionOptions): 'unet' | 'control-unet' {
-  return options.unetSupportControlnet ? 'control-unet' : 'unet';
-}
-
-/** The unet-like packages this configuration makes, which chunking splits. */
-export function chunkableParts(options: ConversionOptions): ChunkablePart[] {
-  if (!options.parts.includes('unet')) return [];
-  return options.refinerVersion ? [unetPart(options), 'refiner'] : [unetPart(options)];
-}
-
 function torch2coreml(label: string, fields: Partial<Torch2CoreMLStep>): Torch2CoreMLStep {
   return {
     kind: 'torch2coreml',
@@ -60,27 +49,27 @@ function torch2coreml(label: string, fields: Partial<Torch2CoreMLStep>): Torch2C
 }
 
 /**
- * Upstream quantizes after chunking, so chunks stay float16 while the app loads them in preference
- * to the quantized Unet: whenever both are asked, chunks are made in a later process from the
- * quantized unet. Quantization rewrites every existing package in place, so it runs exactly once,
- * in a process of its own.
+ * The converter's own chunks of a run that quantizes stay float16 (converter/order.ts): whenever
+ * both are asked, chunks are made in a later process from the quantized unet. Quantization
+ * rewrites every existing package in place, so it runs exactly once, in a process of its own.
  */
 export function makePlan(options: ConversionOptions, processPerComponent: boolean): Step[] {
-  const parts = UPSTREAM_ORDER.filter((p) => options.parts.includes(p));
+  const parts = CONVERSION_ORDER.filter((p): p is SelectablePart => p !== CONTROLNETS && options.parts.includes(p));
   const check = options.checkOutputCorrectness;
   const quantize = options.quantizeNbits !== undefined;
-  const chunkLater = options.chunkUnet && (quantize || processPerComponent);
+  const chunkLater = options.chunkUnet && (processPerComponent || ownChunksStayFloat16(quantize));
   const convertStep = (label: string, fields: Partial<Torch2CoreMLStep>) => torch2coreml(label, { checkCorrectness: check, ...fields });
   const controlnets = options.controlnets;
   const steps: Step[] = [];
 
   if (processPerComponent) {
-    // Upstream converts ControlNets between the VAEs and the unet.
-    const beforeControlNets: SelectablePart[] = parts.filter((p) => p === 'vae_decoder' || p === 'vae_encoder');
-    for (const part of beforeControlNets) steps.push(convertStep(`Convert ${part}`, { convert: [part] }));
-    for (const id of controlnets) steps.push(convertStep(`Convert ControlNet ${id}`, { controlnets: [id] }));
-    for (const part of parts.filter((p) => !beforeControlNets.includes(p))) {
-      steps.push(convertStep(`Convert ${part === 'unet' ? unetPart(options) : part}`, { convert: [part] }));
+    // One process per part (and ControlNet), in the order one converter run takes them.
+    for (const item of CONVERSION_ORDER) {
+      if (item === CONTROLNETS) {
+        for (const id of controlnets) steps.push(convertStep(`Convert ControlNet ${id}`, { controlnets: [id] }));
+      } else if (parts.includes(item)) {
+        steps.push(convertStep(`Convert ${item === 'unet' ? unetPart(options) : item}`, { convert: [item] }));
+      }
     }
     if (options.refinerVersion && parts.includes('unet')) {
       steps.push(convertStep('Convert refiner', { convert: ['unet'], refiner: true }));

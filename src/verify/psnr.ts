@@ -1,7 +1,7 @@
 import type { PsnrGate } from '../inputs/config.js';
 import type { ConversionOptions } from '../inputs/config.js';
 import { isQuantizedCheck, type PsnrPart } from '../converter/vocabulary.js';
-import { chunkableParts, unetPart } from '../plan/plan.js';
+import { conversionChecks } from '../converter/order.js';
 import type { PsnrResult } from '../convert/run.js';
 
 /** One row of the `psnr` output. */
@@ -28,27 +28,12 @@ export function judgePsnr(results: PsnrResult[], gate: PsnrGate): PsnrVerdict[] 
 }
 
 /**
- * Parts that should have reported a check and did not. Chunk checks are left out: coremltools
- * prints only low figures. text_encoder_2 exists only for SDXL pipelines, which the log tells.
- * SD3's VAE decoder and MMDiT report DiffusionKit's check.
+ * Parts that should have reported a check and did not: those the converter prints for what it
+ * converted. Chunk checks are not demanded: coremltools prints only low figures.
  */
-export function expectedPsnrParts(o: ConversionOptions): PsnrPart[] {
-  if (!o.checkOutputCorrectness) return [];
-  const parts: PsnrPart[] = [];
-  if (o.parts.includes('text_encoder')) parts.push('text_encoder');
-  if (o.parts.includes('vae_decoder')) parts.push('vae_decoder');
-  if (o.parts.includes('mmdit')) parts.push('mmdit');
-  if (o.parts.includes('vae_encoder')) parts.push('vae_encoder');
-  if (o.parts.includes('unet')) parts.push(unetPart(o));
-  if (chunkableParts(o).includes('refiner')) parts.push('refiner');
-  if (o.parts.includes('safety_checker')) parts.push('safety_checker');
-  if (o.controlnets.length > 0) parts.push('controlnet');
-  return parts;
-}
-
 export function missingChecks(o: ConversionOptions, verdicts: PsnrVerdict[]): PsnrPart[] {
   const seen = new Set(verdicts.map((v) => v.part));
-  return expectedPsnrParts(o).filter((p) => !seen.has(p));
+  return conversionChecks(o).filter((p) => !seen.has(p));
 }
 
 export function formatPsnr(value: number | null): string {

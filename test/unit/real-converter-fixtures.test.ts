@@ -20,7 +20,8 @@ import {
 import { diffSnapshots, takeSnapshot } from '../../src/convert/snapshot.js';
 import { parseInputs } from '../../src/inputs/parse.js';
 import type { InputName } from '../../src/inputs/names.js';
-import { makePlan, unetPart } from '../../src/plan/plan.js';
+import { makePlan } from '../../src/plan/plan.js';
+import { unetPart } from '../../src/converter/order.js';
 import { ACTION_ROOT, ctx, raw, ROOT, WORKSPACE } from './fixtures.js';
 
 const DIR = path.join(ROOT, 'test/fixtures/real-converter');

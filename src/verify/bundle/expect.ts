@@ -11,7 +11,7 @@ import {
   type AttentionImplementation,
   type ChunkablePart,
 } from '../../converter/vocabulary.js';
-import { chunkableParts } from '../../plan/plan.js';
+import { chunkableParts } from '../../converter/order.js';
 
 /** What a Resources folder must hold and be, derived from what was asked. Pure. */
 export type ModelKind = 'sd' | 'sdxl' | 'sd3';

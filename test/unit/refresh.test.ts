@@ -60,7 +60,7 @@ describe('identityOf', () => {
       'preset', 'output-dir', 'hf-token', 'python', 'pip-constraints', 'min-psnr', 'psnr-thresholds', 'quantized-min-psnr', 'process-per-component',
       'dry-run', 'verify-bundle', 'cache', 'cache-outputs', 'skip-if-unchanged', 'package', 'asset-prefix', 'compression-level',
       'max-asset-size', 'upload-artifact', 'artifact-name', 'retention-days', 'release-tag', 'release-name', 'release-notes',
-      'draft', 'prerelease', 'github-token', 'overwrite-assets',
+      'draft', 'prerelease', 'github-token', 'overwrite-assets', 'hub-repo', 'hub-token', 'hub-private', 'hub-revision', 'hub-path-in-repo',
     ]);
     const given = raw(FULL);
     const recorded = Object.keys(ACTION.inputs).filter((name) => !elsewhere.has(name)) as InputName[];
@@ -194,11 +194,11 @@ describe('replacedBy', () => {
 });
 
 describe('skip-if-unchanged input rules', () => {
-  it('needs release-tag: an error naming skip-if-unchanged, before anything runs', () => {
+  it('needs release-tag (or hub-repo): an error naming skip-if-unchanged, before anything runs', () => {
     const result = parseInputs(raw({ 'skip-if-unchanged': 'true', 'release-tag': '' }), ctx());
     expect(result.config).toBeUndefined();
     expect(result.errors).toEqual([
-      'Input `skip-if-unchanged` is true, but `release-tag` is empty: the manifest it compares with is an asset of that release. Set release-tag, or leave skip-if-unchanged false.',
+      'Input `skip-if-unchanged` is true, but `release-tag` and `hub-repo` are empty: the manifest it compares with is an asset of that release, or a file of that Hub repository. Set one of them, or leave skip-if-unchanged false.',
     ]);
   });
 

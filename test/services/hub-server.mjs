@@ -10,32 +10,46 @@
 // size, so an unchanged file keeps its bytes and ETag across commits, as on the Hub).
 import { Buffer } from 'node:buffer';
 import { createCipheriv, createHash } from 'node:crypto';
+import { closeSync, mkdtempSync, openSync, readSync } from 'node:fs';
 import * as http from 'node:http';
+import { tmpdir } from 'node:os';
+import { join as joinPath } from 'node:path';
+import { createWriteApi, lfsPointer } from './hub-write.mjs';
 
 /**
  * @typedef {Buffer | string | number} FileInput a file's bytes, text, or a size to generate
- * @typedef {{ content: Buffer | null, size: number, lfs: boolean, etag?: string, sha256?: string, gitSha1?: string }} HubFile
+ * @typedef {{
+ *   content: Buffer | null, size: number, lfs: boolean, etag?: string, sha256?: string, gitSha1?: string,
+ *   diskPath?: string, pointerSize?: number, lastCommit?: { id: string, title: string, date: string }
+ * }} HubFile a file of a commit: bytes in memory, on disk (uploaded LFS objects), or generated
  * @typedef {{
  *   id: string, revisions?: Record<string, string>, files: Record<string, FileInput>,
  *   gated?: boolean, private?: boolean, pipelineTag?: string, libraryName?: string, storage?: 'git' | 'lfs' | 'xet',
  *   cardData?: Record<string, unknown> | null
  * }} ModelSpec
- * @typedef {{ id: string, gated: boolean, private: boolean, storage: 'git' | 'lfs' | 'xet', pipelineTag: string, libraryName: string, cardData: Record<string, unknown> | null, refs: Map<string, string>, commits: Map<string, Map<string, HubFile>>, createdAt: string }} Model
+ * @typedef {{
+ *   id: string, gated: boolean, private: boolean, storage: 'git' | 'lfs' | 'xet', pipelineTag: string, libraryName: string,
+ *   cardData: Record<string, unknown> | null, refs: Map<string, string>, commits: Map<string, Map<string, HubFile>>, createdAt: string,
+ *   log: import('./hub-write.mjs').CommitRecord[], lfsKnown: Set<string>
+ * }} Model
  * @typedef {{ model: string, path: string, revision: string, sha: string, status: number, start: number, bytes: number }} Download
  * @typedef {{
  *   bytesServed: Record<string, number>, totalBytes: number,
  *   requests: { api: number, tree: number, head: number, get: number, other: number },
- *   downloads: Download[], maxInFlight: number
+ *   downloads: Download[], maxInFlight: number, write: import('./hub-write.mjs').WriteStats
  * }} HubStats
+ * @typedef {'api' | 'resolve' | 'cdn' | 'whoami' | 'create' | 'preupload' | 'lfs-batch' | 'lfs-upload' | 'lfs-complete' | 'lfs-verify' | 'commit' | 'paths-info' | '*'} FailKind
  * @typedef {{
- *   url: string, endpoint: string, port: number, token: string, env: Record<string, string>,
+ *   url: string, endpoint: string, port: number, token: string, writeToken: string, readToken: string, env: Record<string, string>,
  *   addModel: (spec: ModelSpec) => void,
  *   setRevision: (id: string, rev: string, sha?: string, changes?: Record<string, FileInput | null>) => string,
  *   resolve: (id: string, rev?: string) => string,
- *   files: (id: string, rev?: string) => Record<string, { size: number, etag: string }>,
  *   setGated: (id: string, gated: boolean) => void,
  *   stats: () => HubStats, resetStats: () => void,
- *   failNext: (kind: 'api' | 'resolve' | 'cdn' | '*', status?: number, count?: number) => void,
+ *   files: (id: string, rev?: string) => Record<string, { size: number, etag: string, sha256: string, lfs: boolean }>,
+ *   commits: (id: string) => import('./hub-write.mjs').CommitRecord[],
+ *   hasObject: (oid: string) => boolean, forgetObjects: (id: string) => void,
+ *   failNext: (kind: FailKind, status?: number, count?: number, options?: { retryAfter?: number, afterBytes?: number }) => void,
  *   dropNext: (path: string, afterBytes: number, count?: number) => void,
  *   corruptNext: (path: string, count?: number) => void,
  *   down: () => Promise<void>, up: () => Promise<void>,
@@ -132,7 +146,24 @@ function* generated(seed, start, end) {
 
 /** @param {string} path @param {HubFile} f @param {number} start @param {number} end @returns {Iterable<Buffer>} */
 function bytesOf(path, f, start, end) {
+  if (f.diskPath) return fromDisk(f.diskPath, start, end);
   return f.content ? [f.content.subarray(start, end)] : generated(`${path}:${f.size}`, start, end);
+}
+
+/** Bytes [start, end) of a file on disk, a chunk at a time. @param {string} file @param {number} start @param {number} end */
+function* fromDisk(file, start, end) {
+  const fd = openSync(file, 'r');
+  try {
+    for (let pos = start; pos < end;) {
+      const chunk = Buffer.allocUnsafe(Math.min(CHUNK, end - pos));
+      const n = readSync(fd, chunk, 0, chunk.length, pos);
+      if (n === 0) throw new Error(`${file} is shorter than expected`);
+      pos += n;
+      yield chunk.subarray(0, n);
+    }
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** @param {string} path @param {FileInput} input @returns {HubFile} */
@@ -166,18 +197,27 @@ function contentType(path) {
 }
 
 /**
- * @param {{ models?: ModelSpec[], token?: string, clip?: boolean }} [options]
- *   `clip` (default true) adds openai/clip-vit-base-patch32 with synthetic vocab.json and merges.txt
+ * @param {{
+ *   models?: ModelSpec[], token?: string, readToken?: string, clip?: boolean,
+ *   storeDir?: string, partSize?: number, orgs?: string[]
+ * }} [options]
+ *   `clip` (default true) adds openai/clip-vit-base-patch32 with synthetic vocab.json and merges.txt;
+ *   `token` has the write role, `readToken` the read role; `storeDir` (default: a new temp dir,
+ *   removed by stop()) holds uploaded LFS objects; objects above `partSize` (default 64 MiB) are
+ *   uploaded in parts of that size (the multipart transfer)
  * @returns {Promise<HubServer>}
  */
 export async function startHubServer(options = {}) {
   const token = options.token ?? 'hf_localtesttoken000000000000000000';
+  const readToken = options.readToken ?? 'hf_localreadtoken00000000000000000';
+  /** @type {Map<string, import('./hub-write.mjs').TokenInfo>} */
+  const tokens = new Map([[token, { name: 'local-write', role: 'write' }], [readToken, { name: 'local-read', role: 'read' }]]);
   /** @type {Map<string, Model>} */
   const models = new Map();
-  /** @type {HubStats} */
+  /** @type {Omit<HubStats, 'write'>} */
   let stats = { bytesServed: {}, totalBytes: 0, requests: { api: 0, tree: 0, head: 0, get: 0, other: 0 }, downloads: [], maxInFlight: 0 };
   let inFlight = 0;
-  /** @type {Map<string, { status: number, count: number }>} */
+  /** @type {Map<string, import('./hub-write.mjs').Failure>} */
   const failures = new Map();
 
   /** @param {ModelSpec} spec */
@@ -190,7 +230,7 @@ export async function startHubServer(options = {}) {
       id: spec.id, gated: spec.gated ?? false, private: spec.private ?? false, storage: spec.storage ?? 'git', pipelineTag: spec.pipelineTag ?? 'text-to-image', libraryName: spec.libraryName ?? 'diffusers',
       // The README's metadata; null for a repository without any (torch2coreml reads ControlNets' base_model from it).
       cardData: spec.cardData === undefined ? { library_name: spec.libraryName ?? 'diffusers' } : spec.cardData,
-      refs: new Map(), commits: new Map(), createdAt: new Date().toISOString(),
+      refs: new Map(), commits: new Map(), createdAt: new Date().toISOString(), log: [], lfsKnown: new Set(),
     };
     for (const [rev, sha] of Object.entries(revisions)) {
       if (!/^[0-9a-f]{40}$/.test(sha)) throw new Error(`revision sha must be 40 hex digits: ${sha}`);
@@ -216,13 +256,13 @@ export async function startHubServer(options = {}) {
 
   /**
    * @param {http.ServerResponse} res @param {number} status @param {string} code @param {string} message
-   * @param {boolean} head
+   * @param {boolean} head @param {Record<string, string | number>} [headers]
    */
-  const hubError = (res, status, code, message, head = false) => {
+  const hubError = (res, status, code, message, head = false, headers = {}) => {
     const body = Buffer.from(JSON.stringify({ error: message }));
     res.writeHead(status, {
       'Content-Type': 'application/json; charset=utf-8', 'Content-Length': body.length,
-      ...(code ? { 'X-Error-Code': code } : {}), 'X-Error-Message': message,
+      ...(code ? { 'X-Error-Code': code } : {}), 'X-Error-Message': message.replace(/[^\x20-\x7e]/g, '?'), ...headers,
     });
     res.end(head ? undefined : body);
   };
@@ -244,7 +284,7 @@ export async function startHubServer(options = {}) {
   const authorize = (req, res, id, head, files = false) => {
     const header = req.headers.authorization;
     const bearer = header ? /^Bearer (.+)$/i.exec(header)?.[1] : undefined;
-    if (header && bearer !== token) {
+    if (header && !tokens.has(bearer ?? '')) {
       hubError(res, 401, '', 'Invalid credentials in Authorization header', head);
       return null;
     }
@@ -260,14 +300,44 @@ export async function startHubServer(options = {}) {
     return m;
   };
 
-  /** @param {string} kind */
+  /** @param {string} kind @returns {import('./hub-write.mjs').Failure | undefined} the failure to answer with, if one is due */
   const injected = (kind) => {
     const f = failures.get(kind) ?? failures.get('*');
     if (f && f.count > 0) {
       f.count--;
-      return f.status;
+      return { ...f };
     }
-    return 0;
+    return undefined;
+  };
+  /** @param {http.ServerResponse} res @param {import('./hub-write.mjs').Failure} f @param {boolean} head */
+  const injectedError = (res, f, head) => {
+    if (f.status === 0) return void res.socket?.destroy();
+    hubError(res, f.status, '', f.status === 429 ? 'Too many requests: you have been rate limited' : 'injected failure', head, f.retryAfter !== undefined ? { 'Retry-After': f.retryAfter } : {});
+  };
+
+  /**
+   * A tree entry as the Hub lists it (tree and paths-info); with `expand`, the commit that last
+   * touched the file.
+   * @param {Model} model @param {string} sha @param {string} path @param {HubFile} f @param {boolean} expand
+   */
+  const fileEntry = (model, sha, path, f, expand) => {
+    const d = digestOf(path, f);
+    return {
+      type: 'file', oid: d.gitSha1, size: f.size, path,
+      ...(f.lfs ? { lfs: { oid: d.sha256, size: f.size, pointerSize: f.pointerSize ?? 134 } } : {}),
+      ...(expand ? { lastCommit: f.lastCommit ?? { id: sha, title: model.log.find((c) => c.oid === sha)?.title ?? 'initial commit', date: model.createdAt } } : {}),
+    };
+  };
+  /** @param {Model} model @param {string} sha @param {string[]} paths @param {boolean} expand */
+  const entriesOf = (model, sha, paths, expand) => {
+    const files = /** @type {Map<string, HubFile>} */ (model.commits.get(sha));
+    return paths.flatMap((p) => {
+      const clean = p.replace(/\/+$/, '');
+      const f = files.get(clean);
+      if (f) return [fileEntry(model, sha, clean, f, expand)];
+      if ([...files.keys()].some((k) => k.startsWith(`${clean}/`))) return [{ type: 'directory', oid: fakeSha(`${sha}:${clean}`), size: 0, path: clean }];
+      return [];
+    });
   };
 
   /** @type {Map<string, { afterBytes: number, count: number }>} */
@@ -358,25 +428,33 @@ export async function startHubServer(options = {}) {
     return pump();
   };
 
+  const write = createWriteApi({
+    models, tokens, storeDir: options.storeDir ?? mkdtempSync(joinPath(tmpdir(), 'hub-store-')), partSize: options.partSize ?? 64 * 1024 * 1024,
+    orgs: options.orgs ?? ['acme'],
+    endpoint: () => endpoint, storageOrigin: () => `http://${CDN_HOST}:${cdnPort}`,
+    injected, hubError, json, fakeSha, digest: digestOf, entries: entriesOf,
+    authorizeRead: (req, res, id) => authorize(req, res, id, false),
+    newModel(id, isPrivate) {
+      // A new repository: no commit until the write API makes its first (with .gitattributes).
+      addModel({ id, files: {}, revisions: {}, private: isPrivate, storage: 'lfs', cardData: null, libraryName: '', pipelineTag: '' });
+      return mustModel(id);
+    },
+  });
+
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
     const p = url.pathname;
     const head = req.method === 'HEAD';
+    if (write.handle(req, res, url)) return;
     if (req.method !== 'GET' && !head) {
       stats.requests.other++;
       return hubError(res, 405, '', 'Method not allowed');
     }
     let m;
-    if (p === '/api/whoami-v2') {
-      stats.requests.api++;
-      const bearer = /^Bearer (.+)$/i.exec(req.headers.authorization ?? '')?.[1];
-      if (bearer !== token) return hubError(res, 401, '', 'Invalid credentials in Authorization header', head);
-      return json(res, { type: 'user', name: 'local-user', fullname: 'Local User', auth: { type: 'access_token', accessToken: { role: 'read' } } });
-    }
     if ((m = /^\/api\/models\/([^/]+\/[^/]+)(?:\/revision\/([^/]+))?\/?$/.exec(p))) {
       stats.requests.api++;
-      const status = injected('api');
-      if (status) return hubError(res, status, '', 'injected failure', head);
+      const failure = injected('api');
+      if (failure) return injectedError(res, failure, head);
       const id = dec(m[1] ?? '');
       const model = authorize(req, res, id, head);
       if (!model) return;
@@ -394,7 +472,8 @@ export async function startHubServer(options = {}) {
       return json(res, {
         _id: fakeSha(id).slice(0, 24), id, modelId: id, author, sha, lastModified: new Date().toISOString(),
         private: model.private, disabled: false, gated: model.gated ? 'manual' : false, downloads: 0, likes: 0,
-        library_name: model.libraryName, tags: [model.libraryName], pipeline_tag: model.pipelineTag,
+        ...(model.libraryName ? { library_name: model.libraryName } : {}), tags: model.libraryName ? [model.libraryName] : [],
+        ...(model.pipelineTag ? { pipeline_tag: model.pipelineTag } : {}),
         siblings, spaces: [], createdAt: model.createdAt,
         ...(model.cardData ? { cardData: model.cardData } : {}),
         usedStorage: [...files.values()].reduce((s, f) => s + f.size, 0),
@@ -402,8 +481,8 @@ export async function startHubServer(options = {}) {
     }
     if ((m = /^\/api\/models\/([^/]+\/[^/]+)\/tree\/([^/]+)(?:\/(.*))?$/.exec(p))) {
       stats.requests.tree++;
-      const status = injected('api');
-      if (status) return hubError(res, status, '', 'injected failure', head);
+      const failure = injected('api');
+      if (failure) return injectedError(res, failure, head);
       const id = dec(m[1] ?? '');
       const model = authorize(req, res, id, head);
       if (!model) return;
@@ -413,6 +492,7 @@ export async function startHubServer(options = {}) {
       const files = /** @type {Map<string, HubFile>} */ (model.commits.get(sha));
       const base = m[3] ? dec(m[3]).replace(/\/+$/, '') : '';
       const recursive = /^(true|1)$/i.test(url.searchParams.get('recursive') ?? '');
+      const expand = /^(true|1)$/i.test(url.searchParams.get('expand') ?? '');
       const prefix = base ? `${base}/` : '';
       if (base && !files.has(base) && ![...files.keys()].some((f) => f.startsWith(prefix))) {
         return hubError(res, 404, 'EntryNotFound', `${base} does not exist on "${rev}"`, head);
@@ -428,25 +508,28 @@ export async function startHubServer(options = {}) {
           if (!entries.has(dir)) entries.set(dir, { type: 'directory', oid: fakeSha(`${sha}:${dir}`), size: 0, path: dir });
         }
         if (!recursive && parts.length > 1) continue;
-        const d = digestOf(path, f);
-        entries.set(path, { type: 'file', oid: d.gitSha1, size: f.size, path, ...(f.lfs ? { lfs: { oid: d.sha256, size: f.size, pointerSize: 134 } } : {}) });
+        entries.set(path, fileEntry(model, sha, path, f, expand));
       }
       return json(res, [...entries.values()]);
     }
-    if ((m = /^\/([^/]+\/[^/]+)\/resolve\/([^/]+)\/(.+)$/.exec(p))) {
+    if ((m = /^\/([^/]+\/[^/]+)\/(resolve|raw)\/([^/]+)\/(.+)$/.exec(p))) {
       if (head) stats.requests.head++;
       else stats.requests.get++;
-      const status = injected('resolve');
-      if (status) return hubError(res, status, '', 'injected failure', head);
+      const failure = injected('resolve');
+      if (failure) return injectedError(res, failure, head);
       const id = dec(m[1] ?? '');
       const model = authorize(req, res, id, head, true);
       if (!model) return;
-      const rev = dec(m[2] ?? '');
-      const path = (m[3] ?? '').split('/').map(dec).join('/');
+      const raw = m[2] === 'raw';
+      const rev = dec(m[3] ?? '');
+      const path = (m[4] ?? '').split('/').map(dec).join('/');
       const sha = shaOf(model, rev);
       if (!sha) return hubError(res, 404, 'RevisionNotFound', `Invalid rev id: ${rev}`, head);
-      const f = model.commits.get(sha)?.get(path);
-      if (!f) return hubError(res, 404, 'EntryNotFound', 'Entry not found', head);
+      const stored = model.commits.get(sha)?.get(path);
+      if (!stored) return hubError(res, 404, 'EntryNotFound', 'Entry not found', head);
+      // raw: what git stores, the pointer for an LFS file.
+      const pointer = raw && stored.lfs ? Buffer.from(lfsPointer(digestOf(path, stored).sha256, stored.size)) : null;
+      const f = pointer ? { content: pointer, size: pointer.length, lfs: false } : stored;
       const d = digestOf(path, f);
       const name = path.split('/').pop() ?? path;
       /** @type {Record<string, string | number>} */
@@ -477,13 +560,14 @@ export async function startHubServer(options = {}) {
   // The CDN: signed URLs, no credentials (a second one is refused, as S3 does), Range honoured.
   const cdn = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
+    if (write.handleStorage(req, res, url)) return;
     const head = req.method === 'HEAD';
     if (head) stats.requests.head++;
     else stats.requests.get++;
     if (!/^\/(cdn-lfs|xet-bridge)\/[0-9a-f]{64}$/.test(url.pathname) || !url.searchParams.get('X-Amz-Signature')) return hubError(res, 403, '', 'AccessDenied', head);
     if (req.headers.authorization) return hubError(res, 400, '', 'Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, Signature query string parameter or the Authorization header should be specified', head);
-    const status = injected('cdn');
-    if (status) return hubError(res, status, '', 'injected failure', head);
+    const failure = injected('cdn');
+    if (failure) return injectedError(res, failure, head);
     const id = url.searchParams.get('model') ?? '';
     const path = url.searchParams.get('path') ?? '';
     const sha = url.searchParams.get('sha') ?? '';
@@ -502,7 +586,7 @@ export async function startHubServer(options = {}) {
   let isUp = true;
 
   return {
-    url: endpoint, endpoint, port, token,
+    url: endpoint, endpoint, port, token, writeToken: token, readToken,
     env: { HF_ENDPOINT: endpoint },
     addModel,
     setRevision(id, rev, sha, changes = {}) {
@@ -529,17 +613,24 @@ export async function startHubServer(options = {}) {
     files(id, rev = 'main') {
       const model = mustModel(id);
       const files = model.commits.get(shaOf(model, rev) ?? '') ?? new Map();
-      return Object.fromEntries([...files.entries()].map(([p, f]) => [p, { size: f.size, etag: digestOf(p, f).etag }]));
+      return Object.fromEntries([...files.entries()].map(([p, f]) => {
+        const d = digestOf(p, f);
+        return [p, { size: f.size, etag: d.etag, sha256: d.sha256, lfs: f.lfs }];
+      }));
     },
+    commits: (id) => write.commits(id),
+    hasObject: (oid) => write.hasObject(oid),
+    forgetObjects: (id) => write.forgetObjects(id),
     setGated(id, gated) {
       mustModel(id).gated = gated;
     },
-    stats: () => JSON.parse(JSON.stringify(stats)),
+    stats: () => ({ ...JSON.parse(JSON.stringify(stats)), write: write.stats() }),
     resetStats() {
       stats = { bytesServed: {}, totalBytes: 0, requests: { api: 0, tree: 0, head: 0, get: 0, other: 0 }, downloads: [], maxInFlight: 0 };
+      write.resetStats();
     },
-    failNext(kind, status = 500, count = 1) {
-      failures.set(kind, { status, count });
+    failNext(kind, status = 500, count = 1, { retryAfter, afterBytes } = {}) {
+      failures.set(kind, { status, count, retryAfter, afterBytes });
     },
     dropNext(path, afterBytes, count = 1) {
       drops.set(path, { afterBytes, count });
@@ -564,6 +655,7 @@ export async function startHubServer(options = {}) {
         cdn.close(() => resolve(undefined));
         cdn.closeAllConnections();
       });
+      if (!options.storeDir) write.close();
       if (!isUp) return;
       isUp = false;
       const closed = new Promise((resolve) => server.close(() => resolve(undefined)));

@@ -1,4 +1,4 @@
-"""single_file.py against the real loaders: tiny SD 1.x and SDXL single files and LoRAs written with
+"""single_file.py against the real loaders: tiny SD 1.x, 2.x and SDXL single files and LoRAs written with
 real diffusers and peft (test/python/tiny_single_file.py, tiny_lora.py), the helper run on them with
 its default diffusers loader, and the output loaded back the way Apple's converter loads it. Needs
 torch, diffusers, peft and safetensors (the tests' venv: `node scripts/python-env.mjs`, then
@@ -20,7 +20,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 HELPER = os.path.join(ROOT, "python", "single_file.py")
 MAKERS = os.path.join(ROOT, "test", "python")
 MISSING = [m for m in ("torch", "diffusers", "safetensors", "transformers", "peft") if importlib.util.find_spec(m) is None]
-COMPONENTS = {"sd1": ("unet", "vae", "text_encoder"), "sdxl": ("unet", "vae", "text_encoder", "text_encoder_2")}
+COMPONENTS = {"sd1": ("unet", "vae", "text_encoder"), "sd2": ("unet", "vae", "text_encoder"), "sdxl": ("unet", "vae", "text_encoder", "text_encoder_2")}
 # A Hub commit for the hand-made cache of the SDXL config repo.
 CONFIG_SHA = "5f1c0e9d8b7a6f5e4d3c2b1a0f9e8d7c6b5a4f3e"
 CONFIG_REPO = "tiny/sdxl-config"
@@ -95,6 +95,11 @@ class RealSingleFileTest(unittest.TestCase):
                     *[a for name, s in cls.sd1_scales.items() for a in ("--lora", f"{cls.loras[name]['lora']}:{s}")]],
             "sdxl": ["--checkpoint", cls.made["sdxl"]["checkpoint"], "--kind", "sdxl", "--config", CONFIG_REPO,
                      "--config-revision", CONFIG_SHA, "--output", t("out", "sdxl"), "--lora", cls.loras["sdxl-peft"]["lora"] + ":1.25"],
+            "sd2": ["--checkpoint", cls.made["sd2"]["checkpoint"], "--kind", "sd2", "--config", cls.made["sd2"]["pipeline"],
+                    "--output", t("out", "sd2")],
+            # the same SD 2.x file with an epsilon config (SD 2.x base is epsilon, 2.1 v-prediction)
+            "sd2-epsilon": ["--checkpoint", cls.made["sd2"]["checkpoint"], "--kind", "sd2", "--config", sd1,
+                            "--output", t("out", "sd2-epsilon")],
             "ckpt": ["--checkpoint", t("sd1-model.ckpt"), "--kind", "sd1", "--config", sd1, "--output", t("out", "ckpt"), "--allow-pickle"],
             "ckpt-refused": ["--checkpoint", t("sd1-model.ckpt"), "--kind", "sd1", "--config", sd1, "--output", t("out", "refused")],
             "other-base": ["--checkpoint", cls.made["sd1"]["checkpoint"], "--kind", "sd1", "--config", sd1, "--output", t("out", "other"),
@@ -191,6 +196,15 @@ class RealSingleFileTest(unittest.TestCase):
                                    "vae/diffusion_pytorch_model.fp16.safetensors"])
         with open(os.path.join(result["output"], "model_index.json")) as f:
             self.assertEqual(json.load(f)["_class_name"], "StableDiffusionPipeline")
+
+    def test_sd2_weights_and_the_prediction_type_comes_from_the_config_alone(self):
+        result = self.succeeded("sd2")
+        self.assertEqual(self.check_weights(result["output"], "sd2", []), 0)
+        predictions = {}
+        for name in ("sd2", "sd2-epsilon"):
+            with open(os.path.join(self.succeeded(name)["output"], "scheduler", "scheduler_config.json")) as f:
+                predictions[name] = json.load(f)["prediction_type"]
+        self.assertEqual(predictions, {"sd2": "v_prediction", "sd2-epsilon": "epsilon"})
 
     def test_a_ckpt_with_allow_pickle_gives_the_same_weights(self):
         result = self.succeeded("ckpt")

@@ -1,10 +1,10 @@
 """Writes a tiny Stable Diffusion checkpoint in single-file form (the original LDM / SGM layout that
-model sites share: model.diffusion_model.*, first_stage_model.*, cond_stage_model.* for SD 1.x,
-conditioner.embedders.* for SDXL), from a tiny diffusers pipeline with random weights, and checks it
+model sites share: model.diffusion_model.*, first_stage_model.*, cond_stage_model.transformer.* (CLIP)
+for SD 1.x, cond_stage_model.model.* (OpenCLIP) for SD 2.x, conditioner.embedders.* for SDXL), from a tiny diffusers pipeline with random weights, and checks it
 by loading it back with diffusers' own from_single_file(config=the pipeline folder): every weight
 must come back equal, so the file is what diffusers reads as that kind.
 
-  python tiny_single_file.py OUT.safetensors --kind sd1|sdxl [--from PIPELINE_DIR] [--pipeline DIR]
+  python tiny_single_file.py OUT.safetensors --kind sd1|sd2|sdxl [--from PIPELINE_DIR] [--pipeline DIR]
 
 Without --from, a tiny pipeline is built (tiny_pipeline.py's parts) and saved into --pipeline (default
 OUT's stem + "-diffusers" beside OUT): that folder is the `config` the file loads with. The last stdout
@@ -32,6 +32,7 @@ VAE_ATTENTION_PARTS = {"group_norm": "norm", "to_q": "q", "to_k": "k", "to_v": "
 # Where each text encoder sits in the single file.
 TEXT_PREFIXES = {
     "sd1": {"text_encoder": "cond_stage_model.transformer."},
+    "sd2": {"text_encoder": "cond_stage_model.model."},
     "sdxl": {"text_encoder": "conditioner.embedders.0.transformer.", "text_encoder_2": "conditioner.embedders.1.model."},
 }
 
@@ -51,6 +52,16 @@ def build_sdxl(scratch):
         # text_embeds (the projection) + 6 time ids * 8
         unet=tiny_pipeline.unet(xl=True, cross=first + second, addition=projection + 6 * 8),
         scheduler=EulerDiscreteScheduler())
+
+
+def build_sd2(scratch):
+    """tiny_pipeline's SD parts with SD 2.1's v-prediction scheduler: in single-file form an SD 2.x
+    differs by its OpenCLIP text encoder, and the prediction type comes from the config alone."""
+    from diffusers import StableDiffusionPipeline
+
+    pipe = tiny_pipeline.build("sd", scratch)
+    scheduler = type(pipe.scheduler).from_config(pipe.scheduler.config, prediction_type="v_prediction")
+    return StableDiffusionPipeline(**{**pipe.components, "scheduler": scheduler})
 
 
 def rename(key, blocks, parts_of):
@@ -135,13 +146,17 @@ def vae_tensors(vae):
 
 
 def open_clip_tensors(encoder, prefix):
-    """A CLIPTextModelWithProjection in OpenCLIP's layout (SDXL's second text encoder)."""
+    """A CLIP text model in OpenCLIP's layout (SD 2.x's text encoder, SDXL's second)."""
     state = encoder.state_dict()
+    hidden = encoder.config.hidden_size
+    # SD 2.x's CLIPTextModel has no projection, but its files hold OpenCLIP's (diffusers reads the
+    # attention width from it): an identity stands in.
+    projection = state["text_projection.weight"] if "text_projection.weight" in state else torch.eye(hidden)
     out = {prefix + "token_embedding.weight": state["text_model.embeddings.token_embedding.weight"],
            prefix + "positional_embedding": state["text_model.embeddings.position_embedding.weight"],
            prefix + "ln_final.weight": state["text_model.final_layer_norm.weight"],
            prefix + "ln_final.bias": state["text_model.final_layer_norm.bias"],
-           prefix + "text_projection": state["text_projection.weight"].T.contiguous()}
+           prefix + "text_projection": projection.T.contiguous()}
     parts = {"layer_norm1": "ln_1", "layer_norm2": "ln_2", "mlp.fc1": "mlp.c_fc", "mlp.fc2": "mlp.c_proj",
              "self_attn.out_proj": "attn.out_proj"}
     for layer in range(encoder.config.num_hidden_layers):
@@ -197,7 +212,7 @@ def main(argv=None):
     else:
         pipeline_dir = os.path.abspath(args.pipeline or os.path.splitext(out)[0] + "-diffusers")
         scratch = os.path.join(tempfile.mkdtemp(prefix="tiny-tokenizer-"), "t")
-        pipe = build_sdxl(scratch) if args.kind == "sdxl" else tiny_pipeline.build("sd", scratch)
+        pipe = {"sdxl": build_sdxl, "sd2": build_sd2}.get(args.kind, lambda s: tiny_pipeline.build("sd", s))(scratch)
         pipe.save_pretrained(pipeline_dir, safe_serialization=True)
     if args.kind == "sdxl" and pipe.text_encoder.config.hidden_size == pipe.text_encoder_2.config.hidden_size:
         raise SystemExit("SDXL's two text encoders must differ in width: diffusers tells them apart by it")

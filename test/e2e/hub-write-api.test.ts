@@ -1,0 +1,308 @@
+import { HubApiError, commit, createRepo, listFiles, pathsInfo, uploadFiles, whoAmI } from '@huggingface/hub';
+import { execFile } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
+import { REPO_ROOT } from '../support/action-runner.mjs';
+import { startHubServer, type HubServer } from '../services/hub-server.mjs';
+
+/**
+ * The stand-in Hub's write API, proven with the real clients: @huggingface/hub 2.17.5 (the one
+ * the action uploads with, unmodified, pointed at the stand-in with `hubUrl`) writes, and the real
+ * huggingface_hub 0.24.6 reads back what was committed (snapshot_download) and writes with its
+ * own upload_folder (the benchmark's baseline). Strictness is checked with plain HTTP.
+ */
+
+const MiB = 1024 * 1024;
+const PART = 4 * MiB;
+const run = promisify(execFile);
+
+let hub: HubServer;
+let tmp: string;
+let folder: string;
+
+/** sha256 of every file under dir, by its path relative to dir (with `/`). */
+function shas(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const e of readdirSync(dir, { recursive: true, withFileTypes: true })) {
+    if (!e.isFile()) continue;
+    const full = path.join(e.parentPath, e.name);
+    out[path.relative(dir, full).split(path.sep).join('/')] = createHash('sha256').update(readFileSync(full)).digest('hex');
+  }
+  return out;
+}
+
+/** A small variant folder: a text file, a small binary (LFS by .gitattributes) and a multipart-sized weight. */
+function makeFolder(dir: string): Record<string, string> {
+  mkdirSync(path.join(dir, 'Unet.mlmodelc', 'weights'), { recursive: true });
+  writeFileSync(path.join(dir, 'merges.txt'), 'a b\nc d\n');
+  writeFileSync(path.join(dir, 'Unet.mlmodelc', 'model.mil'), 'program(1.0)\n');
+  writeFileSync(path.join(dir, 'Unet.mlmodelc', 'coremldata.bin'), randomBytes(50_000));
+  writeFileSync(path.join(dir, 'Unet.mlmodelc', 'weights', 'weight.bin'), randomBytes(11 * MiB)); // 3 parts of 4 MiB
+  return shas(dir);
+}
+
+const auth = () => ({ accessToken: hub.writeToken, hubUrl: hub.endpoint });
+const prefixed = (files: Record<string, string>, prefix: string) => Object.fromEntries(Object.entries(files).map(([p, s]) => [`${prefix}/${p}`, s]));
+const remoteShas = (id: string) => Object.fromEntries(Object.entries(hub.files(id)).map(([p, f]) => [p, f.sha256]));
+
+async function failure(p: Promise<unknown>): Promise<HubApiError> {
+  const e = await p.then(() => null, (err: unknown) => err);
+  expect(e).toBeInstanceOf(HubApiError);
+  return e as HubApiError;
+}
+
+/** Reads the repo back with the real huggingface_hub: {sha, files: {path: sha256}}. */
+async function readBack(id: string, cache: string): Promise<{ sha: string; files: Record<string, string> }> {
+  const env: NodeJS.ProcessEnv = { ...process.env, HF_HUB_DISABLE_TELEMETRY: '1', HF_HUB_DISABLE_PROGRESS_BARS: '1' };
+  delete env.HF_HUB_OFFLINE;
+  delete env.HF_TOKEN;
+  const { stdout } = await run(inject('realPython'), [path.join(REPO_ROOT, 'test/python/hub_readback.py'), hub.endpoint, id, cache], { env });
+  return JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}');
+}
+
+/** A raw NDJSON commit, as a client would send it. */
+function rawCommit(id: string, lines: unknown[], token = hub.writeToken): Promise<Response> {
+  return fetch(`${hub.endpoint}/api/models/${id}/commit/main`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/x-ndjson' },
+    body: lines.map((l) => (typeof l === 'string' ? l : JSON.stringify(l))).join('\n'),
+  });
+}
+const header = (summary = 'raw', extra: object = {}) => ({ key: 'header', value: { summary, ...extra } });
+
+beforeAll(async () => {
+  tmp = mkdtempSync(path.join(os.tmpdir(), 'hub-write-'));
+  folder = path.join(tmp, 'variant');
+  hub = await startHubServer({ clip: false, partSize: PART, storeDir: path.join(tmp, 'store') });
+});
+
+afterAll(async () => {
+  await hub?.stop();
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+describe('the stand-in Hub with @huggingface/hub', () => {
+  const ID = 'acme/coreml-sd-mini';
+  /** What the repository should hold after each step: repo path -> sha256. */
+  let expected: Record<string, string>;
+  const sha256 = (b: string | Buffer) => createHash('sha256').update(b).digest('hex');
+
+  test('whoami-v2 gives each token its role; a wrong token is 401 with the Hub message', async () => {
+    expect((await whoAmI(auth())).auth.accessToken?.role).toBe('write');
+    const read = await whoAmI({ accessToken: hub.readToken, hubUrl: hub.endpoint });
+    expect(read.auth.accessToken).toMatchObject({ role: 'read', displayName: 'local-read' });
+    const e = await failure(whoAmI({ accessToken: 'hf_wrong', hubUrl: hub.endpoint }));
+    expect(e.statusCode).toBe(401);
+    expect(e.message).toMatch(/^Invalid credentials in Authorization header/);
+  });
+
+  test('createRepo makes the repository with the Hub\'s .gitattributes; a second create is 409', async () => {
+    const made = await createRepo({ ...auth(), repo: ID });
+    expect(made.repoUrl).toBe(`${hub.endpoint}/${ID}`);
+    expect(Object.keys(hub.files(ID))).toEqual(['.gitattributes']);
+    expect((await failure(createRepo({ ...auth(), repo: ID }))).statusCode).toBe(409);
+    expect(hub.commits(ID)).toHaveLength(1);
+  });
+
+  test('uploadFiles commits a tree with LFS files (multipart above the part size) in one commit, readable as committed', async () => {
+    const local = makeFolder(folder);
+    expected = prefixed(local, 'original/compiled');
+    hub.resetStats();
+    const out = await uploadFiles({ ...auth(), repo: ID, commitTitle: 'Add original/compiled', files: [{ path: 'original/compiled', content: pathToFileURL(folder) }] });
+    expect(out?.commit.oid).toBe(hub.resolve(ID));
+    const w = hub.stats().write;
+    expect(w.commits[ID]).toBe(1);
+    // Classic LFS, no Xet: the 11 MiB weight in 3 parts, the 50 kB binary in one PUT; the text files inline.
+    expect(w.requests['lfs-upload']).toBe(4);
+    expect(w.requests['lfs-complete']).toBe(1);
+    expect(w.lfsBytesReceived).toBe(11 * MiB + 50_000);
+    const files = hub.files(ID);
+    expect(files['original/compiled/Unet.mlmodelc/weights/weight.bin']?.lfs).toBe(true);
+    expect(files['original/compiled/Unet.mlmodelc/coremldata.bin']?.lfs).toBe(true);
+    expect(files['original/compiled/merges.txt']?.lfs).toBe(false);
+    expect(remoteShas(ID)).toMatchObject(expected);
+    const listed = [];
+    for await (const f of listFiles({ ...auth(), repo: ID, recursive: true, expand: true })) listed.push(f);
+    const weight = listed.find((f) => f.path.endsWith('weight.bin'));
+    expect(weight?.lfs?.oid).toBe(local['Unet.mlmodelc/weights/weight.bin']);
+    expect(weight?.oid).not.toBe(weight?.lfs?.oid); // the git oid of an LFS file is its pointer's
+    expect(weight?.lastCommit?.id).toBe(out?.commit.oid);
+    const info = await pathsInfo({ ...auth(), repo: ID, paths: ['original/compiled/merges.txt', 'original/compiled/Unet.mlmodelc', 'missing.txt'] });
+    expect(info.map((i) => [i.path, i.type])).toEqual([['original/compiled/merges.txt', 'file'], ['original/compiled/Unet.mlmodelc', 'directory']]);
+  });
+
+  test('uploading the same files again sends no LFS byte (the batch knows them) and the Hub still records a commit, marked unchanged', async () => {
+    hub.resetStats();
+    const before = hub.commits(ID).length;
+    await uploadFiles({ ...auth(), repo: ID, files: [{ path: 'original/compiled', content: pathToFileURL(folder) }] });
+    const w = hub.stats().write;
+    expect(w.lfsBytesReceived).toBe(0);
+    expect(w.requests['lfs-upload']).toBeUndefined();
+    // As on the Hub, the client does not skip a no-op commit: the caller must compare first.
+    expect(hub.commits(ID)).toHaveLength(before + 1);
+    expect(hub.commits(ID).at(-1)?.changed).toBe(false);
+    expect(w.emptyCommits[ID]).toBe(1);
+  });
+
+  test('a commit with a deletion and a replacement is one commit; the old file is gone', async () => {
+    const changed = Buffer.from('e f\n');
+    const out = await commit({
+      ...auth(), repo: ID, title: 'Replace merges, drop model.mil',
+      operations: [
+        { operation: 'delete', path: 'original/compiled/Unet.mlmodelc/model.mil' },
+        { operation: 'addOrUpdate', path: 'original/compiled/merges.txt', content: new Blob([changed]) },
+      ],
+    });
+    const last = hub.commits(ID).at(-1);
+    expect(last).toMatchObject({ oid: out?.commit.oid, deleted: ['original/compiled/Unet.mlmodelc/model.mil'], added: ['original/compiled/merges.txt'], changed: true });
+    const files = hub.files(ID);
+    expect(files['original/compiled/Unet.mlmodelc/model.mil']).toBeUndefined();
+    expect(files['original/compiled/merges.txt']?.sha256).toBe(sha256(changed));
+    delete expected['original/compiled/Unet.mlmodelc/model.mil'];
+    expected['original/compiled/merges.txt'] = sha256(changed);
+  });
+
+  test('a read token gets 403 naming its role, and nothing is committed', async () => {
+    const before = hub.commits(ID).length;
+    const e = await failure(uploadFiles({ accessToken: hub.readToken, hubUrl: hub.endpoint, repo: ID, files: [{ path: 'x.txt', content: new Blob(['x']) }] }));
+    expect(e.statusCode).toBe(403);
+    expect(e.message).toMatch(/"read" role.*"write" token/);
+    expect((await failure(createRepo({ accessToken: hub.readToken, hubUrl: hub.endpoint, repo: 'acme/other' }))).statusCode).toBe(403);
+    expect(hub.commits(ID)).toHaveLength(before);
+  });
+
+  test('429 with Retry-After reaches the caller (the client does not retry); a fetch that waits for it gets the commit through once', async () => {
+    const before = hub.commits(ID).length;
+    hub.failNext('commit', 429, 1, { retryAfter: 1 });
+    const e = await failure(uploadFiles({ ...auth(), repo: ID, files: [{ path: 'notes.txt', content: new Blob(['one']) }] }));
+    expect(e.statusCode).toBe(429);
+    expect(hub.commits(ID)).toHaveLength(before);
+
+    hub.failNext('preupload', 429, 1, { retryAfter: 1 });
+    hub.failNext('commit', 429, 1, { retryAfter: 1 });
+    const waits: string[] = [];
+    const patient: typeof fetch = async (input, init) => {
+      for (;;) {
+        const res = await fetch(input, init);
+        const after = res.headers.get('retry-after');
+        if (res.status !== 429 || after === null) return res;
+        waits.push(after);
+        await new Promise((r) => setTimeout(r, Number(after) * 1000));
+      }
+    };
+    const started = Date.now();
+    await uploadFiles({ ...auth(), fetch: patient, repo: ID, files: [{ path: 'notes.txt', content: new Blob(['one']) }] });
+    expect(waits).toEqual(['1', '1']);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(2000);
+    expect(hub.commits(ID)).toHaveLength(before + 1);
+    expected['notes.txt'] = sha256('one');
+  });
+
+  test('a 502 in the middle of an LFS upload fails the call, keeps no partial object and makes no commit; the retry sends it all', async () => {
+    const big = Buffer.alloc(3 * MiB, 7);
+    const oid = sha256(big);
+    const before = hub.commits(ID).length;
+    hub.resetStats();
+    hub.failNext('lfs-upload', 502, 1, { afterBytes: MiB });
+    const e = await failure(uploadFiles({ ...auth(), repo: ID, files: [{ path: 'extra/blob.bin', content: new Blob([big]) }] }));
+    expect(e.statusCode).toBe(502);
+    expect(hub.hasObject(oid)).toBe(false);
+    expect(hub.commits(ID)).toHaveLength(before);
+    await uploadFiles({ ...auth(), repo: ID, files: [{ path: 'extra/blob.bin', content: new Blob([big]) }] });
+    expect(hub.stats().write.lfsUploads.map((u) => u.status)).toEqual([502, 200]);
+    expect(hub.files(ID)['extra/blob.bin']?.sha256).toBe(oid);
+    expected['extra/blob.bin'] = oid;
+  });
+
+  test('the real huggingface_hub reads the repository back: every file has the sha256 that was uploaded', async () => {
+    const back = await readBack(ID, path.join(tmp, 'cache'));
+    expect(back.sha).toBe(hub.resolve(ID));
+    expect(back.files).toEqual({ ...expected, '.gitattributes': hub.files(ID)['.gitattributes']?.sha256 });
+  });
+});
+
+describe('the stand-in Hub refuses what the Hub refuses, and a refused commit changes nothing', () => {
+  const ID = 'acme/strict';
+  let head: string;
+
+  beforeAll(async () => {
+    await createRepo({ ...auth(), repo: ID });
+    head = hub.resolve(ID);
+  });
+
+  test.each([
+    ['malformed NDJSON', [header(), '{"key": "file", '], 400, /line 2 is not valid JSON/],
+    ['no header first', [{ key: 'file', value: { path: 'a.txt', content: 'YQ==', encoding: 'base64' } }], 400, /first line must be the header/],
+    ['an LFS file never uploaded', [header(), { key: 'file', value: { path: 'ok.txt', content: 'b2s=', encoding: 'base64' } }, { key: 'lfsFile', value: { path: 'w.bin', algo: 'sha256', oid: 'a'.repeat(64), size: 5 } }], 400, /LFS pointer pointed to a file that does not exist/],
+    ['an unknown parentCommit', [header('raw', { parentCommit: 'b'.repeat(40) }), { key: 'file', value: { path: 'ok.txt', content: 'b2s=', encoding: 'base64' } }], 400, /is not a commit of/],
+    ['deleting a file that is not there', [header(), { key: 'deletedFile', value: { path: 'nope.txt' } }], 404, /A file with this name doesn't exist/],
+    ['a path with ..', [header(), { key: 'file', value: { path: 'a/../b.txt', content: 'b2s=', encoding: 'base64' } }], 400, /segment/],
+    ['an unknown operation', [header(), { key: 'renameFile', value: { path: 'a.txt' } }], 400, /unknown key/],
+  ])('%s', async (_name, lines, status, message) => {
+    const res = await rawCommit(ID, lines as unknown[]);
+    expect(res.status).toBe(status);
+    expect(((await res.json()) as { error: string }).error).toMatch(message);
+    expect(hub.resolve(ID)).toBe(head);
+    expect(Object.keys(hub.files(ID))).toEqual(['.gitattributes']);
+  });
+
+  test('a stale parentCommit is 412; the current one commits', async () => {
+    const first = await rawCommit(ID, [header('one', { parentCommit: head }), { key: 'file', value: { path: 'a.txt', content: 'a', encoding: 'utf-8' } }]);
+    expect(first.status).toBe(200);
+    const stale = await rawCommit(ID, [header('two', { parentCommit: head }), { key: 'file', value: { path: 'b.txt', content: 'b', encoding: 'utf-8' } }]);
+    expect(stale.status).toBe(412);
+    expect(hub.files(ID)['b.txt']).toBeUndefined();
+    head = hub.resolve(ID);
+  });
+
+  test('an LFS PUT whose bytes are not the announced sha256 or size is refused and not stored', async () => {
+    const content = Buffer.from('the real bytes');
+    const oid = createHash('sha256').update(content).digest('hex');
+    const batch = async () => {
+      const res = await fetch(`${hub.endpoint}/${ID}.git/info/lfs/objects/batch`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${hub.writeToken}`, 'Content-Type': 'application/vnd.git-lfs+json' },
+        body: JSON.stringify({ operation: 'upload', transfers: ['basic', 'multipart', 'xet'], objects: [{ oid, size: content.length }] }),
+      });
+      const body = (await res.json()) as { transfer: string; objects: { actions?: { upload: { href: string } } }[] };
+      expect(body.transfer).toBe('basic');
+      return body.objects[0]?.actions?.upload.href ?? '';
+    };
+    const short = await fetch(await batch(), { method: 'PUT', body: Buffer.from('other bytes, same n') });
+    expect([short.status, await short.text()]).toEqual([400, expect.stringContaining('IncompleteBody')]);
+    const forged = await fetch(await batch(), { method: 'PUT', body: Buffer.from('the fake bytes') });
+    expect([forged.status, await forged.text()]).toEqual([400, expect.stringContaining('BadDigest')]);
+    expect(hub.hasObject(oid)).toBe(false);
+    const withToken = await fetch(await batch(), { method: 'PUT', body: content, headers: { Authorization: `Bearer ${hub.writeToken}` } });
+    expect(withToken.status).toBe(400);
+    const ok = await fetch(await batch(), { method: 'PUT', body: content });
+    expect(ok.status).toBe(200);
+    expect(hub.hasObject(oid)).toBe(true);
+    const res = await rawCommit(ID, [header(), { key: 'lfsFile', value: { path: 'w.bin', algo: 'sha256', oid, size: content.length + 1 } }]);
+    expect(res.status).toBe(400);
+    expect(hub.resolve(ID)).toBe(head);
+  });
+});
+
+test('huggingface_hub\'s own upload_folder works against the stand-in too, and skips its no-op commit', async () => {
+  const dir = path.join(tmp, 'py');
+  const local = makeFolder(dir);
+  const script = [
+    'import sys',
+    'from huggingface_hub import HfApi',
+    'api = HfApi(endpoint=sys.argv[1], token=sys.argv[2])',
+    "api.create_repo('acme/py', exist_ok=True)",
+    "for _ in range(2): api.upload_folder(repo_id='acme/py', folder_path=sys.argv[3], path_in_repo='split_einsum/compiled')",
+  ].join('\n');
+  const env: NodeJS.ProcessEnv = { ...process.env, HF_HUB_DISABLE_TELEMETRY: '1', HF_HUB_DISABLE_PROGRESS_BARS: '1' };
+  delete env.HF_HUB_OFFLINE;
+  await run(inject('realPython'), ['-c', script, hub.endpoint, hub.writeToken, dir], { env });
+  expect(remoteShas('acme/py')).toMatchObject(prefixed(local, 'split_einsum/compiled'));
+  // The initial commit and one upload: its second upload_folder compared preupload oids and stopped.
+  expect(hub.commits('acme/py').map((c) => c.changed)).toEqual([true, true]);
+});

@@ -6,6 +6,7 @@ import { finishOutputsCache } from './cache/outputs.js';
 import { modelsStage } from './hub/stage.js';
 import { refreshStage } from './refresh/run.js';
 import { convertStage } from './convert/stage.js';
+import { singleFileStage } from './single-file/check.js';
 import { setConversionOutputs, verifyStage } from './verify/stage.js';
 import { listPackages } from './verify/packages.js';
 import { publishOutputs } from './publish/stage.js';
@@ -25,8 +26,9 @@ async function run(): Promise<void> {
   const caching = useCaching(config);
 
   const { hub, models, kind } = await modelsStage(config);
+  const singleFile = await singleFileStage(config, hub);
   const refresh = await refreshStage(config, models);
-  if (refresh.skipped) return writeStepSummary(renderSkipped(refresh.verdict?.lines[0]));
+  if (refresh.skipped) return writeStepSummary(renderSkipped(refresh.verdict?.lines[0]), config.runner.stepSummary);
   await hubPreflight(config, models);
   if (config.dryRun) {
     // Every check that needs no install has run: the Hub's commits, the model's kind, the release.
@@ -36,7 +38,7 @@ async function run(): Promise<void> {
     return writeSummary(config, { commands, verdicts: [], missing: [], problems: [], dryRunChecks: checks });
   }
 
-  const converted = await convertStage({ config, steps, commands, models, hub, caching });
+  const converted = await convertStage({ config, steps, commands, models, hub, caching, singleFile });
   const { conversion } = converted;
   const gate = verifyStage(config, conversion);
   const outputsCache = await finishOutputsCache(config, converted.outputsCache, gate.problems.length === 0);
@@ -47,7 +49,7 @@ async function run(): Promise<void> {
   const published = gate.problems.length === 0 ? await publishOutputs({ config, models, verdicts: gate.verdicts, bundle: gate.bundle, replaces: refresh.replaced }) : undefined;
   const problems = [...gate.problems, ...(published?.problems ?? [])];
   setConversionOutputs(config, packages, gate, conversion);
-  await writeSummary(config, { ...gate, commands: converted.commands, conversion, problems, caches, published });
+  await writeSummary(config, { ...gate, commands: converted.commands, conversion, problems, caches, published, singleFile: converted.singleFile });
   if (problems.length > 0) core.setFailed(problems.join('\n'));
 }
 

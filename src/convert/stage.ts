@@ -8,6 +8,10 @@ import type { CacheReport } from '../cache/cache.js';
 import { conversionFromCache, restoreOutputs } from '../cache/outputs.js';
 import { environmentIdentity, setupConverter } from '../setup/setup.js';
 import { prepareFp16, type ResolvedModel } from '../fp16/prepare.js';
+import { prepareSingleFile } from '../single-file/prepare.js';
+import type { SingleFileCheck } from '../single-file/check.js';
+import { readSingleFileRecord } from '../single-file/record.js';
+import type { SingleFileRecord } from '../package/manifest.js';
 import { recordEnvironment } from '../package/environment.js';
 import { Halt } from '../halt.js';
 import { setOutput } from '../outputs.js';
@@ -21,6 +25,8 @@ export interface ConvertInput {
   models: ModelRevision[];
   hub: HubClient;
   caching: boolean;
+  /** model-version was a single file: what the single-file stage found (the helper makes its folder). */
+  singleFile?: SingleFileCheck;
 }
 
 export interface ConvertOutcome {
@@ -31,6 +37,8 @@ export interface ConvertOutcome {
   caches: CacheReport[];
   /** The outputs cache, restored before anything else; saved or not once the gate has judged. */
   outputsCache?: CacheReport;
+  /** What the single file's folder was made of (read back from output-dir, also after a cache hit). */
+  singleFile?: SingleFileRecord;
 }
 
 /** Pure: the plan's commands with setup's interpreter in place of `python`. */
@@ -58,7 +66,7 @@ export async function convertStage(input: ConvertInput): Promise<ConvertOutcome>
   const outputsCache = caching ? await restoreOutputs(config, models, environmentIdentity(config)) : undefined;
   if (outputsCache?.restored === 'exact') {
     core.info('The finished conversion came from the outputs cache: the converter does not run.');
-    return { conversion: conversionFromCache(config, steps), commands: input.commands, caches: [], outputsCache };
+    return { conversion: conversionFromCache(config, steps), commands: input.commands, caches: [], outputsCache, singleFile: singleFileRecord(config) };
   }
   const setup = await setupConverter(config, caching);
   const caches = [...setup.caches];
@@ -66,8 +74,11 @@ export async function convertStage(input: ConvertInput): Promise<ConvertOutcome>
   setOutput('plan', commands);
   const download = await downloadModels(config, models, hub, caching);
   if (download.cache) caches.push(download.cache);
-  const fp16 = await prepareFp16(config, setup.python, resolvedMainModel(config, models, download.offline), hub);
-  if (fp16.failure) throw new Halt([fp16.failure], 'prepare-fp16');
+  // A single file becomes a diffusers folder, saved in fp16: prepare-fp16 has nothing left to do.
+  const fp16 = input.singleFile
+    ? await prepareSingleFile(config, setup.python, input.singleFile, hub)
+    : await prepareFp16(config, setup.python, resolvedMainModel(config, models, download.offline), hub);
+  if (fp16.failure) throw new Halt([fp16.failure], input.singleFile ? 'Single-file checkpoint' : 'prepare-fp16');
   let conversion: ConversionResult;
   try {
     conversion = await runConversion(config, steps, setup.python, fp16.cwd, download.env);
@@ -76,5 +87,7 @@ export async function convertStage(input: ConvertInput): Promise<ConvertOutcome>
   }
   // Kept in output-dir (so in the outputs cache) for manifest.json: pip freeze, Python, macOS, Xcode.
   if (recordsEnvironment(config, conversion)) await recordEnvironment(config.conversion.outputDir, setup.python, config.runner.workspace);
-  return { conversion, commands, caches, outputsCache };
+  return { conversion, commands, caches, outputsCache, singleFile: singleFileRecord(config) };
 }
+
+const singleFileRecord = (config: Config) => (config.singleFile ? readSingleFileRecord(config.conversion.outputDir) : undefined);

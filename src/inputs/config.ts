@@ -29,6 +29,34 @@ export interface Config {
   preset?: PresetName;
   /** End before any setup when the release already holds this conversion (src/refresh/). */
   skipIfUnchanged: boolean;
+  /** Set when model-version is a single-file checkpoint (src/single-file/); conversion.modelVersion is then its stem. */
+  singleFile?: SingleFileOptions;
+}
+
+/** A single file the action reads: in the workspace, or in a Hub repository at a revision. */
+export type FileSource =
+  | { where: 'local'; /** As given. */ input: string; /** Absolute. */ path: string }
+  | { where: 'hub'; input: string; repo: string; revision: string; /** The path inside the repository. */ file: string };
+
+export interface LoraOptions {
+  source: FileSource;
+  /** fuse_lora's lora_scale. */
+  scale: number;
+}
+
+/**
+ * A single-file checkpoint (SD 1.x, 2.x, SDXL in the original layout), turned into a diffusers
+ * folder by python/single_file.py (diffusers' from_single_file), LoRAs merged, before the converter.
+ */
+export interface SingleFileOptions {
+  checkpoint: FileSource;
+  /** model-config: where the diffusers configs and tokenizers come from; undefined takes the default for the file's kind. */
+  modelConfig?: { where: 'hub'; id: string } | { where: 'local'; input: string; path: string };
+  loras: LoraOptions[];
+  /** Load .ckpt files, which are pickles: unpickling runs whatever code the file holds. */
+  allowPickle: boolean;
+  /** Absolute path of python/single_file.py, shipped with the action. */
+  helper: string;
 }
 
 /**
@@ -124,6 +152,12 @@ export interface RunnerContext {
   /** HF_ENDPOINT, and the huggingface_hub cache the converter reads (HF_HUB_CACHE, HF_HOME, ~). */
   hubEndpoint: string;
   hubCache: string;
+  /** CONDA: the Miniconda the runner image has, if any (setup/providers.ts tries it before installing one). */
+  conda?: string;
+  /** GITHUB_STEP_SUMMARY is set: the run has a step summary to write (else the summary goes to the log). */
+  stepSummary: boolean;
+  /** Which of ACTIONS_RUNTIME_TOKEN and ACTIONS_RESULTS_URL, what the artifact service needs, the runner left unset. */
+  artifactServiceUnset: string[];
 }
 
 /** What happens to the outputs once every check passed (src/package/, src/publish/). */
@@ -186,4 +220,7 @@ export interface GitHubContext {
   runId?: string;
   runAttempt?: string;
   sha?: string;
+  /** GITHUB_ACTION_REPOSITORY and GITHUB_ACTION_REF: this action as the workflow's `uses:` names it. */
+  actionRepository?: string;
+  actionRef?: string;
 }

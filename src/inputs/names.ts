@@ -1,6 +1,9 @@
 /** Every input of action.yml, declared once; a unit test keeps this list and action.yml in step. */
 export const INPUT_NAMES = [
   'model-version',
+  'model-config',
+  'lora',
+  'allow-pickle',
   'preset',
   'convert-text-encoder',
   'convert-vae-decoder',

@@ -21,6 +21,8 @@ import type { InputName } from './names.js';
 import { RULES } from './rules.js';
 import { readPublishOptions } from './publish.js';
 import { PRESET_NAMES, withPreset } from './presets.js';
+import { readSingleFile } from './single-file.js';
+import { modelNameOf } from '../single-file/source.js';
 
 /** What parsing needs from the world, injected so that parsing stays pure. */
 export interface ParseContext {
@@ -62,9 +64,16 @@ export function parseInputs(raw: (name: InputName) => string, ctx: ParseContext)
     workspace: ctx.env.GITHUB_WORKSPACE ?? process.cwd(),
     hubEndpoint: hubEndpoint(ctx.env),
     hubCache: hubCacheDir(ctx.env, ctx.env.HOME || os.homedir()),
+    conda: ctx.env.CONDA || undefined,
+    stepSummary: Boolean(ctx.env.GITHUB_STEP_SUMMARY),
+    artifactServiceUnset: ['ACTIONS_RUNTIME_TOKEN', 'ACTIONS_RESULTS_URL'].filter((name) => !ctx.env[name]),
   };
 
-  const model = readModel(read, 'model-version', runner.workspace, ctx, true);
+  const modelRevision = readRevision(read);
+  const checkpoint = readSingleFile(read, { ...ctx, workspace: runner.workspace, endpoint: runner.hubEndpoint }, modelRevision);
+  // A single file converts as the diffusers folder made of it, named after the file (src/single-file/).
+  const singleFile = checkpoint && 'singleFile' in checkpoint ? checkpoint.singleFile : undefined;
+  const model = singleFile ? { value: modelNameOf(singleFile.checkpoint), isLocal: true } : checkpoint ? undefined : readModel(read, 'model-version', runner.workspace, ctx, true);
   const controlnets = read.list('convert-controlnet');
   controlnets.forEach((id) => {
     // The converter reads each ControlNet's model card from the Hub, so a local folder fails there.
@@ -120,7 +129,7 @@ export function parseInputs(raw: (name: InputName) => string, ctx: ParseContext)
         .concat(controlnets)
         // Under sd3-version the converter loads the SDXL base's pipeline for the text encoders.
         .concat(sd3Version ? [SD3_SDXL_BASE] : []),
-      modelRevision: readRevision(read),
+      modelRevision,
       quantizeBundleEntry: path.join(ctx.actionRoot, QUANTIZE_BUNDLE_ENTRY),
     },
     setup: {
@@ -139,6 +148,7 @@ export function parseInputs(raw: (name: InputName) => string, ctx: ParseContext)
     preset,
     skipIfUnchanged: read.bool('skip-if-unchanged', false),
     publish: readPublishOptions(read, ctx.env),
+    singleFile,
     prepareFp16: {
       mode: ({ auto: 'auto', true: 'always', false: 'never' } as const)[read.oneOf('prepare-fp16', ['auto', 'true', 'false'] as const, 'auto')],
       helper: path.join(ctx.actionRoot, PREPARE_FP16_HELPER),
@@ -168,7 +178,7 @@ function readModel(
 ): { value: string; isLocal: boolean } | undefined {
   const value = read.text(name);
   if (value === '') {
-    return required ? read.fail(name, 'is required: a Hub id such as stabilityai/stable-diffusion-2-1-base, or a folder of a diffusers checkpoint in the workspace.') : undefined;
+    return required ? read.fail(name, 'is required: a Hub id such as stabilityai/stable-diffusion-2-1-base, a folder of a diffusers checkpoint in the workspace, or a single-file checkpoint (.safetensors in the workspace or on the Hub).') : undefined;
   }
   // diffusers loads a local folder in preference to a Hub id of the same spelling.
   if (ctx.isDirectory(resolveIn(workspace, value))) return { value, isLocal: true };

@@ -5,6 +5,8 @@ import type { InputName } from './names.js';
 import { SD3_NOT_FP16, unstageable } from '../fp16/decide.js';
 import { PRESETS } from './presets.js';
 import { DIFFUSIONKIT_VERSION, SD3_CHECKPOINT, SD3_MODELS, SD3_SDXL_BASE } from '../converter/diffusionkit.js';
+import { describeSource, isPickle } from '../single-file/source.js';
+import { singleFiles } from './single-file.js';
 
 /**
  * Checks across inputs, one entry per case: `check` returns the message (completing
@@ -41,6 +43,33 @@ const SD3_REFUSED: ReadonlyArray<readonly [InputName, (c: Config) => boolean, st
   ['convert-vae-encoder', (c) => c.conversion.parts.includes('vae_encoder'), `the converter would convert the 4-channel VAE encoder of ${SD3_SDXL_BASE}, which does not fit SD3's 16-channel latents`],
   ['convert-safety-checker', (c) => c.conversion.parts.includes('safety_checker'), `the pipeline the converter loads for SD3 (${SD3_SDXL_BASE}) has no safety checker`],
   ['refiner-version', (c) => c.conversion.refinerVersion !== undefined, 'the converter converts a refiner together with a unet, and SD3 has neither'],
+];
+
+const PICKLE_WHY =
+  'a .ckpt is a Python pickle, and loading a pickle runs whatever code it holds (torch.load unpickles it with the converter\'s rights, token included)';
+
+/** model-version as a single file (src/single-file/): what goes with it, and what does not. */
+const SINGLE_FILE_RULES: readonly Rule[] = [
+  {
+    input: 'allow-pickle',
+    severity: 'error',
+    check: (c) => {
+      const pickles = c.singleFile && !c.singleFile.allowPickle ? singleFiles(c.singleFile).filter((f) => isPickle(f.where === 'local' ? f.path : f.file)) : [];
+      return pickles.length > 0
+        ? `is false, but ${pickles.map((f) => describeSource(f)).join(', ')} ${pickles.length === 1 ? 'is' : 'are'} .ckpt: ${PICKLE_WHY}. Use a .safetensors file, or set allow-pickle: true if you trust where the file came from.`
+        : undefined;
+    },
+  },
+  {
+    input: 'sd3-version',
+    severity: 'error',
+    check: (c) => (c.singleFile && c.conversion.sd3Version ? 'cannot be used with a single-file model-version: SD3 converts from its Hub repository (the SD 1.x, 2.x and SDXL single files are what the action turns into diffusers folders).' : undefined),
+  },
+  {
+    input: 'prepare-fp16',
+    severity: 'warning',
+    check: (c) => (c.singleFile && c.prepareFp16.mode === 'always' ? 'is true, but has no effect with a single-file model-version: the folder made of it is saved in fp16 already.' : undefined),
+  },
 ];
 
 /** Inputs that publish the zips packaging makes: each needs `package: true`. */
@@ -80,7 +109,7 @@ export const RULES: readonly Rule[] = [
     input: 'model-version',
     severity: 'error',
     check: (c) =>
-      c.conversion.sd3Version && !(SD3_MODELS as readonly string[]).includes(c.conversion.modelVersion)
+      !c.singleFile && c.conversion.sd3Version && !(SD3_MODELS as readonly string[]).includes(c.conversion.modelVersion)
         ? `is ${JSON.stringify(c.conversion.modelVersion)}, but with sd3-version the converter's DiffusionKit ${DIFFUSIONKIT_VERSION} downloads ${SD3_CHECKPOINT} from the Hub repository model-version names and loads it as SD3 Medium's 2B MMDiT: use ${SD3_MODELS.join(' or ')} (SD3.5 and the -diffusers layout have no such file).`
         : undefined,
   },
@@ -151,13 +180,14 @@ export const RULES: readonly Rule[] = [
     severity: 'error',
     check: (c) => unsafeForCompile(c, 'is', c.conversion.modelVersion),
   },
+  ...SINGLE_FILE_RULES,
   {
     input: 'model-revision',
     severity: 'error',
     check: (c) =>
-      c.conversion.modelRevision !== 'main' && (c.conversion.modelIsLocal || c.conversion.controlnets.length > 0 || c.conversion.includeT5)
+      c.conversion.modelRevision !== 'main' && c.singleFile?.checkpoint.where !== 'hub' && (c.conversion.modelIsLocal || c.conversion.controlnets.length > 0 || c.conversion.includeT5)
         ? c.conversion.modelIsLocal
-          ? 'applies to a Hub model, but model-version is a local folder.'
+          ? `applies to a Hub model, but model-version is a local ${c.singleFile ? 'file' : 'folder'}.`
           : 'cannot be pinned with ControlNets or include-t5: the converter then has to reach the Hub (model cards, the T5 download) and loads `main`.'
         : undefined,
   },

@@ -40,6 +40,34 @@ export interface ManifestInput {
   run: { repository: string | null; runId: string | null; runAttempt: string | null; commit: string | null };
   /** skip-if-unchanged found another conversion in the release: what this one replaces (src/refresh/). */
   replaces?: Replaced;
+  /** model-version was a single file: what the diffusers folder was made of (src/single-file/). */
+  singleFile?: SingleFileRecord;
+}
+
+/** A file a single-file conversion read: as given, where it was (a Hub repository at a commit, or the workspace), its content's sha256. */
+export interface SourceFileRecord {
+  input: string;
+  /** owner/name; null for a file in the workspace. */
+  repo: string | null;
+  /** The path in the repository, or the workspace file's name. */
+  file: string;
+  /** The commit the Hub revision pointed at; null for a file in the workspace. */
+  commit: string | null;
+  sha256: string;
+  size: number;
+}
+
+/**
+ * What the converted diffusers folder was made of: the checkpoint, the kind read from its tensor
+ * names, the config repository, every LoRA merged with its scale, and the diffusers that did it.
+ */
+export interface SingleFileRecord {
+  checkpoint: SourceFileRecord;
+  kind: string;
+  config: { repo: string; commit: string } | { folder: string };
+  loras: Array<SourceFileRecord & { scale: number }>;
+  diffusers: string | null;
+  torch: string | null;
 }
 
 export interface PublishedFileRecord {
@@ -74,6 +102,8 @@ export interface Manifest {
   run: ManifestInput['run'];
   /** The model commits and action version the release held before, and what changed; null when nothing was replaced (or skip-if-unchanged was off). */
   replaces: Replaced | null;
+  /** Set when model-version was a single file; null otherwise. */
+  singleFile: SingleFileRecord | null;
 }
 
 export function buildManifest(input: ManifestInput): Manifest {
@@ -99,6 +129,7 @@ export function buildManifest(input: ManifestInput): Manifest {
     files: input.archives.flatMap((a) => a.files.map(({ name, size, sha256 }) => ({ name, size, sha256 }))),
     run: input.run,
     replaces: input.replaces ?? null,
+    singleFile: input.singleFile ?? null,
   };
 }
 

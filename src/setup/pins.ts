@@ -85,6 +85,8 @@ export interface InstallRequest {
   lockApplies: boolean;
   /** Where derived files may be written. */
   scratch: string;
+  /** More packages the action's own helpers need (peft for a LoRA merge); a lock holds them already. */
+  extras?: readonly string[];
 }
 
 const pip = (python: string, ...args: string[]) => [python, '-m', 'pip', ...args];
@@ -97,7 +99,7 @@ export function installPlan(request: InstallRequest): InstallPlan {
     return {
       mode: 'constraints',
       files: constraints === pinsFile ? [] : [{ path: constraints, text: withoutHashes(pinsText) }],
-      steps: [{ label: 'the converter and its dependencies, within the constraints', argv: pip(python, ...INSTALL, '--constraint', constraints, requirement) }],
+      steps: [{ label: 'the converter and its dependencies, within the constraints', argv: pip(python, ...INSTALL, '--constraint', constraints, requirement, ...(request.extras ?? [])) }],
     };
   }
   const backends = subset(pinsText, BUILD_BACKENDS);

@@ -19,6 +19,11 @@ export interface SetupResult {
   caches: CacheReport[];
 }
 
+/** Packages the action's helpers need beyond the converter's: diffusers' load_lora_weights / fuse_lora need the peft backend. */
+export function helperExtras(config: Config): string[] {
+  return config.singleFile && config.singleFile.loras.length > 0 ? ['peft'] : [];
+}
+
 /** What identifies an installed converter env: the cache keys are made of it. */
 export function environmentIdentity(config: Config): EnvironmentIdentity {
   const pins = readFileSync(config.setup.pinsFile);
@@ -26,7 +31,8 @@ export function environmentIdentity(config: Config): EnvironmentIdentity {
     runnerOs: config.runner.os,
     arch: config.runner.arch,
     pythonVersion: config.setup.pythonVersion,
-    requirement: config.setup.requirement,
+    // An env cached without the extras would lack them.
+    requirement: [config.setup.requirement, ...helperExtras(config)].join(' '),
     pinsHash: createHash('sha256').update(pins).digest('hex').slice(0, 16),
   };
 }
@@ -46,6 +52,7 @@ export function converterInstallPlan(config: Config, python: string): InstallPla
     pinsText: readFileSync(setup.pinsFile, 'utf8'),
     lockApplies: setup.pinsFromInput || setup.requirement === DEFAULT_REQUIREMENT,
     scratch: path.join(runner.temp, 'coreml-sd-pins'),
+    extras: helperExtras(config),
   });
 }
 

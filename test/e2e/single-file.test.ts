@@ -1,0 +1,172 @@
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { REPO_ROOT, runAction, type ActionRun } from '../support/action-runner.mjs';
+import { startAll } from '../services/index.mjs';
+import { filesOf } from '../support/files.mjs';
+
+/**
+ * Single-file checkpoints (issue 12), end to end: the built dist/index.js with the real
+ * python/single_file.py (real diffusers, torch, peft from test/python/requirements.lock) in the
+ * converter's env, and the stand-in converter on the folder it makes. The checkpoints and LoRAs
+ * are tiny, with random weights, written by test/python/tiny_single_file.py and tiny_lora.py.
+ * The bad inputs each fail before anything is installed.
+ */
+const root = path.join(os.tmpdir(), `coreml-single-file-${process.pid}`);
+const models = path.join(root, 'models');
+const CONFIG_REPO = 'acme/tiny-sd1-config';
+const FILES_REPO = 'acme/single-files';
+const LORA_REPO = 'acme/tiny-loras';
+let services: Awaited<ReturnType<typeof startAll>>;
+/** A venv over the real packages (a .pth to test/python's env), so the stand-in wheel installs into it, not into .venv. */
+let converterPython = '';
+
+const sha256 = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
+const real = (script: string, ...args: string[]) => execFileSync(inject('realPython'), [path.join(REPO_ROOT, 'test/python', script), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+
+/** A header-only safetensors of these tensor names (F16, zeros): enough for what is read before any install. */
+function headerOnly(file: string, shapes: Record<string, number[]>): void {
+  let offset = 0;
+  const header: Record<string, unknown> = {};
+  for (const [name, shape] of Object.entries(shapes)) {
+    const bytes = shape.reduce((a, b) => a * b, 1) * 2;
+    header[name] = { dtype: 'F16', shape, data_offsets: [offset, offset + bytes] };
+    offset += bytes;
+  }
+  const json = Buffer.from(JSON.stringify(header));
+  const length = Buffer.alloc(8);
+  length.writeBigUInt64LE(BigInt(json.length));
+  writeFileSync(file, Buffer.concat([length, json, Buffer.alloc(offset)]));
+}
+
+beforeAll(async () => {
+  rmSync(root, { recursive: true, force: true });
+  mkdirSync(models, { recursive: true });
+  real('tiny_single_file.py', path.join(models, 'tiny.safetensors'), '--kind', 'sd1', '--pipeline', path.join(models, 'sd1-diffusers'));
+  real('tiny_lora.py', path.join(models, 'style.safetensors'), '--base', path.join(models, 'sd1-diffusers'));
+  real('tiny_single_file.py', path.join(models, 'xl.safetensors'), '--kind', 'sdxl', '--pipeline', path.join(models, 'sdxl-diffusers'));
+  real('tiny_lora.py', path.join(models, 'xl-style.safetensors'), '--base', path.join(models, 'sdxl-diffusers'));
+  headerOnly(path.join(models, 'sd21.safetensors'), {
+    'model.diffusion_model.input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight': [320, 1024],
+    'cond_stage_model.model.token_embedding.weight': [16, 1024],
+  });
+  // The converter's env: the real packages through a .pth; the action pip installs the stand-in converter into it.
+  const venv = path.join(root, 'converter-venv');
+  execFileSync(inject('realPython'), ['-m', 'venv', venv]);
+  converterPython = path.join(venv, 'bin', 'python');
+  const site = (python: string) => execFileSync(python, ['-c', 'import sysconfig; print(sysconfig.get_paths()["purelib"])'], { encoding: 'utf8' }).trim();
+  writeFileSync(path.join(site(converterPython), 'real-packages.pth'), `${site(inject('realPython'))}\n`);
+  services = await startAll({
+    models: [
+      { id: CONFIG_REPO, files: { ...filesOf(path.join(models, 'sd1-diffusers')), 'README.md': '# tiny\n' } },
+      { id: FILES_REPO, storage: 'lfs', files: { 'sd15/tiny.safetensors': readFileSync(path.join(models, 'tiny.safetensors')), 'README.md': '# files\n' } },
+      { id: LORA_REPO, files: { 'style.safetensors': readFileSync(path.join(models, 'style.safetensors')) } },
+    ],
+  });
+}, 300_000);
+afterAll(async () => {
+  await services?.stop();
+  rmSync(root, { recursive: true, force: true });
+});
+
+const errors = (run: ActionRun) => run.annotations.filter((a) => a.level === 'error').map((a) => a.message);
+const pkg = (name: string, part: string) => `Stable_Diffusion_version_${name}_${part}.mlpackage`;
+
+interface Manifest {
+  singleFile: {
+    checkpoint: { input: string; repo: string | null; file: string; commit: string | null; sha256: string; size: number };
+    kind: string;
+    config: { repo?: string; commit?: string; folder?: string };
+    loras: Array<{ input: string; sha256: string; scale: number }>;
+    diffusers: string;
+    torch: string;
+  } | null;
+  converterInputs: Record<string, string>;
+}
+
+function manifestOf(runnerDir: string): Manifest {
+  const dir = path.join(runnerDir, 'temp', 'coreml-packages');
+  const [base] = readdirSync(dir);
+  const file = readdirSync(path.join(dir, base ?? '')).find((f) => f.endsWith('manifest.json'));
+  return JSON.parse(readFileSync(path.join(dir, base ?? '', file ?? ''), 'utf8')) as Manifest;
+}
+
+describe('a single-file checkpoint, made into a diffusers folder and converted', () => {
+  it('a local SD 1.x file with a local LoRA and a local config folder: named after the stem, sha256s and the diffusers version recorded', async () => {
+    const { run, workspace, runnerDir } = await job('local', {
+      'model-version': 'checkpoints/tiny.safetensors',
+      lora: 'loras/style.safetensors:0.7',
+      'model-config': 'configs/sd1',
+    });
+    expect(run.exitCode, run.stdout.slice(-4000)).toBe(0);
+    expect(run.stdout).toContain('checkpoints/tiny.safetensors: sd1, configs from');
+    expect(run.stdout).toMatch(/SINGLE_FILE_RESULT \{"diffusers": "0\.30\.2"/);
+    const out = path.join(workspace, 'coreml-models');
+    expect(readdirSync(out).filter((f) => f.endsWith('.mlpackage')).sort()).toEqual(['text_encoder', 'unet', 'vae_decoder'].map((p) => pkg('tiny', p)).sort());
+    const manifest = manifestOf(runnerDir);
+    expect(manifest.singleFile).toEqual({
+      checkpoint: { input: 'checkpoints/tiny.safetensors', repo: null, file: 'tiny.safetensors', commit: null, sha256: sha256(path.join(models, 'tiny.safetensors')), size: readFileSync(path.join(models, 'tiny.safetensors')).length },
+      kind: 'sd1',
+      config: { folder: 'configs/sd1' },
+      loras: [expect.objectContaining({ input: 'loras/style.safetensors', sha256: sha256(path.join(models, 'style.safetensors')), scale: 0.7 })],
+      diffusers: '0.30.2',
+      torch: '2.5.0',
+    });
+    expect(run.summary).toContain('### Single-file checkpoint');
+    expect(run.summary).toContain(sha256(path.join(models, 'style.safetensors')));
+    // The folder made of the file lived in RUNNER_TEMP, and is gone.
+    expect(existsSync(path.join(runnerDir, 'temp', 'coreml-single-file'))).toBe(false);
+  }, 300_000);
+
+  it('a Hub file (owner/repo/path) with a LoRA by Hub URL and the config from the Hub: the header by a byte range, the rest downloaded and checked, the config without weights', async () => {
+    services.hub.resetStats();
+    const { run, workspace, runnerDir } = await job('hub', {
+      'model-version': `${FILES_REPO}/sd15/tiny.safetensors`,
+      lora: `${services.hub.url}/${LORA_REPO}/resolve/main/style.safetensors:1.5`,
+      'model-config': CONFIG_REPO,
+    });
+    expect(run.exitCode, run.stdout.slice(-4000)).toBe(0);
+    const size = readFileSync(path.join(models, 'tiny.safetensors')).length;
+    const downloads = services.hub.stats().downloads.filter((d) => d.path === 'sd15/tiny.safetensors');
+    // First the header alone (before setup), then the whole file once.
+    expect(downloads[0]).toMatchObject({ start: 0 });
+    expect(downloads[0]!.bytes).toBeLessThan(size);
+    expect(downloads.filter((d) => d.bytes === size)).toHaveLength(1);
+    const configFiles = services.hub.stats().downloads.filter((d) => d.model === CONFIG_REPO).map((d) => d.path);
+    expect(configFiles).toContain('unet/config.json');
+    expect(configFiles).toContain('tokenizer/vocab.json');
+    expect(configFiles.filter((f) => f.endsWith('.safetensors') || f === 'README.md')).toEqual([]);
+    const manifest = manifestOf(runnerDir);
+    expect(manifest.singleFile?.checkpoint).toMatchObject({ repo: FILES_REPO, file: 'sd15/tiny.safetensors', commit: services.hub.resolve(FILES_REPO), sha256: sha256(path.join(models, 'tiny.safetensors')) });
+    expect(manifest.singleFile?.config).toEqual({ repo: CONFIG_REPO, commit: services.hub.resolve(CONFIG_REPO) });
+    expect(manifest.singleFile?.loras).toEqual([expect.objectContaining({ scale: 1.5, sha256: sha256(path.join(models, 'style.safetensors')) })]);
+    expect(readdirSync(path.join(workspace, 'coreml-models'))).toContain(pkg('tiny', 'unet'));
+  }, 300_000);
+});
+
+/**
+ * A job on its own runner: the workspace holds the test's checkpoint, LoRA and config folder; the
+ * converter's env is the venv over the real packages; the stand-in Hub; a Hugging Face cache of its own.
+ */
+async function job(name: string, inputs: Record<string, string>): Promise<{ run: ActionRun; workspace: string; runnerDir: string }> {
+  const base = path.join(root, 'jobs', name);
+  const workspace = path.join(base, 'workspace');
+  const runnerDir = path.join(base, 'runner');
+  rmSync(base, { recursive: true, force: true });
+  mkdirSync(runnerDir, { recursive: true });
+  cpSync(path.join(models, 'tiny.safetensors'), path.join(workspace, 'checkpoints', 'tiny.safetensors'));
+  cpSync(path.join(models, 'style.safetensors'), path.join(workspace, 'loras', 'style.safetensors'));
+  cpSync(path.join(models, 'xl-style.safetensors'), path.join(workspace, 'loras', 'xl-style.safetensors'));
+  cpSync(path.join(models, 'sd21.safetensors'), path.join(workspace, 'checkpoints', 'sd21.safetensors'));
+  cpSync(path.join(models, 'sd1-diffusers'), path.join(workspace, 'configs', 'sd1'), { recursive: true });
+  const run = await runAction({
+    inputs: { python: converterPython, 'ml-stable-diffusion': inject('standinWheel'), cache: 'false', 'convert-unet': 'true', ...inputs },
+    env: { ...services.hub.env, HF_HUB_CACHE: path.join(base, 'hub-cache'), STANDIN_SYNTHESIZE_MODELS: '' },
+    workspace,
+    runnerDir,
+  });
+  return { run, workspace, runnerDir };
+}

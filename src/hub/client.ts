@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { HttpClient } from '@actions/http-client';
 import { filesToFetch, pipelineComponents, repoFolder, type HubFile } from './files.js';
 import { contentDigest, downloadOrder, expectedOf, IntegrityError, mismatch, resumeFrom } from './integrity.js';
+import { BodyDropped, DirectHttp, proxiedGet, type FileResponse } from './transfer.js';
 import { errorMessage } from '../format/error.js';
 
 /** public: anyone downloads; gated: a token whose account accepted the terms; private: a token with access. */
@@ -172,20 +173,42 @@ const PARALLEL_DOWNLOADS = 8;
 /** Tries per file: a dropped connection resumes where it stopped, a bad digest starts over once. */
 const DOWNLOAD_TRIES = 5;
 const PARTIAL = '.incomplete';
-const WRITE_BATCH = 4 * 1024 * 1024;
+
+/** Redirects followed per download (the Hub to its CDN, the CDN's own). */
+const MAX_REDIRECTS = 10;
 
 /**
- * File downloads: redirects followed (the Hub sends LFS and Xet files to its CDN; the token is
- * dropped there, as the CDN's signed URLs refuse a second credential), a connection kept alive
- * across files, and retries done here rather than by the HTTP client, so a retry resumes.
+ * File downloads: redirects followed here (the Hub sends LFS and Xet files to its CDN; the token
+ * is dropped on another host, as the CDN's signed URLs refuse a second credential), connections
+ * kept alive across files, and retries done here rather than by the HTTP client, so a retry resumes.
  */
 class DownloadClient {
-  private readonly http = new HttpClient('coreml-stable-diffusion-action', [], { allowRetries: false, keepAlive: true, socketTimeout: 60_000 });
+  private readonly direct = new DirectHttp();
+  /** For hosts behind a proxy (its settings are the toolkit client's: https_proxy, no_proxy). */
+  private readonly proxied = new HttpClient('coreml-stable-diffusion-action', [], { allowRetries: false, allowRedirects: false, keepAlive: true, socketTimeout: 60_000 });
 
   constructor(private readonly token: string) {}
 
   dispose(): void {
-    this.http.dispose();
+    this.direct.dispose();
+    this.proxied.dispose();
+  }
+
+  /** A GET, redirects followed; the token goes only to the host first asked. */
+  private async get(url: string, range: string | undefined): Promise<FileResponse> {
+    const first = new URL(url);
+    let target = first;
+    for (let hop = 0; ; hop++) {
+      const headers: Record<string, string> = {};
+      if (this.token && target.hostname === first.hostname) headers.Authorization = `Bearer ${this.token}`;
+      if (range) headers.Range = range;
+      const response = this.proxied.getAgentDispatcher(target.href) ? await proxiedGet(this.proxied, target, headers) : await this.direct.get(target, headers);
+      const location = response.header('location');
+      if (![301, 302, 303, 307, 308].includes(response.status) || !location) return response;
+      response.discard();
+      if (hop === MAX_REDIRECTS) throw new Error(`GET ${url}: more than ${MAX_REDIRECTS} redirects`);
+      target = new URL(location, target);
+    }
   }
 
   async toBlob(url: string, file: HubFile, blobs: string, signal: AbortSignal): Promise<{ name: string; bytes: number }> {
@@ -202,75 +225,50 @@ class DownloadClient {
       written = 0;
       digest = contentDigest(expected);
     };
+    const stopped = () => new Error(`${file.rfilename}: stopped, another download failed`);
     try {
       for (let attempt = 1; attempt <= DOWNLOAD_TRIES; attempt++) {
-        if (signal.aborted) throw new Error(`${file.rfilename}: stopped, another download failed`);
+        if (signal.aborted) throw stopped();
         if (attempt > 1) await sleep(Math.min(500 * 2 ** (attempt - 2), 8_000), signal);
-        const headers: Record<string, string> = this.token ? { Authorization: `Bearer ${this.token}` } : {};
-        if (written > 0) headers.Range = `bytes=${written}-`;
         let response;
         try {
-          response = await this.http.get(url, headers);
+          response = await this.get(url, written > 0 ? `bytes=${written}-` : undefined);
         } catch (error) {
           lastProblem = errorMessage(error);
           continue;
         }
-        const status = response.message.statusCode ?? 0;
+        const status = response.status;
         if (status === 429 || status >= 500) {
-          await response.readBody();
+          response.discard();
           lastProblem = `answered ${status}`;
-          const retryAfter = Number(response.message.headers['retry-after']);
+          const retryAfter = Number(response.header('retry-after'));
           if (status === 429 && retryAfter > 0) await sleep(Math.min(retryAfter, 60) * 1000, signal);
           continue;
         }
         if (status !== 200 && status !== 206) {
-          await response.readBody();
+          response.discard();
           throw new Error(`GET ${url} answered ${status}${status === 401 || status === 403 ? ' (the token has no access: gated or private model?)' : ''}`);
         }
-        const join = written === 0 && status === 200 ? 'append' : resumeFrom(status, response.message.headers['content-range'], written);
+        const join = written === 0 && status === 200 ? 'append' : resumeFrom(status, response.header('content-range'), written);
         if (join !== 'append') {
           // A 200 is the whole file again; a range that does not join: take the whole file.
-          if (join === 'refuse') response.message.destroy();
+          if (join === 'refuse') response.discard();
           await startOver();
           if (join === 'refuse') {
             lastProblem = `answered ${status} with a range that does not start at byte ${written}`;
             continue;
           }
         }
-        const total = expected?.size ?? totalOf(status, response.message.headers, written);
-        // Bytes are hashed as they come and written in large batches, one write in flight while
-        // the next batch is read; whatever arrived before a drop is written, so a retry resumes there.
-        let batch: Buffer[] = [];
-        let batched = 0;
-        let writing: Promise<unknown> = Promise.resolve();
-        const flush = async () => {
-          await writing;
-          if (batched === 0) return;
-          writing = out.writev(batch, written);
-          written += batched;
-          batch = [];
-          batched = 0;
-        };
-        let dropped: unknown;
+        const total = expected?.size ?? totalOf(status, response, written);
+        // Bytes are hashed as they arrive and written as they are; whatever arrived before a drop is
+        // written (and hashed), so a retry resumes there.
         try {
-          for await (const chunk of response.message as AsyncIterable<Buffer>) {
-            if (signal.aborted) {
-              response.message.destroy();
-              throw new Error(`${file.rfilename}: stopped, another download failed`);
-            }
-            digest.update(chunk);
-            batch.push(chunk);
-            batched += chunk.length;
-            if (batched >= WRITE_BATCH) await flush();
-          }
+          written += await response.saveTo(out, written, (bytes) => digest.update(bytes), signal);
         } catch (error) {
-          if (signal.aborted) throw error;
-          dropped = error;
-        }
-        await flush();
-        await writing;
-        if (dropped !== undefined) {
-          lastProblem = `connection dropped after ${written} bytes (${errorMessage(dropped)})`;
+          if (signal.aborted) throw stopped();
+          if (!(error instanceof BodyDropped)) throw error;
+          written += error.written;
+          lastProblem = `connection dropped after ${written} bytes (${error.message})`;
           continue;
         }
         if (total !== undefined && written < total) {
@@ -303,12 +301,11 @@ class DownloadClient {
 }
 
 /** The whole file's size from a response, when it says: Content-Range's total, else Content-Length. */
-function totalOf(status: number, headers: Record<string, string | string[] | undefined>, written: number): number | undefined {
-  const range = headers['content-range'];
-  const ofRange = typeof range === 'string' ? /\/(\d+)$/.exec(range)?.[1] : undefined;
+function totalOf(status: number, response: FileResponse, written: number): number | undefined {
+  const ofRange = /\/(\d+)$/.exec(response.header('content-range') ?? '')?.[1];
   if (status === 206 && ofRange) return Number(ofRange);
-  const length = headers['content-length'];
-  return typeof length === 'string' ? written + Number(length) : undefined;
+  const length = response.header('content-length');
+  return length !== undefined ? written + Number(length) : undefined;
 }
 
 /**

@@ -15,15 +15,12 @@ Runs in the converter's environment; standard library only apart from the loader
 """
 
 import argparse
-import importlib
 import os
-import re
-import shutil
 import sys
 import traceback
 
-# x.fp16.safetensors, or a shard of one as diffusers names it (x.fp16-00001-of-00002.safetensors)
-FP16_FILE = re.compile(r"\.fp16(-\d+-of-\d+)?\.safetensors$")
+from helper_common import fp16_files, loader_from_spec, save_fp16_folder
+
 LOADER_ENV = "PREPARE_FP16_LOADER"
 
 
@@ -42,25 +39,7 @@ def load_with_diffusers(model_version, revision=None):
 
 def resolve_loader(spec):
     """`module:function` -> the function; None -> load_with_diffusers."""
-    if not spec:
-        return load_with_diffusers
-    module_name, sep, attr = spec.partition(":")
-    if not sep or not module_name or not attr:
-        raise PrepareError(f"{LOADER_ENV} must be module:function, got {spec!r}")
-    try:
-        return getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as error:
-        raise PrepareError(f"{LOADER_ENV}={spec} cannot be loaded: {error}") from error
-
-
-def fp16_files(folder):
-    """Relative paths of the *.fp16.safetensors files below folder, sorted."""
-    found = []
-    for parent, _dirs, files in os.walk(folder):
-        for name in files:
-            if FP16_FILE.search(name):
-                found.append(os.path.relpath(os.path.join(parent, name), folder))
-    return sorted(found)
+    return loader_from_spec(spec, LOADER_ENV, load_with_diffusers, PrepareError)
 
 
 def is_complete(folder):
@@ -79,27 +58,14 @@ def prepare(model_version, output, load, log=print, revision=None):
     if is_complete(output):
         log(f"An fp16 copy is already in {output}; keeping it.")
         return fp16_files(output)
-    partial = output + ".partial"
-    shutil.rmtree(partial, ignore_errors=True)
-    os.makedirs(os.path.dirname(output), exist_ok=True)
-    try:
+
+    def load_it():
         log(f"Loading {model_version}{f'@{revision}' if revision else ''} in float16..")
         # The commit the action resolved, so the copy is of what the converter would have loaded.
-        pipeline = load(model_version, revision=revision) if revision else load(model_version)
-        log(f"Saving it with variant=\"fp16\" as safetensors into {output}..")
-        pipeline.save_pretrained(partial, safe_serialization=True, variant="fp16")
-        written = fp16_files(partial)
-        if not os.path.isfile(os.path.join(partial, "model_index.json")):
-            raise PrepareError(f"the saved pipeline has no model_index.json: {model_version} is not a diffusers pipeline")
-        if not written:
-            raise PrepareError("saving wrote no *.fp16.safetensors file")
-        shutil.rmtree(output, ignore_errors=True)
-        os.rename(partial, output)
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
-    log(f"Saved {len(written)} fp16 safetensors files: {', '.join(written)}")
-    return written
+        return load(model_version, revision=revision) if revision else load(model_version)
+
+    return save_fp16_folder(load_it, output, output + ".partial", PrepareError, log,
+                            no_index=f"the saved pipeline has no model_index.json: {model_version} is not a diffusers pipeline")
 
 
 def main(argv=None, environ=None):

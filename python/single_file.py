@@ -27,16 +27,16 @@ Runs in the converter's environment; standard library only apart from the loader
 """
 
 import argparse
-import importlib
 import importlib.metadata
 import json
 import math
 import os
 import re
-import shutil
 import struct
 import sys
 import traceback
+
+from helper_common import loader_from_spec, save_fp16_folder
 
 LOADER_ENV = "SINGLE_FILE_LOADER"
 RESULT_PREFIX = "SINGLE_FILE_RESULT"
@@ -44,7 +44,6 @@ KINDS = ("sd1", "sd2", "sdxl")
 SAFETENSORS = ".safetensors"
 # Formats read with pickle (torch.load): refused without --allow-pickle.
 PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin")
-FP16_FILE = re.compile(r"\.fp16(-\d+-of-\d+)?\.safetensors$")
 # A safetensors header is JSON of at most 100 MB (the format's own limit).
 MAX_HEADER = 100 * 1024 * 1024
 EXIT_REFUSED = 2
@@ -199,23 +198,7 @@ def load_with_diffusers(checkpoint, kind, config, revision=None, loras=(), log=p
 
 def resolve_loader(spec):
     """`module:function` -> the function; None -> load_with_diffusers."""
-    if not spec:
-        return load_with_diffusers
-    module_name, sep, attr = spec.partition(":")
-    if not sep or not module_name or not attr:
-        raise SingleFileError(f"{LOADER_ENV} must be module:function, got {spec!r}")
-    try:
-        return getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as error:
-        raise SingleFileError(f"{LOADER_ENV}={spec} cannot be loaded: {error}") from error
-
-
-def fp16_files(folder):
-    """Relative paths of the *.fp16.safetensors files below folder, sorted."""
-    found = []
-    for parent, _dirs, files in os.walk(folder):
-        found += [os.path.relpath(os.path.join(parent, name), folder) for name in files if FP16_FILE.search(name)]
-    return sorted(found)
+    return loader_from_spec(spec, LOADER_ENV, load_with_diffusers, SingleFileError)
 
 
 def convert(checkpoint, kind, config, output, load, loras=(), revision=None, log=print):
@@ -224,26 +207,12 @@ def convert(checkpoint, kind, config, output, load, loras=(), revision=None, log
     Built in output.partial-<pid> and renamed into place when complete; a previous output is
     replaced only then. Returns the fp16 files written (relative to output)."""
     output = os.path.abspath(output)
-    partial = f"{output}.partial-{os.getpid()}"
-    shutil.rmtree(partial, ignore_errors=True)
-    os.makedirs(os.path.dirname(output), exist_ok=True)
-    try:
+
+    def load_it():
         log(f"Loading {checkpoint} as {kind} with the configs of {config}{f'@{revision}' if revision else ''}..")
-        pipe = load(checkpoint, kind=kind, config=config, revision=revision, loras=list(loras), log=log)
-        log(f"Saving it with variant=\"fp16\" as safetensors into {output}..")
-        pipe.save_pretrained(partial, safe_serialization=True, variant="fp16")
-        if not os.path.isfile(os.path.join(partial, "model_index.json")):
-            raise SingleFileError("the saved pipeline has no model_index.json")
-        written = fp16_files(partial)
-        if not written:
-            raise SingleFileError("saving wrote no *.fp16.safetensors file")
-        shutil.rmtree(output, ignore_errors=True)
-        os.rename(partial, output)
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
-    log(f"Saved {len(written)} fp16 safetensors files: {', '.join(written)}")
-    return written
+        return load(checkpoint, kind=kind, config=config, revision=revision, loras=list(loras), log=log)
+
+    return save_fp16_folder(load_it, output, f"{output}.partial-{os.getpid()}", SingleFileError, log)
 
 
 def installed_version(name):

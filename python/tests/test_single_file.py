@@ -15,7 +15,9 @@ from contextlib import redirect_stderr, redirect_stdout
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
+sys.path.insert(0, HERE)
 import single_file  # noqa: E402
+from test_prepare_fp16 import FakePipeline  # noqa: E402  what save_pretrained(variant="fp16") leaves
 
 HELPER = os.path.join(os.path.dirname(HERE), "single_file.py")
 
@@ -61,28 +63,6 @@ def lora_names(width, style="peft"):
                 "lora_te_text_model_encoder_layers_0_self_attn_q_proj.lora_down.weight": [4, 768]}
     return {f"unet.{block.replace('.to_k', '.processor')}.to_k_lora.down.weight": [4, width],
             f"unet.{block.replace('.to_k', '.processor')}.to_k_lora.up.weight": [320, 4]}
-
-
-class FakePipeline:
-    """What save_pretrained(variant="fp16") of a diffusers pipeline leaves, in miniature."""
-
-    def __init__(self, index=True, weights=("unet/diffusion_pytorch_model", "text_encoder/model")):
-        self.index, self.weights, self.saved = index, weights, []
-
-    def save_pretrained(self, directory, safe_serialization=True, variant=None):
-        self.saved.append((directory, safe_serialization, variant))
-        os.makedirs(directory, exist_ok=True)
-        if self.index:
-            with open(os.path.join(directory, "model_index.json"), "w") as f:
-                json.dump({"_class_name": "StableDiffusionPipeline"}, f)
-        for stem in self.weights:
-            path = os.path.join(directory, f"{stem}.{variant}.safetensors")
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            with open(path, "wb") as f:
-                f.write(b"\0" * 8)
-
-
-CALLS = []
 
 
 def fake_loader(checkpoint, kind, config, revision=None, loras=(), log=print):
@@ -281,17 +261,14 @@ class ConvertTest(unittest.TestCase):
 
 
 class LoaderTest(unittest.TestCase):
-    def test_default_is_diffusers(self):
-        self.assertIs(single_file.resolve_loader(None), single_file.load_with_diffusers)
+    """The resolution itself is helper_common's (tested through prepare_fp16's tests); here: which
+    default and which variable."""
+
+    def test_default_is_diffusers_and_errors_name_single_file_loader(self):
         self.assertIs(single_file.resolve_loader(""), single_file.load_with_diffusers)
-
-    def test_module_function(self):
         self.assertIs(single_file.resolve_loader("os.path:join"), os.path.join)
-
-    def test_bad_specs_name_the_variable(self):
-        for spec in ("nocolon", "os.path:", ":join", "no.such.module:f", "os.path:nosuchfunction"):
-            with self.assertRaisesRegex(single_file.SingleFileError, "SINGLE_FILE_LOADER"):
-                single_file.resolve_loader(spec)
+        with self.assertRaisesRegex(single_file.SingleFileError, "^SINGLE_FILE_LOADER must be module:function"):
+            single_file.resolve_loader("nocolon")
 
 
 class MainTest(Files):

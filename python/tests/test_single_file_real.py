@@ -233,6 +233,20 @@ class RealSingleFileTest(unittest.TestCase):
                 single_file.load_with_diffusers(self.made["sd1"]["checkpoint"], "sd1", self.made["sd1"]["pipeline"],
                                                 loras=[(self.loras["sdxl-peft"]["lora"], 1.0)], log=lambda *_: None)
 
+    def test_a_lora_with_no_layer_of_this_checkpoint_is_an_error(self):
+        """SDXL's second text encoder alone, on SD 1.x: diffusers skips names it has no place for."""
+        from safetensors.torch import load_file, save_file
+
+        sys.path.insert(0, os.path.dirname(HELPER))
+        import single_file
+
+        only_second = os.path.join(self.tmp, "te2-only.safetensors")
+        save_file({k: v for k, v in load_file(self.loras["sdxl-peft"]["lora"]).items() if k.startswith("text_encoder_2.")}, only_second)
+        with contextlib.redirect_stderr(io.StringIO()):
+            with self.assertRaisesRegex(single_file.SingleFileError, r"te2-only\.safetensors has no layer that this checkpoint has"):
+                single_file.load_with_diffusers(self.made["sd1"]["checkpoint"], "sd1", self.made["sd1"]["pipeline"],
+                                                loras=[(only_second, 1.0)], log=lambda *_: None)
+
 
 if __name__ == "__main__":
     unittest.main()

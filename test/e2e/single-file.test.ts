@@ -72,7 +72,8 @@ afterAll(async () => {
   rmSync(root, { recursive: true, force: true });
 });
 
-const errors = (run: ActionRun) => run.annotations.filter((a) => a.level === 'error').map((a) => a.message);
+/** The input problems, as the run annotates them (titled Invalid input). */
+const errors = (run: ActionRun) => run.annotations.filter((a) => a.level === 'error' && a.title === 'Invalid input').map((a) => a.message);
 const pkg = (name: string, part: string) => `Stable_Diffusion_version_${name}_${part}.mlpackage`;
 
 interface Manifest {
@@ -147,6 +148,26 @@ describe('a single-file checkpoint, made into a diffusers folder and converted',
   }, 300_000);
 });
 
+describe('bad single-file inputs: each an error naming the input, before anything is installed', () => {
+  const cases: Array<[string, Record<string, string>, RegExp]> = [
+    ['a LoRA as model-version', { 'model-version': 'loras/style.safetensors' }, /^Input `model-version` names loras\/style\.safetensors, which is not a single-file Stable Diffusion checkpoint: it is a LoRA \(give it in the `lora` input\)/],
+    ['bytes that are no safetensors', { 'model-version': 'checkpoints/garbage.safetensors' }, /^Input `model-version` names checkpoints\/garbage\.safetensors, which is not a safetensors file: its first 8 bytes give a header of \d+ bytes/],
+    ['an SDXL LoRA on SD 1.x', { 'model-version': 'checkpoints/tiny.safetensors', 'model-config': 'configs/sd1', lora: 'loras/xl-style.safetensors' }, /^Input `lora` lists loras\/xl-style\.safetensors, a LoRA for .*\(cross-attention width 80\), but model-version is Stable Diffusion 1\.x \(cross-attention width 32\): its weights do not fit/],
+    ['a .ckpt without allow-pickle', { 'model-version': 'checkpoints/old.ckpt' }, /^Input `allow-pickle` is false, but checkpoints\/old\.ckpt is \.ckpt: a \.ckpt is a Python pickle, and loading a pickle runs whatever code it holds/],
+    ['a scale that is not a number', { 'model-version': 'checkpoints/tiny.safetensors', lora: 'loras/style.safetensors:strong' }, /^Input `lora` gives "loras\/style\.safetensors:strong" the scale "strong", which is not a number/],
+    ['SD 2.x without model-config', { 'model-version': 'checkpoints/sd21.safetensors' }, /^Input `model-config` is empty, but model-version checkpoints\/sd21\.safetensors is Stable Diffusion 2\.x.*stabilityai\/stable-diffusion-2-1 for a 768x768 v-prediction.*stabilityai\/stable-diffusion-2-1-base for a 512x512 epsilon/],
+    ['SDXL without xl-version', { 'model-version': 'checkpoints/xl.safetensors' }, /^Input `xl-version` is false, but model-version checkpoints\/xl\.safetensors is Stable Diffusion XL/],
+    ['a Hub file the repository does not have', { 'model-version': `${FILES_REPO}/sd15/missing.safetensors` }, /^Input `model-version` names acme\/single-files@main:sd15\/missing\.safetensors, but acme\/single-files has no file sd15\/missing\.safetensors at main/],
+  ];
+  it.each(cases)('%s', async (name, inputs, message) => {
+    const { run } = await job(`bad-${name.replace(/\W+/g, '-')}`, inputs);
+    expect(run.exitCode).toBe(1);
+    expect(errors(run)).toEqual([expect.stringMatching(message)]);
+    expect(run.stdout).not.toContain('Set up Python and the converter');
+    expect(run.stdout).not.toContain('SINGLE_FILE_RESULT');
+  }, 120_000);
+});
+
 /**
  * A job on its own runner: the workspace holds the test's checkpoint, LoRA and config folder; the
  * converter's env is the venv over the real packages; the stand-in Hub; a Hugging Face cache of its own.
@@ -161,7 +182,11 @@ async function job(name: string, inputs: Record<string, string>): Promise<{ run:
   cpSync(path.join(models, 'style.safetensors'), path.join(workspace, 'loras', 'style.safetensors'));
   cpSync(path.join(models, 'xl-style.safetensors'), path.join(workspace, 'loras', 'xl-style.safetensors'));
   cpSync(path.join(models, 'sd21.safetensors'), path.join(workspace, 'checkpoints', 'sd21.safetensors'));
+  cpSync(path.join(models, 'xl.safetensors'), path.join(workspace, 'checkpoints', 'xl.safetensors'));
   cpSync(path.join(models, 'sd1-diffusers'), path.join(workspace, 'configs', 'sd1'), { recursive: true });
+  // Bytes that are no safetensors (a zip's start), and a pickle's first bytes.
+  writeFileSync(path.join(workspace, 'checkpoints', 'garbage.safetensors'), Buffer.concat([Buffer.from('PK\u0003\u0004'), Buffer.alloc(4096, 7)]));
+  writeFileSync(path.join(workspace, 'checkpoints', 'old.ckpt'), Buffer.from([0x80, 0x02, 0x63, 0x63, 0x6f, 0x6c, 0x6c, 0x65, 0x63, 0x74, 0x69, 0x6f, 0x6e, 0x73]));
   const run = await runAction({
     inputs: { python: converterPython, 'ml-stable-diffusion': inject('standinWheel'), cache: 'false', 'convert-unet': 'true', ...inputs },
     env: { ...services.hub.env, HF_HUB_CACHE: path.join(base, 'hub-cache'), STANDIN_SYNTHESIZE_MODELS: '' },

@@ -28,7 +28,7 @@ async function run(): Promise<void> {
   const { hub, models, kind } = await modelsStage(config);
   const singleFile = await singleFileStage(config, hub);
   const refresh = await refreshStage(config, models);
-  if (refresh.skipped) return writeStepSummary(renderSkipped(refresh.verdict?.lines[0]));
+  if (refresh.skipped) return writeStepSummary(renderSkipped(refresh.verdict?.lines[0]), config.runner.stepSummary);
   await hubPreflight(config, models);
   if (config.dryRun) {
     // Every check that needs no install has run: the Hub's commits, the model's kind, the release.

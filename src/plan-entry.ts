@@ -98,7 +98,7 @@ async function run(): Promise<void> {
     `Keys to pass to the main action: ${keys.map((k) => `\`${k}\``).join(', ')}.`,
     '',
   ].join('\n');
-  await writeStepSummary(markdown);
+  await writeStepSummary(markdown, Boolean(process.env.GITHUB_STEP_SUMMARY));
 }
 
 run().catch(failRun);

@@ -56,7 +56,7 @@ async function run(): Promise<void> {
   setVerifyOutput('passed', report.passed);
   setVerifyOutput('facts', report.facts);
   const markdown = `${renderBundleSection(report, '##')}\n`;
-  await writeStepSummary(markdown);
+  await writeStepSummary(markdown, Boolean(process.env.GITHUB_STEP_SUMMARY));
   if (!report.passed) {
     core.setFailed(`The bundle in ${resources} fails ${report.findings.filter((f) => f.severity === 'error').length} check(s); each is annotated above.`);
   }

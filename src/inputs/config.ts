@@ -152,6 +152,12 @@ export interface RunnerContext {
   /** HF_ENDPOINT, and the huggingface_hub cache the converter reads (HF_HUB_CACHE, HF_HOME, ~). */
   hubEndpoint: string;
   hubCache: string;
+  /** CONDA: the Miniconda the runner image has, if any (setup/providers.ts tries it before installing one). */
+  conda?: string;
+  /** GITHUB_STEP_SUMMARY is set: the run has a step summary to write (else the summary goes to the log). */
+  stepSummary: boolean;
+  /** Which of ACTIONS_RUNTIME_TOKEN and ACTIONS_RESULTS_URL, what the artifact service needs, the runner left unset. */
+  artifactServiceUnset: string[];
 }
 
 /** What happens to the outputs once every check passed (src/package/, src/publish/). */
@@ -214,4 +220,7 @@ export interface GitHubContext {
   runId?: string;
   runAttempt?: string;
   sha?: string;
+  /** GITHUB_ACTION_REPOSITORY and GITHUB_ACTION_REF: this action as the workflow's `uses:` names it. */
+  actionRepository?: string;
+  actionRef?: string;
 }

@@ -64,6 +64,9 @@ export function parseInputs(raw: (name: InputName) => string, ctx: ParseContext)
     workspace: ctx.env.GITHUB_WORKSPACE ?? process.cwd(),
     hubEndpoint: hubEndpoint(ctx.env),
     hubCache: hubCacheDir(ctx.env, ctx.env.HOME || os.homedir()),
+    conda: ctx.env.CONDA || undefined,
+    stepSummary: Boolean(ctx.env.GITHUB_STEP_SUMMARY),
+    artifactServiceUnset: ['ACTIONS_RUNTIME_TOKEN', 'ACTIONS_RESULTS_URL'].filter((name) => !ctx.env[name]),
   };
 
   const modelRevision = readRevision(read);

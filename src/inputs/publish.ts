@@ -78,6 +78,8 @@ export function readPublishOptions(read: FieldReader, env: Readonly<Record<strin
       runId: env.GITHUB_RUN_ID || undefined,
       runAttempt: env.GITHUB_RUN_ATTEMPT || undefined,
       sha: env.GITHUB_SHA || undefined,
+      actionRepository: env.GITHUB_ACTION_REPOSITORY || undefined,
+      actionRef: env.GITHUB_ACTION_REF || undefined,
     },
     hub: readHubPublishOptions(read, hubEndpoint(env)),
   };

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import * as core from '@actions/core';
-import type { Config } from '../inputs/config.js';
+import type { Config, GitHubContext } from '../inputs/config.js';
 import { converterInputs } from '../converter/identity.js';
 import { actionRoot } from '../inputs/read.js';
 import { RESOURCES_DIR } from '../converter/vocabulary.js';
@@ -59,7 +59,7 @@ export function spaceProblem(neededBytes: number, freeBytes: number, where: stri
 }
 
 /** The action's name and version, from its own package.json and what the runner says. */
-export function actionIdentity(env: Readonly<Record<string, string | undefined>>): ActionIdentity {
+export function actionIdentity(github: Pick<GitHubContext, 'actionRepository' | 'actionRef'>): ActionIdentity {
   let pkg: { name?: string; version?: string } = {};
   try {
     pkg = JSON.parse(readFileSync(path.join(actionRoot(), 'package.json'), 'utf8')) as typeof pkg;
@@ -68,10 +68,10 @@ export function actionIdentity(env: Readonly<Record<string, string | undefined>>
   }
   const version = pkg.version ?? '0.0.0';
   return {
-    name: env.GITHUB_ACTION_REPOSITORY || pkg.name || 'coreml-stable-diffusion-action',
+    name: github.actionRepository || pkg.name || 'coreml-stable-diffusion-action',
     version,
     major: majorOf(version),
-    ref: env.GITHUB_ACTION_REF || null,
+    ref: github.actionRef || null,
   };
 }
 
@@ -142,7 +142,7 @@ export async function packageOutputs(input: PackageInput): Promise<PackageResult
 
     const main = input.models.find((m) => m.id === config.conversion.modelVersion);
     const manifest = buildManifest({
-      action: actionIdentity(process.env),
+      action: actionIdentity(p.github),
       model: {
         id: config.conversion.modelVersion,
         revision: config.conversion.modelRevision,

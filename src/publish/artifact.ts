@@ -22,13 +22,12 @@ export interface ArtifactResult {
   digest?: string;
 }
 
-/** Pure: why the artifact service cannot be used from here, or undefined. */
-export function artifactServiceProblem(env: Readonly<Record<string, string | undefined>>): string | undefined {
-  const missing = ['ACTIONS_RUNTIME_TOKEN', 'ACTIONS_RESULTS_URL'].filter((name) => !env[name]);
+/** Pure: why the artifact service cannot be used from here, or undefined (`missing`: RunnerContext.artifactServiceUnset). */
+export function artifactServiceProblem(missing: readonly string[], github: Pick<GitHubContext, 'serverUrl'>): string | undefined {
   if (missing.length > 0) {
     return `the artifact service is not available (${missing.join(' and ')} unset: not a GitHub Actions runner, or a runner that gives actions no artifact service)`;
   }
-  const host = new URL(env.GITHUB_SERVER_URL || 'https://github.com').hostname.toLowerCase();
+  const host = new URL(github.serverUrl).hostname.toLowerCase();
   if (host !== 'github.com' && !host.endsWith('.ghe.com') && !host.endsWith('.localhost')) {
     return `the artifact service of ${host} is not supported by @actions/artifact 6 (GitHub Enterprise Server)`;
   }

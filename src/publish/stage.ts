@@ -51,7 +51,7 @@ export async function publishOutputs(input: PackageInput): Promise<PublishReport
   setOutput('packages', packaged.files);
 
   if (p.uploadArtifact) {
-    const unavailable = artifactServiceProblem(process.env);
+    const unavailable = artifactServiceProblem(config.runner.artifactServiceUnset, p.github);
     const name = p.artifactName ?? packaged.names.base;
     if (unavailable) {
       // Not fatal: off GitHub's hosted service the files stay in package-dir for the steps after.
@@ -83,7 +83,7 @@ export async function publishOutputs(input: PackageInput): Promise<PublishReport
         archives: packaged.archives,
         files: packaged.files,
         sums: packaged.sums,
-        action: actionIdentity(process.env),
+        action: actionIdentity(p.github),
       });
       report.release = await core.group(`Publish to the release ${release.tag}`, () =>
         releases.publish(
@@ -103,7 +103,7 @@ export async function publishOutputs(input: PackageInput): Promise<PublishReport
     const hub = p.hub;
     try {
       report.hub = await core.group(`Publish to the Hugging Face Hub repository ${hub.repo}`, () =>
-        publishHubStage({ config, hub, models: input.models, verdicts: input.verdicts, packaged, action: actionIdentity(process.env) }),
+        publishHubStage({ config, hub, models: input.models, verdicts: input.verdicts, packaged, action: actionIdentity(p.github) }),
       );
       setOutput('hub-commit', report.hub.head ?? '');
       setOutput('hub-url', report.hub.url);

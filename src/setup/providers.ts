@@ -60,8 +60,9 @@ async function condaEnv(conda: string, ctx: SetupContext): Promise<string> {
   return python;
 }
 
-async function existingConda(): Promise<string | undefined> {
-  const fromVariable = process.env.CONDA ? path.join(process.env.CONDA, 'bin', 'conda') : undefined;
+async function existingConda(ctx: SetupContext): Promise<string | undefined> {
+  const condaRoot = ctx.config.runner.conda;
+  const fromVariable = condaRoot ? path.join(condaRoot, 'bin', 'conda') : undefined;
   if (fromVariable && existsSync(fromVariable)) return fromVariable;
   const onPath = await io.which('conda', false);
   return onPath || undefined;
@@ -81,8 +82,8 @@ export const PROVIDERS: readonly PythonProvider[] = [
   },
   {
     label: 'the conda already on the runner',
-    provides: async () => (await existingConda()) !== undefined,
-    interpreter: async (ctx) => condaEnv((await existingConda()) ?? 'conda', ctx),
+    provides: async (ctx) => (await existingConda(ctx)) !== undefined,
+    interpreter: async (ctx) => condaEnv((await existingConda(ctx)) ?? 'conda', ctx),
     envPrefix: condaEnvPrefix,
   },
   {

@@ -5,9 +5,9 @@ import { directorySize } from '../convert/sizes.js';
 import { listPackages, packageParts } from '../verify/packages.js';
 import { renderSummary, type RunReport } from './summary.js';
 
-/** The step summary when the runner keeps one (GITHUB_STEP_SUMMARY), else the log. */
-export async function writeStepSummary(markdown: string): Promise<void> {
-  if (process.env.GITHUB_STEP_SUMMARY) await core.summary.addRaw(markdown).write();
+/** The step summary when the runner keeps one (RunnerContext.stepSummary: GITHUB_STEP_SUMMARY is set), else the log. */
+export async function writeStepSummary(markdown: string, stepSummary: boolean): Promise<void> {
+  if (stepSummary) await core.summary.addRaw(markdown).write();
   else core.info(markdown);
 }
 
@@ -15,5 +15,5 @@ export async function writeStepSummary(markdown: string): Promise<void> {
 export async function writeSummary(config: Config, report: RunReport): Promise<void> {
   const packages = listPackages(config.conversion.outputDir).map((p) => path.basename(p));
   const sizes = Object.fromEntries(packages.map((p) => [p, directorySize(path.join(config.conversion.outputDir, p))]));
-  await writeStepSummary(renderSummary({ ...report, config, sizes, packageParts: packageParts(config.conversion, packages) }));
+  await writeStepSummary(renderSummary({ ...report, config, sizes, packageParts: packageParts(config.conversion, packages) }), config.runner.stepSummary);
 }

@@ -95,7 +95,7 @@ describe('where the copy goes', () => {
   });
 
   it('links the local folders given by relative path, which must stay reachable from there', () => {
-    const c = { conversion: options({ refinerVersion: 'models/refiner', customVaeVersion: 'org/vae', controlnets: ['cn/local', 'lllyasviel/sd-controlnet-mlsd'] }), runner: { os: 'macOS', arch: 'ARM64', temp: '/t', toolCache: '/tc', workspace: WORKSPACE, hubEndpoint: 'https://huggingface.co', hubCache: '/h/hub' } };
+    const c = { conversion: options({ refinerVersion: 'models/refiner', customVaeVersion: 'org/vae', controlnets: ['cn/local', 'lllyasviel/sd-controlnet-mlsd'] }), runner: { os: 'macOS', arch: 'ARM64', temp: '/t', toolCache: '/tc', workspace: WORKSPACE, hubEndpoint: 'https://huggingface.co', hubCache: '/h/hub', stepSummary: false, artifactServiceUnset: [] } };
     const local = new Set([path.join(WORKSPACE, 'models/refiner'), path.join(WORKSPACE, 'cn/local')]);
     expect(stagingLinks(c, '/t/s', (p) => local.has(p))).toEqual([
       { link: '/t/s/models/refiner', target: path.join(WORKSPACE, 'models/refiner') },

@@ -495,3 +495,21 @@ describe('parseInputs: the Hub the stages use', () => {
     expect(hub({ HF_HOME: '/hf', HOME: '/Users/runner' })?.hubCache).toBe('/hf/hub');
   });
 });
+
+describe('parseInputs: what else the runner tells the stages', () => {
+  const runner = (env: Record<string, string>) => parseInputs(raw(), ctx({ env })).config?.runner;
+
+  it("the runner's conda (CONDA) and whether it keeps a step summary (GITHUB_STEP_SUMMARY)", () => {
+    expect(runner({ CONDA: '/usr/share/miniconda', GITHUB_STEP_SUMMARY: '/t/summary.md' })).toMatchObject({ conda: '/usr/share/miniconda', stepSummary: true });
+    const bare = runner({});
+    expect(bare?.conda).toBeUndefined();
+    expect(bare?.stepSummary).toBe(false);
+  });
+
+  it('which of the artifact service variables are unset, never their values', () => {
+    expect(runner({})?.artifactServiceUnset).toEqual(['ACTIONS_RUNTIME_TOKEN', 'ACTIONS_RESULTS_URL']);
+    const withService = runner({ ACTIONS_RUNTIME_TOKEN: 'secret-token', ACTIONS_RESULTS_URL: 'https://results/' });
+    expect(withService?.artifactServiceUnset).toEqual([]);
+    expect(JSON.stringify(withService)).not.toContain('secret-token');
+  });
+});

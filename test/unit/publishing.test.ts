@@ -8,6 +8,7 @@ import { publishedNames } from '../../src/package/names.js';
 import { sha256sums } from '../../src/package/manifest.js';
 import type { ZipResult } from '../../src/package/zip.js';
 import { artifactServiceProblem, artifactUrl } from '../../src/publish/artifact.js';
+import { actionIdentity } from '../../src/package/stage.js';
 import { mergeBody, renderSection, type SectionInput } from '../../src/publish/notes.js';
 import { contentType, describeFailure, githubAssetName, isRetryable, ownedBy, planAssets } from '../../src/github/releases.js';
 import { renderPublished } from '../../src/summary/summary.js';
@@ -214,13 +215,27 @@ describe('the asset plan', () => {
 
 describe('the workflow artifact', () => {
   it('needs the runtime token and results URL of a github.com-style host', () => {
-    expect(artifactServiceProblem({})).toMatch(/ACTIONS_RUNTIME_TOKEN and ACTIONS_RESULTS_URL unset/);
-    expect(artifactServiceProblem({ ACTIONS_RUNTIME_TOKEN: 't' })).toMatch(/ACTIONS_RESULTS_URL unset/);
+    const problem = (env: Record<string, string>) => {
+      const config = parseInputs(raw(), ctx({ env })).config!;
+      return artifactServiceProblem(config.runner.artifactServiceUnset, config.publish.github);
+    };
+    expect(problem({})).toMatch(/ACTIONS_RUNTIME_TOKEN and ACTIONS_RESULTS_URL unset/);
+    expect(problem({ ACTIONS_RUNTIME_TOKEN: 't' })).toMatch(/ACTIONS_RESULTS_URL unset/);
     const ok = { ACTIONS_RUNTIME_TOKEN: 't', ACTIONS_RESULTS_URL: 'https://results/' };
-    expect(artifactServiceProblem(ok)).toBeUndefined();
-    expect(artifactServiceProblem({ ...ok, GITHUB_SERVER_URL: 'https://octo.ghe.com' })).toBeUndefined();
-    expect(artifactServiceProblem({ ...ok, GITHUB_SERVER_URL: 'https://github.example.com' })).toMatch(/Enterprise Server/);
+    expect(problem(ok)).toBeUndefined();
+    expect(problem({ ...ok, GITHUB_SERVER_URL: 'https://octo.ghe.com' })).toBeUndefined();
+    expect(problem({ ...ok, GITHUB_SERVER_URL: 'https://github.example.com' })).toMatch(/Enterprise Server/);
     expect(artifactUrl({ serverUrl: 'https://github.com', apiUrl: '', repository: 'o/r', runId: '9' }, 12)).toBe('https://github.com/o/r/actions/runs/9/artifacts/12');
+  });
+});
+
+describe("the manifest's action", () => {
+  it('names the action as the workflow uses it (GITHUB_ACTION_REPOSITORY, GITHUB_ACTION_REF), read with the inputs', () => {
+    const github = (env: Record<string, string>) => parseInputs(raw(), ctx({ env })).config!.publish.github;
+    expect(actionIdentity(github({ GITHUB_ACTION_REPOSITORY: 'octo/coreml-action', GITHUB_ACTION_REF: 'v1.2.0' }))).toMatchObject({ name: 'octo/coreml-action', ref: 'v1.2.0' });
+    const unnamed = actionIdentity(github({}));
+    expect(unnamed.name).not.toBe('octo/coreml-action');
+    expect(unnamed.ref).toBeNull();
   });
 });
 

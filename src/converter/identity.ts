@@ -1,6 +1,7 @@
 import type { Config, ConversionOptions } from '../inputs/config.js';
 import type { InputName } from '../inputs/names.js';
 import type { SelectablePart } from './vocabulary.js';
+import { describeSource } from '../single-file/source.js';
 
 /**
  * What identifies a conversion: one entry per input (or fact) that decides what the converter
@@ -15,7 +16,7 @@ import type { SelectablePart } from './vocabulary.js';
  * read from outside `conversion` widens IdentitySource.
  * Paths, tokens, caching and publishing switches are left out: they do not change the packages.
  */
-export type IdentitySource = Pick<Config, 'conversion' | 'setup' | 'prepareFp16'>;
+export type IdentitySource = Pick<Config, 'conversion' | 'setup' | 'prepareFp16' | 'singleFile'>;
 
 type Value = string | number | boolean | undefined | readonly string[];
 
@@ -65,6 +66,12 @@ const partFields = (): FlagField[] =>
 export const IDENTITY: readonly IdentityField[] = [
   { name: 'model-version', passed: 'every-process', folder: true, read: (o) => o.modelVersion },
   { name: 'model-revision', read: (c) => c.conversion.modelRevision },
+  // A single-file model-version (src/single-file/): model-version is then the file's stem, so the file
+  // itself, its config and the LoRAs merged into it are entries of their own. A changed file under the
+  // same name is caught by its sha256 (single-file/prepare.ts against output-dir's record).
+  { name: 'single-file', folder: true, read: (c) => c.singleFile && describeSource(c.singleFile.checkpoint) },
+  { name: 'model-config', folder: true, read: (c) => c.singleFile?.modelConfig && (c.singleFile.modelConfig.where === 'hub' ? c.singleFile.modelConfig.id : c.singleFile.modelConfig.input) },
+  { name: 'lora', folder: true, read: (c) => c.singleFile?.loras.map((l) => `${describeSource(l.source)}:${l.scale}`) },
   ...partFields(),
   // Sorted: their order does not change what is made. Space-joined, as published manifests hold it.
   { name: 'convert-controlnet', passed: 'per-step', read: (o) => [...o.controlnets].sort().join(' ') },

@@ -11,7 +11,8 @@ import { childEnvironment, runProcess } from '../process.js';
 import { errorMessage } from '../format/error.js';
 import { sha256Of, type FoundFile, type SingleFileCheck } from './check.js';
 import { helperArgv, helperResult } from './plan.js';
-import { writeRecord } from './record.js';
+import { contentConflict, readSingleFileRecord, writeRecord } from './record.js';
+import { listPackages } from '../verify/packages.js';
 
 export interface SingleFilePreparation {
   /** The converter's working directory: model-version (the stem) is the folder made there. */
@@ -65,6 +66,8 @@ export async function prepareSingleFile(config: Config, python: string, check: S
     } catch (error) {
       return { ...none, failure: `The single-file checkpoint's files could not be downloaded: ${errorMessage(error)}.` };
     }
+    const conflict = listPackages(config.conversion.outputDir).length > 0 ? contentConflict(readSingleFileRecord(config.conversion.outputDir), { checkpoint: checkpoint.record, loras: loras.map((l) => ({ ...l.record, scale: l.scale })) }) : undefined;
+    if (conflict) return { ...none, failure: conflict };
     cleanup();
     mkdirSync(root, { recursive: true });
     const argv = helperArgv({

@@ -22,3 +22,15 @@ export function readSingleFileRecord(outputDir: string): SingleFileRecord | unde
     return undefined;
   }
 }
+
+/**
+ * Pure: why output-dir's packages cannot be kept, when the folder was made of other bytes (the
+ * converter skips a package that exists, and the stem, which names them, may stay the same).
+ */
+export function contentConflict(previous: SingleFileRecord | undefined, current: Pick<SingleFileRecord, 'checkpoint' | 'loras'>): string | undefined {
+  if (!previous) return undefined;
+  const shas = (r: Pick<SingleFileRecord, 'checkpoint' | 'loras'>) => [r.checkpoint.sha256, ...r.loras.map((l) => `${l.sha256}:${l.scale}`)].join(' ');
+  if (shas(previous) === shas(current)) return undefined;
+  const changed = previous.checkpoint.sha256 !== current.checkpoint.sha256 ? `the checkpoint's sha256 was ${previous.checkpoint.sha256}, now ${current.checkpoint.sha256}` : 'the LoRAs merged (their sha256 or scale) changed';
+  return `Input \`output-dir\` holds a conversion of other bytes (${changed}): the converter would skip its packages and mix the two. Use another output-dir, or delete this one first.`;
+}

@@ -15,7 +15,9 @@ import { INPUT_NAMES } from '../../src/inputs/names.js';
 import { makePlan } from '../../src/plan/plan.js';
 import { identitySource } from './fixtures.js';
 
-const base = identitySource({ extraArgs: ['--a'] });
+/** A single-file model-version in the base, so that the single-file, model-config and lora changes each change one entry. */
+const SINGLE_FILE: NonNullable<IdentitySource['singleFile']> = { checkpoint: { where: 'hub', input: 'a/b/m.safetensors', repo: 'a/b', revision: 'main', file: 'm.safetensors' }, loras: [], allowPickle: false, helper: '/a/python/single_file.py' };
+const base: IdentitySource = { ...identitySource({ extraArgs: ['--a'] }), singleFile: SINGLE_FILE };
 const conversion = (overrides: Partial<ConversionOptions>) => (s: IdentitySource): IdentitySource => ({
   ...s,
   conversion: { ...s.conversion, ...overrides },
@@ -25,6 +27,9 @@ const conversion = (overrides: Partial<ConversionOptions>) => (s: IdentitySource
 const CHANGES: Record<string, (s: IdentitySource) => IdentitySource> = {
   'model-version': conversion({ modelVersion: 'runwayml/stable-diffusion-v1-5' }),
   'model-revision': conversion({ modelRevision: '0123456789abcdef0123456789abcdef01234567' }),
+  'single-file': (s) => ({ ...s, singleFile: { ...SINGLE_FILE, checkpoint: { where: 'local', input: 'm.safetensors', path: '/w/m.safetensors' } } }),
+  'model-config': (s) => ({ ...s, singleFile: { ...SINGLE_FILE, modelConfig: { where: 'hub', id: 'stabilityai/stable-diffusion-2-1-base' } } }),
+  lora: (s) => ({ ...s, singleFile: { ...SINGLE_FILE, loras: [{ source: { where: 'hub', input: 'a/b/l.safetensors', repo: 'a/b', revision: 'main', file: 'l.safetensors' }, scale: 0.5 }] } }),
   'convert-text-encoder': conversion({ parts: ['vae_decoder', 'unet'] }),
   'convert-vae-decoder': conversion({ parts: ['text_encoder', 'unet'] }),
   'convert-vae-encoder': conversion({ parts: ['text_encoder', 'vae_decoder', 'unet', 'vae_encoder'] }),
@@ -66,7 +71,7 @@ const CHANGES: Record<string, (s: IdentitySource) => IdentitySource> = {
  * folder would have to be; parts, ControlNets, checks, chunking and bundling add to a folder instead.
  */
 const FOLDER_ENTRIES = [
-  'model-version', 'refiner-version', 'custom-vae-version', 'compute-unit', 'latent-h', 'latent-w',
+  'model-version', 'single-file', 'model-config', 'lora', 'refiner-version', 'custom-vae-version', 'compute-unit', 'latent-h', 'latent-w',
   'text-token-sequence-length', 'text-encoder-hidden-size', 'attention-implementation', 'quantize-nbits',
   'unet-support-controlnet', 'unet-batch-one', 'min-deployment-target', 'xl-version', 'sd3-version', 'extra-args',
 ];

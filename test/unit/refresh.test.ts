@@ -60,7 +60,7 @@ describe('identityOf', () => {
       'preset', 'output-dir', 'hf-token', 'python', 'pip-constraints', 'min-psnr', 'psnr-thresholds', 'quantized-min-psnr', 'process-per-component',
       'dry-run', 'verify-bundle', 'cache', 'cache-outputs', 'skip-if-unchanged', 'package', 'asset-prefix', 'compression-level',
       'max-asset-size', 'upload-artifact', 'artifact-name', 'retention-days', 'release-tag', 'release-name', 'release-notes',
-      'draft', 'prerelease', 'github-token', 'overwrite-assets', 'hub-repo', 'hub-token', 'hub-private', 'hub-revision', 'hub-path-in-repo',
+      'draft', 'prerelease', 'github-token', 'overwrite-assets', 'allow-pickle', 'hub-repo', 'hub-token', 'hub-private', 'hub-revision', 'hub-path-in-repo',
     ]);
     const given = raw(FULL);
     const recorded = Object.keys(ACTION.inputs).filter((name) => !elsewhere.has(name)) as InputName[];
@@ -73,6 +73,8 @@ describe('identityOf', () => {
       'attention-implementation': 'SPLIT_EINSUM',
       'chunk-unet': 'false',
       'xl-version': 'false',
+      // A fact beside the inputs: the single file model-version named (none here).
+      'single-file': '',
       'ml-stable-diffusion': expect.stringMatching(/^python_coreml_stable_diffusion @ git\+https:\/\/github\.com\/apple\/ml-stable-diffusion\.git@[0-9a-f]{40}$/),
     });
     expect(wanted.inputs).toMatchObject({ 'refiner-version': REFINER, 'custom-vae-version': VAE, 'convert-controlnet': CN, 'unet-support-controlnet': 'false' });

@@ -6,6 +6,8 @@ import { ACTION_ROOT, WORKSPACE, ctx, raw } from './fixtures.js';
 import { FIRST_READ, HeaderError, headerLength, parseHeader, readHeaderWith, type TensorInfo } from '../../src/single-file/header.js';
 import { checkpointKind, loraBaseProblem, loraFacts, sd2ConfigProblem, xlVersionMismatch, type CheckpointFacts } from '../../src/single-file/kind.js';
 import { modelNameOf, splitScale } from '../../src/single-file/source.js';
+import { DEFAULT_CONFIGS, helperArgv, helperResult, isConfigFile } from '../../src/single-file/plan.js';
+import { contentConflict } from '../../src/single-file/record.js';
 
 const BYTES: Record<string, number> = { F16: 2, F32: 4 };
 
@@ -253,5 +255,36 @@ describe('the single-file inputs', () => {
   it('names the outputs after the stem, only with characters a shell leaves alone', () => {
     expect(modelNameOf({ where: 'local', input: '', path: '/w/Realistic Vision V5.1 (baked VAE).safetensors' })).toBe('Realistic_Vision_V5.1_baked_VAE_');
     expect(modelNameOf({ where: 'hub', input: '', repo: 'a/b', revision: 'main', file: 'x/v1-5-pruned-emaonly.ckpt' })).toBe('v1-5-pruned-emaonly');
+  });
+});
+
+describe('the helper call and what it answers', () => {
+  it('passes every file as one argument, the config with its commit, each LoRA with its scale', () => {
+    expect(helperArgv({ python: '/env/bin/python', helper: '/a/python/single_file.py', checkpoint: '/w/My Model.safetensors', kind: 'sd1', config: { id: 'Lykon/dreamshaper-8', commit: 'c'.repeat(40) }, loras: [{ path: '/w/l a.safetensors', scale: 0.5 }, { path: '/c/l2.safetensors', scale: 1 }], output: '/t/My_Model', allowPickle: false })).toEqual([
+      '/env/bin/python', '/a/python/single_file.py', '--checkpoint', '/w/My Model.safetensors', '--kind', 'sd1', '--config', 'Lykon/dreamshaper-8', '--config-revision', 'c'.repeat(40),
+      '--output', '/t/My_Model', '--lora', '/w/l a.safetensors:0.5', '--lora', '/c/l2.safetensors:1',
+    ]);
+    expect(helperArgv({ python: 'p', helper: 'h', checkpoint: 'c.ckpt', kind: 'sdxl', config: { path: '/w/cfg' }, loras: [], output: 'o', allowPickle: true })).toEqual(['p', 'h', '--checkpoint', 'c.ckpt', '--kind', 'sdxl', '--config', '/w/cfg', '--output', 'o', '--allow-pickle']);
+  });
+
+  it('reads the last SINGLE_FILE_RESULT line, and nothing from output without one', () => {
+    expect(helperResult(['Saved 3 files', 'SINGLE_FILE_RESULT {"diffusers": "0.30.2", "torch": "2.5.0", "kind": "sd1", "loras": []}'])).toEqual({ diffusers: '0.30.2', torch: '2.5.0', kind: 'sd1' });
+    expect(helperResult(['Traceback (most recent call last):', 'RuntimeError: boom'])).toBeUndefined();
+    expect(helperResult(['SINGLE_FILE_RESULT {"torch": "2.5.0"}'])).toBeUndefined();
+  });
+
+  it('prefetches the configs and tokenizers of the config repository, never its weights', () => {
+    const files = ['model_index.json', 'unet/config.json', 'tokenizer/vocab.json', 'tokenizer/merges.txt', 'tokenizer_2/spiece.model', 'unet/diffusion_pytorch_model.fp16.safetensors', 'v1-5.ckpt', 'README.md', 'text_encoder/model.safetensors.index.json'];
+    expect(files.filter(isConfigFile)).toEqual(['model_index.json', 'unet/config.json', 'tokenizer/vocab.json', 'tokenizer/merges.txt', 'tokenizer_2/spiece.model', 'text_encoder/model.safetensors.index.json']);
+    expect(DEFAULT_CONFIGS).toEqual({ sd1: 'Lykon/dreamshaper-8', sd2: 'stabilityai/stable-diffusion-2-1', sdxl: 'stabilityai/stable-diffusion-xl-base-1.0' });
+  });
+
+  it('refuses to keep packages made of other bytes under the same name', () => {
+    const file = (sha256: string) => ({ input: 'm.safetensors', repo: null, file: 'm.safetensors', commit: null, sha256, size: 1 });
+    const record = { checkpoint: file('a'.repeat(64)), kind: 'sd1', config: { folder: 'c' }, loras: [{ ...file('b'.repeat(64)), scale: 1 }], diffusers: '0.30.2', torch: null };
+    expect(contentConflict(undefined, record)).toBeUndefined();
+    expect(contentConflict(record, record)).toBeUndefined();
+    expect(contentConflict(record, { ...record, checkpoint: file('c'.repeat(64)) })).toMatch(/^Input `output-dir` holds a conversion of other bytes \(the checkpoint's sha256 was a{64}, now c{64}\)/);
+    expect(contentConflict(record, { ...record, loras: [{ ...file('b'.repeat(64)), scale: 0.5 }] })).toMatch(/the LoRAs merged \(their sha256 or scale\) changed/);
   });
 });

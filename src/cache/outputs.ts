@@ -5,7 +5,9 @@ import type { ConversionResult } from '../convert/run.js';
 import { readState } from '../convert/state.js';
 import type { ModelRevision } from '../hub/models.js';
 import { CACHE_NAMES, restore, save, type CacheReport } from './cache.js';
-import { outputsKey, type EnvironmentIdentity } from './keys.js';
+import { outputsKey, type EnvironmentIdentity, type ResolvedModel } from './keys.js';
+import type { SingleFileCheck } from '../single-file/check.js';
+import { describeSource } from '../single-file/source.js';
 
 /**
  * Pure: the options that determine the output folder's content, for its key. Paths are left out
@@ -20,21 +22,41 @@ export function outputOptions(config: Config): Record<string, string> {
   };
 }
 
+/**
+ * Pure: a single-file model-version's content as the key's models, the checkpoint first: each file
+ * keyed by its sha256 (with its scale for a LoRA), the config repository by its commit. A string
+ * when one of them has nothing to key on.
+ */
+export function singleFileModels(check: SingleFileCheck): ResolvedModel[] | string {
+  const files = [{ file: check.checkpoint, scale: undefined as number | undefined }, ...check.loras.map((l) => ({ file: l, scale: l.scale }))];
+  const unknown = files.find(({ file }) => file.sha256 === undefined);
+  if (unknown) return `${describeSource(unknown.file.source)} has no sha256 in the Hub's listing (not an LFS file) to key on`;
+  if (check.config.where === 'local') return 'model-config is a local folder, whose content has no commit to key on';
+  const keyed = files.map(({ file, scale }) => ({ id: `${describeSource(file.source)}${scale === undefined ? '' : `:${scale}`}`, revision: file.sha256 ?? '', resolved: true }));
+  return [...keyed, { id: check.config.id, revision: check.config.commit, resolved: true }];
+}
+
 /** Pure: why the outputs cache cannot be used, if it cannot. */
-export function outputsCacheBlocker(config: Config, models: ModelRevision[]): string | undefined {
+export function outputsCacheBlocker(config: Config, models: readonly ResolvedModel[], singleFile?: SingleFileCheck): string | undefined {
   if (!config.caching.enabled || !config.caching.outputs) return 'turned off';
-  if (config.conversion.modelIsLocal) return 'the model is a local folder, whose content has no commit to key on';
+  if (config.singleFile) {
+    const keyed = singleFile ? singleFileModels(singleFile) : 'the single file was not checked';
+    if (typeof keyed === 'string') return keyed;
+  } else if (config.conversion.modelIsLocal) {
+    return 'the model is a local folder, whose content has no commit to key on';
+  }
   if (!models.every((m) => m.resolved)) return 'the Hub could not be asked for the commits to key on';
   return undefined;
 }
 
-export async function restoreOutputs(config: Config, models: ModelRevision[], identity: EnvironmentIdentity): Promise<CacheReport | undefined> {
-  const blocker = outputsCacheBlocker(config, models);
+export async function restoreOutputs(config: Config, models: ModelRevision[], identity: EnvironmentIdentity, singleFile?: SingleFileCheck): Promise<CacheReport | undefined> {
+  const blocker = outputsCacheBlocker(config, models, singleFile);
   if (blocker) {
     core.info(`Outputs cache not used: ${blocker}.`);
     return undefined;
   }
-  return restore(CACHE_NAMES.outputs, [config.conversion.outputDir], outputsKey(models, outputOptions(config), identity));
+  const keyed = singleFile ? singleFileModels(singleFile) : [];
+  return restore(CACHE_NAMES.outputs, [config.conversion.outputDir], outputsKey([...(typeof keyed === 'string' ? [] : keyed), ...models], outputOptions(config), identity));
 }
 
 /** A restored folder stands for a finished conversion: its PSNR checks come from its state file. */

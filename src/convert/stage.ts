@@ -63,7 +63,7 @@ export function recordsEnvironment(config: Config, conversion: ConversionResult)
  */
 export async function convertStage(input: ConvertInput): Promise<ConvertOutcome> {
   const { config, steps, models, hub, caching } = input;
-  const outputsCache = caching ? await restoreOutputs(config, models, environmentIdentity(config)) : undefined;
+  const outputsCache = caching ? await restoreOutputs(config, models, environmentIdentity(config), input.singleFile) : undefined;
   if (outputsCache?.restored === 'exact') {
     core.info('The finished conversion came from the outputs cache: the converter does not run.');
     return { conversion: conversionFromCache(config, steps), commands: input.commands, caches: [], outputsCache, singleFile: singleFileRecord(config) };

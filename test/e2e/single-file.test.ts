@@ -47,6 +47,7 @@ beforeAll(async () => {
   mkdirSync(models, { recursive: true });
   real('tiny_single_file.py', path.join(models, 'tiny.safetensors'), '--kind', 'sd1', '--pipeline', path.join(models, 'sd1-diffusers'));
   real('tiny_lora.py', path.join(models, 'style.safetensors'), '--base', path.join(models, 'sd1-diffusers'));
+  real('tiny_lora.py', path.join(models, 'style-2.safetensors'), '--base', path.join(models, 'sd1-diffusers'), '--seed', '1');
   real('tiny_single_file.py', path.join(models, 'xl.safetensors'), '--kind', 'sdxl', '--pipeline', path.join(models, 'sdxl-diffusers'));
   real('tiny_lora.py', path.join(models, 'xl-style.safetensors'), '--base', path.join(models, 'sdxl-diffusers'));
   headerOnly(path.join(models, 'sd21.safetensors'), {
@@ -148,6 +149,27 @@ describe('a single-file checkpoint, made into a diffusers folder and converted',
   }, 300_000);
 });
 
+describe('the outputs cache of a single-file conversion', () => {
+  it('keys on the file\'s sha256: a rerun restores the conversion without the helper or the converter, and the manifest keeps the record; other bytes under the same name miss', async () => {
+    const inputs = { 'model-version': 'checkpoints/tiny.safetensors', lora: 'loras/style.safetensors:0.7', 'model-config': CONFIG_REPO, cache: 'true' };
+    const first = await job('cached', inputs);
+    expect(first.run.exitCode, first.run.stdout.slice(-4000)).toBe(0);
+    expect(first.run.outputs['cache-hit-outputs']).toBe('false');
+    const second = await job('cached', inputs);
+    expect(second.run.exitCode, second.run.stdout.slice(-4000)).toBe(0);
+    expect(second.run.outputs['cache-hit-outputs']).toBe('true');
+    expect(second.run.stdout).not.toContain('SINGLE_FILE_RESULT');
+    expect(manifestOf(second.runnerDir).singleFile?.checkpoint.sha256).toBe(sha256(path.join(models, 'tiny.safetensors')));
+    // The same names, other bytes in the LoRA (another seed): another key, converted again.
+    expect(sha256(path.join(models, 'style-2.safetensors'))).not.toBe(sha256(path.join(models, 'style.safetensors')));
+    const third = await job('cached', inputs, (workspace) => cpSync(path.join(models, 'style-2.safetensors'), path.join(workspace, 'loras', 'style.safetensors')));
+    expect(third.run.exitCode, third.run.stdout.slice(-4000)).toBe(0);
+    expect(third.run.outputs['cache-hit-outputs']).toBe('false');
+    expect(third.run.stdout).toContain('SINGLE_FILE_RESULT');
+    expect(manifestOf(third.runnerDir).singleFile?.loras[0]?.sha256).toBe(sha256(path.join(models, 'style-2.safetensors')));
+  }, 300_000);
+});
+
 describe('bad single-file inputs: each an error naming the input, before anything is installed', () => {
   const cases: Array<[string, Record<string, string>, RegExp]> = [
     ['a LoRA as model-version', { 'model-version': 'loras/style.safetensors' }, /^Input `model-version` names loras\/style\.safetensors, which is not a single-file Stable Diffusion checkpoint: it is a LoRA \(give it in the `lora` input\)/],
@@ -172,7 +194,7 @@ describe('bad single-file inputs: each an error naming the input, before anythin
  * A job on its own runner: the workspace holds the test's checkpoint, LoRA and config folder; the
  * converter's env is the venv over the real packages; the stand-in Hub; a Hugging Face cache of its own.
  */
-async function job(name: string, inputs: Record<string, string>): Promise<{ run: ActionRun; workspace: string; runnerDir: string }> {
+async function job(name: string, inputs: Record<string, string>, change?: (workspace: string) => void): Promise<{ run: ActionRun; workspace: string; runnerDir: string }> {
   const base = path.join(root, 'jobs', name);
   const workspace = path.join(base, 'workspace');
   const runnerDir = path.join(base, 'runner');
@@ -187,9 +209,10 @@ async function job(name: string, inputs: Record<string, string>): Promise<{ run:
   // Bytes that are no safetensors (a zip's start), and a pickle's first bytes.
   writeFileSync(path.join(workspace, 'checkpoints', 'garbage.safetensors'), Buffer.concat([Buffer.from('PK\u0003\u0004'), Buffer.alloc(4096, 7)]));
   writeFileSync(path.join(workspace, 'checkpoints', 'old.ckpt'), Buffer.from([0x80, 0x02, 0x63, 0x63, 0x6f, 0x6c, 0x6c, 0x65, 0x63, 0x74, 0x69, 0x6f, 0x6e, 0x73]));
+  change?.(workspace);
   const run = await runAction({
     inputs: { python: converterPython, 'ml-stable-diffusion': inject('standinWheel'), cache: 'false', 'convert-unet': 'true', ...inputs },
-    env: { ...services.hub.env, HF_HUB_CACHE: path.join(base, 'hub-cache'), STANDIN_SYNTHESIZE_MODELS: '' },
+    env: { ...services.env, HF_HUB_CACHE: path.join(base, 'hub-cache'), STANDIN_SYNTHESIZE_MODELS: '' },
     workspace,
     runnerDir,
   });

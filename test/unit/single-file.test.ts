@@ -8,6 +8,9 @@ import { checkpointKind, loraBaseProblem, loraFacts, sd2ConfigProblem, xlVersion
 import { modelNameOf, splitScale } from '../../src/single-file/source.js';
 import { DEFAULT_CONFIGS, helperArgv, helperResult, isConfigFile } from '../../src/single-file/plan.js';
 import { contentConflict } from '../../src/single-file/record.js';
+import type { SingleFileCheck } from '../../src/single-file/check.js';
+import { outputOptions, outputsCacheBlocker, singleFileModels } from '../../src/cache/outputs.js';
+import { outputsKey } from '../../src/cache/keys.js';
 
 const BYTES: Record<string, number> = { F16: 2, F32: 4 };
 
@@ -286,5 +289,29 @@ describe('the helper call and what it answers', () => {
     expect(contentConflict(record, record)).toBeUndefined();
     expect(contentConflict(record, { ...record, checkpoint: file('c'.repeat(64)) })).toMatch(/^Input `output-dir` holds a conversion of other bytes \(the checkpoint's sha256 was a{64}, now c{64}\)/);
     expect(contentConflict(record, { ...record, loras: [{ ...file('b'.repeat(64)), scale: 0.5 }] })).toMatch(/the LoRAs merged \(their sha256 or scale\) changed/);
+  });
+});
+
+describe('the outputs cache of a single-file conversion', () => {
+  const config = parseInputs(raw({ 'model-version': 'm.safetensors', lora: 'l.safetensors:0.5' }), ctx({ files: ['m.safetensors', 'l.safetensors'] })).config!;
+  const local = (name: string, sha256?: string) => ({ source: { where: 'local' as const, input: name, path: `${WORKSPACE}/${name}` }, sha256, size: 10 });
+  const check: SingleFileCheck = { kind: 'sd1', checkpoint: local('m.safetensors', 'a'.repeat(64)), loras: [{ ...local('l.safetensors', 'b'.repeat(64)), scale: 0.5 }], config: { where: 'hub', id: 'Lykon/dreamshaper-8', commit: 'c'.repeat(40), files: [] } };
+
+  it('keys on every file\'s sha256 (a LoRA with its scale) and the config commit, the checkpoint first', () => {
+    expect(singleFileModels(check)).toEqual([
+      { id: 'm.safetensors', revision: 'a'.repeat(64), resolved: true },
+      { id: 'l.safetensors:0.5', revision: 'b'.repeat(64), resolved: true },
+      { id: 'Lykon/dreamshaper-8', revision: 'c'.repeat(40), resolved: true },
+    ]);
+    expect(outputsCacheBlocker(config, [], check)).toBeUndefined();
+    const key = (c: SingleFileCheck) => outputsKey(singleFileModels(c) as never, outputOptions(config), { runnerOs: 'macOS', arch: 'ARM64', pythonVersion: '3.11', requirement: 'r', pinsHash: 'p' }).key;
+    expect(key({ ...check, checkpoint: local('m.safetensors', 'd'.repeat(64)) })).not.toBe(key(check));
+    expect(key({ ...check, loras: [{ ...check.loras[0]!, scale: 0.6 }] })).not.toBe(key(check));
+  });
+
+  it('is not used when a file has no sha256 to key on, or the config is a local folder', () => {
+    expect(outputsCacheBlocker(config, [], { ...check, loras: [{ ...local('l.safetensors'), scale: 1 }] })).toMatch(/^l\.safetensors has no sha256/);
+    expect(outputsCacheBlocker(config, [], { ...check, config: { where: 'local', path: '/w/cfg' } })).toMatch(/^model-config is a local folder/);
+    expect(outputsCacheBlocker(config, [])).toBe('the single file was not checked');
   });
 });

@@ -123,6 +123,20 @@ describe('a single-file checkpoint, made into a diffusers folder and converted',
     expect(existsSync(path.join(runnerDir, 'temp', 'coreml-single-file'))).toBe(false);
   }, 300_000);
 
+  it('a local SDXL file with an SDXL LoRA: xl-version, both text encoders, the stem as the name', async () => {
+    const { run, workspace, runnerDir } = await job('sdxl', {
+      'model-version': 'checkpoints/xl.safetensors',
+      'xl-version': 'true',
+      lora: 'loras/xl-style.safetensors',
+      'model-config': 'configs/sdxl',
+    });
+    expect(run.exitCode, run.stdout.slice(-4000)).toBe(0);
+    expect(run.stdout).toContain('checkpoints/xl.safetensors: sdxl, configs from');
+    expect(run.stdout).toMatch(/SINGLE_FILE_RESULT \{"diffusers": "0\.30\.2", "torch": "2\.5\.0", "kind": "sdxl"/);
+    expect(readdirSync(path.join(workspace, 'coreml-models')).filter((f) => f.endsWith('.mlpackage'))).toEqual(expect.arrayContaining([pkg('xl', 'unet'), pkg('xl', 'text_encoder'), pkg('xl', 'text_encoder_2')]));
+    expect(manifestOf(runnerDir).singleFile).toMatchObject({ kind: 'sdxl', loras: [{ scale: 1, sha256: sha256(path.join(models, 'xl-style.safetensors')) }] });
+  }, 300_000);
+
   it('a Hub file (owner/repo/path) with a LoRA by Hub URL and the config from the Hub: the header by a byte range, the rest downloaded and checked, the config without weights', async () => {
     services.hub.resetStats();
     const { run, workspace, runnerDir } = await job('hub', {
@@ -206,6 +220,7 @@ async function job(name: string, inputs: Record<string, string>, change?: (works
   cpSync(path.join(models, 'sd21.safetensors'), path.join(workspace, 'checkpoints', 'sd21.safetensors'));
   cpSync(path.join(models, 'xl.safetensors'), path.join(workspace, 'checkpoints', 'xl.safetensors'));
   cpSync(path.join(models, 'sd1-diffusers'), path.join(workspace, 'configs', 'sd1'), { recursive: true });
+  cpSync(path.join(models, 'sdxl-diffusers'), path.join(workspace, 'configs', 'sdxl'), { recursive: true });
   // Bytes that are no safetensors (a zip's start), and a pickle's first bytes.
   writeFileSync(path.join(workspace, 'checkpoints', 'garbage.safetensors'), Buffer.concat([Buffer.from('PK\u0003\u0004'), Buffer.alloc(4096, 7)]));
   writeFileSync(path.join(workspace, 'checkpoints', 'old.ckpt'), Buffer.from([0x80, 0x02, 0x63, 0x63, 0x6f, 0x6c, 0x6c, 0x65, 0x63, 0x74, 0x69, 0x6f, 0x6e, 0x73]));

@@ -249,7 +249,7 @@ export const RULES: readonly Rule[] = [
     severity: 'warning',
     check: (c) =>
       c.skipIfUnchanged && c.conversion.modelIsLocal
-        ? 'is true, but model-version is a local folder, which has no commit to compare: the action always converts it.'
+        ? `is true, but model-version is a ${c.singleFile ? 'single file, whose sha256 is not compared with the published conversion' : 'local folder, which has no commit to compare'}: the action always converts it.`
         : undefined,
   },
   {

@@ -23,7 +23,8 @@ export interface RefreshOutcome {
 export async function refreshStage(config: Config, models: ReadonlyArray<{ id: string; revision: string; resolved: boolean }>): Promise<RefreshOutcome> {
   const tag = config.publish.release?.tag;
   const hub = config.publish.hub;
-  if (!config.skipIfUnchanged || (tag === undefined && hub === undefined)) {
+  // A single file's identity is its sha256, which the published manifest's models do not carry yet: always converted.
+  if (!config.skipIfUnchanged || (tag === undefined && hub === undefined) || config.singleFile) {
     setOutput('skipped', false);
     return { skipped: false };
   }

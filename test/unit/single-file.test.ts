@@ -315,3 +315,11 @@ describe('the outputs cache of a single-file conversion', () => {
     expect(outputsCacheBlocker(config, [])).toBe('the single file was not checked');
   });
 });
+
+describe('skip-if-unchanged with a single file', () => {
+  it('warns that the file is always converted (its sha256 is not compared with the release)', () => {
+    const r = parseInputs(raw({ 'model-version': 'm.safetensors', 'skip-if-unchanged': 'true', 'release-tag': 'v1' }), ctx({ files: ['m.safetensors'], env: { GITHUB_REPOSITORY: 'o/r' } }));
+    expect(r.errors).toEqual([]);
+    expect(r.warnings).toContain('Input `skip-if-unchanged` is true, but model-version is a single file, whose sha256 is not compared with the published conversion: the action always converts it.');
+  });
+});

@@ -75,6 +75,17 @@ export function hubKey(models: ResolvedModel[]): CacheKey {
   return checked({ key: `${base}${keyPart(main.revision)}${rest}`, restoreKeys: [base] });
 }
 
+/**
+ * A single file's Hub downloads (the checkpoint, LoRAs, the config's files): keyed on every file's
+ * repository, commit and path, exact match only (they are the bytes that are converted).
+ */
+export function hubFilesKey(files: ReadonlyArray<{ repo: string; commit: string; file: string }>): CacheKey {
+  const [first] = files;
+  if (!first) throw new Error('internal: hubFilesKey needs a file');
+  const identity = shortHash(...files.map((f) => `${f.repo}@${f.commit}/${f.file}`).sort());
+  return checked({ key: `${PREFIX}-hf-file-${keyPart(first.repo)}-${identity}`, restoreKeys: [] });
+}
+
 /** Finished conversions: everything that determines the folder's content, exact match only. */
 export function outputsKey(models: ResolvedModel[], options: Record<string, string>, e: EnvironmentIdentity): CacheKey {
   const [main] = models;

@@ -75,9 +75,9 @@ export async function convertStage(input: ConvertInput): Promise<ConvertOutcome>
   const download = await downloadModels(config, models, hub, caching);
   if (download.cache) caches.push(download.cache);
   // A single file becomes a diffusers folder, saved in fp16: prepare-fp16 has nothing left to do.
-  const fp16 = input.singleFile
-    ? await prepareSingleFile(config, setup.python, input.singleFile, hub)
-    : await prepareFp16(config, setup.python, resolvedMainModel(config, models, download.offline), hub);
+  const single = input.singleFile && (await prepareSingleFile(config, setup.python, input.singleFile, hub, caching));
+  if (single?.cache) caches.push(single.cache);
+  const fp16 = single ?? (await prepareFp16(config, setup.python, resolvedMainModel(config, models, download.offline), hub));
   if (fp16.failure) throw new Halt([fp16.failure], input.singleFile ? 'Single-file checkpoint' : 'prepare-fp16');
   let conversion: ConversionResult;
   try {

@@ -4,6 +4,8 @@ import * as core from '@actions/core';
 import type { Config } from '../inputs/config.js';
 import type { HubClient } from '../hub/client.js';
 import { repoFolder } from '../hub/files.js';
+import { CACHE_NAMES, restore, save, type CacheReport } from '../cache/cache.js';
+import { hubFilesKey } from '../cache/keys.js';
 import { diagnose } from '../converter/diagnose.js';
 import { stagedFolder, stagingLinks } from '../fp16/decide.js';
 import type { SingleFileRecord, SourceFileRecord } from '../package/manifest.js';
@@ -18,6 +20,8 @@ export interface SingleFilePreparation {
   /** The converter's working directory: model-version (the stem) is the folder made there. */
   cwd?: string;
   failure?: string;
+  /** The Hugging Face cache of the Hub files, when caching and any file came from the Hub. */
+  cache?: CacheReport;
   /** Removes the folder (gigabytes) once the converter is done with it. */
   cleanup(): void;
 }
@@ -42,7 +46,14 @@ async function fetchFile(config: Config, hub: HubClient, found: FoundFile): Prom
  * (no weights), runs python/single_file.py offline in the converter's env, and stages its folder
  * as <root>/<model-version>, where the converter then runs (like prepare-fp16's copy).
  */
-export async function prepareSingleFile(config: Config, python: string, check: SingleFileCheck, hub: HubClient): Promise<SingleFilePreparation> {
+/** Pure: the Hub files the helper reads (checkpoint, LoRAs, the config's files), by repository, commit and path. */
+export function hubFilesOf(check: SingleFileCheck): Array<{ repo: string; commit: string; file: string }> {
+  const files = [check.checkpoint, ...check.loras].flatMap((f) => (f.source.where === 'hub' ? [{ repo: f.source.repo, commit: f.commit ?? f.source.revision, file: f.source.file }] : []));
+  const { config } = check;
+  return config.where === 'hub' ? [...files, ...config.files.map((f) => ({ repo: config.id, commit: config.commit, file: f.rfilename }))] : files;
+}
+
+export async function prepareSingleFile(config: Config, python: string, check: SingleFileCheck, hub: HubClient, caching = false): Promise<SingleFilePreparation> {
   const none: SingleFilePreparation = { cleanup: () => undefined };
   const options = config.singleFile;
   if (!options) return none;
@@ -51,6 +62,9 @@ export async function prepareSingleFile(config: Config, python: string, check: S
   const output = stagedFolder(root, config.conversion.modelVersion);
   if (!output) return { ...none, failure: `internal: the model name ${config.conversion.modelVersion} cannot be staged` };
   core.startGroup(`Make a diffusers folder of ${options.checkpoint.input}`);
+  const hubFiles = hubFilesOf(check);
+  const cachePaths = [...new Set(hubFiles.map((f) => repoFolder(config.runner.hubCache, f.repo)))];
+  let cache = caching && hubFiles.length > 0 ? await restore(CACHE_NAMES.hub, cachePaths, hubFilesKey(hubFiles)) : undefined;
   try {
     let checkpoint: Awaited<ReturnType<typeof fetchFile>>;
     let loras: Array<Awaited<ReturnType<typeof fetchFile>> & { scale: number }>;
@@ -64,10 +78,12 @@ export async function prepareSingleFile(config: Config, python: string, check: S
         core.info(`${id}@${commit.slice(0, 12)}: ${files.length} config and tokenizer file(s), ${fetched.downloadedFiles} downloaded, no weights.`);
       }
     } catch (error) {
-      return { ...none, failure: `The single-file checkpoint's files could not be downloaded: ${errorMessage(error)}.` };
+      return { ...none, cache, failure: `The single-file checkpoint's files could not be downloaded: ${errorMessage(error)}.` };
     }
+    // Saved right away, so that a conversion failing later does not cost the next try the download.
+    if (cache) cache = await save(cache, cachePaths);
     const conflict = listPackages(config.conversion.outputDir).length > 0 ? contentConflict(readSingleFileRecord(config.conversion.outputDir), { checkpoint: checkpoint.record, loras: loras.map((l) => ({ ...l.record, scale: l.scale })) }) : undefined;
-    if (conflict) return { ...none, failure: conflict };
+    if (conflict) return { ...none, cache, failure: conflict };
     cleanup();
     mkdirSync(root, { recursive: true });
     const argv = helperArgv({
@@ -89,7 +105,7 @@ export async function prepareSingleFile(config: Config, python: string, check: S
       const diagnosis = diagnose(result);
       const title = diagnosis.title.replace(/^The converter\b/, 'The helper');
       const why = result.exitCode === 0 ? 'it printed no SINGLE_FILE_RESULT line or made no folder' : title;
-      return { ...none, failure: `python/single_file.py could not make a diffusers folder of ${options.checkpoint.input}: ${why}\n${diagnosis.hints.map((h) => `- ${h}`).join('\n')}` };
+      return { ...none, cache, failure: `python/single_file.py could not make a diffusers folder of ${options.checkpoint.input}: ${why}\n${diagnosis.hints.map((h) => `- ${h}`).join('\n')}` };
     }
     const record: SingleFileRecord = {
       checkpoint: checkpoint.record,
@@ -106,7 +122,7 @@ export async function prepareSingleFile(config: Config, python: string, check: S
       symlinkSync(target, link, 'dir');
     }
     core.info(`diffusers ${reported.diffusers} made ${output}; the converter runs in ${root} with model-version ${config.conversion.modelVersion}.`);
-    return { cwd: root, cleanup };
+    return { cwd: root, cleanup, cache };
   } finally {
     core.endGroup();
   }

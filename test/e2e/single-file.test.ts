@@ -169,6 +169,7 @@ describe('the outputs cache of a single-file conversion', () => {
     const first = await job('cached', inputs);
     expect(first.run.exitCode, first.run.stdout.slice(-4000)).toBe(0);
     expect(first.run.outputs['cache-hit-outputs']).toBe('false');
+    expect(first.run.outputs['cache-hit-hf']).toBe('false');
     const second = await job('cached', inputs);
     expect(second.run.exitCode, second.run.stdout.slice(-4000)).toBe(0);
     expect(second.run.outputs['cache-hit-outputs']).toBe('true');
@@ -176,9 +177,13 @@ describe('the outputs cache of a single-file conversion', () => {
     expect(manifestOf(second.runnerDir).singleFile?.checkpoint.sha256).toBe(sha256(path.join(models, 'tiny.safetensors')));
     // The same names, other bytes in the LoRA (another seed): another key, converted again.
     expect(sha256(path.join(models, 'style-2.safetensors'))).not.toBe(sha256(path.join(models, 'style.safetensors')));
+    services.hub.resetStats();
     const third = await job('cached', inputs, (workspace) => cpSync(path.join(models, 'style-2.safetensors'), path.join(workspace, 'loras', 'style.safetensors')));
     expect(third.run.exitCode, third.run.stdout.slice(-4000)).toBe(0);
     expect(third.run.outputs['cache-hit-outputs']).toBe('false');
+    // The config's files came from the Hugging Face cache the first job saved: none downloaded again.
+    expect(third.run.outputs['cache-hit-hf']).toBe('true');
+    expect(services.hub.stats().downloads.filter((d) => d.model === CONFIG_REPO)).toEqual([]);
     expect(third.run.stdout).toContain('SINGLE_FILE_RESULT');
     expect(manifestOf(third.runnerDir).singleFile?.loras[0]?.sha256).toBe(sha256(path.join(models, 'style-2.safetensors')));
   }, 300_000);

@@ -10,7 +10,8 @@ import { DEFAULT_CONFIGS, helperArgv, helperResult, isConfigFile } from '../../s
 import { contentConflict } from '../../src/single-file/record.js';
 import type { SingleFileCheck } from '../../src/single-file/check.js';
 import { outputOptions, outputsCacheBlocker, singleFileModels } from '../../src/cache/outputs.js';
-import { outputsKey } from '../../src/cache/keys.js';
+import { hubFilesKey, outputsKey } from '../../src/cache/keys.js';
+import { hubFilesOf } from '../../src/single-file/prepare.js';
 
 const BYTES: Record<string, number> = { F16: 2, F32: 4 };
 
@@ -321,5 +322,26 @@ describe('skip-if-unchanged with a single file', () => {
     const r = parseInputs(raw({ 'model-version': 'm.safetensors', 'skip-if-unchanged': 'true', 'release-tag': 'v1' }), ctx({ files: ['m.safetensors'], env: { GITHUB_REPOSITORY: 'o/r' } }));
     expect(r.errors).toEqual([]);
     expect(r.warnings).toContain('Input `skip-if-unchanged` is true, but model-version is a single file, whose sha256 is not compared with the published conversion: the action always converts it.');
+  });
+});
+
+describe('the Hugging Face cache of a single file\'s Hub downloads', () => {
+  it('keys on every Hub file\'s repository, commit and path (the checkpoint, LoRAs, the config\'s files), not on local ones', () => {
+    const check: SingleFileCheck = {
+      kind: 'sd1',
+      checkpoint: { source: { where: 'hub', input: 'a/b/m.safetensors', repo: 'a/b', revision: 'main', file: 'm.safetensors' }, commit: '1'.repeat(40) },
+      loras: [{ source: { where: 'local', input: 'l.safetensors', path: '/w/l.safetensors' }, scale: 1 }],
+      config: { where: 'hub', id: 'c/d', commit: '2'.repeat(40), files: [{ rfilename: 'model_index.json' }, { rfilename: 'unet/config.json' }] },
+    };
+    expect(hubFilesOf(check)).toEqual([
+      { repo: 'a/b', commit: '1'.repeat(40), file: 'm.safetensors' },
+      { repo: 'c/d', commit: '2'.repeat(40), file: 'model_index.json' },
+      { repo: 'c/d', commit: '2'.repeat(40), file: 'unet/config.json' },
+    ]);
+    const key = hubFilesKey(hubFilesOf(check));
+    expect(key.key).toMatch(/^coreml-sd-v1-hf-file-a-b-[0-9a-f]{16}$/);
+    expect(key.restoreKeys).toEqual([]);
+    const moved = { ...check, checkpoint: { ...check.checkpoint, commit: '3'.repeat(40) } };
+    expect(hubFilesKey(hubFilesOf(moved)).key).not.toBe(key.key);
   });
 });

@@ -441,10 +441,28 @@ export async function startHubServer(options = {}) {
     },
   });
 
+  /**
+   * The model and revision an API route names (match groups 1 and 2), after the injected 'api'
+   * faults and authorization; null when it has answered.
+   * @param {http.IncomingMessage} req @param {http.ServerResponse} res @param {RegExpExecArray} m @param {boolean} head
+   */
+  const modelAt = (req, res, m, head) => {
+    const failure = injected('api');
+    if (failure) return void injectedError(res, failure, head);
+    const id = dec(m[1] ?? '');
+    const model = authorize(req, res, id, head);
+    if (!model) return null;
+    const rev = dec(m[2] ?? 'main');
+    const sha = shaOf(model, rev);
+    if (!sha) return void hubError(res, 404, 'RevisionNotFound', `Invalid rev id: ${rev}`, head);
+    return { id, model, rev, sha, files: /** @type {Map<string, HubFile>} */ (model.commits.get(sha)) };
+  };
+
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
     const p = url.pathname;
     const head = req.method === 'HEAD';
+    if (p === '/api/whoami-v2') stats.requests.api++; // counted with the model API, as before the write API
     if (write.handle(req, res, url)) return;
     if (req.method !== 'GET' && !head) {
       stats.requests.other++;
@@ -453,15 +471,9 @@ export async function startHubServer(options = {}) {
     let m;
     if ((m = /^\/api\/models\/([^/]+\/[^/]+)(?:\/revision\/([^/]+))?\/?$/.exec(p))) {
       stats.requests.api++;
-      const failure = injected('api');
-      if (failure) return injectedError(res, failure, head);
-      const id = dec(m[1] ?? '');
-      const model = authorize(req, res, id, head);
-      if (!model) return;
-      const rev = dec(m[2] ?? 'main');
-      const sha = shaOf(model, rev);
-      if (!sha) return hubError(res, 404, 'RevisionNotFound', `Invalid rev id: ${rev}`, head);
-      const files = /** @type {Map<string, HubFile>} */ (model.commits.get(sha));
+      const at = modelAt(req, res, m, head);
+      if (!at) return;
+      const { id, model, sha, files } = at;
       const blobs = url.searchParams.get('blobs') === 'true' || url.searchParams.get('blobs') === 'True';
       const siblings = [...files.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([rfilename, f]) => {
         if (!blobs) return { rfilename };
@@ -481,15 +493,9 @@ export async function startHubServer(options = {}) {
     }
     if ((m = /^\/api\/models\/([^/]+\/[^/]+)\/tree\/([^/]+)(?:\/(.*))?$/.exec(p))) {
       stats.requests.tree++;
-      const failure = injected('api');
-      if (failure) return injectedError(res, failure, head);
-      const id = dec(m[1] ?? '');
-      const model = authorize(req, res, id, head);
-      if (!model) return;
-      const rev = dec(m[2] ?? 'main');
-      const sha = shaOf(model, rev);
-      if (!sha) return hubError(res, 404, 'RevisionNotFound', `Invalid rev id: ${rev}`, head);
-      const files = /** @type {Map<string, HubFile>} */ (model.commits.get(sha));
+      const at = modelAt(req, res, m, head);
+      if (!at) return;
+      const { model, rev, sha, files } = at;
       const base = m[3] ? dec(m[3]).replace(/\/+$/, '') : '';
       const recursive = /^(true|1)$/i.test(url.searchParams.get('recursive') ?? '');
       const expand = /^(true|1)$/i.test(url.searchParams.get('expand') ?? '');

@@ -150,6 +150,8 @@ class Connection {
   readonly socket: net.Socket;
   private readonly headBuffer = Buffer.allocUnsafe(16 * 1024);
   private reader: Reader | undefined;
+  /** Bytes read between a response head and the reading of its body (TLS hands over what it already decrypted after a pause). */
+  private held: Buffer[] | undefined;
   private problem: Error | undefined;
   closed = false;
   /** It has answered before (the server may have closed it since: then the request goes on a new one). */
@@ -177,13 +179,31 @@ class Connection {
   private received(n: number, buffer: Uint8Array): boolean {
     const bytes = Buffer.from(buffer.buffer, buffer.byteOffset, n);
     if (this.reader) this.reader.data(bytes);
+    else if (this.held) this.held.push(Buffer.from(bytes));
     else this.socket.destroy(new Error('the server sent bytes while no request was open'));
     return true;
   }
 
+  /** After a response head: the socket waits, keeping what still comes, until the body is read or dropped. */
+  hold(): void {
+    this.read(undefined);
+    this.held = [];
+  }
+
+  /** What came after the head while the body waited. */
+  takeHeld(): Buffer {
+    const held = Buffer.concat(this.held ?? []);
+    this.held = undefined;
+    return held;
+  }
+
   read(reader: Reader | undefined): void {
     this.reader = reader;
-    if (reader) {
+    this.held = undefined;
+    if (reader && this.closed) {
+      this.reader = undefined;
+      queueMicrotask(() => reader.closed(this.problem));
+    } else if (reader) {
       this.socket.ref();
       this.socket.resume();
     } else {
@@ -210,7 +230,7 @@ class Connection {
             if (head.length > HEAD_LIMIT) this.socket.destroy(new Error(`a response head over ${HEAD_LIMIT} bytes`));
             return;
           }
-          this.read(undefined);
+          this.hold();
           try {
             resolve({ ...parseHead(head.toString('latin1', 0, end)), early: head.subarray(end + 4) });
           } catch (error) {
@@ -273,7 +293,7 @@ class DirectResponse implements FileResponse {
   constructor(
     readonly status: number,
     private readonly headers: Map<string, string>,
-    private readonly early: Buffer,
+    private early: Buffer,
     private readonly connection: Connection,
     private readonly release: (connection: Connection) => void,
   ) {
@@ -292,38 +312,56 @@ class DirectResponse implements FileResponse {
   discard(): void {
     if (this.used) return;
     this.used = true;
-    const { framing } = this;
-    if (framing.kind !== 'length' || framing.length > DISCARD_LIMIT) {
-      this.connection.socket.destroy();
+    const { framing, connection } = this;
+    this.early = Buffer.concat([this.early, connection.takeHeld()]);
+    if (framing.kind === 'close' || (framing.kind === 'length' && framing.length > DISCARD_LIMIT)) {
+      connection.socket.destroy();
       return;
     }
-    let left = framing.length - this.early.length;
-    const done = () => {
-      this.connection.read(undefined);
-      if (left === 0 && this.keepAlive) this.release(this.connection);
-      else this.connection.socket.destroy();
+    // Read to the end (a few bytes: a redirect's, an error's) to keep the connection.
+    const dechunker = framing.kind === 'chunked' ? new Dechunker() : undefined;
+    let left = framing.kind === 'length' ? framing.length : DISCARD_LIMIT;
+    const scratch = Buffer.allocUnsafe(16 * 1024);
+    /** Takes bytes; true once the body's end is among them. */
+    const take = (bytes: Buffer): boolean => {
+      left -= bytes.length;
+      if (!dechunker) return left <= 0;
+      bytes.copy(scratch);
+      dechunker.decode(scratch, 0, bytes.length);
+      return dechunker.done;
     };
-    if (left <= 0) return done();
-    const scratch = Buffer.allocUnsafe(Math.min(left, DISCARD_LIMIT));
-    this.connection.read({
-      next: () => scratch,
-      data: (bytes) => {
-        left -= bytes.length;
-        if (left <= 0) done();
-      },
-      closed: () => undefined,
-    });
+    const done = (reuse: boolean) => {
+      connection.read(undefined);
+      if (reuse && this.keepAlive) this.release(connection);
+      else connection.socket.destroy();
+    };
+    const takeOrClose = (bytes: Buffer) => {
+      try {
+        if (take(bytes)) done(dechunker !== undefined || left === 0);
+        else if (left <= 0) done(false);
+        return left <= 0 || dechunker?.done === true;
+      } catch {
+        done(false);
+        return true;
+      }
+    };
+    if (left === 0) return done(true);
+    if (this.early.length > 0 && takeOrClose(this.early)) return;
+    connection.read({ next: () => scratch, data: (bytes) => void takeOrClose(bytes), closed: () => undefined });
   }
 
   saveTo(file: FileHandle, position: number, onBytes: (bytes: Buffer) => void, signal: AbortSignal): Promise<number> {
     if (this.used) throw new Error('the body was already read');
     this.used = true;
     const { connection, framing } = this;
+    this.early = Buffer.concat([this.early, connection.takeHeld()]);
     const socket = connection.socket;
     const dechunker = framing.kind === 'chunked' ? new Dechunker() : undefined;
     let left = framing.kind === 'length' ? framing.length : Infinity;
     const buffers = [Buffer.allocUnsafeSlow(BATCH), Buffer.allocUnsafeSlow(BATCH)];
-    const writes: Array<Promise<unknown> | undefined> = [undefined, undefined];
+    /** Writes in flight, and the one (if any) of each buffer. */
+    const writes = new Set<Promise<void>>();
+    const busy: Array<Promise<void> | undefined> = [undefined, undefined];
     let current = 0;
     let fill = 0;
     let written = 0;
@@ -337,15 +375,12 @@ class DirectResponse implements FileResponse {
         signal.removeEventListener('abort', onAbort);
         connection.read(undefined);
         if (!reuse) socket.destroy();
-        void Promise.all(writes).then(
-          () => {
-            if (failed) return reject(failed);
-            if (error) return reject(error);
-            if (reuse) this.release(connection);
-            resolve(written);
-          },
-          (writeError: unknown) => reject(writeError as Error),
-        );
+        void Promise.all(writes).then(() => {
+          if (failed) return reject(failed);
+          if (error) return reject(error);
+          if (reuse) this.release(connection);
+          resolve(written);
+        });
       };
       const onAbort = () => finish(new Error('stopped'), false);
       signal.addEventListener('abort', onAbort, { once: true });
@@ -357,33 +392,43 @@ class DirectResponse implements FileResponse {
         const bytes = fill;
         const at = position + written;
         written += bytes;
-        writes[index] = file.write(buffers[index] as Buffer, 0, bytes, at).then(
-          () => (writes[index] = undefined),
+        const write = file.write(buffers[index] as Buffer, 0, bytes, at).then(
+          () => undefined,
           (error: unknown) => {
             failed ??= error as Error;
             socket.destroy();
           },
         );
+        writes.add(write);
+        busy[index] = write;
+        void write.then(() => {
+          writes.delete(write);
+          if (busy[index] === write) busy[index] = undefined;
+        });
         current = 1 - current;
         fill = 0;
-        const busy = writes[current];
-        if (busy) {
+        const wait = busy[current];
+        if (wait) {
           socket.pause();
-          void busy.then(() => {
+          void wait.then(() => {
             if (!settled) socket.resume();
           });
         }
       };
       /**
        * Bytes of the body: in place at buffers[current][fill...], or elsewhere (the bytes that came
-       * with the head, a read into the head buffer): then copied there. Those are at most 16 KiB, less
-       * than MIN_READ, so a copy never runs on into the buffer being written.
+       * with the head or while the body waited): then copied there, into a new buffer if that one
+       * is still being written.
        */
       const take = (bytes: Buffer) => {
         let offset = 0;
         while (offset < bytes.length && !settled) {
+          const inPlace = bytes.buffer === buffers[current]?.buffer && bytes.byteOffset === (buffers[current]?.byteOffset ?? 0) + fill;
+          if (!inPlace && busy[current]) {
+            buffers[current] = Buffer.allocUnsafeSlow(BATCH);
+            busy[current] = undefined;
+          }
           const buffer = buffers[current] as Buffer;
-          const inPlace = bytes.buffer === buffer.buffer && bytes.byteOffset === buffer.byteOffset + fill;
           const n = inPlace ? bytes.length : Math.min(bytes.length - offset, BATCH - fill);
           if (!inPlace) bytes.copy(buffer, fill, offset, offset + n);
           offset += n;

@@ -1,12 +1,16 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import { HubClient } from '../../src/hub/client.js';
 import { filesToFetch, repoFolder } from '../../src/hub/files.js';
 import { IntegrityError } from '../../src/hub/integrity.js';
+import { BodyDropped, DirectHttp } from '../../src/hub/transfer.js';
 import { startHubServer, type HubServer } from '../services/hub-server.mjs';
 
 /**
@@ -183,5 +187,108 @@ describe('Hub downloads', () => {
     const read = JSON.parse(out) as { path: string; sizes: Record<string, number> };
     expect(read.path.endsWith(path.join('snapshots', sha))).toBe(true);
     expect(read.sizes).toEqual(Object.fromEntries(filesToFetch(files).map((f) => [f.rfilename, f.size])));
+  });
+});
+
+/**
+ * The action's own HTTP/1.1 download sockets against a plain Node server, for what the stand-in
+ * Hub does not send: chunked bodies, a keep-alive connection the server closed while idle, a
+ * chunked body cut short, and a relative redirect.
+ */
+describe('the download connections', () => {
+  let server: http.Server;
+  let base: URL;
+  let connections = 0;
+  const payload = Buffer.alloc(3 * MB + 17);
+  for (let i = 0; i < payload.length; i++) payload[i] = (i * 31 + 7) & 0xff;
+
+  beforeAll(async () => {
+    server = http.createServer((req, res) => {
+      if (req.url === '/moved') return res.writeHead(302, { Location: '/chunked' }).end();
+      // No Content-Length: Node sends the chunked coding, in pieces of uneven sizes.
+      res.writeHead(200, { 'Content-Type': 'application/octet-stream' });
+      const cut = req.url === '/cut' ? MB + 5 : payload.length;
+      let at = 0;
+      const next = () => {
+        if (at >= cut) return req.url === '/cut' ? res.destroy() : res.end();
+        const n = Math.min(1 + ((at * 7) % 200_000), cut - at);
+        res.write(payload.subarray(at, at + n), next);
+        at += n;
+      };
+      next();
+    });
+    server.on('connection', () => connections++);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    base = new URL(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+  });
+  afterAll(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+
+  async function save(direct: DirectHttp, pathname: string): Promise<{ status: number; bytes: Buffer; hashed: string; error?: unknown }> {
+    const file = path.join(root, `direct-${Math.random().toString(16).slice(2)}`);
+    mkdirSync(root, { recursive: true });
+    const out = await open(file, 'w');
+    const hash = createHash('sha256');
+    let response = await direct.get(new URL(pathname, base), {});
+    if (response.status === 302) {
+      response.discard();
+      response = await direct.get(new URL(response.header('location') ?? '', base), {});
+    }
+    let error: unknown;
+    let written = 0;
+    try {
+      written = await response.saveTo(out, 0, (b) => hash.update(b), new AbortController().signal);
+    } catch (e) {
+      error = e;
+    }
+    await out.close();
+    const bytes = readFileSync(file);
+    if (error instanceof BodyDropped) written = error.written;
+    expect(bytes.length).toBe(written);
+    return { status: response.status, bytes, hashed: hash.digest('hex'), error };
+  }
+
+  it('reads a chunked body, follows a relative redirect on the same connection, and hashes exactly what it writes', async () => {
+    const direct = new DirectHttp();
+    connections = 0;
+    try {
+      const got = await save(direct, '/moved');
+      expect(got.status).toBe(200);
+      expect(got.bytes.equals(payload)).toBe(true);
+      expect(got.hashed).toBe(sha256(payload));
+      expect(connections).toBe(1);
+    } finally {
+      direct.dispose();
+    }
+  });
+
+  it('asks again on a new connection when the server closed the idle one', async () => {
+    const direct = new DirectHttp();
+    connections = 0;
+    try {
+      await save(direct, '/chunked');
+      server.closeIdleConnections();
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const again = await save(direct, '/chunked');
+      expect(again.bytes.equals(payload)).toBe(true);
+      expect(connections).toBe(2);
+    } finally {
+      direct.dispose();
+    }
+  });
+
+  it('reports a chunked body cut short as dropped, with the bytes before the drop written and hashed', async () => {
+    const direct = new DirectHttp();
+    try {
+      const got = await save(direct, '/cut');
+      expect(got.error).toBeInstanceOf(BodyDropped);
+      expect(got.bytes.length).toBeGreaterThan(0);
+      expect(got.bytes.equals(payload.subarray(0, got.bytes.length))).toBe(true);
+      expect(got.hashed).toBe(sha256(got.bytes));
+    } finally {
+      direct.dispose();
+    }
   });
 });

@@ -32,7 +32,7 @@ async function run(): Promise<void> {
   await hubPreflight(config, models);
   if (config.dryRun) {
     // Every check that needs no install has run: the Hub's commits, the model's kind, the release.
-    const checks = dryRunChecks(config, { models, kind, refresh: refresh.verdict });
+    const checks = dryRunChecks(config, { models, kind, refresh: refresh.verdict, singleFile });
     core.info(`Dry run: nothing is installed or run.\n  ${checks.join('\n  ')}`);
     setConversionOutputs(config, []);
     return writeSummary(config, { commands, verdicts: [], missing: [], problems: [], dryRunChecks: checks });

@@ -1,6 +1,7 @@
 import type { Config } from '../inputs/config.js';
 import type { KindCheck } from '../hub/kind.js';
 import type { ModelRevision } from '../hub/models.js';
+import { singleFileSummary, type SingleFileCheck } from '../single-file/check.js';
 
 /** What a dry run found out without installing anything, for its log and summary. */
 export interface DryRunFacts {
@@ -8,13 +9,16 @@ export interface DryRunFacts {
   kind: KindCheck;
   /** skip-if-unchanged's verdict (it needs a release-tag); undefined when it is off. */
   refresh?: { current: boolean; lines: string[] };
+  /** model-version was a single file: what its header and the Hub said. */
+  singleFile?: SingleFileCheck;
 }
 
 /** Pure: one line per check the dry run made, saying what a real run would do. */
 export function dryRunChecks(config: Config, facts: DryRunFacts): string[] {
   const o = config.conversion;
   const lines: string[] = [];
-  if (o.modelIsLocal) lines.push(`\`${o.modelVersion}\` is a local folder: no Hub revision to resolve.`);
+  if (facts.singleFile) lines.push(`Single file: ${singleFileSummary(facts.singleFile)} A real run makes a diffusers folder of it and converts that as \`${o.modelVersion}\`.`);
+  else if (o.modelIsLocal) lines.push(`\`${o.modelVersion}\` is a local folder: no Hub revision to resolve.`);
   for (const [i, m] of facts.models.entries()) {
     const asked = i === 0 && !o.modelIsLocal ? o.modelRevision : 'main';
     lines.push(m.resolved ? `\`${m.id}\`@${asked} resolves to commit \`${m.revision}\` (${m.files.length} files).` : `\`${m.id}\`@${asked} could not be resolved on the Hub: a real run would go on keyed by the revision name.`);

@@ -189,6 +189,15 @@ describe('the outputs cache of a single-file conversion', () => {
   }, 300_000);
 });
 
+describe('a dry run with a single file', () => {
+  it('reads the kind and the LoRAs\' bases, resolves the config, and installs nothing', async () => {
+    const { run } = await job('dry-run', { 'model-version': `${FILES_REPO}/sd15/tiny.safetensors`, lora: 'loras/style.safetensors:0.7', 'model-config': CONFIG_REPO, 'dry-run': 'true' });
+    expect(run.exitCode, run.stdout.slice(-3000)).toBe(0);
+    expect(run.summary).toContain(`Single file: ${FILES_REPO}@main:sd15/tiny.safetensors: sd1, configs from ${CONFIG_REPO}@${services.hub.resolve(CONFIG_REPO).slice(0, 12)}, LoRAs loras/style.safetensors x0.7. A real run makes a diffusers folder of it and converts that as \`tiny\`.`);
+    expect(run.stdout).not.toContain('Set up Python and the converter');
+  }, 120_000);
+});
+
 describe('bad single-file inputs: each an error naming the input, before anything is installed', () => {
   const cases: Array<[string, Record<string, string>, RegExp]> = [
     ['a LoRA as model-version', { 'model-version': 'loras/style.safetensors' }, /^Input `model-version` names loras\/style\.safetensors, which is not a single-file Stable Diffusion checkpoint: it is a LoRA \(give it in the `lora` input\)/],

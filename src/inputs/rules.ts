@@ -66,6 +66,11 @@ const SINGLE_FILE_RULES: readonly Rule[] = [
     check: (c) => (c.singleFile && c.conversion.sd3Version ? 'cannot be used with a single-file model-version: SD3 converts from its Hub repository (the SD 1.x, 2.x and SDXL single files are what the action turns into diffusers folders).' : undefined),
   },
   {
+    input: 'convert-safety-checker',
+    severity: 'error',
+    check: (c) => (c.singleFile && c.conversion.parts.includes('safety_checker') ? 'cannot be used with a single-file model-version: diffusers\' from_single_file makes the pipeline without a safety checker, so there is none to convert.' : undefined),
+  },
+  {
     input: 'prepare-fp16',
     severity: 'warning',
     check: (c) => (c.singleFile && c.prepareFp16.mode === 'always' ? 'is true, but has no effect with a single-file model-version: the folder made of it is saved in fp16 already.' : undefined),

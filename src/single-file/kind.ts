@@ -59,6 +59,11 @@ export function checkpointKind(tensors: ReadonlyMap<string, TensorInfo>, where: 
   else if (has(names, 'cond_stage_model.model.')) kind = 'sd2';
   else if (has(names, 'cond_stage_model.transformer.')) kind = 'sd1';
   else return notCheckpoint('a unet without a text encoder (no cond_stage_model.* nor conditioner.embedders.*)');
+  // An inpainting unet takes the masked image too: 9 input channels where the converter builds 4.
+  const inChannels = tensors.get(`${UNET}input_blocks.0.0.weight`)?.shape[1];
+  if (inChannels !== undefined && inChannels !== 4) {
+    return { error: `names ${where}, whose unet takes ${inChannels} input channels${inChannels === 9 ? ' (an inpainting model)' : ''}: the converter converts text-to-image unets of 4 latent channels only.` };
+  }
   if (kind === 'refiner') {
     return { error: `names ${where}, which is ${KIND_NAMES.refiner} (one OpenCLIP text encoder in conditioner.embedders.0): a refiner converts with refiner-version, a Hub id, beside an SDXL model-version.` };
   }

@@ -15,10 +15,11 @@ export const DEFAULT_CONFIGS: Record<CheckpointKind, string> = {
 
 /**
  * The files from_single_file(config=<Hub id>) fetches of the config repository: its
- * allow_patterns "**\/*.json", "*.json", "*.txt", "**\/*.txt", "**\/*.model" (fnmatch: `*` spans
- * folders), i.e. every .json, .txt and .model file; never weights.
+ * allow_patterns "**\/*.json", "*.json", "*.txt", "**\/*.txt", "**\/*.model" as huggingface_hub's
+ * fnmatch reads them (`*` spans folders): every .json and .txt file, and a .model inside a folder
+ * (`**\/` needs a `/`); never weights.
  */
-export const isConfigFile = (file: string): boolean => /\.(json|txt|model)$/.test(file);
+export const isConfigFile = (file: string): boolean => /\.(json|txt)$/.test(file) || (file.includes('/') && file.endsWith('.model'));
 
 /** A file the helper reads, with the path it has on this machine. */
 export interface HelperFile {

@@ -278,7 +278,7 @@ describe('the helper call and what it answers', () => {
   });
 
   it('prefetches the configs and tokenizers of the config repository, never its weights', () => {
-    const files = ['model_index.json', 'unet/config.json', 'tokenizer/vocab.json', 'tokenizer/merges.txt', 'tokenizer_2/spiece.model', 'unet/diffusion_pytorch_model.fp16.safetensors', 'v1-5.ckpt', 'README.md', 'text_encoder/model.safetensors.index.json'];
+    const files = ['model_index.json', 'unet/config.json', 'tokenizer/vocab.json', 'tokenizer/merges.txt', 'tokenizer_2/spiece.model', 'spiece.model', 'unet/diffusion_pytorch_model.fp16.safetensors', 'v1-5.ckpt', 'README.md', 'text_encoder/model.safetensors.index.json'];
     expect(files.filter(isConfigFile)).toEqual(['model_index.json', 'unet/config.json', 'tokenizer/vocab.json', 'tokenizer/merges.txt', 'tokenizer_2/spiece.model', 'text_encoder/model.safetensors.index.json']);
     expect(DEFAULT_CONFIGS).toEqual({ sd1: 'Lykon/dreamshaper-8', sd2: 'stabilityai/stable-diffusion-2-1', sdxl: 'stabilityai/stable-diffusion-xl-base-1.0' });
   });
@@ -343,5 +343,15 @@ describe('the Hugging Face cache of a single file\'s Hub downloads', () => {
     expect(key.restoreKeys).toEqual([]);
     const moved = { ...check, checkpoint: { ...check.checkpoint, commit: '3'.repeat(40) } };
     expect(hubFilesKey(hubFilesOf(moved)).key).not.toBe(key.key);
+  });
+});
+
+describe('what a single file cannot be converted with', () => {
+  it('refuses an inpainting unet (9 input channels) and convert-safety-checker', () => {
+    const inpainting = tensors({ ...SD1, 'model.diffusion_model.input_blocks.0.0.weight': [320, 9, 3, 3] });
+    expect(checkpointKind(inpainting, 'x')).toEqual({ error: 'names x, whose unet takes 9 input channels (an inpainting model): the converter converts text-to-image unets of 4 latent channels only.' });
+    expect(checkpointKind(tensors({ ...SD1, 'model.diffusion_model.input_blocks.0.0.weight': [320, 4, 3, 3] }), 'x')).toEqual({ kind: 'sd1', crossAttentionWidth: 768 });
+    const r = parseInputs(raw({ 'model-version': 'm.safetensors', 'convert-safety-checker': 'true' }), ctx({ files: ['m.safetensors'] }));
+    expect(r.errors).toEqual([expect.stringMatching(/^Input `convert-safety-checker` cannot be used with a single-file model-version: diffusers' from_single_file makes the pipeline without a safety checker/)]);
   });
 });

@@ -7,6 +7,7 @@ import { HubRequestError } from '../hub/client.js';
 import type { HubFile } from '../hub/files.js';
 import { tokenProblem } from '../hub/models.js';
 import { Halt } from '../halt.js';
+import { setOutput } from '../outputs.js';
 import { errorMessage } from '../format/error.js';
 import { HeaderError, readFileHeader, readHeaderWith, type SafetensorsHeader } from './header.js';
 import { checkpointKind, loraBaseProblem, loraFacts, sd2ConfigProblem, xlVersionMismatch, type CheckpointFacts, type CheckpointKind } from './kind.js';
@@ -167,6 +168,8 @@ export async function singleFileStage(config: Config, hub: HubClient): Promise<S
       config: configSource,
     };
     core.info(singleFileSummary(check));
+    // The commit of a Hub file's repository is the one converted (a file in the workspace has none).
+    if (check.checkpoint.commit) setOutput('model-revision-sha', check.checkpoint.commit);
     return check;
   });
 }

@@ -158,6 +158,7 @@ describe('a single-file checkpoint, made into a diffusers folder and converted',
     const manifest = manifestOf(runnerDir);
     expect(manifest.singleFile?.checkpoint).toMatchObject({ repo: FILES_REPO, file: 'sd15/tiny.safetensors', commit: services.hub.resolve(FILES_REPO), sha256: sha256(path.join(models, 'tiny.safetensors')) });
     expect(manifest.singleFile?.config).toEqual({ repo: CONFIG_REPO, commit: services.hub.resolve(CONFIG_REPO) });
+    expect(run.outputs['model-revision-sha']).toBe(services.hub.resolve(FILES_REPO));
     expect(manifest.singleFile?.loras).toEqual([expect.objectContaining({ scale: 1.5, sha256: sha256(path.join(models, 'style.safetensors')) })]);
     expect(readdirSync(path.join(workspace, 'coreml-models'))).toContain(pkg('tiny', 'unet'));
   }, 300_000);

@@ -9,7 +9,8 @@ import { errorMessage } from '../format/error.js';
  * (loaded when first needed, so that runs without a release never load it). It finds or creates
  * the release of a tag, puts this variant's section into its body, and uploads assets through the
  * release's upload_url, streamed from disk, retrying 5xx and dropped connections after deleting
- * whatever the failed attempt left; it never leaves a duplicate or a half-uploaded asset.
+ * whatever the failed attempt left; it never leaves a duplicate or a half-uploaded asset. The other
+ * calls are retried by @octokit/plugin-retry (5xx and dropped connections only, as the uploads).
  * findRelease and readReleaseManifest serve the scheduled refresh as well.
  */
 
@@ -93,7 +94,16 @@ export const PERMISSION_HINT =
 
 /** GitHub's limit of assets per release. */
 export const MAX_ASSETS = 1000;
+/** Waits before each new attempt of an upload. */
 const RETRY_DELAYS_MS = [1000, 2000, 4000, 8000];
+/** Every 4xx is an answer, not a fault: plugin-retry retries only what is not listed (5xx, dropped connections). */
+const NOT_RETRIED = Array.from({ length: 100 }, (_, i) => 400 + i);
+/**
+ * plugin-retry waits retryCount² × the base before each retry: with 500 ms and 4 retries 0.5, 2,
+ * 4.5 and 8 s, as many attempts and about as long as the uploads' waits.
+ */
+const API_RETRIES = 4;
+const API_RETRY_BASE_MS = 500;
 const MANIFEST_LIMIT = 16 * 1024 * 1024;
 
 /** Pure: the name GitHub gives an uploaded file (special characters and edge periods become `.`/go). */
@@ -193,26 +203,25 @@ export class Releases {
     private readonly repo: string,
   ) {}
 
-  /** A client for the repository of the workflow run. The token is masked here too. */
-  static async open(token: string, github: GitHubContext): Promise<Releases> {
+  /**
+   * A client for the repository of the workflow run. The token is masked here too.
+   * `options.retryBaseMs`: plugin-retry's base wait (tests shorten it).
+   */
+  static async open(token: string, github: GitHubContext, options: { retryBaseMs?: number } = {}): Promise<Releases> {
     if (!github.repository || !github.repository.includes('/')) throw new ReleaseError('GITHUB_REPOSITORY is not set: the releases API needs owner/repo.');
     if (token) core.setSecret(token);
-    const { getOctokit } = await import('@actions/github');
+    const [{ getOctokit }, { retry }] = await Promise.all([import('@actions/github'), import('@octokit/plugin-retry')]);
     const [owner = '', repo = ''] = github.repository.split('/');
-    return new Releases(getOctokit(token, { baseUrl: github.apiUrl }), owner, repo);
+    const retryOptions = { retries: API_RETRIES, retryAfterBaseValue: options.retryBaseMs ?? API_RETRY_BASE_MS, doNotRetry: NOT_RETRIED };
+    return new Releases(getOctokit(token, { baseUrl: github.apiUrl, retry: retryOptions }, retry), owner, repo);
   }
 
-  /** Calls the API, retrying 5xx and dropped connections with backoff. */
+  /** Calls the API (plugin-retry has retried what it could); a failure says what to do about it. */
   private async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await fn();
-      } catch (error) {
-        const delay = RETRY_DELAYS_MS[attempt];
-        if (!isRetryable(error) || delay === undefined) throw describeFailure(what, error);
-        core.info(`${what} failed (${statusOf(error) ?? ''} ${errorMessage(error)}); retrying in ${delay / 1000} s.`);
-        await sleep(delay);
-      }
+    try {
+      return await fn();
+    } catch (error) {
+      throw describeFailure(what, error);
     }
   }
 
@@ -325,10 +334,12 @@ export class Releases {
       const stream = createReadStream(file.path, { highWaterMark: 1024 * 1024 });
       try {
         // A stream body with its Content-Length (Octokit's undici refuses a Buffer plus an explicit one on Node 24).
+        // retries: 0: the stream is spent, and what the attempt left must go first (below).
         const response = await this.octokit.request(`POST ${release.uploadUrl}`, {
           name: file.name,
           data: stream,
           headers: { 'content-type': contentType(file.name), 'content-length': file.size },
+          request: { retries: 0 },
         });
         const a = response.data as { id: number; name: string; size: number; state: string; digest?: string | null; browser_download_url: string };
         if (a.state !== 'uploaded' || a.size !== file.size || (a.digest && a.digest !== `sha256:${file.sha256}`)) {

@@ -277,4 +277,35 @@ describe('packaging and publishing', () => {
       quiet.mockRestore();
     }
   });
+
+  it('retries API calls that answer 5xx or drop the connection, 4 times (plugin-retry), and never a 4xx', async () => {
+    const github = { repository: services.results.repository, apiUrl: services.releases.apiUrl, serverUrl: 'https://github.com' };
+    // A 1 ms base: the action's own is 500 ms (waits of 0.5, 2, 4.5 and 8 s).
+    const releases = await Releases.open(services.githubToken, github, { retryBaseMs: 1 });
+    const faults = () => services.releases.stats().apiFaults;
+    const askedByTag = () => services.releases.stats().requests['GET /repos/{owner}/{repo}/releases/tags/{tag}'] ?? 0;
+    try {
+      const start = faults();
+      services.releases.failApiNext({ status: 502, times: 4 });
+      expect((await releases.findRelease('models-v1'))?.tag).toBe('models-v1');
+      expect(faults() - start).toBe(4);
+
+      services.releases.failApiNext({ reset: true, times: 1 });
+      const id = release('models-v1')[0]!.id;
+      expect((await releases.listAssets(id)).map((a) => a.name).sort()).toEqual(release('models-v1')[0]!.assets.map((a) => a.name).sort());
+      expect(faults() - start).toBe(5);
+
+      // A 404 is an answer (a draft is then looked for in the list): asked once.
+      const asked = askedByTag();
+      expect(await releases.findRelease('no-such-tag')).toBeUndefined();
+      expect(askedByTag() - asked).toBe(1);
+
+      // Five 503s outlast the four retries: the fifth is the error.
+      services.releases.failApiNext({ status: 503, times: 5 });
+      await expect(releases.findRelease('models-v1')).rejects.toMatchObject({ status: 503, message: expect.stringMatching(/^Getting the release of models-v1 failed \(HTTP 503\)/) });
+      expect(faults() - start).toBe(10);
+    } finally {
+      services.releases.failApiNext({ times: 0 });
+    }
+  });
 });

@@ -28,14 +28,16 @@ const DOCS = 'https://docs.github.com/rest/releases';
  * @typedef {{ id: number, name: string, label: string | null, size: number, state: string, sha256: string | null, content_type: string }} AssetState
  * @typedef {{ id: number, repo: string, tag_name: string, name: string | null, body: string | null, draft: boolean, prerelease: boolean, assets: AssetState[] }} ReleaseState
  * @typedef {{ status?: number, afterBytes?: number, reset?: boolean }} UploadFailure
+ * @typedef {{ status?: number, times?: number, reset?: boolean }} ApiFailure
  * @typedef {{
  *   apiUrl: string, origin: string, port: number, token: string, env: Record<string, string>,
  *   state: () => { releases: ReleaseState[] },
- *   stats: () => { requests: Record<string, number>, uploadedBytes: number, downloadedBytes: number },
+ *   stats: () => { requests: Record<string, number>, uploadedBytes: number, downloadedBytes: number, apiFaults: number },
  *   assetBytes: (id: number) => Buffer, assetPath: (id: number) => string,
  *   forbid: (on?: boolean) => void,
  *   failCreateOnce: (options?: { createOther?: boolean }) => void,
  *   failUploadOnce: (options?: UploadFailure) => void,
+ *   failApiNext: (options?: ApiFailure) => void,
  *   reset: () => void, stop: () => Promise<void>
  * }} ReleasesServer
  */
@@ -67,6 +69,9 @@ export async function startReleasesServer(options = {}) {
   let createFailure = null;
   /** @type {Required<UploadFailure> | null} */
   let uploadFailure = null;
+  /** @type {Required<ApiFailure>} The next `times` API requests (not uploads or public downloads) answer `status`, or drop the connection. */
+  let apiFailure = { status: 502, times: 0, reset: false };
+  let apiFaults = 0;
   /** @type {Record<string, number>} */
   let requests = {};
   let uploadedBytes = 0;
@@ -303,6 +308,13 @@ export async function startReleasesServer(options = {}) {
         await drain(req);
         return fail(res, 403, 'Resource not accessible by integration', `${DOCS}/releases#create-a-release`);
       }
+      if (apiFailure.times > 0 && !p.startsWith('/uploads/')) {
+        apiFailure.times -= 1;
+        apiFaults += 1;
+        await drain(req);
+        if (apiFailure.reset) return void req.socket.destroy();
+        return fail(res, apiFailure.status, apiFailure.status === 502 ? 'Bad Gateway' : 'Server Error');
+      }
 
       m = /^\/uploads\/repos\/([^/]+\/[^/]+)\/releases\/(\d+)\/assets$/.exec(p);
       if (m) {
@@ -448,7 +460,7 @@ export async function startReleasesServer(options = {}) {
         })),
       };
     },
-    stats: () => ({ requests: { ...requests }, uploadedBytes, downloadedBytes }),
+    stats: () => ({ requests: { ...requests }, uploadedBytes, downloadedBytes, apiFaults }),
     assetBytes(id) {
       const a = assets.get(id);
       if (!a) throw new Error(`no asset ${id}`);
@@ -468,6 +480,9 @@ export async function startReleasesServer(options = {}) {
     failUploadOnce({ status = 502, afterBytes = 0, reset = false } = {}) {
       uploadFailure = { status, afterBytes, reset };
     },
+    failApiNext({ status = 502, times = 1, reset = false } = {}) {
+      apiFailure = { status, times, reset };
+    },
     reset() {
       for (const a of assets.values()) rmSync(a.file, { force: true });
       releases.clear();
@@ -475,6 +490,8 @@ export async function startReleasesServer(options = {}) {
       forbidden = false;
       createFailure = null;
       uploadFailure = null;
+      apiFailure = { status: 502, times: 0, reset: false };
+      apiFaults = 0;
       requests = {};
       uploadedBytes = 0;
       downloadedBytes = 0;

@@ -355,3 +355,12 @@ describe('what a single file cannot be converted with', () => {
     expect(r.errors).toEqual([expect.stringMatching(/^Input `convert-safety-checker` cannot be used with a single-file model-version: diffusers' from_single_file makes the pipeline without a safety checker/)]);
   });
 });
+
+describe('the other inputs with a single file', () => {
+  const parseWith = (inputs: Parameters<typeof raw>[0]) => parseInputs(raw({ 'model-version': 'm.safetensors', ...inputs }), ctx({ files: ['m.safetensors'] }));
+  it('model-revision applies to a Hub file only; prepare-fp16 true has nothing to do', () => {
+    expect(parseWith({ 'model-revision': 'v2' }).errors).toEqual(['Input `model-revision` applies to a Hub model, but model-version is a local file.']);
+    expect(parseInputs(raw({ 'model-version': 'a/b/m.safetensors', 'model-revision': 'v2' }), ctx()).errors).toEqual([]);
+    expect(parseWith({ 'prepare-fp16': 'true' }).warnings).toContain('Input `prepare-fp16` is true, but has no effect with a single-file model-version: the folder made of it is saved in fp16 already.');
+  });
+});

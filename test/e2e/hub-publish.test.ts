@@ -232,6 +232,17 @@ describe('publishing to a Hugging Face Hub repository', () => {
     expect(errors(run).join('\n')).toMatch(/the Hub answered 403, the token of `hub-token` has no write access to acme\/coreml-sd-hub.*fine-grained token needs "Write access to contents\/settings of all repos under acme"/);
   });
 
+  it('hub-path-in-repo `.` with asset-prefix set to the repository\'s name: the zip the Diffusers app downloads, at the top', async () => {
+    const top = 'acme/coreml-top';
+    const { run, byName } = await job({ 'hub-repo': top, 'hub-path-in-repo': '.', 'asset-prefix': 'coreml-top' });
+    expect(run.exitCode, run.stdout).toBe(0);
+    const files = services.hub.files(top);
+    expect(Object.keys(files).sort()).toEqual(['.gitattributes', 'README.md', 'coreml-top_split_einsum_SHA256SUMS', 'coreml-top_split_einsum_compiled.zip', 'coreml-top_split_einsum_manifest.json', 'coreml-top_split_einsum_packages.zip']);
+    expect(files['coreml-top_split_einsum_compiled.zip']?.sha256).toBe(byName('coreml-top_split_einsum_compiled.zip')?.sha256);
+    const card = await (await fetch(`${services.hub.endpoint}/${top}/resolve/main/README.md`, { headers: { authorization: `Bearer ${services.hub.writeToken}` } })).text();
+    expect(card).toContain('| Hugging Face Diffusers app | `coreml-top_split_einsum_compiled.zip` | downloads it itself');
+  });
+
   it('a read token stops the run before converting, naming hub-token', async () => {
     const { run, converterCalls } = await job({ 'hub-token': services.hub.readToken, 'asset-prefix': 'readonly' });
     expect(run.exitCode).toBe(1);

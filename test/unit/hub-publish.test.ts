@@ -11,6 +11,7 @@ import { visibilityProblem } from '../../src/publish/hub/visibility.js';
 import { tokenRoleProblem } from '../../src/publish/hub/preflight.js';
 import { diagnoseHubFailure, retryAfterMs, retryDelay } from '../../src/hub/write-faults.js';
 import { identityFromText } from '../../src/refresh/hub.js';
+import { retryingFetch } from '../../src/hub/publish-client.js';
 import { judge } from '../../src/refresh/compare.js';
 import { ctx, raw } from './fixtures.js';
 
@@ -324,5 +325,47 @@ describe('skip-if-unchanged against the Hub', () => {
     expect(judge(wanted, 'acme/out', { release: false }, place)).toMatchObject({ current: false, reason: 'there is no published Hub repository acme/out (main)' });
     expect(judge(wanted, 'acme/out', { release: true, manifestName: 'v/m.json', manifest: identityFromText(undefined) }, place)).toMatchObject({ reason: 'Hub repository acme/out (main) has no v/m.json' });
     expect(identityFromText('{oops')).toBeInstanceOf(Error);
+  });
+});
+
+describe('retryingFetch', () => {
+  const policy = { attempts: 3, baseMs: 10, maxWaitMs: 5000 };
+  function harness(answers: Array<Response | Error>) {
+    const waits: number[] = [];
+    const logged: string[] = [];
+    const tries = { last: 0 };
+    let calls = 0;
+    const base = (async () => {
+      const next = answers[calls++];
+      if (next instanceof Error) throw next;
+      return next as Response;
+    }) as unknown as typeof fetch;
+    const wrapped = retryingFetch(base, { sleep: async (ms) => void waits.push(ms), policy, log: (l) => logged.push(l), tries });
+    return { wrapped, waits, logged, tries, calls: () => calls };
+  }
+
+  it('waits what Retry-After says on a 429, then returns the answer', async () => {
+    const h = harness([new Response('slow down', { status: 429, headers: { 'retry-after': '2' } }), new Response('ok')]);
+    const res = await h.wrapped('http://hub/api/x', { method: 'POST' });
+    expect(await res.text()).toBe('ok');
+    expect(h.waits).toEqual([2000]);
+    expect(h.logged[0]).toBe('POST http://hub/api/x: answered 429; trying again in 2 s (try 2 of 3).');
+  });
+
+  it('backs off on 5xx and dropped connections, and hands back the last answer when the tries run out', async () => {
+    const h = harness([new Error('socket hang up'), new Response('', { status: 502 }), new Response('', { status: 503 })]);
+    const res = await h.wrapped('http://hub/x');
+    expect(res.status).toBe(503);
+    expect(h.waits).toEqual([10, 20]);
+    expect(h.tries.last).toBe(3);
+  });
+
+  it('does not retry a 403, and rethrows a connection failure on the last try', async () => {
+    const denied = harness([new Response('', { status: 403 })]);
+    expect((await denied.wrapped('http://hub/x')).status).toBe(403);
+    expect(denied.calls()).toBe(1);
+    const down = harness([new Error('refused'), new Error('refused'), new Error('refused')]);
+    await expect(down.wrapped('http://hub/x')).rejects.toThrow('refused');
+    expect(down.calls()).toBe(3);
   });
 });

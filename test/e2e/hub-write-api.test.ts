@@ -219,6 +219,17 @@ describe('the stand-in Hub with @huggingface/hub', () => {
     expected['extra/blob.bin'] = oid;
   });
 
+  test('a connection dropped in the middle of an LFS upload fails the call (a network error, not an API one) and keeps nothing', async () => {
+    const big = Buffer.alloc(3 * MiB, 9);
+    const before = hub.commits(ID).length;
+    hub.failNext('lfs-upload', 0, 1, { afterBytes: MiB });
+    const e = await uploadFiles({ ...auth(), repo: ID, files: [{ path: 'extra/dropped.bin', content: new Blob([big]) }] }).then(() => null, (err: unknown) => err);
+    expect(e).toBeInstanceOf(TypeError); // undici's "fetch failed"
+    expect(hub.hasObject(sha256(big))).toBe(false);
+    expect(readdirSync(path.join(tmp, 'store', 'tmp'))).toEqual([]);
+    expect(hub.commits(ID)).toHaveLength(before);
+  });
+
   test('the real huggingface_hub reads the repository back: every file has the sha256 that was uploaded', async () => {
     const back = await readBack(ID, path.join(tmp, 'cache'));
     expect(back.sha).toBe(hub.resolve(ID));
@@ -286,6 +297,52 @@ describe('the stand-in Hub refuses what the Hub refuses, and a refused commit ch
     const res = await rawCommit(ID, [header(), { key: 'lfsFile', value: { path: 'w.bin', algo: 'sha256', oid, size: content.length + 1 } }]);
     expect(res.status).toBe(400);
     expect(hub.resolve(ID)).toBe(head);
+  });
+
+  test('a multipart upload completes only with every part, ETags as given, and the announced sha256; then verify knows it', async () => {
+    const content = randomBytes(PART + 1000);
+    const oid = createHash('sha256').update(content).digest('hex');
+    const lfs = { Authorization: `Bearer ${hub.writeToken}`, 'Content-Type': 'application/vnd.git-lfs+json' };
+    const start = async () => {
+      const res = await fetch(`${hub.endpoint}/${ID}.git/info/lfs/objects/batch`, { method: 'POST', headers: lfs, body: JSON.stringify({ operation: 'upload', transfers: ['basic', 'multipart'], objects: [{ oid, size: content.length }] }) });
+      const body = (await res.json()) as { transfer: string; objects: { actions: { upload: { href: string; header: Record<string, string> } } }[] };
+      expect(body.transfer).toBe('multipart');
+      return body.objects[0]?.actions.upload ?? { href: '', header: {} };
+    };
+    const putPart = async (url: string, bytes: Uint8Array) => {
+      const res = await fetch(url, { method: 'PUT', body: new Blob([new Uint8Array(bytes)]) });
+      expect(res.status).toBe(200);
+      return res.headers.get('etag') ?? '';
+    };
+    const complete = (href: string, parts: { partNumber: number; etag: string }[]) => fetch(href, { method: 'POST', headers: { 'Content-Type': 'application/vnd.git-lfs+json' }, body: JSON.stringify({ oid, parts }) });
+    const verify = () => fetch(`${hub.endpoint}/${ID}.git/info/lfs/objects/verify`, { method: 'POST', headers: lfs, body: JSON.stringify({ oid, size: content.length }) });
+
+    const first = await start();
+    expect(first.header.chunk_size).toBe(String(PART));
+    expect(Object.keys(first.header).filter((k) => /^\d+$/.test(k))).toEqual(['00001', '00002']);
+    const e2 = await putPart(first.header['00002'] ?? '', content.subarray(PART)); // out of order is fine
+    expect((await complete(first.href, [{ partNumber: 2, etag: e2 }])).status).toBe(400);
+    const e1 = await putPart(first.header['00001'] ?? '', content.subarray(0, PART));
+    expect(e1).not.toBe(e2);
+    expect((await complete(first.href, [{ partNumber: 1, etag: '"nope"' }, { partNumber: 2, etag: e2 }])).status).toBe(400);
+    expect((await verify()).status).toBe(404);
+
+    const second = await start();
+    const bad = Buffer.from(content.subarray(0, PART));
+    bad[0] = (bad[0] ?? 0) ^ 0xff;
+    const parts = [{ partNumber: 1, etag: await putPart(second.header['00001'] ?? '', bad) }, { partNumber: 2, etag: await putPart(second.header['00002'] ?? '', content.subarray(PART)) }];
+    const forged = await complete(second.href, parts);
+    expect([forged.status, ((await forged.json()) as { error: string }).error]).toEqual([400, expect.stringMatching(/sha256 of the assembled object/)]);
+    expect(hub.hasObject(oid)).toBe(false);
+
+    const third = await start();
+    const good = [{ partNumber: 1, etag: await putPart(third.header['00001'] ?? '', content.subarray(0, PART)) }, { partNumber: 2, etag: await putPart(third.header['00002'] ?? '', content.subarray(PART)) }];
+    expect((await complete(third.href, good)).status).toBe(200);
+    expect((await verify()).status).toBe(200);
+    expect(hub.hasObject(oid)).toBe(true);
+    // Now known to this repository: a new batch asks for nothing.
+    const again = await fetch(`${hub.endpoint}/${ID}.git/info/lfs/objects/batch`, { method: 'POST', headers: lfs, body: JSON.stringify({ operation: 'upload', objects: [{ oid, size: content.length }] }) });
+    expect(((await again.json()) as { objects: { actions?: unknown }[] }).objects[0]?.actions).toBeUndefined();
   });
 });
 

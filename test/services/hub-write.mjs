@@ -354,6 +354,8 @@ export function createWriteApi(ctx) {
     const fault = ctx.injected('lfs-upload');
     const sha = createHash('sha256');
     const out = createWriteStream(up.tmp, { flags: up.multipart ? 'r+' : 'w', start, highWaterMark: 4 << 20 });
+    // A destroyed stream (a dropped connection) may still have writes queued: their error is expected.
+    out.on('error', () => undefined);
     let received = 0;
     let failed = false;
     const record = { oid: up.oid, bytes: 0, status: 0 };
@@ -379,10 +381,11 @@ export function createWriteApi(ctx) {
     });
     req.on('end', () => {
       if (failed && fault) {
-        out.destroy();
-        if (!up.multipart) rmSync(up.tmp, { force: true });
         record.status = fault.status;
-        return fail(res, fault);
+        return out.end(() => {
+          if (!up.multipart) rmSync(up.tmp, { force: true });
+          fail(res, fault);
+        });
       }
       out.end(() => {
         if (received !== expected) {
@@ -408,7 +411,12 @@ export function createWriteApi(ctx) {
         res.end();
       });
     });
-    req.on('aborted', () => out.destroy());
+    req.on('close', () => {
+      if (req.complete) return;
+      // The connection dropped mid-body: nothing of it is kept.
+      out.destroy();
+      if (!up.multipart) rmSync(up.tmp, { force: true });
+    });
   };
 
   /** @param {import('node:http').IncomingMessage} req @param {import('node:http').ServerResponse} res @param {URL} url */

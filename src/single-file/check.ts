@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, statSync } from 'node:fs';
+import * as path from 'node:path';
 import * as core from '@actions/core';
 import type { Config, FileSource } from '../inputs/config.js';
 import type { HubClient, HubAccess } from '../hub/client.js';
 import { HubRequestError } from '../hub/client.js';
-import type { HubFile } from '../hub/files.js';
+import { repoFolder, type HubFile } from '../hub/files.js';
 import { tokenProblem } from '../hub/models.js';
 import { Halt } from '../halt.js';
 import { setOutput } from '../outputs.js';
@@ -61,7 +62,10 @@ class Finder {
   private readonly listings = new Map<string, Promise<Listing>>();
   readonly refused: Array<{ id: string; access?: HubAccess; refusedWith?: number }> = [];
 
-  constructor(private readonly hub: HubClient) {}
+  constructor(
+    private readonly hub: HubClient,
+    private readonly hubCache: string,
+  ) {}
 
   listing(repo: string, revision: string): Promise<Listing> {
     const key = `${repo}@${revision}`;
@@ -100,9 +104,15 @@ class Finder {
       if (!listed) return fail(`names ${where}, but ${source.repo} has no file ${source.file} at ${source.revision} (${listing.commit.slice(0, 12)}).`);
       const file: FoundFile = { source, commit: listing.commit, listed, sha256: listed.lfs ? listed.blobId : undefined, size: listed.size };
       if (!isSafetensors(source) || (listing.access !== 'public' && this.hub.anonymous)) return { file };
-      const size = listed.size ?? 0;
-      const header = await readHeaderWith((start, length) => this.hub.readRange(source.repo, listing.commit, source.file, start, length), size);
-      return { file, header };
+      try {
+        return { file, header: await readHeaderWith((start, length) => this.hub.readRange(source.repo, listing.commit, source.file, start, length), listed.size ?? 0) };
+      } catch (error) {
+        if (!(error instanceof HubRequestError && error.status === 200)) throw error;
+        // The server (a mirror, a proxy) ignores byte ranges: the whole file, checked, then its header from the cache.
+        core.info(`${where}: the Hub answered a byte range with the whole file; downloading it to read its header.`);
+        await this.hub.fill(this.hubCache, source.repo, source.revision, listing.commit, [listed], [source.file]);
+        return { file, header: await readFileHeader(path.join(repoFolder(this.hubCache, source.repo), 'snapshots', listing.commit, source.file)) };
+      }
     } catch (error) {
       if (error instanceof HeaderError) return fail(`names ${where}, which is not a safetensors file: ${error.message}.`);
       return fail(`names ${where}, which could not be read: ${errorMessage(error)}.`);
@@ -135,7 +145,7 @@ export async function singleFileStage(config: Config, hub: HubClient): Promise<S
   const options = config.singleFile;
   if (!options) return undefined;
   return core.group('Single-file checkpoint', async () => {
-    const finder = new Finder(hub);
+    const finder = new Finder(hub, config.runner.hubCache);
     const where = describeSource(options.checkpoint);
     const found = await finder.find('model-version', options.checkpoint);
     const loras = await Promise.all(options.loras.map(async (l) => ({ lora: l, found: await finder.find('lora', l.source) })));

@@ -1,6 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -20,6 +22,8 @@ const models = path.join(root, 'models');
 const CONFIG_REPO = 'acme/tiny-sd1-config';
 const FILES_REPO = 'acme/single-files';
 const LORA_REPO = 'acme/tiny-loras';
+/** Files served by the Hub itself (git storage, no CDN redirect): behind the range-stripping proxy below. */
+const PLAIN_REPO = 'acme/plain-files';
 let services: Awaited<ReturnType<typeof startAll>>;
 /** A venv over the real packages (a .pth to test/python's env), so the stand-in wheel installs into it, not into .venv. */
 let converterPython = '';
@@ -64,6 +68,7 @@ beforeAll(async () => {
     models: [
       { id: CONFIG_REPO, files: { ...filesOf(path.join(models, 'sd1-diffusers')), 'README.md': '# tiny\n' } },
       { id: FILES_REPO, storage: 'lfs', files: { 'sd15/tiny.safetensors': readFileSync(path.join(models, 'tiny.safetensors')), 'README.md': '# files\n' } },
+      { id: PLAIN_REPO, files: { 'tiny.safetensors': readFileSync(path.join(models, 'tiny.safetensors')) } },
       { id: LORA_REPO, files: { 'style.safetensors': readFileSync(path.join(models, 'style.safetensors')) } },
     ],
   });
@@ -199,6 +204,38 @@ describe('a dry run with a single file', () => {
   }, 120_000);
 });
 
+/** A proxy in front of the stand-in Hub that drops Range headers, as some mirrors do: every GET answers with the whole file. */
+async function rangeStrippingProxy(target: string): Promise<{ url: string; close: () => Promise<void> }> {
+  const upstream = new URL(target);
+  const server = http.createServer((req, res) => {
+    const headers = { ...req.headers, host: upstream.host };
+    delete headers.range;
+    const forward = http.request({ hostname: upstream.hostname, port: upstream.port, path: req.url, method: req.method, headers }, (answer) => {
+      res.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(res);
+    });
+    forward.on('error', () => res.writeHead(502).end());
+    req.pipe(forward);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return { url: `http://127.0.0.1:${port}`, close: () => new Promise((resolve) => server.close(() => resolve())) };
+}
+
+describe('a Hub that ignores byte ranges', () => {
+  it('the header comes from the whole file, downloaded and checked first', async () => {
+    const proxy = await rangeStrippingProxy(services.hub.url);
+    try {
+      const { run } = await job('no-ranges', { 'model-version': `${PLAIN_REPO}/tiny.safetensors`, 'model-config': 'configs/sd1', 'dry-run': 'true' }, undefined, { HF_ENDPOINT: proxy.url });
+      expect(run.exitCode, run.stdout.slice(-3000)).toBe(0);
+      expect(run.stdout).toContain(`${PLAIN_REPO}@main:tiny.safetensors: the Hub answered a byte range with the whole file; downloading it to read its header.`);
+      expect(run.summary).toContain(`Single file: ${PLAIN_REPO}@main:tiny.safetensors: sd1, configs from`);
+    } finally {
+      await proxy.close();
+    }
+  }, 120_000);
+});
+
 describe('bad single-file inputs: each an error naming the input, before anything is installed', () => {
   const cases: Array<[string, Record<string, string>, RegExp]> = [
     ['a LoRA as model-version', { 'model-version': 'loras/style.safetensors' }, /^Input `model-version` names loras\/style\.safetensors, which is not a single-file Stable Diffusion checkpoint: it is a LoRA \(give it in the `lora` input\)/],
@@ -223,7 +260,7 @@ describe('bad single-file inputs: each an error naming the input, before anythin
  * A job on its own runner: the workspace holds the test's checkpoint, LoRA and config folder; the
  * converter's env is the venv over the real packages; the stand-in Hub; a Hugging Face cache of its own.
  */
-async function job(name: string, inputs: Record<string, string>, change?: (workspace: string) => void): Promise<{ run: ActionRun; workspace: string; runnerDir: string }> {
+async function job(name: string, inputs: Record<string, string>, change?: (workspace: string) => void, env: Record<string, string> = {}): Promise<{ run: ActionRun; workspace: string; runnerDir: string }> {
   const base = path.join(root, 'jobs', name);
   const workspace = path.join(base, 'workspace');
   const runnerDir = path.join(base, 'runner');
@@ -242,7 +279,7 @@ async function job(name: string, inputs: Record<string, string>, change?: (works
   change?.(workspace);
   const run = await runAction({
     inputs: { python: converterPython, 'ml-stable-diffusion': inject('standinWheel'), cache: 'false', 'convert-unet': 'true', ...inputs },
-    env: { ...services.env, HF_HUB_CACHE: path.join(base, 'hub-cache'), STANDIN_SYNTHESIZE_MODELS: '' },
+    env: { ...services.env, HF_HUB_CACHE: path.join(base, 'hub-cache'), STANDIN_SYNTHESIZE_MODELS: '', ...env },
     workspace,
     runnerDir,
   });

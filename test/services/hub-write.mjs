@@ -206,7 +206,6 @@ export function createWriteApi(ctx) {
       return res.end(value);
     }
     const isPrivate = body.visibility === 'private' || body.private === true;
-    const m = ctx.newModel(id, isPrivate);
     const sha = ctx.fakeSha(`${id}:initial:${Date.now()}:${commitCounter++}`);
     const attrs = Buffer.from(DEFAULT_GITATTRIBUTES);
     const date = new Date().toISOString();
@@ -214,9 +213,12 @@ export function createWriteApi(ctx) {
     /** @type {Map<string, HubFile>} */
     const files = new Map([['.gitattributes', { content: attrs, size: attrs.length, lfs: false, lastCommit }]]);
     for (const f of Array.isArray(body.files) ? body.files : []) {
+      const why = badPath(f?.path);
+      if (why) return hubError(res, 400, '', `repos/create: file path ${JSON.stringify(f?.path)} ${why}`);
       const content = Buffer.from(f.content ?? '', f.encoding === 'base64' ? 'base64' : 'utf8');
       files.set(f.path, { content, size: content.length, lfs: false, lastCommit });
     }
+    const m = ctx.newModel(id, isPrivate);
     m.commits.set(sha, files);
     m.refs.set('main', sha);
     m.log.push({ oid: sha, parent: null, title: 'initial commit', description: '', date, added: [...files.keys()], deleted: [], changed: true });

@@ -1,3 +1,7 @@
+import * as http from 'node:http';
+import * as https from 'node:https';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { commit, createRepo, downloadFile, HubApiError, listFiles, type CommitOperation } from '@huggingface/hub';
 import { errorMessage } from '../format/error.js';
 import { DiskBlob } from './disk-blob.js';
@@ -92,6 +96,39 @@ export function retryingFetch(base: typeof fetch, options: Required<Omit<WriterO
   };
 }
 
+/**
+ * A fetch whose PUT of a Blob (an LFS upload or one part of it) streams through node:http:
+ * Node's fetch (undici) keeps a streamed request body in memory while it sends it, so five files
+ * of five parts in flight would hold 25 parts of up to 64 MiB. Every other request goes to `base`.
+ */
+export function streamingPutFetch(base: typeof fetch): typeof fetch {
+  return async (input, init) => {
+    const body = init?.body;
+    if (init?.method !== 'PUT' || !(body instanceof Blob)) return base(input, init);
+    const url = new URL(typeof input === 'string' ? input : input instanceof URL ? input.href : input.url);
+    const headers: Record<string, string> = {};
+    new Headers(init.headers).forEach((value, key) => (headers[key] = value));
+    headers['content-length'] = String(body.size);
+    const client = url.protocol === 'https:' ? https : http;
+    const answer = await new Promise<http.IncomingMessage>((resolve, reject) => {
+      const request = client.request(url, { method: 'PUT', headers, signal: init.signal ?? undefined }, resolve);
+      request.on('error', reject);
+      pipeline(Readable.fromWeb(body.stream() as import('node:stream/web').ReadableStream), request).catch(reject);
+    });
+    const chunks: Buffer[] = [];
+    for await (const chunk of answer) chunks.push(chunk as Buffer);
+    const responseHeaders = new Headers();
+    for (const [key, value] of Object.entries(answer.headers)) {
+      for (const v of Array.isArray(value) ? value : value === undefined ? [] : [value]) responseHeaders.append(key, v);
+    }
+    const status = answer.statusCode ?? 0;
+    const response = new Response([101, 204, 205, 304].includes(status) ? null : Buffer.concat(chunks), { status, statusText: answer.statusMessage, headers: responseHeaders });
+    // createApiError names the URL that answered.
+    Object.defineProperty(response, 'url', { value: url.href });
+    return response;
+  };
+}
+
 /** Which call of a commit failed, from the URL that answered. */
 function operationOf(url: string | undefined): HubOperation {
   return url && /\/commit\//.test(url) ? 'commit' : 'upload';
@@ -105,7 +142,7 @@ export class HubWriter {
     readonly target: HubTarget,
     options: WriterOptions = {},
   ) {
-    this.fetch = retryingFetch(options.fetch ?? fetch, {
+    this.fetch = retryingFetch(options.fetch ?? streamingPutFetch(fetch), {
       sleep: options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms))),
       policy: options.policy ?? HUB_RETRY,
       log: options.log ?? (() => undefined),

@@ -94,7 +94,8 @@ try {
     const bytes = got.reduce((sum, [, f]) => sum + f.size, 0);
     if (got.length !== local || bytes < total) throw new Error(`${repo} holds ${got.length} files, ${bytes} bytes; expected ${local} files, at least ${total}`);
   };
-  console.log(`node ${process.version} (bench), ${node === process.execPath ? process.version : 'v24'} (action); ${os.cpus().length} CPUs; ${gib} GiB in ${local} files (${data}); LFS parts of ${partMiB} MiB`);
+  const load = () => os.loadavg().map((l) => l.toFixed(1)).join(' ');
+  console.log(`node ${process.version} (bench), ${node === process.execPath ? process.version : 'v24'} (action); ${os.cpus().length} CPUs (load ${load()}); ${gib} GiB in ${local} files (${data}); LFS parts of ${partMiB} MiB`);
   /** @type {{ action: number[], publish: number[], hf: number[], actionRss: number[], hfRss: number[] }} */
   const times = { action: [], publish: [], hf: [], actionRss: [], hfRss: [] };
   for (let round = 1; round <= 2; round++) {
@@ -140,6 +141,7 @@ try {
   console.log(`best: action ${s(best(times.action))} (of which publish ${s(best(times.publish))}), huggingface_hub ${s(best(times.hf))}`);
   console.log(`ratio huggingface_hub/action: ${(best(times.hf) / best(times.action)).toFixed(2)} whole process, ${(best(times.hf) / best(times.publish)).toFixed(2)} publish alone (packaging has the sha256 in the action)`);
   console.log(`ratio huggingface_hub/action, unchanged rerun: ${((rerun.hf ?? 0) / (rerun.action ?? 1)).toFixed(2)} whole process, ${((rerun.hf ?? 0) / (rerun.publish ?? 1)).toFixed(2)} publish alone`);
+  console.log(`load average after: ${load()} (the stand-in shares the cores with the client measured)`);
   console.log(`peak RSS: action ${mib(Math.max(...times.actionRss))} (target < 200 MiB), huggingface_hub ${mib(Math.max(...times.hfRss))}`);
 } finally {
   await hub.stop();

@@ -65,7 +65,8 @@ const partFields = (): FlagField[] =>
 /** In the order the manifest lists them. */
 export const IDENTITY: readonly IdentityField[] = [
   { name: 'model-version', passed: 'every-process', folder: true, read: (o) => o.modelVersion },
-  { name: 'model-revision', read: (c) => c.conversion.modelRevision },
+  // Another revision is another checkpoint: packages of the old one must not be kept as they are.
+  { name: 'model-revision', folder: true, read: (c) => c.conversion.modelRevision },
   // A single-file model-version (src/single-file/): model-version is then the file's stem, so the file
   // itself, its config and the LoRAs merged into it are entries of their own. A changed file under the
   // same name is caught by its sha256 (single-file/prepare.ts against output-dir's record).

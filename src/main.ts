@@ -27,7 +27,7 @@ async function run(): Promise<void> {
 
   const { hub, models, kind } = await modelsStage(config);
   const singleFile = await singleFileStage(config, hub);
-  const refresh = await refreshStage(config, models);
+  const refresh = await refreshStage(config, models, singleFile);
   if (refresh.skipped) return writeStepSummary(renderSkipped(refresh.verdict?.lines[0]), config.runner.stepSummary);
   await hubPreflight(config, models);
   if (config.dryRun) {

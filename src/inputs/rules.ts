@@ -252,10 +252,15 @@ export const RULES: readonly Rule[] = [
   {
     input: 'skip-if-unchanged',
     severity: 'warning',
+    // A single file compares by its sha256s (src/refresh/single-file.ts), but a config folder has no commit.
     check: (c) =>
-      c.skipIfUnchanged && c.conversion.modelIsLocal
-        ? `is true, but model-version is a ${c.singleFile ? 'single file, whose sha256 is not compared with the published conversion' : 'local folder, which has no commit to compare'}: the action always converts it.`
-        : undefined,
+      !c.skipIfUnchanged
+        ? undefined
+        : c.singleFile?.modelConfig?.where === 'local'
+          ? 'is true, but model-config is a local folder, which has no commit to compare: the action always converts the single file.'
+          : c.conversion.modelIsLocal && !c.singleFile
+            ? 'is true, but model-version is a local folder, which has no commit to compare: the action always converts it.'
+            : undefined,
   },
   {
     input: 'min-psnr',

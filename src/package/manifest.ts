@@ -183,6 +183,15 @@ export interface PublishedIdentity {
   models: Array<{ id: string; revision: string }>;
   inputs: Record<string, string>;
   actionMajor: string;
+  /** What a single-file conversion was made of; null when the manifest records none. */
+  singleFile: PublishedSingleFile | null;
+}
+
+/** Of a manifest's `singleFile`: the bytes that decide the folder (each file's sha256, a LoRA's scale) and the config it used. */
+export interface PublishedSingleFile {
+  checkpoint: { file: string; sha256: string };
+  loras: Array<{ file: string; sha256: string; scale: number }>;
+  config: { repo: string; commit: string } | { folder: string };
 }
 
 /**
@@ -197,7 +206,7 @@ export interface Replaced {
 
 /**
  * What a manifest written by buildManifest (schema 1), read back from a release, says was converted: `models` with
- * their commit shas, `converterInputs`, `action.major`. An Error names what is missing.
+ * their commit shas, `converterInputs`, `action.major`, and `singleFile` (its files' sha256s). An Error names what is missing.
  */
 export function publishedIdentity(manifest: unknown): PublishedIdentity | Error {
   if (manifest === null || typeof manifest !== 'object' || Array.isArray(manifest)) return new Error('not a JSON object');
@@ -215,5 +224,33 @@ export function publishedIdentity(manifest: unknown): PublishedIdentity | Error 
   }
   const major = m.action?.major;
   if (typeof major !== 'string') return new Error('no `action.major`');
-  return { models, inputs: inputs as Record<string, string>, actionMajor: major };
+  const singleFile = publishedSingleFile((manifest as { singleFile?: unknown }).singleFile);
+  if (singleFile instanceof Error) return singleFile;
+  return { models, inputs: inputs as Record<string, string>, actionMajor: major, singleFile };
+}
+
+/** A SingleFileRecord read back; null when absent (not a single file, or a manifest from before the record). */
+function publishedSingleFile(record: unknown): PublishedSingleFile | null | Error {
+  if (record === undefined || record === null) return null;
+  const r = record as { checkpoint?: unknown; loras?: unknown; config?: unknown };
+  const file = (f: unknown) => {
+    const e = f as { file?: unknown; sha256?: unknown } | null;
+    return e && typeof e.file === 'string' && typeof e.sha256 === 'string' ? { file: e.file, sha256: e.sha256 } : undefined;
+  };
+  const checkpoint = file(r.checkpoint);
+  if (!checkpoint) return new Error('a `singleFile` record without the checkpoint\'s file and sha256');
+  if (!Array.isArray(r.loras)) return new Error('a `singleFile` record without a `loras` list');
+  const loras: PublishedSingleFile['loras'] = [];
+  for (const entry of r.loras as unknown[]) {
+    const lora = file(entry);
+    const scale = (entry as { scale?: unknown } | null)?.scale;
+    if (!lora || typeof scale !== 'number') return new Error('a `singleFile.loras` entry without its file, sha256 and scale');
+    loras.push({ ...lora, scale });
+  }
+  const c = r.config as { repo?: unknown; commit?: unknown; folder?: unknown } | null;
+  let config: PublishedSingleFile['config'];
+  if (c && typeof c.repo === 'string' && typeof c.commit === 'string') config = { repo: c.repo, commit: c.commit };
+  else if (c && typeof c.folder === 'string') config = { folder: c.folder };
+  else return new Error('a `singleFile` record without its config (repo and commit, or folder)');
+  return { checkpoint, loras, config };
 }

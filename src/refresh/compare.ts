@@ -2,12 +2,15 @@ import type { Config } from '../inputs/config.js';
 import { converterInputs } from '../converter/identity.js';
 import { ACTION_MAJOR } from '../cache/keys.js';
 import type { PublishedIdentity, Replaced } from '../package/manifest.js';
+import type { SingleFileCheck } from '../single-file/check.js';
+import { describeSingleFile, singleFileDifferences, singleFileIdentity, type SingleFileIdentity } from './single-file.js';
 
 /**
  * Pure: is a published conversion still current? It is when the commit of every model involved
  * (main model, refiner, custom VAE, ControlNets), every converter input (converterInputs) and the
- * action's major version equal what the release's manifest recorded. Anything else converts, and
- * the verdict says why in one line.
+ * action's major version equal what the release's manifest recorded; for a single-file
+ * model-version, also its files' sha256s, LoRA scales and config commit (./single-file.ts).
+ * Anything else converts, and the verdict says why in one line.
  */
 
 export type ModelRole = 'model' | 'refiner' | 'custom VAE' | 'ControlNet';
@@ -25,14 +28,16 @@ export interface ConversionIdentity {
   models: ModelCommit[];
   inputs: Record<string, string>;
   actionMajor: string;
+  /** With a single-file model-version: its bytes, or why they cannot be compared. */
+  singleFile?: SingleFileIdentity | string;
 }
 
 export type Verdict =
   | { current: true; matched: string }
   | { current: false; reason: string; differences: string[] };
 
-/** What this run would convert: the models with the commits the Hub resolved, and the Config. */
-export function identityOf(config: Config, resolved: ReadonlyArray<{ id: string; revision: string; resolved: boolean }>): ConversionIdentity {
+/** What this run would convert: the models with the commits the Hub resolved, the Config, and what the single-file stage found. */
+export function identityOf(config: Config, resolved: ReadonlyArray<{ id: string; revision: string; resolved: boolean }>, singleFile?: SingleFileCheck): ConversionIdentity {
   const o = config.conversion;
   const roles: Array<[ModelRole, string | undefined]> = [
     ['model', o.modelIsLocal ? undefined : o.modelVersion],
@@ -46,7 +51,9 @@ export function identityOf(config: Config, resolved: ReadonlyArray<{ id: string;
     const r = resolved.find((m) => m.id === id);
     models.push({ role, id, revision: r?.revision ?? '', resolved: r?.resolved ?? false });
   }
-  return { models, inputs: converterInputs(config), actionMajor: ACTION_MAJOR };
+  const identity: ConversionIdentity = { models, inputs: converterInputs(config), actionMajor: ACTION_MAJOR };
+  if (config.singleFile) identity.singleFile = singleFileIdentity(singleFile);
+  return identity;
 }
 
 const short = (sha: string) => (/^[0-9a-f]{40}$/.test(sha) ? sha.slice(0, 12) : sha || '(none)');
@@ -72,6 +79,8 @@ export function differences(wanted: ConversionIdentity, published: PublishedIden
     else out.push(`input ${name}: ${JSON.stringify(then)} published, ${JSON.stringify(now)} now`);
   }
   if (wanted.actionMajor !== published.actionMajor) out.push(`action version: ${published.actionMajor || '(none)'} published, ${wanted.actionMajor} now`);
+  if (typeof wanted.singleFile === 'object') out.push(...singleFileDifferences(wanted.singleFile, published.singleFile));
+  else if (wanted.singleFile === undefined && published.singleFile) out.push('the manifest records a single file (`singleFile`), which this run does not convert');
   return out;
 }
 
@@ -91,13 +100,14 @@ export function judge(
   if (unresolved.length > 0) {
     return convert(`the Hub could not resolve ${unresolved.map((m) => `${m.id}@${m.revision}`).join(', ')} to a commit, so nothing can be compared`);
   }
-  if (wanted.models.length === 0) return convert('model-version is a local folder: there is no commit to compare');
+  if (typeof wanted.singleFile === 'string') return convert(wanted.singleFile);
+  if (wanted.models.length === 0 && !wanted.singleFile) return convert('model-version is a local folder: there is no commit to compare');
   if (!lookup.release) return convert(`there is no published ${place}`);
   if (lookup.manifest === undefined) return convert(`${place} has no ${lookup.manifestName}`);
   if (lookup.manifest instanceof Error) return convert(`${lookup.manifestName} of ${place} is unreadable (${lookup.manifest.message})`);
   const diffs = differences(wanted, lookup.manifest);
   if (diffs.length > 0) return convert(`${place} holds another conversion (${diffs.length} difference${diffs.length === 1 ? '' : 's'})`, diffs);
-  const models = wanted.models.map((m) => `${m.id}@${short(m.revision)} (${m.role})`).join(', ');
+  const models = [...(wanted.singleFile ? [describeSingleFile(wanted.singleFile)] : []), ...wanted.models.map((m) => `${m.id}@${short(m.revision)} (${m.role})`)].join(', ');
   return {
     current: true,
     matched: `${lookup.manifestName} of ${place} matches: ${models}, all ${Object.keys(wanted.inputs).length} converter inputs, action ${wanted.actionMajor}`,

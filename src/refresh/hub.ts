@@ -7,6 +7,7 @@ import { inFolder, variantFolder } from '../hub/layout.js';
 import { errorMessage } from '../format/error.js';
 import { identityOf, judge, replacedBy } from './compare.js';
 import type { RefreshDecision } from './stage.js';
+import type { SingleFileCheck } from '../single-file/check.js';
 
 type Lookup = Parameters<typeof judge>[2];
 
@@ -34,9 +35,10 @@ export async function decideHubRefresh(
   config: Config,
   models: ReadonlyArray<{ id: string; revision: string; resolved: boolean }>,
   hub: HubPublishOptions,
+  singleFile?: SingleFileCheck,
   source: HubManifestSource = new HubWriter(hub),
 ): Promise<RefreshDecision> {
-  const wanted = identityOf(config, models);
+  const wanted = identityOf(config, models, singleFile);
   const names = publishedNames({ conversion: config.conversion, assetPrefix: config.publish.assetPrefix });
   const manifestPath = inFolder(variantFolder(hub.pathInRepo, variantName(config.conversion)), names.manifest);
   const place = `Hub repository ${hub.repo} (${hub.revision})`;

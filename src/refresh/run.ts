@@ -5,6 +5,7 @@ import type { Replaced } from '../package/manifest.js';
 import { decideRefresh, describeVerdict, ReleaseReader, type RefreshDecision } from './stage.js';
 import { decideHubRefresh } from './hub.js';
 import { errorMessage } from '../format/error.js';
+import type { SingleFileCheck } from '../single-file/check.js';
 
 export interface RefreshOutcome {
   /** The release is current: the step ends here, before any setup (main's summary says why). */
@@ -16,22 +17,22 @@ export interface RefreshOutcome {
 }
 
 /**
- * The skip-if-unchanged stage of the main action, after the Hub resolved the commits and before
- * any setup: sets the `skipped` output and says whether the release is current. A dry
- * run compares too, but never skips: it reports what a real run would do.
+ * The skip-if-unchanged stage of the main action, after the Hub resolved the commits (and the
+ * single-file stage read the file's sha256s) and before any setup: sets the `skipped` output and
+ * says whether the release is current. A dry run compares too, but never skips: it reports what a
+ * real run would do.
  */
-export async function refreshStage(config: Config, models: ReadonlyArray<{ id: string; revision: string; resolved: boolean }>): Promise<RefreshOutcome> {
+export async function refreshStage(config: Config, models: ReadonlyArray<{ id: string; revision: string; resolved: boolean }>, singleFile?: SingleFileCheck): Promise<RefreshOutcome> {
   const tag = config.publish.release?.tag;
   const hub = config.publish.hub;
-  // A single file's identity is its sha256, which the published manifest's models do not carry yet: always converted.
-  if (!config.skipIfUnchanged || (tag === undefined && hub === undefined) || config.singleFile) {
+  if (!config.skipIfUnchanged || (tag === undefined && hub === undefined)) {
     setOutput('skipped', false);
     return { skipped: false };
   }
   // Current only when every place this run publishes to holds this conversion.
   const decisions: RefreshDecision[] = [];
-  if (tag !== undefined) decisions.push(await releaseDecision(config, models, tag));
-  if (hub !== undefined) decisions.push(await decideHubRefresh(config, models, hub));
+  if (tag !== undefined) decisions.push(await releaseDecision(config, models, tag, singleFile));
+  if (hub !== undefined) decisions.push(await decideHubRefresh(config, models, hub, singleFile));
   const lines = decisions.flatMap((d) => describeVerdict(d.verdict));
   const current = decisions.every((d) => d.verdict.current);
   core.info(`skip-if-unchanged: ${lines.join('\n  ')}`);
@@ -42,12 +43,12 @@ export async function refreshStage(config: Config, models: ReadonlyArray<{ id: s
   return { skipped: false, replaced: decisions.find((d) => d.replaced)?.replaced, verdict };
 }
 
-async function releaseDecision(config: Config, models: ReadonlyArray<{ id: string; revision: string; resolved: boolean }>, tag: string): Promise<RefreshDecision> {
+async function releaseDecision(config: Config, models: ReadonlyArray<{ id: string; revision: string; resolved: boolean }>, tag: string, singleFile?: SingleFileCheck): Promise<RefreshDecision> {
   let reader: ReleaseReader | undefined;
   try {
     reader = await ReleaseReader.open(config.publish.githubToken, config.publish.github);
   } catch (error) {
     core.warning(`skip-if-unchanged cannot read the releases (${errorMessage(error)}): converting.`, { title: 'skip-if-unchanged' });
   }
-  return reader ? decideRefresh(config, models, tag, reader) : { verdict: { current: false, reason: 'the releases could not be read', differences: [] } };
+  return reader ? decideRefresh(config, models, tag, reader, singleFile) : { verdict: { current: false, reason: 'the releases could not be read', differences: [] } };
 }

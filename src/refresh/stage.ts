@@ -5,6 +5,7 @@ import { githubAssetName, Releases, type AssetInfo, type ReleaseInfo } from '../
 import { identityOf, judge, replacedBy, type Verdict } from './compare.js';
 import { publishedIdentity, type PublishedIdentity, type Replaced } from '../package/manifest.js';
 import { errorMessage } from '../format/error.js';
+import type { SingleFileCheck } from '../single-file/check.js';
 
 /**
  * The thin part of skip-if-unchanged: reads the release of a tag and this variant's manifest
@@ -54,14 +55,15 @@ export interface RefreshDecision {
   replaced?: Replaced;
 }
 
-/** Compares one run (its Config and resolved models) with the release it would publish to. */
+/** Compares one run (its Config, resolved models and single file) with the release it would publish to. */
 export async function decideRefresh(
   config: Config,
   models: ReadonlyArray<{ id: string; revision: string; resolved: boolean }>,
   tag: string,
   reader: ReleaseReader,
+  singleFile?: SingleFileCheck,
 ): Promise<RefreshDecision> {
-  const wanted = identityOf(config, models);
+  const wanted = identityOf(config, models, singleFile);
   const manifestName = publishedNames({ conversion: config.conversion, assetPrefix: config.publish.assetPrefix }).manifest;
   let lookup: Lookup;
   try {

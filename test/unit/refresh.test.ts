@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { ACTION_MAJOR } from '../../src/cache/keys.js';
 import type { InputName } from '../../src/inputs/names.js';
 import { parseInputs } from '../../src/inputs/parse.js';
-import { buildManifest, publishedIdentity, type PublishedIdentity } from '../../src/package/manifest.js';
+import { buildManifest, publishedIdentity, type PublishedIdentity, type SingleFileRecord } from '../../src/package/manifest.js';
+import type { SingleFileCheck } from '../../src/single-file/check.js';
 import {
   differences,
   identityOf,
@@ -11,7 +12,7 @@ import {
   replacedBy,
   type ConversionIdentity,
 } from '../../src/refresh/compare.js';
-import { ACTION, HUB_MODEL, ctx, raw } from './fixtures.js';
+import { ACTION, HUB_MODEL, WORKSPACE, ctx, raw } from './fixtures.js';
 
 const sha = (c: string) => c.repeat(40);
 const REFINER = 'stabilityai/stable-diffusion-xl-refiner-1.0';
@@ -38,6 +39,7 @@ const publishedAs = (w: ConversionIdentity): PublishedIdentity => ({
   models: w.models.map(({ id, revision }) => ({ id, revision })),
   inputs: { ...w.inputs },
   actionMajor: w.actionMajor,
+  singleFile: null,
 });
 const TAG = 'sd21-v1';
 const found = (manifest: PublishedIdentity | Error | undefined) => ({ release: true as const, manifestName: 'x_manifest.json', manifest });
@@ -238,5 +240,124 @@ describe('the action major version on both sides', () => {
     const replaces = { models: [{ id: HUB_MODEL, revision: sha('9') }], actionMajor: 'v1', changes: ['x'] };
     expect(buildManifest({ ...base, replaces }).replaces).toEqual(replaces);
     expect(buildManifest(base).replaces).toBeNull();
+  });
+});
+
+describe('skip-if-unchanged with a single-file model-version', () => {
+  const CONFIG = 'acme/tiny-config';
+  const CHECKPOINT = 'models/tiny.safetensors';
+  const files = [CHECKPOINT, 'loras/style.safetensors', 'loras/extra.safetensors', 'cfg/model_index.json'];
+  const singleConfig = (lora: string, modelConfig = CONFIG) =>
+    parseInputs(raw({ 'model-version': CHECKPOINT, lora, 'model-config': modelConfig }), ctx({ files, dirs: ['cfg'] })).config!;
+  const local = (input: string, sha256?: string) => ({ source: { where: 'local' as const, input, path: `${WORKSPACE}/${input}` }, sha256, size: 10 });
+  const sha256 = (c: string) => c.repeat(64);
+  const SHA_A = sha256('a');
+  const SHA_B = sha256('b');
+  const SHA_E = sha256('e');
+  const checkOf = (loras: Array<[string, string | undefined, number]>, checkpointSha = SHA_A): SingleFileCheck => ({
+    kind: 'sd1',
+    checkpoint: local(CHECKPOINT, checkpointSha),
+    loras: loras.map(([input, sha256, scale]) => ({ ...local(input, sha256), scale })),
+    config: { where: 'hub', id: CONFIG, commit: sha('c'), files: [] },
+  });
+  const config = singleConfig('loras/style.safetensors:0.7');
+  const check = checkOf([['loras/style.safetensors', SHA_B, 0.7]]);
+  const wantedFile = identityOf(config, [], check);
+
+  const manifestInput = (w: ConversionIdentity) => ({
+    action: { name: 'a', version: '1.0.0', major: ACTION_MAJOR, ref: null },
+    model: { id: config.conversion.modelVersion, revision: 'main', sha: null, local: true },
+    models: [],
+    converterInputs: w.inputs,
+    environment: { packages: null, python: null, macos: null, xcode: null },
+    verdicts: [],
+    bundle: null,
+    archives: [],
+    run: { repository: null, runId: null, runAttempt: null, commit: null },
+  });
+
+  /** What the conversion of `check` publishes, as package/manifest.ts writes it and reads it back through JSON. */
+  function publishedOf(c: SingleFileCheck, w: ConversionIdentity): PublishedIdentity {
+    const record = (f: SingleFileCheck['checkpoint']) => ({ input: f.source.input, repo: null, file: f.source.input.split('/').pop() ?? '', commit: null, sha256: f.sha256 ?? '', size: 10 });
+    const singleFile: SingleFileRecord = {
+      checkpoint: record(c.checkpoint),
+      kind: c.kind,
+      config: c.config.where === 'hub' ? { repo: c.config.id, commit: c.config.commit } : { folder: 'cfg' },
+      loras: c.loras.map((l) => ({ ...record(l), scale: l.scale })),
+      diffusers: '0.30.2',
+      torch: '2.5.0',
+    };
+    const manifest = buildManifest({ ...manifestInput(w), singleFile });
+    const identity = publishedIdentity(JSON.parse(JSON.stringify(manifest)));
+    if (identity instanceof Error) throw identity;
+    return identity;
+  }
+  const published = publishedOf(check, wantedFile);
+
+  it('identityOf: the checkpoint and each LoRA by sha256 (a LoRA with its scale), the config by its commit', () => {
+    expect(wantedFile.models).toEqual([]);
+    expect(wantedFile.singleFile).toEqual({
+      checkpoint: { name: CHECKPOINT, sha256: SHA_A },
+      loras: [{ name: 'loras/style.safetensors', sha256: SHA_B, scale: 0.7 }],
+      config: { repo: CONFIG, commit: sha('c') },
+    });
+    expect(published.singleFile).toEqual({ checkpoint: { file: 'tiny.safetensors', sha256: SHA_A }, loras: [{ file: 'style.safetensors', sha256: SHA_B, scale: 0.7 }], config: { repo: CONFIG, commit: sha('c') } });
+  });
+
+  it('the same files, scales and config commit: current, and the line names them', () => {
+    expect(differences(wantedFile, published)).toEqual([]);
+    const verdict = judge(wantedFile, TAG, found(published));
+    expect(verdict).toMatchObject({ current: true });
+    if (!verdict.current) return;
+    expect(verdict.matched).toContain(`${CHECKPOINT} sha256 aaaaaaaaaaaa (single file), LoRA loras/style.safetensors sha256 bbbbbbbbbbbb x0.7, config ${CONFIG}@cccccccccccc`);
+  });
+
+  it('a changed checkpoint sha256 (same path): one difference naming both', () => {
+    const changed = identityOf(config, [], checkOf([['loras/style.safetensors', SHA_B, 0.7]], SHA_E));
+    expect(differences(changed, published)).toEqual([`checkpoint ${CHECKPOINT}: sha256 aaaaaaaaaaaa published, eeeeeeeeeeee now`]);
+    expect(judge(changed, TAG, found(published))).toMatchObject({ current: false, reason: `release ${TAG} holds another conversion (1 difference)` });
+  });
+
+  it('a changed LoRA scale: the lora input and the LoRA\'s scale', () => {
+    const changed = identityOf(singleConfig('loras/style.safetensors:0.5'), [], checkOf([['loras/style.safetensors', SHA_B, 0.5]]));
+    expect(differences(changed, published)).toEqual(['input lora: "loras/style.safetensors:0.7" published, "loras/style.safetensors:0.5" now', 'LoRA loras/style.safetensors: scale 0.7 published, 0.5 now']);
+  });
+
+  it('a LoRA added, a LoRA file replaced under its name, a LoRA dropped', () => {
+    const added = identityOf(singleConfig('loras/style.safetensors:0.7, loras/extra.safetensors'), [], checkOf([['loras/style.safetensors', SHA_B, 0.7], ['loras/extra.safetensors', SHA_E, 1]]));
+    expect(differences(added, published)).toEqual([
+      'input lora: "loras/style.safetensors:0.7" published, "loras/style.safetensors:0.7\\nloras/extra.safetensors:1" now',
+      'LoRA loras/extra.safetensors (sha256 eeeeeeeeeeee) is not in the manifest',
+    ]);
+    const replaced = identityOf(config, [], checkOf([['loras/style.safetensors', SHA_E, 0.7]]));
+    expect(differences(replaced, published)).toEqual(['LoRA loras/style.safetensors: sha256 bbbbbbbbbbbb published, eeeeeeeeeeee now']);
+    const dropped = identityOf(singleConfig(''), [], checkOf([]));
+    expect(differences(dropped, published)).toEqual(['input lora: "loras/style.safetensors:0.7" published, "" now', 'the manifest lists LoRA style.safetensors (sha256 bbbbbbbbbbbb), which this run does not merge']);
+  });
+
+  it('another config commit; a manifest without a singleFile record', () => {
+    const newer: SingleFileCheck = { ...check, config: { where: 'hub', id: CONFIG, commit: sha('d'), files: [] } };
+    expect(differences(identityOf(config, [], newer), published)).toEqual([`config ${CONFIG}: commit cccccccccccc published, dddddddddddd now`]);
+    expect(differences(wantedFile, { ...published, singleFile: null })).toEqual(['the manifest records no single file (`singleFile`)']);
+  });
+
+  it('not comparable, so converting and saying why: a Hub file the listing gives no sha256, a local config folder, no check', () => {
+    const hubFile: SingleFileCheck = { ...check, checkpoint: { source: { where: 'hub', input: 'acme/files/tiny.safetensors', repo: 'acme/files', revision: 'main', file: 'tiny.safetensors' }, commit: sha('f') } };
+    expect(judge(identityOf(config, [], hubFile), TAG, found(published))).toEqual({
+      current: false,
+      reason: "acme/files@main:tiny.safetensors has no sha256 in the Hub's listing (not an LFS file), so its bytes cannot be compared",
+      differences: [],
+    });
+    const folder: SingleFileCheck = { ...check, config: { where: 'local', path: `${WORKSPACE}/cfg` } };
+    expect(judge(identityOf(singleConfig('loras/style.safetensors:0.7', 'cfg'), [], folder), TAG, found(published))).toMatchObject({ current: false, reason: 'model-config is a local folder, which has no commit to compare' });
+    expect(judge(identityOf(config, []), TAG, found(published))).toMatchObject({ current: false, reason: 'the single file was not read, so its sha256 is not known' });
+  });
+
+  it('publishedIdentity names what a singleFile record lacks', () => {
+    const manifest = JSON.parse(JSON.stringify(buildManifest(manifestInput(wantedFile)))) as Record<string, unknown>;
+    expect(publishedIdentity({ ...manifest, singleFile: { loras: [] } })).toEqual(new Error("a `singleFile` record without the checkpoint's file and sha256"));
+    expect(publishedIdentity({ ...manifest, singleFile: { checkpoint: { file: 'a', sha256: 'b' }, loras: [{ file: 'l', sha256: 'c' }], config: { folder: 'f' } } })).toEqual(new Error('a `singleFile.loras` entry without its file, sha256 and scale'));
+    expect(publishedIdentity({ ...manifest, singleFile: { checkpoint: { file: 'a', sha256: 'b' }, loras: [], config: {} } })).toEqual(new Error('a `singleFile` record without its config (repo and commit, or folder)'));
+    expect(publishedIdentity(manifest)).toMatchObject({ singleFile: null });
   });
 });

@@ -318,10 +318,20 @@ describe('the outputs cache of a single-file conversion', () => {
 });
 
 describe('skip-if-unchanged with a single file', () => {
-  it('warns that the file is always converted (its sha256 is not compared with the release)', () => {
-    const r = parseInputs(raw({ 'model-version': 'm.safetensors', 'skip-if-unchanged': 'true', 'release-tag': 'v1' }), ctx({ files: ['m.safetensors'], env: { GITHUB_REPOSITORY: 'o/r' } }));
+  const parse = (extra: Parameters<typeof raw>[0]) =>
+    parseInputs(raw({ 'model-version': 'm.safetensors', 'skip-if-unchanged': 'true', 'release-tag': 'v1', ...extra }), ctx({ files: ['m.safetensors', 'cfg/model_index.json'], dirs: ['cfg'], env: { GITHUB_REPOSITORY: 'o/r' } }));
+  const skipWarnings = (r: ReturnType<typeof parse>) => r.warnings.filter((w) => w.startsWith('Input `skip-if-unchanged`'));
+
+  it('no warning with a Hub config: the file is compared by its sha256', () => {
+    const r = parse({ 'model-config': 'acme/config' });
     expect(r.errors).toEqual([]);
-    expect(r.warnings).toContain('Input `skip-if-unchanged` is true, but model-version is a single file, whose sha256 is not compared with the published conversion: the action always converts it.');
+    expect(skipWarnings(r)).toEqual([]);
+  });
+
+  it('warns that a single file with a local model-config folder is always converted (the folder has no commit)', () => {
+    const r = parse({ 'model-config': 'cfg' });
+    expect(r.errors).toEqual([]);
+    expect(skipWarnings(r)).toEqual(['Input `skip-if-unchanged` is true, but model-config is a local folder, which has no commit to compare: the action always converts the single file.']);
   });
 });
 

@@ -154,8 +154,6 @@ class Connection {
   private held: Buffer[] | undefined;
   private problem: Error | undefined;
   closed = false;
-  /** It has answered before (the server may have closed it since: then the request goes on a new one). */
-  answered = false;
 
   constructor(readonly key: string, origin: URL) {
     const port = Number(origin.port || (origin.protocol === 'https:' ? 443 : 80));
@@ -257,7 +255,6 @@ export class DirectHttp {
       const connection = reused ?? new Connection(key, url);
       try {
         const head = await connection.request(url, headers);
-        connection.answered = true;
         return new DirectResponse(head.status, head.headers, head.early, connection, (c) => this.release(c));
       } catch (error) {
         connection.socket.destroy();

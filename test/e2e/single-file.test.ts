@@ -195,6 +195,46 @@ describe('the outputs cache of a single-file conversion', () => {
   }, 300_000);
 });
 
+describe('skip-if-unchanged with a single file', () => {
+  it('publishes to a release; a rerun of the same bytes skips before setup (no helper, no converter); another LoRA scale converts, naming it', async () => {
+    const inputs = {
+      'model-version': 'checkpoints/tiny.safetensors',
+      lora: 'loras/style.safetensors:0.7',
+      'model-config': CONFIG_REPO,
+      'release-tag': 'tiny-single-file',
+      'github-token': services.githubToken,
+      'skip-if-unchanged': 'true',
+      'upload-artifact': 'false',
+    };
+    const first = await job('skip', inputs);
+    expect(first.run.exitCode, first.run.stdout.slice(-4000)).toBe(0);
+    expect(first.run.outputs.skipped).toBe('false');
+    expect(first.run.stdout).toContain('skip-if-unchanged: Converting: there is no published release tiny-single-file.');
+    expect(first.run.stdout).toContain('SINGLE_FILE_RESULT');
+
+    const second = await job('skip', inputs);
+    expect(second.run.exitCode, second.run.stdout.slice(-4000)).toBe(0);
+    expect(second.run.outputs.skipped).toBe('true');
+    const [checkpoint, lora, config] = [sha256(path.join(models, 'tiny.safetensors')), sha256(path.join(models, 'style.safetensors')), services.hub.resolve(CONFIG_REPO)].map((s) => s.slice(0, 12));
+    expect(second.run.summary).toContain(
+      `of release tiny-single-file matches: checkpoints/tiny.safetensors sha256 ${checkpoint} (single file), LoRA loras/style.safetensors sha256 ${lora} x0.7, config ${CONFIG_REPO}@${config}, all `,
+    );
+    expect(second.run.stdout).not.toContain('Set up Python and the converter');
+    expect(second.run.stdout).not.toContain('SINGLE_FILE_RESULT');
+    expect(existsSync(path.join(second.workspace, 'coreml-models'))).toBe(false);
+
+    const third = await job('skip', { ...inputs, lora: 'loras/style.safetensors:0.5' });
+    expect(third.run.exitCode, third.run.stdout.slice(-4000)).toBe(0);
+    expect(third.run.outputs.skipped).toBe('false');
+    expect(third.run.stdout).toContain('skip-if-unchanged: Converting: release tiny-single-file holds another conversion (2 differences).');
+    expect(third.run.stdout).toContain('- LoRA loras/style.safetensors: scale 0.7 published, 0.5 now');
+    expect(third.run.stdout).toContain('SINGLE_FILE_RESULT');
+    const manifest = manifestOf(third.runnerDir) as Manifest & { replaces: { changes: string[] } | null };
+    expect(manifest.singleFile?.loras).toEqual([expect.objectContaining({ sha256: sha256(path.join(models, 'style.safetensors')), scale: 0.5 })]);
+    expect(manifest.replaces?.changes).toContain('LoRA loras/style.safetensors: scale 0.7 published, 0.5 now');
+  }, 600_000);
+});
+
 describe('a dry run with a single file', () => {
   it('reads the kind and the LoRAs\' bases, resolves the config, and installs nothing', async () => {
     const { run } = await job('dry-run', { 'model-version': `${FILES_REPO}/sd15/tiny.safetensors`, lora: 'loras/style.safetensors:0.7', 'model-config': CONFIG_REPO, 'dry-run': 'true' });

@@ -40437,6 +40437,536 @@ function downloadOrder(files) {
     return [...files].sort((a, b) => (b.size ?? 0) - (a.size ?? 0));
 }
 
+// EXTERNAL MODULE: external "node:net"
+var external_node_net_ = __nccwpck_require__(7030);
+// EXTERNAL MODULE: external "node:tls"
+var external_node_tls_ = __nccwpck_require__(1692);
+;// CONCATENATED MODULE: ./src/hub/transfer.ts
+
+
+/** The connection ended before the whole body came; `written` bytes of it are in the file. */
+class BodyDropped extends Error {
+    written;
+    constructor(written, message) {
+        super(message);
+        this.written = written;
+        this.name = 'BodyDropped';
+    }
+}
+/** Size of each read buffer; two per download, one filling while the other is written. */
+const BATCH = 1024 * 1024;
+/** A read buffer is written out once less than this is left in it (one socket read's worth). */
+const MIN_READ = 64 * 1024;
+const HEAD_LIMIT = 64 * 1024;
+/** The short body of an answer not saved is read to its end, so that the connection serves the next request. */
+const DISCARD_LIMIT = 64 * 1024;
+const SOCKET_TIMEOUT_MS = 60_000;
+/** Pure: the status and headers of a response head (the bytes before the empty line). */
+function parseHead(head) {
+    const [statusLine = '', ...lines] = head.split('\r\n');
+    const status = /^HTTP\/1\.[01] (\d{3})(?: |$)/.exec(statusLine)?.[1];
+    if (!status)
+        throw new Error(`not an HTTP/1.1 response: ${JSON.stringify(statusLine.slice(0, 80))}`);
+    const headers = new Map();
+    for (const line of lines) {
+        const colon = line.indexOf(':');
+        if (colon <= 0)
+            throw new Error(`a malformed response header: ${JSON.stringify(line.slice(0, 80))}`);
+        const name = line.slice(0, colon).trim().toLowerCase();
+        const value = line.slice(colon + 1).trim();
+        const before = headers.get(name);
+        headers.set(name, before === undefined ? value : `${before}, ${value}`);
+    }
+    return { status: Number(status), headers };
+}
+/** Pure: the length of the body of an answer to a GET (RFC 9112, section 6.3). */
+function framingOf(status, headers) {
+    if (status === 204 || status === 304 || status < 200)
+        return { kind: 'length', length: 0 };
+    const coding = headers.get('transfer-encoding');
+    if (coding !== undefined)
+        return coding.split(',').at(-1)?.trim().toLowerCase() === 'chunked' ? { kind: 'chunked' } : { kind: 'close' };
+    const length = headers.get('content-length');
+    if (length === undefined)
+        return { kind: 'close' };
+    if (!/^\d+$/.test(length))
+        throw new Error(`an invalid Content-Length ${JSON.stringify(length)}`);
+    return { kind: 'length', length: Number(length) };
+}
+/**
+ * The chunked transfer coding, decoded in place: the data among buffer[start, end) moves to
+ * start, without the chunk sizes and line ends. Keeps its state from one read to the next.
+ */
+class Dechunker {
+    state = 'size';
+    line = '';
+    left = 0;
+    /** The last chunk and the trailer have been read. */
+    get done() {
+        return this.state === 'done';
+    }
+    /** Decodes buffer[start, end); returns where the data, now at [start, returned), ends. Bytes after the body are an error. */
+    decode(buffer, start, end) {
+        let out = start;
+        let at = start;
+        while (at < end) {
+            if (this.state === 'done')
+                throw new Error('bytes after the end of a chunked body');
+            if (this.state === 'data') {
+                const n = Math.min(this.left, end - at);
+                if (out !== at)
+                    buffer.copyWithin(out, at, at + n);
+                out += n;
+                at += n;
+                this.left -= n;
+                if (this.left === 0)
+                    this.state = 'data-end';
+                continue;
+            }
+            const lf = buffer.indexOf(10, at);
+            const stop = lf < 0 || lf >= end ? end : lf;
+            this.line += buffer.toString('latin1', at, stop);
+            if (this.line.length > 4096)
+                throw new Error('a chunked body with an overlong line');
+            at = stop;
+            if (stop === end)
+                break;
+            at += 1;
+            this.endOfLine(this.line.replace(/\r$/, ''));
+            this.line = '';
+        }
+        return out;
+    }
+    endOfLine(line) {
+        if (this.state === 'data-end') {
+            if (line !== '')
+                throw new Error('a chunked body without the line end after a chunk');
+            this.state = 'size';
+        }
+        else if (this.state === 'size') {
+            const size = /^([0-9a-fA-F]{1,12})[ \t]*(?:;.*)?$/.exec(line)?.[1];
+            if (size === undefined)
+                throw new Error(`a chunked body with a bad chunk size ${JSON.stringify(line.slice(0, 40))}`);
+            this.left = parseInt(size, 16);
+            this.state = this.left === 0 ? 'trailer' : 'data';
+        }
+        else if (line === '') {
+            this.state = 'done';
+        }
+    }
+}
+/**
+ * One keep-alive connection, one request at a time. Its socket reads (with `onread`, no buffer
+ * allocated per read) into the buffer its current reader gives.
+ */
+class Connection {
+    key;
+    socket;
+    headBuffer = Buffer.allocUnsafe(16 * 1024);
+    reader;
+    /** Bytes read between a response head and the reading of its body (TLS hands over what it already decrypted after a pause). */
+    held;
+    problem;
+    closed = false;
+    constructor(key, origin) {
+        this.key = key;
+        const port = Number(origin.port || (origin.protocol === 'https:' ? 443 : 80));
+        // Node asks for the next read's buffer right after each read is handed over.
+        const onread = { buffer: () => this.reader?.next() ?? this.headBuffer, callback: (n, buffer) => this.received(n, buffer) };
+        this.socket =
+            origin.protocol === 'https:'
+                ? external_node_tls_.connect({ host: origin.hostname, port, servername: external_node_net_.isIP(origin.hostname) ? undefined : origin.hostname, ALPNProtocols: ['http/1.1'], onread })
+                : external_node_net_.connect({ host: origin.hostname, port, onread });
+        this.socket.setTimeout(SOCKET_TIMEOUT_MS, () => this.socket.destroy(new Error(`no data for ${SOCKET_TIMEOUT_MS / 1000} s`)));
+        this.socket.on('error', (error) => (this.problem ??= error));
+        this.socket.on('end', () => this.socket.end());
+        this.socket.on('close', () => {
+            this.closed = true;
+            const reader = this.reader;
+            this.reader = undefined;
+            reader?.closed(this.problem);
+        });
+    }
+    received(n, buffer) {
+        const bytes = Buffer.from(buffer.buffer, buffer.byteOffset, n);
+        if (this.reader)
+            this.reader.data(bytes);
+        else if (this.held)
+            this.held.push(Buffer.from(bytes));
+        else
+            this.socket.destroy(new Error('the server sent bytes while no request was open'));
+        return true;
+    }
+    /** After a response head: the socket waits, keeping what still comes, until the body is read or dropped. */
+    hold() {
+        this.read(undefined);
+        this.held = [];
+    }
+    /** What came after the head while the body waited. */
+    takeHeld() {
+        const held = Buffer.concat(this.held ?? []);
+        this.held = undefined;
+        return held;
+    }
+    read(reader) {
+        this.reader = reader;
+        this.held = undefined;
+        if (reader && this.closed) {
+            this.reader = undefined;
+            queueMicrotask(() => reader.closed(this.problem));
+        }
+        else if (reader) {
+            this.socket.ref();
+            this.socket.resume();
+        }
+        else {
+            this.socket.pause();
+            this.socket.unref();
+        }
+    }
+    /** Sends a GET; resolves with the response head and the bytes of the body that came with it. */
+    request(url, headers) {
+        const lines = [`GET ${url.pathname}${url.search} HTTP/1.1`, `Host: ${url.host}`, 'User-Agent: coreml-stable-diffusion-action', 'Accept-Encoding: identity'];
+        for (const [name, value] of Object.entries(headers)) {
+            if (/[\r\n]/.test(name + value))
+                throw new Error(`the request header ${name} has a line break`);
+            lines.push(`${name}: ${value}`);
+        }
+        return new Promise((resolve, reject) => {
+            let head = Buffer.alloc(0);
+            this.read({
+                next: () => this.headBuffer,
+                data: (bytes) => {
+                    head = Buffer.concat([head, bytes]);
+                    const end = head.indexOf('\r\n\r\n');
+                    if (end < 0) {
+                        if (head.length > HEAD_LIMIT)
+                            this.socket.destroy(new Error(`a response head over ${HEAD_LIMIT} bytes`));
+                        return;
+                    }
+                    this.hold();
+                    try {
+                        resolve({ ...parseHead(head.toString('latin1', 0, end)), early: head.subarray(end + 4) });
+                    }
+                    catch (error) {
+                        this.socket.destroy();
+                        reject(error);
+                    }
+                },
+                closed: (error) => reject(error ?? new Error('the server closed the connection before answering')),
+            });
+            this.socket.write(`${lines.join('\r\n')}\r\n\r\n`);
+        });
+    }
+}
+/** Keep-alive connections by origin, for downloads without a proxy. */
+class DirectHttp {
+    idle = new Map();
+    /** One GET (no redirect followed). A reused connection that the server closed meanwhile: the request goes again on a new one. */
+    async get(url, headers) {
+        const key = `${url.protocol}//${url.host}`;
+        for (;;) {
+            const reused = this.take(key);
+            const connection = reused ?? new Connection(key, url);
+            try {
+                const head = await connection.request(url, headers);
+                return new DirectResponse(head.status, head.headers, head.early, connection, (c) => this.release(c));
+            }
+            catch (error) {
+                connection.socket.destroy();
+                if (!reused)
+                    throw error;
+            }
+        }
+    }
+    dispose() {
+        for (const connections of this.idle.values())
+            for (const c of connections)
+                c.socket.destroy();
+        this.idle.clear();
+    }
+    take(key) {
+        const connections = this.idle.get(key) ?? [];
+        let connection = connections.pop();
+        while (connection?.closed)
+            connection = connections.pop();
+        return connection;
+    }
+    release(connection) {
+        if (connection.closed)
+            return;
+        const connections = this.idle.get(connection.key) ?? [];
+        connections.push(connection);
+        this.idle.set(connection.key, connections);
+    }
+}
+class DirectResponse {
+    status;
+    headers;
+    early;
+    connection;
+    release;
+    framing;
+    used = false;
+    constructor(status, headers, early, connection, release) {
+        this.status = status;
+        this.headers = headers;
+        this.early = early;
+        this.connection = connection;
+        this.release = release;
+        this.framing = framingOf(status, headers);
+    }
+    header(name) {
+        return this.headers.get(name);
+    }
+    /** The connection can serve another request once this body has been read to its end. */
+    get keepAlive() {
+        return this.framing.kind !== 'close' && !/(^|,)\s*close\s*(,|$)/i.test(this.headers.get('connection') ?? '');
+    }
+    discard() {
+        if (this.used)
+            return;
+        this.used = true;
+        const { framing, connection } = this;
+        this.early = Buffer.concat([this.early, connection.takeHeld()]);
+        if (framing.kind === 'close' || (framing.kind === 'length' && framing.length > DISCARD_LIMIT)) {
+            connection.socket.destroy();
+            return;
+        }
+        // Read to the end (a few bytes: a redirect's, an error's) to keep the connection.
+        const dechunker = framing.kind === 'chunked' ? new Dechunker() : undefined;
+        let left = framing.kind === 'length' ? framing.length : DISCARD_LIMIT;
+        const scratch = Buffer.allocUnsafe(16 * 1024);
+        /** Takes bytes; true once the body's end is among them. */
+        const take = (bytes) => {
+            left -= bytes.length;
+            if (!dechunker)
+                return left <= 0;
+            bytes.copy(scratch);
+            dechunker.decode(scratch, 0, bytes.length);
+            return dechunker.done;
+        };
+        const done = (reuse) => {
+            connection.read(undefined);
+            if (reuse && this.keepAlive)
+                this.release(connection);
+            else
+                connection.socket.destroy();
+        };
+        const takeOrClose = (bytes) => {
+            try {
+                if (take(bytes))
+                    done(dechunker !== undefined || left === 0);
+                else if (left <= 0)
+                    done(false);
+                return left <= 0 || dechunker?.done === true;
+            }
+            catch {
+                done(false);
+                return true;
+            }
+        };
+        if (left === 0)
+            return done(true);
+        if (this.early.length > 0 && takeOrClose(this.early))
+            return;
+        connection.read({ next: () => scratch, data: (bytes) => void takeOrClose(bytes), closed: () => undefined });
+    }
+    saveTo(file, position, onBytes, signal) {
+        if (this.used)
+            throw new Error('the body was already read');
+        this.used = true;
+        const { connection, framing } = this;
+        this.early = Buffer.concat([this.early, connection.takeHeld()]);
+        const socket = connection.socket;
+        const dechunker = framing.kind === 'chunked' ? new Dechunker() : undefined;
+        let left = framing.kind === 'length' ? framing.length : Infinity;
+        const buffers = [Buffer.allocUnsafeSlow(BATCH), Buffer.allocUnsafeSlow(BATCH)];
+        /** Writes in flight, and the one (if any) of each buffer. */
+        const writes = new Set();
+        const busy = [undefined, undefined];
+        let current = 0;
+        let fill = 0;
+        let written = 0;
+        let failed;
+        return new Promise((resolve, reject) => {
+            let settled = false;
+            const finish = (error, reuse) => {
+                if (settled)
+                    return;
+                settled = true;
+                signal.removeEventListener('abort', onAbort);
+                connection.read(undefined);
+                if (!reuse)
+                    socket.destroy();
+                void Promise.all(writes).then(() => {
+                    if (failed)
+                        return reject(failed);
+                    if (error)
+                        return reject(error);
+                    if (reuse)
+                        this.release(connection);
+                    resolve(written);
+                });
+            };
+            const onAbort = () => finish(new Error('stopped'), false);
+            signal.addEventListener('abort', onAbort, { once: true });
+            /** Writes the filled part of the current buffer, and moves to the other (waiting for its write, socket paused). */
+            const flush = () => {
+                if (fill === 0)
+                    return;
+                const index = current;
+                const bytes = fill;
+                const at = position + written;
+                written += bytes;
+                const write = file.write(buffers[index], 0, bytes, at).then(() => undefined, (error) => {
+                    failed ??= error;
+                    socket.destroy();
+                });
+                writes.add(write);
+                busy[index] = write;
+                void write.then(() => {
+                    writes.delete(write);
+                    if (busy[index] === write)
+                        busy[index] = undefined;
+                });
+                current = 1 - current;
+                fill = 0;
+                const wait = busy[current];
+                if (wait) {
+                    socket.pause();
+                    void wait.then(() => {
+                        if (!settled)
+                            socket.resume();
+                    });
+                }
+            };
+            /**
+             * Bytes of the body: in place at buffers[current][fill...], or elsewhere (the bytes that came
+             * with the head or while the body waited): then copied there, into a new buffer if that one
+             * is still being written.
+             */
+            const take = (bytes) => {
+                let offset = 0;
+                while (offset < bytes.length && !settled) {
+                    const inPlace = bytes.buffer === buffers[current]?.buffer && bytes.byteOffset === (buffers[current]?.byteOffset ?? 0) + fill;
+                    if (!inPlace && busy[current]) {
+                        buffers[current] = Buffer.allocUnsafeSlow(BATCH);
+                        busy[current] = undefined;
+                    }
+                    const buffer = buffers[current];
+                    const n = inPlace ? bytes.length : Math.min(bytes.length - offset, BATCH - fill);
+                    if (!inPlace)
+                        bytes.copy(buffer, fill, offset, offset + n);
+                    offset += n;
+                    let end = fill + n;
+                    if (dechunker)
+                        end = dechunker.decode(buffer, fill, end);
+                    else if (end - fill > left)
+                        throw new Error(`the server sent more than the Content-Length`);
+                    left -= end - fill;
+                    if (end > fill)
+                        onBytes(buffer.subarray(fill, end));
+                    fill = end;
+                    if (left === 0 || dechunker?.done) {
+                        flush();
+                        return finish(undefined, this.keepAlive);
+                    }
+                    if (BATCH - fill < MIN_READ)
+                        flush();
+                }
+            };
+            const reader = {
+                next: () => buffers[current].subarray(fill),
+                data: (bytes) => {
+                    try {
+                        take(bytes);
+                    }
+                    catch (error) {
+                        flush();
+                        finish(new BodyDropped(written, error.message), false);
+                    }
+                },
+                closed: (error) => {
+                    flush();
+                    // A body without a length ends when the server closes; any other close is a drop.
+                    const ended = framing.kind === 'close' && error === undefined;
+                    finish(ended ? undefined : new BodyDropped(written, error?.message ?? 'the server closed the connection'), false);
+                },
+            };
+            try {
+                if (signal.aborted)
+                    return finish(new Error('stopped'), false);
+                if (left === 0)
+                    return finish(undefined, this.keepAlive);
+                if (this.early.length > 0)
+                    take(this.early);
+                if (!settled)
+                    connection.read(reader);
+            }
+            catch (error) {
+                flush();
+                finish(new BodyDropped(written, error.message), false);
+            }
+        });
+    }
+}
+/** A download through the toolkit's HTTP client (when a proxy applies): its response as a FileResponse. */
+async function proxiedGet(http, url, headers) {
+    const response = await http.get(url.href, headers);
+    const message = response.message;
+    return {
+        status: message.statusCode ?? 0,
+        header: (name) => {
+            const value = message.headers[name];
+            return Array.isArray(value) ? value.join(', ') : value;
+        },
+        discard: () => {
+            message.resume();
+        },
+        saveTo: async (file, position, onBytes, signal) => {
+            // Received chunks batched into writes of about BATCH bytes, one write in flight while more arrive.
+            let batch = [];
+            let batched = 0;
+            let written = 0;
+            let writing = Promise.resolve();
+            const flush = async () => {
+                await writing;
+                if (batched === 0)
+                    return;
+                writing = file.writev(batch, position + written);
+                written += batched;
+                batch = [];
+                batched = 0;
+            };
+            let dropped;
+            try {
+                for await (const chunk of message) {
+                    if (signal.aborted) {
+                        message.destroy();
+                        throw new Error('stopped');
+                    }
+                    onBytes(chunk);
+                    batch.push(chunk);
+                    batched += chunk.length;
+                    if (batched >= BATCH)
+                        await flush();
+                }
+            }
+            catch (error) {
+                if (signal.aborted)
+                    throw error;
+                dropped = error;
+            }
+            await flush();
+            await writing;
+            if (dropped !== undefined)
+                throw new BodyDropped(written, dropped instanceof Error ? dropped.message : String(dropped));
+            return written;
+        },
+    };
+}
+
 ;// CONCATENATED MODULE: ./src/format/error.ts
 /** The text of anything thrown: an Error's message, else the value as a string. */
 function errorMessage(error) {
@@ -40444,6 +40974,7 @@ function errorMessage(error) {
 }
 
 ;// CONCATENATED MODULE: ./src/hub/client.ts
+
 
 
 
@@ -40509,6 +41040,23 @@ class HubClient {
         catch {
             throw new Error(`GET ${url} gave no JSON`);
         }
+    }
+    /**
+     * Bytes [start, start + length) of a file at a commit, by a Range request: a safetensors header
+     * without the weights. A server that answers with the whole file (200) is cut off, not read.
+     */
+    async readRange(id, revision, file, start, length) {
+        const url = `${this.endpoint}/${id}/resolve/${encodeURIComponent(revision)}/${file.split('/').map(encodeURIComponent).join('/')}`;
+        const response = await this.http.get(url, { ...this.headers(), Range: `bytes=${start}-${start + length - 1}` });
+        const status = response.message.statusCode ?? 0;
+        if (status !== 206) {
+            response.message.destroy();
+            throw new HubRequestError(status, `GET ${url} with a byte range answered ${status}${status === 200 ? ' (the whole file, not the range)' : ''}`);
+        }
+        const chunks = [];
+        for await (const chunk of response.message)
+            chunks.push(chunk);
+        return Buffer.concat(chunks).subarray(0, length);
     }
     /**
      * Puts the files the converter loads (or `only` these), at exactly this commit, into huggingface_hub's cache
@@ -40582,20 +41130,44 @@ const PARALLEL_DOWNLOADS = 8;
 /** Tries per file: a dropped connection resumes where it stopped, a bad digest starts over once. */
 const DOWNLOAD_TRIES = 5;
 const PARTIAL = '.incomplete';
-const WRITE_BATCH = 4 * 1024 * 1024;
+/** Redirects followed per download (the Hub to its CDN, the CDN's own). */
+const MAX_REDIRECTS = 10;
 /**
- * File downloads: redirects followed (the Hub sends LFS and Xet files to its CDN; the token is
- * dropped there, as the CDN's signed URLs refuse a second credential), a connection kept alive
- * across files, and retries done here rather than by the HTTP client, so a retry resumes.
+ * File downloads: redirects followed here (the Hub sends LFS and Xet files to its CDN; the token
+ * is dropped on another host, as the CDN's signed URLs refuse a second credential), connections
+ * kept alive across files, and retries done here rather than by the HTTP client, so a retry resumes.
  */
 class DownloadClient {
     token;
-    http = new lib_HttpClient('coreml-stable-diffusion-action', [], { allowRetries: false, keepAlive: true, socketTimeout: 60_000 });
+    direct = new DirectHttp();
+    /** For hosts behind a proxy (its settings are the toolkit client's: https_proxy, no_proxy). */
+    proxied = new lib_HttpClient('coreml-stable-diffusion-action', [], { allowRetries: false, allowRedirects: false, keepAlive: true, socketTimeout: 60_000 });
     constructor(token) {
         this.token = token;
     }
     dispose() {
-        this.http.dispose();
+        this.direct.dispose();
+        this.proxied.dispose();
+    }
+    /** A GET, redirects followed; the token goes only to the host first asked. */
+    async get(url, range) {
+        const first = new URL(url);
+        let target = first;
+        for (let hop = 0;; hop++) {
+            const headers = {};
+            if (this.token && target.hostname === first.hostname)
+                headers.Authorization = `Bearer ${this.token}`;
+            if (range)
+                headers.Range = range;
+            const response = this.proxied.getAgentDispatcher(target.href) ? await proxiedGet(this.proxied, target, headers) : await this.direct.get(target, headers);
+            const location = response.header('location');
+            if (![301, 302, 303, 307, 308].includes(response.status) || !location)
+                return response;
+            response.discard();
+            if (hop === MAX_REDIRECTS)
+                throw new Error(`GET ${url}: more than ${MAX_REDIRECTS} redirects`);
+            target = new URL(location, target);
+        }
     }
     async toBlob(url, file, blobs, signal) {
         (0,external_node_fs_namespaceObject.mkdirSync)(blobs, { recursive: true });
@@ -40611,85 +41183,58 @@ class DownloadClient {
             written = 0;
             digest = contentDigest(expected);
         };
+        const stopped = () => new Error(`${file.rfilename}: stopped, another download failed`);
         try {
             for (let attempt = 1; attempt <= DOWNLOAD_TRIES; attempt++) {
                 if (signal.aborted)
-                    throw new Error(`${file.rfilename}: stopped, another download failed`);
+                    throw stopped();
                 if (attempt > 1)
                     await sleep(Math.min(500 * 2 ** (attempt - 2), 8_000), signal);
-                const headers = this.token ? { Authorization: `Bearer ${this.token}` } : {};
-                if (written > 0)
-                    headers.Range = `bytes=${written}-`;
                 let response;
                 try {
-                    response = await this.http.get(url, headers);
+                    response = await this.get(url, written > 0 ? `bytes=${written}-` : undefined);
                 }
                 catch (error) {
                     lastProblem = errorMessage(error);
                     continue;
                 }
-                const status = response.message.statusCode ?? 0;
+                const status = response.status;
                 if (status === 429 || status >= 500) {
-                    await response.readBody();
+                    response.discard();
                     lastProblem = `answered ${status}`;
-                    const retryAfter = Number(response.message.headers['retry-after']);
+                    const retryAfter = Number(response.header('retry-after'));
                     if (status === 429 && retryAfter > 0)
                         await sleep(Math.min(retryAfter, 60) * 1000, signal);
                     continue;
                 }
                 if (status !== 200 && status !== 206) {
-                    await response.readBody();
+                    response.discard();
                     throw new Error(`GET ${url} answered ${status}${status === 401 || status === 403 ? ' (the token has no access: gated or private model?)' : ''}`);
                 }
-                const join = written === 0 && status === 200 ? 'append' : resumeFrom(status, response.message.headers['content-range'], written);
+                const join = written === 0 && status === 200 ? 'append' : resumeFrom(status, response.header('content-range'), written);
                 if (join !== 'append') {
                     // A 200 is the whole file again; a range that does not join: take the whole file.
                     if (join === 'refuse')
-                        response.message.destroy();
+                        response.discard();
                     await startOver();
                     if (join === 'refuse') {
                         lastProblem = `answered ${status} with a range that does not start at byte ${written}`;
                         continue;
                     }
                 }
-                const total = expected?.size ?? totalOf(status, response.message.headers, written);
-                // Bytes are hashed as they come and written in large batches, one write in flight while
-                // the next batch is read; whatever arrived before a drop is written, so a retry resumes there.
-                let batch = [];
-                let batched = 0;
-                let writing = Promise.resolve();
-                const flush = async () => {
-                    await writing;
-                    if (batched === 0)
-                        return;
-                    writing = out.writev(batch, written);
-                    written += batched;
-                    batch = [];
-                    batched = 0;
-                };
-                let dropped;
+                const total = expected?.size ?? totalOf(status, response, written);
+                // Bytes are hashed as they arrive and written as they are; whatever arrived before a drop is
+                // written (and hashed), so a retry resumes there.
                 try {
-                    for await (const chunk of response.message) {
-                        if (signal.aborted) {
-                            response.message.destroy();
-                            throw new Error(`${file.rfilename}: stopped, another download failed`);
-                        }
-                        digest.update(chunk);
-                        batch.push(chunk);
-                        batched += chunk.length;
-                        if (batched >= WRITE_BATCH)
-                            await flush();
-                    }
+                    written += await response.saveTo(out, written, (bytes) => digest.update(bytes), signal);
                 }
                 catch (error) {
                     if (signal.aborted)
+                        throw stopped();
+                    if (!(error instanceof BodyDropped))
                         throw error;
-                    dropped = error;
-                }
-                await flush();
-                await writing;
-                if (dropped !== undefined) {
-                    lastProblem = `connection dropped after ${written} bytes (${errorMessage(dropped)})`;
+                    written += error.written;
+                    lastProblem = `connection dropped after ${written} bytes (${error.message})`;
                     continue;
                 }
                 if (total !== undefined && written < total) {
@@ -40722,13 +41267,12 @@ class DownloadClient {
     }
 }
 /** The whole file's size from a response, when it says: Content-Range's total, else Content-Length. */
-function totalOf(status, headers, written) {
-    const range = headers['content-range'];
-    const ofRange = typeof range === 'string' ? /\/(\d+)$/.exec(range)?.[1] : undefined;
+function totalOf(status, response, written) {
+    const ofRange = /\/(\d+)$/.exec(response.header('content-range') ?? '')?.[1];
     if (status === 206 && ofRange)
         return Number(ofRange);
-    const length = headers['content-length'];
-    return typeof length === 'string' ? written + Number(length) : undefined;
+    const length = response.header('content-length');
+    return length !== undefined ? written + Number(length) : undefined;
 }
 /**
  * Runs work on items, at most `limit` at a time; the first failure aborts the signal the others
@@ -40908,7 +41452,7 @@ const vocabulary_PSNR_PARTS = [
     'controlnet_quantized',
 ];
 /** `<part>_quantized`: the action's own check of a quantized package against its float16 outputs (python/quantize_bundle.py). */
-const isQuantizedCheck = (part) => part.endsWith('_quantized');
+const vocabulary_isQuantizedCheck = (part) => part.endsWith('_quantized');
 const QUANTIZED_CHECK = 'quantized to float16 Core ML (the action)';
 /** The converter's own hard floor (ABSOLUTE_MIN_PSNR): below it, it raises `dB is too low!`. */
 const CONVERTER_MIN_PSNR = 35;
@@ -41113,7 +41657,7 @@ function installPlan(request) {
         return {
             mode: 'constraints',
             files: constraints === pinsFile ? [] : [{ path: constraints, text: withoutHashes(pinsText) }],
-            steps: [{ label: 'the converter and its dependencies, within the constraints', argv: pip(python, ...INSTALL, '--constraint', constraints, requirement) }],
+            steps: [{ label: 'the converter and its dependencies, within the constraints', argv: pip(python, ...INSTALL, '--constraint', constraints, requirement, ...(request.extras ?? [])) }],
         };
     }
     const backends = subset(pinsText, BUILD_BACKENDS);
@@ -41127,215 +41671,6 @@ function installPlan(request) {
     const isolation = backends ? ['--no-build-isolation'] : [];
     steps.push({ label: 'every dependency, from the lock (hashes checked)', argv: pip(python, ...INSTALL, '--require-hashes', '--no-deps', ...isolation, '-r', pinsFile) }, { label: 'the converter at its pinned commit, without dependencies', argv: pip(python, ...INSTALL, '--no-deps', ...isolation, requirement) }, { label: 'pip check: the installed set is consistent', argv: pip(python, 'check') });
     return { mode: 'lock', files, steps };
-}
-
-;// CONCATENATED MODULE: ./src/converter/commands.ts
-
-
-/** Flags of torch2coreml, each with the input that sets it (extra-args may not set these). */
-const MANAGED_FLAGS = new Map([
-    ['--model-version', 'model-version'],
-    ['-o', 'output-dir'],
-    ['--convert-text-encoder', 'convert-text-encoder'],
-    ['--convert-vae-decoder', 'convert-vae-decoder'],
-    ['--convert-vae-encoder', 'convert-vae-encoder'],
-    ['--convert-unet', 'convert-unet'],
-    ['--convert-safety-checker', 'convert-safety-checker'],
-    ['--convert-mmdit', 'convert-mmdit'],
-    ['--convert-controlnet', 'convert-controlnet'],
-    ['--refiner-version', 'refiner-version'],
-    ['--custom-vae-version', 'custom-vae-version'],
-    ['--compute-unit', 'compute-unit'],
-    ['--latent-h', 'latent-h'],
-    ['--latent-w', 'latent-w'],
-    ['--text-token-sequence-length', 'text-token-sequence-length'],
-    ['--text-encoder-hidden-size', 'text-encoder-hidden-size'],
-    ['--attention-implementation', 'attention-implementation'],
-    ['--check-output-correctness', 'check-output-correctness'],
-    ['--chunk-unet', 'chunk-unet'],
-    ['--quantize-nbits', 'quantize-nbits'],
-    ['--unet-support-controlnet', 'unet-support-controlnet'],
-    ['--unet-batch-one', 'unet-batch-one'],
-    ['--include-t5', 'include-t5'],
-    ['--bundle-resources-for-swift-cli', 'bundle-resources-for-swift-cli'],
-    ['--text-encoder-vocabulary-url', 'text-encoder-vocabulary-url'],
-    ['--text-encoder-merges-url', 'text-encoder-merges-url'],
-    ['--text-encoder-t5-url', 'text-encoder-t5-url'],
-    ['--text-encoder-t5-config-url', 'text-encoder-t5-config-url'],
-    ['--text-encoder-t5-data-url', 'text-encoder-t5-data-url'],
-    ['--min-deployment-target', 'min-deployment-target'],
-    ['--xl-version', 'xl-version'],
-    ['--sd3-version', 'sd3-version'],
-]);
-const PART_SWITCH = {
-    text_encoder: '--convert-text-encoder',
-    vae_decoder: '--convert-vae-decoder',
-    vae_encoder: '--convert-vae-encoder',
-    unet: '--convert-unet',
-    safety_checker: '--convert-safety-checker',
-    mmdit: '--convert-mmdit',
-};
-function valueFlag(flag, value) {
-    return value === undefined ? [] : [flag, String(value)];
-}
-function switchFlag(flag, on) {
-    return on ? [flag] : [];
-}
-/**
- * Flags every torch2coreml process gets, whatever its step (the quantize/bundle entry parses the
- * same line): each converting process loads the pipeline again, so each must load it the same
- * way, and every process must name outputs the same way.
- */
-function sharedFlags(o) {
-    return [
-        '--model-version', o.modelVersion,
-        '-o', o.outputDir,
-        '--compute-unit', o.computeUnit,
-        '--attention-implementation', o.attention,
-        '--min-deployment-target', o.minDeploymentTarget,
-        ...valueFlag('--custom-vae-version', o.customVaeVersion),
-        ...valueFlag('--latent-h', o.latentH),
-        ...valueFlag('--latent-w', o.latentW),
-        ...valueFlag('--text-token-sequence-length', o.textTokenSequenceLength),
-        ...valueFlag('--text-encoder-hidden-size', o.textEncoderHiddenSize),
-        ...switchFlag('--unet-support-controlnet', o.unetSupportControlnet),
-        ...switchFlag('--unet-batch-one', o.unetBatchOne),
-        ...switchFlag('--xl-version', o.xlVersion),
-        ...switchFlag('--sd3-version', o.sd3Version),
-    ];
-}
-function bundleFlags(o) {
-    return [
-        '--bundle-resources-for-swift-cli',
-        ...valueFlag('--text-encoder-vocabulary-url', o.urls.vocabulary),
-        ...valueFlag('--text-encoder-merges-url', o.urls.merges),
-        ...switchFlag('--include-t5', o.includeT5),
-        ...valueFlag('--text-encoder-t5-url', o.urls.t5),
-        ...valueFlag('--text-encoder-t5-config-url', o.urls.t5Config),
-        ...valueFlag('--text-encoder-t5-data-url', o.urls.t5Data),
-    ];
-}
-/**
- * The action's entry for the steps that need no pipeline (python/quantize_bundle.py): it parses the
- * converter's own command line and calls its quantize_weights / bundle_resources_for_swift_cli.
- * torch2coreml's main loads the whole pipeline first whatever it does, and with --convert-controlnet
- * asks the Hub for each card (fails offline): see test/fixtures/real-converter/README.md.
- */
-const QUANTIZE_BUNDLE_ENTRY = 'python/quantize_bundle.py';
-/** A torch2coreml step that only quantizes or bundles packages already written (ControlNet ids name them). */
-function needsNoPipeline(step) {
-    return step.kind === 'torch2coreml' && step.convert.length === 0 && !step.refiner && (step.quantize || step.bundle);
-}
-/**
- * The argv of a step after the interpreter: `-m <module> <flags>`, or for a step that needs no
- * pipeline `<action>/python/quantize_bundle.py <the same flags>`.
- */
-function stepArguments(step, o) {
-    if (step.kind === 'chunk') {
-        return [
-            '-m', CHUNK_MODULE,
-            '--mlpackage-path', path.join(o.outputDir, packageName(o.modelVersion, step.part)),
-            '-o', o.outputDir,
-            ...switchFlag('--check-output-correctness', step.checkCorrectness),
-        ];
-    }
-    return [
-        ...(needsNoPipeline(step) ? [o.quantizeBundleEntry] : ['-m', CONVERT_MODULE]),
-        ...sharedFlags(o),
-        ...step.convert.map((part) => PART_SWITCH[part]),
-        ...(step.controlnets.length > 0 ? ['--convert-controlnet', ...step.controlnets] : []),
-        ...valueFlag('--refiner-version', step.refiner ? o.refinerVersion : undefined),
-        ...switchFlag('--check-output-correctness', step.checkCorrectness),
-        ...switchFlag('--chunk-unet', step.chunkUnet),
-        ...valueFlag('--quantize-nbits', step.quantize ? o.quantizeNbits : undefined),
-        ...(step.bundle ? bundleFlags(o) : []),
-        ...o.extraArgs,
-    ];
-}
-
-;// CONCATENATED MODULE: ./src/fp16/decide.ts
-
-
-/**
- * prepare-fp16, the deciding part. The converter loads every pipeline with variant="fp16",
- * use_safetensors=True: a checkpoint without *.fp16.safetensors fails. The helper saves an fp16
- * copy; the output names must still carry the original model-version, so the copy is staged at
- * <root>/<model-version> and the converter runs in <root>, where diffusers finds a folder of that
- * relative path and loads it instead of the Hub id. Pure.
- */
-const PREPARE_FP16_HELPER = 'python/prepare_fp16.py';
-/** Where the copy goes so that the same relative name finds it; undefined when no name can. */
-function stagedFolder(root, modelVersion) {
-    if (external_node_path_namespaceObject.isAbsolute(modelVersion))
-        return undefined;
-    const normal = external_node_path_namespaceObject.normalize(modelVersion);
-    if (normal === '.' || normal === '..' || normal.startsWith(`..${external_node_path_namespaceObject.sep}`))
-        return undefined;
-    return external_node_path_namespaceObject.join(root, normal);
-}
-/** Why a copy could not carry the model's name, or undefined when it can. */
-function unstageable(modelVersion) {
-    return stagedFolder('/', modelVersion) === undefined
-        ? `model-version ${modelVersion} is an absolute path or leaves the workspace, so a copy cannot be found under the same name (which names the outputs)`
-        : undefined;
-}
-const SD3_NOT_FP16 = 'SD3 is not loaded with variant="fp16" (the converter takes the other parts from the SDXL base, DiffusionKit loads the MMDiT)';
-/**
- * Does the helper run? `files` is asked for only in auto mode (undefined otherwise); `loadsOffline`
- * says that the converter loads the model offline from the cache the Hub stage filled. The cases
- * where `true` cannot work are input rules (src/inputs/rules.ts), reported before anything runs.
- */
-function decidePrepareFp16(config, files, loadsOffline = false) {
-    const { mode } = config.prepareFp16;
-    const o = config.conversion;
-    if (mode === 'never')
-        return { run: false, reason: 'prepare-fp16 is false' };
-    if (o.sd3Version)
-        return { run: false, reason: SD3_NOT_FP16 };
-    const cannot = unstageable(o.modelVersion);
-    if (mode === 'always')
-        return cannot ? { run: false, reason: cannot } : { run: true, reason: 'prepare-fp16 is true' };
-    // diffusers 0.30.2 checks that variant files exist only when it asks the Hub: from a local
-    // folder it loads the plain weights (cast to float16), .bin included.
-    if (o.modelIsLocal)
-        return { run: false, reason: `diffusers loads the plain weights of the folder ${o.modelVersion} where it has no fp16 files` };
-    const where = `the Hub's file list of ${o.modelVersion}`;
-    if (files === undefined || 'error' in files) {
-        const why = files && 'error' in files ? files.error : 'no file list';
-        return {
-            run: false,
-            reason: `could not read ${where}`,
-            warning: `prepare-fp16 is auto, but ${where} could not be read (${why}); converting as is. Set prepare-fp16: true if the checkpoint has no *.fp16.safetensors files.`,
-        };
-    }
-    if (files.files.some(isFp16Safetensors))
-        return { run: false, reason: `${where} has *.fp16.safetensors files` };
-    // Offline, the same holds for the filled cache, which has every folder's plain safetensors.
-    if (loadsOffline && binOnlyFolders(files.files).length === 0) {
-        return { run: false, reason: `the converter runs offline from the filled cache, where diffusers loads the plain safetensors of ${o.modelVersion}` };
-    }
-    return { run: true, reason: `${where} has no *.fp16.safetensors files` };
-}
-/** Pure: component folders with weights but no safetensors (only .bin), which the cache does not get. */
-function binOnlyFolders(files) {
-    const withSafetensors = new Set(files.filter((f) => f.endsWith('.safetensors')).map(folderOf));
-    return [...new Set(files.filter((f) => f.includes('/') && f.endsWith('.bin')).map(folderOf))].filter((d) => !withSafetensors.has(d)).sort();
-}
-/**
- * Local folders the converter is given by relative path (refiner, custom VAE, ControlNets): they
- * must stay reachable from the staging root, so each gets a link there.
- */
-function stagingLinks(config, root, isDirectory) {
-    const o = config.conversion;
-    const candidates = [o.refinerVersion, o.customVaeVersion, ...o.controlnets].filter((v) => v !== undefined);
-    const links = [];
-    for (const value of candidates) {
-        const target = path.resolve(config.runner.workspace, value);
-        const link = stagedFolder(root, value);
-        if (link && isDirectory(target) && !links.some((l) => l.link === link))
-            links.push({ link, target });
-    }
-    return links;
 }
 
 ;// CONCATENATED MODULE: ./src/inputs/fields.ts
@@ -41446,6 +41781,335 @@ function resolveIn(workspace, value) {
     return external_node_path_namespaceObject.resolve(workspace, value);
 }
 
+;// CONCATENATED MODULE: ./src/single-file/source.ts
+
+
+/**
+ * Where a single file comes from, read from an input's text. Pure. Three spellings: a file in the
+ * workspace, `owner/repo/path/file.safetensors` (a file of a Hub repository), and the Hub's own
+ * URL of a file, `https://huggingface.co/owner/repo/(blob|resolve)/<revision>/<path>`.
+ */
+const SINGLE_FILE_HELPER = 'python/single_file.py';
+/** What the action loads as a single file: safetensors, or a pickled .ckpt (only with allow-pickle). */
+const SINGLE_FILE_NAME = /\.(safetensors|ckpt)$/i;
+const isSingleFileName = (value) => SINGLE_FILE_NAME.test(value.split(/[?#]/)[0] ?? value);
+const isPickle = (file) => /\.ckpt$/i.test(file);
+const FILE_FORMS = 'a .safetensors (or .ckpt) file in the workspace, a Hub file as owner/repo/path/file.safetensors, or its Hub URL https://huggingface.co/owner/repo/resolve/<revision>/<path>';
+/** A repository path of clean segments (no empty, `.` or `..` part), or undefined. */
+function repoPath(segments) {
+    if (segments.length === 0 || segments.some((s) => s === '' || s === '.' || s === '..' || s.includes('\\')))
+        return undefined;
+    return segments.join('/');
+}
+function fromUrl(value, ctx) {
+    const form = 'https://huggingface.co/owner/repo/resolve/<revision>/<path to the file>';
+    let url;
+    try {
+        url = new URL(value);
+    }
+    catch {
+        return { error: `is not a URL (${form} is the form of a Hub file's URL)` };
+    }
+    const hosts = new Set(['https://huggingface.co', new URL(ctx.endpoint).origin]);
+    if (!hosts.has(url.origin))
+        return { error: `is a URL of ${url.origin}, not of the Hub: only Hub files are downloaded (${form})` };
+    const [owner = '', repo = '', mode = '', revision = '', ...rest] = url.pathname.split('/').slice(1).map((s) => decodeURIComponent(s));
+    const file = repoPath(rest);
+    if (!isHubId(`${owner}/${repo}`) || (mode !== 'resolve' && mode !== 'blob') || revision === '' || !file) {
+        return { error: `is not the URL of a file on the Hub: the form is ${form}` };
+    }
+    if (!isSingleFileName(file))
+        return { error: `names ${file}, which is not a .safetensors or .ckpt file` };
+    return { where: 'hub', input: value, repo: `${owner}/${repo}`, revision, file };
+}
+/**
+ * The file an input names, or an error (completing "Input `x` ..."), or undefined when the value
+ * is not a file at all (a Hub id or a folder, which model-version also takes).
+ */
+function fileSource(value, ctx) {
+    if (/^https?:\/\//i.test(value))
+        return fromUrl(value, ctx);
+    const resolved = external_node_path_namespaceObject.resolve(ctx.workspace, value);
+    if (ctx.isFile(resolved)) {
+        return isSingleFileName(resolved) ? { where: 'local', input: value, path: resolved } : { error: `is the file ${resolved}, which is not a .safetensors or .ckpt checkpoint` };
+    }
+    if (!isSingleFileName(value))
+        return undefined;
+    const [owner = '', repo = '', ...rest] = value.split('/');
+    const file = repoPath(rest);
+    if (external_node_path_namespaceObject.isAbsolute(value) || value.startsWith('.') || !isHubId(`${owner}/${repo}`) || !file) {
+        return { error: `names ${resolved}, which does not exist (the forms: ${FILE_FORMS})` };
+    }
+    return { where: 'hub', input: value, repo: `${owner}/${repo}`, revision: ctx.revision, file };
+}
+/** The name the converter gets (and the outputs carry): the file's stem, with only characters a shell leaves alone. */
+function modelNameOf(source) {
+    const file = source.where === 'local' ? source.path : source.file;
+    const stem = external_node_path_namespaceObject.basename(file).replace(SINGLE_FILE_NAME, '');
+    const safe = stem.replace(/[^A-Za-z0-9._+-]+/g, '_').replace(/^[._-]+/, '');
+    return safe === '' ? 'model' : safe;
+}
+/** Where a file is, for messages: the path given, or repo@revision:path. */
+function describeSource(source) {
+    return source.where === 'local' ? source.input : `${source.repo}@${source.revision}:${source.file}`;
+}
+const NUMBER = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
+/** One entry of `lora`: `file-or-hub-path[:scale]`; the scale is a number, 1.0 when left out. */
+function splitScale(entry) {
+    // The last colon before a part without `/`: a URL's `https:` is followed by `//`.
+    const match = /^(.+):([^:/]*)$/.exec(entry);
+    if (!match)
+        return { target: entry, scale: 1 };
+    const [, target = '', scale = ''] = match;
+    const value = Number(scale.trim());
+    if (!NUMBER.test(scale.trim()) || !Number.isFinite(value)) {
+        return { error: `gives ${JSON.stringify(entry)} the scale ${JSON.stringify(scale)}, which is not a number: write file-or-hub-path:scale with a number such as 0.8 (or no :scale, which is 1.0)` };
+    }
+    return { target, scale: value };
+}
+
+;// CONCATENATED MODULE: ./src/converter/identity.ts
+
+/** The input that selects each part (its `--convert-*` switch). */
+const identity_PART_INPUT = {
+    text_encoder: 'convert-text-encoder',
+    vae_decoder: 'convert-vae-decoder',
+    vae_encoder: 'convert-vae-encoder',
+    unet: 'convert-unet',
+    safety_checker: 'convert-safety-checker',
+    mmdit: 'convert-mmdit',
+};
+const partFields = () => Object.entries(identity_PART_INPUT).map(([part, name]) => ({
+    name,
+    passed: 'per-step',
+    read: (o) => o.parts.includes(part),
+}));
+/** In the order the manifest lists them. */
+const IDENTITY = [
+    { name: 'model-version', passed: 'every-process', folder: true, read: (o) => o.modelVersion },
+    // Another revision is another checkpoint: packages of the old one must not be kept as they are.
+    { name: 'model-revision', folder: true, read: (c) => c.conversion.modelRevision },
+    // A single-file model-version (src/single-file/): model-version is then the file's stem, so the file
+    // itself, its config and the LoRAs merged into it are entries of their own. A changed file under the
+    // same name is caught by its sha256 (single-file/prepare.ts against output-dir's record).
+    { name: 'single-file', folder: true, read: (c) => c.singleFile && describeSource(c.singleFile.checkpoint) },
+    { name: 'model-config', folder: true, read: (c) => c.singleFile?.modelConfig && (c.singleFile.modelConfig.where === 'hub' ? c.singleFile.modelConfig.id : c.singleFile.modelConfig.input) },
+    { name: 'lora', folder: true, read: (c) => c.singleFile?.loras.map((l) => `${describeSource(l.source)}:${l.scale}`) },
+    ...partFields(),
+    // Sorted: their order does not change what is made. Space-joined, as published manifests hold it.
+    { name: 'convert-controlnet', passed: 'per-step', read: (o) => [...o.controlnets].sort().join(' ') },
+    { name: 'refiner-version', passed: 'per-step', folder: true, read: (o) => o.refinerVersion },
+    { name: 'custom-vae-version', passed: 'every-process', folder: true, read: (o) => o.customVaeVersion },
+    { name: 'compute-unit', passed: 'every-process', folder: true, read: (o) => o.computeUnit },
+    { name: 'latent-h', passed: 'every-process', folder: true, read: (o) => o.latentH },
+    { name: 'latent-w', passed: 'every-process', folder: true, read: (o) => o.latentW },
+    { name: 'text-token-sequence-length', passed: 'every-process', folder: true, read: (o) => o.textTokenSequenceLength },
+    { name: 'text-encoder-hidden-size', passed: 'every-process', folder: true, read: (o) => o.textEncoderHiddenSize },
+    { name: 'attention-implementation', passed: 'every-process', folder: true, read: (o) => o.attention },
+    { name: 'check-output-correctness', passed: 'per-step', read: (o) => o.checkOutputCorrectness },
+    { name: 'chunk-unet', passed: 'per-step', read: (o) => o.chunkUnet },
+    { name: 'quantize-nbits', passed: 'per-step', folder: true, read: (o) => o.quantizeNbits },
+    { name: 'unet-support-controlnet', passed: 'every-process', folder: true, read: (o) => o.unetSupportControlnet },
+    { name: 'unet-batch-one', passed: 'every-process', folder: true, read: (o) => o.unetBatchOne },
+    { name: 'include-t5', passed: 'bundle', read: (o) => o.includeT5 },
+    { name: 'bundle-resources-for-swift-cli', passed: 'per-step', read: (o) => o.bundleResources },
+    { name: 'text-encoder-vocabulary-url', passed: 'bundle', read: (o) => o.urls.vocabulary },
+    { name: 'text-encoder-merges-url', passed: 'bundle', read: (o) => o.urls.merges },
+    { name: 'text-encoder-t5-url', passed: 'bundle', read: (o) => o.urls.t5 },
+    { name: 'text-encoder-t5-config-url', passed: 'bundle', read: (o) => o.urls.t5Config },
+    { name: 'text-encoder-t5-data-url', passed: 'bundle', read: (o) => o.urls.t5Data },
+    { name: 'min-deployment-target', passed: 'every-process', folder: true, read: (o) => o.minDeploymentTarget },
+    { name: 'xl-version', passed: 'every-process', folder: true, read: (o) => o.xlVersion },
+    { name: 'sd3-version', passed: 'every-process', folder: true, read: (o) => o.sd3Version },
+    // Appended to every torch2coreml process as given (not a flag of its own).
+    { name: 'extra-args', folder: true, read: (c) => c.conversion.extraArgs },
+    { name: 'ml-stable-diffusion', read: (c) => c.setup.requirement },
+    { name: 'python-version', read: (c) => c.setup.pythonVersion },
+    { name: 'prepare-fp16', read: (c) => c.prepareFp16.mode },
+];
+/** `--<input>`: torch2coreml's flag for an input. */
+const identity_converterFlag = (name) => `--${name}`;
+/**
+ * A value as one canonical string: empty when unset, switches `true`/`false`, a list one item a
+ * line (extra-args: `--a b` and `--a`,`b` are different arguments, a space could not tell them apart).
+ */
+function canonical(value) {
+    if (value === undefined)
+        return '';
+    return typeof value === 'object' ? value.join('\n') : String(value);
+}
+function readField(field, source) {
+    return field.passed === undefined ? field.read(source) : field.read(source.conversion);
+}
+function inputsOf(fields, source) {
+    return Object.fromEntries(fields.map((field) => [field.name, canonical(readField(field, source))]));
+}
+/** Pure: every entry, by name: what manifest.json records as `converterInputs`. */
+function converterInputs(source) {
+    return inputsOf(IDENTITY, source);
+}
+/** Pure: the entries whose change makes existing packages wrong for this run (the state file's). */
+function folderInputs(source) {
+    return inputsOf(IDENTITY.filter((field) => field.folder), source);
+}
+const isFlag = (field) => field.passed !== undefined;
+/** Every torch2coreml flag the action sets from an input, with that input. */
+const CONVERTER_FLAGS = new Map(IDENTITY.filter(isFlag).map((field) => [identity_converterFlag(field.name), field.name]));
+/**
+ * The flags of the entries passed to `to` (every process, or the bundling one): a value flag with
+ * its value, a switch when on, nothing when unset or off.
+ */
+function identity_passedFlags(o, to) {
+    return IDENTITY.filter(isFlag)
+        .filter((field) => field.passed === to)
+        .flatMap((field) => {
+        const value = field.read(o);
+        const flag = identity_converterFlag(field.name);
+        if (typeof value === 'boolean')
+            return value ? [flag] : [];
+        return value === undefined ? [] : [flag, canonical(value)];
+    });
+}
+
+;// CONCATENATED MODULE: ./src/converter/commands.ts
+
+
+
+/** Flags of torch2coreml, each with the input that sets it (extra-args may not set these). */
+const MANAGED_FLAGS = new Map([['-o', 'output-dir'], ...CONVERTER_FLAGS]);
+function valueFlag(flag, value) {
+    return value === undefined ? [] : [flag, String(value)];
+}
+function switchFlag(flag, on) {
+    return on ? [flag] : [];
+}
+/** Flags every torch2coreml process gets, whatever its step (the quantize/bundle entry parses the same line). */
+function sharedFlags(o) {
+    return [...passedFlags(o, 'every-process'), '-o', o.outputDir];
+}
+/**
+ * The action's entry for the steps that need no pipeline (python/quantize_bundle.py): it parses the
+ * converter's own command line and calls its quantize_weights / bundle_resources_for_swift_cli.
+ * torch2coreml's main loads the whole pipeline first whatever it does, and with --convert-controlnet
+ * asks the Hub for each card (fails offline): see test/fixtures/real-converter/README.md.
+ */
+const QUANTIZE_BUNDLE_ENTRY = 'python/quantize_bundle.py';
+/** A torch2coreml step that only quantizes or bundles packages already written (ControlNet ids name them). */
+function needsNoPipeline(step) {
+    return step.kind === 'torch2coreml' && step.convert.length === 0 && !step.refiner && (step.quantize || step.bundle);
+}
+/**
+ * The argv of a step after the interpreter: `-m <module> <flags>`, or for a step that needs no
+ * pipeline `<action>/python/quantize_bundle.py <the same flags>`.
+ */
+function stepArguments(step, o) {
+    if (step.kind === 'chunk') {
+        return [
+            '-m', CHUNK_MODULE,
+            '--mlpackage-path', path.join(o.outputDir, packageName(o.modelVersion, step.part)),
+            '-o', o.outputDir,
+            ...switchFlag('--check-output-correctness', step.checkCorrectness),
+        ];
+    }
+    return [
+        ...(needsNoPipeline(step) ? [o.quantizeBundleEntry] : ['-m', CONVERT_MODULE]),
+        ...sharedFlags(o),
+        ...step.convert.map((part) => converterFlag(PART_INPUT[part])),
+        ...(step.controlnets.length > 0 ? [converterFlag('convert-controlnet'), ...step.controlnets] : []),
+        ...valueFlag(converterFlag('refiner-version'), step.refiner ? o.refinerVersion : undefined),
+        ...switchFlag(converterFlag('check-output-correctness'), step.checkCorrectness),
+        ...switchFlag(converterFlag('chunk-unet'), step.chunkUnet),
+        ...valueFlag(converterFlag('quantize-nbits'), step.quantize ? o.quantizeNbits : undefined),
+        ...(step.bundle ? [converterFlag('bundle-resources-for-swift-cli'), ...passedFlags(o, 'bundle')] : []),
+        ...o.extraArgs,
+    ];
+}
+
+;// CONCATENATED MODULE: ./src/fp16/decide.ts
+
+
+/**
+ * prepare-fp16, the deciding part. The converter loads every pipeline with variant="fp16",
+ * use_safetensors=True: a checkpoint without *.fp16.safetensors fails. The helper saves an fp16
+ * copy; the output names must still carry the original model-version, so the copy is staged at
+ * <root>/<model-version> and the converter runs in <root>, where diffusers finds a folder of that
+ * relative path and loads it instead of the Hub id. Pure.
+ */
+const PREPARE_FP16_HELPER = 'python/prepare_fp16.py';
+/** Where the copy goes so that the same relative name finds it; undefined when no name can. */
+function stagedFolder(root, modelVersion) {
+    if (external_node_path_namespaceObject.isAbsolute(modelVersion))
+        return undefined;
+    const normal = external_node_path_namespaceObject.normalize(modelVersion);
+    if (normal === '.' || normal === '..' || normal.startsWith(`..${external_node_path_namespaceObject.sep}`))
+        return undefined;
+    return external_node_path_namespaceObject.join(root, normal);
+}
+/** Why a copy could not carry the model's name, or undefined when it can. */
+function unstageable(modelVersion) {
+    return stagedFolder('/', modelVersion) === undefined
+        ? `model-version ${modelVersion} is an absolute path or leaves the workspace, so a copy cannot be found under the same name (which names the outputs)`
+        : undefined;
+}
+const SD3_NOT_FP16 = 'SD3 is not loaded with variant="fp16" (the converter takes the other parts from the SDXL base, DiffusionKit loads the MMDiT)';
+/**
+ * Does the helper run? `files` is asked for only in auto mode (undefined otherwise); `loadsOffline`
+ * says that the converter loads the model offline from the cache the Hub stage filled. The cases
+ * where `true` cannot work are input rules (src/inputs/rules.ts), reported before anything runs.
+ */
+function decidePrepareFp16(config, files, loadsOffline = false) {
+    const { mode } = config.prepareFp16;
+    const o = config.conversion;
+    if (mode === 'never')
+        return { run: false, reason: 'prepare-fp16 is false' };
+    if (o.sd3Version)
+        return { run: false, reason: SD3_NOT_FP16 };
+    const cannot = unstageable(o.modelVersion);
+    if (mode === 'always')
+        return cannot ? { run: false, reason: cannot } : { run: true, reason: 'prepare-fp16 is true' };
+    // diffusers 0.30.2 checks that variant files exist only when it asks the Hub: from a local
+    // folder it loads the plain weights (cast to float16), .bin included.
+    if (o.modelIsLocal)
+        return { run: false, reason: `diffusers loads the plain weights of the folder ${o.modelVersion} where it has no fp16 files` };
+    const where = `the Hub's file list of ${o.modelVersion}`;
+    if (files === undefined || 'error' in files) {
+        const why = files && 'error' in files ? files.error : 'no file list';
+        return {
+            run: false,
+            reason: `could not read ${where}`,
+            warning: `prepare-fp16 is auto, but ${where} could not be read (${why}); converting as is. Set prepare-fp16: true if the checkpoint has no *.fp16.safetensors files.`,
+        };
+    }
+    if (files.files.some(isFp16Safetensors))
+        return { run: false, reason: `${where} has *.fp16.safetensors files` };
+    // Offline, the same holds for the filled cache, which has every folder's plain safetensors.
+    if (loadsOffline && binOnlyFolders(files.files).length === 0) {
+        return { run: false, reason: `the converter runs offline from the filled cache, where diffusers loads the plain safetensors of ${o.modelVersion}` };
+    }
+    return { run: true, reason: `${where} has no *.fp16.safetensors files` };
+}
+/** Pure: component folders with weights but no safetensors (only .bin), which the cache does not get. */
+function binOnlyFolders(files) {
+    const withSafetensors = new Set(files.filter((f) => f.endsWith('.safetensors')).map(folderOf));
+    return [...new Set(files.filter((f) => f.includes('/') && f.endsWith('.bin')).map(folderOf))].filter((d) => !withSafetensors.has(d)).sort();
+}
+/**
+ * Local folders the converter is given by relative path (refiner, custom VAE, ControlNets): they
+ * must stay reachable from the staging root, so each gets a link there.
+ */
+function stagingLinks(config, root, isDirectory) {
+    const o = config.conversion;
+    const candidates = [o.refinerVersion, o.customVaeVersion, ...o.controlnets].filter((v) => v !== undefined);
+    const links = [];
+    for (const value of candidates) {
+        const target = path.resolve(config.runner.workspace, value);
+        const link = stagedFolder(root, value);
+        if (link && isDirectory(target) && !links.some((l) => l.link === link))
+            links.push({ link, target });
+    }
+    return links;
+}
+
 ;// CONCATENATED MODULE: ./src/inputs/presets.ts
 /**
  * Presets that encode Apple's guidance for where the models will run. A preset only fills in
@@ -41513,7 +42177,89 @@ function withPreset(raw, preset) {
     };
 }
 
+;// CONCATENATED MODULE: ./src/inputs/single-file.ts
+
+
+
+/**
+ * model-version as a single file, with model-config, lora and allow-pickle. Undefined when
+ * model-version is no file (a Hub id or a folder: read as before); `failed` when it is a file
+ * that cannot be used (the message is recorded). model-config and lora without a single file
+ * are input rules (they are read here only when there is one).
+ */
+function readSingleFile(read, ctx, modelRevision) {
+    const sourceContext = (revision) => ({ workspace: ctx.workspace, endpoint: ctx.endpoint, isFile: ctx.isFile, revision });
+    const value = read.text('model-version');
+    const checkpoint = value === '' || ctx.isDirectory(resolveIn(ctx.workspace, value)) ? undefined : fileSource(value, sourceContext(modelRevision));
+    if (checkpoint === undefined)
+        return refuseWithoutSingleFile(read);
+    if ('error' in checkpoint) {
+        read.fail('model-version', `${checkpoint.error}.`);
+        return { failed: true };
+    }
+    if (checkpoint.where === 'hub' && /^https?:/i.test(value) && modelRevision !== 'main' && modelRevision !== checkpoint.revision) {
+        read.fail('model-revision', `is ${JSON.stringify(modelRevision)}, but model-version is a Hub URL of revision ${JSON.stringify(checkpoint.revision)}: give the revision in one place (the URL's, or owner/repo/path with model-revision).`);
+    }
+    const loras = [];
+    for (const entry of loraEntries(read)) {
+        const split = splitScale(entry);
+        if ('error' in split) {
+            read.fail('lora', `${split.error}.`);
+            continue;
+        }
+        const source = fileSource(split.target, sourceContext('main'));
+        if (source === undefined)
+            read.fail('lora', `lists ${JSON.stringify(split.target)}, which is not a LoRA file: each entry is ${FILE_FORMS}, with an optional :scale.`);
+        else if ('error' in source)
+            read.fail('lora', `lists ${JSON.stringify(split.target)}, which ${source.error}.`);
+        else
+            loras.push({ source, scale: split.scale });
+    }
+    return {
+        singleFile: {
+            checkpoint,
+            modelConfig: readModelConfig(read, ctx),
+            loras,
+            allowPickle: read.bool('allow-pickle', false),
+            helper: external_node_path_namespaceObject.join(ctx.actionRoot, SINGLE_FILE_HELPER),
+        },
+    };
+}
+/** model-config and lora belong to a single file: given with a Hub id or folder, they are refused. */
+function refuseWithoutSingleFile(read) {
+    if (read.text('model-config') !== '')
+        read.fail('model-config', 'is set, but model-version is not a single-file checkpoint: model-config names the diffusers config for a .safetensors or .ckpt model-version only.');
+    read.bool('allow-pickle', false); // still checked for its spelling
+    if (loraEntries(read).length > 0)
+        read.fail('lora', 'is set, but model-version is not a single-file checkpoint: LoRAs are merged into a .safetensors or .ckpt model-version (not into a diffusers folder or Hub id).');
+    return undefined;
+}
+/** `lora`: one entry a line, or several separated by commas. */
+function loraEntries(read) {
+    return read.lines('lora').flatMap((line) => line.split(',')).map((e) => e.trim()).filter((e) => e !== '');
+}
+function readModelConfig(read, ctx) {
+    const value = read.text('model-config');
+    if (value === '')
+        return undefined;
+    const folder = resolveIn(ctx.workspace, value);
+    if (ctx.isDirectory(folder)) {
+        if (ctx.isFile(external_node_path_namespaceObject.join(folder, 'model_index.json')))
+            return { where: 'local', input: value, path: folder };
+        return read.fail('model-config', `is the folder ${folder}, which has no model_index.json: it must be a diffusers pipeline folder (its configs and tokenizers are what from_single_file reads).`);
+    }
+    if (isHubId(value) && value.includes('/'))
+        return { where: 'hub', id: value };
+    return read.fail('model-config', `must be a Hub id of a diffusers pipeline (such as stabilityai/stable-diffusion-2-1-base) or a pipeline folder in the workspace, got ${JSON.stringify(value)}.`);
+}
+/** Every file the run reads, the checkpoint first. */
+function singleFiles(options) {
+    return [options.checkpoint, ...options.loras.map((l) => l.source)];
+}
+
 ;// CONCATENATED MODULE: ./src/inputs/rules.ts
+
+
 
 
 
@@ -41542,6 +42288,40 @@ const SD3_REFUSED = [
     ['convert-safety-checker', (c) => c.conversion.parts.includes('safety_checker'), `the pipeline the converter loads for SD3 (${SD3_SDXL_BASE}) has no safety checker`],
     ['refiner-version', (c) => c.conversion.refinerVersion !== undefined, 'the converter converts a refiner together with a unet, and SD3 has neither'],
 ];
+const PICKLE_WHY = 'a .ckpt is a Python pickle, and loading a pickle runs whatever code it holds (torch.load unpickles it with the converter\'s rights, token included)';
+/** model-version as a single file (src/single-file/): what goes with it, and what does not. */
+const SINGLE_FILE_RULES = [
+    {
+        input: 'allow-pickle',
+        severity: 'error',
+        check: (c) => {
+            const pickles = c.singleFile && !c.singleFile.allowPickle ? singleFiles(c.singleFile).filter((f) => isPickle(f.where === 'local' ? f.path : f.file)) : [];
+            return pickles.length > 0
+                ? `is false, but ${pickles.map((f) => describeSource(f)).join(', ')} ${pickles.length === 1 ? 'is' : 'are'} .ckpt: ${PICKLE_WHY}. Use a .safetensors file, or set allow-pickle: true if you trust where the file came from.`
+                : undefined;
+        },
+    },
+    {
+        input: 'sd3-version',
+        severity: 'error',
+        check: (c) => (c.singleFile && c.conversion.sd3Version ? 'cannot be used with a single-file model-version: SD3 converts from its Hub repository (the SD 1.x, 2.x and SDXL single files are what the action turns into diffusers folders).' : undefined),
+    },
+    {
+        input: 'convert-safety-checker',
+        severity: 'error',
+        check: (c) => (c.singleFile && c.conversion.parts.includes('safety_checker') ? 'cannot be used with a single-file model-version: diffusers\' from_single_file makes the pipeline without a safety checker, so there is none to convert.' : undefined),
+    },
+    {
+        input: 'prepare-fp16',
+        severity: 'warning',
+        check: (c) => (c.singleFile && c.prepareFp16.mode === 'always' ? 'is true, but has no effect with a single-file model-version: the folder made of it is saved in fp16 already.' : undefined),
+    },
+];
+/** Inputs that publish the zips packaging makes: each needs `package: true`. */
+const PACKAGE_CONSUMERS = [
+    ['release-tag', (c) => c.publish.release?.tag, 'the release assets are the zips that packaging makes'],
+    ['hub-repo', (c) => c.publish.hub?.repo, 'the Hub repository gets the zips that packaging makes'],
+];
 const RULES = [
     {
         input: 'dry-run',
@@ -41569,7 +42349,7 @@ const RULES = [
     {
         input: 'model-version',
         severity: 'error',
-        check: (c) => c.conversion.sd3Version && !SD3_MODELS.includes(c.conversion.modelVersion)
+        check: (c) => !c.singleFile && c.conversion.sd3Version && !SD3_MODELS.includes(c.conversion.modelVersion)
             ? `is ${JSON.stringify(c.conversion.modelVersion)}, but with sd3-version the converter's DiffusionKit ${DIFFUSIONKIT_VERSION} downloads ${SD3_CHECKPOINT} from the Hub repository model-version names and loads it as SD3 Medium's 2B MMDiT: use ${SD3_MODELS.join(' or ')} (SD3.5 and the -diffusers layout have no such file).`
             : undefined,
     },
@@ -41632,12 +42412,13 @@ const RULES = [
         severity: 'error',
         check: (c) => unsafeForCompile(c, 'is', c.conversion.modelVersion),
     },
+    ...SINGLE_FILE_RULES,
     {
         input: 'model-revision',
         severity: 'error',
-        check: (c) => c.conversion.modelRevision !== 'main' && (c.conversion.modelIsLocal || c.conversion.controlnets.length > 0 || c.conversion.includeT5)
+        check: (c) => c.conversion.modelRevision !== 'main' && c.singleFile?.checkpoint.where !== 'hub' && (c.conversion.modelIsLocal || c.conversion.controlnets.length > 0 || c.conversion.includeT5)
             ? c.conversion.modelIsLocal
-                ? 'applies to a Hub model, but model-version is a local folder.'
+                ? `applies to a Hub model, but model-version is a local ${c.singleFile ? 'file' : 'folder'}.`
                 : 'cannot be pinned with ControlNets or include-t5: the converter then has to reach the Hub (model cards, the T5 download) and loads `main`.'
             : undefined,
     },
@@ -41684,16 +42465,21 @@ const RULES = [
     {
         input: 'skip-if-unchanged',
         severity: 'error',
-        check: (c) => c.skipIfUnchanged && !c.publish.release
-            ? 'is true, but `release-tag` is empty: the manifest it compares with is an asset of that release. Set release-tag, or leave skip-if-unchanged false.'
+        check: (c) => c.skipIfUnchanged && !c.publish.release && !c.publish.hub
+            ? 'is true, but `release-tag` and `hub-repo` are empty: the manifest it compares with is an asset of that release, or a file of that Hub repository. Set one of them, or leave skip-if-unchanged false.'
             : undefined,
     },
     {
         input: 'skip-if-unchanged',
         severity: 'warning',
-        check: (c) => c.skipIfUnchanged && c.conversion.modelIsLocal
-            ? 'is true, but model-version is a local folder, which has no commit to compare: the action always converts it.'
-            : undefined,
+        // A single file compares by its sha256s (src/refresh/single-file.ts), but a config folder has no commit.
+        check: (c) => !c.skipIfUnchanged
+            ? undefined
+            : c.singleFile?.modelConfig?.where === 'local'
+                ? 'is true, but model-config is a local folder, which has no commit to compare: the action always converts the single file.'
+                : c.conversion.modelIsLocal && !c.singleFile
+                    ? 'is true, but model-version is a local folder, which has no commit to compare: the action always converts it.'
+                    : undefined,
     },
     {
         input: 'min-psnr',
@@ -41738,18 +42524,26 @@ const RULES = [
         severity: 'warning',
         check: (c) => (c.prepareFp16.mode === 'always' && c.conversion.sd3Version ? `is true, but has no effect: ${SD3_NOT_FP16}.` : undefined),
     },
-    {
-        input: 'release-tag',
+    ...PACKAGE_CONSUMERS.map(([input, valueOf, why]) => ({
+        input,
         severity: 'error',
-        check: (c) => c.publish.release && !c.publish.package
-            ? `is ${JSON.stringify(c.publish.release.tag)}, but \`package\` is false: the release assets are the zips that packaging makes. Set package: true, or leave release-tag empty.`
-            : undefined,
-    },
+        check: (c) => {
+            const value = valueOf(c);
+            return value !== undefined && !c.publish.package ? `is ${JSON.stringify(value)}, but \`package\` is false: ${why}. Set package: true, or leave ${input} empty.` : undefined;
+        },
+    })),
     {
         input: 'github-token',
         severity: 'error',
         check: (c) => c.publish.release && c.publish.githubToken === ''
             ? `is empty, but release-tag is set: publishing a release needs a token that may write contents. Leave github-token at its default (\${{ github.token }}) and give the job \`permissions: contents: write\`.`
+            : undefined,
+    },
+    {
+        input: 'hub-token',
+        severity: 'error',
+        check: (c) => c.publish.hub && c.publish.hub.token === ''
+            ? `is empty, but hub-repo is ${JSON.stringify(c.publish.hub.repo)}: committing to it needs a Hugging Face token with write access to that repository (a fine-grained token with "Write access to contents/settings of all repos" of its owner, or a classic "write" token); hf-token is not used for writing. Pass one with \`hub-token: \${{ secrets.HF_WRITE_TOKEN }}\`.`
             : undefined,
     },
     {
@@ -41815,6 +42609,8 @@ function joinCommand(zipName, parts) {
 }
 
 ;// CONCATENATED MODULE: ./src/inputs/publish.ts
+
+
 
 /** Characters the artifact service refuses in a name (@actions/artifact's own check). */
 const ARTIFACT_NAME_FORBIDDEN = ['"', ':', '<', '>', '|', '*', '?', '\r', '\n', '\\', '/'];
@@ -41890,11 +42686,59 @@ function readPublishOptions(read, env) {
             runId: env.GITHUB_RUN_ID || undefined,
             runAttempt: env.GITHUB_RUN_ATTEMPT || undefined,
             sha: env.GITHUB_SHA || undefined,
+            actionRepository: env.GITHUB_ACTION_REPOSITORY || undefined,
+            actionRef: env.GITHUB_ACTION_REF || undefined,
         },
+        hub: readHubPublishOptions(read, hubEndpoint(env)),
     };
+}
+/** The placeholder of hub-path-in-repo that takes the variant's name (original, split_einsum_6bit, ...). */
+const VARIANT_PLACEHOLDER = '{variant}';
+/** hub-path-in-repo's default: one folder per variant, as Apple's repositories have. */
+const DEFAULT_HUB_PATH = VARIANT_PLACEHOLDER;
+/** Pure: why a hub-path-in-repo value is not a folder inside the repository, or undefined. */
+function hubPathProblem(value) {
+    if (value === '.' || value === '/')
+        return undefined;
+    const segments = value.replace(/^\/+|\/+$/g, '').split('/');
+    if (segments.some((s) => s === '' || s === '.' || s === '..'))
+        return `must be a folder inside the repository (no empty, "." or ".." segments), got ${JSON.stringify(value)}`;
+    if (segments.some((s) => !/^[\w.{}-]+$/.test(s)))
+        return `may hold only letters, digits, "_", "-", ".", "/" and the placeholder ${VARIANT_PLACEHOLDER}, got ${JSON.stringify(value)}`;
+    if (segments[0] === '.git' || segments[0]?.toLowerCase() === 'readme.md')
+        return `must not be ${JSON.stringify(segments[0])}, got ${JSON.stringify(value)}`;
+    if (value.replaceAll(VARIANT_PLACEHOLDER, '').includes('{') || value.replaceAll(VARIANT_PLACEHOLDER, '').includes('}'))
+        return `knows only the placeholder ${VARIANT_PLACEHOLDER}, got ${JSON.stringify(value)}`;
+    return undefined;
+}
+/**
+ * Reads the Hugging Face Hub publishing inputs (hub-repo empty: no Hub publish). The checks that
+ * need other inputs (hub-token given, package on) are rules in rules.ts.
+ */
+function readHubPublishOptions(read, endpoint) {
+    const repo = read.text('hub-repo');
+    const token = read.text('hub-token');
+    const privateText = read.text('hub-private');
+    const isPrivate = privateText === '' ? undefined : read.bool('hub-private', false);
+    const revision = read.text('hub-revision') || 'main';
+    const branchProblem = /^[0-9a-f]{40}$/.test(revision) ? `must be a branch to commit to, not a commit sha, got ${JSON.stringify(revision)}` : tagProblem(revision)?.replace('a git tag name', 'a git branch name');
+    const pathInRepo = read.text('hub-path-in-repo') || DEFAULT_HUB_PATH;
+    const pathProblem = hubPathProblem(pathInRepo);
+    if (repo === '')
+        return undefined;
+    if (!repo.includes('/') || !isHubId(repo)) {
+        read.fail('hub-repo', `must be a Hub model repository id, owner/name (letters, digits, "-", "_", "."; the owner is your user or organization), got ${JSON.stringify(repo)}.`);
+    }
+    if (branchProblem)
+        read.fail('hub-revision', `${branchProblem}.`);
+    if (pathProblem)
+        read.fail('hub-path-in-repo', `${pathProblem}.`);
+    return { repo, token, private: isPrivate, revision, pathInRepo, endpoint };
 }
 
 ;// CONCATENATED MODULE: ./src/inputs/parse.ts
+
+
 
 
 
@@ -41932,8 +42776,15 @@ function parseInputs(raw, ctx) {
         workspace: ctx.env.GITHUB_WORKSPACE ?? process.cwd(),
         hubEndpoint: hubEndpoint(ctx.env),
         hubCache: hubCacheDir(ctx.env, ctx.env.HOME || external_node_os_namespaceObject.homedir()),
+        conda: ctx.env.CONDA || undefined,
+        stepSummary: Boolean(ctx.env.GITHUB_STEP_SUMMARY),
+        artifactServiceUnset: ['ACTIONS_RUNTIME_TOKEN', 'ACTIONS_RESULTS_URL'].filter((name) => !ctx.env[name]),
     };
-    const model = readModel(read, 'model-version', runner.workspace, ctx, true);
+    const modelRevision = readRevision(read);
+    const checkpoint = readSingleFile(read, { ...ctx, workspace: runner.workspace, endpoint: runner.hubEndpoint }, modelRevision);
+    // A single file converts as the diffusers folder made of it, named after the file (src/single-file/).
+    const singleFile = checkpoint && 'singleFile' in checkpoint ? checkpoint.singleFile : undefined;
+    const model = singleFile ? { value: modelNameOf(singleFile.checkpoint), isLocal: true } : checkpoint ? undefined : readModel(read, 'model-version', runner.workspace, ctx, true);
     const controlnets = read.list('convert-controlnet');
     controlnets.forEach((id) => {
         // The converter reads each ControlNet's model card from the Hub, so a local folder fails there.
@@ -41987,7 +42838,7 @@ function parseInputs(raw, ctx) {
                 .concat(controlnets)
                 // Under sd3-version the converter loads the SDXL base's pipeline for the text encoders.
                 .concat(sd3Version ? [SD3_SDXL_BASE] : []),
-            modelRevision: readRevision(read),
+            modelRevision,
             quantizeBundleEntry: external_node_path_namespaceObject.join(ctx.actionRoot, QUANTIZE_BUNDLE_ENTRY),
         },
         setup: {
@@ -42006,6 +42857,7 @@ function parseInputs(raw, ctx) {
         preset,
         skipIfUnchanged: read.bool('skip-if-unchanged', false),
         publish: readPublishOptions(read, ctx.env),
+        singleFile,
         prepareFp16: {
             mode: { auto: 'auto', true: 'always', false: 'never' }[read.oneOf('prepare-fp16', ['auto', 'true', 'false'], 'auto')],
             helper: external_node_path_namespaceObject.join(ctx.actionRoot, PREPARE_FP16_HELPER),
@@ -42027,7 +42879,7 @@ function parseInputs(raw, ctx) {
 function readModel(read, name, workspace, ctx, required) {
     const value = read.text(name);
     if (value === '') {
-        return required ? read.fail(name, 'is required: a Hub id such as stabilityai/stable-diffusion-2-1-base, or a folder of a diffusers checkpoint in the workspace.') : undefined;
+        return required ? read.fail(name, 'is required: a Hub id such as stabilityai/stable-diffusion-2-1-base, a folder of a diffusers checkpoint in the workspace, or a single-file checkpoint (.safetensors in the workspace or on the Hub).') : undefined;
     }
     // diffusers loads a local folder in preference to a Hub id of the same spelling.
     if (ctx.isDirectory(resolveIn(workspace, value)))
@@ -42353,6 +43205,9 @@ var dist = __nccwpck_require__(8815);
 /** Every input of action.yml, declared once; a unit test keeps this list and action.yml in step. */
 const INPUT_NAMES = [
     'model-version',
+    'model-config',
+    'lora',
+    'allow-pickle',
     'preset',
     'convert-text-encoder',
     'convert-vae-decoder',
@@ -42416,6 +43271,11 @@ const INPUT_NAMES = [
     'prerelease',
     'github-token',
     'overwrite-assets',
+    'hub-repo',
+    'hub-token',
+    'hub-private',
+    'hub-revision',
+    'hub-path-in-repo',
 ];
 /** Inputs of verify/action.yml, the standalone bundle check (src/outputs.ts has the outputs of all three). */
 const VERIFY_INPUT_NAMES = (/* unused pure expression or super */ null && (['path', 'model-kind', 'attention-implementation', 'quantize-nbits', 'chunked', 'controlnets']));
@@ -42593,7 +43453,16 @@ const PERMISSION_HINT = 'The token may not write releases: give the job `permiss
     'or pass a token that may write contents as `github-token`.';
 /** GitHub's limit of assets per release. */
 const MAX_ASSETS = 1000;
+/** Waits before each new attempt of an upload. */
 const RETRY_DELAYS_MS = [1000, 2000, 4000, 8000];
+/** Every 4xx is an answer, not a fault: plugin-retry retries only what is not listed (5xx, dropped connections). */
+const NOT_RETRIED = Array.from({ length: 100 }, (_, i) => 400 + i);
+/**
+ * plugin-retry waits retryCount² × the base before each retry: with 500 ms and 4 retries 0.5, 2,
+ * 4.5 and 8 s, as many attempts and about as long as the uploads' waits.
+ */
+const API_RETRIES = 4;
+const API_RETRY_BASE_MS = 500;
 const MANIFEST_LIMIT = 16 * 1024 * 1024;
 /** Pure: the name GitHub gives an uploaded file (special characters and edge periods become `.`/go). */
 function githubAssetName(name) {
@@ -42683,29 +43552,27 @@ class Releases {
         this.owner = owner;
         this.repo = repo;
     }
-    /** A client for the repository of the workflow run. The token is masked here too. */
-    static async open(token, github) {
+    /**
+     * A client for the repository of the workflow run. The token is masked here too.
+     * `options.retryBaseMs`: plugin-retry's base wait (tests shorten it).
+     */
+    static async open(token, github, options = {}) {
         if (!github.repository || !github.repository.includes('/'))
             throw new ReleaseError('GITHUB_REPOSITORY is not set: the releases API needs owner/repo.');
         if (token)
             core_setSecret(token);
-        const { getOctokit } = await __nccwpck_require__.e(/* import() */ 413).then(__nccwpck_require__.bind(__nccwpck_require__, 2413));
+        const [{ getOctokit }, { retry }] = await Promise.all([__nccwpck_require__.e(/* import() */ 758).then(__nccwpck_require__.bind(__nccwpck_require__, 1758)), __nccwpck_require__.e(/* import() */ 735).then(__nccwpck_require__.bind(__nccwpck_require__, 9735))]);
         const [owner = '', repo = ''] = github.repository.split('/');
-        return new Releases(getOctokit(token, { baseUrl: github.apiUrl }), owner, repo);
+        const retryOptions = { retries: API_RETRIES, retryAfterBaseValue: options.retryBaseMs ?? API_RETRY_BASE_MS, doNotRetry: NOT_RETRIED };
+        return new Releases(getOctokit(token, { baseUrl: github.apiUrl, retry: retryOptions }, retry), owner, repo);
     }
-    /** Calls the API, retrying 5xx and dropped connections with backoff. */
+    /** Calls the API (plugin-retry has retried what it could); a failure says what to do about it. */
     async call(what, fn) {
-        for (let attempt = 0;; attempt++) {
-            try {
-                return await fn();
-            }
-            catch (error) {
-                const delay = RETRY_DELAYS_MS[attempt];
-                if (!isRetryable(error) || delay === undefined)
-                    throw describeFailure(what, error);
-                info(`${what} failed (${statusOf(error) ?? ''} ${errorMessage(error)}); retrying in ${delay / 1000} s.`);
-                await releases_sleep(delay);
-            }
+        try {
+            return await fn();
+        }
+        catch (error) {
+            throw describeFailure(what, error);
         }
     }
     static info(r) {
@@ -42819,10 +43686,12 @@ class Releases {
             const stream = (0,external_node_fs_namespaceObject.createReadStream)(file.path, { highWaterMark: 1024 * 1024 });
             try {
                 // A stream body with its Content-Length (Octokit's undici refuses a Buffer plus an explicit one on Node 24).
+                // retries: 0: the stream is spent, and what the attempt left must go first (below).
                 const response = await this.octokit.request(`POST ${release.uploadUrl}`, {
                     name: file.name,
                     data: stream,
                     headers: { 'content-type': contentType(file.name), 'content-length': file.size },
+                    request: { retries: 0 },
                 });
                 const a = response.data;
                 if (a.state !== 'uploaded' || a.size !== file.size || (a.digest && a.digest !== `sha256:${file.sha256}`)) {
@@ -42920,55 +43789,6 @@ class Releases {
     }
 }
 
-;// CONCATENATED MODULE: ./src/inputs/canonical.ts
-/**
- * Every input that decides what the converter makes, by its action.yml name, as canonical
- * strings: what manifest.json records and what a scheduled run compares to tell whether a
- * published conversion is still current. Paths, tokens and caching switches are left out.
- */
-function converterInputs(config) {
-    const o = config.conversion;
-    const text = (v) => (v === undefined ? '' : String(v));
-    return {
-        'model-version': o.modelVersion,
-        'model-revision': o.modelRevision,
-        'convert-text-encoder': text(o.parts.includes('text_encoder')),
-        'convert-vae-decoder': text(o.parts.includes('vae_decoder')),
-        'convert-vae-encoder': text(o.parts.includes('vae_encoder')),
-        'convert-unet': text(o.parts.includes('unet')),
-        'convert-safety-checker': text(o.parts.includes('safety_checker')),
-        'convert-mmdit': text(o.parts.includes('mmdit')),
-        'convert-controlnet': [...o.controlnets].sort().join(' '),
-        'refiner-version': text(o.refinerVersion),
-        'custom-vae-version': text(o.customVaeVersion),
-        'compute-unit': o.computeUnit,
-        'latent-h': text(o.latentH),
-        'latent-w': text(o.latentW),
-        'text-token-sequence-length': text(o.textTokenSequenceLength),
-        'text-encoder-hidden-size': text(o.textEncoderHiddenSize),
-        'attention-implementation': o.attention,
-        'check-output-correctness': text(o.checkOutputCorrectness),
-        'chunk-unet': text(o.chunkUnet),
-        'quantize-nbits': text(o.quantizeNbits),
-        'unet-support-controlnet': text(o.unetSupportControlnet),
-        'unet-batch-one': text(o.unetBatchOne),
-        'include-t5': text(o.includeT5),
-        'bundle-resources-for-swift-cli': text(o.bundleResources),
-        'text-encoder-vocabulary-url': text(o.urls.vocabulary),
-        'text-encoder-merges-url': text(o.urls.merges),
-        'text-encoder-t5-url': text(o.urls.t5),
-        'text-encoder-t5-config-url': text(o.urls.t5Config),
-        'text-encoder-t5-data-url': text(o.urls.t5Data),
-        'min-deployment-target': o.minDeploymentTarget,
-        'xl-version': text(o.xlVersion),
-        'sd3-version': text(o.sd3Version),
-        'extra-args': o.extraArgs.join('\n'),
-        'ml-stable-diffusion': config.setup.requirement,
-        'python-version': config.setup.pythonVersion,
-        'prepare-fp16': config.prepareFp16.mode,
-    };
-}
-
 ;// CONCATENATED MODULE: ./src/cache/keys.ts
 
 /**
@@ -43020,6 +43840,17 @@ function hubKey(models) {
     const rest = others.length > 0 ? `-${shortHash(...others.map((m) => `${m.id}@${m.revision}`))}` : '';
     return checked({ key: `${base}${keyPart(main.revision)}${rest}`, restoreKeys: [base] });
 }
+/**
+ * A single file's Hub downloads (the checkpoint, LoRAs, the config's files): keyed on every file's
+ * repository, commit and path, exact match only (they are the bytes that are converted).
+ */
+function hubFilesKey(files) {
+    const [first] = files;
+    if (!first)
+        throw new Error('internal: hubFilesKey needs a file');
+    const identity = shortHash(...files.map((f) => `${f.repo}@${f.commit}/${f.file}`).sort());
+    return checked({ key: `${PREFIX}-hf-file-${keyPart(first.repo)}-${identity}`, restoreKeys: [] });
+}
 /** Finished conversions: everything that determines the folder's content, exact match only. */
 function outputsKey(models, options, e) {
     const [main] = models;
@@ -43029,11 +43860,81 @@ function outputsKey(models, options, e) {
     return checked({ key: `${PREFIX}-out-${keyPart(main.id)}-${keyPart(main.revision).slice(0, 40)}-${identity}`, restoreKeys: [] });
 }
 
+;// CONCATENATED MODULE: ./src/refresh/single-file.ts
+
+/** What the single-file stage found, as compared; a string says why it cannot be compared. */
+function singleFileIdentity(check) {
+    if (!check)
+        return 'the single file was not read, so its sha256 is not known';
+    const unknown = [check.checkpoint, ...check.loras].find((f) => f.sha256 === undefined);
+    // A small Hub file (no LFS) is listed without its sha256: only downloading it would tell.
+    if (unknown)
+        return `${describeSource(unknown.source)} has no sha256 in the Hub's listing (not an LFS file), so its bytes cannot be compared`;
+    if (check.config.where === 'local')
+        return 'model-config is a local folder, which has no commit to compare';
+    return {
+        checkpoint: { name: describeSource(check.checkpoint.source), sha256: check.checkpoint.sha256 ?? '' },
+        loras: check.loras.map((l) => ({ name: describeSource(l.source), sha256: l.sha256 ?? '', scale: l.scale })),
+        config: { repo: check.config.id, commit: check.config.commit },
+    };
+}
+const single_file_short = (sha) => (/^[0-9a-f]{40,64}$/.test(sha) ? sha.slice(0, 12) : sha || '(none)');
+/** Every difference between the files this run would convert and the manifest's record; [] when the same. */
+function singleFileDifferences(wanted, published) {
+    if (!published)
+        return ['the manifest records no single file (`singleFile`)'];
+    const out = [];
+    const { checkpoint } = wanted;
+    if (published.checkpoint.sha256 !== checkpoint.sha256)
+        out.push(`checkpoint ${checkpoint.name}: sha256 ${single_file_short(published.checkpoint.sha256)} published, ${single_file_short(checkpoint.sha256)} now`);
+    // The same bytes pair first (a scale may differ); the rest pair in order (a file replaced), then are extra.
+    const unpaired = [...published.loras];
+    const unmatched = [];
+    const pairs = [];
+    for (const lora of wanted.loras) {
+        const i = unpaired.findIndex((p) => p.sha256 === lora.sha256);
+        const same = i < 0 ? undefined : unpaired.splice(i, 1)[0];
+        if (same)
+            pairs.push([lora, same]);
+        else
+            unmatched.push(lora);
+    }
+    for (const lora of unmatched) {
+        const p = unpaired.shift();
+        if (p)
+            pairs.push([lora, p]);
+        else
+            out.push(`LoRA ${lora.name} (sha256 ${single_file_short(lora.sha256)}) is not in the manifest`);
+    }
+    for (const [lora, p] of pairs) {
+        if (p.sha256 !== lora.sha256)
+            out.push(`LoRA ${lora.name}: sha256 ${single_file_short(p.sha256)} published, ${single_file_short(lora.sha256)} now`);
+        if (p.scale !== lora.scale)
+            out.push(`LoRA ${lora.name}: scale ${p.scale} published, ${lora.scale} now`);
+    }
+    for (const p of unpaired)
+        out.push(`the manifest lists LoRA ${p.file} (sha256 ${single_file_short(p.sha256)}), which this run does not merge`);
+    const config = wanted.config;
+    if ('folder' in published.config)
+        out.push(`config: the folder ${published.config.folder} published, ${config.repo}@${single_file_short(config.commit)} now`);
+    else if (published.config.repo !== config.repo)
+        out.push(`config: ${published.config.repo} published, ${config.repo} now`);
+    else if (published.config.commit !== config.commit)
+        out.push(`config ${config.repo}: commit ${single_file_short(published.config.commit)} published, ${single_file_short(config.commit)} now`);
+    return out;
+}
+/** The verdict's "matches" part for a single file. */
+function describeSingleFile(wanted) {
+    const loras = wanted.loras.map((l) => `, LoRA ${l.name} sha256 ${single_file_short(l.sha256)} x${l.scale}`).join('');
+    return `${wanted.checkpoint.name} sha256 ${single_file_short(wanted.checkpoint.sha256)} (single file)${loras}, config ${wanted.config.repo}@${single_file_short(wanted.config.commit)}`;
+}
+
 ;// CONCATENATED MODULE: ./src/refresh/compare.ts
 
 
-/** What this run would convert: the models with the commits the Hub resolved, and the Config. */
-function identityOf(config, resolved) {
+
+/** What this run would convert: the models with the commits the Hub resolved, the Config, and what the single-file stage found. */
+function identityOf(config, resolved, singleFile) {
     const o = config.conversion;
     const roles = [
         ['model', o.modelIsLocal ? undefined : o.modelVersion],
@@ -43048,7 +43949,10 @@ function identityOf(config, resolved) {
         const r = resolved.find((m) => m.id === id);
         models.push({ role, id, revision: r?.revision ?? '', resolved: r?.resolved ?? false });
     }
-    return { models, inputs: converterInputs(config), actionMajor: ACTION_MAJOR };
+    const identity = { models, inputs: converterInputs(config), actionMajor: ACTION_MAJOR };
+    if (config.singleFile)
+        identity.singleFile = singleFileIdentity(singleFile);
+    return identity;
 }
 const compare_short = (sha) => (/^[0-9a-f]{40}$/.test(sha) ? sha.slice(0, 12) : sha || '(none)');
 /** Every difference between what would be converted and what was published; [] when current. */
@@ -43080,33 +43984,40 @@ function differences(wanted, published) {
     }
     if (wanted.actionMajor !== published.actionMajor)
         out.push(`action version: ${published.actionMajor || '(none)'} published, ${wanted.actionMajor} now`);
+    if (typeof wanted.singleFile === 'object')
+        out.push(...singleFileDifferences(wanted.singleFile, published.singleFile));
+    else if (wanted.singleFile === undefined && published.singleFile)
+        out.push('the manifest records a single file (`singleFile`), which this run does not convert');
     return out;
 }
 /**
  * The verdict for one release: `manifest` is what reading it gave (undefined: the release exists
  * but has no manifest for this variant; an Error: unreadable), `release` whether the tag exists.
+ * `place` names where the manifest is kept: the release of the tag, or a Hub repository.
  */
-function judge(wanted, tag, lookup) {
+function judge(wanted, tag, lookup, place = `release ${tag}`) {
     const convert = (reason, diffs = []) => ({ current: false, reason, differences: diffs });
     const unresolved = wanted.models.filter((m) => !m.resolved);
     if (unresolved.length > 0) {
         return convert(`the Hub could not resolve ${unresolved.map((m) => `${m.id}@${m.revision}`).join(', ')} to a commit, so nothing can be compared`);
     }
-    if (wanted.models.length === 0)
+    if (typeof wanted.singleFile === 'string')
+        return convert(wanted.singleFile);
+    if (wanted.models.length === 0 && !wanted.singleFile)
         return convert('model-version is a local folder: there is no commit to compare');
     if (!lookup.release)
-        return convert(`there is no published release ${tag}`);
+        return convert(`there is no published ${place}`);
     if (lookup.manifest === undefined)
-        return convert(`release ${tag} has no ${lookup.manifestName}`);
+        return convert(`${place} has no ${lookup.manifestName}`);
     if (lookup.manifest instanceof Error)
-        return convert(`${lookup.manifestName} of release ${tag} is unreadable (${lookup.manifest.message})`);
+        return convert(`${lookup.manifestName} of ${place} is unreadable (${lookup.manifest.message})`);
     const diffs = differences(wanted, lookup.manifest);
     if (diffs.length > 0)
-        return convert(`release ${tag} holds another conversion (${diffs.length} difference${diffs.length === 1 ? '' : 's'})`, diffs);
-    const models = wanted.models.map((m) => `${m.id}@${compare_short(m.revision)} (${m.role})`).join(', ');
+        return convert(`${place} holds another conversion (${diffs.length} difference${diffs.length === 1 ? '' : 's'})`, diffs);
+    const models = [...(wanted.singleFile ? [describeSingleFile(wanted.singleFile)] : []), ...wanted.models.map((m) => `${m.id}@${compare_short(m.revision)} (${m.role})`)].join(', ');
     return {
         current: true,
-        matched: `${lookup.manifestName} of release ${tag} matches: ${models}, all ${Object.keys(wanted.inputs).length} converter inputs, action ${wanted.actionMajor}`,
+        matched: `${lookup.manifestName} of ${place} matches: ${models}, all ${Object.keys(wanted.inputs).length} converter inputs, action ${wanted.actionMajor}`,
     };
 }
 function replacedBy(wanted, published) {
@@ -43149,6 +44060,7 @@ function buildManifest(input) {
         files: input.archives.flatMap((a) => a.files.map(({ name, size, sha256 }) => ({ name, size, sha256 }))),
         run: input.run,
         replaces: input.replaces ?? null,
+        singleFile: input.singleFile ?? null,
     };
 }
 function manifestJson(manifest) {
@@ -43197,7 +44109,7 @@ function majorOf(version) {
 }
 /**
  * What a manifest written by buildManifest (schema 1), read back from a release, says was converted: `models` with
- * their commit shas, `converterInputs`, `action.major`. An Error names what is missing.
+ * their commit shas, `converterInputs`, `action.major`, and `singleFile` (its files' sha256s). An Error names what is missing.
  */
 function publishedIdentity(manifest) {
     if (manifest === null || typeof manifest !== 'object' || Array.isArray(manifest))
@@ -43219,7 +44131,42 @@ function publishedIdentity(manifest) {
     const major = m.action?.major;
     if (typeof major !== 'string')
         return new Error('no `action.major`');
-    return { models, inputs: inputs, actionMajor: major };
+    const singleFile = publishedSingleFile(manifest.singleFile);
+    if (singleFile instanceof Error)
+        return singleFile;
+    return { models, inputs: inputs, actionMajor: major, singleFile };
+}
+/** A SingleFileRecord read back; null when absent (not a single file, or a manifest from before the record). */
+function publishedSingleFile(record) {
+    if (record === undefined || record === null)
+        return null;
+    const r = record;
+    const file = (f) => {
+        const e = f;
+        return e && typeof e.file === 'string' && typeof e.sha256 === 'string' ? { file: e.file, sha256: e.sha256 } : undefined;
+    };
+    const checkpoint = file(r.checkpoint);
+    if (!checkpoint)
+        return new Error('a `singleFile` record without the checkpoint\'s file and sha256');
+    if (!Array.isArray(r.loras))
+        return new Error('a `singleFile` record without a `loras` list');
+    const loras = [];
+    for (const entry of r.loras) {
+        const lora = file(entry);
+        const scale = entry?.scale;
+        if (!lora || typeof scale !== 'number')
+            return new Error('a `singleFile.loras` entry without its file, sha256 and scale');
+        loras.push({ ...lora, scale });
+    }
+    const c = r.config;
+    let config;
+    if (c && typeof c.repo === 'string' && typeof c.commit === 'string')
+        config = { repo: c.repo, commit: c.commit };
+    else if (c && typeof c.folder === 'string')
+        config = { folder: c.folder };
+    else
+        return new Error('a `singleFile` record without its config (repo and commit, or folder)');
+    return { checkpoint, loras, config };
 }
 
 ;// CONCATENATED MODULE: ./src/refresh/stage.ts
@@ -43263,9 +44210,9 @@ class ReleaseReader {
         return { release: true, manifestName, manifest: await manifest };
     }
 }
-/** Compares one run (its Config and resolved models) with the release it would publish to. */
-async function decideRefresh(config, models, tag, reader) {
-    const wanted = identityOf(config, models);
+/** Compares one run (its Config, resolved models and single file) with the release it would publish to. */
+async function decideRefresh(config, models, tag, reader, singleFile) {
+    const wanted = identityOf(config, models, singleFile);
     const manifestName = publishedNames({ conversion: config.conversion, assetPrefix: config.publish.assetPrefix }).manifest;
     let lookup;
     try {
@@ -43314,6 +44261,8 @@ const ACTION_OUTPUTS = {
     'release-url': outputs_text,
     'release-id': number,
     assets: (rows) => JSON.stringify(rows.map(({ name, size, sha256, url }) => ({ name, size, sha256, url }))),
+    'hub-commit': outputs_text,
+    'hub-url': outputs_text,
 };
 /** verify/action.yml: the standalone bundle check. */
 const VERIFY_OUTPUTS = {
@@ -43410,6 +44359,101 @@ function packages_listPackages(outputDir) {
         .filter((name) => name.endsWith(PACKAGE_SUFFIX))
         .sort()
         .map((name) => path.join(outputDir, name));
+}
+
+;// CONCATENATED MODULE: ./src/converter/order.ts
+/**
+ * How one torch2coreml run works (main; /work/shared/reference/torch2coreml.md, "Order of work"):
+ * after loading the pipeline it converts the VAEs, the ControlNets, the unet (and chunks it, with
+ * --chunk-unet), the text encoders, the safety checker, the refiner, the MMDiT; then it quantizes
+ * every package in -o in place (QUANTIZED_PARTS and the ControlNets, never the chunks); then it
+ * bundles. What the action makes of this (one process per part, quantizing once) is src/plan/.
+ */
+/** Where the ControlNets come in CONVERSION_ORDER. */
+const CONTROLNETS = 'controlnets';
+/** The order one run converts in: the selectable parts, and the ControlNets between the VAEs and the unet. */
+const CONVERSION_ORDER = [
+    'vae_decoder',
+    'vae_encoder',
+    CONTROLNETS,
+    'unet',
+    'text_encoder',
+    'safety_checker',
+    'mmdit',
+];
+/**
+ * Whether the chunks --chunk-unet makes stay float16: the run chunks right after converting the
+ * unet and quantizes only after every conversion, sparing the chunks, which the apps load in
+ * preference to the quantized unet.
+ */
+function ownChunksStayFloat16(quantizing) {
+    return quantizing;
+}
+/** The unet's package: with --unet-support-controlnet the converter writes control-unet instead. */
+function unetPart(options) {
+    return options.unetSupportControlnet ? 'control-unet' : 'unet';
+}
+/** The unet-like packages this configuration makes, which chunking splits. */
+function order_chunkableParts(options) {
+    if (!options.parts.includes('unet'))
+        return [];
+    return options.refinerVersion ? [unetPart(options), 'refiner'] : [unetPart(options)];
+}
+/**
+ * The parity checks of the converted parts a run prints with --check-output-correctness: SD3's VAE
+ * decoder and MMDiT print DiffusionKit's (diffusionkit.ts); text_encoder_2 exists only in SDXL
+ * pipelines, which only the log tells, so it is not listed. The chunks are checked by coremltools
+ * (`<part>_chunks`), not listed here either.
+ */
+function order_conversionChecks(o) {
+    if (!o.checkOutputCorrectness)
+        return [];
+    const parts = [];
+    if (o.parts.includes('text_encoder'))
+        parts.push('text_encoder');
+    if (o.parts.includes('vae_decoder'))
+        parts.push('vae_decoder');
+    if (o.parts.includes('mmdit'))
+        parts.push('mmdit');
+    if (o.parts.includes('vae_encoder'))
+        parts.push('vae_encoder');
+    if (o.parts.includes('unet'))
+        parts.push(unetPart(o));
+    if (order_chunkableParts(o).includes('refiner'))
+        parts.push('refiner');
+    if (o.parts.includes('safety_checker'))
+        parts.push('safety_checker');
+    if (o.controlnets.length > 0)
+        parts.push('controlnet');
+    return parts;
+}
+
+;// CONCATENATED MODULE: ./src/verify/psnr.ts
+
+
+/** psnr-thresholds' line for the part, else quantized-min-psnr for a quantized check, else min-psnr. */
+function thresholdFor(part, gate) {
+    return gate.thresholds[part] ?? (isQuantizedCheck(part) ? gate.quantizedMinPsnr : gate.minPsnr);
+}
+function judgePsnr(results, gate) {
+    return results.map((r) => {
+        const threshold = thresholdFor(r.part, gate);
+        return { part: r.part, check: r.check, psnr: r.psnr, threshold, passed: r.psnr !== null && r.psnr >= threshold, step: r.step };
+    });
+}
+/**
+ * Parts that should have reported a check and did not: those the converter prints for what it
+ * converted. Chunk checks are not demanded: coremltools prints only low figures.
+ */
+function missingChecks(o, verdicts) {
+    const seen = new Set(verdicts.map((v) => v.part));
+    return conversionChecks(o).filter((p) => !seen.has(p));
+}
+function psnr_formatPsnr(value) {
+    return value === null ? 'nan/inf' : `${value.toFixed(1)} dB`;
+}
+function failureMessage(v) {
+    return `PSNR of ${v.part} is ${psnr_formatPsnr(v.psnr)} (${v.check}), under the threshold of ${v.threshold} dB.`;
 }
 
 ;// CONCATENATED MODULE: ./src/verify/bundle/apps.ts
@@ -43875,6 +44919,19 @@ function partRows(input) {
         ];
     });
 }
+/** The single file, its config and LoRAs, each with its sha256: what was converted, byte for byte. */
+function renderSingleFile(record) {
+    const where = (f) => (f.repo && f.commit ? `${f.repo}@${f.commit.slice(0, 12)}` : 'workspace');
+    const row = (role, f, scale) => [role, `\`${tableCell(f.file)}\``, where(f), formatBytes(f.size), `\`${f.sha256}\``, scale];
+    const config = 'repo' in record.config ? `\`${record.config.repo}\`@${record.config.commit.slice(0, 12)}` : `\`${tableCell(record.config.folder)}\``;
+    return [
+        '### Single-file checkpoint',
+        '',
+        `${record.kind}, configs and tokenizers from ${config}; made into a diffusers folder by diffusers ${record.diffusers ?? '(unknown)'}${record.torch ? ` (torch ${record.torch})` : ''}.`,
+        '',
+        table(['Role', 'File', 'From', 'Size', 'SHA-256', 'LoRA scale'], [row('checkpoint', record.checkpoint, '–'), ...record.loras.map((l) => row('LoRA', l, String(l.scale)))]),
+    ].join('\n');
+}
 function summary_renderSummary(input) {
     const { config } = input;
     const o = config.conversion;
@@ -43910,6 +44967,8 @@ function summary_renderSummary(input) {
             lines.push('');
         }
     }
+    if (input.singleFile)
+        lines.push(renderSingleFile(input.singleFile), '');
     if (input.bundle)
         lines.push(renderBundleSection(input.bundle), '');
     if (input.caches && input.caches.length > 0)
@@ -43983,6 +45042,22 @@ function renderPublished(report) {
         for (const a of split)
             lines.push(`- \`cat ${a.files.map((f) => f.name).join(' ')} > ${a.name}\` (sha256 \`${a.sha256}\`)`);
     }
+    if (report.hub)
+        lines.push('', renderHub(report.hub));
+    return lines.join('\n');
+}
+/** The Hub commit (or why none was made) and the variant's files in the repository. */
+function renderHub(hub) {
+    const repo = `[${hub.repo}](${hub.url})${hub.created ? ' (created by this step)' : ''}`;
+    const head = hub.head ? ` [\`${hub.head.slice(0, 12)}\`](${hub.url}/commit/${hub.head})` : '';
+    const lines = ['#### Hugging Face Hub', ''];
+    if (hub.commit)
+        lines.push(`Committed to ${repo} on \`${hub.revision}\`: [\`${hub.commit.oid.slice(0, 12)}\`](${hub.commit.url}), ${hub.files.filter((f) => f.uploaded).length} file(s) added or updated, ${hub.deleted.length} deleted.`);
+    else
+        lines.push(`No new commit: ${repo} on \`${hub.revision}\` already holds every file with the same content (compared by sha256 and git blob id), at${head || ' its head'}.`);
+    lines.push('', table(['File', 'Size', 'SHA-256', 'This run'], hub.files.map((f) => [`[\`${f.path}\`](${hub.url}/blob/${hub.revision}/${f.path})`, formatBytes(f.size), `\`${f.sha256}\``, f.uploaded ? 'uploaded' : 'unchanged'])));
+    if (hub.deleted.length > 0)
+        lines.push('', `Deleted (older files of this variant): ${hub.deleted.map((p) => `\`${p}\``).join(', ')}.`);
     return lines.join('\n');
 }
 /** skip-if-unchanged found the release current: the run ends before any setup. */
@@ -43996,9 +45071,9 @@ function renderSkipped(verdictLine) {
 
 
 
-/** The step summary when the runner keeps one (GITHUB_STEP_SUMMARY), else the log. */
-async function writeStepSummary(markdown) {
-    if (process.env.GITHUB_STEP_SUMMARY)
+/** The step summary when the runner keeps one (RunnerContext.stepSummary: GITHUB_STEP_SUMMARY is set), else the log. */
+async function writeStepSummary(markdown, stepSummary) {
+    if (stepSummary)
         await summary.addRaw(markdown).write();
     else
         info(markdown);
@@ -44007,7 +45082,7 @@ async function writeStepSummary(markdown) {
 async function writeSummary(config, report) {
     const packages = listPackages(config.conversion.outputDir).map((p) => path.basename(p));
     const sizes = Object.fromEntries(packages.map((p) => [p, directorySize(path.join(config.conversion.outputDir, p))]));
-    await writeStepSummary(renderSummary({ ...report, config, sizes, packageParts: packageParts(config.conversion, packages) }));
+    await writeStepSummary(renderSummary({ ...report, config, sizes, packageParts: packageParts(config.conversion, packages) }), config.runner.stepSummary);
 }
 
 ;// CONCATENATED MODULE: ./src/halt.ts
@@ -44140,7 +45215,7 @@ async function run() {
         `Keys to pass to the main action: ${keys.map((k) => `\`${k}\``).join(', ')}.`,
         '',
     ].join('\n');
-    await writeStepSummary(markdown);
+    await writeStepSummary(markdown, Boolean(process.env.GITHUB_STEP_SUMMARY));
 }
 run().catch(failRun);
 

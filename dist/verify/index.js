@@ -35652,7 +35652,7 @@ const vocabulary_PSNR_PARTS = (/* unused pure expression or super */ null && ([
     'controlnet_quantized',
 ]));
 /** `<part>_quantized`: the action's own check of a quantized package against its float16 outputs (python/quantize_bundle.py). */
-const isQuantizedCheck = (part) => part.endsWith('_quantized');
+const vocabulary_isQuantizedCheck = (part) => part.endsWith('_quantized');
 const QUANTIZED_CHECK = 'quantized to float16 Core ML (the action)';
 /** The converter's own hard floor (ABSOLUTE_MIN_PSNR): below it, it raises `dB is too low!`. */
 const CONVERTER_MIN_PSNR = 35;
@@ -35851,6 +35851,73 @@ function isHubId(value) {
 }
 function resolveIn(workspace, value) {
     return path.resolve(workspace, value);
+}
+
+;// CONCATENATED MODULE: ./src/converter/order.ts
+/**
+ * How one torch2coreml run works (main; /work/shared/reference/torch2coreml.md, "Order of work"):
+ * after loading the pipeline it converts the VAEs, the ControlNets, the unet (and chunks it, with
+ * --chunk-unet), the text encoders, the safety checker, the refiner, the MMDiT; then it quantizes
+ * every package in -o in place (QUANTIZED_PARTS and the ControlNets, never the chunks); then it
+ * bundles. What the action makes of this (one process per part, quantizing once) is src/plan/.
+ */
+/** Where the ControlNets come in CONVERSION_ORDER. */
+const CONTROLNETS = 'controlnets';
+/** The order one run converts in: the selectable parts, and the ControlNets between the VAEs and the unet. */
+const CONVERSION_ORDER = [
+    'vae_decoder',
+    'vae_encoder',
+    CONTROLNETS,
+    'unet',
+    'text_encoder',
+    'safety_checker',
+    'mmdit',
+];
+/**
+ * Whether the chunks --chunk-unet makes stay float16: the run chunks right after converting the
+ * unet and quantizes only after every conversion, sparing the chunks, which the apps load in
+ * preference to the quantized unet.
+ */
+function ownChunksStayFloat16(quantizing) {
+    return quantizing;
+}
+/** The unet's package: with --unet-support-controlnet the converter writes control-unet instead. */
+function unetPart(options) {
+    return options.unetSupportControlnet ? 'control-unet' : 'unet';
+}
+/** The unet-like packages this configuration makes, which chunking splits. */
+function order_chunkableParts(options) {
+    if (!options.parts.includes('unet'))
+        return [];
+    return options.refinerVersion ? [unetPart(options), 'refiner'] : [unetPart(options)];
+}
+/**
+ * The parity checks of the converted parts a run prints with --check-output-correctness: SD3's VAE
+ * decoder and MMDiT print DiffusionKit's (diffusionkit.ts); text_encoder_2 exists only in SDXL
+ * pipelines, which only the log tells, so it is not listed. The chunks are checked by coremltools
+ * (`<part>_chunks`), not listed here either.
+ */
+function order_conversionChecks(o) {
+    if (!o.checkOutputCorrectness)
+        return [];
+    const parts = [];
+    if (o.parts.includes('text_encoder'))
+        parts.push('text_encoder');
+    if (o.parts.includes('vae_decoder'))
+        parts.push('vae_decoder');
+    if (o.parts.includes('mmdit'))
+        parts.push('mmdit');
+    if (o.parts.includes('vae_encoder'))
+        parts.push('vae_encoder');
+    if (o.parts.includes('unet'))
+        parts.push(unetPart(o));
+    if (order_chunkableParts(o).includes('refiner'))
+        parts.push('refiner');
+    if (o.parts.includes('safety_checker'))
+        parts.push('safety_checker');
+    if (o.controlnets.length > 0)
+        parts.push('controlnet');
+    return parts;
 }
 
 ;// CONCATENATED MODULE: ./src/verify/bundle/expect.ts
@@ -36500,18 +36567,46 @@ function bundleProblem(report) {
     return `The bundle in ${RESOURCES_DIR} fails ${errors.length} check(s), so the apps would not load it as asked: ${files.join(', ')} (each annotated above).`;
 }
 
+;// CONCATENATED MODULE: ./src/verify/psnr.ts
+
+
+/** psnr-thresholds' line for the part, else quantized-min-psnr for a quantized check, else min-psnr. */
+function thresholdFor(part, gate) {
+    return gate.thresholds[part] ?? (isQuantizedCheck(part) ? gate.quantizedMinPsnr : gate.minPsnr);
+}
+function judgePsnr(results, gate) {
+    return results.map((r) => {
+        const threshold = thresholdFor(r.part, gate);
+        return { part: r.part, check: r.check, psnr: r.psnr, threshold, passed: r.psnr !== null && r.psnr >= threshold, step: r.step };
+    });
+}
+/**
+ * Parts that should have reported a check and did not: those the converter prints for what it
+ * converted. Chunk checks are not demanded: coremltools prints only low figures.
+ */
+function missingChecks(o, verdicts) {
+    const seen = new Set(verdicts.map((v) => v.part));
+    return conversionChecks(o).filter((p) => !seen.has(p));
+}
+function psnr_formatPsnr(value) {
+    return value === null ? 'nan/inf' : `${value.toFixed(1)} dB`;
+}
+function failureMessage(v) {
+    return `PSNR of ${v.part} is ${psnr_formatPsnr(v.psnr)} (${v.check}), under the threshold of ${v.threshold} dB.`;
+}
+
 ;// CONCATENATED MODULE: ./src/format/markdown.ts
 /**
  * Text helpers shared by the step summary, the release notes and the logs. A leaf module: it
  * imports nothing of the action, so every stage may use it without tying stages together.
  */
 /** A table cell: a `|` would end the cell and a newline the row. */
-function tableCell(text) {
+function markdown_tableCell(text) {
     return text.replaceAll('|', '\\|').replaceAll('\n', ' ');
 }
 /** A GitHub-flavoured markdown table, one line per row. */
 function tableLines(header, rows) {
-    return [`| ${header.join(' | ')} |`, `| ${header.map(() => '---').join(' | ')} |`, ...rows.map((r) => `| ${r.map(tableCell).join(' | ')} |`)];
+    return [`| ${header.join(' | ')} |`, `| ${header.map(() => '---').join(' | ')} |`, ...rows.map((r) => `| ${r.map(markdown_tableCell).join(' | ')} |`)];
 }
 function markdown_formatBytes(bytes) {
     const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
@@ -36564,6 +36659,19 @@ function partRows(input) {
         ];
     });
 }
+/** The single file, its config and LoRAs, each with its sha256: what was converted, byte for byte. */
+function renderSingleFile(record) {
+    const where = (f) => (f.repo && f.commit ? `${f.repo}@${f.commit.slice(0, 12)}` : 'workspace');
+    const row = (role, f, scale) => [role, `\`${tableCell(f.file)}\``, where(f), formatBytes(f.size), `\`${f.sha256}\``, scale];
+    const config = 'repo' in record.config ? `\`${record.config.repo}\`@${record.config.commit.slice(0, 12)}` : `\`${tableCell(record.config.folder)}\``;
+    return [
+        '### Single-file checkpoint',
+        '',
+        `${record.kind}, configs and tokenizers from ${config}; made into a diffusers folder by diffusers ${record.diffusers ?? '(unknown)'}${record.torch ? ` (torch ${record.torch})` : ''}.`,
+        '',
+        table(['Role', 'File', 'From', 'Size', 'SHA-256', 'LoRA scale'], [row('checkpoint', record.checkpoint, '–'), ...record.loras.map((l) => row('LoRA', l, String(l.scale)))]),
+    ].join('\n');
+}
 function summary_renderSummary(input) {
     const { config } = input;
     const o = config.conversion;
@@ -36599,6 +36707,8 @@ function summary_renderSummary(input) {
             lines.push('');
         }
     }
+    if (input.singleFile)
+        lines.push(renderSingleFile(input.singleFile), '');
     if (input.bundle)
         lines.push(renderBundleSection(input.bundle), '');
     if (input.caches && input.caches.length > 0)
@@ -36646,7 +36756,7 @@ function renderBundleSection(report, heading = '###') {
     if (report.findings.length > 0) {
         lines.push('');
         for (const f of report.findings)
-            lines.push(`- ${f.severity === 'error' ? '❌' : '⚠️'} ${tableCell(findingText(f))}`);
+            lines.push(`- ${f.severity === 'error' ? '❌' : '⚠️'} ${markdown_tableCell(findingText(f))}`);
     }
     return lines.join('\n');
 }
@@ -36672,6 +36782,22 @@ function renderPublished(report) {
         for (const a of split)
             lines.push(`- \`cat ${a.files.map((f) => f.name).join(' ')} > ${a.name}\` (sha256 \`${a.sha256}\`)`);
     }
+    if (report.hub)
+        lines.push('', renderHub(report.hub));
+    return lines.join('\n');
+}
+/** The Hub commit (or why none was made) and the variant's files in the repository. */
+function renderHub(hub) {
+    const repo = `[${hub.repo}](${hub.url})${hub.created ? ' (created by this step)' : ''}`;
+    const head = hub.head ? ` [\`${hub.head.slice(0, 12)}\`](${hub.url}/commit/${hub.head})` : '';
+    const lines = ['#### Hugging Face Hub', ''];
+    if (hub.commit)
+        lines.push(`Committed to ${repo} on \`${hub.revision}\`: [\`${hub.commit.oid.slice(0, 12)}\`](${hub.commit.url}), ${hub.files.filter((f) => f.uploaded).length} file(s) added or updated, ${hub.deleted.length} deleted.`);
+    else
+        lines.push(`No new commit: ${repo} on \`${hub.revision}\` already holds every file with the same content (compared by sha256 and git blob id), at${head || ' its head'}.`);
+    lines.push('', table(['File', 'Size', 'SHA-256', 'This run'], hub.files.map((f) => [`[\`${f.path}\`](${hub.url}/blob/${hub.revision}/${f.path})`, formatBytes(f.size), `\`${f.sha256}\``, f.uploaded ? 'uploaded' : 'unchanged'])));
+    if (hub.deleted.length > 0)
+        lines.push('', `Deleted (older files of this variant): ${hub.deleted.map((p) => `\`${p}\``).join(', ')}.`);
     return lines.join('\n');
 }
 /** skip-if-unchanged found the release current: the run ends before any setup. */
@@ -36760,9 +36886,9 @@ function packages_listPackages(outputDir) {
 
 
 
-/** The step summary when the runner keeps one (GITHUB_STEP_SUMMARY), else the log. */
-async function writeStepSummary(markdown) {
-    if (process.env.GITHUB_STEP_SUMMARY)
+/** The step summary when the runner keeps one (RunnerContext.stepSummary: GITHUB_STEP_SUMMARY is set), else the log. */
+async function writeStepSummary(markdown, stepSummary) {
+    if (stepSummary)
         await summary.addRaw(markdown).write();
     else
         info(markdown);
@@ -36771,7 +36897,7 @@ async function writeStepSummary(markdown) {
 async function writeSummary(config, report) {
     const packages = listPackages(config.conversion.outputDir).map((p) => path.basename(p));
     const sizes = Object.fromEntries(packages.map((p) => [p, directorySize(path.join(config.conversion.outputDir, p))]));
-    await writeStepSummary(renderSummary({ ...report, config, sizes, packageParts: packageParts(config.conversion, packages) }));
+    await writeStepSummary(renderSummary({ ...report, config, sizes, packageParts: packageParts(config.conversion, packages) }), config.runner.stepSummary);
 }
 
 ;// CONCATENATED MODULE: ./src/halt.ts
@@ -36830,6 +36956,8 @@ const ACTION_OUTPUTS = {
     'release-url': outputs_text,
     'release-id': number,
     assets: (rows) => JSON.stringify(rows.map(({ name, size, sha256, url }) => ({ name, size, sha256, url }))),
+    'hub-commit': outputs_text,
+    'hub-url': outputs_text,
 };
 /** verify/action.yml: the standalone bundle check. */
 const VERIFY_OUTPUTS = {
@@ -36912,7 +37040,7 @@ async function run() {
     setVerifyOutput('passed', report.passed);
     setVerifyOutput('facts', report.facts);
     const markdown = `${renderBundleSection(report, '##')}\n`;
-    await writeStepSummary(markdown);
+    await writeStepSummary(markdown, Boolean(process.env.GITHUB_STEP_SUMMARY));
     if (!report.passed) {
         setFailed(`The bundle in ${resources} fails ${report.findings.filter((f) => f.severity === 'error').length} check(s); each is annotated above.`);
     }

@@ -3,14 +3,15 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import * as http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo, type Socket } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { HttpClient } from '@actions/http-client';
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import { HubClient } from '../../src/hub/client.js';
 import { filesToFetch, repoFolder } from '../../src/hub/files.js';
 import { IntegrityError } from '../../src/hub/integrity.js';
-import { BodyDropped, DirectHttp } from '../../src/hub/transfer.js';
+import { BodyDropped, DirectHttp, proxiedGet } from '../../src/hub/transfer.js';
 import { startHubServer, type HubServer } from '../services/hub-server.mjs';
 
 /**
@@ -290,5 +291,93 @@ describe('the download connections', () => {
     } finally {
       direct.dispose();
     }
+  });
+});
+
+/**
+ * Behind a proxy (https_proxy / http_proxy, as a self-hosted runner may have) downloads go
+ * through the toolkit's HTTP client, which tunnels with CONNECT. The toolkit never proxies
+ * loopback hosts, so the file server listens on this machine's other address (skipped without one).
+ */
+const outside = Object.values(os.networkInterfaces()).flat().find((i) => i?.family === 'IPv4' && !i.internal)?.address;
+describe.skipIf(!outside)('downloads behind a proxy', () => {
+  const payload = Buffer.alloc(2 * MB + 5);
+  for (let i = 0; i < payload.length; i++) payload[i] = (i * 13 + 1) & 0xff;
+  let files: http.Server;
+  let proxy: http.Server;
+  let tunnels = 0;
+  const saved = { http_proxy: process.env.http_proxy, no_proxy: process.env.no_proxy };
+
+  beforeAll(async () => {
+    files = http.createServer((req, res) => {
+      res.writeHead(200, { 'Content-Length': payload.length });
+      if (req.url === '/cut') res.write(payload.subarray(0, MB + 3), () => res.destroy());
+      else res.end(payload);
+    });
+    await new Promise<void>((resolve) => files.listen(0, outside, resolve));
+    proxy = http.createServer((_req, res) => res.writeHead(405).end());
+    proxy.on('connect', (req: http.IncomingMessage, client: Socket, head: Buffer) => {
+      tunnels++;
+      const [host = '', port = ''] = (req.url ?? '').split(':');
+      const upstream = connect(Number(port), host, () => {
+        client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+        upstream.write(head);
+        upstream.pipe(client);
+        client.pipe(upstream);
+      });
+      upstream.on('error', () => client.destroy());
+      client.on('error', () => upstream.destroy());
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    process.env.http_proxy = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+    delete process.env.no_proxy;
+  });
+  afterAll(() => {
+    for (const [name, value] of Object.entries(saved)) {
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    }
+    files.closeAllConnections();
+    files.close();
+    proxy.closeAllConnections();
+    proxy.close();
+  });
+
+  async function save(pathname: string) {
+    const client = new HttpClient('test', [], { allowRetries: false, allowRedirects: false, keepAlive: true });
+    const url = new URL(`http://${outside}:${(files.address() as AddressInfo).port}${pathname}`);
+    expect(client.getAgentDispatcher(url.href)).toBeDefined();
+    const file = path.join(root, `proxied-${Math.random().toString(16).slice(2)}`);
+    mkdirSync(root, { recursive: true });
+    const out = await open(file, 'w');
+    const hash = createHash('sha256');
+    const response = await proxiedGet(client, url, {});
+    let written = -1;
+    let error: unknown;
+    try {
+      written = await response.saveTo(out, 0, (b) => void hash.update(b), new AbortController().signal);
+    } catch (e) {
+      error = e;
+    }
+    await out.close();
+    client.dispose();
+    return { written, error, bytes: readFileSync(file), hashed: hash.digest('hex') };
+  }
+
+  it('saves through the tunnel, hashing what it writes', async () => {
+    tunnels = 0;
+    const got = await save('/file');
+    expect(tunnels).toBe(1);
+    expect(got.written).toBe(payload.length);
+    expect(got.bytes.equals(payload)).toBe(true);
+    expect(got.hashed).toBe(sha256(payload));
+  });
+
+  it('reports a dropped body with the bytes before the drop written and hashed', async () => {
+    const got = await save('/cut');
+    expect(got.error).toBeInstanceOf(BodyDropped);
+    expect((got.error as BodyDropped).written).toBe(got.bytes.length);
+    expect(got.bytes.equals(payload.subarray(0, got.bytes.length))).toBe(true);
+    expect(got.hashed).toBe(sha256(got.bytes));
   });
 });

@@ -10,6 +10,7 @@ import { parse as parseYaml } from 'yaml';
 import type { ActionRun } from '../support/action-runner.mjs';
 import { REPO_ROOT } from '../support/action-runner.mjs';
 import { freshRunner, type FreshRunner } from '../support/fresh-runner.mjs';
+import { sdPipelineFiles } from '../support/standin.mjs';
 import { startAll, type Services } from '../services/index.mjs';
 
 /**
@@ -22,15 +23,7 @@ const MODEL = 'acme/sd-hub';
 const PRIVATE_MODEL = 'acme/sd-hub-private';
 const REPO = 'acme/coreml-sd-hub';
 const MB = 1024 * 1024;
-const FILES = {
-  'model_index.json': JSON.stringify({ _class_name: 'StableDiffusionPipeline', unet: ['diffusers', 'UNet2DConditionModel'], vae: ['diffusers', 'AutoencoderKL'], text_encoder: ['transformers', 'CLIPTextModel'] }),
-  'unet/config.json': JSON.stringify({ sample_size: 64, in_channels: 4 }),
-  'unet/diffusion_pytorch_model.fp16.safetensors': MB,
-  'vae/config.json': JSON.stringify({ latent_channels: 4 }),
-  'vae/diffusion_pytorch_model.fp16.safetensors': MB,
-  'text_encoder/config.json': JSON.stringify({ hidden_size: 768 }),
-  'text_encoder/model.fp16.safetensors': MB,
-};
+const FILES = sdPipelineFiles({ unet: MB, vae: MB, textEncoder: MB });
 const BASE = 'sd-hub_split_einsum';
 const FOLDER = 'split_einsum';
 const at = (name: string) => `${FOLDER}/${name}`;

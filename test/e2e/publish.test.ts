@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { NODE24, type ActionRun } from '../support/action-runner.mjs';
 import { freshRunner, type FreshRunner } from '../support/fresh-runner.mjs';
+import { sdPipelineFiles } from '../support/standin.mjs';
 import { startAll, type Services } from '../services/index.mjs';
 import { Releases } from '../../src/github/releases.js';
 import { mergeBody } from '../../src/publish/notes.js';
@@ -20,15 +21,7 @@ import { mergeBody } from '../../src/publish/notes.js';
  */
 const MODEL = 'acme/sd-publish';
 const MB = 1024 * 1024;
-const FILES = {
-  'model_index.json': JSON.stringify({ _class_name: 'StableDiffusionPipeline', unet: ['diffusers', 'UNet2DConditionModel'], vae: ['diffusers', 'AutoencoderKL'], text_encoder: ['transformers', 'CLIPTextModel'] }),
-  'unet/config.json': JSON.stringify({ sample_size: 64, in_channels: 4 }),
-  'unet/diffusion_pytorch_model.fp16.safetensors': MB,
-  'vae/config.json': JSON.stringify({ latent_channels: 4 }),
-  'vae/diffusion_pytorch_model.fp16.safetensors': MB,
-  'text_encoder/config.json': JSON.stringify({ hidden_size: 768 }),
-  'text_encoder/model.fp16.safetensors': MB,
-};
+const FILES = sdPipelineFiles({ unet: MB, vae: MB, textEncoder: MB });
 const BASE = 'sd-publish_split_einsum';
 const NAMES = [`${BASE}_compiled.zip`, `${BASE}_packages.zip`, `${BASE}_manifest.json`, `${BASE}_SHA256SUMS`];
 

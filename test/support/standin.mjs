@@ -24,11 +24,11 @@ const MiB = 1024 * 1024;
 
 /**
  * The files of a small diffusers-shaped SD checkpoint for the stand-in Hub: a model_index.json
- * with the three parts the stand-in converts, their configs, and fp16 weights of `modelMiB` in all.
- * @param {number} modelMiB
+ * with the three parts the stand-in converts, their configs, and fp16 weights of the given bytes.
+ * @param {{ unet: number, vae: number, textEncoder: number }} bytes
  * @returns {Record<string, string | number>}
  */
-export function diffusersModelFiles(modelMiB) {
+export function sdPipelineFiles(bytes) {
   return {
     'model_index.json': JSON.stringify({
       _class_name: 'StableDiffusionPipeline',
@@ -36,11 +36,22 @@ export function diffusersModelFiles(modelMiB) {
       vae: ['diffusers', 'AutoencoderKL'],
       text_encoder: ['transformers', 'CLIPTextModel'],
     }),
-    'unet/config.json': JSON.stringify({ sample_size: 64 }),
-    'unet/diffusion_pytorch_model.fp16.safetensors': Math.round(modelMiB * 0.7) * MiB,
-    'text_encoder/model.fp16.safetensors': Math.round(modelMiB * 0.2) * MiB,
-    'vae/diffusion_pytorch_model.fp16.safetensors': Math.round(modelMiB * 0.1) * MiB,
+    'unet/config.json': JSON.stringify({ sample_size: 64, in_channels: 4 }),
+    'unet/diffusion_pytorch_model.fp16.safetensors': bytes.unet,
+    'vae/config.json': JSON.stringify({ latent_channels: 4 }),
+    'vae/diffusion_pytorch_model.fp16.safetensors': bytes.vae,
+    'text_encoder/config.json': JSON.stringify({ hidden_size: 768 }),
+    'text_encoder/model.fp16.safetensors': bytes.textEncoder,
   };
+}
+
+/**
+ * sdPipelineFiles with `modelMiB` of weights in all, shared as a real checkpoint's are.
+ * @param {number} modelMiB
+ * @returns {Record<string, string | number>}
+ */
+export function diffusersModelFiles(modelMiB) {
+  return sdPipelineFiles({ unet: Math.round(modelMiB * 0.7) * MiB, textEncoder: Math.round(modelMiB * 0.2) * MiB, vae: Math.round(modelMiB * 0.1) * MiB });
 }
 
 /**

@@ -159,6 +159,7 @@ describe('buildMatrix: errors name the entry', () => {
       'Input `models`, entry 1 (acme/a): `attention` is not an input of the main action (action.yml); an entry takes model-version, variants, and the inputs of action.yml.',
     ]);
     expect(errorsOf('- model-version: acme/a\n  hf-token: hf_abc')[0]).toMatch(/^Input `models`, entry 1 \(acme\/a\): `hf-token` cannot be set in the list: a secret/);
+    expect(errorsOf('- model-version: acme/a\n  hub-token: hf_write')[0]).toMatch(/^Input `models`, entry 1 \(acme\/a\): `hub-token` cannot be set in the list: a secret/);
     expect(errorsOf('- model-version: acme/a\n  min-psnr: {a: 1}')[0]).toBe('Input `models`, entry 1 (acme/a): `min-psnr` must be a string, number, boolean or list of strings, got {"a":1}.');
   });
 

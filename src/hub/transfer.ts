@@ -359,6 +359,8 @@ class DirectResponse implements FileResponse {
     /** Writes in flight, and the one (if any) of each buffer. */
     const writes = new Set<Promise<void>>();
     const busy: Array<Promise<void> | undefined> = [undefined, undefined];
+    /** Where a read lands while the current buffer is still being written (TLS delivers what it decrypted even when paused). */
+    const spare = Buffer.allocUnsafeSlow(MIN_READ);
     let current = 0;
     let fill = 0;
     let written = 0;
@@ -443,7 +445,8 @@ class DirectResponse implements FileResponse {
         }
       };
       const reader: Reader = {
-        next: () => (buffers[current] as Buffer).subarray(fill),
+        // Never the buffer of a write in flight: a read into it would change bytes already hashed.
+        next: () => (busy[current] ? spare : (buffers[current] as Buffer).subarray(fill)),
         data: (bytes) => {
           try {
             take(bytes);

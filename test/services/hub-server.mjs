@@ -12,6 +12,7 @@ import { Buffer } from 'node:buffer';
 import { createCipheriv, createHash } from 'node:crypto';
 import { closeSync, mkdtempSync, openSync, readSync } from 'node:fs';
 import * as http from 'node:http';
+import * as https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join as joinPath } from 'node:path';
 import { createWriteApi, lfsPointer } from './hub-write.mjs';
@@ -199,12 +200,13 @@ function contentType(path) {
 /**
  * @param {{
  *   models?: ModelSpec[], token?: string, readToken?: string, clip?: boolean,
- *   storeDir?: string, partSize?: number, orgs?: string[]
+ *   storeDir?: string, partSize?: number, orgs?: string[], tls?: { key: string | Buffer, cert: string | Buffer }
  * }} [options]
  *   `clip` (default true) adds openai/clip-vit-base-patch32 with synthetic vocab.json and merges.txt;
  *   `token` has the write role, `readToken` the read role; `storeDir` (default: a new temp dir,
  *   removed by stop()) holds uploaded LFS objects; objects above `partSize` (default 64 MiB) are
- *   uploaded in parts of that size (the multipart transfer)
+ *   uploaded in parts of that size (the multipart transfer); `tls` serves the Hub and its CDN over
+ *   HTTPS with that key and certificate (which must name 127.0.0.1 and 127.0.0.2)
  * @returns {Promise<HubServer>}
  */
 export async function startHubServer(options = {}) {
@@ -219,6 +221,9 @@ export async function startHubServer(options = {}) {
   let inFlight = 0;
   /** @type {Map<string, import('./hub-write.mjs').Failure>} */
   const failures = new Map();
+  const scheme = options.tls ? 'https' : 'http';
+  /** @param {http.RequestListener} handler */
+  const createServer = (handler) => (options.tls ? https.createServer(options.tls, handler) : http.createServer(handler));
 
   /** @param {ModelSpec} spec */
   const addModel = (spec) => {
@@ -431,7 +436,7 @@ export async function startHubServer(options = {}) {
   const write = createWriteApi({
     models, tokens, storeDir: options.storeDir ?? mkdtempSync(joinPath(tmpdir(), 'hub-store-')), partSize: options.partSize ?? 64 * 1024 * 1024,
     orgs: options.orgs ?? ['acme'],
-    endpoint: () => endpoint, storageOrigin: () => `http://${CDN_HOST}:${cdnPort}`,
+    endpoint: () => endpoint, storageOrigin: () => `${scheme}://${CDN_HOST}:${cdnPort}`,
     injected, hubError, json, fakeSha, digest: digestOf, entries: entriesOf,
     authorizeRead: (req, res, id) => authorize(req, res, id, false),
     newModel(id, isPrivate) {
@@ -458,7 +463,7 @@ export async function startHubServer(options = {}) {
     return { id, model, rev, sha, files: /** @type {Map<string, HubFile>} */ (model.commits.get(sha)) };
   };
 
-  const server = http.createServer((req, res) => {
+  const server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
     const p = url.pathname;
     const head = req.method === 'HEAD';
@@ -550,7 +555,7 @@ export async function startHubServer(options = {}) {
         // The Hub sends LFS (and Xet) files to its CDN, with the file's facts on the redirect.
         const signature = fakeSha(`${id}:${path}:${sha}`);
         const where = model.storage === 'xet' ? 'xet-bridge' : 'cdn-lfs';
-        const location = `http://${CDN_HOST}:${cdnPort}/${where}/${d.sha256}?X-Amz-Signature=${signature}&model=${encodeURIComponent(id)}&path=${encodeURIComponent(path)}&sha=${sha}&rev=${encodeURIComponent(rev)}`;
+        const location = `${scheme}://${CDN_HOST}:${cdnPort}/${where}/${d.sha256}?X-Amz-Signature=${signature}&model=${encodeURIComponent(id)}&path=${encodeURIComponent(path)}&sha=${sha}&rev=${encodeURIComponent(rev)}`;
         res.writeHead(302, {
           Location: location, 'X-Repo-Commit': sha, 'X-Linked-Size': f.size, 'X-Linked-Etag': `"${d.sha256}"`, ETag: `"${d.gitSha1}"`,
           'Content-Length': 0, ...(model.storage === 'xet' ? { 'X-Xet-Hash': d.sha256.slice(0, 64) } : {}),
@@ -564,7 +569,7 @@ export async function startHubServer(options = {}) {
   });
 
   // The CDN: signed URLs, no credentials (a second one is refused, as S3 does), Range honoured.
-  const cdn = http.createServer((req, res) => {
+  const cdn = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
     if (write.handleStorage(req, res, url)) return;
     const head = req.method === 'HEAD';
@@ -588,7 +593,7 @@ export async function startHubServer(options = {}) {
 
   await new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(undefined)));
   const port = /** @type {import('node:net').AddressInfo} */ (server.address()).port;
-  const endpoint = `http://127.0.0.1:${port}`;
+  const endpoint = `${scheme}://127.0.0.1:${port}`;
   let isUp = true;
 
   return {

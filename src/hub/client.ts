@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { HttpClient } from '@actions/http-client';
 import { filesToFetch, pipelineComponents, repoFolder, type HubFile } from './files.js';
 import { contentDigest, downloadOrder, expectedOf, IntegrityError, mismatch, resumeFrom } from './integrity.js';
-import { BodyDropped, DirectHttp, proxiedGet, type FileResponse } from './transfer.js';
+import { BodyDropped, CertificateError, DirectHttp, proxiedGet, withCertificateProblem, type FileResponse } from './transfer.js';
 import { errorMessage } from '../format/error.js';
 
 /** public: anyone downloads; gated: a token whose account accepted the terms; private: a token with access. */
@@ -45,10 +45,19 @@ export class HubClient {
     return this.token ? { Authorization: `Bearer ${this.token}` } : {};
   }
 
+  /** A GET through the toolkit client; a refused TLS certificate is told with its host (Node gives only OpenSSL's words). */
+  private async ask(url: string, headers: Record<string, string>) {
+    try {
+      return await this.http.get(url, headers);
+    } catch (error) {
+      throw withCertificateProblem(error, new URL(url));
+    }
+  }
+
   /** The commit a revision points at, the repository's files at that commit, and who may read them. */
   async resolve(id: string, revision: string): Promise<{ sha: string; files: HubFile[]; access: HubAccess; card: ModelCard }> {
     const url = `${this.endpoint}/api/models/${id}/revision/${encodeURIComponent(revision)}?blobs=true`;
-    const response = await this.http.get(url, this.headers());
+    const response = await this.ask(url, this.headers());
     const body = await response.readBody();
     const status = response.message.statusCode ?? 0;
     if (status !== 200) throw new HubRequestError(status, `GET ${url} answered ${status}${status === 401 || status === 403 ? ' (the token has no access: gated or private model?)' : ''}`);
@@ -70,7 +79,7 @@ export class HubClient {
   /** A small JSON file of the repository at a commit (model_index.json, a config), parsed. */
   async readJson(id: string, revision: string, file: string): Promise<unknown> {
     const url = `${this.endpoint}/${id}/resolve/${encodeURIComponent(revision)}/${file}`;
-    const response = await this.http.get(url, this.headers());
+    const response = await this.ask(url, this.headers());
     const body = await response.readBody();
     const status = response.message.statusCode ?? 0;
     if (status !== 200) throw new Error(`GET ${url} answered ${status}`);
@@ -87,7 +96,7 @@ export class HubClient {
    */
   async readRange(id: string, revision: string, file: string, start: number, length: number): Promise<Buffer> {
     const url = `${this.endpoint}/${id}/resolve/${encodeURIComponent(revision)}/${file.split('/').map(encodeURIComponent).join('/')}`;
-    const response = await this.http.get(url, { ...this.headers(), Range: `bytes=${start}-${start + length - 1}` });
+    const response = await this.ask(url, { ...this.headers(), Range: `bytes=${start}-${start + length - 1}` });
     const status = response.message.statusCode ?? 0;
     if (status !== 206) {
       response.message.destroy();
@@ -202,7 +211,12 @@ class DownloadClient {
       const headers: Record<string, string> = {};
       if (this.token && target.hostname === first.hostname) headers.Authorization = `Bearer ${this.token}`;
       if (range) headers.Range = range;
-      const response = this.proxied.getAgentDispatcher(target.href) ? await proxiedGet(this.proxied, target, headers) : await this.direct.get(target, headers);
+      let response: FileResponse;
+      try {
+        response = this.proxied.getAgentDispatcher(target.href) ? await proxiedGet(this.proxied, target, headers) : await this.direct.get(target, headers);
+      } catch (error) {
+        throw withCertificateProblem(error, target);
+      }
       const location = response.header('location');
       if (![301, 302, 303, 307, 308].includes(response.status) || !location) return response;
       response.discard();
@@ -234,6 +248,7 @@ class DownloadClient {
         try {
           response = await this.get(url, written > 0 ? `bytes=${written}-` : undefined);
         } catch (error) {
+          if (error instanceof CertificateError) throw new Error(`${file.rfilename}: ${error.message}`, { cause: error });
           lastProblem = errorMessage(error);
           continue;
         }

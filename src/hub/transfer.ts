@@ -525,3 +525,41 @@ export async function proxiedGet(http: HttpClient, url: URL, headers: Record<str
     },
   };
 }
+
+/** Node's codes for a certificate chain this machine does not trust (OpenSSL's verification failures). */
+const UNTRUSTED = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT', 'CERT_UNTRUSTED', 'CERT_REJECTED', 'CERT_SIGNATURE_FAILURE', 'CERT_CHAIN_TOO_LONG', 'INVALID_CA',
+]);
+const MISNAMED = new Set(['ERR_TLS_CERT_ALTNAME_INVALID', 'HOSTNAME_MISMATCH']);
+const OUT_OF_DATE = new Set(['CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID']);
+
+/** A host's TLS certificate was refused: asking again cannot help. */
+export class CertificateError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'CertificateError';
+  }
+}
+
+/**
+ * Pure: what to say when the TLS certificate `url`'s host presented was refused (Node's error
+ * carries only OpenSSL's words and code, not the host), or undefined for any other error.
+ */
+export function certificateProblem(error: unknown, url: URL): string | undefined {
+  const code = error instanceof Error ? (error as NodeJS.ErrnoException).code : undefined;
+  if (code === undefined) return undefined;
+  const said = `${(error as Error).message} (${code})`;
+  if (UNTRUSTED.has(code)) {
+    return `the TLS certificate of ${url.host} is not trusted on this machine: ${said}. Behind a TLS-inspecting proxy or with a private CA, give the action that CA's certificate as a PEM file in the NODE_EXTRA_CA_CERTS environment variable (the converter's Python reads REQUESTS_CA_BUNDLE).`;
+  }
+  if (MISNAMED.has(code)) return `the TLS certificate ${url.host} presented is not for that host: ${said}.`;
+  if (OUT_OF_DATE.has(code)) return `the TLS certificate of ${url.host} is outside its dates of validity: ${said}. Check the runner's clock.`;
+  return undefined;
+}
+
+/** The error to throw for a request to `url` that failed with `error`: a CertificateError naming the host, or the error itself. */
+export function withCertificateProblem(error: unknown, url: URL): unknown {
+  const problem = certificateProblem(error, url);
+  return problem ? new CertificateError(problem) : error;
+}

@@ -40785,6 +40785,8 @@ class DirectResponse {
         /** Writes in flight, and the one (if any) of each buffer. */
         const writes = new Set();
         const busy = [undefined, undefined];
+        /** Where a read lands while the current buffer is still being written (TLS delivers what it decrypted even when paused). */
+        const spare = Buffer.allocUnsafeSlow(MIN_READ);
         let current = 0;
         let fill = 0;
         let written = 0;
@@ -40877,7 +40879,8 @@ class DirectResponse {
                 }
             };
             const reader = {
-                next: () => buffers[current].subarray(fill),
+                // Never the buffer of a write in flight: a read into it would change bytes already hashed.
+                next: () => (busy[current] ? spare : buffers[current].subarray(fill)),
                 data: (bytes) => {
                     try {
                         take(bytes);
@@ -40966,6 +40969,43 @@ async function proxiedGet(http, url, headers) {
         },
     };
 }
+/** Node's codes for a certificate chain this machine does not trust (OpenSSL's verification failures). */
+const UNTRUSTED = new Set([
+    'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'SELF_SIGNED_CERT_IN_CHAIN',
+    'DEPTH_ZERO_SELF_SIGNED_CERT', 'CERT_UNTRUSTED', 'CERT_REJECTED', 'CERT_SIGNATURE_FAILURE', 'CERT_CHAIN_TOO_LONG', 'INVALID_CA',
+]);
+const MISNAMED = new Set(['ERR_TLS_CERT_ALTNAME_INVALID', 'HOSTNAME_MISMATCH']);
+const OUT_OF_DATE = new Set(['CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID']);
+/** A host's TLS certificate was refused: asking again cannot help. */
+class CertificateError extends Error {
+    constructor(message) {
+        super(message);
+        this.name = 'CertificateError';
+    }
+}
+/**
+ * Pure: what to say when the TLS certificate `url`'s host presented was refused (Node's error
+ * carries only OpenSSL's words and code, not the host), or undefined for any other error.
+ */
+function certificateProblem(error, url) {
+    const code = error instanceof Error ? error.code : undefined;
+    if (code === undefined)
+        return undefined;
+    const said = `${error.message} (${code})`;
+    if (UNTRUSTED.has(code)) {
+        return `the TLS certificate of ${url.host} is not trusted on this machine: ${said}. Behind a TLS-inspecting proxy or with a private CA, give the action that CA's certificate as a PEM file in the NODE_EXTRA_CA_CERTS environment variable (the converter's Python reads REQUESTS_CA_BUNDLE).`;
+    }
+    if (MISNAMED.has(code))
+        return `the TLS certificate ${url.host} presented is not for that host: ${said}.`;
+    if (OUT_OF_DATE.has(code))
+        return `the TLS certificate of ${url.host} is outside its dates of validity: ${said}. Check the runner's clock.`;
+    return undefined;
+}
+/** The error to throw for a request to `url` that failed with `error`: a CertificateError naming the host, or the error itself. */
+function withCertificateProblem(error, url) {
+    const problem = certificateProblem(error, url);
+    return problem ? new CertificateError(problem) : error;
+}
 
 ;// CONCATENATED MODULE: ./src/format/error.ts
 /** The text of anything thrown: an Error's message, else the value as a string. */
@@ -41009,10 +41049,19 @@ class HubClient {
     headers() {
         return this.token ? { Authorization: `Bearer ${this.token}` } : {};
     }
+    /** A GET through the toolkit client; a refused TLS certificate is told with its host (Node gives only OpenSSL's words). */
+    async ask(url, headers) {
+        try {
+            return await this.http.get(url, headers);
+        }
+        catch (error) {
+            throw withCertificateProblem(error, new URL(url));
+        }
+    }
     /** The commit a revision points at, the repository's files at that commit, and who may read them. */
     async resolve(id, revision) {
         const url = `${this.endpoint}/api/models/${id}/revision/${encodeURIComponent(revision)}?blobs=true`;
-        const response = await this.http.get(url, this.headers());
+        const response = await this.ask(url, this.headers());
         const body = await response.readBody();
         const status = response.message.statusCode ?? 0;
         if (status !== 200)
@@ -41029,7 +41078,7 @@ class HubClient {
     /** A small JSON file of the repository at a commit (model_index.json, a config), parsed. */
     async readJson(id, revision, file) {
         const url = `${this.endpoint}/${id}/resolve/${encodeURIComponent(revision)}/${file}`;
-        const response = await this.http.get(url, this.headers());
+        const response = await this.ask(url, this.headers());
         const body = await response.readBody();
         const status = response.message.statusCode ?? 0;
         if (status !== 200)
@@ -41047,7 +41096,7 @@ class HubClient {
      */
     async readRange(id, revision, file, start, length) {
         const url = `${this.endpoint}/${id}/resolve/${encodeURIComponent(revision)}/${file.split('/').map(encodeURIComponent).join('/')}`;
-        const response = await this.http.get(url, { ...this.headers(), Range: `bytes=${start}-${start + length - 1}` });
+        const response = await this.ask(url, { ...this.headers(), Range: `bytes=${start}-${start + length - 1}` });
         const status = response.message.statusCode ?? 0;
         if (status !== 206) {
             response.message.destroy();
@@ -41159,7 +41208,13 @@ class DownloadClient {
                 headers.Authorization = `Bearer ${this.token}`;
             if (range)
                 headers.Range = range;
-            const response = this.proxied.getAgentDispatcher(target.href) ? await proxiedGet(this.proxied, target, headers) : await this.direct.get(target, headers);
+            let response;
+            try {
+                response = this.proxied.getAgentDispatcher(target.href) ? await proxiedGet(this.proxied, target, headers) : await this.direct.get(target, headers);
+            }
+            catch (error) {
+                throw withCertificateProblem(error, target);
+            }
             const location = response.header('location');
             if (![301, 302, 303, 307, 308].includes(response.status) || !location)
                 return response;
@@ -41195,6 +41250,8 @@ class DownloadClient {
                     response = await this.get(url, written > 0 ? `bytes=${written}-` : undefined);
                 }
                 catch (error) {
+                    if (error instanceof CertificateError)
+                        throw new Error(`${file.rfilename}: ${error.message}`, { cause: error });
                     lastProblem = errorMessage(error);
                     continue;
                 }
@@ -43287,9 +43344,11 @@ const PLAN_INPUT_NAMES = (/* unused pure expression or super */ null && (['model
 
 
 /** Inputs the list must not carry: secrets come from the workflow, and these are the list's own words. */
+const SECRET = 'a secret: pass it in the job that runs the main action, never through the matrix (the matrix is printed in the log)';
 const NOT_IN_LIST = new Map([
-    ['hf-token', 'a secret: pass it in the job that runs the main action, never through the matrix (the matrix is printed in the log)'],
-    ['github-token', 'a secret: pass it in the job that runs the main action, never through the matrix (the matrix is printed in the log)'],
+    ['hf-token', SECRET],
+    ['github-token', SECRET],
+    ['hub-token', SECRET],
     ['preset', 'set presets per variant, in `variants`'],
 ]);
 const VARIANT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;

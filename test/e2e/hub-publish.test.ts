@@ -1,6 +1,5 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { promisify } from 'node:util';
-import { createHash } from 'node:crypto';
 import { readFileSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -8,8 +7,9 @@ import { commit } from '@huggingface/hub';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import type { ActionRun } from '../support/action-runner.mjs';
-import { REPO_ROOT } from '../support/action-runner.mjs';
+import { REPO_ROOT, messagesOf } from '../support/action-runner.mjs';
 import { freshRunner, type FreshRunner } from '../support/fresh-runner.mjs';
+import { sha256File } from '../support/files.mjs';
 import { sdPipelineFiles } from '../support/standin.mjs';
 import { startAll, type Services } from '../services/index.mjs';
 
@@ -53,8 +53,8 @@ interface Packed {
   path: string;
 }
 
-const sha = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
-const errors = (run: ActionRun) => run.annotations.filter((a) => a.level === 'error').map((a) => a.message);
+const sha = sha256File;
+const errors = (run: ActionRun) => messagesOf(run, 'error');
 const commits = (id = REPO) => services.hub.commits(id);
 
 async function job(inputs: Record<string, string>) {

@@ -5,8 +5,9 @@ import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, write
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
-import { NODE24, type ActionRun } from '../support/action-runner.mjs';
+import { NODE24, messagesOf, type ActionRun } from '../support/action-runner.mjs';
 import { freshRunner, type FreshRunner } from '../support/fresh-runner.mjs';
+import { sha256File } from '../support/files.mjs';
 import { sdPipelineFiles } from '../support/standin.mjs';
 import { startAll, type Services } from '../services/index.mjs';
 import { Releases } from '../../src/github/releases.js';
@@ -47,9 +48,9 @@ interface Packed {
   path: string;
 }
 
-const sha = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
-const errors = (run: ActionRun) => run.annotations.filter((a) => a.level === 'error').map((a) => a.message);
-const warnings = (run: ActionRun) => run.annotations.filter((a) => a.level === 'warning').map((a) => a.message);
+const sha = sha256File;
+const errors = (run: ActionRun) => messagesOf(run, 'error');
+const warnings = (run: ActionRun) => messagesOf(run, 'warning');
 const release = (tag: string) => services.releases.state().releases.filter((r) => r.tag_name === tag);
 
 /** A job on a fresh runner (same paths), under Node 20 or 24. */

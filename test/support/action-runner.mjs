@@ -73,6 +73,15 @@ function unescapeCommand(text) {
 }
 
 /**
+ * @param {{ annotations: Annotation[] }} run
+ * @param {Annotation['level']} level
+ * @returns {string[]} the messages of a run's annotations of one level
+ */
+export function messagesOf(run, level) {
+  return run.annotations.filter((a) => a.level === level).map((a) => a.message);
+}
+
+/**
  * The workflow commands `::error title=...::message` and `::warning ...` in the action's stdout.
  * @param {string} stdout
  * @returns {Annotation[]}

@@ -1,4 +1,5 @@
 // A folder's files as a stand-in Hub repository takes them: relative path -> bytes.
+import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 
@@ -16,4 +17,12 @@ export function filesOf(dir, base = dir) {
     else files[path.relative(base, full)] = readFileSync(full);
   }
   return files;
+}
+
+/**
+ * @param {string} file
+ * @returns {string} the sha256 of a file's bytes, in hex
+ */
+export function sha256File(file) {
+  return createHash('sha256').update(readFileSync(file)).digest('hex');
 }

@@ -41,6 +41,8 @@ try {
     'ml-stable-diffusion': wheel,
     'release-tag': 'demo-v1',
     'github-token': services.githubToken,
+    'hub-repo': 'demo/coreml-sd-tiny',
+    'hub-token': services.hub.token,
   };
   banner('Inputs');
   for (const [name, value] of Object.entries(inputs)) console.log(`  ${name}: ${name.endsWith('token') ? '***' : value}`);
@@ -60,12 +62,15 @@ try {
   const warm = await job('Rerun on a fresh runner', false);
   banner('The rerun');
   console.log(`  exit code ${warm.exitCode} after ${(warm.durationMs / 1000).toFixed(1)} s (the cold job took ${(cold.durationMs / 1000).toFixed(1)} s)`);
-  for (const name of ['cache-hit-outputs', 'cache-hit-hf', 'cache-hit-env', 'release-url']) console.log(`  ${name}: ${warm.outputs[name] ?? ''}`);
+  for (const name of ['cache-hit-outputs', 'cache-hit-hf', 'cache-hit-env', 'release-url', 'hub-commit', 'hub-url']) console.log(`  ${name}: ${warm.outputs[name] ?? ''}`);
   banner('The release on the local releases API');
   for (const release of services.releases.state().releases) {
     console.log(`  ${release.tag_name}:`);
     for (const asset of release.assets ?? []) console.log(`    ${asset.name}  ${asset.size} bytes  ${asset.state}`);
   }
+  banner('The model repository on the local Hub');
+  for (const commit of services.hub.commits('demo/coreml-sd-tiny')) console.log(`  ${commit.oid.slice(0, 12)} ${commit.title}`);
+  for (const [name, file] of Object.entries(services.hub.files('demo/coreml-sd-tiny'))) console.log(`    ${name}  ${file.size} bytes`);
   exitCode = cold.exitCode === 0 && warm.exitCode === 0 ? 0 : 1;
   banner(`Exit codes ${cold.exitCode} and ${warm.exitCode}; the converted models are in ${cold.outputs['output-dir'] ?? runner.workspace}`);
 } finally {

@@ -1,6 +1,6 @@
 import type { PublishedNames } from '../package/names.js';
 import { joinCommand } from '../package/split.js';
-import type { PublishedFileRecord } from '../package/manifest.js';
+import type { PublishedFileRecord, SingleFileRecord, SourceFileRecord } from '../package/manifest.js';
 import type { ZipResult } from '../package/zip.js';
 import { formatBytes, tableLines } from '../format/markdown.js';
 import { formatPsnr, type PsnrVerdict } from '../verify/psnr.js';
@@ -23,16 +23,16 @@ export interface SectionInput {
   /** The checksum file's text. */
   sums: string;
   action: { name: string; version: string };
+  /** The manifest's `singleFile` record, when model-version was a single file. */
+  singleFile?: SingleFileRecord | null;
 }
 
 const begin = (base: string) => `<!-- coreml-action:begin ${base} -->`;
 const end = (base: string) => `<!-- coreml-action:end ${base} -->`;
 export function renderSection(input: SectionInput): string {
-  const { names, model } = input;
+  const { names } = input;
   const lines: string[] = [begin(names.base), `### ${names.base}`, ''];
-  const source = model.local ? `\`${model.id}\` (a local folder)` : `[\`${model.id}\`](https://huggingface.co/${model.id})`;
-  const commit = model.sha && model.sha !== model.revision ? ` at commit \`${model.sha}\` (revision \`${model.revision}\`)` : model.local ? '' : ` at revision \`${model.revision}\``;
-  lines.push(`Core ML conversion of ${source}${commit}, made by ${input.action.name} ${input.action.version} with Apple's torch2coreml.`, '');
+  lines.push(...(input.singleFile ? singleFileLines(input.singleFile, input.action) : modelLines(input.model, input.action)), '');
 
   const options = Object.entries(input.options).filter(([k, v]) => v !== '' && v !== 'false' && k !== 'model-version' && k !== 'model-revision');
   lines.push(...tableLines(['Option', 'Value'], options.map(([k, v]) => [`\`${k}\``, v])), '');
@@ -57,6 +57,34 @@ export function renderSection(input: SectionInput): string {
 
   lines.push(`**Checksums** (\`sha256sum -c ${names.sums}\`)`, '', '```', input.sums.trimEnd(), '```', end(names.base));
   return lines.join('\n');
+}
+
+const madeBy = (action: SectionInput['action']) => `made by ${action.name} ${action.version} with Apple's torch2coreml`;
+const hubLink = (repo: string) => `[\`${repo}\`](https://huggingface.co/${repo})`;
+
+function modelLines(model: SectionInput['model'], action: SectionInput['action']): string[] {
+  const source = model.local ? `\`${model.id}\` (a local folder)` : hubLink(model.id);
+  const commit = model.sha && model.sha !== model.revision ? ` at commit \`${model.sha}\` (revision \`${model.revision}\`)` : model.local ? '' : ` at revision \`${model.revision}\``;
+  return [`Core ML conversion of ${source}${commit}, ${madeBy(action)}.`];
+}
+
+/**
+ * A single file: what the diffusers folder was made of, byte for byte (the checkpoint and each
+ * LoRA as given, with its sha256 and where it came from), the config at its commit, and the
+ * diffusers that made the folder, so a reader can rebuild or check it.
+ */
+function singleFileLines(record: SingleFileRecord, action: SectionInput['action']): string[] {
+  const from = (f: SourceFileRecord) => (f.repo && f.commit ? `${hubLink(f.repo)} at commit \`${f.commit}\`` : 'the workspace');
+  const row = (role: string, f: SourceFileRecord, scale: string) => [role, `\`${f.input}\``, from(f), formatBytes(f.size), `\`${f.sha256}\``, scale];
+  const config = 'repo' in record.config ? `${hubLink(record.config.repo)} at commit \`${record.config.commit}\`` : `the folder \`${record.config.folder}\``;
+  const diffusers = record.diffusers ? `diffusers ${record.diffusers}${record.torch ? ` (torch ${record.torch})` : ''}` : 'diffusers (version unknown)';
+  return [
+    `Core ML conversion of the single-file checkpoint \`${record.checkpoint.input}\` (${record.kind}), ${madeBy(action)}.`,
+    '',
+    `Made into a diffusers folder by ${diffusers}, with the configs and tokenizers of ${config}${record.loras.length > 0 ? ` and ${record.loras.length} LoRA(s) merged at their scale` : ''}.`,
+    '',
+    ...tableLines(['Role', 'File', 'From', 'Size', 'SHA-256', 'LoRA scale'], [row('checkpoint', record.checkpoint, '–'), ...record.loras.map((l) => row('LoRA', l, String(l.scale)))]),
+  ];
 }
 
 /**

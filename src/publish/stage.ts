@@ -84,6 +84,7 @@ export async function publishOutputs(input: PackageInput): Promise<PublishReport
         files: packaged.files,
         sums: packaged.sums,
         action: actionIdentity(p.github),
+        singleFile: packaged.manifest.singleFile,
       });
       report.release = await core.group(`Publish to the release ${release.tag}`, () =>
         releases.publish(

@@ -132,6 +132,28 @@ describe('the release body', () => {
     expect(section).toContain(`joined: 105 B, sha256 \`${'d'.repeat(64)}\``);
   });
 
+  it('a single file: the checkpoint and each LoRA as given with its sha256 (a LoRA with its scale), the config at its commit, the diffusers version', () => {
+    const source = (input: string, repo: string | null, sha: string) => ({ input, repo, file: input.split('/').at(-1) ?? input, commit: repo ? '1'.repeat(40) : null, sha256: sha.repeat(64), size: 2048 });
+    const singleFile = {
+      checkpoint: source('acme/files/sd15/tiny.safetensors', 'acme/files', 'a'),
+      kind: 'SD 1.x',
+      config: { repo: 'acme/sd1-config', commit: '2'.repeat(40) },
+      loras: [{ ...source('loras/style|v2.safetensors', null, 'b'), scale: 0.7 }],
+      diffusers: '0.30.2',
+      torch: '2.5.0',
+    };
+    const section = renderSection({ ...sectionInput(false), singleFile });
+    expect(section).toContain('Core ML conversion of the single-file checkpoint `acme/files/sd15/tiny.safetensors` (SD 1.x)');
+    expect(section).not.toContain('huggingface.co/acme/sd)');
+    expect(section).toContain(`by diffusers 0.30.2 (torch 2.5.0), with the configs and tokenizers of [\`acme/sd1-config\`](https://huggingface.co/acme/sd1-config) at commit \`${'2'.repeat(40)}\``);
+    expect(section).toContain(`| checkpoint | \`acme/files/sd15/tiny.safetensors\` | [\`acme/files\`](https://huggingface.co/acme/files) at commit \`${'1'.repeat(40)}\` | 2.0 KiB | \`${'a'.repeat(64)}\` | – |`);
+    // The | in the LoRA's name is escaped, so the row keeps its six cells.
+    expect(section).toContain(`| LoRA | \`loras/style\\|v2.safetensors\` | the workspace | 2.0 KiB | \`${'b'.repeat(64)}\` | 0.7 |`);
+    const local = renderSection({ ...sectionInput(false), singleFile: { ...singleFile, config: { folder: 'configs/sd1' }, loras: [], diffusers: null } });
+    expect(local).toContain('by diffusers (version unknown), with the configs and tokenizers of the folder `configs/sd1`.');
+    expect(renderSection({ ...sectionInput(false), singleFile: null })).toBe(renderSection(sectionInput(false)));
+  });
+
   it('merges one section per variant, replaces its own, keeps what else the body says, appends notes once', () => {
     const a = renderSection(sectionInput(false));
     const first = mergeBody(null, names.base, a, 'Made weekly.');

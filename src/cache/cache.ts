@@ -16,6 +16,8 @@ export type CacheName = (typeof CACHE_NAMES)[keyof typeof CACHE_NAMES];
 
 export interface CacheReport {
   name: CacheName;
+  /** What it holds, when a run uses a cache of this name more than once (the summary tells them apart). */
+  of?: string;
   key: string;
   /** exact: the key itself; partial: a restore key; miss: nothing; off: caching unavailable. */
   restored: 'exact' | 'partial' | 'miss' | 'off';
@@ -51,11 +53,15 @@ export function useCaching(config: Config): boolean {
   return caching;
 }
 
-/** Pure: the cache-hit outputs. A partial pip restore counts (pip reuses any wheel it finds). */
+/**
+ * Pure: the cache-hit outputs. A partial pip restore counts (pip reuses any wheel it finds). A run
+ * may use a cache of one name more than once (the Hub models' and a single file's Hugging Face
+ * downloads): it is a hit only when every one of them was, as a miss in any meant downloading.
+ */
 export function cacheHits(caches: readonly CacheReport[]) {
   const hit = (name: CacheName, partialCounts: boolean) => {
-    const r = caches.find((c) => c.name === name);
-    return r !== undefined && (r.restored === 'exact' || (partialCounts && r.restored === 'partial'));
+    const used = caches.filter((c) => c.name === name);
+    return used.length > 0 && used.every((r) => r.restored === 'exact' || (partialCounts && r.restored === 'partial'));
   };
   return {
     'cache-hit-pip': hit(CACHE_NAMES.pip, true),
@@ -69,8 +75,8 @@ export function setCacheOutputs(caches: readonly CacheReport[]): void {
   for (const [name, hit] of Object.entries(cacheHits(caches)) as Array<[keyof ReturnType<typeof cacheHits>, boolean]>) setOutput(name, hit);
 }
 
-export async function restore(name: CacheName, paths: string[], key: CacheKey): Promise<CacheReport> {
-  const report: CacheReport = { name, key: key.key, restored: 'miss', restoredBytes: 0, restoreMs: 0 };
+export async function restore(name: CacheName, paths: string[], key: CacheKey, of?: string): Promise<CacheReport> {
+  const report: CacheReport = { name, ...(of === undefined ? {} : { of }), key: key.key, restored: 'miss', restoredBytes: 0, restoreMs: 0 };
   if (!cachingAvailable() || serviceFailing) return { ...report, restored: 'off' };
   const started = Date.now();
   try {

@@ -64,7 +64,7 @@ export async function prepareSingleFile(config: Config, python: string, check: S
   core.startGroup(`Make a diffusers folder of ${options.checkpoint.input}`);
   const hubFiles = hubFilesOf(check);
   const cachePaths = [...new Set(hubFiles.map((f) => repoFolder(config.runner.hubCache, f.repo)))];
-  let cache = caching && hubFiles.length > 0 ? await restore(CACHE_NAMES.hub, cachePaths, hubFilesKey(hubFiles)) : undefined;
+  let cache = caching && hubFiles.length > 0 ? await restore(CACHE_NAMES.hub, cachePaths, hubFilesKey(hubFiles), 'the single file') : undefined;
   try {
     let checkpoint: Awaited<ReturnType<typeof fetchFile>>;
     let loras: Array<Awaited<ReturnType<typeof fetchFile>> & { scale: number }>;

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { REPO_ROOT, runAction, type ActionRun } from '../support/action-runner.mjs';
 import { startAll } from '../services/index.mjs';
 import { filesOf } from '../support/files.mjs';
+import { formatBytes } from '../../src/format/markdown.js';
 
 /**
  * Single-file checkpoints (issue 12), end to end: the built dist/index.js with the real
@@ -24,10 +25,16 @@ const FILES_REPO = 'acme/single-files';
 const LORA_REPO = 'acme/tiny-loras';
 /** Files served by the Hub itself (git storage, no CDN redirect): behind the range-stripping proxy below. */
 const PLAIN_REPO = 'acme/plain-files';
+/** The same config files under another name: a single file's Hub downloads keyed differently. */
+const CONFIG_REPO_2 = 'acme/tiny-sd1-config-2';
+/** A Hub VAE for custom-vae-version: the Hub models' own Hugging Face cache beside the single file's. */
+const VAE_REPO = 'acme/tiny-vae';
 let services: Awaited<ReturnType<typeof startAll>>;
 /** A venv over the real packages (a .pth to test/python's env), so the stand-in wheel installs into it, not into .venv. */
 let converterPython = '';
 
+/** The size of a file in models/, as the release notes write it. */
+const formatSize = (name: string) => formatBytes(readFileSync(path.join(models, name)).length);
 const sha256 = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
 const real = (script: string, ...args: string[]) => execFileSync(inject('realPython'), [path.join(REPO_ROOT, 'test/python', script), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
 
@@ -70,6 +77,8 @@ beforeAll(async () => {
       { id: FILES_REPO, storage: 'lfs', files: { 'sd15/tiny.safetensors': readFileSync(path.join(models, 'tiny.safetensors')), 'README.md': '# files\n' } },
       { id: PLAIN_REPO, files: { 'tiny.safetensors': readFileSync(path.join(models, 'tiny.safetensors')) } },
       { id: LORA_REPO, files: { 'style.safetensors': readFileSync(path.join(models, 'style.safetensors')) } },
+      { id: CONFIG_REPO_2, files: filesOf(path.join(models, 'sd1-diffusers')) },
+      { id: VAE_REPO, files: filesOf(path.join(models, 'sd1-diffusers', 'vae')) },
     ],
   });
 }, 300_000);
@@ -195,6 +204,31 @@ describe('the outputs cache of a single-file conversion', () => {
   }, 300_000);
 });
 
+describe('a single file with a Hub custom VAE: two Hugging Face caches', () => {
+  it('cache-hit-hf is true only when both were hit; the summary lists both', async () => {
+    const inputs = { 'model-version': 'checkpoints/tiny.safetensors', 'model-config': CONFIG_REPO, 'custom-vae-version': VAE_REPO, cache: 'true', 'cache-outputs': 'false' };
+    const row = (run: ActionRun, name: string) => run.summary.split('\n').find((l) => l.startsWith(`| ${name} |`));
+    const first = await job('two-hf', inputs);
+    expect(first.run.exitCode, first.run.stdout.slice(-4000)).toBe(0);
+    expect(row(first.run, 'Hugging Face')).toMatch(/^\| Hugging Face \| miss \|.*\| saved/);
+    expect(row(first.run, 'Hugging Face (the single file)')).toMatch(/^\| Hugging Face \(the single file\) \| miss \|.*\| saved/);
+    expect(first.run.outputs['cache-hit-hf']).toBe('false');
+
+    const second = await job('two-hf', inputs);
+    expect(second.run.exitCode, second.run.stdout.slice(-4000)).toBe(0);
+    expect(row(second.run, 'Hugging Face')).toMatch(/^\| Hugging Face \| hit \|/);
+    expect(row(second.run, 'Hugging Face (the single file)')).toMatch(/^\| Hugging Face \(the single file\) \| hit \|/);
+    expect(second.run.outputs['cache-hit-hf']).toBe('true');
+
+    // The VAE's cache (the first report) hit, the single file's missed (another config repository): not a hit.
+    const third = await job('two-hf', { ...inputs, 'model-config': CONFIG_REPO_2 });
+    expect(third.run.exitCode, third.run.stdout.slice(-4000)).toBe(0);
+    expect(row(third.run, 'Hugging Face')).toMatch(/^\| Hugging Face \| hit \|/);
+    expect(row(third.run, 'Hugging Face (the single file)')).toMatch(/^\| Hugging Face \(the single file\) \| (miss|partial hit) \|/);
+    expect(third.run.outputs['cache-hit-hf']).toBe('false');
+  }, 300_000);
+});
+
 describe('skip-if-unchanged with a single file', () => {
   it('publishes to a release; a rerun of the same bytes skips before setup (no helper, no converter); another LoRA scale converts, naming it', async () => {
     const inputs = {
@@ -211,6 +245,13 @@ describe('skip-if-unchanged with a single file', () => {
     expect(first.run.outputs.skipped).toBe('false');
     expect(first.run.stdout).toContain('skip-if-unchanged: Converting: there is no published release tiny-single-file.');
     expect(first.run.stdout).toContain('SINGLE_FILE_RESULT');
+    // The release notes say what the folder was made of: the checkpoint and the LoRA as given, each with its sha256, the scale, the config at its commit, the diffusers.
+    const body = () => services.releases.state().releases.find((r) => r.tag_name === 'tiny-single-file')?.body ?? '';
+    const loraRow = (scale: number) => `| LoRA | \`loras/style.safetensors\` | the workspace | ${formatSize('style.safetensors')} | \`${sha256(path.join(models, 'style.safetensors'))}\` | ${scale} |`;
+    expect(body()).toContain(`| checkpoint | \`checkpoints/tiny.safetensors\` | the workspace | ${formatSize('tiny.safetensors')} | \`${sha256(path.join(models, 'tiny.safetensors'))}\` | – |`);
+    expect(body()).toContain(loraRow(0.7));
+    expect(body()).toContain(`[\`${CONFIG_REPO}\`](https://huggingface.co/${CONFIG_REPO}) at commit \`${services.hub.resolve(CONFIG_REPO)}\``);
+    expect(body()).toContain(`by diffusers ${manifestOf(first.runnerDir).singleFile?.diffusers} (torch `);
 
     const second = await job('skip', inputs);
     expect(second.run.exitCode, second.run.stdout.slice(-4000)).toBe(0);
@@ -232,6 +273,9 @@ describe('skip-if-unchanged with a single file', () => {
     const manifest = manifestOf(third.runnerDir) as Manifest & { replaces: { changes: string[] } | null };
     expect(manifest.singleFile?.loras).toEqual([expect.objectContaining({ sha256: sha256(path.join(models, 'style.safetensors')), scale: 0.5 })]);
     expect(manifest.replaces?.changes).toContain('LoRA loras/style.safetensors: scale 0.7 published, 0.5 now');
+    // Its section replaced the first one's: the new scale, not the old.
+    expect(body()).toContain(loraRow(0.5));
+    expect(body()).not.toContain(loraRow(0.7));
   }, 600_000);
 });
 

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { envKey, hubKey, keyPart, outputsKey, pipKey, type EnvironmentIdentity, type ResolvedModel } from '../../src/cache/keys.js';
 import { outputOptions, outputsCacheBlocker } from '../../src/cache/outputs.js';
+import { cacheHits, type CacheReport } from '../../src/cache/cache.js';
+import { renderCaches } from '../../src/summary/summary.js';
 import { canRunOffline } from '../../src/hub/stage.js';
 import { filesToFetch, hubCacheDir, repoFolder } from '../../src/hub/files.js';
 import { parseInputs } from '../../src/inputs/parse.js';
@@ -142,5 +144,23 @@ describe('Hub files and offline runs', () => {
     expect(canRunOffline(config(), [{ ...m[0]!, resolved: false }], true)).toBe(false);
     expect(canRunOffline(config({ 'convert-controlnet': 'lllyasviel/sd-controlnet-mlsd' }), m, true)).toBe(false);
     expect(canRunOffline(config({ 'include-t5': 'true' }), m, true)).toBe(false);
+  });
+});
+
+describe('cache-hit-hf with two Hugging Face caches (the Hub models and a single file\'s downloads)', () => {
+  const hf = (restored: CacheReport['restored'], of?: string): CacheReport => ({ name: 'Hugging Face', ...(of ? { of } : {}), key: `hf-${of ?? 'models'}`, restored, restoredBytes: 1024, restoreMs: 1500 });
+  it('is true only when every Hugging Face cache the run used was restored by its exact key', () => {
+    expect(cacheHits([hf('exact'), hf('exact', 'the single file')])['cache-hit-hf']).toBe(true);
+    expect(cacheHits([hf('exact'), hf('miss', 'the single file')])['cache-hit-hf']).toBe(false);
+    expect(cacheHits([hf('miss'), hf('exact', 'the single file')])['cache-hit-hf']).toBe(false);
+    expect(cacheHits([hf('exact'), hf('partial', 'the single file')])['cache-hit-hf']).toBe(false);
+    expect(cacheHits([hf('exact', 'the single file')])['cache-hit-hf']).toBe(true);
+    expect(cacheHits([hf('off'), hf('off', 'the single file')])['cache-hit-hf']).toBe(false);
+    expect(cacheHits([])['cache-hit-hf']).toBe(false);
+  });
+  it('the summary lists both, each named by what it holds', () => {
+    const table = renderCaches([hf('exact'), { ...hf('miss', 'the single file'), saved: 'saved', savedBytes: 2048 }]);
+    expect(table).toContain('| Hugging Face | hit | 1.0 KiB | 2 s | – |');
+    expect(table).toContain('| Hugging Face (the single file) | miss | 1.0 KiB | 2 s | saved, 2.0 KiB |');
   });
 });

@@ -139,7 +139,7 @@ export function renderCaches(caches: CacheReport[]): string {
     '',
     table(
       ['Cache', 'Restored', 'Size', 'Time', 'Saved'],
-      caches.map((c) => [c.name, restored[c.restored], c.restoredBytes > 0 ? formatBytes(c.restoredBytes) : '–', c.restoreMs > 0 ? formatDuration(c.restoreMs) : '–', saved(c)]),
+      caches.map((c) => [c.of ? `${c.name} (${c.of})` : c.name, restored[c.restored], c.restoredBytes > 0 ? formatBytes(c.restoredBytes) : '–', c.restoreMs > 0 ? formatDuration(c.restoreMs) : '–', saved(c)]),
     ),
   ].join('\n');
 }

@@ -52,6 +52,8 @@ export class HubPublishError extends Error {
   constructor(
     message: string,
     readonly status?: number,
+    /** How many times the failing request was sent (more than 1: an earlier try's answer was a 5xx or lost). */
+    readonly attempts?: number,
   ) {
     super(message);
   }
@@ -159,7 +161,7 @@ export class HubWriter {
     const status = error instanceof HubApiError ? error.statusCode : undefined;
     const op = operation === 'commit' || operation === 'upload' ? operationOf(error instanceof HubApiError ? error.url : undefined) : operation;
     const message = diagnoseHubFailure({ status, operation: op, repo: this.target.repo, revision: this.target.revision, message: errorMessage(error).replace(/\s*URL: .*$/, ''), attempts: this.tries.last });
-    return new HubPublishError(message, status);
+    return new HubPublishError(message, status, this.tries.last);
   }
 
   private async getJson(path: string): Promise<{ status: number; json?: Record<string, unknown> }> {
@@ -211,6 +213,11 @@ export class HubWriter {
       if (error instanceof HubApiError && error.statusCode === 404) return undefined;
       throw this.fail('read the repository', error);
     }
+  }
+
+  /** A commit's page on the Hub, as its commit endpoint answers it. */
+  commitUrl(oid: string): string {
+    return `${this.target.endpoint}/${this.target.repo}/commit/${oid}`;
   }
 
   /** One commit of the plan: every upload and deletion, or nothing (the Hub applies a commit whole). */

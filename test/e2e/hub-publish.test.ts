@@ -218,6 +218,39 @@ describe('publishing to a Hugging Face Hub repository', () => {
     expect(Object.keys(services.hub.files(REPO)).filter((p) => p.includes('broken'))).toEqual([]);
   });
 
+  for (const [fault, status, prefix] of [['502 from a proxy', 502, 'lost'], ['a dropped connection', 0, 'dropped']] as const) {
+    it(`a commit the Hub applied but whose answer was lost (${fault}): the retry gets 412, the branch's head holds this commit's files, and the job succeeds with that commit`, async () => {
+      services.hub.failNext('commit', status, 1, { afterApply: true });
+      const before = commits().length;
+      const { run, byName } = await job({ 'asset-prefix': prefix });
+      expect(run.exitCode, run.stdout).toBe(0);
+      const made = commits().slice(before);
+      expect(made).toHaveLength(1);
+      expect(made[0]!.added).toEqual(expect.arrayContaining([at(`${prefix}_split_einsum_compiled.zip`), at(`${prefix}_split_einsum_manifest.json`)]));
+      expect(run.outputs['hub-commit']).toBe(made[0]!.oid);
+      expect(run.stdout).toMatch(/POST \S+\/commit\/main: [^\n]*; trying again in 1 s \(try 2 of 5\)/);
+      expect(run.stdout).toContain(`the branch's head ${made[0]!.oid} holds exactly the files this commit planned: the first attempt had committed.`);
+      expect(errors(run)).toEqual([]);
+      expect(run.summary).toContain(`(${services.hub.endpoint}/${REPO}/commit/${made[0]!.oid})`);
+      expect(run.summary).not.toContain('No new commit');
+      expect(run.summary).toContain("The Hub's answer to the commit was lost and its retry was refused (412: the branch had moved), but the branch's head holds exactly the files of this commit: the first attempt had committed");
+      expect(services.hub.files(REPO)[at(`${prefix}_split_einsum_compiled.zip`)]?.sha256).toBe(byName(`${prefix}_split_einsum_compiled.zip`)?.sha256);
+    });
+  }
+
+  it('someone else commits other content between listing and commit: the 412 on the retry stays a failure, naming what to do', async () => {
+    // Their commit lands first; our first try then answers 502 without committing, and the retry's parent is stale.
+    const theirs = () => commit({ repo: { type: 'model', name: REPO }, hubUrl: services.hub.endpoint, accessToken: services.hub.writeToken, title: 'Someone else', operations: [{ operation: 'addOrUpdate', path: 'notes/theirs.md', content: new Blob(['theirs\n']) }] });
+    services.hub.failNext('commit', 502, 1, { before: theirs });
+    const before = commits().length;
+    const { run } = await job({ 'asset-prefix': 'raced' });
+    expect(run.exitCode).toBe(1);
+    expect(commits().slice(before).map((c) => c.title)).toEqual(['Someone else']);
+    expect(errors(run).join('\n')).toMatch(/Publishing to the Hub repository acme\/coreml-sd-hub failed to commit: the Hub answered 412, the branch "main" moved while this step committed.*Run the job again; nothing was committed/);
+    expect(run.stdout).not.toContain('the first attempt had committed');
+    expect(Object.keys(services.hub.files(REPO)).filter((p) => p.includes('raced'))).toEqual([]);
+  });
+
   it('403 on a commit: says which permission the token lacks', async () => {
     services.hub.failNext('preupload', 403, 1);
     const { run } = await job({ 'asset-prefix': 'denied' });

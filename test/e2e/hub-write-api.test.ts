@@ -271,6 +271,32 @@ describe('the stand-in Hub refuses what the Hub refuses, and a refused commit ch
     head = hub.resolve(ID);
   });
 
+  test('afterApply: the commit lands and then the answer is 502 or a dropped connection; a before hook runs first (someone else\'s commit)', async () => {
+    const file = (name: string) => ({ key: 'file', value: { path: name, content: name, encoding: 'utf-8' } });
+    hub.failNext('commit', 502, 1, { afterApply: true });
+    const lost = await rawCommit(ID, [header('lost', { parentCommit: head }), file('c.txt')]);
+    expect(lost.status).toBe(502);
+    expect(hub.commits(ID).at(-1)).toMatchObject({ title: 'lost', parent: head, added: ['c.txt'] });
+    expect(hub.resolve(ID)).not.toBe(head);
+    head = hub.resolve(ID);
+
+    hub.failNext('commit', 0, 1, { afterApply: true });
+    await expect(rawCommit(ID, [header('dropped', { parentCommit: head }), file('d.txt')])).rejects.toThrow();
+    expect(hub.commits(ID).at(-1)).toMatchObject({ title: 'dropped', parent: head, added: ['d.txt'] });
+    head = hub.resolve(ID);
+
+    // Without afterApply the fault answers without committing, after the hook has run.
+    hub.failNext('commit', 502, 1, { before: () => rawCommit(ID, [header('theirs'), file('e.txt')]) });
+    const raced = await rawCommit(ID, [header('ours', { parentCommit: head }), file('f.txt')]);
+    expect(raced.status).toBe(502);
+    expect(hub.commits(ID).at(-1)).toMatchObject({ title: 'theirs', parent: head, added: ['e.txt'] });
+    expect(hub.files(ID)['f.txt']).toBeUndefined();
+    // The retry of "ours" now carries a stale parent.
+    expect((await rawCommit(ID, [header('ours', { parentCommit: head }), file('f.txt')])).status).toBe(412);
+    head = hub.resolve(ID);
+    expect(() => hub.failNext('preupload', 502, 1, { afterApply: true })).toThrow(/afterApply is for 'commit' only/);
+  });
+
   test('an LFS PUT whose bytes are not the announced sha256 or size is refused and not stored', async () => {
     const content = Buffer.from('the real bytes');
     const oid = createHash('sha256').update(content).digest('hex');

@@ -50,7 +50,7 @@ import { createWriteApi, lfsPointer } from './hub-write.mjs';
  *   files: (id: string, rev?: string) => Record<string, { size: number, etag: string, sha256: string, lfs: boolean }>,
  *   commits: (id: string) => import('./hub-write.mjs').CommitRecord[],
  *   hasObject: (oid: string) => boolean, forgetObjects: (id: string) => void,
- *   failNext: (kind: FailKind, status?: number, count?: number, options?: { retryAfter?: number, afterBytes?: number }) => void,
+ *   failNext: (kind: FailKind, status?: number, count?: number, options?: { retryAfter?: number, afterBytes?: number, afterApply?: boolean, before?: () => unknown }) => void,
  *   dropNext: (path: string, afterBytes: number, count?: number) => void,
  *   corruptNext: (path: string, count?: number) => void,
  *   down: () => Promise<void>, up: () => Promise<void>,
@@ -640,8 +640,9 @@ export async function startHubServer(options = {}) {
       stats = { bytesServed: {}, totalBytes: 0, requests: { api: 0, tree: 0, head: 0, get: 0, other: 0 }, downloads: [], maxInFlight: 0 };
       write.resetStats();
     },
-    failNext(kind, status = 500, count = 1, { retryAfter, afterBytes } = {}) {
-      failures.set(kind, { status, count, retryAfter, afterBytes });
+    failNext(kind, status = 500, count = 1, { retryAfter, afterBytes, afterApply, before } = {}) {
+      if (afterApply && kind !== 'commit') throw new Error(`failNext: afterApply is for 'commit' only, not ${JSON.stringify(kind)}`);
+      failures.set(kind, { status, count, retryAfter, afterBytes, afterApply, before });
     },
     dropNext(path, afterBytes, count = 1) {
       drops.set(path, { afterBytes, count });

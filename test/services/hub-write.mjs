@@ -16,7 +16,7 @@ import * as path from 'node:path';
  * @typedef {import('./hub-server.mjs').HubFile} HubFile
  * @typedef {import('./hub-server.mjs').Model} Model
  * @typedef {{ name: string, role: 'read' | 'write' }} TokenInfo
- * @typedef {{ status: number, count: number, retryAfter?: number, afterBytes?: number }} Failure
+ * @typedef {{ status: number, count: number, retryAfter?: number, afterBytes?: number, afterApply?: boolean, before?: () => unknown }} Failure
  * @typedef {{
  *   oid: string, parent: string | null, title: string, description: string, date: string,
  *   added: string[], deleted: string[], changed: boolean
@@ -117,6 +117,8 @@ export function createWriteApi(ctx) {
   const emptyStats = () => ({ requests: {}, lfsBytesReceived: 0, lfsObjectsStored: 0, lfsUploads: [], commits: {}, emptyCommits: {} });
   let stats = emptyStats();
   let commitCounter = 0;
+  /** Commits to apply and then answer with a fault (failNext(..., { afterApply: true })). @type {WeakMap<import('node:http').IncomingMessage, Failure>} */
+  const lostAnswers = new WeakMap();
   const objectPath = (/** @type {string} */ oid) => path.join(ctx.storeDir, 'objects', oid);
 
   /** @param {string} kind */
@@ -577,6 +579,9 @@ export function createWriteApi(ctx) {
     m.log.push({ oid, parent: head, title: header.value.summary, description: String(header.value.description ?? ''), date, added, deleted, changed });
     stats.commits[id] = (stats.commits[id] ?? 0) + 1;
     if (!changed) stats.emptyCommits[id] = (stats.emptyCommits[id] ?? 0) + 1;
+    // A fault after the commit: the branch has moved, but the client never hears so.
+    const lost = lostAnswers.get(req);
+    if (lost) return fail(res, lost);
     json(res, { success: true, commitOid: oid, commitUrl: `${ctx.endpoint()}/${id}/commit/${oid}`, hookOutput: '' });
   };
 
@@ -648,13 +653,15 @@ export function createWriteApi(ctx) {
     const [kind, run] = route;
     count(kind);
     const f = ctx.injected(kind);
-    if (f) {
+    if (f && !f.afterApply) {
       // Read the body first so the client sees the answer, not a reset, as behind a real proxy.
+      const ended = new Promise((resolve) => req.on('end', resolve));
       req.resume();
-      req.on('end', () => fail(res, f));
+      Promise.all([ended, f.before?.()]).then(() => fail(res, f), (/** @type {Error} */ e) => hubError(res, 500, '', `stand-in Hub: the fault's before hook failed: ${e.message}`));
       return true;
     }
-    Promise.resolve(run()).catch((/** @type {Error} */ e) => {
+    if (f) lostAnswers.set(req, f);
+    Promise.resolve(f?.before?.()).then(run).catch((/** @type {Error} */ e) => {
       if (!res.headersSent) hubError(res, 500, '', `stand-in Hub error: ${e.message}`);
       else res.destroy();
     });

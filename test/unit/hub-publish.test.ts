@@ -5,13 +5,14 @@ import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { parseInputs } from '../../src/inputs/parse.js';
 import { publishedNames } from '../../src/package/names.js';
-import { commitMessage, commitNeeded, gitBlobId, manifestCurrent, needGitIds, ownedBy, planCommit, variantFolder, type LocalFile, type RemoteFile } from '../../src/publish/hub/plan.js';
+import { commitLanded, commitMessage, commitNeeded, gitBlobId, manifestCurrent, needGitIds, ownedBy, planCommit, variantFolder, type LocalFile, type RemoteFile } from '../../src/publish/hub/plan.js';
 import { FRONT_MATTER_MARK, licenseOf, mergeCard, renderCardSection, splitCard, type CardInput } from '../../src/publish/hub/card.js';
 import { visibilityProblem } from '../../src/publish/hub/visibility.js';
 import { tokenRoleProblem } from '../../src/publish/hub/preflight.js';
 import { diagnoseHubFailure, retryAfterMs, retryDelay } from '../../src/hub/write-faults.js';
 import { identityFromText } from '../../src/refresh/hub.js';
 import { retryingFetch } from '../../src/hub/publish-client.js';
+import { renderHub } from '../../src/summary/summary.js';
 import { judge } from '../../src/refresh/compare.js';
 import { ctx, raw } from './fixtures.js';
 
@@ -142,6 +143,69 @@ describe('planCommit', () => {
 
   it('git blob ids are git\'s (`git hash-object` of "hello\\n")', () => {
     expect(gitBlobId(Buffer.from('hello\n'))).toBe('ce013625030ba8dba906f756967f9e9ca394464a');
+  });
+});
+
+describe('commitLanded (a commit whose answer was lost, then 412 on its retry)', () => {
+  const zip: LocalFile = { path: 'v/a.zip', size: 5, sha256: sha('zip-1'), sources: ['/tmp/a.zip'] };
+  const card = local('README.md', 'card\n');
+  const cardId = gitBlobId(Buffer.from(card.text!));
+  const owned = (p: string) => p.startsWith('v/');
+  const before: RemoteFile[] = [
+    { path: 'v/a.zip', size: 130, lfs: { oid: sha('zip-0'), size: 5 } },
+    { path: 'v/a.zip.002', size: 130, lfs: { oid: sha('old part'), size: 9 } },
+    { path: 'v/m.json', size: 9, oid: 'manifest-id' },
+    { path: 'notes.md', size: 3, oid: 'n' },
+  ];
+  const manifest = local('v/m.json', '{"run":2}');
+  const plan = planCommit({ files: [zip, card, manifest], remote: before, owned, gitIds: new Map(), keep: new Set(['v/m.json']) });
+  // What the branch holds once this plan is committed (the Hub may touch .gitattributes too).
+  const committed: RemoteFile[] = [
+    { path: '.gitattributes', size: 10, oid: 'attrs' },
+    { path: 'v/a.zip', size: 130, oid: 'pointer', lfs: { oid: zip.sha256, size: 5 } },
+    { path: 'README.md', size: card.size, oid: cardId },
+    { path: 'v/m.json', size: 9, oid: 'manifest-id' },
+    { path: 'notes.md', size: 3, oid: 'n' },
+  ];
+  const landed = (after: RemoteFile[], gitIds = new Map([['README.md', cardId]])) => commitLanded({ plan, before, after, gitIds });
+
+  it('the plan is what the test means: two uploads, one deletion, one kept file', () => {
+    expect(plan.upload.map((f) => f.path)).toEqual(['v/a.zip', 'README.md']);
+    expect(plan.delete).toEqual(['v/a.zip.002']);
+    expect(plan.unchanged).toEqual(['v/m.json']);
+  });
+
+  it('holds when every upload has the planned sha256 or blob id, the deletion is gone and the kept file is as it was', () => {
+    expect(landed(committed)).toBe(true);
+    // Files the plan does not name (another variant's, a new one of someone else's) do not matter.
+    expect(landed([...committed, { path: 'other/x.zip', size: 1, oid: 'y' }])).toBe(true);
+  });
+
+  it('fails when an upload is missing or has other content', () => {
+    expect(landed(committed.filter((f) => f.path !== 'README.md'))).toBe(false);
+    expect(landed(committed.map((f) => (f.path === 'v/a.zip' ? { ...f, lfs: { oid: sha('zip-0'), size: 5 } } : f)))).toBe(false);
+    expect(landed(committed.map((f) => (f.path === 'README.md' ? { ...f, oid: gitBlobId(Buffer.from('CARD\n')) } : f)))).toBe(false);
+    // A git file of the same size whose blob id was not computed is not taken as the same.
+    expect(landed(committed, new Map())).toBe(false);
+  });
+
+  it('fails when a planned deletion is still there, or a kept file changed or went away', () => {
+    expect(landed([...committed, before[1]!])).toBe(false);
+    expect(landed(committed.map((f) => (f.path === 'v/m.json' ? { ...f, oid: 'someone-else' } : f)))).toBe(false);
+    expect(landed(committed.filter((f) => f.path !== 'v/m.json'))).toBe(false);
+  });
+
+  it('fails on the branch as it was before the commit (nothing of the plan landed)', () => {
+    expect(landed(before)).toBe(false);
+  });
+
+  it('the summary tells a commit found after a lost answer from one answered as usual', () => {
+    const report = { repo: 'acme/x', revision: 'main', url: 'https://hub/acme/x', folderUrl: 'https://hub/acme/x/tree/main/v', head: 'c'.repeat(40), created: false, files: [], deleted: [] };
+    const lost = renderHub({ ...report, commit: { oid: 'c'.repeat(40), url: 'https://hub/acme/x/commit/c', answerLost: true } });
+    expect(lost).toContain('Committed to [acme/x](https://hub/acme/x) on `main`: [`cccccccccccc`](https://hub/acme/x/commit/c)');
+    expect(lost).toContain('the first attempt had committed, and this is that commit');
+    expect(lost).not.toContain('No new commit');
+    expect(renderHub({ ...report, commit: { oid: 'c'.repeat(40), url: 'https://hub/acme/x/commit/c' } })).not.toContain('answer to the commit was lost');
   });
 });
 

@@ -77,6 +77,26 @@ export function planCommit(input: {
   return { upload, delete: remove, unchanged };
 }
 
+/**
+ * Pure: whether the branch's tree, listed after a commit whose answer was lost (a 5xx from a proxy
+ * after the Hub committed, or a dropped connection) and whose retry the Hub refused with 412,
+ * holds exactly what `plan` commits: every uploaded file with the planned content, every file the
+ * plan kept as it was when planning (`before`), and none of the planned deletions. Then the first
+ * try committed; anything else means someone else moved the branch.
+ */
+export function commitLanded(input: { plan: CommitPlan; before: readonly RemoteFile[]; after: readonly RemoteFile[]; gitIds: ReadonlyMap<string, string> }): boolean {
+  const after = new Map(input.after.map((r) => [r.path, r]));
+  const before = new Map(input.before.map((r) => [r.path, r]));
+  const uploaded = input.plan.upload.every((f) => sameContent(f, after.get(f.path), input.gitIds));
+  const deleted = input.plan.delete.every((p) => !after.has(p));
+  const kept = input.plan.unchanged.every((p) => {
+    const was = before.get(p);
+    const now = after.get(p);
+    return was !== undefined && now !== undefined && was.size === now.size && was.oid === now.oid && was.lfs?.oid === now.lfs?.oid;
+  });
+  return uploaded && deleted && kept;
+}
+
 export const commitNeeded = (plan: CommitPlan): boolean => plan.upload.length > 0 || plan.delete.length > 0;
 
 /**

@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { HubWriter, type HubTarget, type WriterOptions } from '../../hub/publish-client.js';
-import { commitNeeded, gitBlobId, needGitIds, planCommit, type CommitPlan, type LocalFile, type RemoteFile } from './plan.js';
+import { HubPublishError, HubWriter, type HubTarget, type RepoState, type WriterOptions } from '../../hub/publish-client.js';
+import { commitLanded, commitNeeded, gitBlobId, needGitIds, planCommit, type CommitPlan, type LocalFile, type RemoteFile } from './plan.js';
 
 /**
  * The thin part of a Hub publish: read the repository (creating it when missing), plan the commit
@@ -33,8 +33,12 @@ export interface RepositoryView {
 }
 
 export interface HubPublishResult {
-  /** Undefined when no commit was needed: every file already had this content. */
-  commit?: { oid: string; url: string };
+  /**
+   * Undefined when no commit was needed: every file already had this content. `answerLost`: the
+   * Hub's answer to the commit was lost and its retry refused (412), but the branch's head holds
+   * exactly this commit's files: the first try had committed, and this is that commit.
+   */
+  commit?: { oid: string; url: string; answerLost?: boolean };
   created: boolean;
   uploaded: string[];
   deleted: string[];
@@ -56,6 +60,20 @@ async function gitBlobIdOf(file: LocalFile): Promise<string> {
   return hash.digest('hex');
 }
 
+/**
+ * After a commit that failed with 412 on a retry (its first try's answer was lost): the branch's
+ * head when it holds exactly what `plan` commits, else undefined (the failure stands).
+ */
+async function landedCommit(writer: HubWriter, plan: CommitPlan, planned: RepoState, error: unknown): Promise<{ oid: string; url: string; answerLost: true } | undefined> {
+  if (!(error instanceof HubPublishError) || error.status !== 412 || (error.attempts ?? 1) < 2) return undefined;
+  const now = await writer.state().catch(() => undefined);
+  if (!now?.head || now.head === planned.head) return undefined;
+  const gitIds = new Map<string, string>();
+  for (const f of needGitIds(plan.upload, now.files)) gitIds.set(f.path, await gitBlobIdOf(f));
+  if (!commitLanded({ plan, before: planned.files, after: now.files, gitIds })) return undefined;
+  return { oid: now.head, url: writer.commitUrl(now.head), answerLost: true };
+}
+
 export async function publishToHub(request: HubPublishRequest, options: WriterOptions = {}): Promise<HubPublishResult> {
   const writer = new HubWriter(request.target, options);
   let state = await writer.state();
@@ -74,6 +92,12 @@ export async function publishToHub(request: HubPublishRequest, options: WriterOp
   const base = { created, uploaded: plan.upload.map((f) => f.path), deleted: plan.delete, unchanged: plan.unchanged, plan, files, head: state.head };
   if (!commitNeeded(plan)) return base;
   const description = typeof request.description === 'function' ? request.description(plan) : request.description;
-  const commit = await writer.commit(plan, { title: request.title, description }, state.head);
-  return { ...base, commit };
+  try {
+    return { ...base, commit: await writer.commit(plan, { title: request.title, description }, state.head) };
+  } catch (error) {
+    const landed = await landedCommit(writer, plan, state, error);
+    if (!landed) throw error;
+    options.log?.(`The Hub's answer to the commit was lost and its retry was refused (412, the branch had moved), but the branch's head ${landed.oid} holds exactly the files this commit planned: the first attempt had committed.`);
+    return { ...base, commit: landed };
+  }
 }

@@ -21,7 +21,7 @@ export interface HubReport {
   url: string;
   folderUrl: string;
   /** The new commit; undefined when the repository already held every file (no commit made). */
-  commit?: { oid: string; url: string };
+  commit?: { oid: string; url: string; answerLost?: boolean };
   /** The commit holding the files: the new one, or the branch's head when nothing changed. */
   head?: string;
   created: boolean;

@@ -36733,7 +36733,7 @@ function renderCaches(caches) {
     return [
         '### Caches',
         '',
-        table(['Cache', 'Restored', 'Size', 'Time', 'Saved'], caches.map((c) => [c.name, restored[c.restored], c.restoredBytes > 0 ? formatBytes(c.restoredBytes) : '–', c.restoreMs > 0 ? formatDuration(c.restoreMs) : '–', saved(c)])),
+        table(['Cache', 'Restored', 'Size', 'Time', 'Saved'], caches.map((c) => [c.of ? `${c.name} (${c.of})` : c.name, restored[c.restored], c.restoredBytes > 0 ? formatBytes(c.restoredBytes) : '–', c.restoreMs > 0 ? formatDuration(c.restoreMs) : '–', saved(c)])),
     ].join('\n');
 }
 /** The bundle check: verdict, the facts the apps read, and every finding. Also the verify entry's summary. */
@@ -36795,6 +36795,8 @@ function renderHub(hub) {
         lines.push(`Committed to ${repo} on \`${hub.revision}\`: [\`${hub.commit.oid.slice(0, 12)}\`](${hub.commit.url}), ${hub.files.filter((f) => f.uploaded).length} file(s) added or updated, ${hub.deleted.length} deleted.`);
     else
         lines.push(`No new commit: ${repo} on \`${hub.revision}\` already holds every file with the same content (compared by sha256 and git blob id), at${head || ' its head'}.`);
+    if (hub.commit?.answerLost)
+        lines.push('', "The Hub's answer to the commit was lost and its retry was refused (412: the branch had moved), but the branch's head holds exactly the files of this commit: the first attempt had committed, and this is that commit.");
     lines.push('', table(['File', 'Size', 'SHA-256', 'This run'], hub.files.map((f) => [`[\`${f.path}\`](${hub.url}/blob/${hub.revision}/${f.path})`, formatBytes(f.size), `\`${f.sha256}\``, f.uploaded ? 'uploaded' : 'unchanged'])));
     if (hub.deleted.length > 0)
         lines.push('', `Deleted (older files of this variant): ${hub.deleted.map((p) => `\`${p}\``).join(', ')}.`);

@@ -74,6 +74,9 @@ export interface WriterOptions {
   log?: (line: string) => void;
 }
 
+/** The address a fetch call asks for, whichever form it was given in. */
+const urlOf = (input: Parameters<typeof fetch>[0]): string => (typeof input === 'string' ? input : input instanceof URL ? input.href : input.url);
+
 /** A fetch that asks again on 429 and 5xx and on dropped connections; counts the tries of the last request. */
 export function retryingFetch(base: typeof fetch, options: Required<Omit<WriterOptions, 'fetch'>> & { tries: { last: number } }): typeof fetch {
   return async (input, init) => {
@@ -90,7 +93,7 @@ export function retryingFetch(base: typeof fetch, options: Required<Omit<WriterO
       const wait = retryDelay(response?.status, retryAfterMs(response?.headers.get('retry-after'), Date.now()), attempt, options.policy);
       if (response && (response.ok || wait === undefined)) return response;
       if (wait === undefined) throw failure;
-      const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+      const url = urlOf(input);
       options.log(`${init?.method ?? 'GET'} ${url.replace(/\?.*$/, '')}: ${response ? `answered ${response.status}` : errorMessage(failure)}; trying again in ${Math.round(wait / 100) / 10} s (try ${attempt + 1} of ${options.policy.attempts}).`);
       await response?.body?.cancel().catch(() => undefined);
       await options.sleep(wait);
@@ -107,7 +110,7 @@ export function streamingPutFetch(base: typeof fetch): typeof fetch {
   return async (input, init) => {
     const body = init?.body;
     if (init?.method !== 'PUT' || !(body instanceof Blob)) return base(input, init);
-    const url = new URL(typeof input === 'string' ? input : input instanceof URL ? input.href : input.url);
+    const url = new URL(urlOf(input));
     const headers: Record<string, string> = {};
     new Headers(init.headers).forEach((value, key) => (headers[key] = value));
     headers['content-length'] = String(body.size);

@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
+import { sha256File } from '../checksum.js';
 import * as path from 'node:path';
 import * as core from '@actions/core';
 import * as io from '@actions/io';
@@ -66,12 +66,6 @@ async function existingConda(ctx: SetupContext): Promise<string | undefined> {
   if (fromVariable && existsSync(fromVariable)) return fromVariable;
   const onPath = await io.which('conda', false);
   return onPath || undefined;
-}
-
-export async function sha256File(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
 }
 
 export const PROVIDERS: readonly PythonProvider[] = [

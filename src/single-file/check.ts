@@ -1,5 +1,4 @@
-import { createHash } from 'node:crypto';
-import { createReadStream, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import * as path from 'node:path';
 import * as core from '@actions/core';
 import type { Config, FileSource } from '../inputs/config.js';
@@ -10,6 +9,7 @@ import { tokenProblem } from '../hub/models.js';
 import { Halt } from '../halt.js';
 import { setOutput } from '../outputs.js';
 import { errorMessage } from '../format/error.js';
+import { sha256File } from '../checksum.js';
 import { HeaderError, readFileHeader, readHeaderWith, type SafetensorsHeader } from './header.js';
 import { checkpointKind, loraBaseProblem, loraFacts, sd2ConfigProblem, xlVersionMismatch, type CheckpointFacts, type CheckpointKind } from './kind.js';
 import { DEFAULT_CONFIGS, isConfigFile, pickleKind } from './plan.js';
@@ -39,13 +39,6 @@ export interface SingleFileCheck {
 }
 
 const isSafetensors = (source: FileSource) => !isPickle(source.where === 'local' ? source.path : source.file);
-
-/** The sha256 of a file, read in large pieces. */
-export async function sha256Of(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(file, { highWaterMark: 4 * 1024 * 1024 }) as AsyncIterable<Buffer>) hash.update(chunk);
-  return hash.digest('hex');
-}
 
 interface Listing {
   commit: string;
@@ -87,7 +80,7 @@ class Finder {
     try {
       if (source.where === 'local') {
         const header = isSafetensors(source) ? await readFileHeader(source.path) : undefined;
-        return { file: { source, sha256: await sha256Of(source.path), size: statSync(source.path).size }, header };
+        return { file: { source, sha256: await sha256File(source.path), size: statSync(source.path).size }, header };
       }
       let listing: Listing;
       try {

@@ -11,7 +11,8 @@ import { stagedFolder, stagingLinks } from '../fp16/decide.js';
 import type { SingleFileRecord, SourceFileRecord } from '../package/manifest.js';
 import { childEnvironment, runProcess } from '../process.js';
 import { errorMessage } from '../format/error.js';
-import { sha256Of, type FoundFile, type SingleFileCheck } from './check.js';
+import { sha256File } from '../checksum.js';
+import type { FoundFile, SingleFileCheck } from './check.js';
 import { helperArgv, helperResult } from './plan.js';
 import { contentConflict, readSingleFileRecord, writeRecord } from './record.js';
 import { listPackages } from '../verify/packages.js';
@@ -32,20 +33,15 @@ const isDirectory = (p: string) => existsSync(p) && statSync(p).isDirectory();
 async function fetchFile(config: Config, hub: HubClient, found: FoundFile): Promise<{ path: string; record: SourceFileRecord }> {
   const { source } = found;
   if (source.where === 'local') {
-    return { path: source.path, record: { input: source.input, repo: null, file: path.basename(source.path), commit: null, sha256: found.sha256 ?? (await sha256Of(source.path)), size: found.size ?? statSync(source.path).size } };
+    return { path: source.path, record: { input: source.input, repo: null, file: path.basename(source.path), commit: null, sha256: found.sha256 ?? (await sha256File(source.path)), size: found.size ?? statSync(source.path).size } };
   }
   const commit = found.commit ?? source.revision;
   const result = await hub.fill(config.runner.hubCache, source.repo, source.revision, commit, found.listed ? [found.listed] : [], [source.file]);
   const local = path.join(repoFolder(config.runner.hubCache, source.repo), 'snapshots', commit, source.file);
   core.info(`${source.repo}@${commit.slice(0, 12)}/${source.file}: ${result.downloadedFiles > 0 ? `downloaded (${result.downloadedBytes} bytes)` : 'from the cache'}, checked against the Hub's sha256.`);
-  return { path: local, record: { input: source.input, repo: source.repo, file: source.file, commit, sha256: found.sha256 ?? (await sha256Of(local)), size: found.size ?? statSync(local).size } };
+  return { path: local, record: { input: source.input, repo: source.repo, file: source.file, commit, sha256: found.sha256 ?? (await sha256File(local)), size: found.size ?? statSync(local).size } };
 }
 
-/**
- * The thin part: downloads the Hub files, fetches the config repository's configs and tokenizers
- * (no weights), runs python/single_file.py offline in the converter's env, and stages its folder
- * as <root>/<model-version>, where the converter then runs (like prepare-fp16's copy).
- */
 /** Pure: the Hub files the helper reads (checkpoint, LoRAs, the config's files), by repository, commit and path. */
 export function hubFilesOf(check: SingleFileCheck): Array<{ repo: string; commit: string; file: string }> {
   const files = [check.checkpoint, ...check.loras].flatMap((f) => (f.source.where === 'hub' ? [{ repo: f.source.repo, commit: f.commit ?? f.source.revision, file: f.source.file }] : []));
@@ -53,6 +49,11 @@ export function hubFilesOf(check: SingleFileCheck): Array<{ repo: string; commit
   return config.where === 'hub' ? [...files, ...config.files.map((f) => ({ repo: config.id, commit: config.commit, file: f.rfilename }))] : files;
 }
 
+/**
+ * The thin part: downloads the Hub files, fetches the config repository's configs and tokenizers
+ * (no weights), runs python/single_file.py offline in the converter's env, and stages its folder
+ * as <root>/<model-version>, where the converter then runs (like prepare-fp16's copy).
+ */
 export async function prepareSingleFile(config: Config, python: string, check: SingleFileCheck, hub: HubClient, caching = false): Promise<SingleFilePreparation> {
   const none: SingleFilePreparation = { cleanup: () => undefined };
   const options = config.singleFile;

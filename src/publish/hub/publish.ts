@@ -60,6 +60,13 @@ async function gitBlobIdOf(file: LocalFile): Promise<string> {
   return hash.digest('hex');
 }
 
+/** The git blob ids of the local files that a same-sized git entry of the tree must be compared with. */
+async function gitIdsFor(files: readonly LocalFile[], remote: readonly RemoteFile[]): Promise<Map<string, string>> {
+  const gitIds = new Map<string, string>();
+  for (const f of needGitIds(files, remote)) gitIds.set(f.path, await gitBlobIdOf(f));
+  return gitIds;
+}
+
 /**
  * After a commit that failed with 412 on a retry (its first try's answer was lost): the branch's
  * head when it holds exactly what `plan` commits, else undefined (the failure stands).
@@ -68,8 +75,7 @@ async function landedCommit(writer: HubWriter, plan: CommitPlan, planned: RepoSt
   if (!(error instanceof HubPublishError) || error.status !== 412 || (error.attempts ?? 1) < 2) return undefined;
   const now = await writer.state().catch(() => undefined);
   if (!now?.head || now.head === planned.head) return undefined;
-  const gitIds = new Map<string, string>();
-  for (const f of needGitIds(plan.upload, now.files)) gitIds.set(f.path, await gitBlobIdOf(f));
+  const gitIds = await gitIdsFor(plan.upload, now.files);
   if (!commitLanded({ plan, before: planned.files, after: now.files, gitIds })) return undefined;
   return { oid: now.head, url: writer.commitUrl(now.head), answerLost: true };
 }
@@ -86,8 +92,7 @@ export async function publishToHub(request: HubPublishRequest, options: WriterOp
     state = await writer.state();
   }
   const files = [...request.files, ...(extra.files ?? [])];
-  const gitIds = new Map<string, string>();
-  for (const f of needGitIds(files, state.files)) gitIds.set(f.path, await gitBlobIdOf(f));
+  const gitIds = await gitIdsFor(files, state.files);
   const plan = planCommit({ files, remote: state.files, owned: request.owned, gitIds, keep: extra.keep });
   const base = { created, uploaded: plan.upload.map((f) => f.path), deleted: plan.delete, unchanged: plan.unchanged, plan, files, head: state.head };
   if (!commitNeeded(plan)) return base;

@@ -54,7 +54,7 @@ const SINGLE_FILE_RULES: readonly Rule[] = [
     input: 'allow-pickle',
     severity: 'error',
     check: (c) => {
-      const pickles = c.singleFile && !c.singleFile.allowPickle ? singleFiles(c.singleFile).filter((f) => isPickle(f.where === 'local' ? f.path : f.file)) : [];
+      const pickles = c.singleFile && !c.singleFile.allowPickle ? singleFiles(c.singleFile).filter(isPickle) : [];
       return pickles.length > 0
         ? `is false, but ${pickles.map((f) => describeSource(f)).join(', ')} ${pickles.length === 1 ? 'is' : 'are'} .ckpt: ${PICKLE_WHY}. Use a .safetensors file, or set allow-pickle: true if you trust where the file came from.`
         : undefined;

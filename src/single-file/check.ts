@@ -38,7 +38,7 @@ export interface SingleFileCheck {
   config: ConfigSource;
 }
 
-const isSafetensors = (source: FileSource) => !isPickle(source.where === 'local' ? source.path : source.file);
+const isSafetensors = (source: FileSource) => !isPickle(source);
 
 interface Listing {
   commit: string;

@@ -12,7 +12,10 @@ export const SINGLE_FILE_HELPER = 'python/single_file.py';
 /** What the action loads as a single file: safetensors, or a pickled .ckpt (only with allow-pickle). */
 const SINGLE_FILE_NAME = /\.(safetensors|ckpt)$/i;
 export const isSingleFileName = (value: string): boolean => SINGLE_FILE_NAME.test(value.split(/[?#]/)[0] ?? value);
-export const isPickle = (file: string): boolean => /\.ckpt$/i.test(file);
+/** The file's path: on this machine, or in its Hub repository. */
+const pathOf = (source: FileSource): string => (source.where === 'local' ? source.path : source.file);
+/** A .ckpt: a Python pickle, which runs code when loaded. */
+export const isPickle = (source: FileSource): boolean => /\.ckpt$/i.test(pathOf(source));
 
 export const FILE_FORMS =
   'a .safetensors (or .ckpt) file in the workspace, a Hub file as owner/repo/path/file.safetensors, or its Hub URL https://huggingface.co/owner/repo/resolve/<revision>/<path>';
@@ -74,8 +77,7 @@ export function fileSource(value: string, ctx: SourceContext): SourceResult | un
 
 /** The name the converter gets (and the outputs carry): the file's stem, with only characters a shell leaves alone. */
 export function modelNameOf(source: FileSource): string {
-  const file = source.where === 'local' ? source.path : source.file;
-  const stem = path.basename(file).replace(SINGLE_FILE_NAME, '');
+  const stem = path.basename(pathOf(source)).replace(SINGLE_FILE_NAME, '');
   const safe = stem.replace(/[^A-Za-z0-9._+-]+/g, '_').replace(/^[._-]+/, '');
   return safe === '' ? 'model' : safe;
 }

@@ -41850,7 +41850,10 @@ const SINGLE_FILE_HELPER = 'python/single_file.py';
 /** What the action loads as a single file: safetensors, or a pickled .ckpt (only with allow-pickle). */
 const SINGLE_FILE_NAME = /\.(safetensors|ckpt)$/i;
 const isSingleFileName = (value) => SINGLE_FILE_NAME.test(value.split(/[?#]/)[0] ?? value);
-const isPickle = (file) => /\.ckpt$/i.test(file);
+/** The file's path: on this machine, or in its Hub repository. */
+const pathOf = (source) => (source.where === 'local' ? source.path : source.file);
+/** A .ckpt: a Python pickle, which runs code when loaded. */
+const isPickle = (source) => /\.ckpt$/i.test(pathOf(source));
 const FILE_FORMS = 'a .safetensors (or .ckpt) file in the workspace, a Hub file as owner/repo/path/file.safetensors, or its Hub URL https://huggingface.co/owner/repo/resolve/<revision>/<path>';
 /** A repository path of clean segments (no empty, `.` or `..` part), or undefined. */
 function repoPath(segments) {
@@ -41901,8 +41904,7 @@ function fileSource(value, ctx) {
 }
 /** The name the converter gets (and the outputs carry): the file's stem, with only characters a shell leaves alone. */
 function modelNameOf(source) {
-    const file = source.where === 'local' ? source.path : source.file;
-    const stem = external_node_path_namespaceObject.basename(file).replace(SINGLE_FILE_NAME, '');
+    const stem = external_node_path_namespaceObject.basename(pathOf(source)).replace(SINGLE_FILE_NAME, '');
     const safe = stem.replace(/[^A-Za-z0-9._+-]+/g, '_').replace(/^[._-]+/, '');
     return safe === '' ? 'model' : safe;
 }
@@ -42352,7 +42354,7 @@ const SINGLE_FILE_RULES = [
         input: 'allow-pickle',
         severity: 'error',
         check: (c) => {
-            const pickles = c.singleFile && !c.singleFile.allowPickle ? singleFiles(c.singleFile).filter((f) => isPickle(f.where === 'local' ? f.path : f.file)) : [];
+            const pickles = c.singleFile && !c.singleFile.allowPickle ? singleFiles(c.singleFile).filter(isPickle) : [];
             return pickles.length > 0
                 ? `is false, but ${pickles.map((f) => describeSource(f)).join(', ')} ${pickles.length === 1 ? 'is' : 'are'} .ckpt: ${PICKLE_WHY}. Use a .safetensors file, or set allow-pickle: true if you trust where the file came from.`
                 : undefined;

@@ -1,7 +1,7 @@
 import * as core from '@actions/core';
 import * as cache from '@actions/cache';
 import { directorySize } from '../convert/sizes.js';
-import type { Config } from '../inputs/config.js';
+import type { Config } from '../config.js';
 import { setOutput } from '../outputs.js';
 import type { CacheKey } from './keys.js';
 import { errorMessage } from '../format/error.js';

@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import type { ConversionOptions } from '../inputs/config.js';
+import type { ConversionOptions } from '../config.js';
 import type { Step } from '../plan/plan.js';
 import { chunkPackageName, compiledResources, controlNetPackageName, packageName, quantizedPackages } from '../converter/vocabulary.js';
 import type { Snapshot } from './snapshot.js';

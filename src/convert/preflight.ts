@@ -1,5 +1,5 @@
 import { readdirSync } from 'node:fs';
-import type { Config } from '../inputs/config.js';
+import type { Config } from '../config.js';
 import { PACKAGE_SUFFIX } from '../converter/vocabulary.js';
 import { folderInputs } from '../converter/identity.js';
 import { fingerprintConflicts, readState } from './state.js';

@@ -1,7 +1,7 @@
 import { mkdirSync, renameSync, rmSync, statfsSync } from 'node:fs';
 import * as path from 'node:path';
 import * as core from '@actions/core';
-import type { Config } from '../inputs/config.js';
+import type { Config } from '../config.js';
 import type { Step } from '../plan/plan.js';
 import { unetPart } from '../converter/order.js';
 import { stepArguments } from '../converter/commands.js';

@@ -1,5 +1,5 @@
 import * as core from '@actions/core';
-import type { Config } from '../inputs/config.js';
+import type { Config } from '../config.js';
 import type { Step } from '../plan/plan.js';
 import type { HubClient } from '../hub/client.js';
 import type { ModelRevision } from '../hub/models.js';

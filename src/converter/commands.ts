@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import type { ConversionOptions } from '../inputs/config.js';
+import type { ConversionOptions } from '../config.js';
 import type { InputName } from '../inputs/names.js';
 import type { Step } from '../plan/plan.js';
 import { CONVERTER_FLAGS, PART_INPUT, converterFlag, passedFlags } from './identity.js';

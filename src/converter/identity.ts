@@ -1,4 +1,4 @@
-import type { Config, ConversionOptions } from '../inputs/config.js';
+import type { Config, ConversionOptions } from '../config.js';
 import type { InputName } from '../inputs/names.js';
 import type { SelectablePart } from './vocabulary.js';
 import { describeSource } from '../single-file/source.js';

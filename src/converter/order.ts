@@ -1,4 +1,4 @@
-import type { ConversionOptions } from '../inputs/config.js';
+import type { ConversionOptions } from '../config.js';
 import type { ChunkablePart, PsnrPart, SelectablePart } from './vocabulary.js';
 
 /**

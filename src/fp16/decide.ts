@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import type { Config } from '../inputs/config.js';
+import type { Config } from '../config.js';
 import { folderOf, isFp16Safetensors } from '../hub/files.js';
 
 /**

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import type { Config } from '../inputs/config.js';
+import type { Config } from '../config.js';
 import type { HubClient } from './client.js';
 import type { ModelRevision } from './models.js';
 import { checkControlNetBases } from './controlnet.js';

@@ -1,5 +1,5 @@
 import * as core from '@actions/core';
-import type { Config } from '../inputs/config.js';
+import type { Config } from '../config.js';
 import type { ResolvedModel } from '../cache/keys.js';
 import { HubClient, HubRequestError, type HubAccess, type ModelCard } from './client.js';
 import type { HubFile } from './files.js';

@@ -1,5 +1,5 @@
 import * as core from '@actions/core';
-import type { Config } from '../inputs/config.js';
+import type { Config } from '../config.js';
 import { CACHE_NAMES, restore, save, type CacheReport } from '../cache/cache.js';
 import { hubKey } from '../cache/keys.js';
 import { HubClient } from './client.js';

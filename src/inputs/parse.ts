@@ -15,7 +15,7 @@ import { SD3_SDXL_BASE } from '../converter/diffusionkit.js';
 import { shippedLock } from '../setup/pins.js';
 import { MANAGED_FLAGS, QUANTIZE_BUNDLE_ENTRY } from '../converter/commands.js';
 import { PREPARE_FP16_HELPER } from '../fp16/decide.js';
-import type { Config, PsnrGate } from './config.js';
+import type { Config, PsnrGate } from '../config.js';
 import { FieldReader, isHubId, resolveIn } from './fields.js';
 import type { InputName } from './names.js';
 import { RULES } from './rules.js';

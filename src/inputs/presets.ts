@@ -1,3 +1,4 @@
+import type { PresetName } from '../config.js';
 import type { InputName } from './names.js';
 
 /**
@@ -55,9 +56,9 @@ export const PRESETS = {
       'xl-version': 'true',
     },
   },
-} as const satisfies Record<string, Preset>;
+} as const satisfies Record<PresetName, Preset>;
 
-export type PresetName = keyof typeof PRESETS;
+export type { PresetName };
 export const PRESET_NAMES = Object.keys(PRESETS) as PresetName[];
 
 export function isPresetName(value: string): value is PresetName {

@@ -1,5 +1,5 @@
 import { DEFAULT_MAX_ASSET_SIZE, maxAssetSizeProblem, parseSize } from '../package/split.js';
-import type { HubPublishOptions, PublishOptions } from './config.js';
+import type { HubPublishOptions, PublishOptions } from '../config.js';
 import { isHubId, type FieldReader } from './fields.js';
 import { hubEndpoint } from '../hub/files.js';
 

@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as core from '@actions/core';
 import { Halt } from '../halt.js';
-import type { Config } from './config.js';
+import type { Config } from '../config.js';
 import { parseInputs, type ParseResult } from './parse.js';
 
 /** The folder holding action.yml: dist/index.js lives one level below it. */

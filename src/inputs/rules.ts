@@ -1,6 +1,6 @@
 import { APPLE_SILICON_ONLY, APPLE_SILICON_RUNNERS, DEFAULT_REQUIREMENT, SUPPORTED_PYTHON } from '../converter/install.js';
 import { COMPILE_UNCHECKED, CONVERTER_MIN_PSNR, shellUnsafeCharacters } from '../converter/vocabulary.js';
-import type { Config } from './config.js';
+import type { Config } from '../config.js';
 import type { InputName } from './names.js';
 import { SD3_NOT_FP16, unstageable } from '../fp16/decide.js';
 import { PRESETS } from './presets.js';

@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import type { FileSource, LoraOptions, SingleFileOptions } from './config.js';
+import type { FileSource, LoraOptions, SingleFileOptions } from '../config.js';
 import { FieldReader, isHubId, resolveIn } from './fields.js';
 import { FILE_FORMS, SINGLE_FILE_HELPER, fileSource, splitScale, type SourceContext } from '../single-file/source.js';
 

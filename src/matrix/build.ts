@@ -1,4 +1,4 @@
-import type { Config } from '../inputs/config.js';
+import type { Config } from '../config.js';
 import type { InputName } from '../inputs/names.js';
 import { parseInputs, type ParseContext } from '../inputs/parse.js';
 import type { PresetName } from '../inputs/presets.js';

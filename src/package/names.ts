@@ -1,4 +1,4 @@
-import type { ConversionOptions } from '../inputs/config.js';
+import type { ConversionOptions } from '../config.js';
 
 /**
  * Pure: the names of everything the action publishes. One run makes one variant of one model;

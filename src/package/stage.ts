@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import * as core from '@actions/core';
-import type { Config, GitHubContext } from '../inputs/config.js';
+import type { Config, GitHubContext } from '../config.js';
 import { converterInputs } from '../converter/identity.js';
 import { actionRoot } from '../inputs/read.js';
 import { RESOURCES_DIR } from '../converter/vocabulary.js';

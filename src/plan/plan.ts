@@ -1,4 +1,4 @@
-import type { ConversionOptions } from '../inputs/config.js';
+import type { ConversionOptions } from '../config.js';
 import type { ChunkablePart, SelectablePart } from '../converter/vocabulary.js';
 import { CONTROLNETS, CONVERSION_ORDER, chunkableParts, ownChunksStayFloat16, unetPart } from '../converter/order.js';
 

@@ -1,5 +1,5 @@
 import * as core from '@actions/core';
-import type { Config } from '../inputs/config.js';
+import type { Config } from '../config.js';
 import { planCommands } from '../convert/run.js';
 import { checkOutputFolder } from '../convert/preflight.js';
 import { Halt } from '../halt.js';

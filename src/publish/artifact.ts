@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import * as core from '@actions/core';
-import type { GitHubContext } from '../inputs/config.js';
+import type { GitHubContext } from '../config.js';
 import type { WrittenFile } from '../package/zip.js';
 import { errorMessage } from '../format/error.js';
 

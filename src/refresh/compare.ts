@@ -1,4 +1,4 @@
-import type { Config } from '../inputs/config.js';
+import type { Config } from '../config.js';
 import { converterInputs } from '../converter/identity.js';
 import { ACTION_MAJOR } from '../cache/keys.js';
 import type { PublishedIdentity, Replaced } from '../package/manifest.js';

@@ -1,5 +1,5 @@
 import * as core from '@actions/core';
-import type { Config, HubPublishOptions } from '../inputs/config.js';
+import type { Config, HubPublishOptions } from '../config.js';
 import { publishedNames, variantName } from '../package/names.js';
 import { publishedIdentity, type PublishedIdentity } from '../package/manifest.js';
 import { HubWriter } from '../hub/publish-client.js';

@@ -1,5 +1,5 @@
 import * as core from '@actions/core';
-import type { Config } from '../inputs/config.js';
+import type { Config } from '../config.js';
 import { setOutput } from '../outputs.js';
 import type { Replaced } from '../package/manifest.js';
 import { decideRefresh, describeVerdict, ReleaseReader, type RefreshDecision } from './stage.js';

@@ -1,5 +1,5 @@
 import * as core from '@actions/core';
-import type { Config } from '../inputs/config.js';
+import type { Config } from '../config.js';
 import { publishedNames } from '../package/names.js';
 import { githubAssetName, Releases, type AssetInfo, type ReleaseInfo } from '../github/releases.js';
 import { identityOf, judge, replacedBy, type Verdict } from './compare.js';

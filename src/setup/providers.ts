@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import * as core from '@actions/core';
 import * as io from '@actions/io';
 import * as tc from '@actions/tool-cache';
-import type { Config } from '../inputs/config.js';
+import type { Config } from '../config.js';
 import { childEnvironment, runProcess } from '../process.js';
 import { condaCreateArgs, envPrefix, envPython, miniforgeInstallArgs } from './commands.js';
 import { miniforgeInstaller } from './miniforge.js';

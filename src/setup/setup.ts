@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import * as core from '@actions/core';
-import type { Config } from '../inputs/config.js';
+import type { Config } from '../config.js';
 import { childEnvironment, runProcess } from '../process.js';
 import { CACHE_NAMES, restore, save, type CacheReport } from '../cache/cache.js';
 import { envKey, pipKey, type EnvironmentIdentity } from '../cache/keys.js';

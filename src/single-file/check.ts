@@ -1,7 +1,7 @@
 import { statSync } from 'node:fs';
 import * as path from 'node:path';
 import * as core from '@actions/core';
-import type { Config, FileSource } from '../inputs/config.js';
+import type { Config, FileSource } from '../config.js';
 import type { HubClient, HubAccess } from '../hub/client.js';
 import { HubRequestError } from '../hub/client.js';
 import { repoFolder, type HubFile } from '../hub/files.js';

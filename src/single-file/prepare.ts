@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import * as path from 'node:path';
 import * as core from '@actions/core';
-import type { Config } from '../inputs/config.js';
+import type { Config } from '../config.js';
 import type { HubClient } from '../hub/client.js';
 import { repoFolder } from '../hub/files.js';
 import { CACHE_NAMES, restore, save, type CacheReport } from '../cache/cache.js';

@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import type { FileSource } from '../inputs/config.js';
+import type { FileSource } from '../config.js';
 import { isHubId } from '../inputs/fields.js';
 
 /**

@@ -1,4 +1,4 @@
-import type { Config } from '../inputs/config.js';
+import type { Config } from '../config.js';
 import type { KindCheck } from '../hub/kind.js';
 import type { ModelRevision } from '../hub/models.js';
 import { singleFileSummary, type SingleFileCheck } from '../single-file/check.js';

@@ -1,4 +1,4 @@
-import type { Config } from '../inputs/config.js';
+import type { Config } from '../config.js';
 import { COMPILED_SUFFIX, PSNR_PARTS } from '../converter/vocabulary.js';
 import type { ConversionResult } from '../convert/run.js';
 import { formatPsnr, type PsnrVerdict } from '../verify/psnr.js';

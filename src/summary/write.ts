@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import * as core from '@actions/core';
-import type { Config } from '../inputs/config.js';
+import type { Config } from '../config.js';
 import { directorySize } from '../convert/sizes.js';
 import { listPackages, packageParts } from '../verify/packages.js';
 import { renderSummary, type RunReport } from './summary.js';

@@ -1,6 +1,6 @@
 import { existsSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
-import type { ConversionOptions } from '../inputs/config.js';
+import type { ConversionOptions } from '../config.js';
 import { PACKAGE_SUFFIX, chunkPackageName, compiledResources, controlNetPackageName, packageName, type ChunkablePart, type PackagePart } from '../converter/vocabulary.js';
 
 const PACKAGE_PARTS: readonly PackagePart[] = [

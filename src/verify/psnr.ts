@@ -1,5 +1,5 @@
-import type { PsnrGate } from '../inputs/config.js';
-import type { ConversionOptions } from '../inputs/config.js';
+import type { PsnrGate } from '../config.js';
+import type { ConversionOptions } from '../config.js';
 import { isQuantizedCheck, type PsnrPart } from '../converter/vocabulary.js';
 import { conversionChecks } from '../converter/order.js';
 import type { PsnrResult } from '../convert/run.js';

@@ -1,7 +1,7 @@
 import { existsSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
 import * as core from '@actions/core';
-import type { Config } from '../inputs/config.js';
+import type { Config } from '../config.js';
 import type { PsnrPart } from '../converter/vocabulary.js';
 import { RESOURCES_DIR } from '../converter/vocabulary.js';
 import type { ConversionResult } from '../convert/run.js';

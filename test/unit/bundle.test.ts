@@ -10,7 +10,7 @@ import { palettization, parseShape, readMetadata } from '../../src/verify/bundle
 import { readBundle } from '../../src/verify/bundle/read.js';
 import { bundleProblem } from '../../src/verify/bundle/stage.js';
 import { renderBundleSection } from '../../src/summary/summary.js';
-import type { ConversionOptions } from '../../src/inputs/config.js';
+import type { ConversionOptions } from '../../src/config.js';
 import {
   HTML_PAGE,
   chunkedQuantizedBundle,

@@ -6,7 +6,7 @@ import { renderCaches } from '../../src/summary/summary.js';
 import { canRunOffline } from '../../src/hub/stage.js';
 import { filesToFetch, hubCacheDir, repoFolder } from '../../src/hub/files.js';
 import { parseInputs } from '../../src/inputs/parse.js';
-import type { Config } from '../../src/inputs/config.js';
+import type { Config } from '../../src/config.js';
 import type { ModelRevision } from '../../src/hub/models.js';
 import { ctx, raw } from './fixtures.js';
 

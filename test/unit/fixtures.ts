@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import type { IdentitySource } from '../../src/converter/identity.js';
-import type { ConversionOptions } from '../../src/inputs/config.js';
+import type { ConversionOptions } from '../../src/config.js';
 import type { InputName } from '../../src/inputs/names.js';
 import type { ParseContext } from '../../src/inputs/parse.js';
 

@@ -2,7 +2,7 @@
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseInputs } from '../../src/inputs/parse.js';
-import type { Config } from '../../src/inputs/config.js';
+import type { Config } from '../../src/config.js';
 import { binOnlyFolders, decidePrepareFp16, stagedFolder, stagingLinks } from '../../src/fp16/decide.js';
 import { isFp16Safetensors } from '../../src/hub/files.js';
 import { prepareFp16 } from '../../src/fp16/prepare.js';

@@ -10,7 +10,7 @@ import {
   folderInputs,
   type IdentitySource,
 } from '../../src/converter/identity.js';
-import type { ConversionOptions } from '../../src/inputs/config.js';
+import type { ConversionOptions } from '../../src/config.js';
 import { INPUT_NAMES } from '../../src/inputs/names.js';
 import { makePlan } from '../../src/plan/plan.js';
 import { identitySource } from './fixtures.js';

@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { makePlan, type Step } from '../../src/plan/plan.js';
 import { QUANTIZE_BUNDLE_ENTRY, stepArguments } from '../../src/converter/commands.js';
-import type { ConversionOptions } from '../../src/inputs/config.js';
+import type { ConversionOptions } from '../../src/config.js';
 import { parseInputs } from '../../src/inputs/parse.js';
 import { ACTION_ROOT, HUB_MODEL, OUT, ROOT, ctx, options, raw } from './fixtures.js';
 

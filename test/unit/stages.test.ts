@@ -1,7 +1,7 @@
 // The deciding parts of main's stages (plan, convert, verify, caches), without I/O.
 import { describe, expect, it } from 'vitest';
 import { parseInputs } from '../../src/inputs/parse.js';
-import type { Config } from '../../src/inputs/config.js';
+import type { Config } from '../../src/config.js';
 import type { ConversionResult, PsnrResult } from '../../src/convert/run.js';
 import type { ModelRevision } from '../../src/hub/models.js';
 import type { CacheReport } from '../../src/cache/cache.js';

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { fingerprintConflicts, mergePsnr } from '../../src/convert/state.js';
 import { folderInputs } from '../../src/converter/identity.js';
 import type { PsnrCheck } from '../../src/converter/log.js';
-import type { ConversionOptions } from '../../src/inputs/config.js';
+import type { ConversionOptions } from '../../src/config.js';
 import { identitySource } from './fixtures.js';
 
 const fingerprint = (o: Partial<ConversionOptions>) => folderInputs(identitySource(o));

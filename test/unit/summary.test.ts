@@ -4,7 +4,7 @@ import { renderSummary, type SummaryInput } from '../../src/summary/summary.js';
 import { parseInputs } from '../../src/inputs/parse.js';
 import type { PsnrVerdict } from '../../src/verify/psnr.js';
 import type { ConversionResult } from '../../src/convert/run.js';
-import type { Config } from '../../src/inputs/config.js';
+import type { Config } from '../../src/config.js';
 import { WORKSPACE, ctx, raw } from './fixtures.js';
 
 const MiB = 1024 ** 2;

@@ -1,6 +1,6 @@
 import * as core from '@actions/core';
 import { HubApiError, whoAmI } from '@huggingface/hub';
-import type { Config } from '../../inputs/config.js';
+import type { Config } from '../../config.js';
 import type { ModelRevision } from '../../hub/models.js';
 import { HubPublishError, HubWriter } from '../../hub/publish-client.js';
 import { diagnoseHubFailure } from '../../hub/write-faults.js';

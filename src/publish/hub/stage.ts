@@ -1,5 +1,5 @@
 import * as core from '@actions/core';
-import type { Config, HubPublishOptions } from '../../inputs/config.js';
+import type { Config, HubPublishOptions } from '../../config.js';
 import { converterInputs } from '../../converter/identity.js';
 import type { ModelRevision } from '../../hub/models.js';
 import type { PackageResult } from '../../package/stage.js';

@@ -1,4 +1,4 @@
-import type { ConversionOptions } from '../../inputs/config.js';
+import type { ConversionOptions } from '../../config.js';
 import {
   COMPILED_SUFFIX,
   CONTROLNET_RESOURCES_DIR,

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import * as core from '@actions/core';
-import type { Config } from '../../inputs/config.js';
+import type { Config } from '../../config.js';
 import { RESOURCES_DIR } from '../../converter/vocabulary.js';
 import type { ConversionResult } from '../../convert/run.js';
 import { checkBundle, findingText, type BundleListing, type BundleReport } from './check.js';

@@ -1,4 +1,3 @@
-import type { PresetName } from './presets.js';
 import type {
   AttentionImplementation,
   ComputeUnit,
@@ -6,7 +5,10 @@ import type {
   PsnrPart,
   QuantizeNbits,
   SelectablePart,
-} from '../converter/vocabulary.js';
+} from './converter/vocabulary.js';
+
+/** The presets (src/inputs/presets.ts says what each sets). */
+export type PresetName = 'macos' | 'ios' | 'xl-macos' | 'xl-ios';
 
 /** The one typed configuration that flows down the stages; nothing downstream re-reads inputs. */
 export interface Config {

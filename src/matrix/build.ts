@@ -16,6 +16,8 @@ import type { ModelSpec, VariantSpec } from './list.js';
 export const MAX_MATRIX_JOBS = 256;
 /** What parseInputs gets for the tokens: the list never holds them, the job passes them. */
 const TOKEN_PLACEHOLDERS: Partial<Record<string, string>> = { 'hf-token': 'hf_token_passed_by_the_job', 'github-token': 'github_token_passed_by_the_job' };
+/** The runner the matrix's convert jobs run on (the README's workflows: macos-latest), whatever the plan job's. */
+export const CONVERT_JOB_RUNNER = { RUNNER_OS: 'macOS', RUNNER_ARCH: 'ARM64' } as const;
 export const RELEASE_TAG_PLACEHOLDERS = ['{model}', '{owner}', '{variant}'] as const;
 
 export interface PlanOptions {
@@ -60,8 +62,9 @@ export function buildMatrix(models: readonly ModelSpec[], options: PlanOptions, 
   const errors: string[] = [];
   const warnings: string[] = [];
   const entries: PlannedEntry[] = [];
-  // The main action runs on macOS; the plan only borrows its input checks.
-  const macCtx: ParseContext = { ...ctx, env: { ...ctx.env, RUNNER_OS: 'macOS' } };
+  // The plan job may run anywhere (ubuntu-latest, arm64 Linux, a Mac); the jobs of its matrix run
+  // on the Apple-silicon macOS runners the action needs: each entry is judged as such a job.
+  const macCtx: ParseContext = { ...ctx, env: { ...ctx.env, ...CONVERT_JOB_RUNNER } };
   for (const model of models) {
     for (const variant of model.variants ?? defaultVariants(options.presets)) {
       const label = `Input \`models\`, entry ${model.position} (${model.modelVersion}), variant ${variant.name}`;

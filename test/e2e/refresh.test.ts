@@ -165,6 +165,15 @@ describe('plan/action.yml: 5 models x 2 variants, 2 models current in their rele
     expect(run.summary).toContain('## Plan: 10 job(s)');
   });
 
+  for (const env of [{ RUNNER_OS: 'Linux', RUNNER_ARCH: 'X64' }, { RUNNER_OS: 'Linux', RUNNER_ARCH: 'ARM64' }, { RUNNER_OS: 'macOS', RUNNER_ARCH: 'X64' }]) {
+    it(`on a ${env.RUNNER_OS} ${env.RUNNER_ARCH} plan job: the same 10 entries`, async () => {
+      const run = await runAction({ entry: PLAN_ENTRY, workspace, inputs: planInputs(), env: { ...services.env, ...env } });
+      expect(run.exitCode, run.stdout).toBe(0);
+      expect(errorsOf(run)).toEqual([]);
+      expect(run.outputs.count).toBe('10');
+    });
+  }
+
   it('with skip-if-unchanged: the 4 current entries are dropped, 6 remain, names unique', async () => {
     // Current: both variants of alpha and delta. gamma's macos manifest is of an older commit, so it stays.
     for (const id of ['acme/sd-alpha', 'acme/sd-delta']) {

@@ -91,6 +91,23 @@ describe('buildMatrix: 5 models x 2 variants', () => {
   });
 });
 
+describe('buildMatrix judges the entries as the macOS arm64 convert jobs, whatever runner the plan job is on', () => {
+  const kinds = [
+    { RUNNER_OS: 'Linux', RUNNER_ARCH: 'X64' },
+    { RUNNER_OS: 'Linux', RUNNER_ARCH: 'ARM64' },
+    { RUNNER_OS: 'macOS', RUNNER_ARCH: 'ARM64' },
+    { RUNNER_OS: 'macOS', RUNNER_ARCH: 'X64' },
+  ];
+  for (const env of kinds) {
+    it(`${env.RUNNER_OS} ${env.RUNNER_ARCH}: the same 10 entries, no errors`, () => {
+      const result = plan(FIVE, { releaseTag: 'coreml-{model}' }, ctx({ env: { GITHUB_REPOSITORY: 'acme/models', ...env } }));
+      expect(result.errors).toEqual([]);
+      expect(result.entries?.map((e) => e.matrix)).toEqual(plan(FIVE, { releaseTag: 'coreml-{model}' }).entries?.map((e) => e.matrix));
+      expect(result.entries?.every((e) => e.config.runner.os === 'macOS' && e.config.runner.arch === 'ARM64')).toBe(true);
+    });
+  }
+});
+
 describe('buildMatrix: variants', () => {
   it('takes the model\'s own variants: presets, and mappings of inputs on a preset or none', () => {
     const result = plan(`

@@ -43625,7 +43625,7 @@ class Releases {
             throw new ReleaseError('GITHUB_REPOSITORY is not set: the releases API needs owner/repo.');
         if (token)
             core_setSecret(token);
-        const [{ getOctokit }, { retry }] = await Promise.all([__nccwpck_require__.e(/* import() */ 758).then(__nccwpck_require__.bind(__nccwpck_require__, 1758)), __nccwpck_require__.e(/* import() */ 735).then(__nccwpck_require__.bind(__nccwpck_require__, 9735))]);
+        const [{ getOctokit }, { retry }] = await Promise.all([__nccwpck_require__.e(/* import() */ 270).then(__nccwpck_require__.bind(__nccwpck_require__, 2270)), __nccwpck_require__.e(/* import() */ 735).then(__nccwpck_require__.bind(__nccwpck_require__, 9735))]);
         const [owner = '', repo = ''] = github.repository.split('/');
         const retryOptions = { retries: API_RETRIES, retryAfterBaseValue: options.retryBaseMs ?? API_RETRY_BASE_MS, doNotRetry: NOT_RETRIED };
         return new Releases(getOctokit(token, { baseUrl: github.apiUrl, retry: retryOptions }, retry), owner, repo);

@@ -1,3 +1,5 @@
+import { existsSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
 import * as core from '@actions/core';
 import type { Config } from '../config.js';
 import { CACHE_NAMES, restore, save, type CacheReport } from '../cache/cache.js';
@@ -53,6 +55,19 @@ export function canRunOffline(config: Config, models: ModelRevision[], filled: b
 }
 
 /**
+ * transformers (>= 4.22) takes a Hub cache without `version.txt` for one of an older layout: offline,
+ * every process that imports it then warns that "all your calls to any from_pretrained() method
+ * will fail", which is false for a cache the action filled in today's layout. It writes `1` there
+ * itself when it migrates a cache online; the action writes the same for the cache it filled.
+ */
+export const TRANSFORMERS_CACHE_VERSION = { file: 'version.txt', text: '1' } as const;
+
+function markTransformersCache(hubCache: string): void {
+  const file = path.join(hubCache, TRANSFORMERS_CACHE_VERSION.file);
+  if (!existsSync(file)) writeFileSync(file, TRANSFORMERS_CACHE_VERSION.text);
+}
+
+/**
  * Restores the Hub cache, downloads what is missing for the resolved commits, and saves the
  * cache right away, so that a conversion failing later does not cost the next try the download.
  */
@@ -72,6 +87,7 @@ export async function downloadModels(config: Config, models: ModelRevision[], cl
           downloadedBytes += result.downloadedBytes;
           core.info(`${m.id}@${m.revision.slice(0, 12)}: ${result.reusedFiles} file(s) from the cache, ${result.downloadedFiles} downloaded (${result.downloadedBytes} bytes), each checked against the Hub's sha256 or git blob id.`);
         }
+        markTransformersCache(hubCache);
         filled = true;
       } catch (error) {
         // Bytes that differ from the listing twice are not a network hiccup: never convert them.

@@ -1,5 +1,5 @@
-import { execFileSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { readFileSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -99,7 +99,12 @@ async function fillThenLoad(name: string, inputs: Record<string, string>, loader
   expect(run.exitCode, run.stderr + run.stdout.slice(-3000)).toBe(0);
   // No token and no Hub: what the cache holds is all the loader can have.
   const env = { PATH: process.env.PATH ?? '', HOME: runner.home, HF_HUB_CACHE: hubCache, HF_HUB_OFFLINE: '1', HF_ENDPOINT: 'http://127.0.0.1:9', HF_HUB_DISABLE_TELEMETRY: '1' };
-  const out = execFileSync(inject('realPython'), [path.join(REPO_ROOT, 'test/python/load_like_converter.py'), ...loaderArgs], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const loader = spawnSync(inject('realPython'), [path.join(REPO_ROOT, 'test/python/load_like_converter.py'), ...loaderArgs], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  expect(loader.status, loader.stderr).toBe(0);
+  const out = loader.stdout;
+  // The filled cache carries transformers' version.txt: no false "cache seems outdated" warning offline.
+  expect(readFileSync(path.join(hubCache, 'version.txt'), 'utf8')).toBe('1');
+  expect(loader.stderr).not.toMatch(/You are offline and the cache for model files in Transformers/);
   return { ...(JSON.parse(out) as Loaded), jobLog: run.stdout };
 }
 

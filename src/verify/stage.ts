@@ -81,9 +81,13 @@ export function verifyStage(config: Config, conversion: ConversionResult): GateR
   return { verdicts: gate.verdicts, missing: gate.missing, problems: bundleFailure ? [...gate.problems, bundleFailure] : gate.problems, bundle };
 }
 
-/** Pure: psnr-passed. A dry run converts nothing, so nothing passed. */
+/**
+ * Pure: psnr-passed, true only when checks ran and every one passed: no check (check-output-correctness
+ * false, a dry run, nothing converted) is not a pass.
+ */
 export function psnrPassed(config: Config, gate?: Pick<GateReport, 'verdicts' | 'missing'>, conversion?: ConversionResult): boolean {
-  return (gate?.verdicts ?? []).every((v) => v.passed) && (gate?.missing ?? []).length === 0 && !conversion?.converterRejectedPsnr && !config.dryRun;
+  const verdicts = gate?.verdicts ?? [];
+  return verdicts.length > 0 && verdicts.every((v) => v.passed) && (gate?.missing ?? []).length === 0 && !conversion?.converterRejectedPsnr && !config.dryRun;
 }
 
 /** The outputs of what the conversion left and what the gate said (a dry run: empty, not passed). */

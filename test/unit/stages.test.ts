@@ -119,6 +119,10 @@ describe('psnrPassed', () => {
   it('a dry run passed nothing', () => {
     expect(psnrPassed(config({ 'dry-run': 'true' }))).toBe(false);
   });
+  it('no check run is not a pass (check-output-correctness false, nothing converted)', () => {
+    expect(psnrPassed(config({ 'check-output-correctness': 'false' }), { verdicts: [], missing: [] }, conversion())).toBe(false);
+    expect(psnrPassed(config(), { verdicts: [], missing: [] }, conversion())).toBe(false);
+  });
 });
 
 describe('caches', () => {

@@ -11,6 +11,7 @@ import { REPO_ROOT } from '../test/support/action-runner.mjs';
 import { freshRunner } from '../test/support/fresh-runner.mjs';
 import { diffusersModelFiles, prepareStandin } from '../test/support/standin.mjs';
 import { startAll } from '../test/services/index.mjs';
+import { logFilter } from './local-env.mjs';
 
 const banner = (text) => console.log(`\n\x1b[1m== ${text}\x1b[0m`);
 
@@ -50,7 +51,8 @@ try {
   const runner = freshRunner(root, services);
   const job = async (label, echo) => {
     banner(`${label}: node dist/index.js, as the runner would start it`);
-    return (await runner.job(inputs, { echo })).run;
+    // ::debug:: lines hidden, as on the runner, unless --debug or RUNNER_DEBUG=1.
+    return (await runner.job(inputs, { echo: echo && logFilter(process.argv.includes('--debug') || process.env.RUNNER_DEBUG === '1') })).run;
   };
 
   const cold = await job('Cold job', true);

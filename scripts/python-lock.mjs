@@ -1,6 +1,6 @@
 // The Python locks: made with uv's resolver (the uv pinned in test/python/requirements.in, from the
 // project's .venv: run `node scripts/python-env.mjs` first), each for one platform and Python, with
-// hashes, against PyPI as it stood on EXCLUDE_NEWER (see README, "Bumping the converter pin").
+// hashes, against PyPI as it stood on EXCLUDE_NEWER (see CONTRIBUTING.md, "Bumping the converter pin").
 //   node scripts/python-lock.mjs          rewrite the locks (re-resolve)
 //   node scripts/python-lock.mjs --check  the blocking check (.ci/run): each lock pins every package
 //                                         with a hash, satisfies its .in file exactly, and installs

@@ -71,6 +71,23 @@ describe('presets', () => {
     expect(parse({ 'chunk-unet': 'true' }).warnings.some((w) => w.startsWith('Input `chunk-unet`'))).toBe(true);
   });
 
+  it('quantizing for iPhone and iPad below iOS 17 warns, naming min-deployment-target and why; iOS17 or a macOS preset does not', () => {
+    const warned = (overrides: Parameters<typeof raw>[0]) => parse(overrides).warnings.filter((w) => w.startsWith('Input `min-deployment-target`'));
+    for (const preset of ['ios', 'xl-ios']) {
+      const [w, ...rest] = warned({ preset, 'quantize-nbits': '6' });
+      expect(rest).toEqual([]);
+      expect(w).toContain(`is macOS13 for 6-bit weights on iPhone and iPad (preset ${preset})`);
+      expect(w).toContain('iOS 17 and macOS 14');
+      expect(w).toContain('Give min-deployment-target: iOS17');
+    }
+    expect(warned({ 'quantize-nbits': '4', 'min-deployment-target': 'iOS16' })[0]).toContain('is iOS16 for 4-bit weights');
+    expect(warned({ preset: 'ios', 'quantize-nbits': '6', 'min-deployment-target': 'iOS17' })).toEqual([]);
+    expect(warned({ preset: 'ios', 'quantize-nbits': '6', 'min-deployment-target': 'iOS18' })).toEqual([]);
+    expect(warned({ preset: 'ios' })).toEqual([]);
+    expect(warned({ preset: 'macos', 'quantize-nbits': '6' })).toEqual([]);
+    expect(warned({ 'quantize-nbits': '6' })).toEqual([]);
+  });
+
   it('a preset and the same inputs given explicitly record the same converter inputs (what manifests compare)', () => {
     for (const name of PRESET_NAMES as PresetName[]) {
       const viaPreset = parse({ preset: name }).config!;

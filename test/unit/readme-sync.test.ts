@@ -21,6 +21,7 @@ import { join, posix } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { BUILT_IN_DEFAULTS, PRESETS, PRESET_INPUTS } from '../../src/inputs/presets.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -247,6 +248,46 @@ describe('README.md', () => {
   it('has no full Inputs or Outputs reference of its own (docs/inputs.md is the one place)', () => {
     for (const file of actionFiles()) expect(tablesFor(readme, file), `README.md names \`${file}\` in a heading`).toBeUndefined();
     expect(readme.headings.filter((x) => x.text === 'Inputs' || x.text === 'Outputs')).toEqual([]);
+  });
+});
+
+/**
+ * What a README Presets row says each preset input is: column headers are the inputs in backticks
+ * (`latent-h` × `latent-w` is one column for both); a cell's first backticked value, or '' for an
+ * empty cell or prose ("the model's own").
+ */
+export function presetRows(t: Table): Map<string, Record<string, string>> {
+  const columns = t.header.map((h) => [...h.matchAll(/`([^`]+)`/g)].map((m) => m[1]!));
+  const rows = new Map<string, Record<string, string>>();
+  for (const r of t.rows) {
+    const first = r[0] ?? '';
+    const name = /^`([^`]+)`$/.exec(first)?.[1] ?? (first.startsWith('none') ? '(none)' : first);
+    const values: Record<string, string> = {};
+    columns.forEach((inputs, i) => {
+      const found = [...(r[i] ?? '').matchAll(/`([^`]+)`/g)].map((m) => m[1]!);
+      inputs.forEach((input, k) => (values[input] = found[k] ?? ''));
+    });
+    rows.set(name, values);
+  }
+  return rows;
+}
+
+describe('README.md Presets table matches src/inputs/presets.ts', () => {
+  const readme = markdown('README.md');
+  const h = readme.headings.filter((x) => x.text === 'Presets');
+
+  it('lists each preset with what it sets, and the built-in defaults', () => {
+    expect(h, 'one "Presets" heading').toHaveLength(1);
+    const t = firstTable(readme.lines, h[0]!.line + 1, sectionEnd(readme.headings, h[0]!, readme.lines.length))!;
+    const columns = t.header.flatMap((c) => [...c.matchAll(/`([^`]+)`/g)].map((m) => m[1]!));
+    expect([...columns].sort(), 'one column per input a preset may set').toEqual([...PRESET_INPUTS].sort());
+    const rows = presetRows(t);
+    const expected = new Map<string, Record<string, string>>();
+    for (const [name, preset] of Object.entries(PRESETS)) {
+      expected.set(name, Object.fromEntries(PRESET_INPUTS.map((input) => [input, (preset.inputs as Partial<Record<string, string>>)[input] ?? ''])));
+    }
+    expected.set('(none)', { ...BUILT_IN_DEFAULTS });
+    expect(Object.fromEntries(rows)).toEqual(Object.fromEntries(expected));
   });
 });
 

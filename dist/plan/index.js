@@ -42522,6 +42522,19 @@ const RULES = [
             : undefined,
     },
     {
+        input: 'min-deployment-target',
+        severity: 'warning',
+        // macOS13 and iOS16 are one Core ML specification version (coremltools' AvailableTarget), so a
+        // palettized bundle made for either also installs on iOS 16, which decompresses it at load.
+        check: (c) => c.conversion.quantizeNbits !== undefined &&
+            (c.conversion.minDeploymentTarget === 'macOS13' || c.conversion.minDeploymentTarget === 'iOS16') &&
+            ((c.preset !== undefined && PRESETS[c.preset].platform === 'iOS') || c.conversion.minDeploymentTarget === 'iOS16')
+            ? `is ${c.conversion.minDeploymentTarget} for ${c.conversion.quantizeNbits}-bit weights on iPhone and iPad${c.preset !== undefined ? ` (preset ${c.preset})` : ''}: ` +
+                'Apple makes its palettized models for iOS 17 and macOS 14, the first versions whose Core ML decompresses palettized weights as it runs them instead of when it loads the model, which is what lets them fit an iPhone\'s memory. ' +
+                `${c.conversion.minDeploymentTarget} is the Core ML version of iOS 16, so the models would also install there and take their float16 size in memory. Give min-deployment-target: iOS17 to require iOS 17.`
+            : undefined,
+    },
+    {
         input: 'skip-if-unchanged',
         severity: 'error',
         check: (c) => c.skipIfUnchanged && !c.publish.release && !c.publish.hub

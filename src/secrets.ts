@@ -33,8 +33,11 @@ export function maskSecret(value: string | undefined): void {
 /** Credentials in text of HTTP errors: Authorization headers, bearer tokens, and the token forms of GitHub and Hugging Face. */
 const CREDENTIAL_PATTERNS: ReadonlyArray<readonly [RegExp, string]> = [
   [/(authorization["']?\s*[:=]\s*["']?)((?:bearer|token|basic)\s+)?[^\s"',;}]+/gi, '$1$2***'],
-  [/\b(bearer|token)\s+[A-Za-z0-9._~+/=-]{8,}/gi, '$1 ***'],
-  [/\b(gh[pousr]_|github_pat_|hf_)[A-Za-z0-9_]{8,}/g, '$1***'],
+  // A word after `Bearer`/`token` that looks like a credential (long, with a digit), not prose.
+  [/\b(bearer|token)\s+(?=[A-Za-z0-9._~+/=-]*\d)[A-Za-z0-9._~+/=-]{16,}/gi, '$1 ***'],
+  // The shapes of GitHub and Hugging Face tokens (hf_ with no further `_`: hf_hub_download stays).
+  [/\b(gh[pousr]_|github_pat_)[A-Za-z0-9_]{20,}/g, '$1***'],
+  [/\bhf_[A-Za-z0-9]{20,}\b/g, 'hf_***'],
   [/(\/\/)[^/\s@]+@/g, '$1***@'],
 ];
 

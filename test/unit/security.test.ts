@@ -108,6 +108,12 @@ describe('tokens in error text', () => {
     const out = scrubText(error, ['hf_firstHalf\nsecondHalf']);
     for (const leak of ['firstHalf', 'secondHalf', 'ghp_abcdefghijklmnop', 'dXNlcjpwYXNz', 'user:pw']) expect(out).not.toContain(leak);
   });
+
+  it('leaves prose and library names alone', () => {
+    const prose = 'the token requires write access; hf_hub_download failed; Bearer tokens expire; hf_token_passed_by_the_job';
+    expect(scrubText(prose, [])).toBe(prose);
+    expect(scrubText('Bearer abcdefgh12345678xyz and hf_AbCdEfGhIjKlMnOpQrStUv and ghp_abcdefghijklmnopqrstuvwx', [])).toBe('Bearer *** and hf_*** and ghp_***');
+  });
 });
 
 describe('what the failure clean-up may remove: the converter\'s own names', () => {

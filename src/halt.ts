@@ -1,5 +1,6 @@
 import * as core from '@actions/core';
 import { errorMessage } from './format/error.js';
+import { scrubSecrets } from './secrets.js';
 
 /**
  * A stage's reason to end the run where it stands, before anything after it runs: each error is
@@ -16,8 +17,8 @@ export class Halt extends Error {
   }
 
   report(): void {
-    this.errors.forEach((e) => core.error(e, { title: this.title }));
-    core.setFailed(this.message);
+    this.errors.forEach((e) => core.error(scrubSecrets(e), { title: this.title }));
+    core.setFailed(scrubSecrets(this.message));
   }
 }
 

@@ -15,6 +15,7 @@ import { renderSkipped } from './summary/summary.js';
 import { dryRunChecks } from './summary/dry-run.js';
 import { writeStepSummary, writeSummary } from './summary/write.js';
 import { failRun } from './halt.js';
+import { info } from './log.js';
 
 /**
  * The stages in order: inputs, plan, models, refresh, convert, verify, publish, then the run
@@ -33,7 +34,7 @@ async function run(): Promise<void> {
   if (config.dryRun) {
     // Every check that needs no install has run: the Hub's commits, the model's kind, the release.
     const checks = dryRunChecks(config, { models, kind, refresh: refresh.verdict, singleFile });
-    core.info(`Dry run: nothing is installed or run.\n  ${checks.join('\n  ')}`);
+    info(`Dry run: nothing is installed or run.\n  ${checks.join('\n  ')}`);
     setConversionOutputs(config, []);
     return writeSummary(config, { commands, verdicts: [], missing: [], problems: [], dryRunChecks: checks });
   }

@@ -13,6 +13,9 @@ import { setPlanOutput } from './outputs.js';
 import { writeStepSummary } from './summary/write.js';
 import { failRun } from './halt.js';
 import { errorMessage } from './format/error.js';
+import { maskSecret } from './secrets.js';
+import { realPathOf } from './inputs/read.js';
+import { info } from './log.js';
 
 // plan/action.yml: the list of models and variants as a matrix for the main action. Thin: the
 // decisions are src/matrix/ (the list and the matrix) and src/refresh/ (what is current).
@@ -41,11 +44,12 @@ function fail(errors: string[]): void {
 }
 
 async function run(): Promise<void> {
-  const parsed = parsePlanInputs((name) => core.getInput(name), { env: process.env, isFile, readFile: (p) => readFileSync(p, 'utf8') });
+  // The tokens as given are masked (whole and in pieces) before anything is logged.
+  [core.getInput('hf-token'), core.getInput('github-token'), process.env.HF_TOKEN].forEach(maskSecret);
+  const parsed = parsePlanInputs((name) => core.getInput(name), { env: process.env, isFile, readFile: (p) => readFileSync(p, 'utf8'), realPath: realPathOf });
+  parsed.secrets.forEach(maskSecret);
   if (!parsed.config) return fail(parsed.errors);
   const plan = parsed.config;
-  if (plan.hfToken) core.setSecret(plan.hfToken);
-  if (plan.githubToken) core.setSecret(plan.githubToken);
 
   const list = parseModelList(plan.listText, plan.listSource);
   if (!list.models) return fail(list.errors);
@@ -73,7 +77,7 @@ async function run(): Promise<void> {
       const models = await resolveModels(entry.config, hub);
       const { verdict } = await decideRefresh(entry.config, models, entry.releaseTag, reader);
       const lines = describeVerdict(verdict);
-      core.info(`${entry.matrix.name}: ${lines.join('\n  ')}`);
+      info(`${entry.matrix.name}: ${lines.join('\n  ')}`);
       rows.push(`| ${entry.matrix.name} | ${entry.releaseTag} | ${verdict.current ? 'unchanged: skipped' : `converts: ${verdict.reason}`} |`);
       if (verdict.current) skipped.push({ entry, line: lines[0] ?? '' });
       else kept.push(entry);
@@ -86,7 +90,7 @@ async function run(): Promise<void> {
   setPlanOutput('skipped', skipped.map((s) => s.entry.matrix['artifact-name'] ?? ''));
 
   const keys = [...new Set(kept.flatMap((e) => Object.keys(e.matrix)))].filter((k) => k !== 'name' && k !== 'variant');
-  core.info(`Matrix: ${kept.length} job(s)${skipped.length > 0 ? `, ${skipped.length} skipped as unchanged` : ''}. ` + `Pass these keys to the main action in the job's \`with:\` (\${{ matrix.<key> }}): ${keys.join(', ')}.`);
+  info(`Matrix: ${kept.length} job(s)${skipped.length > 0 ? `, ${skipped.length} skipped as unchanged` : ''}. ` + `Pass these keys to the main action in the job's \`with:\` (\${{ matrix.<key> }}): ${keys.join(', ')}.`);
   const markdown = [
     `## Plan: ${kept.length} job(s)${skipped.length > 0 ? `, ${skipped.length} unchanged` : ''}`,
     '',

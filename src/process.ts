@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { StringDecoder } from 'node:string_decoder';
+import { CommandPause } from './log.js';
 
 export interface ProcessResult {
   exitCode: number | null;
@@ -38,13 +39,20 @@ export function runProcess(argv: readonly string[], options: RunOptions): Promis
     if (tail.length > tailLimit) tail.splice(0, tail.length - tailLimit);
   };
 
+  // The echo is the child's text: no line of it may be read as a workflow command (log.ts).
+  const pause = new CommandPause();
+  let lastEcho = '\n';
   return new Promise((resolve) => {
     const child = spawn(command, args, { cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });
     const handle = (stream: NodeJS.ReadableStream) => {
       const decoder = new StringDecoder('utf8');
       stream.on('data', (data: Buffer) => {
         const text = decoder.write(data);
-        if (options.echo !== false) process.stdout.write(text);
+        if (options.echo !== false && text !== '') {
+          pause.start();
+          process.stdout.write(text);
+          lastEcho = text;
+        }
         keep(text);
         options.onOutput?.(text);
       });
@@ -56,6 +64,7 @@ export function runProcess(argv: readonly string[], options: RunOptions): Promis
       spawnError = error;
     });
     child.on('close', (code, signal) => {
+      pause.stop(lastEcho.endsWith('\n'));
       if (partial.trim() !== '') tail.push(partial);
       if (spawnError) tail.push(`${command}: ${spawnError.message}`);
       resolve({
@@ -68,12 +77,54 @@ export function runProcess(argv: readonly string[], options: RunOptions): Promis
   });
 }
 
-/** The environment for child processes: the runner's, without the action's own inputs. */
-export function childEnvironment(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+/**
+ * What a child process may see of the runner's environment, one list: names, and prefixes ending
+ * in `_` or `*`. Everything else is left out: the runner's own credentials (ACTIONS_RUNTIME_TOKEN,
+ * ACTIONS_RESULTS_URL, ACTIONS_CACHE_URL, ACTIONS_ID_TOKEN_REQUEST_TOKEN/URL: with them a process
+ * could write the caches later runs restore), GITHUB_TOKEN, the GITHUB_* file commands
+ * (GITHUB_ENV, GITHUB_PATH, GITHUB_OUTPUT: a process could set the next steps' environment), the
+ * raw inputs (INPUT_*), and HF_TOKEN unless the process reads the Hub (`hubToken`).
+ */
+export const CHILD_ENV_ALLOWED: readonly string[] = [
+  // The system: where programs are, who and where the user is, text, time zone, terminal.
+  'PATH', 'HOME', 'USER', 'LOGNAME', 'SHELL', 'TMPDIR', 'TMP', 'TEMP', 'LANG', 'LANGUAGE', 'LC_*', 'TZ', 'TERM',
+  'LD_LIBRARY_PATH', 'DYLD_FALLBACK_LIBRARY_PATH', 'DEVELOPER_DIR', 'SDKROOT', 'MACOSX_DEPLOYMENT_TARGET',
+  // The network: proxies and the CA bundles of Python (ssl, requests, pip, curl).
+  'HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY', 'ALL_PROXY', 'http_proxy', 'https_proxy', 'no_proxy', 'all_proxy',
+  'SSL_CERT_FILE', 'SSL_CERT_DIR', 'REQUESTS_CA_BUNDLE', 'CURL_CA_BUNDLE', 'NODE_EXTRA_CA_CERTS',
+  // The runner's folders (not its credentials).
+  'RUNNER_TEMP', 'RUNNER_TOOL_CACHE', 'RUNNER_OS', 'RUNNER_ARCH', 'CI',
+  // Python, conda and pip; building a wheel from source.
+  'PYTHON*', 'CONDA*', 'MAMBA*', 'PIP_*', 'VIRTUAL_ENV', 'CC', 'CXX', 'CFLAGS', 'CXXFLAGS', 'CPPFLAGS', 'LDFLAGS', 'ARCHFLAGS', 'SOURCE_DATE_EPOCH',
+  // The Hub's and the libraries' settings (not the token: see hubToken).
+  'HF_ENDPOINT', 'HF_HOME', 'HF_HUB_*', 'HUGGINGFACE_HUB_CACHE', 'HF_DATASETS_OFFLINE', 'TRANSFORMERS_*', 'DIFFUSERS_*', 'XDG_CACHE_HOME', 'TORCH_HOME',
+  'OMP_NUM_THREADS', 'MKL_NUM_THREADS', 'KMP_*', 'PYTORCH_*', 'TOKENIZERS_PARALLELISM', 'COREMLTOOLS_*',
+  // The Python helpers' loaders (python/helper_common.py) and the test stand-in's knobs (test/standin/README.md).
+  'PREPARE_FP16_LOADER', 'SINGLE_FILE_LOADER', 'STANDIN_*',
+];
+
+/** The Hub tokens huggingface_hub reads: only for a process that reads the Hub. */
+export const HUB_TOKEN_NAMES = ['HF_TOKEN', 'HUGGING_FACE_HUB_TOKEN'] as const;
+
+/** Pure: whether a variable is on the list. */
+export function childMayInherit(name: string): boolean {
+  return CHILD_ENV_ALLOWED.some((entry) => (entry.endsWith('*') ? name.startsWith(entry.slice(0, -1)) : name === entry));
+}
+
+/** Pure: the allow-listed part of `from`, then `extra` (the action's own settings for the child). */
+export function allowedEnvironment(from: Readonly<Record<string, string | undefined>>, extra: Record<string, string> = {}, hubToken?: string): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
-  for (const [key, value] of Object.entries(process.env)) {
-    // INPUT_* hold the raw inputs, the token among them; no child needs them.
-    if (!key.startsWith('INPUT_')) env[key] = value;
-  }
-  return { ...env, ...extra };
+  for (const [key, value] of Object.entries(from)) if (value !== undefined && childMayInherit(key)) env[key] = value;
+  for (const [key, value] of Object.entries(extra)) if (!(HUB_TOKEN_NAMES as readonly string[]).includes(key)) env[key] = value;
+  if (hubToken) env.HF_TOKEN = hubToken;
+  return env;
+}
+
+/**
+ * The environment for a child process: the allow-listed part of the runner's, plus `extra`.
+ * `hubToken`: the Hub token, for a process that reads the Hub (the converter, the fp16 copy); any
+ * other process gets no HF_TOKEN, whatever the runner's environment holds.
+ */
+export function childEnvironment(extra: Record<string, string> = {}, hubToken?: string): NodeJS.ProcessEnv {
+  return allowedEnvironment(process.env, extra, hubToken);
 }

@@ -5,12 +5,13 @@ import * as tc from '@actions/tool-cache';
 import { bundleStep, parseVerifyInputs } from './verify/bundle/entry-inputs.js';
 import { detectKind } from './verify/bundle/check.js';
 import { expectationsForBundle } from './verify/bundle/expect.js';
-import { readBundle } from './verify/bundle/read.js';
+import { linksLeaving, readBundle } from './verify/bundle/read.js';
 import { verifyResources } from './verify/bundle/stage.js';
 import { renderBundleSection } from './summary/summary.js';
 import { writeStepSummary } from './summary/write.js';
 import { failRun } from './halt.js';
 import { setVerifyOutput } from './outputs.js';
+import { info } from './log.js';
 
 // verify/action.yml: the bundle check on a folder or zip converted elsewhere. Thin.
 const isDirectory = (p: string) => existsSync(p) && statSync(p).isDirectory();
@@ -39,7 +40,15 @@ async function run(): Promise<void> {
   let root = config.path;
   if (config.isZip) {
     root = await tc.extractZip(config.path, mkdtempSync(path.join(config.temp, 'coreml-verify-')));
-    core.info(`Extracted ${config.path} into ${root}.`);
+    info(`Extracted ${config.path} into ${root}.`);
+  }
+  const leaving = linksLeaving(root);
+  if (leaving.length > 0) {
+    const message = `Input \`path\`: ${config.path} holds symlinks that lead out of it (or nowhere): ${leaving.slice(0, 10).join(', ')}${leaving.length > 10 ? ', ...' : ''}. A bundle is checked as the files it holds; copy the files in instead of linking them.`;
+    core.error(message, { title: 'Invalid input' });
+    setVerifyOutput('passed', false);
+    core.setFailed(message);
+    return;
   }
   const resources = findResources(root);
   if (!resources) {
@@ -51,7 +60,7 @@ async function run(): Promise<void> {
   }
   const listing = readBundle(resources);
   const kind = config.kind ?? detectKind(listing);
-  if (!config.kind) core.info(`model-kind is empty: the bundle looks like ${kind}.`);
+  if (!config.kind) info(`model-kind is empty: the bundle looks like ${kind}.`);
   const report = verifyResources(resources, expectationsForBundle({ ...config, kind }), listing);
   setVerifyOutput('passed', report.passed);
   setVerifyOutput('facts', report.facts);

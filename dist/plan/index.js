@@ -41007,10 +41007,69 @@ function withCertificateProblem(error, url) {
     return problem ? new CertificateError(problem) : error;
 }
 
+;// CONCATENATED MODULE: ./src/secrets.ts
+
+/**
+ * The tokens of a run (hf-token, github-token, hub-token, the plan's): masked in the runner's log
+ * before the first line is written, and scrubbed from any error text before it is logged. The
+ * runner masks whole values only, so a value is masked whole and in the pieces white space or a
+ * control character would split it into (a token holding one is refused, but its halves must not
+ * show either).
+ */
+const known = new Set();
+/** The shortest piece of a split token that is masked on its own (shorter pieces tell nothing). */
+const MIN_PIECE = 4;
+/** Pure: what to mask for a value: itself, and each piece between white space or control characters. */
+function maskedForms(value) {
+    const whole = value.trim();
+    if (whole === '')
+        return [];
+    // eslint-disable-next-line no-control-regex -- finding control characters is the point
+    const pieces = whole.split(/[\s\u0000-\u001f\u007f]+/).filter((p) => p.length >= MIN_PIECE);
+    return [...new Set([whole, ...pieces])];
+}
+/** Masks a token (and its pieces) in the runner's log, and remembers it for scrubSecrets. */
+function secrets_maskSecret(value) {
+    for (const form of maskedForms(value ?? '')) {
+        if (known.has(form))
+            continue;
+        known.add(form);
+        core_setSecret(form);
+    }
+}
+/** Credentials in text of HTTP errors: Authorization headers, bearer tokens, and the token forms of GitHub and Hugging Face. */
+const CREDENTIAL_PATTERNS = [
+    [/(authorization["']?\s*[:=]\s*["']?)((?:bearer|token|basic)\s+)?[^\s"',;}]+/gi, '$1$2***'],
+    // A word after `Bearer`/`token` that looks like a credential (long, with a digit), not prose.
+    [/\b(bearer|token)\s+(?=[A-Za-z0-9._~+/=-]*\d)[A-Za-z0-9._~+/=-]{16,}/gi, '$1 ***'],
+    // The shapes of GitHub and Hugging Face tokens (hf_ with no further `_`: hf_hub_download stays).
+    [/\b(gh[pousr]_|github_pat_)[A-Za-z0-9_]{20,}/g, '$1***'],
+    [/\bhf_[A-Za-z0-9]{20,}\b/g, 'hf_***'],
+    [/(\/\/)[^/\s@]+@/g, '$1***@'],
+];
+/** Pure: text with the given secrets (and their pieces) and any credential-shaped value replaced by ***. */
+function scrubText(text, secrets) {
+    let out = text;
+    const forms = [...secrets].flatMap(maskedForms).sort((a, b) => b.length - a.length);
+    for (const form of forms)
+        out = out.split(form).join('***');
+    for (const [pattern, replacement] of CREDENTIAL_PATTERNS)
+        out = out.replace(pattern, replacement);
+    return out;
+}
+/** Scrubs the run's known tokens and credential-shaped values from a text about to be logged. */
+function scrubSecrets(text) {
+    return scrubText(text, known);
+}
+
 ;// CONCATENATED MODULE: ./src/format/error.ts
-/** The text of anything thrown: an Error's message, else the value as a string. */
-function errorMessage(error) {
-    return error instanceof Error ? error.message : String(error);
+
+/**
+ * The text of anything thrown: an Error's message, else the value as a string; scrubbed of the
+ * run's tokens and of Authorization values (an HTTP client's error may quote a header).
+ */
+function error_errorMessage(error) {
+    return scrubSecrets(error instanceof Error ? error.message : String(error));
 }
 
 ;// CONCATENATED MODULE: ./src/hub/client.ts
@@ -41252,7 +41311,7 @@ class DownloadClient {
                 catch (error) {
                     if (error instanceof CertificateError)
                         throw new Error(`${file.rfilename}: ${error.message}`, { cause: error });
-                    lastProblem = errorMessage(error);
+                    lastProblem = error_errorMessage(error);
                     continue;
                 }
                 const status = response.status;
@@ -41421,7 +41480,7 @@ async function resolveModels(config, client) {
                 resolved.push({ id, revision: rev, resolved: false, files: [], refusedWith: error.status });
                 continue; // tokenProblem says what to do
             }
-            warning(`Could not resolve ${id}@${rev} on ${client.endpoint} (${errorMessage(error)}); going on keyed by the revision name, and the converter downloads what it needs itself.`);
+            warning(`Could not resolve ${id}@${rev} on ${client.endpoint} (${error_errorMessage(error)}); going on keyed by the revision name, and the converter downloads what it needs itself.`);
             resolved.push({ id, revision: rev, resolved: false, files: [] });
         }
     }
@@ -41601,6 +41660,38 @@ function vocabulary_compiledResources(modelVersion, controlnets) {
 function quantizedPackages(modelVersion, controlnets) {
     return [...vocabulary_QUANTIZED_PARTS.map((part) => vocabulary_packageName(modelVersion, part)), ...controlnets.map(vocabulary_controlNetPackageName)];
 }
+/** The package parts torch2coreml names `Stable_Diffusion_version_<model>_<part>.mlpackage`. */
+const PACKAGE_PARTS = ['text_encoder', 'text_encoder_2', 'vae_decoder', 'vae_encoder', 'unet', 'control-unet', 'refiner', 'safety_checker', 'mmdit'];
+/** chunk_mlprogram's names: `<source stem>_chunk1`, `_chunk2`, or `_chunked_pipeline` (merge-chunks-in-pipeline-model). */
+const CHUNK_SUFFIXES = ['_chunk1', '_chunk2', '_chunked_pipeline'];
+/** What DiffusionKit saves in -o under SD3 before the converter opens it. */
+const DIFFUSIONKIT_PACKAGES = (/* unused pure expression or super */ null && (['MultiModalDiffusionTransformer.mlpackage', 'VAEDecoder.mlpackage']));
+const escapeRegExp = (text) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const CONVERTER_PACKAGE_NAME = new RegExp(`^Stable_Diffusion_version_.+_(${PACKAGE_PARTS.map(escapeRegExp).join('|')})(${CHUNK_SUFFIXES.join('|')})?${escapeRegExp(vocabulary_PACKAGE_SUFFIX)}$`);
+const CONTROLNET_PACKAGE_NAME = new RegExp(`^ControlNet_.+${escapeRegExp(vocabulary_PACKAGE_SUFFIX)}$`);
+/**
+ * Pure: whether an entry of -o (a path relative to it, `/`-separated) is one the converter makes,
+ * by its own names: the part packages and their chunks, ControlNet packages, DiffusionKit's, and
+ * in Resources the compiled models (Resources/controlnet/ too), T5's files and the tokenizer
+ * files. The action removes nothing else in -o (src/convert/snapshot.ts removeConverterEntries).
+ */
+function isConverterEntry(entry) {
+    const parts = entry.split(/[\\/]/);
+    if (parts.some((p) => p === '' || p === '.' || p === '..'))
+        return false;
+    if (parts.length === 1) {
+        const [name = ''] = parts;
+        return CONVERTER_PACKAGE_NAME.test(name) || CONTROLNET_PACKAGE_NAME.test(name) || DIFFUSIONKIT_PACKAGES.includes(name);
+    }
+    if (parts[0] !== vocabulary_RESOURCES_DIR)
+        return false;
+    if (parts.length === 2) {
+        const name = parts[1] ?? '';
+        const compiled = RESOURCE_NAMES.map(([, n]) => `${n}${vocabulary_COMPILED_SUFFIX}`);
+        return [...compiled, ...vocabulary_T5_RESOURCES, ...vocabulary_TOKENIZER_FILES].includes(name);
+    }
+    return parts.length === 3 && parts[1] === vocabulary_CONTROLNET_RESOURCES_DIR && (parts[2] ?? '').endsWith(vocabulary_COMPILED_SUFFIX) && (parts[2] ?? '').length > vocabulary_COMPILED_SUFFIX.length;
+}
 
 ;// CONCATENATED MODULE: ./src/converter/install.ts
 
@@ -41732,18 +41823,77 @@ function installPlan(request) {
 
 ;// CONCATENATED MODULE: ./src/inputs/fields.ts
 
+/** C0 controls (CR, LF, NUL and the rest) and DEL: none may start a log line, split a header or hide in a name. */
+// eslint-disable-next-line no-control-regex -- finding control characters is the point
+const CONTROL = /[\u0000-\u001f\u007f]/;
+/** Pure: why a raw input value cannot be used at all (its value is never quoted), or undefined. */
+function screenProblem(value, shape) {
+    if (shape.secret) {
+        // core.getInput trims; a token holds no white space anywhere (a pasted newline would split it in two halves).
+        if (CONTROL.test(value) || /\s/.test(value))
+            return 'holds white space or a control character (a token never does: check how the secret was pasted); its value is not shown';
+        return undefined;
+    }
+    const rest = shape.lines ? value.replace(/\r?\n/g, '') : value;
+    const rest2 = shape.tabs ? rest.replaceAll('\t', '') : rest;
+    if (CONTROL.test(rest2)) {
+        return `holds a control character (CR, LF, NUL, another C0 character or DEL)${shape.lines ? ' other than a line break' : ''}, which could start a line of the log or split a name; its value is not shown`;
+    }
+    if (!shape.freeText && urlWithCredentials(value)) {
+        return 'holds a URL with credentials (user:password@ or token@ before the host): they would be copied into logs, the release notes and the manifest. Give the token through hf-token or the tool\'s own configuration instead; the value is not shown';
+    }
+    return undefined;
+}
+/** Pure: a URL that carries user information (`scheme://user[:password]@host`). */
+function urlWithCredentials(value) {
+    return /[a-z][a-z0-9+.-]*:\/\/[^/?#\s@]*@/i.test(value);
+}
+/** Plain decimal numbers: digits, an optional fraction; no hex, exponent, sign or spaces (`0x28` is refused, not read as 40). */
+const PLAIN_DECIMAL = /^\d+(\.\d+)?$/;
+/** Plain decimal with an optional minus (a LoRA scale may be negative). */
+const SIGNED_DECIMAL = /^-?\d+(\.\d+)?$/;
 /**
  * Typed readers for single inputs (of action.yml by default; N names those of another action
  * file). Each reader records a message naming the input and saying what is accepted, and returns
- * undefined, so that every bad input is reported in one go.
+ * undefined, so that every bad input is reported in one go. Every raw value is screened first
+ * (screenProblem): a refused value reads as empty, and is reported once, without its value.
  */
 class FieldReader {
-    raw;
     errors = [];
-    constructor(raw) {
-        this.raw = raw;
+    /** Inputs whose raw value was refused: later messages about them are left out (they would quote it). */
+    refused = new Set();
+    raw;
+    /** The tokens as given (only those that passed the screen), to be masked before anything is logged. */
+    secrets = [];
+    constructor(raw, screen = {}) {
+        const seen = new Set();
+        this.raw = (name) => {
+            const value = raw(name);
+            const problem = screenProblem(value.trim(), {
+                lines: screen.lines?.has(name) ?? false,
+                tabs: screen.tabs?.has(name) ?? false,
+                secret: screen.secrets?.has(name) ?? false,
+                freeText: screen.freeText?.has(name) ?? false,
+            });
+            if (!seen.has(name)) {
+                seen.add(name);
+                if (problem) {
+                    this.fail(name, `${problem}.`);
+                    this.refused.add(name);
+                }
+                else if (screen.secrets?.has(name) && value.trim() !== '')
+                    this.secrets.push(value.trim());
+            }
+            return problem ? '' : value;
+        };
+    }
+    /** Whether an input's raw value was refused by the screen. */
+    wasRefused(name) {
+        return this.refused.has(name);
     }
     fail(name, message) {
+        if (this.refused.has(name))
+            return undefined;
         this.errors.push(`Input \`${name}\` ${message}`);
         return undefined;
     }
@@ -41790,9 +41940,9 @@ class FieldReader {
         const value = this.text(name);
         if (value === '')
             return fallback;
-        const n = Number(value);
+        const n = PLAIN_DECIMAL.test(value) ? Number(value) : NaN;
         if (!Number.isFinite(n) || n <= 0) {
-            this.fail(name, `must be a positive number of dB, got ${JSON.stringify(value)}.`);
+            this.fail(name, `must be a positive number of dB in plain decimal (such as 35 or 37.5), got ${JSON.stringify(value)}.`);
             return fallback;
         }
         return n;
@@ -41810,6 +41960,9 @@ class FieldReader {
         }
         if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:')) {
             return this.fail(name, `must be an http(s) URL, got ${JSON.stringify(value)}.`);
+        }
+        if (url.username !== '' || url.password !== '') {
+            return this.fail(name, 'must be a URL without credentials (user:password@ before the host): the URL is passed to the converter and appears in its log; the value is not shown.');
         }
         return value;
     }
@@ -41912,7 +42065,8 @@ function modelNameOf(source) {
 function describeSource(source) {
     return source.where === 'local' ? source.input : `${source.repo}@${source.revision}:${source.file}`;
 }
-const NUMBER = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
+/** Plain decimal, optionally negative (a LoRA may be subtracted): no exponent, hex or plus sign. */
+const NUMBER = /^-?\d+(\.\d+)?$/;
 /** One entry of `lora`: `file-or-hub-path[:scale]`; the scale is a number, 1.0 when left out. */
 function splitScale(entry) {
     // The last colon before a part without `/`: a URL's `https:` is followed by `//`.
@@ -41922,7 +42076,7 @@ function splitScale(entry) {
     const [, target = '', scale = ''] = match;
     const value = Number(scale.trim());
     if (!NUMBER.test(scale.trim()) || !Number.isFinite(value)) {
-        return { error: `gives ${JSON.stringify(entry)} the scale ${JSON.stringify(scale)}, which is not a number: write file-or-hub-path:scale with a number such as 0.8 (or no :scale, which is 1.0)` };
+        return { error: `gives ${JSON.stringify(entry)} the scale ${JSON.stringify(scale)}, which is not a number: write file-or-hub-path:scale with a plain decimal number such as 0.8 or -0.5 (or no :scale, which is 1.0)` };
     }
     return { target, scale: value };
 }
@@ -42169,6 +42323,160 @@ function stagingLinks(config, root, isDirectory) {
     return links;
 }
 
+;// CONCATENATED MODULE: ./src/inputs/names.ts
+/** Every input of action.yml, declared once; a unit test keeps this list and action.yml in step. */
+const INPUT_NAMES = [
+    'model-version',
+    'model-config',
+    'lora',
+    'allow-pickle',
+    'preset',
+    'convert-text-encoder',
+    'convert-vae-decoder',
+    'convert-vae-encoder',
+    'convert-unet',
+    'convert-safety-checker',
+    'convert-mmdit',
+    'convert-controlnet',
+    'refiner-version',
+    'custom-vae-version',
+    'compute-unit',
+    'latent-h',
+    'latent-w',
+    'text-token-sequence-length',
+    'text-encoder-hidden-size',
+    'attention-implementation',
+    'check-output-correctness',
+    'chunk-unet',
+    'quantize-nbits',
+    'unet-support-controlnet',
+    'unet-batch-one',
+    'include-t5',
+    'bundle-resources-for-swift-cli',
+    'text-encoder-vocabulary-url',
+    'text-encoder-merges-url',
+    'text-encoder-t5-url',
+    'text-encoder-t5-config-url',
+    'text-encoder-t5-data-url',
+    'min-deployment-target',
+    'xl-version',
+    'sd3-version',
+    'output-dir',
+    'extra-args',
+    'hf-token',
+    'python-version',
+    'python',
+    'ml-stable-diffusion',
+    'pip-constraints',
+    'min-psnr',
+    'psnr-thresholds',
+    'quantized-min-psnr',
+    'process-per-component',
+    'dry-run',
+    'verify-bundle',
+    'prepare-fp16',
+    'model-revision',
+    'cache',
+    'cache-outputs',
+    'skip-if-unchanged',
+    'package',
+    'asset-prefix',
+    'compression-level',
+    'max-asset-size',
+    'upload-artifact',
+    'artifact-name',
+    'retention-days',
+    'release-tag',
+    'release-name',
+    'release-notes',
+    'draft',
+    'prerelease',
+    'github-token',
+    'overwrite-assets',
+    'hub-repo',
+    'hub-token',
+    'hub-private',
+    'hub-revision',
+    'hub-path-in-repo',
+];
+/** Inputs of verify/action.yml, the standalone bundle check (src/outputs.ts has the outputs of all three). */
+const VERIFY_INPUT_NAMES = (/* unused pure expression or super */ null && (['path', 'model-kind', 'attention-implementation', 'quantize-nbits', 'chunked', 'controlnets']));
+/** Inputs of plan/action.yml, the matrix planner for many models and variants. */
+const PLAN_INPUT_NAMES = (/* unused pure expression or super */ null && (['models', 'preset', 'release-tag', 'skip-if-unchanged', 'hf-token', 'github-token']));
+/** Inputs of action.yml read one item a line: a line break separates items there, and is no control character. */
+const LINE_INPUTS = new Set(['extra-args', 'lora', 'psnr-thresholds', 'release-notes', 'convert-controlnet']);
+/** Tokens: masked, never quoted, refused with any white space or control character. */
+const names_SECRET_INPUTS = new Set(['hf-token', 'github-token', 'hub-token']);
+/** Free text for the release page (Markdown): tabs allowed, and a URL in it is the user's text. */
+const FREE_TEXT_INPUTS = new Set(['release-notes', 'release-name']);
+const MAIN_INPUT_SCREEN = { lines: LINE_INPUTS, tabs: new Set(['release-notes']), secrets: names_SECRET_INPUTS, freeText: FREE_TEXT_INPUTS };
+const PLAN_INPUT_SCREEN = {
+    lines: new Set(['models', 'preset']),
+    tabs: new Set(['models']),
+    secrets: new Set(['hf-token', 'github-token']),
+};
+const VERIFY_INPUT_SCREEN = { lines: new Set(['controlnets']) };
+
+;// CONCATENATED MODULE: ./src/inputs/output-dir.ts
+
+/** Whether `inner` is `outer` or below it. */
+function isWithin(outer, inner) {
+    const relative = external_node_path_namespaceObject.relative(outer, inner);
+    return relative === '' || (!relative.startsWith('..') && !external_node_path_namespaceObject.isAbsolute(relative));
+}
+/** Pure: the error (completing "Input `output-dir` ...") or the warning for where output-dir resolves, or neither. */
+function outputDirVerdict(p) {
+    const named = `resolves to ${p.real}`;
+    if (p.isFile)
+        return { error: `${named}, which is an existing file: give a folder (new or the converter's own from an earlier run).` };
+    const why = 'the converter writes many files into it, and after a failed process the action removes what that process left there';
+    if (p.real === external_node_path_namespaceObject.parse(p.real).root)
+        return { error: `${named}, the root of the file system: ${why}. Give a folder of its own, such as coreml-models.` };
+    if (isWithin(p.real, p.workspace)) {
+        return { error: `${named}, which is the workspace or a folder above it: ${why}. Give a folder of its own inside the workspace, such as coreml-models.` };
+    }
+    const places = [
+        [p.home, 'the home folder'],
+        [p.temp, 'RUNNER_TEMP itself'],
+        [p.toolCache, 'the tool cache (RUNNER_TOOL_CACHE) itself'],
+    ];
+    for (const [place, name] of places) {
+        if (place && p.real === place)
+            return { error: `${named}, which is ${name}: ${why}. Give a folder of its own below it.` };
+    }
+    if (p.home && isWithin(p.real, p.home))
+        return { error: `${named}, which is above the home folder: ${why}. Give a folder of its own.` };
+    if (!isWithin(p.workspace, p.real) && !isWithin(p.temp, p.real)) {
+        return { warning: `${named}, outside the workspace and RUNNER_TEMP: the action writes there, and removes only the converter's own entries in it after a failed process (packages, chunks, Resources' compiled models and tokenizer files).` };
+    }
+    return {};
+}
+
+;// CONCATENATED MODULE: ./src/inputs/python-probe.ts
+/**
+ * The `python` input is run before anything is installed, to tell an interpreter from any other
+ * file (`/bin/sh` would otherwise be handed pip's and the converter's argv an hour later). The
+ * probe is `<python> -c PROBE_CODE`, argv only (no shell), with a timeout and the allow-listed
+ * environment. This module is the pure part: the code, and the verdict on what came back.
+ */
+const python_probe_PROBE_CODE = 'import sys; print("coreml-action-python-probe", *sys.version_info[:3])';
+const python_probe_PROBE_TIMEOUT_MS = 20_000;
+/** Pure: the interpreter's version (`3.11.9`), or why the file is not a Python interpreter (completing "Input `python` ..."). */
+function judgeProbe(file, outcome) {
+    const line = outcome.stdout.split(/\r?\n/).find((l) => l.startsWith('coreml-action-python-probe '));
+    const version = line?.split(' ').slice(1).join('.');
+    if (outcome.status === 0 && version && /^3\.\d+\.\d+$/.test(version))
+        return { version };
+    const what = outcome.error === 'ETIMEDOUT'
+        ? `did not answer within ${python_probe_PROBE_TIMEOUT_MS / 1000} s`
+        : outcome.error
+            ? `could not be run (${outcome.error})`
+            : version
+                ? `is Python ${version}, not Python 3`
+                : `did not print sys.version_info when run with -c (exit status ${outcome.status ?? 'none'})`;
+    return { problem: `is ${file}, which is not a Python 3 interpreter: it ${what}. Give the path of a python3 executable (or leave python empty to install one).` };
+}
+
 ;// CONCATENATED MODULE: ./src/inputs/presets.ts
 /**
  * Presets that encode Apple's guidance for where the models will run. A preset only fills in
@@ -42381,7 +42689,25 @@ const PACKAGE_CONSUMERS = [
     ['release-tag', (c) => c.publish.release?.tag, 'the release assets are the zips that packaging makes'],
     ['hub-repo', (c) => c.publish.hub?.repo, 'the Hub repository gets the zips that packaging makes'],
 ];
+/**
+ * The largest latent side the action passes on: 256 (2048 px). The models are trained at 512 to
+ * 1024 px (latent 64 to 128); the unet's first self-attention holds (h*w)^2 scores per head, which
+ * at 256x256 is 65536^2 fp16 values, 8 GiB for one head, in the converter's trace and again in
+ * Core ML's PSNR prediction: beyond that no runner (7 to 24 GB of memory) can convert or check it.
+ */
+const MAX_LATENT = 256;
+const LATENT_RULES = ['latent-h', 'latent-w'].map((input) => ({
+    input,
+    severity: 'error',
+    check: (c) => {
+        const value = input === 'latent-h' ? c.conversion.latentH : c.conversion.latentW;
+        return value !== undefined && value > MAX_LATENT
+            ? `is ${value} (${value * 8} px), above ${MAX_LATENT} (${MAX_LATENT * 8} px): the unet's first self-attention holds (h*w)^2 scores per head, 8 GiB for one head at ${MAX_LATENT}x${MAX_LATENT}, in the converter's trace and in Core ML's check, more than any runner has; the models are trained at latent 64 to 128.`
+            : undefined;
+    },
+}));
 const RULES = [
+    ...LATENT_RULES,
     {
         input: 'dry-run',
         severity: 'error',
@@ -42697,13 +43023,32 @@ function artifactNameProblem(name) {
         return `must be at most 256 characters, got ${name.length}`;
     return undefined;
 }
+/**
+ * Pure: why a name is not one git accepts as refs/tags/<name> (git check-ref-format's rules), or
+ * undefined: no component starting with "." or ending in ".lock", no "..", no control character,
+ * space, ~ ^ : ? * [ or \\, no "@{", not "@" alone, no leading, trailing or double "/", no
+ * trailing "."; and (GitHub) no leading "-".
+ */
+function refNameProblem(tag) {
+    const control = [...tag].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f);
+    const components = tag.split('/');
+    const bad = control ||
+        /[\s~^:?*[\\]/.test(tag) ||
+        tag.includes('..') ||
+        tag.includes('@{') ||
+        tag === '@' ||
+        tag.startsWith('-') ||
+        tag.startsWith('/') ||
+        tag.endsWith('/') ||
+        tag.endsWith('.') ||
+        tag.includes('//') ||
+        components.some((c) => c.startsWith('.') || c.endsWith('.lock'));
+    return bad ? 'must be a git tag name (git check-ref-format: no spaces, control characters, ~ ^ : ? * [ \\, "..", "@{", not "@" alone, no part between slashes starting with "." or ending in ".lock", not starting with - or /, not ending in / or .)' : undefined;
+}
 /** Pure: why a tag name is not one git and GitHub accept, or undefined. */
 function tagProblem(tag) {
-    const control = [...tag].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f);
-    if (control || /[\s~^:?*[\\]/.test(tag) || tag.includes('..') || tag.includes('@{') || tag.startsWith('-') || tag.startsWith('/') || tag.endsWith('/') || tag.endsWith('.') || tag.endsWith('.lock') || tag.includes('//')) {
-        return `must be a git tag name (no spaces, ~ ^ : ? * [ \\, "..", "@{", and not ending in / . or .lock), got ${JSON.stringify(tag)}`;
-    }
-    return undefined;
+    const problem = refNameProblem(tag);
+    return problem ? `${problem}, got ${JSON.stringify(tag)}` : undefined;
 }
 const ASSET_PREFIX = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 /** Reads the packaging and publishing inputs; every problem names its input and what is accepted. */
@@ -42824,6 +43169,9 @@ function readHubPublishOptions(read, endpoint) {
 
 
 
+
+
+
 /** Input, part, default, default with sd3-version (SD3 denoises with the MMDiT, not a unet). */
 const PART_SWITCHES = [
     ['convert-vae-decoder', 'vae_decoder', true, true],
@@ -42834,11 +43182,11 @@ const PART_SWITCHES = [
     ['convert-mmdit', 'mmdit', false, true],
 ];
 /** Reads every input into one Config; reports every problem at once, before anything runs. */
-function parseInputs(raw, ctx) {
+function parse_parseInputs(raw, ctx) {
     // Explicit input, else the preset's value, else the built-in default (each reader's fallback).
-    const presetReader = new FieldReader(raw);
+    const presetReader = new FieldReader(raw, MAIN_INPUT_SCREEN);
     const preset = presetReader.oneOf('preset', PRESET_NAMES);
-    const read = new FieldReader(withPreset(raw, preset));
+    const read = new FieldReader(withPreset(raw, preset), MAIN_INPUT_SCREEN);
     read.errors.push(...presetReader.errors);
     const runner = {
         os: ctx.env.RUNNER_OS ?? process.platform,
@@ -42868,8 +43216,25 @@ function parseInputs(raw, ctx) {
     const customVae = readModel(read, 'custom-vae-version', runner.workspace, ctx, false);
     const outputDirInput = read.text('output-dir') || 'coreml-models';
     const outputDir = resolveIn(runner.workspace, outputDirInput);
+    const parseWarnings = [];
+    if (!read.wasRefused('output-dir')) {
+        const real = ctx.realPath ?? ((p) => p);
+        const home = ctx.env.HOME || undefined;
+        const verdict = outputDirVerdict({
+            real: real(outputDir),
+            workspace: real(runner.workspace),
+            home: home && real(home),
+            temp: real(runner.temp),
+            toolCache: real(runner.toolCache),
+            isFile: ctx.isFile(outputDir),
+        });
+        if (verdict.error)
+            read.fail('output-dir', verdict.error);
+        if (verdict.warning)
+            parseWarnings.push(`Input \`output-dir\` ${verdict.warning}`);
+    }
     const pythonVersion = readPythonVersion(read);
-    const token = read.text('hf-token') || (ctx.env.HF_TOKEN ?? '').trim();
+    const token = read.text('hf-token') || readEnvToken(read, ctx.env.HF_TOKEN);
     const sd3Version = read.bool('sd3-version', false);
     const config = {
         conversion: {
@@ -42915,7 +43280,7 @@ function parseInputs(raw, ctx) {
         },
         setup: {
             pythonVersion,
-            python: readExistingFile(read, 'python', runner.workspace, ctx, 'an existing Python interpreter'),
+            python: readPython(read, runner.workspace, ctx),
             requirement: readRequirement(read, runner.workspace, ctx),
             ...readPins(read, runner.workspace, ctx, pythonVersion),
         },
@@ -42935,18 +43300,37 @@ function parseInputs(raw, ctx) {
             helper: external_node_path_namespaceObject.join(ctx.actionRoot, PREPARE_FP16_HELPER),
         },
     };
-    if (outputDir === runner.workspace) {
-        read.fail('output-dir', 'must be a folder below the workspace, not the workspace itself (the converter writes many files into it).');
-    }
     // Every field has a fallback, so the rules can judge the rest even when some inputs failed.
     const errors = [...read.errors];
-    const warnings = [];
+    const warnings = [...parseWarnings];
     for (const rule of RULES) {
         const message = rule.check(config);
         if (message)
             (rule.severity === 'error' ? errors : warnings).push(`Input \`${rule.input}\` ${message}`);
     }
-    return errors.length === 0 ? { config, errors, warnings } : { errors, warnings };
+    const secrets = [...presetReader.secrets, ...read.secrets];
+    return errors.length === 0 ? { config, errors, warnings, secrets } : { errors, warnings, secrets };
+}
+/** HF_TOKEN from the environment, when hf-token is empty: screened as the input is (named hf-token, without its value). */
+function readEnvToken(read, value) {
+    const token = (value ?? '').trim();
+    if (token === '')
+        return '';
+    const problem = screenProblem(token, { lines: false, tabs: false, secret: true, freeText: false });
+    if (problem) {
+        read.fail('hf-token', `is empty and the environment's HF_TOKEN, which stands in for it, ${problem}.`);
+        return '';
+    }
+    read.secrets.push(token);
+    return token;
+}
+/** The `python` input: an existing file that runs as a Python 3 interpreter (probed, when the context can). */
+function readPython(read, workspace, ctx) {
+    const file = readExistingFile(read, 'python', workspace, ctx, 'an existing Python interpreter');
+    if (file === undefined || !ctx.probePython)
+        return file;
+    const verdict = judgeProbe(file, ctx.probePython(file));
+    return 'problem' in verdict ? read.fail('python', verdict.problem) : file;
 }
 function readModel(read, name, workspace, ctx, required) {
     const value = read.text(name);
@@ -42954,8 +43338,15 @@ function readModel(read, name, workspace, ctx, required) {
         return required ? read.fail(name, 'is required: a Hub id such as stabilityai/stable-diffusion-2-1-base, a folder of a diffusers checkpoint in the workspace, or a single-file checkpoint (.safetensors in the workspace or on the Hub).') : undefined;
     }
     // diffusers loads a local folder in preference to a Hub id of the same spelling.
-    if (ctx.isDirectory(resolveIn(workspace, value)))
+    const folder = resolveIn(workspace, value);
+    if (ctx.isDirectory(folder)) {
+        // A pipeline folder has model_index.json; a VAE folder (custom-vae-version) its config.json.
+        const marker = name === 'custom-vae-version' ? 'config.json' : 'model_index.json';
+        if (!ctx.isFile(external_node_path_namespaceObject.join(folder, marker))) {
+            return read.fail(name, `is the folder ${folder}, which has no ${marker}: it must be a diffusers ${name === 'custom-vae-version' ? 'VAE (AutoencoderKL) folder' : 'pipeline folder (save_pretrained writes model_index.json)'}.`);
+        }
         return { value, isLocal: true };
+    }
     if (isHubId(value))
         return { value, isLocal: false };
     return read.fail(name, `must be a Hub id (owner/name) or an existing folder, got ${JSON.stringify(value)} (no such folder in ${workspace}).`);
@@ -43019,14 +43410,36 @@ function managedFlagOf(arg) {
     const name = arg.split(/[=\s]/)[0] ?? arg;
     return [...MANAGED_FLAGS.keys()].find((flag) => flag.startsWith('--') && flag.startsWith(name));
 }
+/** Pure: why one line of extra-args cannot be passed (completing "Input `extra-args` ..."), given the line before it. */
+function extraArgProblem(arg, previous) {
+    if (!/^[\x20-\x7e]*$/.test(arg)) {
+        return `holds a line with a character outside printable ASCII (a typographic dash such as \u2013 or \u2014 pasted for --, or a non-breaking space): torch2coreml's flags are ASCII, and argparse would take it as a value. Line ${JSON.stringify(arg.replace(/[^\x20-\x7e]/g, '?'))}.`;
+    }
+    const flag = managedFlagOf(arg);
+    if (flag)
+        return `must not set ${flag} (${JSON.stringify(arg)}): the action plans it from the input \`${MANAGED_FLAGS.get(flag)}\`.`;
+    const name = arg.split('=')[0] ?? arg;
+    if (arg === '-h' || (name.length >= 3 && '--help'.startsWith(name))) {
+        return `must not ask for help (${JSON.stringify(arg)}): torch2coreml would print its usage and exit 0 without converting anything.`;
+    }
+    if (arg.startsWith('-')) {
+        return /^--[a-z0-9][a-z0-9-]*(=.*)?$/i.test(arg)
+            ? undefined
+            : `takes --flags (two ASCII hyphens, then letters, digits and -) and their values, one a line; ${JSON.stringify(arg)} is not one (torch2coreml has no short options but -h and -o, which the action manages or refuses).`;
+    }
+    // A value: only right after a flag that has no `=value` of its own.
+    if (previous === undefined || !previous.startsWith('-') || previous.includes('=')) {
+        return `holds ${JSON.stringify(arg)}, which is neither a --flag nor the value of the --flag on the line before it: give one argument a line, each value after its flag.`;
+    }
+    return undefined;
+}
 function readExtraArgs(read) {
     const args = read.lines('extra-args');
-    for (const arg of args) {
-        const flag = managedFlagOf(arg);
-        if (flag) {
-            read.fail('extra-args', `must not set ${flag} (${JSON.stringify(arg)}): the action plans it from the input \`${MANAGED_FLAGS.get(flag)}\`.`);
-        }
-    }
+    args.forEach((arg, i) => {
+        const problem = extraArgProblem(arg, args[i - 1]);
+        if (problem)
+            read.fail('extra-args', problem);
+    });
     return args;
 }
 function readGate(read) {
@@ -43040,7 +43453,7 @@ function readGate(read) {
             continue;
         }
         const [, part = '', figure = ''] = match;
-        const value = Number(figure);
+        const value = PLAIN_DECIMAL.test(figure) ? Number(figure) : NaN;
         if (!vocabulary_PSNR_PARTS.includes(part)) {
             read.fail('psnr-thresholds', `names an unknown part ${JSON.stringify(part)}; parts with a PSNR check: ${vocabulary_PSNR_PARTS.join(', ')}.`);
         }
@@ -43185,7 +43598,7 @@ function buildMatrix(models, options, ctx) {
                 if (releaseTag !== undefined)
                     inputs['release-tag'] = releaseTag;
             }
-            const parsed = parseInputs((name) => (TOKEN_PLACEHOLDERS[name] ?? inputs[name] ?? ''), macCtx);
+            const parsed = parse_parseInputs((name) => (TOKEN_PLACEHOLDERS[name] ?? inputs[name] ?? ''), macCtx);
             parsed.errors.forEach((e) => errors.push(`${label}: ${e}`));
             parsed.warnings.forEach((w) => warnings.push(`${label}: ${w}`));
             if (!parsed.config)
@@ -43231,12 +43644,14 @@ function collisions(entries) {
 
 
 
+
+
 /** A single line ending in .yml, .yaml or .json names a file in the workspace; anything else is the list itself. */
 function isListPath(value) {
     return !value.includes('\n') && /\.(ya?ml|json)$/i.test(value) && !/^[[{-]/.test(value);
 }
 function parsePlanInputs(raw, ctx) {
-    const read = new FieldReader(raw);
+    const read = new FieldReader(raw, PLAN_INPUT_SCREEN);
     const workspace = ctx.env.GITHUB_WORKSPACE ?? process.cwd();
     const models = read.text('models');
     let listText = models;
@@ -43247,7 +43662,11 @@ function parsePlanInputs(raw, ctx) {
     else if (isListPath(models)) {
         const file = external_node_path_namespaceObject.resolve(workspace, models);
         listSource = models;
-        if (!ctx.isFile(file))
+        const real = ctx.realPath ?? ((p) => p);
+        if (!isWithin(real(workspace), real(file))) {
+            read.fail('models', `names the list file ${file}, which is outside the workspace (${workspace}) once its symlinks are followed: the list is read from the checked-out repository only.`);
+        }
+        else if (!ctx.isFile(file))
             read.fail('models', `names a list file, but ${file} is not a file (check out the repository before the plan step).`);
         else
             listText = ctx.readFile(file);
@@ -43264,99 +43683,23 @@ function parsePlanInputs(raw, ctx) {
     if (skipIfUnchanged && releaseTag === '') {
         read.fail('skip-if-unchanged', 'is true, but `release-tag` is empty: there is no release to compare with.');
     }
-    const hfToken = read.text('hf-token') || (ctx.env.HF_TOKEN ?? '').trim();
+    const envToken = (ctx.env.HF_TOKEN ?? '').trim();
+    const envProblem = envToken === '' ? undefined : screenProblem(envToken, { lines: false, tabs: false, secret: true, freeText: false });
+    if (envProblem && read.text('hf-token') === '')
+        read.fail('hf-token', `is empty and the environment's HF_TOKEN, which stands in for it, ${envProblem}.`);
+    const hfToken = read.text('hf-token') || (envProblem ? '' : envToken);
     const githubToken = read.text('github-token');
     if (skipIfUnchanged && githubToken === '') {
         read.fail('github-token', 'is empty, but skip-if-unchanged reads the releases: pass `${{ github.token }}` (the default) or a token that can read them.');
     }
+    const secrets = [...read.secrets, ...(hfToken && hfToken === envToken ? [hfToken] : [])];
     if (read.errors.length > 0)
-        return { errors: read.errors };
-    return { config: { listText, listSource, presets: [...new Set(presets)], releaseTag, skipIfUnchanged, hfToken, githubToken }, errors: [] };
+        return { errors: read.errors, secrets };
+    return { config: { listText, listSource, presets: [...new Set(presets)], releaseTag, skipIfUnchanged, hfToken, githubToken }, errors: [], secrets };
 }
 
 // EXTERNAL MODULE: ./node_modules/yaml/dist/index.js
 var dist = __nccwpck_require__(8815);
-;// CONCATENATED MODULE: ./src/inputs/names.ts
-/** Every input of action.yml, declared once; a unit test keeps this list and action.yml in step. */
-const INPUT_NAMES = [
-    'model-version',
-    'model-config',
-    'lora',
-    'allow-pickle',
-    'preset',
-    'convert-text-encoder',
-    'convert-vae-decoder',
-    'convert-vae-encoder',
-    'convert-unet',
-    'convert-safety-checker',
-    'convert-mmdit',
-    'convert-controlnet',
-    'refiner-version',
-    'custom-vae-version',
-    'compute-unit',
-    'latent-h',
-    'latent-w',
-    'text-token-sequence-length',
-    'text-encoder-hidden-size',
-    'attention-implementation',
-    'check-output-correctness',
-    'chunk-unet',
-    'quantize-nbits',
-    'unet-support-controlnet',
-    'unet-batch-one',
-    'include-t5',
-    'bundle-resources-for-swift-cli',
-    'text-encoder-vocabulary-url',
-    'text-encoder-merges-url',
-    'text-encoder-t5-url',
-    'text-encoder-t5-config-url',
-    'text-encoder-t5-data-url',
-    'min-deployment-target',
-    'xl-version',
-    'sd3-version',
-    'output-dir',
-    'extra-args',
-    'hf-token',
-    'python-version',
-    'python',
-    'ml-stable-diffusion',
-    'pip-constraints',
-    'min-psnr',
-    'psnr-thresholds',
-    'quantized-min-psnr',
-    'process-per-component',
-    'dry-run',
-    'verify-bundle',
-    'prepare-fp16',
-    'model-revision',
-    'cache',
-    'cache-outputs',
-    'skip-if-unchanged',
-    'package',
-    'asset-prefix',
-    'compression-level',
-    'max-asset-size',
-    'upload-artifact',
-    'artifact-name',
-    'retention-days',
-    'release-tag',
-    'release-name',
-    'release-notes',
-    'draft',
-    'prerelease',
-    'github-token',
-    'overwrite-assets',
-    'hub-repo',
-    'hub-token',
-    'hub-private',
-    'hub-revision',
-    'hub-path-in-repo',
-];
-/** Inputs of verify/action.yml, the standalone bundle check (src/outputs.ts has the outputs of all three). */
-const VERIFY_INPUT_NAMES = (/* unused pure expression or super */ null && (['path', 'model-kind', 'attention-implementation', 'quantize-nbits', 'chunked', 'controlnets']));
-/** Inputs of plan/action.yml, the matrix planner for many models and variants. */
-const PLAN_INPUT_NAMES = (/* unused pure expression or super */ null && (['models', 'preset', 'release-tag', 'skip-if-unchanged', 'hf-token', 'github-token']));
-
 ;// CONCATENATED MODULE: ./src/matrix/list.ts
 
 
@@ -43511,7 +43854,65 @@ function readVariants(value, where, errors) {
     return variants;
 }
 
+;// CONCATENATED MODULE: ./src/log.ts
+
+
+
+/**
+ * Log lines that hold what the action does not control (input values, file names, what a server
+ * or the converter said) must not be read by the runner as workflow commands. The runner reads a
+ * command from any output line that, trimmed, starts with `::` (`::add-path::`, `::warning::`...)
+ * or, in the old form, `##[`; it splits lines at LF, CR and CRLF. @actions/core escapes the
+ * message of error/warning/notice/group (they follow the command), but core.info writes the text
+ * as it is: every info line goes through here instead.
+ */
+/** A line the runner would take as a command, once trimmed. */
+const COMMAND_START = /^\s*(::|##\[)/;
+/** What stands before such a line: visible, and not white space (the runner trims that away). */
+const NEUTRAL_PREFIX = '\u00b7 ';
+/** Pure: the text with every line that would start a workflow command prefixed, and CR alone made a line break. */
+function neutralise(text) {
+    return text
+        .split(/\r\n|\r|\n/)
+        .map((line) => (COMMAND_START.test(line) ? `${NEUTRAL_PREFIX}${line}` : line))
+        .join('\n');
+}
+/** core.info for text built from inputs, file names or answers: no line of it can start a command, no token shows. */
+function log_info(message) {
+    info(neutralise(scrubSecrets(message)));
+}
+/**
+ * Output of another program (pip, the converter, the Python helpers), echoed live: between
+ * `::stop-commands::<token>` and `::<token>::` the runner reads no workflow command at all, so a
+ * converter line that starts with `::` (or a model that makes it print one) stays text. The token
+ * is random per run and never given to the child, so the child cannot end the pause itself.
+ * Chosen over prefixing each line because the echo is a raw stream (tqdm frames joined by CR,
+ * lines split across chunks): wrapping it leaves the bytes as they are.
+ */
+class log_CommandPause {
+    write;
+    token = `coreml-action-${randomBytes(16).toString('hex')}`;
+    paused = false;
+    constructor(write = (text) => process.stdout.write(text)) {
+        this.write = write;
+    }
+    start() {
+        if (this.paused)
+            return;
+        this.paused = true;
+        this.write(`::stop-commands::${this.token}\n`);
+    }
+    /** Resumes commands; a partial last line of the child is ended first, so the resume stands on its own line. */
+    stop(endsWithNewline) {
+        if (!this.paused)
+            return;
+        this.paused = false;
+        this.write(`${endsWithNewline ? '' : '\n'}::${this.token}::\n`);
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/github/releases.ts
+
 
 
 
@@ -43605,12 +44006,12 @@ function isRetryable(error) {
     const status = statusOf(error);
     if (status !== undefined)
         return status >= 500;
-    return /ECONNRESET|EPIPE|ETIMEDOUT|ECONNREFUSED|socket hang up|other side closed|fetch failed/i.test(errorMessage(error));
+    return /ECONNRESET|EPIPE|ETIMEDOUT|ECONNREFUSED|socket hang up|other side closed|fetch failed/i.test(error_errorMessage(error));
 }
 /** Pure: the error a failed call becomes, with what to do about it. */
 function describeFailure(what, error) {
     const status = statusOf(error);
-    const detail = `${what} failed${status ? ` (HTTP ${status})` : ''}: ${errorMessage(error)}`;
+    const detail = `${what} failed${status ? ` (HTTP ${status})` : ''}: ${error_errorMessage(error)}`;
     if (status === 403)
         return new ReleaseError(`${detail}. ${PERMISSION_HINT}`, status);
     if (status === 401)
@@ -43706,7 +44107,7 @@ class Releases {
             return parsed && typeof parsed === 'object' && !Array.isArray(parsed) ? parsed : undefined;
         }
         catch (error) {
-            info(`No manifest read from the release ${tag}: ${errorMessage(error)}`);
+            log_info(`No manifest read from the release ${tag}: ${error_errorMessage(error)}`);
             return undefined;
         }
     }
@@ -43750,7 +44151,7 @@ class Releases {
                 await releases_sleep(wait);
                 const theirs = await this.findRelease(request.tag);
                 if (theirs) {
-                    info(`The release ${request.tag} was created meanwhile (another job): adding to it.`);
+                    log_info(`The release ${request.tag} was created meanwhile (another job): adding to it.`);
                     return { release: theirs, created: false };
                 }
             }
@@ -43782,10 +44183,10 @@ class Releases {
                 // (a token refused outright left nothing).
                 const status = statusOf(error);
                 if (status !== 401 && status !== 403)
-                    await this.removeLeftovers(release.id, file.name).catch((e) => warning(`Could not remove what the failed upload of ${file.name} left: ${errorMessage(e)}`));
+                    await this.removeLeftovers(release.id, file.name).catch((e) => warning(`Could not remove what the failed upload of ${file.name} left: ${error_errorMessage(e)}`));
                 if (!isRetryable(error) || delay === undefined)
                     throw describeFailure(`Uploading ${file.name}`, error);
-                info(`Uploading ${file.name} failed (${statusOf(error) ?? ''} ${errorMessage(error)}); removed what it left, retrying in ${delay / 1000} s.`);
+                log_info(`Uploading ${file.name} failed (${statusOf(error) ?? ''} ${error_errorMessage(error)}); removed what it left, retrying in ${delay / 1000} s.`);
                 await releases_sleep(delay);
             }
             finally {
@@ -43819,7 +44220,7 @@ class Releases {
         let release = await this.findRelease(request.tag);
         let created = false;
         if (release)
-            info(`Adding to the existing release ${request.tag} (id ${release.id}${release.draft ? ', draft' : ''}).`);
+            log_info(`Adding to the existing release ${request.tag} (id ${release.id}${release.draft ? ', draft' : ''}).`);
         else
             ({ release, created } = await this.createOrFetch(request, initialBody, github));
         const existing = await this.listAssets(release.id);
@@ -43843,13 +44244,13 @@ class Releases {
                 kept.push(file.name);
                 continue;
             }
-            info(`Uploading ${file.name} (${file.size} bytes) to the release ${request.tag}.`);
+            log_info(`Uploading ${file.name} (${file.size} bytes) to the release ${request.tag}.`);
             assets.push(await this.upload(release, file));
             if (step.replaces)
                 replaced.push(file.name);
         }
         for (const old of plan.stale) {
-            info(`Removing ${old.name}: an earlier run of this variant published it, this one does not.`);
+            log_info(`Removing ${old.name}: an earlier run of this variant published it, this one does not.`);
             await this.deleteAsset(old.id, old.name);
         }
         if (!created)
@@ -44296,7 +44697,7 @@ async function decideRefresh(config, models, tag, reader, singleFile) {
         lookup = await reader.lookup(tag, manifestName);
     }
     catch (error) {
-        const message = errorMessage(error);
+        const message = error_errorMessage(error);
         warning(`skip-if-unchanged could not read the release ${tag} (${message}): converting.`, { title: 'skip-if-unchanged' });
         return { verdict: { current: false, reason: `the release ${tag} could not be read (${message})`, differences: [] } };
     }
@@ -44396,14 +44797,14 @@ function sizes_directorySize(target) {
 
 
 
-const PACKAGE_PARTS = (/* unused pure expression or super */ null && ([
+const packages_PACKAGE_PARTS = (/* unused pure expression or super */ null && ([
     'text_encoder', 'text_encoder_2', 'vae_decoder', 'vae_encoder', 'unet', 'control-unet', 'refiner', 'safety_checker', 'mmdit',
 ]));
 const CHUNKABLE = (/* unused pure expression or super */ null && (['unet', 'control-unet', 'refiner']));
 /** Package file name -> the part it belongs to (PSNR part names: chunks as `<part>_chunks`). */
 function partsByPackage(o) {
     const map = new Map();
-    for (const part of PACKAGE_PARTS)
+    for (const part of packages_PACKAGE_PARTS)
         map.set(packageName(o.modelVersion, part), part);
     for (const part of CHUNKABLE) {
         for (const n of [1, 2])
@@ -44653,6 +45054,71 @@ function expectationsForBundle(asked) {
         quantize: asked.quantizeNbits === undefined ? undefined : { nbits: asked.quantizeNbits, models: quantizedModels(asked.controlnets) },
         attention: kind === 'sd3' ? undefined : asked.attention,
     };
+}
+
+;// CONCATENATED MODULE: ./src/verify/bundle/metadata.ts
+
+const isObject = (value) => typeof value === 'object' && value !== null && !Array.isArray(value);
+function histogramOf(value) {
+    if (!isObject(value))
+        return {};
+    return Object.fromEntries(Object.entries(value).filter((entry) => typeof entry[1] === 'number'));
+}
+/** `"[1, 3, 512, 512]"` -> [1, 3, 512, 512]; undefined for anything else. */
+function parseShape(text) {
+    const match = /^\s*\[([\d\s,]*)\]\s*$/.exec(text);
+    if (!match)
+        return undefined;
+    const parts = (match[1] ?? '').split(',').map((p) => p.trim());
+    if (parts.length === 1 && parts[0] === '')
+        return [];
+    if (parts.some((p) => !/^\d+$/.test(p)))
+        return undefined;
+    return parts.map(Number);
+}
+function metadata_readMetadata(text) {
+    let parsed;
+    try {
+        parsed = JSON.parse(text);
+    }
+    catch (error) {
+        return { ok: false, problem: `is not valid JSON (${errorMessage(error)})` };
+    }
+    // Mochi Diffusion decodes an array and refuses anything but exactly one entry.
+    if (!Array.isArray(parsed) || parsed.length !== 1 || !isObject(parsed[0])) {
+        return { ok: false, problem: 'is not the JSON array of one object that coremlcompiler writes' };
+    }
+    const entry = parsed[0];
+    const histogram = histogramOf(entry.mlProgramOperationTypeHistogram);
+    const functionOps = Array.isArray(entry.functions)
+        ? entry.functions.flatMap((f) => (isObject(f) ? Object.keys(histogramOf(f.mlProgramOperationTypeHistogram)) : []))
+        : [];
+    const inputs = (Array.isArray(entry.inputSchema) ? entry.inputSchema : []).filter(isObject).map((input) => {
+        const shapeText = typeof input.shape === 'string' ? input.shape : undefined;
+        return { name: typeof input.name === 'string' ? input.name : '', shapeText, shape: shapeText === undefined ? undefined : parseShape(shapeText) };
+    });
+    return {
+        ok: true,
+        metadata: {
+            modelType: isObject(entry.modelType) && typeof entry.modelType.name === 'string' ? entry.modelType.name : undefined,
+            histogram,
+            allOps: [...new Set([...Object.keys(histogram), ...functionOps])],
+            storagePrecision: typeof entry.storagePrecision === 'string' ? entry.storagePrecision : undefined,
+            inputs,
+        },
+    };
+}
+/**
+ * Palettized weights, as --quantize-nbits makes them: `constexprLutToDense` ops (whatever the
+ * opset prefix) or `Palettized (N bits)` in storagePrecision. `bits` lists every N named there.
+ */
+function metadata_palettization(m) {
+    const bits = [...(m.storagePrecision ?? '').matchAll(/Palettized \((\d+) bits?\)/g)].map((match) => Number(match[1]));
+    const palettized = bits.length > 0 || m.allOps.some((op) => /(^|\.)constexprLutToDense$/.test(op));
+    return { palettized, bits: [...new Set(bits)].sort((a, b) => a - b) };
+}
+function metadata_inputNamed(m, name) {
+    return m.inputs.find((input) => input.name === name);
 }
 
 ;// CONCATENATED MODULE: ./src/verify/bundle/check.ts
@@ -45150,12 +45616,13 @@ function renderSkipped(verdictLine) {
 
 
 
+
 /** The step summary when the runner keeps one (RunnerContext.stepSummary: GITHUB_STEP_SUMMARY is set), else the log. */
 async function writeStepSummary(markdown, stepSummary) {
     if (stepSummary)
         await summary.addRaw(markdown).write();
     else
-        info(markdown);
+        log_info(markdown);
 }
 /** The main action's summary: the run report, with the packages output-dir holds now. */
 async function writeSummary(config, report) {
@@ -45167,11 +45634,12 @@ async function writeSummary(config, report) {
 ;// CONCATENATED MODULE: ./src/halt.ts
 
 
+
 /**
  * A stage's reason to end the run where it stands, before anything after it runs: each error is
  * annotated under `title` and the step fails with `message`. The entry's catch reports it.
  */
-class Halt extends Error {
+class halt_Halt extends Error {
     errors;
     title;
     constructor(errors, title, message = errors.join('\n')) {
@@ -45181,16 +45649,201 @@ class Halt extends Error {
         this.name = 'Halt';
     }
     report() {
-        this.errors.forEach((e) => error(e, { title: this.title }));
-        setFailed(this.message);
+        this.errors.forEach((e) => error(scrubSecrets(e), { title: this.title }));
+        setFailed(scrubSecrets(this.message));
     }
 }
 /** The entries' last catch: a Halt as its stage said, anything else as its message. */
 function failRun(error) {
-    if (error instanceof Halt)
+    if (error instanceof halt_Halt)
         error.report();
     else
-        setFailed(errorMessage(error));
+        setFailed(error_errorMessage(error));
+}
+
+;// CONCATENATED MODULE: external "node:child_process"
+const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
+;// CONCATENATED MODULE: external "node:string_decoder"
+const external_node_string_decoder_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:string_decoder");
+;// CONCATENATED MODULE: ./src/process.ts
+
+
+
+/**
+ * Runs argv without a shell, streaming its output. Never rejects for a failing process: the
+ * exit code, signal and tail are the caller's to judge. A process that cannot start at all
+ * (ENOENT) is reported as exit code 127 with the error in the tail.
+ */
+function runProcess(argv, options) {
+    const [command, ...args] = argv;
+    if (command === undefined)
+        throw new Error('runProcess: empty argv');
+    const started = Date.now();
+    const tailLimit = options.tailLines ?? 200;
+    const tail = [];
+    let partial = '';
+    const keep = (text) => {
+        const pieces = (partial + text).split(/\r\n|\r|\n/);
+        partial = pieces.pop() ?? '';
+        for (const piece of pieces)
+            if (piece.trim() !== '')
+                tail.push(piece);
+        if (tail.length > tailLimit)
+            tail.splice(0, tail.length - tailLimit);
+    };
+    // The echo is the child's text: no line of it may be read as a workflow command (log.ts).
+    const pause = new CommandPause();
+    let lastEcho = '\n';
+    return new Promise((resolve) => {
+        const child = spawn(command, args, { cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });
+        const handle = (stream) => {
+            const decoder = new StringDecoder('utf8');
+            stream.on('data', (data) => {
+                const text = decoder.write(data);
+                if (options.echo !== false && text !== '') {
+                    pause.start();
+                    process.stdout.write(text);
+                    lastEcho = text;
+                }
+                keep(text);
+                options.onOutput?.(text);
+            });
+        };
+        handle(child.stdout);
+        handle(child.stderr);
+        let spawnError;
+        child.on('error', (error) => {
+            spawnError = error;
+        });
+        child.on('close', (code, signal) => {
+            pause.stop(lastEcho.endsWith('\n'));
+            if (partial.trim() !== '')
+                tail.push(partial);
+            if (spawnError)
+                tail.push(`${command}: ${spawnError.message}`);
+            resolve({
+                exitCode: spawnError && code === null ? 127 : code,
+                signal: spawnError ? null : signal,
+                tail,
+                durationMs: Date.now() - started,
+            });
+        });
+    });
+}
+/**
+ * What a child process may see of the runner's environment, one list: names, and prefixes ending
+ * in `_` or `*`. Everything else is left out: the runner's own credentials (ACTIONS_RUNTIME_TOKEN,
+ * ACTIONS_RESULTS_URL, ACTIONS_CACHE_URL, ACTIONS_ID_TOKEN_REQUEST_TOKEN/URL: with them a process
+ * could write the caches later runs restore), GITHUB_TOKEN, the GITHUB_* file commands
+ * (GITHUB_ENV, GITHUB_PATH, GITHUB_OUTPUT: a process could set the next steps' environment), the
+ * raw inputs (INPUT_*), and HF_TOKEN unless the process reads the Hub (`hubToken`).
+ */
+const CHILD_ENV_ALLOWED = (/* unused pure expression or super */ null && ([
+    // The system: where programs are, who and where the user is, text, time zone, terminal.
+    'PATH', 'HOME', 'USER', 'LOGNAME', 'SHELL', 'TMPDIR', 'TMP', 'TEMP', 'LANG', 'LANGUAGE', 'LC_*', 'TZ', 'TERM',
+    'LD_LIBRARY_PATH', 'DYLD_FALLBACK_LIBRARY_PATH', 'DEVELOPER_DIR', 'SDKROOT', 'MACOSX_DEPLOYMENT_TARGET',
+    // The network: proxies and the CA bundles of Python (ssl, requests, pip, curl).
+    'HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY', 'ALL_PROXY', 'http_proxy', 'https_proxy', 'no_proxy', 'all_proxy',
+    'SSL_CERT_FILE', 'SSL_CERT_DIR', 'REQUESTS_CA_BUNDLE', 'CURL_CA_BUNDLE', 'NODE_EXTRA_CA_CERTS',
+    // The runner's folders (not its credentials).
+    'RUNNER_TEMP', 'RUNNER_TOOL_CACHE', 'RUNNER_OS', 'RUNNER_ARCH', 'CI',
+    // Python, conda and pip; building a wheel from source.
+    'PYTHON*', 'CONDA*', 'MAMBA*', 'PIP_*', 'VIRTUAL_ENV', 'CC', 'CXX', 'CFLAGS', 'CXXFLAGS', 'CPPFLAGS', 'LDFLAGS', 'ARCHFLAGS', 'SOURCE_DATE_EPOCH',
+    // The Hub's and the libraries' settings (not the token: see hubToken).
+    'HF_ENDPOINT', 'HF_HOME', 'HF_HUB_*', 'HUGGINGFACE_HUB_CACHE', 'HF_DATASETS_OFFLINE', 'TRANSFORMERS_*', 'DIFFUSERS_*', 'XDG_CACHE_HOME', 'TORCH_HOME',
+    'OMP_NUM_THREADS', 'MKL_NUM_THREADS', 'KMP_*', 'PYTORCH_*', 'TOKENIZERS_PARALLELISM', 'COREMLTOOLS_*',
+    // The Python helpers' loaders (python/helper_common.py) and the test stand-in's knobs (test/standin/README.md).
+    'PREPARE_FP16_LOADER', 'SINGLE_FILE_LOADER', 'STANDIN_*',
+]));
+/** The Hub tokens huggingface_hub reads: only for a process that reads the Hub. */
+const HUB_TOKEN_NAMES = (/* unused pure expression or super */ null && (['HF_TOKEN', 'HUGGING_FACE_HUB_TOKEN']));
+/** Pure: whether a variable is on the list. */
+function childMayInherit(name) {
+    return CHILD_ENV_ALLOWED.some((entry) => (entry.endsWith('*') ? name.startsWith(entry.slice(0, -1)) : name === entry));
+}
+/** Pure: the allow-listed part of `from`, then `extra` (the action's own settings for the child). */
+function allowedEnvironment(from, extra = {}, hubToken) {
+    const env = {};
+    for (const [key, value] of Object.entries(from))
+        if (value !== undefined && childMayInherit(key))
+            env[key] = value;
+    for (const [key, value] of Object.entries(extra))
+        if (!HUB_TOKEN_NAMES.includes(key))
+            env[key] = value;
+    if (hubToken)
+        env.HF_TOKEN = hubToken;
+    return env;
+}
+/**
+ * The environment for a child process: the allow-listed part of the runner's, plus `extra`.
+ * `hubToken`: the Hub token, for a process that reads the Hub (the converter, the fp16 copy); any
+ * other process gets no HF_TOKEN, whatever the runner's environment holds.
+ */
+function process_childEnvironment(extra = {}, hubToken) {
+    return allowedEnvironment(process.env, extra, hubToken);
+}
+
+;// CONCATENATED MODULE: ./src/inputs/read.ts
+
+
+
+
+
+
+
+
+
+
+
+/** The folder holding action.yml: dist/index.js lives one level below it. */
+function actionRoot() {
+    return path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+}
+const read_isDirectory = (p) => existsSync(p) && statSync(p).isDirectory();
+const isFile = (p) => existsSync(p) && statSync(p).isFile();
+/** A path through symlinks: the real path of its nearest existing ancestor, then the rest as written. */
+function realPathOf(p) {
+    const absolute = external_node_path_namespaceObject.resolve(p);
+    let existing = absolute;
+    while (!(0,external_node_fs_namespaceObject.existsSync)(existing) && external_node_path_namespaceObject.dirname(existing) !== existing)
+        existing = external_node_path_namespaceObject.dirname(existing);
+    try {
+        return external_node_path_namespaceObject.join((0,external_node_fs_namespaceObject.realpathSync)(existing), external_node_path_namespaceObject.relative(existing, absolute));
+    }
+    catch {
+        return absolute;
+    }
+}
+/** Runs the `python` input with -c (argv, no shell, a timeout, the allow-listed environment without any token). */
+function probePython(file) {
+    const result = spawnSync(file, ['-c', PROBE_CODE], { encoding: 'utf8', timeout: PROBE_TIMEOUT_MS, env: childEnvironment(), stdio: ['ignore', 'pipe', 'ignore'], shell: false });
+    const error = result.error?.code ?? (result.signal ? 'ETIMEDOUT' : undefined);
+    return { status: result.status, stdout: result.stdout ?? '', error };
+}
+/**
+ * The thin part: masks the tokens as given (whole, and in the pieces a newline would split them
+ * into), then reads the runner's inputs and environment and parses them purely.
+ */
+function readInputs() {
+    for (const name of SECRET_INPUTS)
+        maskSecret(core.getInput(name));
+    maskSecret(process.env.HF_TOKEN);
+    return parseInputs((name) => core.getInput(name), { env: process.env, actionRoot: actionRoot(), isDirectory: read_isDirectory, isFile, realPath: realPathOf, probePython });
+}
+/**
+ * The inputs stage: the one Config the stages below read, its secrets masked in the logs. Bad
+ * input halts the run before anything is installed, each problem annotated.
+ */
+function readConfig(parsed = readInputs()) {
+    // Masked before the first line is written.
+    parsed.secrets.forEach(maskSecret);
+    parsed.warnings.forEach((w) => core.warning(w));
+    if (!parsed.config) {
+        throw new Halt(parsed.errors, 'Invalid input', `${parsed.errors.length} input problem(s), nothing was installed or run:\n- ${parsed.errors.join('\n- ')}`);
+    }
+    const config = parsed.config;
+    [config.hfToken, config.publish.githubToken, config.publish.hub?.token].forEach(maskSecret);
+    return config;
 }
 
 ;// CONCATENATED MODULE: ./src/plan-entry.ts
@@ -45209,12 +45862,15 @@ function failRun(error) {
 
 
 
+
+
+
 // plan/action.yml: the list of models and variants as a matrix for the main action. Thin: the
 // decisions are src/matrix/ (the list and the matrix) and src/refresh/ (what is current).
 const plan_entry_isDirectory = (p) => (0,external_node_fs_namespaceObject.existsSync)(p) && (0,external_node_fs_namespaceObject.statSync)(p).isDirectory();
-const isFile = (p) => (0,external_node_fs_namespaceObject.existsSync)(p) && (0,external_node_fs_namespaceObject.statSync)(p).isFile();
+const plan_entry_isFile = (p) => (0,external_node_fs_namespaceObject.existsSync)(p) && (0,external_node_fs_namespaceObject.statSync)(p).isFile();
 /** dist/plan/index.js lives two levels below the action's root. */
-const actionRoot = external_node_path_namespaceObject.resolve(external_node_path_namespaceObject.dirname((0,external_node_url_.fileURLToPath)(import.meta.url)), '..', '..');
+const plan_entry_actionRoot = external_node_path_namespaceObject.resolve(external_node_path_namespaceObject.dirname((0,external_node_url_.fileURLToPath)(import.meta.url)), '..', '..');
 /** One resolve per model and revision, however many variants share it. */
 class MemoHubClient extends HubClient {
     seen = new Map();
@@ -45233,18 +45889,17 @@ function fail(errors) {
     setFailed(`${errors.length} problem(s) in the plan's inputs:\n- ${errors.join('\n- ')}`);
 }
 async function run() {
-    const parsed = parsePlanInputs((name) => getInput(name), { env: process.env, isFile, readFile: (p) => (0,external_node_fs_namespaceObject.readFileSync)(p, 'utf8') });
+    // The tokens as given are masked (whole and in pieces) before anything is logged.
+    [getInput('hf-token'), getInput('github-token'), process.env.HF_TOKEN].forEach(secrets_maskSecret);
+    const parsed = parsePlanInputs((name) => getInput(name), { env: process.env, isFile: plan_entry_isFile, readFile: (p) => (0,external_node_fs_namespaceObject.readFileSync)(p, 'utf8'), realPath: realPathOf });
+    parsed.secrets.forEach(secrets_maskSecret);
     if (!parsed.config)
         return fail(parsed.errors);
     const plan = parsed.config;
-    if (plan.hfToken)
-        core_setSecret(plan.hfToken);
-    if (plan.githubToken)
-        core_setSecret(plan.githubToken);
     const list = parseModelList(plan.listText, plan.listSource);
     if (!list.models)
         return fail(list.errors);
-    const built = buildMatrix(list.models, { presets: plan.presets, releaseTag: plan.releaseTag }, { env: process.env, actionRoot, isDirectory: plan_entry_isDirectory, isFile });
+    const built = buildMatrix(list.models, { presets: plan.presets, releaseTag: plan.releaseTag }, { env: process.env, actionRoot: plan_entry_actionRoot, isDirectory: plan_entry_isDirectory, isFile: plan_entry_isFile });
     built.warnings.forEach((w) => warning(w));
     if (!built.entries)
         return fail(built.errors);
@@ -45259,7 +45914,7 @@ async function run() {
             reader = await ReleaseReader.open(plan.githubToken, built.entries[0].config.publish.github);
         }
         catch (error) {
-            warning(`skip-if-unchanged cannot read the releases (${errorMessage(error)}): every entry stays in the matrix.`);
+            warning(`skip-if-unchanged cannot read the releases (${error_errorMessage(error)}): every entry stays in the matrix.`);
         }
         for (const entry of built.entries) {
             if (!reader || entry.releaseTag === undefined) {
@@ -45269,7 +45924,7 @@ async function run() {
             const models = await resolveModels(entry.config, hub);
             const { verdict } = await decideRefresh(entry.config, models, entry.releaseTag, reader);
             const lines = describeVerdict(verdict);
-            info(`${entry.matrix.name}: ${lines.join('\n  ')}`);
+            log_info(`${entry.matrix.name}: ${lines.join('\n  ')}`);
             rows.push(`| ${entry.matrix.name} | ${entry.releaseTag} | ${verdict.current ? 'unchanged: skipped' : `converts: ${verdict.reason}`} |`);
             if (verdict.current)
                 skipped.push({ entry, line: lines[0] ?? '' });
@@ -45282,7 +45937,7 @@ async function run() {
     setPlanOutput('count', kept.length);
     setPlanOutput('skipped', skipped.map((s) => s.entry.matrix['artifact-name'] ?? ''));
     const keys = [...new Set(kept.flatMap((e) => Object.keys(e.matrix)))].filter((k) => k !== 'name' && k !== 'variant');
-    info(`Matrix: ${kept.length} job(s)${skipped.length > 0 ? `, ${skipped.length} skipped as unchanged` : ''}. ` + `Pass these keys to the main action in the job's \`with:\` (\${{ matrix.<key> }}): ${keys.join(', ')}.`);
+    log_info(`Matrix: ${kept.length} job(s)${skipped.length > 0 ? `, ${skipped.length} skipped as unchanged` : ''}. ` + `Pass these keys to the main action in the job's \`with:\` (\${{ matrix.<key> }}): ${keys.join(', ')}.`);
     const markdown = [
         `## Plan: ${kept.length} job(s)${skipped.length > 0 ? `, ${skipped.length} unchanged` : ''}`,
         '',

@@ -35744,21 +35744,112 @@ function vocabulary_compiledResources(modelVersion, controlnets) {
 function quantizedPackages(modelVersion, controlnets) {
     return [...QUANTIZED_PARTS.map((part) => vocabulary_packageName(modelVersion, part)), ...controlnets.map(vocabulary_controlNetPackageName)];
 }
+/** The package parts torch2coreml names `Stable_Diffusion_version_<model>_<part>.mlpackage`. */
+const PACKAGE_PARTS = ['text_encoder', 'text_encoder_2', 'vae_decoder', 'vae_encoder', 'unet', 'control-unet', 'refiner', 'safety_checker', 'mmdit'];
+/** chunk_mlprogram's names: `<source stem>_chunk1`, `_chunk2`, or `_chunked_pipeline` (merge-chunks-in-pipeline-model). */
+const CHUNK_SUFFIXES = ['_chunk1', '_chunk2', '_chunked_pipeline'];
+/** What DiffusionKit saves in -o under SD3 before the converter opens it. */
+const DIFFUSIONKIT_PACKAGES = (/* unused pure expression or super */ null && (['MultiModalDiffusionTransformer.mlpackage', 'VAEDecoder.mlpackage']));
+const escapeRegExp = (text) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const CONVERTER_PACKAGE_NAME = new RegExp(`^Stable_Diffusion_version_.+_(${PACKAGE_PARTS.map(escapeRegExp).join('|')})(${CHUNK_SUFFIXES.join('|')})?${escapeRegExp(vocabulary_PACKAGE_SUFFIX)}$`);
+const CONTROLNET_PACKAGE_NAME = new RegExp(`^ControlNet_.+${escapeRegExp(vocabulary_PACKAGE_SUFFIX)}$`);
+/**
+ * Pure: whether an entry of -o (a path relative to it, `/`-separated) is one the converter makes,
+ * by its own names: the part packages and their chunks, ControlNet packages, DiffusionKit's, and
+ * in Resources the compiled models (Resources/controlnet/ too), T5's files and the tokenizer
+ * files. The action removes nothing else in -o (src/convert/snapshot.ts removeConverterEntries).
+ */
+function isConverterEntry(entry) {
+    const parts = entry.split(/[\\/]/);
+    if (parts.some((p) => p === '' || p === '.' || p === '..'))
+        return false;
+    if (parts.length === 1) {
+        const [name = ''] = parts;
+        return CONVERTER_PACKAGE_NAME.test(name) || CONTROLNET_PACKAGE_NAME.test(name) || DIFFUSIONKIT_PACKAGES.includes(name);
+    }
+    if (parts[0] !== vocabulary_RESOURCES_DIR)
+        return false;
+    if (parts.length === 2) {
+        const name = parts[1] ?? '';
+        const compiled = RESOURCE_NAMES.map(([, n]) => `${n}${COMPILED_SUFFIX}`);
+        return [...compiled, ...vocabulary_T5_RESOURCES, ...TOKENIZER_FILES].includes(name);
+    }
+    return parts.length === 3 && parts[1] === CONTROLNET_RESOURCES_DIR && (parts[2] ?? '').endsWith(COMPILED_SUFFIX) && (parts[2] ?? '').length > COMPILED_SUFFIX.length;
+}
 
 ;// CONCATENATED MODULE: ./src/inputs/fields.ts
 
+/** C0 controls (CR, LF, NUL and the rest) and DEL: none may start a log line, split a header or hide in a name. */
+// eslint-disable-next-line no-control-regex -- finding control characters is the point
+const CONTROL = /[\u0000-\u001f\u007f]/;
+/** Pure: why a raw input value cannot be used at all (its value is never quoted), or undefined. */
+function screenProblem(value, shape) {
+    if (shape.secret) {
+        // core.getInput trims; a token holds no white space anywhere (a pasted newline would split it in two halves).
+        if (CONTROL.test(value) || /\s/.test(value))
+            return 'holds white space or a control character (a token never does: check how the secret was pasted); its value is not shown';
+        return undefined;
+    }
+    const rest = shape.lines ? value.replace(/\r?\n/g, '') : value;
+    const rest2 = shape.tabs ? rest.replaceAll('\t', '') : rest;
+    if (CONTROL.test(rest2)) {
+        return `holds a control character (CR, LF, NUL, another C0 character or DEL)${shape.lines ? ' other than a line break' : ''}, which could start a line of the log or split a name; its value is not shown`;
+    }
+    if (!shape.freeText && urlWithCredentials(value)) {
+        return 'holds a URL with credentials (user:password@ or token@ before the host): they would be copied into logs, the release notes and the manifest. Give the token through hf-token or the tool\'s own configuration instead; the value is not shown';
+    }
+    return undefined;
+}
+/** Pure: a URL that carries user information (`scheme://user[:password]@host`). */
+function urlWithCredentials(value) {
+    return /[a-z][a-z0-9+.-]*:\/\/[^/?#\s@]*@/i.test(value);
+}
+/** Plain decimal numbers: digits, an optional fraction; no hex, exponent, sign or spaces (`0x28` is refused, not read as 40). */
+const PLAIN_DECIMAL = /^\d+(\.\d+)?$/;
+/** Plain decimal with an optional minus (a LoRA scale may be negative). */
+const SIGNED_DECIMAL = /^-?\d+(\.\d+)?$/;
 /**
  * Typed readers for single inputs (of action.yml by default; N names those of another action
  * file). Each reader records a message naming the input and saying what is accepted, and returns
- * undefined, so that every bad input is reported in one go.
+ * undefined, so that every bad input is reported in one go. Every raw value is screened first
+ * (screenProblem): a refused value reads as empty, and is reported once, without its value.
  */
 class FieldReader {
-    raw;
     errors = [];
-    constructor(raw) {
-        this.raw = raw;
+    /** Inputs whose raw value was refused: later messages about them are left out (they would quote it). */
+    refused = new Set();
+    raw;
+    /** The tokens as given (only those that passed the screen), to be masked before anything is logged. */
+    secrets = [];
+    constructor(raw, screen = {}) {
+        const seen = new Set();
+        this.raw = (name) => {
+            const value = raw(name);
+            const problem = screenProblem(value.trim(), {
+                lines: screen.lines?.has(name) ?? false,
+                tabs: screen.tabs?.has(name) ?? false,
+                secret: screen.secrets?.has(name) ?? false,
+                freeText: screen.freeText?.has(name) ?? false,
+            });
+            if (!seen.has(name)) {
+                seen.add(name);
+                if (problem) {
+                    this.fail(name, `${problem}.`);
+                    this.refused.add(name);
+                }
+                else if (screen.secrets?.has(name) && value.trim() !== '')
+                    this.secrets.push(value.trim());
+            }
+            return problem ? '' : value;
+        };
+    }
+    /** Whether an input's raw value was refused by the screen. */
+    wasRefused(name) {
+        return this.refused.has(name);
     }
     fail(name, message) {
+        if (this.refused.has(name))
+            return undefined;
         this.errors.push(`Input \`${name}\` ${message}`);
         return undefined;
     }
@@ -35805,9 +35896,9 @@ class FieldReader {
         const value = this.text(name);
         if (value === '')
             return fallback;
-        const n = Number(value);
+        const n = PLAIN_DECIMAL.test(value) ? Number(value) : NaN;
         if (!Number.isFinite(n) || n <= 0) {
-            this.fail(name, `must be a positive number of dB, got ${JSON.stringify(value)}.`);
+            this.fail(name, `must be a positive number of dB in plain decimal (such as 35 or 37.5), got ${JSON.stringify(value)}.`);
             return fallback;
         }
         return n;
@@ -35825,6 +35916,9 @@ class FieldReader {
         }
         if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:')) {
             return this.fail(name, `must be an http(s) URL, got ${JSON.stringify(value)}.`);
+        }
+        if (url.username !== '' || url.password !== '') {
+            return this.fail(name, 'must be a URL without credentials (user:password@ before the host): the URL is passed to the converter and appears in its log; the value is not shown.');
         }
         return value;
     }
@@ -35852,6 +35946,100 @@ function isHubId(value) {
 function resolveIn(workspace, value) {
     return path.resolve(workspace, value);
 }
+
+;// CONCATENATED MODULE: ./src/inputs/names.ts
+/** Every input of action.yml, declared once; a unit test keeps this list and action.yml in step. */
+const INPUT_NAMES = (/* unused pure expression or super */ null && ([
+    'model-version',
+    'model-config',
+    'lora',
+    'allow-pickle',
+    'preset',
+    'convert-text-encoder',
+    'convert-vae-decoder',
+    'convert-vae-encoder',
+    'convert-unet',
+    'convert-safety-checker',
+    'convert-mmdit',
+    'convert-controlnet',
+    'refiner-version',
+    'custom-vae-version',
+    'compute-unit',
+    'latent-h',
+    'latent-w',
+    'text-token-sequence-length',
+    'text-encoder-hidden-size',
+    'attention-implementation',
+    'check-output-correctness',
+    'chunk-unet',
+    'quantize-nbits',
+    'unet-support-controlnet',
+    'unet-batch-one',
+    'include-t5',
+    'bundle-resources-for-swift-cli',
+    'text-encoder-vocabulary-url',
+    'text-encoder-merges-url',
+    'text-encoder-t5-url',
+    'text-encoder-t5-config-url',
+    'text-encoder-t5-data-url',
+    'min-deployment-target',
+    'xl-version',
+    'sd3-version',
+    'output-dir',
+    'extra-args',
+    'hf-token',
+    'python-version',
+    'python',
+    'ml-stable-diffusion',
+    'pip-constraints',
+    'min-psnr',
+    'psnr-thresholds',
+    'quantized-min-psnr',
+    'process-per-component',
+    'dry-run',
+    'verify-bundle',
+    'prepare-fp16',
+    'model-revision',
+    'cache',
+    'cache-outputs',
+    'skip-if-unchanged',
+    'package',
+    'asset-prefix',
+    'compression-level',
+    'max-asset-size',
+    'upload-artifact',
+    'artifact-name',
+    'retention-days',
+    'release-tag',
+    'release-name',
+    'release-notes',
+    'draft',
+    'prerelease',
+    'github-token',
+    'overwrite-assets',
+    'hub-repo',
+    'hub-token',
+    'hub-private',
+    'hub-revision',
+    'hub-path-in-repo',
+]));
+/** Inputs of verify/action.yml, the standalone bundle check (src/outputs.ts has the outputs of all three). */
+const VERIFY_INPUT_NAMES = (/* unused pure expression or super */ null && (['path', 'model-kind', 'attention-implementation', 'quantize-nbits', 'chunked', 'controlnets']));
+/** Inputs of plan/action.yml, the matrix planner for many models and variants. */
+const PLAN_INPUT_NAMES = (/* unused pure expression or super */ null && (['models', 'preset', 'release-tag', 'skip-if-unchanged', 'hf-token', 'github-token']));
+/** Inputs of action.yml read one item a line: a line break separates items there, and is no control character. */
+const LINE_INPUTS = new Set(['extra-args', 'lora', 'psnr-thresholds', 'release-notes', 'convert-controlnet']);
+/** Tokens: masked, never quoted, refused with any white space or control character. */
+const SECRET_INPUTS = new Set(['hf-token', 'github-token', 'hub-token']);
+/** Free text for the release page (Markdown): tabs allowed, and a URL in it is the user's text. */
+const FREE_TEXT_INPUTS = new Set(['release-notes', 'release-name']);
+const MAIN_INPUT_SCREEN = { lines: LINE_INPUTS, tabs: new Set(['release-notes']), secrets: SECRET_INPUTS, freeText: FREE_TEXT_INPUTS };
+const PLAN_INPUT_SCREEN = {
+    lines: new Set(['models', 'preset']),
+    tabs: new Set(['models']),
+    secrets: new Set(['hf-token', 'github-token']),
+};
+const VERIFY_INPUT_SCREEN = { lines: new Set(['controlnets']) };
 
 ;// CONCATENATED MODULE: ./src/converter/order.ts
 /**
@@ -36023,8 +36211,9 @@ function expectationsForBundle(asked) {
 
 
 
+
 function parseVerifyInputs(raw, ctx) {
-    const read = new FieldReader(raw);
+    const read = new FieldReader(raw, VERIFY_INPUT_SCREEN);
     const workspace = ctx.env.GITHUB_WORKSPACE ?? process.cwd();
     const given = read.text('path');
     const resolved = external_node_path_namespaceObject.resolve(workspace, given);
@@ -36089,10 +36278,69 @@ const CLIP_VOCAB_SIZE = 49408;
 const CLIP_SPECIAL_TOKENS = ['<|startoftext|>', '<|endoftext|>'];
 const MOCHI = 'Mochi Diffusion';
 
+;// CONCATENATED MODULE: ./src/secrets.ts
+
+/**
+ * The tokens of a run (hf-token, github-token, hub-token, the plan's): masked in the runner's log
+ * before the first line is written, and scrubbed from any error text before it is logged. The
+ * runner masks whole values only, so a value is masked whole and in the pieces white space or a
+ * control character would split it into (a token holding one is refused, but its halves must not
+ * show either).
+ */
+const known = new Set();
+/** The shortest piece of a split token that is masked on its own (shorter pieces tell nothing). */
+const MIN_PIECE = 4;
+/** Pure: what to mask for a value: itself, and each piece between white space or control characters. */
+function maskedForms(value) {
+    const whole = value.trim();
+    if (whole === '')
+        return [];
+    // eslint-disable-next-line no-control-regex -- finding control characters is the point
+    const pieces = whole.split(/[\s\u0000-\u001f\u007f]+/).filter((p) => p.length >= MIN_PIECE);
+    return [...new Set([whole, ...pieces])];
+}
+/** Masks a token (and its pieces) in the runner's log, and remembers it for scrubSecrets. */
+function maskSecret(value) {
+    for (const form of maskedForms(value ?? '')) {
+        if (known.has(form))
+            continue;
+        known.add(form);
+        core.setSecret(form);
+    }
+}
+/** Credentials in text of HTTP errors: Authorization headers, bearer tokens, and the token forms of GitHub and Hugging Face. */
+const CREDENTIAL_PATTERNS = [
+    [/(authorization["']?\s*[:=]\s*["']?)((?:bearer|token|basic)\s+)?[^\s"',;}]+/gi, '$1$2***'],
+    // A word after `Bearer`/`token` that looks like a credential (long, with a digit), not prose.
+    [/\b(bearer|token)\s+(?=[A-Za-z0-9._~+/=-]*\d)[A-Za-z0-9._~+/=-]{16,}/gi, '$1 ***'],
+    // The shapes of GitHub and Hugging Face tokens (hf_ with no further `_`: hf_hub_download stays).
+    [/\b(gh[pousr]_|github_pat_)[A-Za-z0-9_]{20,}/g, '$1***'],
+    [/\bhf_[A-Za-z0-9]{20,}\b/g, 'hf_***'],
+    [/(\/\/)[^/\s@]+@/g, '$1***@'],
+];
+/** Pure: text with the given secrets (and their pieces) and any credential-shaped value replaced by ***. */
+function scrubText(text, secrets) {
+    let out = text;
+    const forms = [...secrets].flatMap(maskedForms).sort((a, b) => b.length - a.length);
+    for (const form of forms)
+        out = out.split(form).join('***');
+    for (const [pattern, replacement] of CREDENTIAL_PATTERNS)
+        out = out.replace(pattern, replacement);
+    return out;
+}
+/** Scrubs the run's known tokens and credential-shaped values from a text about to be logged. */
+function scrubSecrets(text) {
+    return scrubText(text, known);
+}
+
 ;// CONCATENATED MODULE: ./src/format/error.ts
-/** The text of anything thrown: an Error's message, else the value as a string. */
+
+/**
+ * The text of anything thrown: an Error's message, else the value as a string; scrubbed of the
+ * run's tokens and of Authorization values (an HTTP client's error may quote a header).
+ */
 function errorMessage(error) {
-    return error instanceof Error ? error.message : String(error);
+    return scrubSecrets(error instanceof Error ? error.message : String(error));
 }
 
 ;// CONCATENATED MODULE: ./src/verify/bundle/metadata.ts
@@ -36523,8 +36771,99 @@ function readBundle(dir) {
         mergesHead: (0,external_node_fs_namespaceObject.existsSync)(mergesPath) && (0,external_node_fs_namespaceObject.statSync)(mergesPath).isFile() ? head(mergesPath, MERGES_HEAD) : undefined,
     };
 }
+/**
+ * The entries below `root` that are symlinks leading out of it (or nowhere): a bundle that links
+ * its vocab.json to /etc/passwd or to the runner's files is refused, not read. Relative paths.
+ */
+function linksLeaving(root) {
+    const realRoot = (0,external_node_fs_namespaceObject.realpathSync)(root);
+    const leaving = [];
+    const walk = (rel) => {
+        for (const entry of (0,external_node_fs_namespaceObject.readdirSync)(external_node_path_namespaceObject.join(root, rel), { withFileTypes: true })) {
+            const child = rel ? `${rel}/${entry.name}` : entry.name;
+            const full = external_node_path_namespaceObject.join(root, child);
+            if ((0,external_node_fs_namespaceObject.lstatSync)(full).isSymbolicLink()) {
+                let target;
+                try {
+                    target = (0,external_node_fs_namespaceObject.realpathSync)(full);
+                }
+                catch {
+                    target = undefined;
+                }
+                const inside = target !== undefined && (target === realRoot || target.startsWith(realRoot + external_node_path_namespaceObject.sep));
+                if (!inside)
+                    leaving.push(child);
+                // A link inside the bundle is read where it points (walked there, not twice).
+            }
+            else if (entry.isDirectory())
+                walk(child);
+        }
+    };
+    walk('');
+    return leaving;
+}
+
+// EXTERNAL MODULE: external "node:crypto"
+var external_node_crypto_ = __nccwpck_require__(7598);
+;// CONCATENATED MODULE: ./src/log.ts
+
+
+
+/**
+ * Log lines that hold what the action does not control (input values, file names, what a server
+ * or the converter said) must not be read by the runner as workflow commands. The runner reads a
+ * command from any output line that, trimmed, starts with `::` (`::add-path::`, `::warning::`...)
+ * or, in the old form, `##[`; it splits lines at LF, CR and CRLF. @actions/core escapes the
+ * message of error/warning/notice/group (they follow the command), but core.info writes the text
+ * as it is: every info line goes through here instead.
+ */
+/** A line the runner would take as a command, once trimmed. */
+const COMMAND_START = /^\s*(::|##\[)/;
+/** What stands before such a line: visible, and not white space (the runner trims that away). */
+const NEUTRAL_PREFIX = '\u00b7 ';
+/** Pure: the text with every line that would start a workflow command prefixed, and CR alone made a line break. */
+function neutralise(text) {
+    return text
+        .split(/\r\n|\r|\n/)
+        .map((line) => (COMMAND_START.test(line) ? `${NEUTRAL_PREFIX}${line}` : line))
+        .join('\n');
+}
+/** core.info for text built from inputs, file names or answers: no line of it can start a command, no token shows. */
+function log_info(message) {
+    info(neutralise(scrubSecrets(message)));
+}
+/**
+ * Output of another program (pip, the converter, the Python helpers), echoed live: between
+ * `::stop-commands::<token>` and `::<token>::` the runner reads no workflow command at all, so a
+ * converter line that starts with `::` (or a model that makes it print one) stays text. The token
+ * is random per run and never given to the child, so the child cannot end the pause itself.
+ * Chosen over prefixing each line because the echo is a raw stream (tqdm frames joined by CR,
+ * lines split across chunks): wrapping it leaves the bytes as they are.
+ */
+class CommandPause {
+    write;
+    token = `coreml-action-${randomBytes(16).toString('hex')}`;
+    paused = false;
+    constructor(write = (text) => process.stdout.write(text)) {
+        this.write = write;
+    }
+    start() {
+        if (this.paused)
+            return;
+        this.paused = true;
+        this.write(`::stop-commands::${this.token}\n`);
+    }
+    /** Resumes commands; a partial last line of the child is ended first, so the resume stands on its own line. */
+    stop(endsWithNewline) {
+        if (!this.paused)
+            return;
+        this.paused = false;
+        this.write(`${endsWithNewline ? '' : '\n'}::${this.token}::\n`);
+    }
+}
 
 ;// CONCATENATED MODULE: ./src/verify/bundle/stage.ts
+
 
 
 
@@ -36536,7 +36875,7 @@ function readBundle(dir) {
 function verifyResources(dir, expectations, listing = readBundle(dir)) {
     startGroup(`Verify the bundle in ${dir}`);
     const report = checkBundle(listing, expectations);
-    info(`Facts the apps read: ${JSON.stringify(report.facts)}`);
+    log_info(`Facts the apps read: ${JSON.stringify(report.facts)}`);
     endGroup();
     for (const finding of report.findings) {
         const title = finding.app ? `Bundle check: what ${finding.app} reads` : 'Bundle check';
@@ -36840,14 +37179,14 @@ function sizes_directorySize(target) {
 
 
 
-const PACKAGE_PARTS = (/* unused pure expression or super */ null && ([
+const packages_PACKAGE_PARTS = (/* unused pure expression or super */ null && ([
     'text_encoder', 'text_encoder_2', 'vae_decoder', 'vae_encoder', 'unet', 'control-unet', 'refiner', 'safety_checker', 'mmdit',
 ]));
 const packages_CHUNKABLE = (/* unused pure expression or super */ null && (['unet', 'control-unet', 'refiner']));
 /** Package file name -> the part it belongs to (PSNR part names: chunks as `<part>_chunks`). */
 function partsByPackage(o) {
     const map = new Map();
-    for (const part of PACKAGE_PARTS)
+    for (const part of packages_PACKAGE_PARTS)
         map.set(packageName(o.modelVersion, part), part);
     for (const part of packages_CHUNKABLE) {
         for (const n of [1, 2])
@@ -36888,12 +37227,13 @@ function packages_listPackages(outputDir) {
 
 
 
+
 /** The step summary when the runner keeps one (RunnerContext.stepSummary: GITHUB_STEP_SUMMARY is set), else the log. */
 async function writeStepSummary(markdown, stepSummary) {
     if (stepSummary)
         await summary.addRaw(markdown).write();
     else
-        info(markdown);
+        log_info(markdown);
 }
 /** The main action's summary: the run report, with the packages output-dir holds now. */
 async function writeSummary(config, report) {
@@ -36903,6 +37243,7 @@ async function writeSummary(config, report) {
 }
 
 ;// CONCATENATED MODULE: ./src/halt.ts
+
 
 
 /**
@@ -36919,8 +37260,8 @@ class Halt extends Error {
         this.name = 'Halt';
     }
     report() {
-        this.errors.forEach((e) => error(e, { title: this.title }));
-        setFailed(this.message);
+        this.errors.forEach((e) => error(scrubSecrets(e), { title: this.title }));
+        setFailed(scrubSecrets(this.message));
     }
 }
 /** The entries' last catch: a Halt as its stage said, anything else as its message. */
@@ -36997,6 +37338,7 @@ const setPlanOutput = outputSetter(PLAN_OUTPUTS);
 
 
 
+
 // verify/action.yml: the bundle check on a folder or zip converted elsewhere. Thin.
 const verify_entry_isDirectory = (p) => (0,external_node_fs_namespaceObject.existsSync)(p) && (0,external_node_fs_namespaceObject.statSync)(p).isDirectory();
 const isFile = (p) => (0,external_node_fs_namespaceObject.existsSync)(p) && (0,external_node_fs_namespaceObject.statSync)(p).isFile();
@@ -37024,7 +37366,15 @@ async function run() {
     let root = config.path;
     if (config.isZip) {
         root = await extractZip(config.path, (0,external_node_fs_namespaceObject.mkdtempSync)(external_node_path_namespaceObject.join(config.temp, 'coreml-verify-')));
-        info(`Extracted ${config.path} into ${root}.`);
+        log_info(`Extracted ${config.path} into ${root}.`);
+    }
+    const leaving = linksLeaving(root);
+    if (leaving.length > 0) {
+        const message = `Input \`path\`: ${config.path} holds symlinks that lead out of it (or nowhere): ${leaving.slice(0, 10).join(', ')}${leaving.length > 10 ? ', ...' : ''}. A bundle is checked as the files it holds; copy the files in instead of linking them.`;
+        error(message, { title: 'Invalid input' });
+        setVerifyOutput('passed', false);
+        setFailed(message);
+        return;
     }
     const resources = findResources(root);
     if (!resources) {
@@ -37037,7 +37387,7 @@ async function run() {
     const listing = readBundle(resources);
     const kind = config.kind ?? detectKind(listing);
     if (!config.kind)
-        info(`model-kind is empty: the bundle looks like ${kind}.`);
+        log_info(`model-kind is empty: the bundle looks like ${kind}.`);
     const report = verifyResources(resources, expectationsForBundle({ ...config, kind }), listing);
     setVerifyOutput('passed', report.passed);
     setVerifyOutput('facts', report.facts);

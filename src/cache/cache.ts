@@ -5,6 +5,7 @@ import type { Config } from '../config.js';
 import { setOutput } from '../outputs.js';
 import type { CacheKey } from './keys.js';
 import { errorMessage } from '../format/error.js';
+import { info } from '../log.js';
 
 /**
  * The thin part around @actions/cache. A cache is an optimisation: a service that is down,
@@ -92,7 +93,7 @@ export async function restore(name: CacheName, paths: string[], key: CacheKey, o
     report.restoreMs = Date.now() - started;
     core.warning(`Restoring the ${name} cache failed, going on without it: ${errorMessage(error)}`);
   }
-  core.info(`${name} cache: ${report.restored}${report.matchedKey && report.restored === 'partial' ? ` (${report.matchedKey})` : ''}.`);
+  info(`${name} cache: ${report.restored}${report.matchedKey && report.restored === 'partial' ? ` (${report.matchedKey})` : ''}.`);
   return report;
 }
 

@@ -1,4 +1,3 @@
-import * as core from '@actions/core';
 import type { Config } from '../config.js';
 import type { Step } from '../plan/plan.js';
 import type { ConversionResult } from '../convert/run.js';
@@ -8,6 +7,7 @@ import { CACHE_NAMES, restore, save, type CacheReport } from './cache.js';
 import { outputsKey, type EnvironmentIdentity, type ResolvedModel } from './keys.js';
 import type { SingleFileCheck } from '../single-file/check.js';
 import { describeSource } from '../single-file/source.js';
+import { info } from '../log.js';
 
 /**
  * Pure: the options that determine the output folder's content, for its key. Paths are left out
@@ -52,7 +52,7 @@ export function outputsCacheBlocker(config: Config, models: readonly ResolvedMod
 export async function restoreOutputs(config: Config, models: ModelRevision[], identity: EnvironmentIdentity, singleFile?: SingleFileCheck): Promise<CacheReport | undefined> {
   const blocker = outputsCacheBlocker(config, models, singleFile);
   if (blocker) {
-    core.info(`Outputs cache not used: ${blocker}.`);
+    info(`Outputs cache not used: ${blocker}.`);
     return undefined;
   }
   const keyed = singleFile ? singleFileModels(singleFile) : [];

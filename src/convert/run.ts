@@ -1,18 +1,19 @@
-import { mkdirSync, renameSync, rmSync, statfsSync } from 'node:fs';
+import { mkdirSync, renameSync, statfsSync } from 'node:fs';
 import * as path from 'node:path';
 import * as core from '@actions/core';
 import type { Config } from '../config.js';
 import type { Step } from '../plan/plan.js';
 import { unetPart } from '../converter/order.js';
-import { stepArguments } from '../converter/commands.js';
+import { needsNoPipeline, stepArguments } from '../converter/commands.js';
 import { folderInputs } from '../converter/identity.js';
 import { diagnose, type Diagnosis } from '../converter/diagnose.js';
 import { ConverterLogParser, type ConverterEvent, type PsnrCheck } from '../converter/log.js';
 import { childEnvironment, runProcess } from '../process.js';
 import { prepareStep, quantizedAfter } from './decisions.js';
-import { diffSnapshots, takeSnapshot } from './snapshot.js';
+import { diffSnapshots, removeConverterEntries, takeSnapshot } from './snapshot.js';
 import { STATE_DIR, mergePsnr, readState, writeState, type OutputState } from './state.js';
 import { directorySize } from './sizes.js';
+import { info } from '../log.js';
 
 export interface PsnrResult extends PsnrCheck {
   /** The step that reported it, or `earlier run` for a part the converter skipped this time. */
@@ -62,10 +63,6 @@ function partTimes(timed: Array<{ at: number; event: ConverterEvent }>, unetName
   return times;
 }
 
-function removeEntries(outputDir: string, entries: string[]): void {
-  for (const entry of entries) rmSync(path.join(outputDir, entry), { recursive: true, force: true });
-}
-
 function diskFacts(outputDir: string) {
   try {
     const fs = statfsSync(outputDir);
@@ -101,7 +98,7 @@ export async function runConversion(
   const fresh: PsnrResult[] = [];
   let converterRejectedPsnr = false;
   let failure: ConversionFailure | undefined;
-  const env = childEnvironment({ ...hubEnv, HF_TOKEN: config.hfToken, PYTHONUNBUFFERED: '1' });
+  const settings = { ...hubEnv, PYTHONUNBUFFERED: '1' };
 
   for (const planned of steps) {
     if (failure) {
@@ -113,11 +110,11 @@ export async function runConversion(
     const step = planned.kind === 'torch2coreml' && prep.controlnets ? { ...planned, controlnets: prep.controlnets } : planned;
     const argv = [python, ...stepArguments(step, options)];
     if (prep.skip) {
-      core.info(`${step.label}: skipped, ${prep.skip}.`);
+      info(`${step.label}: skipped, ${prep.skip}.`);
       reports.push({ label: step.label, argv, status: 'skipped', note: prep.skip, durationMs: 0, partTimes: {} });
       continue;
     }
-    removeEntries(outputDir, prep.remove);
+    removeConverterEntries(outputDir, prep.remove);
     const started = takeSnapshot(outputDir);
     const hidden = path.join(outputDir, STATE_DIR, 'hidden');
     for (const entry of prep.hide) {
@@ -128,9 +125,11 @@ export async function runConversion(
     const parser = new ConverterLogParser({ unetPart: unetPart(options), chunkPart: step.kind === 'chunk' ? step.part : undefined });
     const timed: Array<{ at: number; event: ConverterEvent }> = [];
     core.startGroup(`${step.label}: ${argv.slice(1, 3).join(' ')}`);
+    // The token only for a process that loads a pipeline (reads the Hub): not chunking, quantizing or bundling.
+    const readsHub = step.kind === 'torch2coreml' && !needsNoPipeline(step);
     const result = await runProcess(argv, {
       cwd,
-      env,
+      env: childEnvironment(settings, readsHub ? config.hfToken : undefined),
       onOutput: (text) => parser.push(text).forEach((event) => timed.push({ at: Date.now(), event })),
     });
     parser.end().forEach((event) => timed.push({ at: Date.now(), event }));
@@ -161,8 +160,7 @@ export async function runConversion(
     } else {
       // Whatever the failed process created or was rewriting is incomplete: the converter
       // would skip it on the next run as if it were finished.
-      const removed = [...changes.added, ...changes.modified];
-      removeEntries(outputDir, removed);
+      const removed = removeConverterEntries(outputDir, [...changes.added, ...changes.modified]);
       state.quantized = state.quantized.filter((p) => !removed.includes(p));
       failure = { step: step.label, diagnosis: diagnose(result, diskFacts(outputDir)), removed };
     }

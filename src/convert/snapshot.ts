@@ -1,6 +1,6 @@
-import { readdirSync, statSync } from 'node:fs';
+import { lstatSync, readdirSync, realpathSync, rmSync, statSync } from 'node:fs';
 import * as path from 'node:path';
-import { COMPILED_SUFFIX, CONTROLNET_RESOURCES_DIR, PACKAGE_SUFFIX, RESOURCES_DIR } from '../converter/vocabulary.js';
+import { COMPILED_SUFFIX, CONTROLNET_RESOURCES_DIR, PACKAGE_SUFFIX, RESOURCES_DIR, isConverterEntry } from '../converter/vocabulary.js';
 
 /**
  * What the output folder holds: entry (relative path) -> a signature that changes when the
@@ -75,4 +75,40 @@ export function takeSnapshot(outputDir: string): Snapshot {
     }
   }
   return result;
+}
+
+/**
+ * Pure: which of `entries` (relative to -o) the action may remove: the converter's own names only
+ * (isConverterEntry), so that a user's file in -o, or -o pointed at a wrong folder, loses nothing.
+ */
+export function removableEntries(entries: readonly string[]): { remove: string[]; kept: string[] } {
+  const remove = entries.filter((e) => isConverterEntry(e));
+  return { remove, kept: entries.filter((e) => !remove.includes(e)) };
+}
+
+/** The real folder an entry lies in, when that is the entry's own folder inside -o (no symlink on the way), else undefined. */
+function confinedParent(outputDir: string, entry: string): string | undefined {
+  try {
+    const root = realpathSync(outputDir);
+    const expected = path.join(root, path.dirname(entry));
+    return realpathSync(path.join(outputDir, path.dirname(entry))) === expected && lstatSync(outputDir).isDirectory() ? expected : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The thin part: removes the entries of -o that the converter makes, and nothing else: an entry
+ * of another name, or one reached through a symlink out of -o, is kept. Returns what was removed.
+ */
+export function removeConverterEntries(outputDir: string, entries: readonly string[]): string[] {
+  const removed: string[] = [];
+  for (const entry of removableEntries(entries).remove) {
+    const parent = confinedParent(outputDir, entry);
+    if (!parent) continue;
+    // rm takes a symlink itself away, never what it points to.
+    rmSync(path.join(parent, path.basename(entry)), { recursive: true, force: true });
+    removed.push(entry);
+  }
+  return removed;
 }

@@ -1,4 +1,3 @@
-import * as core from '@actions/core';
 import type { Config } from '../config.js';
 import type { Step } from '../plan/plan.js';
 import type { HubClient } from '../hub/client.js';
@@ -16,6 +15,7 @@ import { recordEnvironment } from '../package/environment.js';
 import { Halt } from '../halt.js';
 import { setOutput } from '../outputs.js';
 import { runConversion, type ConversionResult } from './run.js';
+import { info } from '../log.js';
 
 export interface ConvertInput {
   config: Config;
@@ -65,7 +65,7 @@ export async function convertStage(input: ConvertInput): Promise<ConvertOutcome>
   const { config, steps, models, hub, caching } = input;
   const outputsCache = caching ? await restoreOutputs(config, models, environmentIdentity(config), input.singleFile) : undefined;
   if (outputsCache?.restored === 'exact') {
-    core.info('The finished conversion came from the outputs cache: the converter does not run.');
+    info('The finished conversion came from the outputs cache: the converter does not run.');
     return { conversion: conversionFromCache(config, steps), commands: input.commands, caches: [], outputsCache, singleFile: singleFileRecord(config) };
   }
   const setup = await setupConverter(config, caching);

@@ -193,3 +193,38 @@ export function compiledResources(modelVersion: string, controlnets: readonly st
 export function quantizedPackages(modelVersion: string, controlnets: readonly string[]): string[] {
   return [...QUANTIZED_PARTS.map((part) => packageName(modelVersion, part)), ...controlnets.map(controlNetPackageName)];
 }
+
+/** The package parts torch2coreml names `Stable_Diffusion_version_<model>_<part>.mlpackage`. */
+const PACKAGE_PARTS: readonly PackagePart[] = ['text_encoder', 'text_encoder_2', 'vae_decoder', 'vae_encoder', 'unet', 'control-unet', 'refiner', 'safety_checker', 'mmdit'];
+/** chunk_mlprogram's names: `<source stem>_chunk1`, `_chunk2`, or `_chunked_pipeline` (merge-chunks-in-pipeline-model). */
+const CHUNK_SUFFIXES = ['_chunk1', '_chunk2', '_chunked_pipeline'] as const;
+/** What DiffusionKit saves in -o under SD3 before the converter opens it. */
+const DIFFUSIONKIT_PACKAGES = ['MultiModalDiffusionTransformer.mlpackage', 'VAEDecoder.mlpackage'] as const;
+
+const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const CONVERTER_PACKAGE_NAME = new RegExp(
+  `^Stable_Diffusion_version_.+_(${PACKAGE_PARTS.map(escapeRegExp).join('|')})(${CHUNK_SUFFIXES.join('|')})?${escapeRegExp(PACKAGE_SUFFIX)}$`,
+);
+const CONTROLNET_PACKAGE_NAME = new RegExp(`^ControlNet_.+${escapeRegExp(PACKAGE_SUFFIX)}$`);
+
+/**
+ * Pure: whether an entry of -o (a path relative to it, `/`-separated) is one the converter makes,
+ * by its own names: the part packages and their chunks, ControlNet packages, DiffusionKit's, and
+ * in Resources the compiled models (Resources/controlnet/ too), T5's files and the tokenizer
+ * files. The action removes nothing else in -o (src/convert/snapshot.ts removeConverterEntries).
+ */
+export function isConverterEntry(entry: string): boolean {
+  const parts = entry.split(/[\\/]/);
+  if (parts.some((p) => p === '' || p === '.' || p === '..')) return false;
+  if (parts.length === 1) {
+    const [name = ''] = parts;
+    return CONVERTER_PACKAGE_NAME.test(name) || CONTROLNET_PACKAGE_NAME.test(name) || (DIFFUSIONKIT_PACKAGES as readonly string[]).includes(name);
+  }
+  if (parts[0] !== RESOURCES_DIR) return false;
+  if (parts.length === 2) {
+    const name = parts[1] ?? '';
+    const compiled = RESOURCE_NAMES.map(([, n]) => `${n}${COMPILED_SUFFIX}`);
+    return [...compiled, ...T5_RESOURCES, ...TOKENIZER_FILES].includes(name);
+  }
+  return parts.length === 3 && parts[1] === CONTROLNET_RESOURCES_DIR && (parts[2] ?? '').endsWith(COMPILED_SUFFIX) && (parts[2] ?? '').length > COMPILED_SUFFIX.length;
+}

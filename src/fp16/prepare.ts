@@ -7,6 +7,7 @@ import type { HubClient } from '../hub/client.js';
 import { childEnvironment, runProcess } from '../process.js';
 import { decidePrepareFp16, stagedFolder, stagingLinks, type ModelFiles } from './decide.js';
 import { errorMessage } from '../format/error.js';
+import { info } from '../log.js';
 
 export interface Fp16Preparation {
   /** The converter's working directory when a copy was staged (else the workspace). */
@@ -54,7 +55,7 @@ export async function prepareFp16(config: Config, python: string, resolved: Reso
         ? { files: hub.files }
         : await hubFiles(client, o.modelVersion, revision);
   const decision = decidePrepareFp16(config, files, loadsOffline);
-  core.info(`prepare-fp16: ${decision.run ? 'saving an fp16 copy' : 'not needed'}, ${decision.reason}.`);
+  info(`prepare-fp16: ${decision.run ? 'saving an fp16 copy' : 'not needed'}, ${decision.reason}.`);
   if (decision.warning) core.warning(decision.warning, { title: 'prepare-fp16' });
   const root = path.join(config.runner.temp, 'coreml-fp16');
   const staged = stagedFolder(root, o.modelVersion);
@@ -63,7 +64,7 @@ export async function prepareFp16(config: Config, python: string, resolved: Reso
   const source = o.modelIsLocal ? path.resolve(config.runner.workspace, o.modelVersion) : o.modelVersion;
   const argv = [python, config.prepareFp16.helper, '--model-version', source, '--output', staged, ...(o.modelIsLocal ? [] : ['--revision', revision])];
   core.startGroup(`Save an fp16 safetensors copy of ${o.modelVersion}`);
-  const result = await runProcess(argv, { cwd: config.runner.workspace, env: childEnvironment({ HF_TOKEN: config.hfToken, PYTHONUNBUFFERED: '1' }) });
+  const result = await runProcess(argv, { cwd: config.runner.workspace, env: childEnvironment({ PYTHONUNBUFFERED: '1' }, config.hfToken) });
   core.endGroup();
   const cleanup = () => rmSync(root, { recursive: true, force: true });
   if (result.exitCode !== 0) {
@@ -78,6 +79,6 @@ export async function prepareFp16(config: Config, python: string, resolved: Reso
     mkdirSync(path.dirname(link), { recursive: true });
     symlinkSync(target, link, 'dir');
   }
-  core.info(`The converter runs in ${root}, where ${o.modelVersion} is the fp16 copy; the outputs keep that name.`);
+  info(`The converter runs in ${root}, where ${o.modelVersion} is the fp16 copy; the outputs keep that name.`);
   return { cwd: root, cleanup };
 }

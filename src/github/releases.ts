@@ -3,6 +3,7 @@ import * as core from '@actions/core';
 import type { GitHubContext } from '../config.js';
 import type { WrittenFile } from '../package/zip.js';
 import { errorMessage } from '../format/error.js';
+import { info } from '../log.js';
 
 /**
  * The ONE module that talks to GitHub's releases API, through Octokit from @actions/github
@@ -277,7 +278,7 @@ export class Releases {
       const parsed = JSON.parse(text) as unknown;
       return parsed && typeof parsed === 'object' && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : undefined;
     } catch (error) {
-      core.info(`No manifest read from the release ${tag}: ${errorMessage(error)}`);
+      info(`No manifest read from the release ${tag}: ${errorMessage(error)}`);
       return undefined;
     }
   }
@@ -320,7 +321,7 @@ export class Releases {
         await sleep(wait);
         const theirs = await this.findRelease(request.tag);
         if (theirs) {
-          core.info(`The release ${request.tag} was created meanwhile (another job): adding to it.`);
+          info(`The release ${request.tag} was created meanwhile (another job): adding to it.`);
           return { release: theirs, created: false };
         }
       }
@@ -353,7 +354,7 @@ export class Releases {
         const status = statusOf(error);
         if (status !== 401 && status !== 403) await this.removeLeftovers(release.id, file.name).catch((e: unknown) => core.warning(`Could not remove what the failed upload of ${file.name} left: ${errorMessage(e)}`));
         if (!isRetryable(error) || delay === undefined) throw describeFailure(`Uploading ${file.name}`, error);
-        core.info(`Uploading ${file.name} failed (${statusOf(error) ?? ''} ${errorMessage(error)}); removed what it left, retrying in ${delay / 1000} s.`);
+        info(`Uploading ${file.name} failed (${statusOf(error) ?? ''} ${errorMessage(error)}); removed what it left, retrying in ${delay / 1000} s.`);
         await sleep(delay);
       } finally {
         stream.destroy();
@@ -385,7 +386,7 @@ export class Releases {
     const initialBody = request.mergeBody(null);
     let release = await this.findRelease(request.tag);
     let created = false;
-    if (release) core.info(`Adding to the existing release ${request.tag} (id ${release.id}${release.draft ? ', draft' : ''}).`);
+    if (release) info(`Adding to the existing release ${request.tag} (id ${release.id}${release.draft ? ', draft' : ''}).`);
     else ({ release, created } = await this.createOrFetch(request, initialBody, github));
 
     const existing = await this.listAssets(release.id);
@@ -409,13 +410,13 @@ export class Releases {
         kept.push(file.name);
         continue;
       }
-      core.info(`Uploading ${file.name} (${file.size} bytes) to the release ${request.tag}.`);
+      info(`Uploading ${file.name} (${file.size} bytes) to the release ${request.tag}.`);
       assets.push(await this.upload(release, file));
       if (step.replaces) replaced.push(file.name);
     }
 
     for (const old of plan.stale) {
-      core.info(`Removing ${old.name}: an earlier run of this variant published it, this one does not.`);
+      info(`Removing ${old.name}: an earlier run of this variant published it, this one does not.`);
       await this.deleteAsset(old.id, old.name);
     }
     if (!created) await this.updateBody(release, request);

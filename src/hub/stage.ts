@@ -13,6 +13,7 @@ import { checkModelKind, type KindCheck } from './kind.js';
 import { Halt } from '../halt.js';
 import { setOutput } from '../outputs.js';
 import { errorMessage } from '../format/error.js';
+import { info } from '../log.js';
 
 export interface ModelsStage {
   hub: HubClient;
@@ -85,7 +86,7 @@ export async function downloadModels(config: Config, models: ModelRevision[], cl
           const revision = m.id === config.conversion.hubIds[0] ? config.conversion.modelRevision : 'main';
           const result = await client.fill(hubCache, m.id, revision, m.revision, m.files, filesDiffusionKitLoads(config.conversion, m.id));
           downloadedBytes += result.downloadedBytes;
-          core.info(`${m.id}@${m.revision.slice(0, 12)}: ${result.reusedFiles} file(s) from the cache, ${result.downloadedFiles} downloaded (${result.downloadedBytes} bytes), each checked against the Hub's sha256 or git blob id.`);
+          info(`${m.id}@${m.revision.slice(0, 12)}: ${result.reusedFiles} file(s) from the cache, ${result.downloadedFiles} downloaded (${result.downloadedBytes} bytes), each checked against the Hub's sha256 or git blob id.`);
         }
         markTransformersCache(hubCache);
         filled = true;
@@ -98,7 +99,7 @@ export async function downloadModels(config: Config, models: ModelRevision[], cl
     if (report && filled) report = await save(report, paths);
     const offline = canRunOffline(config, models, filled);
     if (!offline && models.every((m) => m.resolved) && filled) {
-      core.info('The converter needs the Hub (ControlNet model cards or the T5 download): it runs online and loads the newest commit of main.');
+      info('The converter needs the Hub (ControlNet model cards or the T5 download): it runs online and loads the newest commit of main.');
     }
     const env: Record<string, string> = offline ? { HF_HUB_OFFLINE: '1' } : {};
     return { env, cache: report, downloadedBytes, offline };

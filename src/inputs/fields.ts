@@ -1,17 +1,95 @@
 import * as path from 'node:path';
 import type { InputName } from './names.js';
 
+/** C0 controls (CR, LF, NUL and the rest) and DEL: none may start a log line, split a header or hide in a name. */
+// eslint-disable-next-line no-control-regex -- finding control characters is the point
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
+/** What a value may hold beyond printable text: nothing, or new lines (inputs read as one item a line). */
+export type InputShape = 'line' | 'lines';
+
+/** How FieldReader screens raw values before any reader sees them. */
+export interface InputScreen<N extends string> {
+  /** Inputs read one item a line (lists, extra-args, release-notes): LF (and CRLF, tab in release-notes) allowed. */
+  lines?: ReadonlySet<N>;
+  /** Inputs whose value may hold a tab besides new lines (free text, Markdown). */
+  tabs?: ReadonlySet<N>;
+  /** Tokens: no white space at all, and never quoted in a message. */
+  secrets?: ReadonlySet<N>;
+  /** Free text, where a URL with credentials is the user's own text (not fetched, not copied into a name). */
+  freeText?: ReadonlySet<N>;
+}
+
+/** Pure: why a raw input value cannot be used at all (its value is never quoted), or undefined. */
+export function screenProblem(value: string, shape: { lines: boolean; tabs: boolean; secret: boolean; freeText: boolean }): string | undefined {
+  if (shape.secret) {
+    // core.getInput trims; a token holds no white space anywhere (a pasted newline would split it in two halves).
+    if (CONTROL.test(value) || /\s/.test(value)) return 'holds white space or a control character (a token never does: check how the secret was pasted); its value is not shown';
+    return undefined;
+  }
+  const rest = shape.lines ? value.replace(/\r?\n/g, '') : value;
+  const rest2 = shape.tabs ? rest.replaceAll('\t', '') : rest;
+  if (CONTROL.test(rest2)) {
+    return `holds a control character (CR, LF, NUL, another C0 character or DEL)${shape.lines ? ' other than a line break' : ''}, which could start a line of the log or split a name; its value is not shown`;
+  }
+  if (!shape.freeText && urlWithCredentials(value)) {
+    return 'holds a URL with credentials (user:password@ or token@ before the host): they would be copied into logs, the release notes and the manifest. Give the token through hf-token or the tool\'s own configuration instead; the value is not shown';
+  }
+  return undefined;
+}
+
+/** Pure: a URL that carries user information (`scheme://user[:password]@host`). */
+export function urlWithCredentials(value: string): boolean {
+  return /[a-z][a-z0-9+.-]*:\/\/[^/?#\s@]*@/i.test(value);
+}
+
+/** Plain decimal numbers: digits, an optional fraction; no hex, exponent, sign or spaces (`0x28` is refused, not read as 40). */
+export const PLAIN_DECIMAL = /^\d+(\.\d+)?$/;
+/** Plain decimal with an optional minus (a LoRA scale may be negative). */
+export const SIGNED_DECIMAL = /^-?\d+(\.\d+)?$/;
+
 /**
  * Typed readers for single inputs (of action.yml by default; N names those of another action
  * file). Each reader records a message naming the input and saying what is accepted, and returns
- * undefined, so that every bad input is reported in one go.
+ * undefined, so that every bad input is reported in one go. Every raw value is screened first
+ * (screenProblem): a refused value reads as empty, and is reported once, without its value.
  */
 export class FieldReader<N extends string = InputName> {
   readonly errors: string[] = [];
+  /** Inputs whose raw value was refused: later messages about them are left out (they would quote it). */
+  private readonly refused = new Set<N>();
+  private readonly raw: (name: N) => string;
+  /** The tokens as given (only those that passed the screen), to be masked before anything is logged. */
+  readonly secrets: string[] = [];
 
-  constructor(private readonly raw: (name: N) => string) {}
+  constructor(raw: (name: N) => string, screen: InputScreen<N> = {}) {
+    const seen = new Set<N>();
+    this.raw = (name) => {
+      const value = raw(name);
+      const problem = screenProblem(value.trim(), {
+        lines: screen.lines?.has(name) ?? false,
+        tabs: screen.tabs?.has(name) ?? false,
+        secret: screen.secrets?.has(name) ?? false,
+        freeText: screen.freeText?.has(name) ?? false,
+      });
+      if (!seen.has(name)) {
+        seen.add(name);
+        if (problem) {
+          this.fail(name, `${problem}.`);
+          this.refused.add(name);
+        } else if (screen.secrets?.has(name) && value.trim() !== '') this.secrets.push(value.trim());
+      }
+      return problem ? '' : value;
+    };
+  }
+
+  /** Whether an input's raw value was refused by the screen. */
+  wasRefused(name: N): boolean {
+    return this.refused.has(name);
+  }
 
   fail(name: N, message: string): undefined {
+    if (this.refused.has(name)) return undefined;
     this.errors.push(`Input \`${name}\` ${message}`);
     return undefined;
   }
@@ -60,9 +138,9 @@ export class FieldReader<N extends string = InputName> {
   positiveNumber(name: N, fallback: number): number {
     const value = this.text(name);
     if (value === '') return fallback;
-    const n = Number(value);
+    const n = PLAIN_DECIMAL.test(value) ? Number(value) : NaN;
     if (!Number.isFinite(n) || n <= 0) {
-      this.fail(name, `must be a positive number of dB, got ${JSON.stringify(value)}.`);
+      this.fail(name, `must be a positive number of dB in plain decimal (such as 35 or 37.5), got ${JSON.stringify(value)}.`);
       return fallback;
     }
     return n;
@@ -79,6 +157,9 @@ export class FieldReader<N extends string = InputName> {
     }
     if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:')) {
       return this.fail(name, `must be an http(s) URL, got ${JSON.stringify(value)}.`);
+    }
+    if (url.username !== '' || url.password !== '') {
+      return this.fail(name, 'must be a URL without credentials (user:password@ before the host): the URL is passed to the converter and appears in its log; the value is not shown.');
     }
     return value;
   }

@@ -82,3 +82,17 @@ export type VerifyInputName = (typeof VERIFY_INPUT_NAMES)[number];
 /** Inputs of plan/action.yml, the matrix planner for many models and variants. */
 export const PLAN_INPUT_NAMES = ['models', 'preset', 'release-tag', 'skip-if-unchanged', 'hf-token', 'github-token'] as const;
 export type PlanInputName = (typeof PLAN_INPUT_NAMES)[number];
+
+/** Inputs of action.yml read one item a line: a line break separates items there, and is no control character. */
+export const LINE_INPUTS: ReadonlySet<InputName> = new Set<InputName>(['extra-args', 'lora', 'psnr-thresholds', 'release-notes', 'convert-controlnet']);
+/** Tokens: masked, never quoted, refused with any white space or control character. */
+export const SECRET_INPUTS: ReadonlySet<InputName> = new Set<InputName>(['hf-token', 'github-token', 'hub-token']);
+/** Free text for the release page (Markdown): tabs allowed, and a URL in it is the user's text. */
+export const FREE_TEXT_INPUTS: ReadonlySet<InputName> = new Set<InputName>(['release-notes', 'release-name']);
+export const MAIN_INPUT_SCREEN = { lines: LINE_INPUTS, tabs: new Set<InputName>(['release-notes']), secrets: SECRET_INPUTS, freeText: FREE_TEXT_INPUTS };
+export const PLAN_INPUT_SCREEN = {
+  lines: new Set<PlanInputName>(['models', 'preset']),
+  tabs: new Set<PlanInputName>(['models']),
+  secrets: new Set<PlanInputName>(['hf-token', 'github-token']),
+};
+export const VERIFY_INPUT_SCREEN = { lines: new Set<VerifyInputName>(['controlnets']) };

@@ -16,8 +16,10 @@ import { shippedLock } from '../setup/pins.js';
 import { MANAGED_FLAGS, QUANTIZE_BUNDLE_ENTRY } from '../converter/commands.js';
 import { PREPARE_FP16_HELPER } from '../fp16/decide.js';
 import type { Config, PsnrGate } from '../config.js';
-import { FieldReader, isHubId, resolveIn } from './fields.js';
-import type { InputName } from './names.js';
+import { FieldReader, PLAIN_DECIMAL, isHubId, resolveIn, screenProblem } from './fields.js';
+import { MAIN_INPUT_SCREEN, type InputName } from './names.js';
+import { outputDirVerdict } from './output-dir.js';
+import { judgeProbe, type ProbeOutcome } from './python-probe.js';
 import { RULES } from './rules.js';
 import { readPublishOptions } from './publish.js';
 import { PRESET_NAMES, withPreset } from './presets.js';
@@ -31,12 +33,18 @@ export interface ParseContext {
   actionRoot: string;
   isDirectory(p: string): boolean;
   isFile(p: string): boolean;
+  /** A path resolved through symlinks (the nearest existing ancestor's real path, then the rest); identity when left out. */
+  realPath?(p: string): string;
+  /** Runs the `python` input with -c (python-probe.ts); left out, the input is only checked to be a file. */
+  probePython?(file: string): ProbeOutcome;
 }
 
 export interface ParseResult {
   config?: Config;
   errors: string[];
   warnings: string[];
+  /** The tokens as given (those that passed the screen), to mask before anything is logged. */
+  secrets: string[];
 }
 
 /** Input, part, default, default with sd3-version (SD3 denoises with the MMDiT, not a unet). */
@@ -52,9 +60,9 @@ const PART_SWITCHES: ReadonlyArray<readonly [InputName, SelectablePart, boolean,
 /** Reads every input into one Config; reports every problem at once, before anything runs. */
 export function parseInputs(raw: (name: InputName) => string, ctx: ParseContext): ParseResult {
   // Explicit input, else the preset's value, else the built-in default (each reader's fallback).
-  const presetReader = new FieldReader(raw);
+  const presetReader = new FieldReader(raw, MAIN_INPUT_SCREEN);
   const preset = presetReader.oneOf('preset', PRESET_NAMES);
-  const read = new FieldReader(withPreset(raw, preset));
+  const read = new FieldReader(withPreset(raw, preset), MAIN_INPUT_SCREEN);
   read.errors.push(...presetReader.errors);
   const runner = {
     os: ctx.env.RUNNER_OS ?? process.platform,
@@ -86,9 +94,24 @@ export function parseInputs(raw: (name: InputName) => string, ctx: ParseContext)
 
   const outputDirInput = read.text('output-dir') || 'coreml-models';
   const outputDir = resolveIn(runner.workspace, outputDirInput);
+  const parseWarnings: string[] = [];
+  if (!read.wasRefused('output-dir')) {
+    const real = ctx.realPath ?? ((p: string) => p);
+    const home = ctx.env.HOME || undefined;
+    const verdict = outputDirVerdict({
+      real: real(outputDir),
+      workspace: real(runner.workspace),
+      home: home && real(home),
+      temp: real(runner.temp),
+      toolCache: real(runner.toolCache),
+      isFile: ctx.isFile(outputDir),
+    });
+    if (verdict.error) read.fail('output-dir', verdict.error);
+    if (verdict.warning) parseWarnings.push(`Input \`output-dir\` ${verdict.warning}`);
+  }
 
   const pythonVersion = readPythonVersion(read);
-  const token = read.text('hf-token') || (ctx.env.HF_TOKEN ?? '').trim();
+  const token = read.text('hf-token') || readEnvToken(read, ctx.env.HF_TOKEN);
   const sd3Version = read.bool('sd3-version', false);
   const config: Config = {
     conversion: {
@@ -134,7 +157,7 @@ export function parseInputs(raw: (name: InputName) => string, ctx: ParseContext)
     },
     setup: {
       pythonVersion,
-      python: readExistingFile(read, 'python', runner.workspace, ctx, 'an existing Python interpreter'),
+      python: readPython(read, runner.workspace, ctx),
       requirement: readRequirement(read, runner.workspace, ctx),
       ...readPins(read, runner.workspace, ctx, pythonVersion),
     },
@@ -155,18 +178,36 @@ export function parseInputs(raw: (name: InputName) => string, ctx: ParseContext)
     },
   };
 
-  if (outputDir === runner.workspace) {
-    read.fail('output-dir', 'must be a folder below the workspace, not the workspace itself (the converter writes many files into it).');
-  }
-
   // Every field has a fallback, so the rules can judge the rest even when some inputs failed.
   const errors = [...read.errors];
-  const warnings: string[] = [];
+  const warnings: string[] = [...parseWarnings];
   for (const rule of RULES) {
     const message = rule.check(config);
     if (message) (rule.severity === 'error' ? errors : warnings).push(`Input \`${rule.input}\` ${message}`);
   }
-  return errors.length === 0 ? { config, errors, warnings } : { errors, warnings };
+  const secrets = [...presetReader.secrets, ...read.secrets];
+  return errors.length === 0 ? { config, errors, warnings, secrets } : { errors, warnings, secrets };
+}
+
+/** HF_TOKEN from the environment, when hf-token is empty: screened as the input is (named hf-token, without its value). */
+function readEnvToken(read: FieldReader, value: string | undefined): string {
+  const token = (value ?? '').trim();
+  if (token === '') return '';
+  const problem = screenProblem(token, { lines: false, tabs: false, secret: true, freeText: false });
+  if (problem) {
+    read.fail('hf-token', `is empty and the environment's HF_TOKEN, which stands in for it, ${problem}.`);
+    return '';
+  }
+  read.secrets.push(token);
+  return token;
+}
+
+/** The `python` input: an existing file that runs as a Python 3 interpreter (probed, when the context can). */
+function readPython(read: FieldReader, workspace: string, ctx: ParseContext): string | undefined {
+  const file = readExistingFile(read, 'python', workspace, ctx, 'an existing Python interpreter');
+  if (file === undefined || !ctx.probePython) return file;
+  const verdict = judgeProbe(file, ctx.probePython(file));
+  return 'problem' in verdict ? read.fail('python', verdict.problem) : file;
 }
 
 function readModel(
@@ -181,7 +222,15 @@ function readModel(
     return required ? read.fail(name, 'is required: a Hub id such as stabilityai/stable-diffusion-2-1-base, a folder of a diffusers checkpoint in the workspace, or a single-file checkpoint (.safetensors in the workspace or on the Hub).') : undefined;
   }
   // diffusers loads a local folder in preference to a Hub id of the same spelling.
-  if (ctx.isDirectory(resolveIn(workspace, value))) return { value, isLocal: true };
+  const folder = resolveIn(workspace, value);
+  if (ctx.isDirectory(folder)) {
+    // A pipeline folder has model_index.json; a VAE folder (custom-vae-version) its config.json.
+    const marker = name === 'custom-vae-version' ? 'config.json' : 'model_index.json';
+    if (!ctx.isFile(path.join(folder, marker))) {
+      return read.fail(name, `is the folder ${folder}, which has no ${marker}: it must be a diffusers ${name === 'custom-vae-version' ? 'VAE (AutoencoderKL) folder' : 'pipeline folder (save_pretrained writes model_index.json)'}.`);
+    }
+    return { value, isLocal: true };
+  }
   if (isHubId(value)) return { value, isLocal: false };
   return read.fail(name, `must be a Hub id (owner/name) or an existing folder, got ${JSON.stringify(value)} (no such folder in ${workspace}).`);
 }
@@ -253,14 +302,35 @@ export function managedFlagOf(arg: string): string | undefined {
   return [...MANAGED_FLAGS.keys()].find((flag) => flag.startsWith('--') && flag.startsWith(name));
 }
 
+/** Pure: why one line of extra-args cannot be passed (completing "Input `extra-args` ..."), given the line before it. */
+export function extraArgProblem(arg: string, previous: string | undefined): string | undefined {
+  if (!/^[\x20-\x7e]*$/.test(arg)) {
+    return `holds a line with a character outside printable ASCII (a typographic dash such as \u2013 or \u2014 pasted for --, or a non-breaking space): torch2coreml's flags are ASCII, and argparse would take it as a value. Line ${JSON.stringify(arg.replace(/[^\x20-\x7e]/g, '?'))}.`;
+  }
+  const flag = managedFlagOf(arg);
+  if (flag) return `must not set ${flag} (${JSON.stringify(arg)}): the action plans it from the input \`${MANAGED_FLAGS.get(flag)}\`.`;
+  const name = arg.split('=')[0] ?? arg;
+  if (arg === '-h' || (name.length >= 3 && '--help'.startsWith(name))) {
+    return `must not ask for help (${JSON.stringify(arg)}): torch2coreml would print its usage and exit 0 without converting anything.`;
+  }
+  if (arg.startsWith('-')) {
+    return /^--[a-z0-9][a-z0-9-]*(=.*)?$/i.test(arg)
+      ? undefined
+      : `takes --flags (two ASCII hyphens, then letters, digits and -) and their values, one a line; ${JSON.stringify(arg)} is not one (torch2coreml has no short options but -h and -o, which the action manages or refuses).`;
+  }
+  // A value: only right after a flag that has no `=value` of its own.
+  if (previous === undefined || !previous.startsWith('-') || previous.includes('=')) {
+    return `holds ${JSON.stringify(arg)}, which is neither a --flag nor the value of the --flag on the line before it: give one argument a line, each value after its flag.`;
+  }
+  return undefined;
+}
+
 function readExtraArgs(read: FieldReader): string[] {
   const args = read.lines('extra-args');
-  for (const arg of args) {
-    const flag = managedFlagOf(arg);
-    if (flag) {
-      read.fail('extra-args', `must not set ${flag} (${JSON.stringify(arg)}): the action plans it from the input \`${MANAGED_FLAGS.get(flag)}\`.`);
-    }
-  }
+  args.forEach((arg, i) => {
+    const problem = extraArgProblem(arg, args[i - 1]);
+    if (problem) read.fail('extra-args', problem);
+  });
   return args;
 }
 
@@ -275,7 +345,7 @@ function readGate(read: FieldReader): PsnrGate {
       continue;
     }
     const [, part = '', figure = ''] = match;
-    const value = Number(figure);
+    const value = PLAIN_DECIMAL.test(figure) ? Number(figure) : NaN;
     if (!(PSNR_PARTS as readonly string[]).includes(part)) {
       read.fail('psnr-thresholds', `names an unknown part ${JSON.stringify(part)}; parts with a PSNR check: ${PSNR_PARTS.join(', ')}.`);
     } else if (!Number.isFinite(value) || value <= 0) {

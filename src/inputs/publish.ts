@@ -15,13 +15,34 @@ export function artifactNameProblem(name: string): string | undefined {
   return undefined;
 }
 
+/**
+ * Pure: why a name is not one git accepts as refs/tags/<name> (git check-ref-format's rules), or
+ * undefined: no component starting with "." or ending in ".lock", no "..", no control character,
+ * space, ~ ^ : ? * [ or \\, no "@{", not "@" alone, no leading, trailing or double "/", no
+ * trailing "."; and (GitHub) no leading "-".
+ */
+export function refNameProblem(tag: string): string | undefined {
+  const control = [...tag].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f);
+  const components = tag.split('/');
+  const bad =
+    control ||
+    /[\s~^:?*[\\]/.test(tag) ||
+    tag.includes('..') ||
+    tag.includes('@{') ||
+    tag === '@' ||
+    tag.startsWith('-') ||
+    tag.startsWith('/') ||
+    tag.endsWith('/') ||
+    tag.endsWith('.') ||
+    tag.includes('//') ||
+    components.some((c) => c.startsWith('.') || c.endsWith('.lock'));
+  return bad ? 'must be a git tag name (git check-ref-format: no spaces, control characters, ~ ^ : ? * [ \\, "..", "@{", not "@" alone, no part between slashes starting with "." or ending in ".lock", not starting with - or /, not ending in / or .)' : undefined;
+}
+
 /** Pure: why a tag name is not one git and GitHub accept, or undefined. */
 export function tagProblem(tag: string): string | undefined {
-  const control = [...tag].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f);
-  if (control || /[\s~^:?*[\\]/.test(tag) || tag.includes('..') || tag.includes('@{') || tag.startsWith('-') || tag.startsWith('/') || tag.endsWith('/') || tag.endsWith('.') || tag.endsWith('.lock') || tag.includes('//')) {
-    return `must be a git tag name (no spaces, ~ ^ : ? * [ \\, "..", "@{", and not ending in / . or .lock), got ${JSON.stringify(tag)}`;
-  }
-  return undefined;
+  const problem = refNameProblem(tag);
+  return problem ? `${problem}, got ${JSON.stringify(tag)}` : undefined;
 }
 
 const ASSET_PREFIX = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;

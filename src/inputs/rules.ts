@@ -83,7 +83,29 @@ const PACKAGE_CONSUMERS: ReadonlyArray<readonly [InputName, (c: Config) => strin
   ['hub-repo', (c) => c.publish.hub?.repo, 'the Hub repository gets the zips that packaging makes'],
 ];
 
+/**
+ * The largest latent side the action passes on: 256 (2048 px). The models are trained at 512 to
+ * 1024 px (latent 64 to 128); the unet's first self-attention holds (h*w)^2 scores per head, which
+ * at 256x256 is 65536^2 fp16 values, 8 GiB for one head, in the converter's trace and again in
+ * Core ML's PSNR prediction: beyond that no runner (7 to 24 GB of memory) can convert or check it.
+ */
+export const MAX_LATENT = 256;
+
+const LATENT_RULES: readonly Rule[] = (['latent-h', 'latent-w'] as const).map(
+  (input): Rule => ({
+    input,
+    severity: 'error',
+    check: (c) => {
+      const value = input === 'latent-h' ? c.conversion.latentH : c.conversion.latentW;
+      return value !== undefined && value > MAX_LATENT
+        ? `is ${value} (${value * 8} px), above ${MAX_LATENT} (${MAX_LATENT * 8} px): the unet's first self-attention holds (h*w)^2 scores per head, 8 GiB for one head at ${MAX_LATENT}x${MAX_LATENT}, in the converter's trace and in Core ML's check, more than any runner has; the models are trained at latent 64 to 128.`
+        : undefined;
+    },
+  }),
+);
+
 export const RULES: readonly Rule[] = [
+  ...LATENT_RULES,
   {
     input: 'dry-run',
     severity: 'error',

@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import * as core from '@actions/core';
 import type { Config, GitHubContext } from '../config.js';
 import { converterInputs } from '../converter/identity.js';
 import { actionRoot } from '../inputs/read.js';
@@ -18,6 +17,7 @@ import { buildManifest, majorOf, manifestJson, sha256sums, type ActionIdentity, 
 import { publishedNames, topFolder, type PublishedNames } from './names.js';
 import { writeZip, type WrittenFile, type ZipResult } from './zip.js';
 import { errorMessage } from '../format/error.js';
+import { info } from '../log.js';
 
 
 /** What the stages before packaging hand it. */
@@ -125,7 +125,7 @@ export async function packageOutputs(input: PackageInput): Promise<PackageResult
     const jobs = sourcesOf(config, names);
     if (jobs.length === 0) throw new PackageError(`There is nothing to package: ${config.conversion.outputDir} holds neither ${RESOURCES_DIR} nor mlpackages.`);
     const skipped = jobs.flatMap((j) => j.listing.skipped);
-    if (skipped.length > 0) core.info(`Left out of the zips: ${skipped.join(', ')}.`);
+    if (skipped.length > 0) info(`Left out of the zips: ${skipped.join(', ')}.`);
     const needed = jobs.reduce((sum, j) => sum + j.listing.bytes + j.listing.entries.length * 512, 0);
     const fs = statfsSync(staging);
     const problem = spaceProblem(needed, fs.bavail * fs.bsize, root);
@@ -137,7 +137,7 @@ export async function packageOutputs(input: PackageInput): Promise<PackageResult
       const zip = await writeZip({ entries: job.listing.entries, dir: staging, name: job.name, level: p.compressionLevel, maxPartSize: p.maxAssetSize });
       archives.push(zip);
       const parts = zip.files.length > 1 ? ` in ${zip.files.length} parts` : '';
-      core.info(`${zip.name}: ${zip.entries} entries, ${formatBytes(zip.size)}${parts}, sha256 ${zip.sha256} (${formatDuration(Date.now() - t)}).`);
+      info(`${zip.name}: ${zip.entries} entries, ${formatBytes(zip.size)}${parts}, sha256 ${zip.sha256} (${formatDuration(Date.now() - t)}).`);
     }
 
     const main = input.models.find((m) => m.id === config.conversion.modelVersion);

@@ -5,6 +5,7 @@ import { checkOutputFolder } from '../convert/preflight.js';
 import { Halt } from '../halt.js';
 import { setOutput } from '../outputs.js';
 import { makePlan, type Step } from './plan.js';
+import { info } from '../log.js';
 
 export interface PlannedRun {
   steps: Step[];
@@ -27,7 +28,7 @@ export function planStage(config: Config): PlannedRun {
   const { steps, commands, lines } = planRun(config);
   setOutput('output-dir', config.conversion.outputDir);
   setOutput('plan', commands);
-  lines.forEach((line) => core.info(line));
+  lines.forEach((line) => info(line));
   const folder = checkOutputFolder(config);
   folder.warnings.forEach((w) => core.warning(w));
   if (folder.errors.length > 0) throw new Halt(folder.errors, 'Invalid input');

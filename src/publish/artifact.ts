@@ -1,8 +1,8 @@
 import * as path from 'node:path';
-import * as core from '@actions/core';
 import type { GitHubContext } from '../config.js';
 import type { WrittenFile } from '../package/zip.js';
 import { errorMessage } from '../format/error.js';
+import { info } from '../log.js';
 
 /**
  * The workflow artifact: ONE artifact holding package-dir's files (the zips or their parts, the
@@ -67,7 +67,7 @@ export async function uploadArtifact(options: {
     if (!options.overwrite) {
       throw new ArtifactError(`An artifact named ${options.name} already exists in this workflow run (an earlier attempt, or another job of a matrix): set a unique artifact-name, or overwrite-assets: true to replace it.`);
     }
-    core.info(`An artifact named ${options.name} already exists in this run: replacing it (overwrite-assets).`);
+    info(`An artifact named ${options.name} already exists in this run: replacing it (overwrite-assets).`);
     await client.deleteArtifact(options.name);
     response = await upload();
   }

@@ -7,6 +7,7 @@ import { mergeBody, renderSection } from './notes.js';
 import { Releases, type ReleaseResult } from '../github/releases.js';
 import { errorMessage } from '../format/error.js';
 import { publishHubStage, type HubReport } from './hub/stage.js';
+import { info } from '../log.js';
 
 /**
  * After every check passed: package, then the workflow artifact, then the release. Each failure
@@ -36,7 +37,7 @@ export async function publishOutputs(input: PackageInput): Promise<PublishReport
   const p = config.publish;
   const report: PublishReport = { problems: [] };
   if (!p.package) {
-    core.info('package is false: nothing is zipped or published.');
+    info('package is false: nothing is zipped or published.');
     return report;
   }
 

@@ -6,6 +6,7 @@ import { decideRefresh, describeVerdict, ReleaseReader, type RefreshDecision } f
 import { decideHubRefresh } from './hub.js';
 import { errorMessage } from '../format/error.js';
 import type { SingleFileCheck } from '../single-file/check.js';
+import { info } from '../log.js';
 
 export interface RefreshOutcome {
   /** The release is current: the step ends here, before any setup (main's summary says why). */
@@ -35,7 +36,7 @@ export async function refreshStage(config: Config, models: ReadonlyArray<{ id: s
   if (hub !== undefined) decisions.push(await decideHubRefresh(config, models, hub, singleFile));
   const lines = decisions.flatMap((d) => describeVerdict(d.verdict));
   const current = decisions.every((d) => d.verdict.current);
-  core.info(`skip-if-unchanged: ${lines.join('\n  ')}`);
+  info(`skip-if-unchanged: ${lines.join('\n  ')}`);
   const verdict = { current, lines };
   setOutput('skipped', current && !config.dryRun);
   if (config.dryRun) return { skipped: false, verdict };

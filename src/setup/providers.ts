@@ -1,13 +1,13 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { sha256File } from '../checksum.js';
 import * as path from 'node:path';
-import * as core from '@actions/core';
 import * as io from '@actions/io';
 import * as tc from '@actions/tool-cache';
 import type { Config } from '../config.js';
 import { childEnvironment, runProcess } from '../process.js';
 import { condaCreateArgs, envPrefix, envPython, miniforgeInstallArgs } from './commands.js';
 import { miniforgeInstaller } from './miniforge.js';
+import { info } from '../log.js';
 
 export interface SetupContext {
   config: Config;
@@ -53,7 +53,7 @@ async function condaEnv(conda: string, ctx: SetupContext): Promise<string> {
   const prefix = condaEnvPrefix(ctx);
   const python = envPython(prefix);
   if (existsSync(python)) {
-    core.info(`Reusing the conda env at ${prefix}.`);
+    info(`Reusing the conda env at ${prefix}.`);
     return python;
   }
   await run(condaCreateArgs(conda, prefix, setup.pythonVersion), `Creating a Python ${setup.pythonVersion} conda env`);

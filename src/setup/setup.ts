@@ -11,6 +11,7 @@ import { diagnosePipInstall } from '../converter/diagnose.js';
 import { envPython, pipCacheDirArgs } from './commands.js';
 import { installPlan, type InstallPlan } from './pins.js';
 import { PROVIDERS, SetupError, run, type PythonProvider } from './providers.js';
+import { info } from '../log.js';
 
 export interface SetupResult {
   python: string;
@@ -65,9 +66,9 @@ async function install(plan: InstallPlan, config: Config, env: NodeJS.ProcessEnv
     mkdirSync(path.dirname(file.path), { recursive: true });
     writeFileSync(file.path, file.text);
   }
-  core.info(plan.mode === 'lock' ? `Installing from the lock ${config.setup.pinsFile}.` : `Installing within the constraints of ${config.setup.pinsFile}.`);
+  info(plan.mode === 'lock' ? `Installing from the lock ${config.setup.pinsFile}.` : `Installing within the constraints of ${config.setup.pinsFile}.`);
   for (const step of plan.steps) {
-    core.info(`pip: ${step.label}`);
+    info(`pip: ${step.label}`);
     await run(step.argv, `pip could not install the converter (${config.setup.requirement}): the step "${step.label}" (${plan.mode} ${config.setup.pinsFile})`, { cwd: config.runner.workspace, env }, explainPip);
   }
 }
@@ -92,12 +93,12 @@ export async function setupConverter(config: Config, caching = false): Promise<S
     if (caching && prefix) {
       envReport = await restore(CACHE_NAMES.env, [prefix], envKey(identity));
       if (envReport.restored === 'exact' && existsSync(envPython(prefix))) {
-        core.info(`The conda env at ${prefix} came from the cache: nothing to install.`);
+        info(`The conda env at ${prefix} came from the cache: nothing to install.`);
         return { python: envPython(prefix), provider: `${provider.label} (cached env)`, durationMs: Date.now() - started, caches: [envReport] };
       }
     }
 
-    core.info(`Python from ${provider.label}.`);
+    info(`Python from ${provider.label}.`);
     const python = await provider.interpreter(ctx);
     const env = childEnvironment({ PYTHONUNBUFFERED: '1' });
     let pipDir: string | undefined;

@@ -14,6 +14,7 @@ import { HeaderError, readFileHeader, readHeaderWith, type SafetensorsHeader } f
 import { checkpointKind, loraBaseProblem, loraFacts, sd2ConfigProblem, xlVersionMismatch, type CheckpointFacts, type CheckpointKind } from './kind.js';
 import { DEFAULT_CONFIGS, isConfigFile, pickleKind } from './plan.js';
 import { describeSource, isPickle } from './source.js';
+import { info } from '../log.js';
 
 /** A file of the run, found: where it is, its commit (Hub), its sha256 when known before a download. */
 export interface FoundFile {
@@ -102,7 +103,7 @@ class Finder {
       } catch (error) {
         if (!(error instanceof HubRequestError && error.status === 200)) throw error;
         // The server (a mirror, a proxy) ignores byte ranges: the whole file, checked, then its header from the cache.
-        core.info(`${where}: the Hub answered a byte range with the whole file; downloading it to read its header.`);
+        info(`${where}: the Hub answered a byte range with the whole file; downloading it to read its header.`);
         await this.hub.fill(this.hubCache, source.repo, source.revision, listing.commit, [listed], [source.file]);
         return { file, header: await readFileHeader(path.join(repoFolder(this.hubCache, source.repo), 'snapshots', listing.commit, source.file)) };
       }
@@ -170,7 +171,7 @@ export async function singleFileStage(config: Config, hub: HubClient): Promise<S
       loras: loras.map(({ lora, found: l }) => ({ ...(l as { file: FoundFile }).file, scale: lora.scale })),
       config: configSource,
     };
-    core.info(singleFileSummary(check));
+    info(singleFileSummary(check));
     // The commit of a Hub file's repository is the one converted (a file in the workspace has none).
     if (check.checkpoint.commit) setOutput('model-revision-sha', check.checkpoint.commit);
     return check;

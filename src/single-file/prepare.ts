@@ -16,6 +16,7 @@ import type { FoundFile, SingleFileCheck } from './check.js';
 import { helperArgv, helperResult } from './plan.js';
 import { contentConflict, readSingleFileRecord, writeRecord } from './record.js';
 import { listPackages } from '../verify/packages.js';
+import { info } from '../log.js';
 
 export interface SingleFilePreparation {
   /** The converter's working directory: model-version (the stem) is the folder made there. */
@@ -38,7 +39,7 @@ async function fetchFile(config: Config, hub: HubClient, found: FoundFile): Prom
   const commit = found.commit ?? source.revision;
   const result = await hub.fill(config.runner.hubCache, source.repo, source.revision, commit, found.listed ? [found.listed] : [], [source.file]);
   const local = path.join(repoFolder(config.runner.hubCache, source.repo), 'snapshots', commit, source.file);
-  core.info(`${source.repo}@${commit.slice(0, 12)}/${source.file}: ${result.downloadedFiles > 0 ? `downloaded (${result.downloadedBytes} bytes)` : 'from the cache'}, checked against the Hub's sha256.`);
+  info(`${source.repo}@${commit.slice(0, 12)}/${source.file}: ${result.downloadedFiles > 0 ? `downloaded (${result.downloadedBytes} bytes)` : 'from the cache'}, checked against the Hub's sha256.`);
   return { path: local, record: { input: source.input, repo: source.repo, file: source.file, commit, sha256: found.sha256 ?? (await sha256File(local)), size: found.size ?? statSync(local).size } };
 }
 
@@ -76,7 +77,7 @@ export async function prepareSingleFile(config: Config, python: string, check: S
       if (check.config.where === 'hub') {
         const { id, commit, files } = check.config;
         const fetched = await hub.fill(config.runner.hubCache, id, 'main', commit, files, files.map((f) => f.rfilename));
-        core.info(`${id}@${commit.slice(0, 12)}: ${files.length} config and tokenizer file(s), ${fetched.downloadedFiles} downloaded, no weights.`);
+        info(`${id}@${commit.slice(0, 12)}: ${files.length} config and tokenizer file(s), ${fetched.downloadedFiles} downloaded, no weights.`);
       }
     } catch (error) {
       return { ...none, cache, failure: `The single-file checkpoint's files could not be downloaded: ${errorMessage(error)}.` };
@@ -122,7 +123,7 @@ export async function prepareSingleFile(config: Config, python: string, check: S
       mkdirSync(path.dirname(link), { recursive: true });
       symlinkSync(target, link, 'dir');
     }
-    core.info(`diffusers ${reported.diffusers} made ${output}; the converter runs in ${root} with model-version ${config.conversion.modelVersion}.`);
+    info(`diffusers ${reported.diffusers} made ${output}; the converter runs in ${root} with model-version ${config.conversion.modelVersion}.`);
     return { cwd: root, cleanup, cache };
   } finally {
     core.endGroup();

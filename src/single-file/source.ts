@@ -87,7 +87,8 @@ export function describeSource(source: FileSource): string {
   return source.where === 'local' ? source.input : `${source.repo}@${source.revision}:${source.file}`;
 }
 
-const NUMBER = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
+/** Plain decimal, optionally negative (a LoRA may be subtracted): no exponent, hex or plus sign. */
+const NUMBER = /^-?\d+(\.\d+)?$/;
 
 /** One entry of `lora`: `file-or-hub-path[:scale]`; the scale is a number, 1.0 when left out. */
 export function splitScale(entry: string): { target: string; scale: number } | { error: string } {
@@ -97,7 +98,7 @@ export function splitScale(entry: string): { target: string; scale: number } | {
   const [, target = '', scale = ''] = match;
   const value = Number(scale.trim());
   if (!NUMBER.test(scale.trim()) || !Number.isFinite(value)) {
-    return { error: `gives ${JSON.stringify(entry)} the scale ${JSON.stringify(scale)}, which is not a number: write file-or-hub-path:scale with a number such as 0.8 (or no :scale, which is 1.0)` };
+    return { error: `gives ${JSON.stringify(entry)} the scale ${JSON.stringify(scale)}, which is not a number: write file-or-hub-path:scale with a plain decimal number such as 0.8 or -0.5 (or no :scale, which is 1.0)` };
   }
   return { target, scale: value };
 }

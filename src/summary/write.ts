@@ -4,11 +4,12 @@ import type { Config } from '../config.js';
 import { directorySize } from '../convert/sizes.js';
 import { listPackages, packageParts } from '../verify/packages.js';
 import { renderSummary, type RunReport } from './summary.js';
+import { info } from '../log.js';
 
 /** The step summary when the runner keeps one (RunnerContext.stepSummary: GITHUB_STEP_SUMMARY is set), else the log. */
 export async function writeStepSummary(markdown: string, stepSummary: boolean): Promise<void> {
   if (stepSummary) await core.summary.addRaw(markdown).write();
-  else core.info(markdown);
+  else info(markdown);
 }
 
 /** The main action's summary: the run report, with the packages output-dir holds now. */

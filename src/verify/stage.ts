@@ -1,4 +1,5 @@
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { removeConverterEntries } from '../convert/snapshot.js';
 import * as path from 'node:path';
 import * as core from '@actions/core';
 import type { Config } from '../config.js';
@@ -10,6 +11,7 @@ import { failureMessage, judgePsnr, missingChecks, type PsnrVerdict } from './ps
 import { packagesToRemoveFor } from './packages.js';
 import { bundleProblem, verifyConversion } from './bundle/stage.js';
 import type { BundleReport } from './bundle/check.js';
+import { info } from '../log.js';
 
 export interface Annotation {
   level: 'error' | 'warning';
@@ -73,9 +75,8 @@ export function verifyStage(config: Config, conversion: ConversionResult): GateR
   const gate = judgeConversion(config, conversion);
   for (const a of gate.annotations) (a.level === 'error' ? core.error : core.warning)(a.message, { title: a.title });
   const { outputDir } = config.conversion;
-  const doomed = gate.remove.filter((p) => existsSync(path.join(outputDir, p)));
-  doomed.forEach((p) => rmSync(path.join(outputDir, p), { recursive: true, force: true }));
-  if (doomed.length > 0) core.info(`Removed the packages that failed the PSNR gate: ${doomed.join(', ')}.`);
+  const doomed = removeConverterEntries(outputDir, gate.remove.filter((p) => existsSync(path.join(outputDir, p))));
+  if (doomed.length > 0) info(`Removed the packages that failed the PSNR gate: ${doomed.join(', ')}.`);
   const bundle = verifyConversion(config, conversion);
   const bundleFailure = bundleProblem(bundle);
   return { verdicts: gate.verdicts, missing: gate.missing, problems: bundleFailure ? [...gate.problems, bundleFailure] : gate.problems, bundle };

@@ -44,7 +44,9 @@ export function nodeMajor(node) {
 export function actionDefaults(file = path.join(REPO_ROOT, 'action.yml')) {
   /** @type {{ inputs: Record<string, { default?: string }> }} */
   const action = parse(readFileSync(file, 'utf8'));
-  return Object.fromEntries(Object.entries(action.inputs).map(([name, spec]) => [name, spec.default ?? '']));
+  // The runner evaluates `${{ github.token }}` to the job's token: a made-up one here (tests that
+  // publish pass their own).
+  return Object.fromEntries(Object.entries(action.inputs).map(([name, spec]) => [name, String(spec.default ?? '').replace('${{ github.token }}', 'ghs_jobTokenTheRunnerSubstitutes0')]));
 }
 
 /**
@@ -82,14 +84,40 @@ export function messagesOf(run, level) {
 }
 
 /**
- * The workflow commands `::error title=...::message` and `::warning ...` in the action's stdout.
+ * The lines of stdout the runner acts on as workflow commands, as it reads them: lines split at
+ * LF, CR or CRLF, trimmed, starting with `::` (or the old `##[`); none between
+ * `::stop-commands::<token>` and `::<token>::`.
+ * @param {string} stdout
+ * @returns {string[]}
+ */
+export function runnerCommands(stdout) {
+  /** @type {string[]} */
+  const commands = [];
+  /** @type {string | undefined} */
+  let stopped;
+  for (const raw of stdout.split(/\r\n|\r|\n/)) {
+    const line = raw.trim();
+    if (stopped !== undefined) {
+      if (line === `::${stopped}::`) stopped = undefined;
+      continue;
+    }
+    const stop = /^::stop-commands::(.+)$/.exec(line);
+    if (stop) stopped = stop[1];
+    else if (line.startsWith('::') || line.startsWith('##[')) commands.push(line);
+  }
+  return commands;
+}
+
+/**
+ * The workflow commands `::error title=...::message` and `::warning ...` in the action's stdout,
+ * as the runner reads them (runnerCommands).
  * @param {string} stdout
  * @returns {Annotation[]}
  */
 export function parseAnnotations(stdout) {
   /** @type {Annotation[]} */
   const annotations = [];
-  for (const line of stdout.split('\n')) {
+  for (const line of runnerCommands(stdout)) {
     const m = /^::(error|warning|notice)(?: ([^:]*))?::(.*)$/.exec(line);
     if (!m) continue;
     const [, level, props = '', message = ''] = m;

@@ -17,10 +17,13 @@ export interface ActionMeta {
 
 export const ACTION = parse(readFileSync(path.join(ROOT, 'action.yml'), 'utf8')) as ActionMeta;
 
-/** action.yml's default of every input, as the runner passes it ('' when absent). */
+/** What the runner puts in place of `${{ github.token }}`: the job's token (a made-up one here). */
+export const RUNNER_GITHUB_TOKEN = 'ghs_jobTokenTheRunnerSubstitutes0';
+
+/** action.yml's default of every input, as the runner passes it ('' when absent; expressions evaluated). */
 export function actionDefaults(): Record<string, string> {
   return Object.fromEntries(
-    Object.entries(ACTION.inputs).map(([name, spec]) => [name, spec?.default === undefined ? '' : String(spec.default)]),
+    Object.entries(ACTION.inputs).map(([name, spec]) => [name, spec?.default === undefined ? '' : String(spec.default).replace('${{ github.token }}', RUNNER_GITHUB_TOKEN)]),
   );
 }
 
@@ -40,13 +43,17 @@ export function raw(overrides: Partial<Record<InputName, string>> = {}): (name: 
   };
 }
 
-/** A macOS runner with the given folders and files (absolute, or relative to the workspace). */
+/**
+ * A macOS runner with the given folders and files (absolute, or relative to the workspace). Each
+ * of `dirs` is a model folder (it holds model_index.json and config.json); `bareDirs` hold nothing.
+ */
 export function ctx(
-  options: { env?: Record<string, string | undefined>; dirs?: string[]; files?: string[] } = {},
+  options: { env?: Record<string, string | undefined>; dirs?: string[]; bareDirs?: string[]; files?: string[] } = {},
 ): ParseContext {
   const abs = (p: string) => path.resolve(WORKSPACE, p);
-  const dirs = new Set((options.dirs ?? []).map(abs));
-  const files = new Set((options.files ?? []).map(abs));
+  const modelDirs = (options.dirs ?? []).map(abs);
+  const dirs = new Set([...modelDirs, ...(options.bareDirs ?? []).map(abs)]);
+  const files = new Set([...(options.files ?? []).map(abs), ...modelDirs.flatMap((d) => [path.join(d, 'model_index.json'), path.join(d, 'config.json')])]);
   return {
     env: {
       RUNNER_OS: 'macOS',

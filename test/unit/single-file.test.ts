@@ -169,7 +169,8 @@ describe('LoRAs and their base', () => {
 });
 
 describe('the single-file inputs', () => {
-  const parse = (inputs: Parameters<typeof raw>[0], files: string[] = [], dirs: string[] = []) => parseInputs(raw(inputs), ctx({ files, dirs }));
+  // Folders as given: a model_index.json in one is listed in files.
+  const parse = (inputs: Parameters<typeof raw>[0], files: string[] = [], dirs: string[] = []) => parseInputs(raw(inputs), ctx({ files, bareDirs: dirs }));
   const errorsOf = (r: ReturnType<typeof parse>) => r.errors;
 
   it('a local .safetensors: converted as the folder named after its stem, the path resolved in the workspace', () => {
@@ -220,7 +221,10 @@ describe('the single-file inputs', () => {
       expect.stringMatching(/^Input `lora` gives "loras\/b\.safetensors:" the scale "", which is not a number/),
       expect.stringMatching(/^Input `lora` lists "loras\/notes\.txt", which is not a LoRA file: each entry is a \.safetensors/),
     ]);
-    expect(splitScale('x.safetensors:1e-1')).toEqual({ target: 'x.safetensors', scale: 0.1 });
+    // Plain decimal only: an exponent, hex or a plus sign is refused (issue 20), a minus kept.
+    expect(splitScale('x.safetensors:1e-1')).toHaveProperty('error');
+    expect(splitScale('x.safetensors:0x1')).toHaveProperty('error');
+    expect(splitScale('x.safetensors:-0.5')).toEqual({ target: 'x.safetensors', scale: -0.5 });
     expect(splitScale('x.safetensors:Infinity')).toHaveProperty('error');
     const without = parse({ lora: 'loras/a.safetensors', 'model-config': 'stabilityai/stable-diffusion-2-1' });
     expect(without.errors).toEqual([
@@ -250,7 +254,7 @@ describe('the single-file inputs', () => {
   it('a Hub id or a folder stays what it was; sd3-version is refused with a single file', () => {
     const id = parse({});
     expect(id.config?.singleFile).toBeUndefined();
-    const folder = parse({ 'model-version': 'models/x.safetensors' }, [], ['models/x.safetensors']);
+    const folder = parse({ 'model-version': 'models/x.safetensors' }, ['models/x.safetensors/model_index.json'], ['models/x.safetensors']);
     expect(folder.config?.singleFile).toBeUndefined();
     expect(folder.config?.conversion.modelVersion).toBe('models/x.safetensors');
     expect(parse({ 'model-version': 'm.safetensors', 'sd3-version': 'true' }, ['m.safetensors']).errors).toEqual([expect.stringMatching(/^Input `sd3-version` cannot be used with a single-file model-version/)]);

@@ -1,4 +1,3 @@
-import * as core from '@actions/core';
 import { HubApiError, whoAmI } from '@huggingface/hub';
 import type { Config } from '../../config.js';
 import type { ModelRevision } from '../../hub/models.js';
@@ -8,6 +7,7 @@ import { Halt } from '../../halt.js';
 import { errorMessage } from '../../format/error.js';
 import { visibilityProblem } from './visibility.js';
 import { sourceModel } from './stage.js';
+import { info } from '../../log.js';
 
 /** Pure: why a token of this role cannot commit, or undefined ('fineGrained' tokens are judged by the Hub per repository). */
 export function tokenRoleProblem(role: string | undefined, repo: string): string | undefined {
@@ -30,7 +30,7 @@ export async function hubPreflight(config: Config, models: readonly ModelRevisio
   } catch (error) {
     if (error instanceof HubApiError && error.statusCode === 401) {
       problems.push(diagnoseHubFailure({ status: 401, operation: 'read the repository', repo: hub.repo, revision: hub.revision, message: '' }));
-    } else core.info(`Could not ask the Hub who hub-token belongs to (${errorMessage(error)}); the commit will tell.`);
+    } else info(`Could not ask the Hub who hub-token belongs to (${errorMessage(error)}); the commit will tell.`);
   }
   try {
     const state = await new HubWriter(hub).state();
@@ -39,7 +39,7 @@ export async function hubPreflight(config: Config, models: readonly ModelRevisio
   } catch (error) {
     const status = error instanceof HubPublishError ? error.status : undefined;
     if (status === 401 || status === 403) problems.push(errorMessage(error));
-    else core.info(`Could not read ${hub.repo} before converting (${errorMessage(error)}); the publish will try again.`);
+    else info(`Could not read ${hub.repo} before converting (${errorMessage(error)}); the publish will try again.`);
   }
   if (problems.length > 0) throw new Halt(problems, 'Hugging Face Hub', `${problems.join('\n')}\nNothing was installed or converted.`);
 }

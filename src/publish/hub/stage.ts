@@ -1,4 +1,3 @@
-import * as core from '@actions/core';
 import type { Config, HubPublishOptions } from '../../config.js';
 import { converterInputs } from '../../converter/identity.js';
 import type { ModelRevision } from '../../hub/models.js';
@@ -12,6 +11,7 @@ import { CARD_PATH, commitMessage, inFolder, manifestCurrent, ownedBy, variantFo
 import { publishToHub, type HubPublishResult } from './publish.js';
 import { visibilityProblem } from './visibility.js';
 import { createHash } from 'node:crypto';
+import { info } from '../../log.js';
 
 /** What the Hub publish did, for the outputs and the step summary. */
 export interface HubReport {
@@ -107,7 +107,7 @@ export async function publishHubStage(input: HubStageInput): Promise<HubReport> 
         return { files: [textFile(CARD_PATH, card)], keep: new Set(current ? [manifest.path, sums.path] : []) };
       },
     },
-    { log: (line) => core.info(line) },
+    { log: (line) => info(line) },
   );
 
   const uploaded = new Set(result.uploaded);
@@ -123,7 +123,7 @@ export async function publishHubStage(input: HubStageInput): Promise<HubReport> 
     files: result.files.map((f) => ({ path: f.path, size: f.size, sha256: f.sha256, uploaded: uploaded.has(f.path) })),
     deleted: result.deleted,
   };
-  if (result.commit) core.info(`Committed ${result.uploaded.length} file(s) and ${result.deleted.length} deletion(s) to ${hub.repo}@${hub.revision}: ${result.commit.url}`);
-  else core.info(`${hub.repo}@${hub.revision} already holds these ${result.unchanged.length} files with the same content: no commit made.`);
+  if (result.commit) info(`Committed ${result.uploaded.length} file(s) and ${result.deleted.length} deletion(s) to ${hub.repo}@${hub.revision}: ${result.commit.url}`);
+  else info(`${hub.repo}@${hub.revision} already holds these ${result.unchanged.length} files with the same content: no commit made.`);
   return report;
 }

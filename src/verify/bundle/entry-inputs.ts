@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import { ATTENTION_IMPLEMENTATIONS, COMPILED_SUFFIX, QUANTIZE_NBITS, RESOURCES_DIR, TOKENIZER_FILES, type AttentionImplementation } from '../../converter/vocabulary.js';
 import { FieldReader, isHubId } from '../../inputs/fields.js';
-import type { VerifyInputName } from '../../inputs/names.js';
+import { VERIFY_INPUT_SCREEN, type VerifyInputName } from '../../inputs/names.js';
 import { MODEL_KINDS, type ModelKind } from './expect.js';
 
 /** verify/action.yml's inputs, read into one typed config before anything is extracted. Pure. */
@@ -26,7 +26,7 @@ export interface VerifyContext {
 }
 
 export function parseVerifyInputs(raw: (name: VerifyInputName) => string, ctx: VerifyContext): { config?: VerifyConfig; errors: string[] } {
-  const read = new FieldReader<VerifyInputName>(raw);
+  const read = new FieldReader<VerifyInputName>(raw, VERIFY_INPUT_SCREEN);
   const workspace = ctx.env.GITHUB_WORKSPACE ?? process.cwd();
   const given = read.text('path');
   const resolved = path.resolve(workspace, given);

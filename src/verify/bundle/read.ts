@@ -1,4 +1,4 @@
-import { closeSync, existsSync, openSync, readFileSync, readSync, readdirSync, statSync } from 'node:fs';
+import { closeSync, existsSync, lstatSync, openSync, readFileSync, readSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { COMPILED_SUFFIX, TOKENIZER_FILES } from '../../converter/vocabulary.js';
 import type { BundleListing } from './check.js';
@@ -56,4 +56,32 @@ export function readBundle(dir: string): BundleListing {
           : { text: head(vocabPath, 4096), complete: false },
     mergesHead: existsSync(mergesPath) && statSync(mergesPath).isFile() ? head(mergesPath, MERGES_HEAD) : undefined,
   };
+}
+
+/**
+ * The entries below `root` that are symlinks leading out of it (or nowhere): a bundle that links
+ * its vocab.json to /etc/passwd or to the runner's files is refused, not read. Relative paths.
+ */
+export function linksLeaving(root: string): string[] {
+  const realRoot = realpathSync(root);
+  const leaving: string[] = [];
+  const walk = (rel: string) => {
+    for (const entry of readdirSync(path.join(root, rel), { withFileTypes: true })) {
+      const child = rel ? `${rel}/${entry.name}` : entry.name;
+      const full = path.join(root, child);
+      if (lstatSync(full).isSymbolicLink()) {
+        let target: string | undefined;
+        try {
+          target = realpathSync(full);
+        } catch {
+          target = undefined;
+        }
+        const inside = target !== undefined && (target === realRoot || target.startsWith(realRoot + path.sep));
+        if (!inside) leaving.push(child);
+        // A link inside the bundle is read where it points (walked there, not twice).
+      } else if (entry.isDirectory()) walk(child);
+    }
+  };
+  walk('');
+  return leaving;
 }

@@ -7,12 +7,13 @@ import type { ConversionResult } from '../../convert/run.js';
 import { checkBundle, findingText, type BundleListing, type BundleReport } from './check.js';
 import { expectationsFor, type BundleExpectations } from './expect.js';
 import { readBundle } from './read.js';
+import { info } from '../../log.js';
 
 /** The thin part: reads the folder, checks it, and turns each finding into an annotation. */
 export function verifyResources(dir: string, expectations: BundleExpectations, listing: BundleListing = readBundle(dir)): BundleReport {
   core.startGroup(`Verify the bundle in ${dir}`);
   const report = checkBundle(listing, expectations);
-  core.info(`Facts the apps read: ${JSON.stringify(report.facts)}`);
+  info(`Facts the apps read: ${JSON.stringify(report.facts)}`);
   core.endGroup();
   for (const finding of report.findings) {
     const title = finding.app ? `Bundle check: what ${finding.app} reads` : 'Bundle check';

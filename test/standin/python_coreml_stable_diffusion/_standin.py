@@ -93,7 +93,28 @@ def hf_token_set():
     return bool(_env("HF_TOKEN") or _env("HUGGING_FACE_HUB_TOKEN"))
 
 
+HUB_TOKEN_NAMES = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
+
+
+def record_environment(module):
+    """STANDIN_ENV_DUMP=<file>: one JSON line per process start, {"module", "pid", "env"}, the
+    environment the process got; the Hub token's value is written as "<set>" (tests look for the
+    runner's credentials, not for the token)."""
+    path = _env("STANDIN_ENV_DUMP")
+    if not path:
+        return
+    env = {k: ("<set>" if k in HUB_TOKEN_NAMES and v else v) for k, v in os.environ.items()}
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps({"module": module, "pid": os.getpid(), "env": env}) + "\n")
+
+
 def record_invocation(module):
+    record_environment(module)
+    # STANDIN_ECHO=<text>: printed as a line of its own at start (a converter line the action
+    # echoes, such as one that begins with `::`).
+    echo = _env("STANDIN_ECHO")
+    if echo:
+        print(echo, flush=True)
     path = _env("STANDIN_INVOCATIONS")
     if not path:
         return

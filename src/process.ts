@@ -33,16 +33,19 @@ export interface ProcessSample {
   pid: number;
   ppid: number;
   rssBytes: number;
+  /** The process's own peak so far (VmHWM; Linux only): it catches a peak between two samples. */
+  hwmBytes?: number;
 }
 
-/** Pure: a /proc/<pid>/status text (Linux): Pid, PPid and VmRSS (kB); undefined without them (a kernel thread, a zombie). */
+/** Pure: a /proc/<pid>/status text (Linux): Pid, PPid, VmRSS and VmHWM (kB); undefined without them (a kernel thread, a zombie). */
 export function parseProcStatus(text: string): ProcessSample | undefined {
   const field = (name: string) => new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(text)?.[1];
   const pid = field('Pid');
   const ppid = field('PPid');
   const rss = field('VmRSS');
+  const hwm = field('VmHWM');
   if (pid === undefined || ppid === undefined || rss === undefined) return undefined;
-  return { pid: Number(pid), ppid: Number(ppid), rssBytes: Number(rss) * 1024 };
+  return { pid: Number(pid), ppid: Number(ppid), rssBytes: Number(rss) * 1024, ...(hwm === undefined ? {} : { hwmBytes: Number(hwm) * 1024 }) };
 }
 
 /** Pure: `ps -A -o pid=,ppid=,rss=` output (macOS, BSD; rss in KiB), one process a line. */
@@ -54,21 +57,35 @@ export function parsePsTable(text: string): ProcessSample[] {
     .map((m) => ({ pid: Number(m[1]), ppid: Number(m[2]), rssBytes: Number(m[3]) * 1024 }));
 }
 
-/** Pure: the resident bytes of `root` and every process below it. */
-export function treeRss(samples: readonly ProcessSample[], root: number): number {
+/** Pure: the processes of the tree under `root`, root included. */
+export function treeOf(samples: readonly ProcessSample[], root: number): ProcessSample[] {
   const children = new Map<number, ProcessSample[]>();
   for (const s of samples) children.set(s.ppid, [...(children.get(s.ppid) ?? []), s]);
-  let total = 0;
+  const tree: ProcessSample[] = [];
   const seen = new Set<number>();
   const stack = samples.filter((s) => s.pid === root);
   while (stack.length > 0) {
     const s = stack.pop() as ProcessSample;
     if (seen.has(s.pid)) continue;
     seen.add(s.pid);
-    total += s.rssBytes;
+    tree.push(s);
     stack.push(...(children.get(s.pid) ?? []));
   }
-  return total;
+  return tree;
+}
+
+/** Pure: the resident bytes of `root` and every process below it. */
+export function treeRss(samples: readonly ProcessSample[], root: number): number {
+  return treeOf(samples, root).reduce((sum, s) => sum + s.rssBytes, 0);
+}
+
+/**
+ * Pure: what one sample tells of the tree's peak: the sum of its resident memory now, or the
+ * largest single process's own peak (VmHWM), whichever is larger. Both are at most the true peak.
+ */
+export function samplePeak(samples: readonly ProcessSample[], root: number): number {
+  const tree = treeOf(samples, root);
+  return Math.max(0, tree.reduce((sum, s) => sum + s.rssBytes, 0), ...tree.map((s) => s.hwmBytes ?? 0));
 }
 
 /** Pure: the largest `<name>: peak RSS <bytes> bytes` line the action's own Python entries print at exit. */
@@ -111,16 +128,18 @@ function startSampler(pid: number | undefined, everyMs: number): { stop(): Promi
   if (pid === undefined || everyMs <= 0) return { stop: async () => undefined };
   let peak: number | undefined;
   let running: Promise<void> = Promise.resolve();
-  const sample = () => {
+  const sample = (): void => {
     running = running.then(async () => {
-      const rss = treeRss(await sampleProcesses(), pid);
+      const rss = samplePeak(await sampleProcesses(), pid);
       if (rss > 0) peak = Math.max(peak ?? 0, rss);
     });
   };
-  sample();
+  // Early samples too, so that a short process is seen once it has started (not only as it forks).
+  const early = [50, 250].filter((ms) => ms < everyMs).map((ms) => setTimeout(sample, ms));
   const timer = setInterval(sample, everyMs);
   return {
     stop: async () => {
+      early.forEach(clearTimeout);
       clearInterval(timer);
       await running;
       return peak;

@@ -305,5 +305,6 @@ export function estimateDisk(o: ConversionOptions, sizes: ModelSizes, publish: {
   const finishing = fixed + output + after;
   const peakBytes = Math.max(converting, finishing);
   const peakWithoutDownloads = Math.max(converting, finishing - sizes.downloadBytes);
-  return { items, peakBytes, peakAt: converting >= finishing ? 'while converting' : publish.package ? 'while zipping' : 'while saving the outputs cache', peakWithoutDownloads };
+  const peakAt = converting >= finishing ? 'while converting' : publish.package ? 'while zipping' : publish.outputsCache ? 'while saving the outputs cache' : 'once converted';
+  return { items, peakBytes, peakAt, peakWithoutDownloads };
 }

@@ -17,7 +17,7 @@ import {
 import { componentBytes, missingBytes, singleFileComponents, weightBytes } from '../../src/budget/sizes.js';
 import { diskLevel, judgeBudget, measuredOverEstimate, memoryLevel, usableMemory, type RunnerResources } from '../../src/budget/verdict.js';
 import { budgetLines } from '../../src/budget/stage.js';
-import { parseProcStatus, parsePsTable, reportedPeak, treeRss } from '../../src/process.js';
+import { parseProcStatus, parsePsTable, reportedPeak, samplePeak, treeRss } from '../../src/process.js';
 import { ctx, options, raw } from './fixtures.js';
 
 const GIB = 2 ** 30;
@@ -224,6 +224,7 @@ describe('the disk estimate', () => {
 
   it('nothing packaged, no outputs cache: the peak is the conversion\'s own', () => {
     const disk = estimateDisk(sd15({ bundleResources: false }), SD15, { package: false, outputsCache: false });
+    expect(disk.peakAt).toBe('while converting');
     expect(disk.peakBytes).toBeCloseTo(2.133e9 + ENVIRONMENT_BYTES + 1.72e9 + 246e6 + 99e6, -3);
     expect(disk.peakWithoutDownloads).toBe(disk.peakBytes);
   });
@@ -269,10 +270,10 @@ describe('measured against estimated', () => {
 
 describe('measuring the children', () => {
   const status = (pid: number, ppid: number, rssKb: number | undefined) =>
-    `Name:\tpython3\nUmask:\t0022\nState:\tS (sleeping)\nTgid:\t${pid}\nNgid:\t0\nPid:\t${pid}\nPPid:\t${ppid}\nVmPeak:\t 9000000 kB\n${rssKb === undefined ? '' : `VmRSS:\t ${rssKb} kB\nRssAnon:\t 100 kB\n`}Threads:\t4\n`;
+    `Name:\tpython3\nUmask:\t0022\nState:\tS (sleeping)\nTgid:\t${pid}\nNgid:\t0\nPid:\t${pid}\nPPid:\t${ppid}\nVmPeak:\t 9000000 kB\n${rssKb === undefined ? '' : `VmHWM:\t ${rssKb * 2} kB\nVmRSS:\t ${rssKb} kB\nRssAnon:\t 100 kB\n`}Threads:\t4\n`;
 
   it('reads Pid, PPid and VmRSS of a /proc status text; a kernel thread has no VmRSS', () => {
-    expect(parseProcStatus(status(4242, 17, 2048))).toEqual({ pid: 4242, ppid: 17, rssBytes: 2048 * 1024 });
+    expect(parseProcStatus(status(4242, 17, 2048))).toEqual({ pid: 4242, ppid: 17, rssBytes: 2048 * 1024, hwmBytes: 4096 * 1024 });
     expect(parseProcStatus(status(2, 0, undefined))).toBeUndefined();
   });
 
@@ -293,6 +294,16 @@ describe('measuring the children', () => {
     ];
     expect(treeRss(samples, 10)).toBe(123);
     expect(treeRss(samples, 99)).toBe(0);
+  });
+
+  it('a sample\'s peak: the tree\'s sum now, or one process\'s own earlier peak (VmHWM) when larger', () => {
+    const now = [
+      { pid: 10, ppid: 1, rssBytes: 100, hwmBytes: 150 },
+      { pid: 11, ppid: 10, rssBytes: 100, hwmBytes: 120 },
+    ];
+    expect(samplePeak(now, 10)).toBe(200);
+    expect(samplePeak([{ pid: 10, ppid: 1, rssBytes: 100, hwmBytes: 900 }, { pid: 11, ppid: 10, rssBytes: 100 }], 10)).toBe(900);
+    expect(samplePeak(now, 99)).toBe(0);
   });
 
   it('takes the largest `<name>: peak RSS <bytes> bytes` line an entry printed', () => {

@@ -15,7 +15,7 @@ import { renderSkipped } from './summary/summary.js';
 import { dryRunChecks } from './summary/dry-run.js';
 import { writeStepSummary, writeSummary } from './summary/write.js';
 import { failRun } from './halt.js';
-import { budgetStage } from './budget/stage.js';
+import { budgetFacts, budgetStage } from './budget/stage.js';
 import { measuredOverEstimate } from './budget/verdict.js';
 
 /**
@@ -37,7 +37,7 @@ async function run(): Promise<void> {
   const budgetSummary = { lines: budget.lines, estimates: budget.processes };
   if (config.dryRun) {
     // Every check that needs no install has run: the Hub's commits, the model's kind, the release.
-    const checks = dryRunChecks(config, { models, kind, refresh: refresh.verdict, singleFile });
+    const checks = dryRunChecks(config, { models, kind, refresh: refresh.verdict, singleFile, budget: budgetFacts(budget) });
     core.info(`Dry run: nothing is installed or run.\n  ${checks.join('\n  ')}`);
     setConversionOutputs(config, []);
     return writeSummary(config, { commands, verdicts: [], missing: [], problems: [], dryRunChecks: checks, budget: budgetSummary });

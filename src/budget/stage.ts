@@ -167,3 +167,11 @@ export function budgetStage(config: Config, steps: readonly Step[], models: read
   }
   return { ...budget, lines };
 }
+
+/** Pure: what the dry run says of the budget, in a line (src/summary/dry-run.ts). */
+export function budgetFacts(budget: Pick<Budget, 'verdict' | 'runner'>): { memory: string; refused: string[]; warned: string[]; disk: 'ok' | 'warn' | 'refuse' } | undefined {
+  const v = budget.verdict;
+  if (!v) return undefined;
+  const named = (level: 'warn' | 'refuse') => v.processes.filter((p) => p.level === level).map((p) => `${p.label} (${formatBytes(p.peakBytes ?? 0)})`);
+  return { memory: formatBytes(budget.runner.totalMemory), refused: named('refuse'), warned: named('warn'), disk: v.disk.level };
+}

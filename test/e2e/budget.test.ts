@@ -143,6 +143,7 @@ describe('the budget before anything is installed', () => {
       expect(text).toMatch(/ {2}Convert text_encoder: 1\.0 GiB peak memory \(fits\)/);
       expect(text).toMatch(/ {2}Disk: about \d+\.\d GiB at the peak/);
     }
+    expect(run.summary).toContain("Budget on this runner (5.0 GiB of memory): a real run would refuse Convert unet (6.2 GiB) (over the runner's memory).");
     expect(hub.stats().bytesServed[MODEL] ?? 0).toBe(0);
   });
 });

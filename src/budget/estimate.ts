@@ -206,6 +206,8 @@ export function estimateStep(step: Step, o: ConversionOptions, sizes: ModelSizes
       measured: figure.measured,
     };
   }
+  // A kind of process the figures do not know (one added to the plan later): no estimate rather than a wrong one.
+  if (!('convert' in step)) return { label: (step as { label: string }).label, part: '', basis: 'no figures for this kind of process', measured: false };
   if (needsNoPipeline(step)) {
     // quantize or bundle: the largest package it reads (fp16 bytes: quantize reads it before palettizing)
     const kind: ProcessKind = step.quantize ? 'quantize' : 'bundle';

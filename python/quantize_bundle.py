@@ -20,10 +20,14 @@ converter never does: each package it quantizes is run on the same random inputs
 after, and the outputs compared with the converter's own compute_psnr. It prints
 `quantize_bundle: <part> quantized to float16 Core ML: PSNR <dB> dB` (the lowest over the
 outputs), or why the check was not run (Core ML predictions need macOS). The action gates on it.
+
+At exit it prints `quantize_bundle: peak RSS <bytes> bytes`, its own largest resident memory
+(getrusage), which the action shows beside the budget's estimate of this process.
 """
 
 import importlib
 import os
+import resource
 import sys
 import traceback
 
@@ -173,5 +177,17 @@ def main(argv=None, converter=None, predict=None):
     return 0
 
 
+def peak_rss_bytes(usage=None, platform=sys.platform):
+    """This process's largest resident memory in bytes: ru_maxrss is KiB on Linux, bytes on macOS."""
+    usage = usage if usage is not None else resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_maxrss if platform == "darwin" else usage.ru_maxrss * 1024
+
+
+def report_peak():
+    print(f"quantize_bundle: peak RSS {peak_rss_bytes()} bytes", flush=True)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    status = main()
+    report_peak()
+    sys.exit(status)

@@ -33,6 +33,16 @@ export interface Config {
   skipIfUnchanged: boolean;
   /** Set when model-version is a single-file checkpoint (src/single-file/); conversion.modelVersion is then its stem. */
   singleFile?: SingleFileOptions;
+  /** The memory and disk budget checked before anything is installed (src/budget/). */
+  budget: BudgetOptions;
+}
+
+/** What the budget compares with, and what it does when a process or the disk would not fit. */
+export interface BudgetOptions {
+  /** over-budget: `fail` halts before anything is installed; `warn` goes on with a warning. */
+  overBudget: 'fail' | 'warn';
+  /** runner-memory in bytes; undefined reads the runner's (os.totalmem, or its cgroup's limit). */
+  runnerMemory?: number;
 }
 
 /** A single file the action reads: in the workspace, or in a Hub repository at a revision. */

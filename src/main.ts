@@ -16,6 +16,8 @@ import { dryRunChecks } from './summary/dry-run.js';
 import { writeStepSummary, writeSummary } from './summary/write.js';
 import { failRun } from './halt.js';
 import { info } from './log.js';
+import { budgetFacts, budgetStage } from './budget/stage.js';
+import { measuredOverEstimate } from './budget/verdict.js';
 
 /**
  * The stages in order: inputs, plan, models, refresh, convert, verify, publish, then the run
@@ -31,16 +33,20 @@ async function run(): Promise<void> {
   const refresh = await refreshStage(config, models, singleFile);
   if (refresh.skipped) return writeStepSummary(renderSkipped(refresh.verdict?.lines[0]), config.runner.stepSummary);
   await hubPreflight(config, models);
+  // Before anything is installed: each process's peak memory and the job's disk against this runner.
+  const budget = budgetStage(config, steps, models, singleFile);
+  const budgetSummary = { lines: budget.lines, estimates: budget.processes };
   if (config.dryRun) {
     // Every check that needs no install has run: the Hub's commits, the model's kind, the release.
-    const checks = dryRunChecks(config, { models, kind, refresh: refresh.verdict, singleFile });
+    const checks = dryRunChecks(config, { models, kind, refresh: refresh.verdict, singleFile, budget: budgetFacts(budget) });
     info(`Dry run: nothing is installed or run.\n  ${checks.join('\n  ')}`);
     setConversionOutputs(config, []);
-    return writeSummary(config, { commands, verdicts: [], missing: [], problems: [], dryRunChecks: checks });
+    return writeSummary(config, { commands, verdicts: [], missing: [], problems: [], dryRunChecks: checks, budget: budgetSummary });
   }
 
-  const converted = await convertStage({ config, steps, commands, models, hub, caching, singleFile });
+  const converted = await convertStage({ config, steps, commands, models, hub, caching, singleFile, releaseDownloads: budget.verdict?.disk.releaseDownloads });
   const { conversion } = converted;
+  measuredOverEstimate(budget.processes, conversion.steps).forEach((w) => core.warning(w, { title: 'Budget' }));
   const gate = verifyStage(config, conversion);
   const outputsCache = await finishOutputsCache(config, converted.outputsCache, gate.problems.length === 0);
   const caches = outputsCache ? [...converted.caches, outputsCache] : converted.caches;
@@ -50,7 +56,7 @@ async function run(): Promise<void> {
   const published = gate.problems.length === 0 ? await publishOutputs({ config, models, verdicts: gate.verdicts, bundle: gate.bundle, replaces: refresh.replaced }) : undefined;
   const problems = [...gate.problems, ...(published?.problems ?? [])];
   setConversionOutputs(config, packages, gate, conversion);
-  await writeSummary(config, { ...gate, commands: converted.commands, conversion, problems, caches, published, singleFile: converted.singleFile });
+  await writeSummary(config, { ...gate, commands: converted.commands, conversion, problems, caches, published, singleFile: converted.singleFile, budget: budgetSummary });
   if (problems.length > 0) core.setFailed(problems.join('\n'));
 }
 

@@ -41177,7 +41177,7 @@ class HubClient {
         const repo = repoFolder(hubCache, id);
         // A killed run's partial files; this run's each go with their download (toBlob's finally).
         removePartials(external_node_path_namespaceObject.join(repo, 'blobs'));
-        const report = { downloadedBytes: 0, downloadedFiles: 0, reusedFiles: 0 };
+        const report = { downloadedBytes: 0, downloadedFiles: 0, reusedFiles: 0, downloaded: [] };
         const missing = (only ?? []).filter((name) => !files.some((f) => f.rfilename === name));
         if (missing.length > 0)
             throw new Error(`${id}@${sha.slice(0, 12)} has no ${missing.join(', ')}`);
@@ -41230,6 +41230,7 @@ class HubClient {
                 client_link(snapshotPath, external_node_path_namespaceObject.join(blobs, blob.name));
             report.downloadedBytes += blob.bytes;
             report.downloadedFiles += 1;
+            report.downloaded.push({ blob: external_node_path_namespaceObject.join(blobs, blob.name), links, bytes: blob.bytes });
         });
     }
 }
@@ -42208,7 +42209,7 @@ function sharedFlags(o) {
  */
 const QUANTIZE_BUNDLE_ENTRY = 'python/quantize_bundle.py';
 /** A torch2coreml step that only quantizes or bundles packages already written (ControlNet ids name them). */
-function needsNoPipeline(step) {
+function commands_needsNoPipeline(step) {
     return step.kind === 'torch2coreml' && step.convert.length === 0 && !step.refiner && (step.quantize || step.bundle);
 }
 /**
@@ -42225,7 +42226,7 @@ function stepArguments(step, o) {
         ];
     }
     return [
-        ...(needsNoPipeline(step) ? [o.quantizeBundleEntry] : ['-m', CONVERT_MODULE]),
+        ...(commands_needsNoPipeline(step) ? [o.quantizeBundleEntry] : ['-m', CONVERT_MODULE]),
         ...sharedFlags(o),
         ...step.convert.map((part) => converterFlag(PART_INPUT[part])),
         ...(step.controlnets.length > 0 ? [converterFlag('convert-controlnet'), ...step.controlnets] : []),
@@ -42373,6 +42374,8 @@ const INPUT_NAMES = [
     'quantized-min-psnr',
     'process-per-component',
     'dry-run',
+    'over-budget',
+    'runner-memory',
     'verify-bundle',
     'prepare-fp16',
     'model-revision',
@@ -42624,7 +42627,345 @@ function singleFiles(options) {
     return [options.checkpoint, ...options.loras.map((l) => l.source)];
 }
 
+;// CONCATENATED MODULE: ./src/converter/order.ts
+/**
+ * How one torch2coreml run works (main; /work/shared/reference/torch2coreml.md, "Order of work"):
+ * after loading the pipeline it converts the VAEs, the ControlNets, the unet (and chunks it, with
+ * --chunk-unet), the text encoders, the safety checker, the refiner, the MMDiT; then it quantizes
+ * every package in -o in place (QUANTIZED_PARTS and the ControlNets, never the chunks); then it
+ * bundles. What the action makes of this (one process per part, quantizing once) is src/plan/.
+ */
+/** Where the ControlNets come in CONVERSION_ORDER. */
+const CONTROLNETS = 'controlnets';
+/** The order one run converts in: the selectable parts, and the ControlNets between the VAEs and the unet. */
+const CONVERSION_ORDER = [
+    'vae_decoder',
+    'vae_encoder',
+    CONTROLNETS,
+    'unet',
+    'text_encoder',
+    'safety_checker',
+    'mmdit',
+];
+/**
+ * Whether the chunks --chunk-unet makes stay float16: the run chunks right after converting the
+ * unet and quantizes only after every conversion, sparing the chunks, which the apps load in
+ * preference to the quantized unet.
+ */
+function ownChunksStayFloat16(quantizing) {
+    return quantizing;
+}
+/** The unet's package: with --unet-support-controlnet the converter writes control-unet instead. */
+function unetPart(options) {
+    return options.unetSupportControlnet ? 'control-unet' : 'unet';
+}
+/** The unet-like packages this configuration makes, which chunking splits. */
+function order_chunkableParts(options) {
+    if (!options.parts.includes('unet'))
+        return [];
+    return options.refinerVersion ? [unetPart(options), 'refiner'] : [unetPart(options)];
+}
+/**
+ * The parity checks of the converted parts a run prints with --check-output-correctness: SD3's VAE
+ * decoder and MMDiT print DiffusionKit's (diffusionkit.ts); text_encoder_2 exists only in SDXL
+ * pipelines, which only the log tells, so it is not listed. The chunks are checked by coremltools
+ * (`<part>_chunks`), not listed here either.
+ */
+function order_conversionChecks(o) {
+    if (!o.checkOutputCorrectness)
+        return [];
+    const parts = [];
+    if (o.parts.includes('text_encoder'))
+        parts.push('text_encoder');
+    if (o.parts.includes('vae_decoder'))
+        parts.push('vae_decoder');
+    if (o.parts.includes('mmdit'))
+        parts.push('mmdit');
+    if (o.parts.includes('vae_encoder'))
+        parts.push('vae_encoder');
+    if (o.parts.includes('unet'))
+        parts.push(unetPart(o));
+    if (order_chunkableParts(o).includes('refiner'))
+        parts.push('refiner');
+    if (o.parts.includes('safety_checker'))
+        parts.push('safety_checker');
+    if (o.controlnets.length > 0)
+        parts.push('controlnet');
+    return parts;
+}
+
+;// CONCATENATED MODULE: ./src/budget/estimate.ts
+
+
+/**
+ * The budget, pure: each planned process's peak memory and the job's peak disk, estimated from the
+ * model's file sizes and the figures measured at full size. Nothing here reads a file or the
+ * runner; src/budget/stage.ts gathers the sizes and compares with the runner.
+ *
+ * Model of a process's peak: BASE (Python with torch, coremltools, diffusers imported) + k × the
+ * part's fp16 weight bytes (+ share × the whole fp16 pipeline on the command line, which loads it
+ * in every process) + the unet's attention maps, which grow with the square of the latent's tokens.
+ */
+const GIB = 2 ** 30;
+const COMPONENTS = (/* unused pure expression or super */ null && (['unet', 'text_encoder', 'text_encoder_2', 'vae', 'safety_checker']));
+/** Python + torch + coremltools + diffusers + transformers imported, nothing loaded. */
+const BASE_BYTES = 0.54 * GIB;
+/** Measured here: `/usr/bin/time -v python -c "import torch, coremltools, diffusers, transformers"` (locked packages, Linux x86_64) peaks at 0.54 GiB; memory-at-full-size.md says "about 0.6 GiB runtime" of the lean unet. */
+const BASE_SOURCE = 'import torch, coremltools, diffusers, transformers: 0.54 GiB peak RSS, measured (Linux x86_64, locked packages)';
+// SD 1.5 at full size (memory-at-full-size.md, Linux x86_64, the pinned converter and locked
+// packages, no --check-output-correctness): its fp16 files are unet 1.72 GB, text encoder 246 MB,
+// VAE 167 MB; pipeline (the three) 2.133 GB. The command line's three small-part figures fit
+// BASE + share × pipeline + k × part exactly: text encoder 2.39 GiB and VAE decoder 2.23 GiB give
+// k = 2.19 (about the fp32 copy the converter traces) and share = 0.68 (the mapped fp16 pipeline
+// resident; the unet process had 1.86 GiB of it mapped); the unet's 9.25 GiB then gives k = 3.07
+// with the 2.44 GiB of attention maps the lean path measured at 64×64.
+const SD15 = { unet: 1.72e9, textEncoder: 246e6, vae: 167e6, pipeline: 2.133e9 };
+const ATTENTION_64 = 6.18 * GIB - BASE_BYTES - 2 * SD15.unet; // 2.44 GiB: the lean unet's 6.18 GiB less BASE and its fp32 reference weights
+const SHARE = 0.68;
+const SMALL_K = 2.19;
+const UNET_K_COMMAND_LINE = (9.25 * GIB - BASE_BYTES - SHARE * SD15.pipeline - ATTENTION_64) / SD15.unet; // 3.07
+/**
+ * THE table: every figure the budget uses, per route, with where it comes from. The two routes
+ * apart: the lean path measured only its unet; its other parts take the command line's part term
+ * without the pipeline (the lean entry loads the component alone), marked unmeasured.
+ */
+const FIGURES = {
+    'command-line': {
+        text_encoder: { k: SMALL_K, pipelineShare: SHARE, source: 'SD 1.5 text encoder, command line: 2.39 GiB (memory-at-full-size.md)', measured: true },
+        vae: { k: SMALL_K, pipelineShare: SHARE, source: 'SD 1.5 VAE decoder, command line: 2.23 GiB (memory-at-full-size.md); the VAE encoder not measured, taken alike', measured: true },
+        unet: { k: UNET_K_COMMAND_LINE, pipelineShare: SHARE, attentionBytes: ATTENTION_64, source: 'SD 1.5 unet, command line: 9.25 GiB (memory-at-full-size.md)', measured: true },
+        safety_checker: { k: SMALL_K, pipelineShare: SHARE, source: 'not measured: the text encoder\'s figures (a CLIP model too)', measured: false },
+        controlnet: { k: UNET_K_COMMAND_LINE, pipelineShare: SHARE, attentionBytes: ATTENTION_64, source: 'not measured: the unet\'s figures', measured: false },
+        mmdit: { k: UNET_K_COMMAND_LINE, pipelineShare: SHARE, source: 'not measured (DiffusionKit): the unet\'s k', measured: false },
+        quantize: { k: (3.87 * GIB - BASE_BYTES) / SD15.unet, source: 'SD 1.5 6-bit quantize (python/quantize_bundle.py): 3.87 GiB, per fp16 byte of the largest package (memory-at-full-size.md)', measured: true },
+        chunk: { k: (4.67 * GIB - BASE_BYTES) / SD15.unet, source: 'chunking the SD 1.5 float16 unet: 4.67 GiB (memory-at-full-size.md)', measured: true },
+        'chunk-quantized': { k: (2.18 * GIB - BASE_BYTES) / 646e6, source: 'chunking the 6-bit SD 1.5 unet (646 MB): 2.18 GiB (memory-at-full-size.md)', measured: true },
+        bundle: { k: 1, source: 'not measured: coremlcompiler reading the largest package once', measured: false },
+        'check-in-process': { k: 1, source: 'not measured (Core ML runs only on macOS): the Core ML model of the part loaded beside the PyTorch one', measured: false },
+    },
+    lean: {
+        text_encoder: { k: SMALL_K, source: 'not measured on the lean path: the command line\'s part term without the pipeline', measured: false },
+        vae: { k: SMALL_K, source: 'not measured on the lean path: the command line\'s part term without the pipeline', measured: false },
+        unet: { k: 2, attentionBytes: ATTENTION_64, source: 'SD 1.5 unet, lean driver: 6.18 GiB = runtime + fp32 reference weights (2 × fp16) + 2.44 GiB of SPLIT_EINSUM attention maps at 64×64 (memory-at-full-size.md)', measured: true },
+        safety_checker: { k: SMALL_K, source: 'not measured: the text encoder\'s figures', measured: false },
+        controlnet: { k: 2, attentionBytes: ATTENTION_64, source: 'not measured: the lean unet\'s figures', measured: false },
+        mmdit: { k: 2, source: 'not measured (DiffusionKit): the lean unet\'s k', measured: false },
+        quantize: { k: (3.87 * GIB - BASE_BYTES) / SD15.unet, source: 'SD 1.5 6-bit quantize (python/quantize_bundle.py): 3.87 GiB (memory-at-full-size.md); the same entry on both routes', measured: true },
+        chunk: { k: (4.67 * GIB - BASE_BYTES) / SD15.unet, source: 'chunking the SD 1.5 float16 unet: 4.67 GiB (memory-at-full-size.md)', measured: true },
+        'chunk-quantized': { k: (2.18 * GIB - BASE_BYTES) / 646e6, source: 'chunking the 6-bit SD 1.5 unet (646 MB): 2.18 GiB (memory-at-full-size.md)', measured: true },
+        bundle: { k: 1, source: 'not measured: coremlcompiler reading the largest package once', measured: false },
+        // The lean route checks parity in a process of its own (python/parity.py): nothing is added here.
+        'check-in-process': { k: 0, source: 'the parity check runs in its own process on the lean route', measured: false },
+    },
+};
+/** What the operating system keeps for itself, taken off the runner's total memory. */
+const estimate_OS_RESERVE = {
+    macOS: 2 * GIB,
+    other: 1 * GIB,
+    source: 'macOS: "7 GB of RAM, of which macOS itself takes 1.5-2 GB" (users-and-runners.md); other systems: 1 GiB, an allowance, not measured',
+};
+/**
+ * Disk the converter's environment takes: the locked macOS arm64 Python 3.11 wheels unpacked
+ * (0.93 GB, measured: `pip download` of constraints/…/macos-arm64-py3.11.txt, sizes summed from
+ * the wheels' listings) and pip's cache of the same wheels (0.27 GB); conda with the env's Python
+ * is an allowance of 0.6 GB, not measured.
+ */
+const ENVIRONMENT_BYTES = (/* unused pure expression or super */ null && (0.93e9 + 0.27e9 + 0.6e9));
+/** Of a VAE file's bytes, the decoder's package (SD 1.5: 99 MB of 167 MB, measured); the encoder the rest. */
+const VAE_DECODER_SHARE = (/* unused pure expression or super */ null && (99 / 167));
+/** The disk margin kept free beyond the estimate. */
+const estimate_DISK_MARGIN = 1 * GIB;
+/** The unet's tokens at its first attention level; SDXL's first level has no attention (half the size each side). */
+function attentionTokens(o) {
+    const side = o.xlVersion ? 128 : 64;
+    const h = o.latentH ?? side;
+    const w = o.latentW ?? side;
+    return o.xlVersion ? (h / 2) * (w / 2) : h * w;
+}
+const attention = (figure, tokens) => (figure.attentionBytes ?? 0) * (tokens / 4096) ** 2;
+/** fp16 bytes of a selectable part, and the figure's kind. */
+function partFacts(part, sizes) {
+    const c = sizes.components;
+    switch (part) {
+        case 'text_encoder':
+            return [{ name: 'text_encoder', kind: 'text_encoder', bytes: c.text_encoder }, ...(c.text_encoder_2 ? [{ name: 'text_encoder_2', kind: 'text_encoder', bytes: c.text_encoder_2 }] : [])];
+        case 'vae_decoder':
+        case 'vae_encoder':
+            return [{ name: part, kind: 'vae', bytes: c.vae }];
+        case 'unet':
+            return [{ name: 'unet', kind: 'unet', bytes: c.unet }];
+        case 'safety_checker':
+            return [{ name: 'safety_checker', kind: 'safety_checker', bytes: c.safety_checker }];
+        case 'mmdit':
+            return [{ name: 'mmdit', kind: 'mmdit', bytes: undefined }];
+    }
+}
+/** The whole fp16 pipeline the command line loads. */
+function pipelineBytes(sizes) {
+    return COMPONENTS.reduce((sum, c) => sum + (sizes.components[c] ?? 0), 0);
+}
+/** fp16 bytes of each package the plan makes (before quantization), by part; chunks apart. */
+function packageBytes(o, sizes) {
+    const c = sizes.components;
+    const out = {};
+    if (o.parts.includes('text_encoder')) {
+        out.text_encoder = c.text_encoder ?? 0;
+        if (c.text_encoder_2)
+            out.text_encoder_2 = c.text_encoder_2;
+    }
+    if (o.parts.includes('vae_decoder'))
+        out.vae_decoder = (c.vae ?? 0) * VAE_DECODER_SHARE;
+    if (o.parts.includes('vae_encoder'))
+        out.vae_encoder = (c.vae ?? 0) * (1 - VAE_DECODER_SHARE);
+    if (o.parts.includes('unet'))
+        out.unet = c.unet ?? 0;
+    if (o.parts.includes('unet') && o.refinerVersion)
+        out.refiner = sizes.refinerUnet ?? 0;
+    if (o.parts.includes('safety_checker'))
+        out.safety_checker = c.safety_checker ?? 0;
+    for (const id of o.controlnets)
+        out[`controlnet ${id}`] = sizes.controlnets[id] ?? 0;
+    return out;
+}
+const QUANTIZABLE = new Set(['text_encoder', 'text_encoder_2', 'unet', 'refiner']);
+const quantizedShare = (o) => (o.quantizeNbits ? o.quantizeNbits / 16 : 1);
+const gib = (bytes) => `${(bytes / GIB).toFixed(2)} GiB`;
+/** Pure: one process's estimate. */
+function estimateStep(step, o, sizes, route) {
+    const figures = FIGURES[route];
+    const packages = packageBytes(o, sizes);
+    if (step.kind === 'chunk') {
+        const bytes = (step.part === 'refiner' ? sizes.refinerUnet : sizes.components.unet) ?? undefined;
+        const figure = figures[o.quantizeNbits ? 'chunk-quantized' : 'chunk'];
+        const packageSize = bytes === undefined ? undefined : bytes * quantizedShare(o);
+        return {
+            label: step.label,
+            part: step.part,
+            peakBytes: packageSize === undefined ? undefined : BASE_BYTES + figure.k * packageSize,
+            basis: `${figure.k.toFixed(2)} × the ${o.quantizeNbits ? `${o.quantizeNbits}-bit ` : ''}package + base; ${figure.source}`,
+            measured: figure.measured,
+        };
+    }
+    // A kind of process the figures do not know (one added to the plan later): no estimate rather than a wrong one.
+    if (!('convert' in step))
+        return { label: step.label, part: '', basis: 'no figures for this kind of process', measured: false };
+    if (needsNoPipeline(step)) {
+        // quantize or bundle: the largest package it reads (fp16 bytes: quantize reads it before palettizing)
+        const kind = step.quantize ? 'quantize' : 'bundle';
+        const figure = figures[kind];
+        const read = Object.entries(packages).filter(([name]) => !step.quantize || QUANTIZABLE.has(name) || name.startsWith('controlnet '));
+        const [part, largest] = read.reduce((best, entry) => (entry[1] > best[1] ? entry : best), ['', 0]);
+        const bytes = step.quantize ? largest : largest * quantizedShare(o);
+        return { label: step.label, part: part || kind, peakBytes: BASE_BYTES + figure.k * bytes, basis: `${figure.k.toFixed(2)} × the largest package${part ? ` (${part})` : ''} + base; ${figure.source}`, measured: figure.measured };
+    }
+    // A converting process: each part's term; the peak is the largest, with the other parts held too.
+    const tokens = attentionTokens(o);
+    const terms = [];
+    for (const part of step.convert) {
+        for (const fact of partFacts(part, sizes)) {
+            const figure = figures[fact.kind];
+            terms.push({ name: fact.name, bytes: fact.bytes, term: fact.bytes === undefined ? undefined : figure.k * fact.bytes + attention(figure, tokens), figure });
+        }
+    }
+    if (step.refiner) {
+        const figure = figures.unet;
+        terms.push({ name: 'refiner', bytes: sizes.refinerUnet, term: sizes.refinerUnet === undefined ? undefined : figure.k * sizes.refinerUnet + attention(figure, tokens), figure });
+    }
+    for (const id of step.controlnets) {
+        const figure = figures.controlnet;
+        const bytes = sizes.controlnets[id];
+        terms.push({ name: `controlnet ${id}`, bytes, term: bytes === undefined ? undefined : figure.k * bytes + attention(figure, tokens), figure });
+    }
+    const unknown = terms.find((t) => t.term === undefined);
+    const top = terms.reduce((best, t) => (best === undefined || (t.term ?? 0) > (best.term ?? 0) ? t : best), undefined);
+    if (!top || unknown) {
+        return { label: step.label, part: unknown?.name ?? top?.name ?? 'pipeline', basis: `no size known for ${unknown?.name ?? 'the parts'}`, measured: false };
+    }
+    const others = terms.filter((t) => t !== top).reduce((sum, t) => sum + (t.bytes ?? 0), 0);
+    const share = top.figure.pipelineShare ?? 0;
+    const pipeline = share * pipelineBytes(sizes);
+    const check = step.checkCorrectness ? figures['check-in-process'].k * (packages[top.name] ?? top.bytes ?? 0) : 0;
+    const peak = BASE_BYTES + (top.term ?? 0) + pipeline + others + check;
+    const basis = [
+        `base ${gib(BASE_BYTES)}`,
+        `${top.figure.k.toFixed(2)} × ${top.name} ${gib(top.bytes ?? 0)}`,
+        ...(top.figure.attentionBytes ? [`attention maps ${gib(attention(top.figure, tokens))} at ${tokens} tokens`] : []),
+        ...(pipeline > 0 ? [`${share} × the fp16 pipeline ${gib(pipelineBytes(sizes))}`] : []),
+        ...(others > 0 ? ['the other parts of the process'] : []),
+        ...(check > 0 ? ['the Core ML model for check-output-correctness'] : []),
+    ].join(' + ');
+    return { label: step.label, part: top.name, peakBytes: peak, basis: `${basis}; ${top.figure.source}`, measured: top.figure.measured && check === 0 };
+}
+/** Pure: every planned process's estimate. */
+function estimateProcesses(steps, o, sizes, route) {
+    return steps.map((step) => estimateStep(step, o, sizes, route));
+}
+/**
+ * Pure: the job's peak disk. Phases: converting (downloads, env, staged copy, fp16 packages, chunks;
+ * quantize holds one quantized copy beside its fp16 package); then, the staged copy gone, the
+ * outputs cache's archive (about output-dir's size, removed once saved) and the zips (about the
+ * packages and Resources: stored, fp16 weights do not deflate).
+ */
+function estimateDisk(o, sizes, publish) {
+    const packages = packageBytes(o, sizes);
+    const fp16Packages = Object.values(packages).reduce((a, b) => a + b, 0);
+    const chunked = o.chunkUnet ? chunkableParts(o).reduce((sum, p) => sum + (p === 'refiner' ? packages.refiner ?? 0 : packages.unet ?? 0), 0) * quantizedShare(o) : 0;
+    const finalPackages = Object.entries(packages).reduce((sum, [name, bytes]) => sum + (o.quantizeNbits && (QUANTIZABLE.has(name) || name.startsWith('controlnet ')) ? bytes * quantizedShare(o) : bytes), 0) + chunked;
+    const quantizeExtra = o.quantizeNbits ? Math.max(0, ...Object.entries(packages).filter(([n]) => QUANTIZABLE.has(n)).map(([, b]) => b * quantizedShare(o))) : 0;
+    const resources = o.bundleResources ? finalPackages : 0;
+    const output = finalPackages + resources;
+    const items = [
+        { what: 'Hub downloads (Hugging Face cache)', bytes: sizes.downloadBytes },
+        { what: 'converter environment (conda, pip packages and cache)', bytes: ENVIRONMENT_BYTES },
+        ...(sizes.stagedBytes > 0 ? [{ what: 'fp16 copy / single file\'s folder (removed after conversion)', bytes: sizes.stagedBytes }] : []),
+        { what: 'mlpackages', bytes: finalPackages },
+        ...(resources > 0 ? [{ what: 'Resources (compiled)', bytes: resources }] : []),
+        ...(publish.outputsCache ? [{ what: 'outputs cache archive (removed once saved)', bytes: output }] : []),
+        ...(publish.package ? [{ what: 'zips in package-dir', bytes: output }] : []),
+    ];
+    const fixed = sizes.downloadBytes + ENVIRONMENT_BYTES;
+    const converting = fixed + sizes.stagedBytes + Math.max(fp16Packages + chunked + quantizeExtra, finalPackages);
+    const after = Math.max(publish.outputsCache ? output : 0, publish.package ? output : 0);
+    const finishing = fixed + output + after;
+    const peakBytes = Math.max(converting, finishing);
+    const peakWithoutDownloads = Math.max(converting, finishing - sizes.downloadBytes);
+    const peakAt = converting >= finishing ? 'while converting' : publish.package ? 'while zipping' : publish.outputsCache ? 'while saving the outputs cache' : 'once converted';
+    return { items, peakBytes, peakAt, peakWithoutDownloads };
+}
+
+;// CONCATENATED MODULE: ./src/format/markdown.ts
+/**
+ * Text helpers shared by the step summary, the release notes and the logs. A leaf module: it
+ * imports nothing of the action, so every stage may use it without tying stages together.
+ */
+/** A table cell: a `|` would end the cell and a newline the row. */
+function markdown_tableCell(text) {
+    return text.replaceAll('|', '\\|').replaceAll('\n', ' ');
+}
+/** A GitHub-flavoured markdown table, one line per row. */
+function markdown_tableLines(header, rows) {
+    return [`| ${header.join(' | ')} |`, `| ${header.map(() => '---').join(' | ')} |`, ...rows.map((r) => `| ${r.map(markdown_tableCell).join(' | ')} |`)];
+}
+function markdown_formatBytes(bytes) {
+    const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+    let value = bytes;
+    let unit = 0;
+    while (value >= 1024 && unit < units.length - 1) {
+        value /= 1024;
+        unit += 1;
+    }
+    return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit]}`;
+}
+function markdown_formatDuration(ms) {
+    if (ms < 1000)
+        return `${ms} ms`;
+    const s = Math.round(ms / 1000);
+    return s < 60 ? `${s} s` : `${Math.floor(s / 60)} min ${s % 60} s`;
+}
+
 ;// CONCATENATED MODULE: ./src/inputs/rules.ts
+
+
 
 
 
@@ -42880,6 +43221,20 @@ const RULES = [
                     : undefined,
     },
     {
+        input: 'runner-memory',
+        severity: 'error',
+        check: (c) => c.budget.runnerMemory !== undefined && c.budget.runnerMemory < BASE_BYTES
+            ? `is ${markdown_formatBytes(c.budget.runnerMemory)}, less than the ${markdown_formatBytes(BASE_BYTES)} Python takes with the converter's packages imported before it converts anything (src/budget/estimate.ts): give the runner's memory (a number of GiB, e.g. 7 or 14), or leave it empty to read it.`
+            : undefined,
+    },
+    {
+        input: 'over-budget',
+        severity: 'warning',
+        check: (c) => c.budget.overBudget === 'warn' && c.dryRun
+            ? 'is warn, but dry-run only prints the budget: it refuses nothing either way.'
+            : undefined,
+    },
+    {
         input: 'min-psnr',
         severity: 'warning',
         check: (c) => c.gate.minPsnr < CONVERTER_MIN_PSNR && c.conversion.checkOutputCorrectness
@@ -42958,11 +43313,11 @@ const RULES = [
  * Pure: the size limit of a release asset and how the parts of a zip over it are named (the zip
  * writer cuts them as it writes). GitHub refuses an asset of 2 GiB or more; `.zip.001`, `.zip.002`, ... joined with `cat` give the zip back.
  */
-const GIB = 1024 ** 3;
+const split_GIB = 1024 ** 3;
 /** GitHub's limit: every asset must be smaller than this. */
-const ASSET_LIMIT = 2 * GIB;
+const ASSET_LIMIT = 2 * split_GIB;
 const MIN_PART_SIZE = 1024 ** 2;
-const DEFAULT_MAX_ASSET_SIZE = Math.floor(1.9 * GIB);
+const DEFAULT_MAX_ASSET_SIZE = Math.floor(1.9 * split_GIB);
 const UNITS = {
     b: 1,
     kb: 1000,
@@ -42970,7 +43325,7 @@ const UNITS = {
     gb: 1000 ** 3,
     kib: 1024,
     mib: 1024 ** 2,
-    gib: GIB,
+    gib: split_GIB,
 };
 /** Bytes, or a number with a unit (B, kB, MB, GB, KiB, MiB, GiB); undefined when unreadable. */
 function parseSize(text) {
@@ -43287,6 +43642,7 @@ function parse_parseInputs(raw, ctx) {
         gate: readGate(read),
         processPerComponent: read.bool('process-per-component', true),
         dryRun: read.bool('dry-run', false),
+        budget: { overBudget: read.oneOf('over-budget', ['fail', 'warn'], 'fail'), runnerMemory: readMemory(read) },
         hfToken: token,
         runner,
         verifyBundle: read.bool('verify-bundle', true),
@@ -43350,6 +43706,21 @@ function readModel(read, name, workspace, ctx, required) {
     if (isHubId(value))
         return { value, isLocal: false };
     return read.fail(name, `must be a Hub id (owner/name) or an existing folder, got ${JSON.stringify(value)} (no such folder in ${workspace}).`);
+}
+const MEMORY_UNITS = { '': 2 ** 30, gib: 2 ** 30, gb: 1e9, mib: 2 ** 20, mb: 1e6 };
+/** runner-memory: a number of GiB, or with a unit (GB, GiB, MB, MiB); empty reads the runner's. */
+function readMemory(read) {
+    const value = read.text('runner-memory');
+    if (value === '')
+        return undefined;
+    const m = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(value);
+    const unit = MEMORY_UNITS[(m?.[2] ?? '').toLowerCase()];
+    const bytes = m && unit ? Number(m[1]) * unit : NaN;
+    if (!(bytes > 0)) {
+        read.fail('runner-memory', `must be the runner's memory as a number of GiB, or with a unit (7GB, 6.5GiB, 4096MiB), got ${JSON.stringify(value)}.`);
+        return undefined;
+    }
+    return Math.round(bytes);
 }
 function readRevision(read) {
     const value = read.text('model-revision') || 'main';
@@ -44839,73 +45210,6 @@ function packages_listPackages(outputDir) {
         .map((name) => path.join(outputDir, name));
 }
 
-;// CONCATENATED MODULE: ./src/converter/order.ts
-/**
- * How one torch2coreml run works (main; /work/shared/reference/torch2coreml.md, "Order of work"):
- * after loading the pipeline it converts the VAEs, the ControlNets, the unet (and chunks it, with
- * --chunk-unet), the text encoders, the safety checker, the refiner, the MMDiT; then it quantizes
- * every package in -o in place (QUANTIZED_PARTS and the ControlNets, never the chunks); then it
- * bundles. What the action makes of this (one process per part, quantizing once) is src/plan/.
- */
-/** Where the ControlNets come in CONVERSION_ORDER. */
-const CONTROLNETS = 'controlnets';
-/** The order one run converts in: the selectable parts, and the ControlNets between the VAEs and the unet. */
-const CONVERSION_ORDER = [
-    'vae_decoder',
-    'vae_encoder',
-    CONTROLNETS,
-    'unet',
-    'text_encoder',
-    'safety_checker',
-    'mmdit',
-];
-/**
- * Whether the chunks --chunk-unet makes stay float16: the run chunks right after converting the
- * unet and quantizes only after every conversion, sparing the chunks, which the apps load in
- * preference to the quantized unet.
- */
-function ownChunksStayFloat16(quantizing) {
-    return quantizing;
-}
-/** The unet's package: with --unet-support-controlnet the converter writes control-unet instead. */
-function unetPart(options) {
-    return options.unetSupportControlnet ? 'control-unet' : 'unet';
-}
-/** The unet-like packages this configuration makes, which chunking splits. */
-function order_chunkableParts(options) {
-    if (!options.parts.includes('unet'))
-        return [];
-    return options.refinerVersion ? [unetPart(options), 'refiner'] : [unetPart(options)];
-}
-/**
- * The parity checks of the converted parts a run prints with --check-output-correctness: SD3's VAE
- * decoder and MMDiT print DiffusionKit's (diffusionkit.ts); text_encoder_2 exists only in SDXL
- * pipelines, which only the log tells, so it is not listed. The chunks are checked by coremltools
- * (`<part>_chunks`), not listed here either.
- */
-function order_conversionChecks(o) {
-    if (!o.checkOutputCorrectness)
-        return [];
-    const parts = [];
-    if (o.parts.includes('text_encoder'))
-        parts.push('text_encoder');
-    if (o.parts.includes('vae_decoder'))
-        parts.push('vae_decoder');
-    if (o.parts.includes('mmdit'))
-        parts.push('mmdit');
-    if (o.parts.includes('vae_encoder'))
-        parts.push('vae_encoder');
-    if (o.parts.includes('unet'))
-        parts.push(unetPart(o));
-    if (order_chunkableParts(o).includes('refiner'))
-        parts.push('refiner');
-    if (o.parts.includes('safety_checker'))
-        parts.push('safety_checker');
-    if (o.controlnets.length > 0)
-        parts.push('controlnet');
-    return parts;
-}
-
 ;// CONCATENATED MODULE: ./src/verify/psnr.ts
 
 
@@ -45428,7 +45732,89 @@ function check_findingText(f) {
     return `${f.file} ${f.message}.`;
 }
 
+;// CONCATENATED MODULE: ./src/budget/verdict.ts
+
+
+function usableMemory(r) {
+    return Math.max(0, r.totalMemory - (r.os === 'macOS' ? OS_RESERVE.macOS : OS_RESERVE.other));
+}
+/** Pure: the level of one estimate against the memory. */
+function memoryLevel(peak, usable, total) {
+    if (peak === undefined || peak <= usable)
+        return 'ok';
+    return peak <= total ? 'warn' : 'refuse';
+}
+/** Pure: the level of the disk estimate against the free space. */
+function diskLevel(needed, free) {
+    if (free === undefined || needed + DISK_MARGIN <= free)
+        return 'ok';
+    return needed <= free ? 'warn' : 'refuse';
+}
+/** What to do about a process over the runner's memory, by what makes it so. */
+function remedies(p, route, processPerComponent) {
+    const ways = ['use a runner with more memory (the arm64 `-xlarge` macOS runners have 14 GB; a self-hosted Mac)'];
+    if (!processPerComponent && p.label === 'Convert all parts')
+        ways.push('set `process-per-component: true` so each part has a process of its own');
+    if (route === 'command-line' && (p.part === 'unet' || p.part === 'refiner'))
+        ways.push('convert with the lean path, which holds only the part it converts');
+    ways.push('convert fewer parts per job (the convert-* inputs), so the part that does not fit runs on a larger runner alone');
+    ways.push('or set `over-budget: warn` to try anyway (the process swaps, and may be killed)');
+    return ways.join('; ');
+}
+/**
+ * Pure: the verdict. `releaseDownloads` is the stage's choice to let go of the Hub downloads once
+ * the last converting process has run, which the disk needs when the peak with them would not fit.
+ */
+function judgeBudget(input) {
+    const { runner } = input;
+    const usable = usableMemory(runner);
+    const refusals = [];
+    const warnings = [];
+    const mem = (b) => formatBytes(b);
+    const processes = input.processes.map((p) => {
+        const level = memoryLevel(p.peakBytes, usable, runner.totalMemory);
+        const estimate = p.peakBytes ?? 0;
+        if (level === 'refuse') {
+            refusals.push(`${p.label}: the ${p.part} process is estimated at ${mem(estimate)} peak memory, more than this runner's ${mem(runner.totalMemory)} (${runner.memorySource}). ` +
+                `It would swap beyond use or be killed. What to do: ${remedies(p, input.route, input.processPerComponent)}.`);
+        }
+        else if (level === 'warn') {
+            warnings.push(`${p.label}: the ${p.part} process is estimated at ${mem(estimate)} peak memory; this runner has ${mem(runner.totalMemory)} (${runner.memorySource}), of which about ${mem(usable)} is left once the system has its share: swapping expected, the process runs slower.`);
+        }
+        return { ...p, level };
+    });
+    const free = runner.freeDisk;
+    const keep = diskLevel(input.disk.peakBytes, free);
+    const releaseDownloads = keep !== 'ok' && input.disk.peakWithoutDownloads < input.disk.peakBytes;
+    const needed = releaseDownloads ? input.disk.peakWithoutDownloads : input.disk.peakBytes;
+    const level = diskLevel(needed, free);
+    const released = releaseDownloads ? ' (with the Hub downloads removed once the last converting process has run)' : '';
+    if (level === 'refuse') {
+        refusals.push(`The job is estimated to need ${mem(needed)} of disk ${input.disk.peakAt}${released}, and ${mem(free ?? 0)} is free where output-dir is. ` +
+            'What to do: free space before this step (delete unused Xcode versions and simulator runtimes), set `package: false` or `cache-outputs: false`, convert fewer parts per job, use a runner with a larger disk, or set `over-budget: warn` to try anyway.');
+    }
+    else if (level === 'warn') {
+        warnings.push(`The job is estimated to need ${mem(needed)} of disk ${input.disk.peakAt}${released}, and ${mem(free ?? 0)} is free where output-dir is: less than ${mem(DISK_MARGIN)} to spare.`);
+    }
+    return { processes, disk: { level, needed, free, releaseDownloads }, usableMemory: usable, refusals, warnings };
+}
+/** How far a measured peak may exceed its estimate before it is warned about. */
+const UNDERESTIMATE_TOLERANCE = 0.25;
+/** Pure: a warning for each process whose measured peak exceeds its estimate by more than the tolerance. */
+function verdict_measuredOverEstimate(estimates, measured) {
+    const byLabel = new Map(estimates.map((e) => [e.label, e.peakBytes]));
+    return measured.flatMap((m) => {
+        const estimate = byLabel.get(m.label);
+        if (estimate === undefined || m.peakRssBytes === undefined || m.peakRssBytes <= estimate * (1 + UNDERESTIMATE_TOLERANCE))
+            return [];
+        return [
+            `${m.label}: measured ${formatBytes(m.peakRssBytes)} peak memory, ${Math.round((m.peakRssBytes / estimate - 1) * 100)}% above the budget's estimate of ${formatBytes(estimate)}. Choose the runner by the measured figure; the budget's figures (src/budget/estimate.ts) need this model's measurement.`,
+        ];
+    });
+}
+
 ;// CONCATENATED MODULE: ./src/summary/summary.ts
+
 
 
 
@@ -45506,10 +45892,21 @@ function summary_renderSummary(input) {
         if (steps.length > 0) {
             lines.push('### Converter processes');
             lines.push('');
-            lines.push(table(['Step', 'Status', 'Time'], steps.map((s) => [s.label, s.note ? `${s.status} (${s.note})` : s.status, s.status === 'done' || s.status === 'failed' ? formatDuration(s.durationMs) : '–'])));
+            const estimates = new Map((input.budget?.estimates ?? []).map((e) => [e.label, e.peakBytes]));
+            const over = new Set(measuredOverEstimate(input.budget?.estimates ?? [], steps).map((w) => w.slice(0, w.indexOf(':'))));
+            const ran = (s) => s.status === 'done' || s.status === 'failed';
+            lines.push(table(['Step', 'Status', 'Time', 'Estimated peak', 'Measured peak'], steps.map((s) => {
+                const estimate = estimates.get(s.label);
+                const measured = ran(s) && s.peakRssBytes !== undefined ? `${formatBytes(s.peakRssBytes)}${over.has(s.label) ? ' ⚠️ over the estimate' : ''}` : '–';
+                return [s.label, s.note ? `${s.status} (${s.note})` : s.status, ran(s) ? formatDuration(s.durationMs) : '–', estimate !== undefined ? formatBytes(estimate) : '–', measured];
+            })));
+            lines.push('');
+            lines.push('Peak memory: estimated before install from the model\'s file sizes (src/budget/estimate.ts); measured as the process tree\'s resident memory, sampled every second.');
             lines.push('');
         }
     }
+    if (input.budget && input.budget.lines.length > 0)
+        lines.push('### Budget', '', '```', ...input.budget.lines, '```', '');
     if (input.singleFile)
         lines.push(renderSingleFile(input.singleFile), '');
     if (input.bundle)
@@ -45669,6 +46066,118 @@ const external_node_string_decoder_namespaceObject = __WEBPACK_EXTERNAL_createRe
 
 
 
+
+/** Pure: a /proc/<pid>/status text (Linux): Pid, PPid, VmRSS and VmHWM (kB); undefined without them (a kernel thread, a zombie). */
+function parseProcStatus(text) {
+    const field = (name) => new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(text)?.[1];
+    const pid = field('Pid');
+    const ppid = field('PPid');
+    const rss = field('VmRSS');
+    const hwm = field('VmHWM');
+    if (pid === undefined || ppid === undefined || rss === undefined)
+        return undefined;
+    return { pid: Number(pid), ppid: Number(ppid), rssBytes: Number(rss) * 1024, ...(hwm === undefined ? {} : { hwmBytes: Number(hwm) * 1024 }) };
+}
+/** Pure: `ps -A -o pid=,ppid=,rss=` output (macOS, BSD; rss in KiB), one process a line. */
+function parsePsTable(text) {
+    return text
+        .split('\n')
+        .map((line) => /^\s*(\d+)\s+(\d+)\s+(\d+)\s*$/.exec(line))
+        .filter((m) => m !== null)
+        .map((m) => ({ pid: Number(m[1]), ppid: Number(m[2]), rssBytes: Number(m[3]) * 1024 }));
+}
+/** Pure: the processes of the tree under `root`, root included. */
+function treeOf(samples, root) {
+    const children = new Map();
+    for (const s of samples)
+        children.set(s.ppid, [...(children.get(s.ppid) ?? []), s]);
+    const tree = [];
+    const seen = new Set();
+    const stack = samples.filter((s) => s.pid === root);
+    while (stack.length > 0) {
+        const s = stack.pop();
+        if (seen.has(s.pid))
+            continue;
+        seen.add(s.pid);
+        tree.push(s);
+        stack.push(...(children.get(s.pid) ?? []));
+    }
+    return tree;
+}
+/** Pure: the resident bytes of `root` and every process below it. */
+function treeRss(samples, root) {
+    return treeOf(samples, root).reduce((sum, s) => sum + s.rssBytes, 0);
+}
+/**
+ * Pure: what one sample tells of the tree's peak: the sum of its resident memory now, or the
+ * largest single process's own peak (VmHWM), whichever is larger. Both are at most the true peak.
+ */
+function samplePeak(samples, root) {
+    const tree = treeOf(samples, root);
+    return Math.max(0, tree.reduce((sum, s) => sum + s.rssBytes, 0), ...tree.map((s) => s.hwmBytes ?? 0));
+}
+/** Pure: the largest `<name>: peak RSS <bytes> bytes` line the action's own Python entries print at exit. */
+function reportedPeak(lines) {
+    let peak;
+    for (const line of lines) {
+        const m = /^[\w.-]+: peak RSS (\d+) bytes\s*$/.exec(line.trim());
+        if (m)
+            peak = Math.max(peak ?? 0, Number(m[1]));
+    }
+    return peak;
+}
+/** Every process's sample: /proc on Linux, ps elsewhere; [] when neither can be read. */
+async function sampleProcesses() {
+    if (process.platform === 'linux') {
+        const samples = [];
+        let pids;
+        try {
+            pids = readdirSync('/proc').filter((name) => /^\d+$/.test(name));
+        }
+        catch {
+            return [];
+        }
+        for (const pid of pids) {
+            try {
+                const sample = parseProcStatus(readFileSync(`/proc/${pid}/status`, 'utf8'));
+                if (sample)
+                    samples.push(sample);
+            }
+            catch {
+                // gone between the listing and the read
+            }
+        }
+        return samples;
+    }
+    return new Promise((resolve) => {
+        execFile('ps', ['-A', '-o', 'pid=,ppid=,rss='], { maxBuffer: 16 * 1024 * 1024 }, (error, stdout) => resolve(error ? [] : parsePsTable(stdout)));
+    });
+}
+/** Samples a process tree's resident memory until stopped; keeps the largest sum. */
+function startSampler(pid, everyMs) {
+    if (pid === undefined || everyMs <= 0)
+        return { stop: async () => undefined };
+    let peak;
+    let running = Promise.resolve();
+    const sample = () => {
+        running = running.then(async () => {
+            const rss = samplePeak(await sampleProcesses(), pid);
+            if (rss > 0)
+                peak = Math.max(peak ?? 0, rss);
+        });
+    };
+    // Early samples too, so that a short process is seen once it has started (not only as it forks).
+    const early = [50, 250].filter((ms) => ms < everyMs).map((ms) => setTimeout(sample, ms));
+    const timer = setInterval(sample, everyMs);
+    return {
+        stop: async () => {
+            early.forEach(clearTimeout);
+            clearInterval(timer);
+            await running;
+            return peak;
+        },
+    };
+}
 /**
  * Runs argv without a shell, streaming its output. Never rejects for a failing process: the
  * exit code, signal and tail are the caller's to judge. A process that cannot start at all
@@ -45681,13 +46190,17 @@ function runProcess(argv, options) {
     const started = Date.now();
     const tailLimit = options.tailLines ?? 200;
     const tail = [];
+    const peakLines = [];
     let partial = '';
     const keep = (text) => {
         const pieces = (partial + text).split(/\r\n|\r|\n/);
         partial = pieces.pop() ?? '';
-        for (const piece of pieces)
+        for (const piece of pieces) {
             if (piece.trim() !== '')
                 tail.push(piece);
+            if (piece.includes(': peak RSS '))
+                peakLines.push(piece);
+        }
         if (tail.length > tailLimit)
             tail.splice(0, tail.length - tailLimit);
     };
@@ -45696,6 +46209,7 @@ function runProcess(argv, options) {
     let lastEcho = '\n';
     return new Promise((resolve) => {
         const child = spawn(command, args, { cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });
+        const sampler = startSampler(child.pid, options.sampleMs ?? 1000);
         const handle = (stream) => {
             const decoder = new StringDecoder('utf8');
             stream.on('data', (data) => {
@@ -45719,13 +46233,21 @@ function runProcess(argv, options) {
             pause.stop(lastEcho.endsWith('\n'));
             if (partial.trim() !== '')
                 tail.push(partial);
+            if (partial.includes(': peak RSS '))
+                peakLines.push(partial);
             if (spawnError)
                 tail.push(`${command}: ${spawnError.message}`);
-            resolve({
-                exitCode: spawnError && code === null ? 127 : code,
-                signal: spawnError ? null : signal,
-                tail,
-                durationMs: Date.now() - started,
+            const durationMs = Date.now() - started;
+            void sampler.stop().then((sampled) => {
+                const reported = reportedPeak(peakLines);
+                const peaks = [sampled, reported].filter((p) => p !== undefined);
+                resolve({
+                    exitCode: spawnError && code === null ? 127 : code,
+                    signal: spawnError ? null : signal,
+                    tail,
+                    durationMs,
+                    peakRssBytes: peaks.length > 0 ? Math.max(...peaks) : undefined,
+                });
             });
         });
     });

@@ -35601,8 +35601,8 @@ function _unique(values) {
  */
 const CONVERTER_COMMIT = 'e12202c1f6405b83918b58a5d097cd61e3e1f702';
 const CONVERTER_PACKAGE = 'python_coreml_stable_diffusion';
-const CONVERT_MODULE = (/* unused pure expression or super */ null && (`${CONVERTER_PACKAGE}.torch2coreml`));
-const CHUNK_MODULE = (/* unused pure expression or super */ null && (`${CONVERTER_PACKAGE}.chunk_mlprogram`));
+const vocabulary_CONVERT_MODULE = (/* unused pure expression or super */ null && (`${CONVERTER_PACKAGE}.torch2coreml`));
+const vocabulary_CHUNK_MODULE = (/* unused pure expression or super */ null && (`${CONVERTER_PACKAGE}.chunk_mlprogram`));
 const COMPUTE_UNITS = (/* unused pure expression or super */ null && (['ALL', 'CPU_AND_GPU', 'CPU_ONLY', 'CPU_AND_NE']));
 const ATTENTION_IMPLEMENTATIONS = ['ORIGINAL', 'SPLIT_EINSUM', 'SPLIT_EINSUM_V2'];
 const QUANTIZE_NBITS = [1, 2, 4, 6, 8];
@@ -35937,7 +35937,7 @@ class FieldReader {
     }
 }
 /** A Hub repository id, as the Hub accepts it: [owner/]name of letters, digits, `-`, `_`, `.`. */
-function isHubId(value) {
+function fields_isHubId(value) {
     return (/^(?:[A-Za-z0-9][\w.-]{0,95}\/)?[A-Za-z0-9][\w.-]{0,95}$/.test(value) &&
         !value.includes('--') &&
         !value.includes('..') &&
@@ -35997,6 +35997,8 @@ const INPUT_NAMES = (/* unused pure expression or super */ null && ([
     'quantized-min-psnr',
     'process-per-component',
     'dry-run',
+    'over-budget',
+    'runner-memory',
     'verify-bundle',
     'prepare-fp16',
     'model-revision',
@@ -36232,7 +36234,7 @@ function parseVerifyInputs(raw, ctx) {
     const quantizeNbits = read.oneOf('quantize-nbits', QUANTIZE_NBITS);
     const chunked = read.bool('chunked', false);
     const controlnets = read.list('controlnets');
-    controlnets.filter((id) => !isHubId(id)).forEach((id) => read.fail('controlnets', `lists ${JSON.stringify(id)}, which is not a Hub id (owner/name): the bundle names each ControlNet after its id.`));
+    controlnets.filter((id) => !fields_isHubId(id)).forEach((id) => read.fail('controlnets', `lists ${JSON.stringify(id)}, which is not a Hub id (owner/name): the bundle names each ControlNet after its id.`));
     if (read.errors.length > 0)
         return { errors: read.errors };
     return {
@@ -36964,7 +36966,575 @@ function markdown_formatDuration(ms) {
     return s < 60 ? `${s} s` : `${Math.floor(s / 60)} min ${s % 60} s`;
 }
 
+;// CONCATENATED MODULE: ./src/single-file/source.ts
+
+
+/**
+ * Where a single file comes from, read from an input's text. Pure. Three spellings: a file in the
+ * workspace, `owner/repo/path/file.safetensors` (a file of a Hub repository), and the Hub's own
+ * URL of a file, `https://huggingface.co/owner/repo/(blob|resolve)/<revision>/<path>`.
+ */
+const SINGLE_FILE_HELPER = 'python/single_file.py';
+/** What the action loads as a single file: safetensors, or a pickled .ckpt (only with allow-pickle). */
+const SINGLE_FILE_NAME = /\.(safetensors|ckpt)$/i;
+const isSingleFileName = (value) => SINGLE_FILE_NAME.test(value.split(/[?#]/)[0] ?? value);
+/** The file's path: on this machine, or in its Hub repository. */
+const pathOf = (source) => (source.where === 'local' ? source.path : source.file);
+/** A .ckpt: a Python pickle, which runs code when loaded. */
+const isPickle = (source) => /\.ckpt$/i.test(pathOf(source));
+const FILE_FORMS = 'a .safetensors (or .ckpt) file in the workspace, a Hub file as owner/repo/path/file.safetensors, or its Hub URL https://huggingface.co/owner/repo/resolve/<revision>/<path>';
+/** A repository path of clean segments (no empty, `.` or `..` part), or undefined. */
+function repoPath(segments) {
+    if (segments.length === 0 || segments.some((s) => s === '' || s === '.' || s === '..' || s.includes('\\')))
+        return undefined;
+    return segments.join('/');
+}
+function fromUrl(value, ctx) {
+    const form = 'https://huggingface.co/owner/repo/resolve/<revision>/<path to the file>';
+    let url;
+    try {
+        url = new URL(value);
+    }
+    catch {
+        return { error: `is not a URL (${form} is the form of a Hub file's URL)` };
+    }
+    const hosts = new Set(['https://huggingface.co', new URL(ctx.endpoint).origin]);
+    if (!hosts.has(url.origin))
+        return { error: `is a URL of ${url.origin}, not of the Hub: only Hub files are downloaded (${form})` };
+    const [owner = '', repo = '', mode = '', revision = '', ...rest] = url.pathname.split('/').slice(1).map((s) => decodeURIComponent(s));
+    const file = repoPath(rest);
+    if (!isHubId(`${owner}/${repo}`) || (mode !== 'resolve' && mode !== 'blob') || revision === '' || !file) {
+        return { error: `is not the URL of a file on the Hub: the form is ${form}` };
+    }
+    if (!isSingleFileName(file))
+        return { error: `names ${file}, which is not a .safetensors or .ckpt file` };
+    return { where: 'hub', input: value, repo: `${owner}/${repo}`, revision, file };
+}
+/**
+ * The file an input names, or an error (completing "Input `x` ..."), or undefined when the value
+ * is not a file at all (a Hub id or a folder, which model-version also takes).
+ */
+function fileSource(value, ctx) {
+    if (/^https?:\/\//i.test(value))
+        return fromUrl(value, ctx);
+    const resolved = path.resolve(ctx.workspace, value);
+    if (ctx.isFile(resolved)) {
+        return isSingleFileName(resolved) ? { where: 'local', input: value, path: resolved } : { error: `is the file ${resolved}, which is not a .safetensors or .ckpt checkpoint` };
+    }
+    if (!isSingleFileName(value))
+        return undefined;
+    const [owner = '', repo = '', ...rest] = value.split('/');
+    const file = repoPath(rest);
+    if (path.isAbsolute(value) || value.startsWith('.') || !isHubId(`${owner}/${repo}`) || !file) {
+        return { error: `names ${resolved}, which does not exist (the forms: ${FILE_FORMS})` };
+    }
+    return { where: 'hub', input: value, repo: `${owner}/${repo}`, revision: ctx.revision, file };
+}
+/** The name the converter gets (and the outputs carry): the file's stem, with only characters a shell leaves alone. */
+function modelNameOf(source) {
+    const stem = path.basename(pathOf(source)).replace(SINGLE_FILE_NAME, '');
+    const safe = stem.replace(/[^A-Za-z0-9._+-]+/g, '_').replace(/^[._-]+/, '');
+    return safe === '' ? 'model' : safe;
+}
+/** Where a file is, for messages: the path given, or repo@revision:path. */
+function describeSource(source) {
+    return source.where === 'local' ? source.input : `${source.repo}@${source.revision}:${source.file}`;
+}
+/** Plain decimal, optionally negative (a LoRA may be subtracted): no exponent, hex or plus sign. */
+const NUMBER = /^-?\d+(\.\d+)?$/;
+/** One entry of `lora`: `file-or-hub-path[:scale]`; the scale is a number, 1.0 when left out. */
+function splitScale(entry) {
+    // The last colon before a part without `/`: a URL's `https:` is followed by `//`.
+    const match = /^(.+):([^:/]*)$/.exec(entry);
+    if (!match)
+        return { target: entry, scale: 1 };
+    const [, target = '', scale = ''] = match;
+    const value = Number(scale.trim());
+    if (!NUMBER.test(scale.trim()) || !Number.isFinite(value)) {
+        return { error: `gives ${JSON.stringify(entry)} the scale ${JSON.stringify(scale)}, which is not a number: write file-or-hub-path:scale with a plain decimal number such as 0.8 or -0.5 (or no :scale, which is 1.0)` };
+    }
+    return { target, scale: value };
+}
+
+;// CONCATENATED MODULE: ./src/converter/identity.ts
+
+/** The input that selects each part (its `--convert-*` switch). */
+const identity_PART_INPUT = {
+    text_encoder: 'convert-text-encoder',
+    vae_decoder: 'convert-vae-decoder',
+    vae_encoder: 'convert-vae-encoder',
+    unet: 'convert-unet',
+    safety_checker: 'convert-safety-checker',
+    mmdit: 'convert-mmdit',
+};
+const partFields = () => Object.entries(identity_PART_INPUT).map(([part, name]) => ({
+    name,
+    passed: 'per-step',
+    read: (o) => o.parts.includes(part),
+}));
+/** In the order the manifest lists them. */
+const IDENTITY = [
+    { name: 'model-version', passed: 'every-process', folder: true, read: (o) => o.modelVersion },
+    // Another revision is another checkpoint: packages of the old one must not be kept as they are.
+    { name: 'model-revision', folder: true, read: (c) => c.conversion.modelRevision },
+    // A single-file model-version (src/single-file/): model-version is then the file's stem, so the file
+    // itself, its config and the LoRAs merged into it are entries of their own. A changed file under the
+    // same name is caught by its sha256 (single-file/prepare.ts against output-dir's record).
+    { name: 'single-file', folder: true, read: (c) => c.singleFile && describeSource(c.singleFile.checkpoint) },
+    { name: 'model-config', folder: true, read: (c) => c.singleFile?.modelConfig && (c.singleFile.modelConfig.where === 'hub' ? c.singleFile.modelConfig.id : c.singleFile.modelConfig.input) },
+    { name: 'lora', folder: true, read: (c) => c.singleFile?.loras.map((l) => `${describeSource(l.source)}:${l.scale}`) },
+    ...partFields(),
+    // Sorted: their order does not change what is made. Space-joined, as published manifests hold it.
+    { name: 'convert-controlnet', passed: 'per-step', read: (o) => [...o.controlnets].sort().join(' ') },
+    { name: 'refiner-version', passed: 'per-step', folder: true, read: (o) => o.refinerVersion },
+    { name: 'custom-vae-version', passed: 'every-process', folder: true, read: (o) => o.customVaeVersion },
+    { name: 'compute-unit', passed: 'every-process', folder: true, read: (o) => o.computeUnit },
+    { name: 'latent-h', passed: 'every-process', folder: true, read: (o) => o.latentH },
+    { name: 'latent-w', passed: 'every-process', folder: true, read: (o) => o.latentW },
+    { name: 'text-token-sequence-length', passed: 'every-process', folder: true, read: (o) => o.textTokenSequenceLength },
+    { name: 'text-encoder-hidden-size', passed: 'every-process', folder: true, read: (o) => o.textEncoderHiddenSize },
+    { name: 'attention-implementation', passed: 'every-process', folder: true, read: (o) => o.attention },
+    { name: 'check-output-correctness', passed: 'per-step', read: (o) => o.checkOutputCorrectness },
+    { name: 'chunk-unet', passed: 'per-step', read: (o) => o.chunkUnet },
+    { name: 'quantize-nbits', passed: 'per-step', folder: true, read: (o) => o.quantizeNbits },
+    { name: 'unet-support-controlnet', passed: 'every-process', folder: true, read: (o) => o.unetSupportControlnet },
+    { name: 'unet-batch-one', passed: 'every-process', folder: true, read: (o) => o.unetBatchOne },
+    { name: 'include-t5', passed: 'bundle', read: (o) => o.includeT5 },
+    { name: 'bundle-resources-for-swift-cli', passed: 'per-step', read: (o) => o.bundleResources },
+    { name: 'text-encoder-vocabulary-url', passed: 'bundle', read: (o) => o.urls.vocabulary },
+    { name: 'text-encoder-merges-url', passed: 'bundle', read: (o) => o.urls.merges },
+    { name: 'text-encoder-t5-url', passed: 'bundle', read: (o) => o.urls.t5 },
+    { name: 'text-encoder-t5-config-url', passed: 'bundle', read: (o) => o.urls.t5Config },
+    { name: 'text-encoder-t5-data-url', passed: 'bundle', read: (o) => o.urls.t5Data },
+    { name: 'min-deployment-target', passed: 'every-process', folder: true, read: (o) => o.minDeploymentTarget },
+    { name: 'xl-version', passed: 'every-process', folder: true, read: (o) => o.xlVersion },
+    { name: 'sd3-version', passed: 'every-process', folder: true, read: (o) => o.sd3Version },
+    // Appended to every torch2coreml process as given (not a flag of its own).
+    { name: 'extra-args', folder: true, read: (c) => c.conversion.extraArgs },
+    { name: 'ml-stable-diffusion', read: (c) => c.setup.requirement },
+    { name: 'python-version', read: (c) => c.setup.pythonVersion },
+    { name: 'prepare-fp16', read: (c) => c.prepareFp16.mode },
+];
+/** `--<input>`: torch2coreml's flag for an input. */
+const identity_converterFlag = (name) => `--${name}`;
+/**
+ * A value as one canonical string: empty when unset, switches `true`/`false`, a list one item a
+ * line (extra-args: `--a b` and `--a`,`b` are different arguments, a space could not tell them apart).
+ */
+function canonical(value) {
+    if (value === undefined)
+        return '';
+    return typeof value === 'object' ? value.join('\n') : String(value);
+}
+function readField(field, source) {
+    return field.passed === undefined ? field.read(source) : field.read(source.conversion);
+}
+function inputsOf(fields, source) {
+    return Object.fromEntries(fields.map((field) => [field.name, canonical(readField(field, source))]));
+}
+/** Pure: every entry, by name: what manifest.json records as `converterInputs`. */
+function converterInputs(source) {
+    return inputsOf(IDENTITY, source);
+}
+/** Pure: the entries whose change makes existing packages wrong for this run (the state file's). */
+function folderInputs(source) {
+    return inputsOf(IDENTITY.filter((field) => field.folder), source);
+}
+const isFlag = (field) => field.passed !== undefined;
+/** Every torch2coreml flag the action sets from an input, with that input. */
+const CONVERTER_FLAGS = new Map(IDENTITY.filter(isFlag).map((field) => [identity_converterFlag(field.name), field.name]));
+/**
+ * The flags of the entries passed to `to` (every process, or the bundling one): a value flag with
+ * its value, a switch when on, nothing when unset or off.
+ */
+function identity_passedFlags(o, to) {
+    return IDENTITY.filter(isFlag)
+        .filter((field) => field.passed === to)
+        .flatMap((field) => {
+        const value = field.read(o);
+        const flag = identity_converterFlag(field.name);
+        if (typeof value === 'boolean')
+            return value ? [flag] : [];
+        return value === undefined ? [] : [flag, canonical(value)];
+    });
+}
+
+;// CONCATENATED MODULE: ./src/converter/commands.ts
+
+
+
+/** Flags of torch2coreml, each with the input that sets it (extra-args may not set these). */
+const MANAGED_FLAGS = new Map([['-o', 'output-dir'], ...CONVERTER_FLAGS]);
+function valueFlag(flag, value) {
+    return value === undefined ? [] : [flag, String(value)];
+}
+function switchFlag(flag, on) {
+    return on ? [flag] : [];
+}
+/** Flags every torch2coreml process gets, whatever its step (the quantize/bundle entry parses the same line). */
+function sharedFlags(o) {
+    return [...passedFlags(o, 'every-process'), '-o', o.outputDir];
+}
+/**
+ * The action's entry for the steps that need no pipeline (python/quantize_bundle.py): it parses the
+ * converter's own command line and calls its quantize_weights / bundle_resources_for_swift_cli.
+ * torch2coreml's main loads the whole pipeline first whatever it does, and with --convert-controlnet
+ * asks the Hub for each card (fails offline): see test/fixtures/real-converter/README.md.
+ */
+const QUANTIZE_BUNDLE_ENTRY = 'python/quantize_bundle.py';
+/** A torch2coreml step that only quantizes or bundles packages already written (ControlNet ids name them). */
+function commands_needsNoPipeline(step) {
+    return step.kind === 'torch2coreml' && step.convert.length === 0 && !step.refiner && (step.quantize || step.bundle);
+}
+/**
+ * The argv of a step after the interpreter: `-m <module> <flags>`, or for a step that needs no
+ * pipeline `<action>/python/quantize_bundle.py <the same flags>`.
+ */
+function stepArguments(step, o) {
+    if (step.kind === 'chunk') {
+        return [
+            '-m', CHUNK_MODULE,
+            '--mlpackage-path', path.join(o.outputDir, packageName(o.modelVersion, step.part)),
+            '-o', o.outputDir,
+            ...switchFlag('--check-output-correctness', step.checkCorrectness),
+        ];
+    }
+    return [
+        ...(commands_needsNoPipeline(step) ? [o.quantizeBundleEntry] : ['-m', CONVERT_MODULE]),
+        ...sharedFlags(o),
+        ...step.convert.map((part) => converterFlag(PART_INPUT[part])),
+        ...(step.controlnets.length > 0 ? [converterFlag('convert-controlnet'), ...step.controlnets] : []),
+        ...valueFlag(converterFlag('refiner-version'), step.refiner ? o.refinerVersion : undefined),
+        ...switchFlag(converterFlag('check-output-correctness'), step.checkCorrectness),
+        ...switchFlag(converterFlag('chunk-unet'), step.chunkUnet),
+        ...valueFlag(converterFlag('quantize-nbits'), step.quantize ? o.quantizeNbits : undefined),
+        ...(step.bundle ? [converterFlag('bundle-resources-for-swift-cli'), ...passedFlags(o, 'bundle')] : []),
+        ...o.extraArgs,
+    ];
+}
+
+;// CONCATENATED MODULE: ./src/budget/estimate.ts
+
+
+/**
+ * The budget, pure: each planned process's peak memory and the job's peak disk, estimated from the
+ * model's file sizes and the figures measured at full size. Nothing here reads a file or the
+ * runner; src/budget/stage.ts gathers the sizes and compares with the runner.
+ *
+ * Model of a process's peak: BASE (Python with torch, coremltools, diffusers imported) + k × the
+ * part's fp16 weight bytes (+ share × the whole fp16 pipeline on the command line, which loads it
+ * in every process) + the unet's attention maps, which grow with the square of the latent's tokens.
+ */
+const GIB = 2 ** 30;
+const COMPONENTS = (/* unused pure expression or super */ null && (['unet', 'text_encoder', 'text_encoder_2', 'vae', 'safety_checker']));
+/** Python + torch + coremltools + diffusers + transformers imported, nothing loaded. */
+const BASE_BYTES = 0.54 * GIB;
+/** Measured here: `/usr/bin/time -v python -c "import torch, coremltools, diffusers, transformers"` (locked packages, Linux x86_64) peaks at 0.54 GiB; memory-at-full-size.md says "about 0.6 GiB runtime" of the lean unet. */
+const BASE_SOURCE = 'import torch, coremltools, diffusers, transformers: 0.54 GiB peak RSS, measured (Linux x86_64, locked packages)';
+// SD 1.5 at full size (memory-at-full-size.md, Linux x86_64, the pinned converter and locked
+// packages, no --check-output-correctness): its fp16 files are unet 1.72 GB, text encoder 246 MB,
+// VAE 167 MB; pipeline (the three) 2.133 GB. The command line's three small-part figures fit
+// BASE + share × pipeline + k × part exactly: text encoder 2.39 GiB and VAE decoder 2.23 GiB give
+// k = 2.19 (about the fp32 copy the converter traces) and share = 0.68 (the mapped fp16 pipeline
+// resident; the unet process had 1.86 GiB of it mapped); the unet's 9.25 GiB then gives k = 3.07
+// with the 2.44 GiB of attention maps the lean path measured at 64×64.
+const SD15 = { unet: 1.72e9, textEncoder: 246e6, vae: 167e6, pipeline: 2.133e9 };
+const ATTENTION_64 = 6.18 * GIB - BASE_BYTES - 2 * SD15.unet; // 2.44 GiB: the lean unet's 6.18 GiB less BASE and its fp32 reference weights
+const SHARE = 0.68;
+const SMALL_K = 2.19;
+const UNET_K_COMMAND_LINE = (9.25 * GIB - BASE_BYTES - SHARE * SD15.pipeline - ATTENTION_64) / SD15.unet; // 3.07
+/**
+ * THE table: every figure the budget uses, per route, with where it comes from. The two routes
+ * apart: the lean path measured only its unet; its other parts take the command line's part term
+ * without the pipeline (the lean entry loads the component alone), marked unmeasured.
+ */
+const FIGURES = {
+    'command-line': {
+        text_encoder: { k: SMALL_K, pipelineShare: SHARE, source: 'SD 1.5 text encoder, command line: 2.39 GiB (memory-at-full-size.md)', measured: true },
+        vae: { k: SMALL_K, pipelineShare: SHARE, source: 'SD 1.5 VAE decoder, command line: 2.23 GiB (memory-at-full-size.md); the VAE encoder not measured, taken alike', measured: true },
+        unet: { k: UNET_K_COMMAND_LINE, pipelineShare: SHARE, attentionBytes: ATTENTION_64, source: 'SD 1.5 unet, command line: 9.25 GiB (memory-at-full-size.md)', measured: true },
+        safety_checker: { k: SMALL_K, pipelineShare: SHARE, source: 'not measured: the text encoder\'s figures (a CLIP model too)', measured: false },
+        controlnet: { k: UNET_K_COMMAND_LINE, pipelineShare: SHARE, attentionBytes: ATTENTION_64, source: 'not measured: the unet\'s figures', measured: false },
+        mmdit: { k: UNET_K_COMMAND_LINE, pipelineShare: SHARE, source: 'not measured (DiffusionKit): the unet\'s k', measured: false },
+        quantize: { k: (3.87 * GIB - BASE_BYTES) / SD15.unet, source: 'SD 1.5 6-bit quantize (python/quantize_bundle.py): 3.87 GiB, per fp16 byte of the largest package (memory-at-full-size.md)', measured: true },
+        chunk: { k: (4.67 * GIB - BASE_BYTES) / SD15.unet, source: 'chunking the SD 1.5 float16 unet: 4.67 GiB (memory-at-full-size.md)', measured: true },
+        'chunk-quantized': { k: (2.18 * GIB - BASE_BYTES) / 646e6, source: 'chunking the 6-bit SD 1.5 unet (646 MB): 2.18 GiB (memory-at-full-size.md)', measured: true },
+        bundle: { k: 1, source: 'not measured: coremlcompiler reading the largest package once', measured: false },
+        'check-in-process': { k: 1, source: 'not measured (Core ML runs only on macOS): the Core ML model of the part loaded beside the PyTorch one', measured: false },
+    },
+    lean: {
+        text_encoder: { k: SMALL_K, source: 'not measured on the lean path: the command line\'s part term without the pipeline', measured: false },
+        vae: { k: SMALL_K, source: 'not measured on the lean path: the command line\'s part term without the pipeline', measured: false },
+        unet: { k: 2, attentionBytes: ATTENTION_64, source: 'SD 1.5 unet, lean driver: 6.18 GiB = runtime + fp32 reference weights (2 × fp16) + 2.44 GiB of SPLIT_EINSUM attention maps at 64×64 (memory-at-full-size.md)', measured: true },
+        safety_checker: { k: SMALL_K, source: 'not measured: the text encoder\'s figures', measured: false },
+        controlnet: { k: 2, attentionBytes: ATTENTION_64, source: 'not measured: the lean unet\'s figures', measured: false },
+        mmdit: { k: 2, source: 'not measured (DiffusionKit): the lean unet\'s k', measured: false },
+        quantize: { k: (3.87 * GIB - BASE_BYTES) / SD15.unet, source: 'SD 1.5 6-bit quantize (python/quantize_bundle.py): 3.87 GiB (memory-at-full-size.md); the same entry on both routes', measured: true },
+        chunk: { k: (4.67 * GIB - BASE_BYTES) / SD15.unet, source: 'chunking the SD 1.5 float16 unet: 4.67 GiB (memory-at-full-size.md)', measured: true },
+        'chunk-quantized': { k: (2.18 * GIB - BASE_BYTES) / 646e6, source: 'chunking the 6-bit SD 1.5 unet (646 MB): 2.18 GiB (memory-at-full-size.md)', measured: true },
+        bundle: { k: 1, source: 'not measured: coremlcompiler reading the largest package once', measured: false },
+        // The lean route checks parity in a process of its own (python/parity.py): nothing is added here.
+        'check-in-process': { k: 0, source: 'the parity check runs in its own process on the lean route', measured: false },
+    },
+};
+/** What the operating system keeps for itself, taken off the runner's total memory. */
+const estimate_OS_RESERVE = {
+    macOS: 2 * GIB,
+    other: 1 * GIB,
+    source: 'macOS: "7 GB of RAM, of which macOS itself takes 1.5-2 GB" (users-and-runners.md); other systems: 1 GiB, an allowance, not measured',
+};
+/**
+ * Disk the converter's environment takes: the locked macOS arm64 Python 3.11 wheels unpacked
+ * (0.93 GB, measured: `pip download` of constraints/…/macos-arm64-py3.11.txt, sizes summed from
+ * the wheels' listings) and pip's cache of the same wheels (0.27 GB); conda with the env's Python
+ * is an allowance of 0.6 GB, not measured.
+ */
+const ENVIRONMENT_BYTES = (/* unused pure expression or super */ null && (0.93e9 + 0.27e9 + 0.6e9));
+/** Of a VAE file's bytes, the decoder's package (SD 1.5: 99 MB of 167 MB, measured); the encoder the rest. */
+const VAE_DECODER_SHARE = (/* unused pure expression or super */ null && (99 / 167));
+/** The disk margin kept free beyond the estimate. */
+const estimate_DISK_MARGIN = 1 * GIB;
+/** The unet's tokens at its first attention level; SDXL's first level has no attention (half the size each side). */
+function attentionTokens(o) {
+    const side = o.xlVersion ? 128 : 64;
+    const h = o.latentH ?? side;
+    const w = o.latentW ?? side;
+    return o.xlVersion ? (h / 2) * (w / 2) : h * w;
+}
+const attention = (figure, tokens) => (figure.attentionBytes ?? 0) * (tokens / 4096) ** 2;
+/** fp16 bytes of a selectable part, and the figure's kind. */
+function partFacts(part, sizes) {
+    const c = sizes.components;
+    switch (part) {
+        case 'text_encoder':
+            return [{ name: 'text_encoder', kind: 'text_encoder', bytes: c.text_encoder }, ...(c.text_encoder_2 ? [{ name: 'text_encoder_2', kind: 'text_encoder', bytes: c.text_encoder_2 }] : [])];
+        case 'vae_decoder':
+        case 'vae_encoder':
+            return [{ name: part, kind: 'vae', bytes: c.vae }];
+        case 'unet':
+            return [{ name: 'unet', kind: 'unet', bytes: c.unet }];
+        case 'safety_checker':
+            return [{ name: 'safety_checker', kind: 'safety_checker', bytes: c.safety_checker }];
+        case 'mmdit':
+            return [{ name: 'mmdit', kind: 'mmdit', bytes: undefined }];
+    }
+}
+/** The whole fp16 pipeline the command line loads. */
+function pipelineBytes(sizes) {
+    return COMPONENTS.reduce((sum, c) => sum + (sizes.components[c] ?? 0), 0);
+}
+/** fp16 bytes of each package the plan makes (before quantization), by part; chunks apart. */
+function packageBytes(o, sizes) {
+    const c = sizes.components;
+    const out = {};
+    if (o.parts.includes('text_encoder')) {
+        out.text_encoder = c.text_encoder ?? 0;
+        if (c.text_encoder_2)
+            out.text_encoder_2 = c.text_encoder_2;
+    }
+    if (o.parts.includes('vae_decoder'))
+        out.vae_decoder = (c.vae ?? 0) * VAE_DECODER_SHARE;
+    if (o.parts.includes('vae_encoder'))
+        out.vae_encoder = (c.vae ?? 0) * (1 - VAE_DECODER_SHARE);
+    if (o.parts.includes('unet'))
+        out.unet = c.unet ?? 0;
+    if (o.parts.includes('unet') && o.refinerVersion)
+        out.refiner = sizes.refinerUnet ?? 0;
+    if (o.parts.includes('safety_checker'))
+        out.safety_checker = c.safety_checker ?? 0;
+    for (const id of o.controlnets)
+        out[`controlnet ${id}`] = sizes.controlnets[id] ?? 0;
+    return out;
+}
+const QUANTIZABLE = new Set(['text_encoder', 'text_encoder_2', 'unet', 'refiner']);
+const quantizedShare = (o) => (o.quantizeNbits ? o.quantizeNbits / 16 : 1);
+const gib = (bytes) => `${(bytes / GIB).toFixed(2)} GiB`;
+/** Pure: one process's estimate. */
+function estimateStep(step, o, sizes, route) {
+    const figures = FIGURES[route];
+    const packages = packageBytes(o, sizes);
+    if (step.kind === 'chunk') {
+        const bytes = (step.part === 'refiner' ? sizes.refinerUnet : sizes.components.unet) ?? undefined;
+        const figure = figures[o.quantizeNbits ? 'chunk-quantized' : 'chunk'];
+        const packageSize = bytes === undefined ? undefined : bytes * quantizedShare(o);
+        return {
+            label: step.label,
+            part: step.part,
+            peakBytes: packageSize === undefined ? undefined : BASE_BYTES + figure.k * packageSize,
+            basis: `${figure.k.toFixed(2)} × the ${o.quantizeNbits ? `${o.quantizeNbits}-bit ` : ''}package + base; ${figure.source}`,
+            measured: figure.measured,
+        };
+    }
+    // A kind of process the figures do not know (one added to the plan later): no estimate rather than a wrong one.
+    if (!('convert' in step))
+        return { label: step.label, part: '', basis: 'no figures for this kind of process', measured: false };
+    if (needsNoPipeline(step)) {
+        // quantize or bundle: the largest package it reads (fp16 bytes: quantize reads it before palettizing)
+        const kind = step.quantize ? 'quantize' : 'bundle';
+        const figure = figures[kind];
+        const read = Object.entries(packages).filter(([name]) => !step.quantize || QUANTIZABLE.has(name) || name.startsWith('controlnet '));
+        const [part, largest] = read.reduce((best, entry) => (entry[1] > best[1] ? entry : best), ['', 0]);
+        const bytes = step.quantize ? largest : largest * quantizedShare(o);
+        return { label: step.label, part: part || kind, peakBytes: BASE_BYTES + figure.k * bytes, basis: `${figure.k.toFixed(2)} × the largest package${part ? ` (${part})` : ''} + base; ${figure.source}`, measured: figure.measured };
+    }
+    // A converting process: each part's term; the peak is the largest, with the other parts held too.
+    const tokens = attentionTokens(o);
+    const terms = [];
+    for (const part of step.convert) {
+        for (const fact of partFacts(part, sizes)) {
+            const figure = figures[fact.kind];
+            terms.push({ name: fact.name, bytes: fact.bytes, term: fact.bytes === undefined ? undefined : figure.k * fact.bytes + attention(figure, tokens), figure });
+        }
+    }
+    if (step.refiner) {
+        const figure = figures.unet;
+        terms.push({ name: 'refiner', bytes: sizes.refinerUnet, term: sizes.refinerUnet === undefined ? undefined : figure.k * sizes.refinerUnet + attention(figure, tokens), figure });
+    }
+    for (const id of step.controlnets) {
+        const figure = figures.controlnet;
+        const bytes = sizes.controlnets[id];
+        terms.push({ name: `controlnet ${id}`, bytes, term: bytes === undefined ? undefined : figure.k * bytes + attention(figure, tokens), figure });
+    }
+    const unknown = terms.find((t) => t.term === undefined);
+    const top = terms.reduce((best, t) => (best === undefined || (t.term ?? 0) > (best.term ?? 0) ? t : best), undefined);
+    if (!top || unknown) {
+        return { label: step.label, part: unknown?.name ?? top?.name ?? 'pipeline', basis: `no size known for ${unknown?.name ?? 'the parts'}`, measured: false };
+    }
+    const others = terms.filter((t) => t !== top).reduce((sum, t) => sum + (t.bytes ?? 0), 0);
+    const share = top.figure.pipelineShare ?? 0;
+    const pipeline = share * pipelineBytes(sizes);
+    const check = step.checkCorrectness ? figures['check-in-process'].k * (packages[top.name] ?? top.bytes ?? 0) : 0;
+    const peak = BASE_BYTES + (top.term ?? 0) + pipeline + others + check;
+    const basis = [
+        `base ${gib(BASE_BYTES)}`,
+        `${top.figure.k.toFixed(2)} × ${top.name} ${gib(top.bytes ?? 0)}`,
+        ...(top.figure.attentionBytes ? [`attention maps ${gib(attention(top.figure, tokens))} at ${tokens} tokens`] : []),
+        ...(pipeline > 0 ? [`${share} × the fp16 pipeline ${gib(pipelineBytes(sizes))}`] : []),
+        ...(others > 0 ? ['the other parts of the process'] : []),
+        ...(check > 0 ? ['the Core ML model for check-output-correctness'] : []),
+    ].join(' + ');
+    return { label: step.label, part: top.name, peakBytes: peak, basis: `${basis}; ${top.figure.source}`, measured: top.figure.measured && check === 0 };
+}
+/** Pure: every planned process's estimate. */
+function estimateProcesses(steps, o, sizes, route) {
+    return steps.map((step) => estimateStep(step, o, sizes, route));
+}
+/**
+ * Pure: the job's peak disk. Phases: converting (downloads, env, staged copy, fp16 packages, chunks;
+ * quantize holds one quantized copy beside its fp16 package); then, the staged copy gone, the
+ * outputs cache's archive (about output-dir's size, removed once saved) and the zips (about the
+ * packages and Resources: stored, fp16 weights do not deflate).
+ */
+function estimateDisk(o, sizes, publish) {
+    const packages = packageBytes(o, sizes);
+    const fp16Packages = Object.values(packages).reduce((a, b) => a + b, 0);
+    const chunked = o.chunkUnet ? chunkableParts(o).reduce((sum, p) => sum + (p === 'refiner' ? packages.refiner ?? 0 : packages.unet ?? 0), 0) * quantizedShare(o) : 0;
+    const finalPackages = Object.entries(packages).reduce((sum, [name, bytes]) => sum + (o.quantizeNbits && (QUANTIZABLE.has(name) || name.startsWith('controlnet ')) ? bytes * quantizedShare(o) : bytes), 0) + chunked;
+    const quantizeExtra = o.quantizeNbits ? Math.max(0, ...Object.entries(packages).filter(([n]) => QUANTIZABLE.has(n)).map(([, b]) => b * quantizedShare(o))) : 0;
+    const resources = o.bundleResources ? finalPackages : 0;
+    const output = finalPackages + resources;
+    const items = [
+        { what: 'Hub downloads (Hugging Face cache)', bytes: sizes.downloadBytes },
+        { what: 'converter environment (conda, pip packages and cache)', bytes: ENVIRONMENT_BYTES },
+        ...(sizes.stagedBytes > 0 ? [{ what: 'fp16 copy / single file\'s folder (removed after conversion)', bytes: sizes.stagedBytes }] : []),
+        { what: 'mlpackages', bytes: finalPackages },
+        ...(resources > 0 ? [{ what: 'Resources (compiled)', bytes: resources }] : []),
+        ...(publish.outputsCache ? [{ what: 'outputs cache archive (removed once saved)', bytes: output }] : []),
+        ...(publish.package ? [{ what: 'zips in package-dir', bytes: output }] : []),
+    ];
+    const fixed = sizes.downloadBytes + ENVIRONMENT_BYTES;
+    const converting = fixed + sizes.stagedBytes + Math.max(fp16Packages + chunked + quantizeExtra, finalPackages);
+    const after = Math.max(publish.outputsCache ? output : 0, publish.package ? output : 0);
+    const finishing = fixed + output + after;
+    const peakBytes = Math.max(converting, finishing);
+    const peakWithoutDownloads = Math.max(converting, finishing - sizes.downloadBytes);
+    const peakAt = converting >= finishing ? 'while converting' : publish.package ? 'while zipping' : publish.outputsCache ? 'while saving the outputs cache' : 'once converted';
+    return { items, peakBytes, peakAt, peakWithoutDownloads };
+}
+
+;// CONCATENATED MODULE: ./src/budget/verdict.ts
+
+
+function usableMemory(r) {
+    return Math.max(0, r.totalMemory - (r.os === 'macOS' ? OS_RESERVE.macOS : OS_RESERVE.other));
+}
+/** Pure: the level of one estimate against the memory. */
+function memoryLevel(peak, usable, total) {
+    if (peak === undefined || peak <= usable)
+        return 'ok';
+    return peak <= total ? 'warn' : 'refuse';
+}
+/** Pure: the level of the disk estimate against the free space. */
+function diskLevel(needed, free) {
+    if (free === undefined || needed + DISK_MARGIN <= free)
+        return 'ok';
+    return needed <= free ? 'warn' : 'refuse';
+}
+/** What to do about a process over the runner's memory, by what makes it so. */
+function remedies(p, route, processPerComponent) {
+    const ways = ['use a runner with more memory (the arm64 `-xlarge` macOS runners have 14 GB; a self-hosted Mac)'];
+    if (!processPerComponent && p.label === 'Convert all parts')
+        ways.push('set `process-per-component: true` so each part has a process of its own');
+    if (route === 'command-line' && (p.part === 'unet' || p.part === 'refiner'))
+        ways.push('convert with the lean path, which holds only the part it converts');
+    ways.push('convert fewer parts per job (the convert-* inputs), so the part that does not fit runs on a larger runner alone');
+    ways.push('or set `over-budget: warn` to try anyway (the process swaps, and may be killed)');
+    return ways.join('; ');
+}
+/**
+ * Pure: the verdict. `releaseDownloads` is the stage's choice to let go of the Hub downloads once
+ * the last converting process has run, which the disk needs when the peak with them would not fit.
+ */
+function judgeBudget(input) {
+    const { runner } = input;
+    const usable = usableMemory(runner);
+    const refusals = [];
+    const warnings = [];
+    const mem = (b) => formatBytes(b);
+    const processes = input.processes.map((p) => {
+        const level = memoryLevel(p.peakBytes, usable, runner.totalMemory);
+        const estimate = p.peakBytes ?? 0;
+        if (level === 'refuse') {
+            refusals.push(`${p.label}: the ${p.part} process is estimated at ${mem(estimate)} peak memory, more than this runner's ${mem(runner.totalMemory)} (${runner.memorySource}). ` +
+                `It would swap beyond use or be killed. What to do: ${remedies(p, input.route, input.processPerComponent)}.`);
+        }
+        else if (level === 'warn') {
+            warnings.push(`${p.label}: the ${p.part} process is estimated at ${mem(estimate)} peak memory; this runner has ${mem(runner.totalMemory)} (${runner.memorySource}), of which about ${mem(usable)} is left once the system has its share: swapping expected, the process runs slower.`);
+        }
+        return { ...p, level };
+    });
+    const free = runner.freeDisk;
+    const keep = diskLevel(input.disk.peakBytes, free);
+    const releaseDownloads = keep !== 'ok' && input.disk.peakWithoutDownloads < input.disk.peakBytes;
+    const needed = releaseDownloads ? input.disk.peakWithoutDownloads : input.disk.peakBytes;
+    const level = diskLevel(needed, free);
+    const released = releaseDownloads ? ' (with the Hub downloads removed once the last converting process has run)' : '';
+    if (level === 'refuse') {
+        refusals.push(`The job is estimated to need ${mem(needed)} of disk ${input.disk.peakAt}${released}, and ${mem(free ?? 0)} is free where output-dir is. ` +
+            'What to do: free space before this step (delete unused Xcode versions and simulator runtimes), set `package: false` or `cache-outputs: false`, convert fewer parts per job, use a runner with a larger disk, or set `over-budget: warn` to try anyway.');
+    }
+    else if (level === 'warn') {
+        warnings.push(`The job is estimated to need ${mem(needed)} of disk ${input.disk.peakAt}${released}, and ${mem(free ?? 0)} is free where output-dir is: less than ${mem(DISK_MARGIN)} to spare.`);
+    }
+    return { processes, disk: { level, needed, free, releaseDownloads }, usableMemory: usable, refusals, warnings };
+}
+/** How far a measured peak may exceed its estimate before it is warned about. */
+const UNDERESTIMATE_TOLERANCE = 0.25;
+/** Pure: a warning for each process whose measured peak exceeds its estimate by more than the tolerance. */
+function verdict_measuredOverEstimate(estimates, measured) {
+    const byLabel = new Map(estimates.map((e) => [e.label, e.peakBytes]));
+    return measured.flatMap((m) => {
+        const estimate = byLabel.get(m.label);
+        if (estimate === undefined || m.peakRssBytes === undefined || m.peakRssBytes <= estimate * (1 + UNDERESTIMATE_TOLERANCE))
+            return [];
+        return [
+            `${m.label}: measured ${formatBytes(m.peakRssBytes)} peak memory, ${Math.round((m.peakRssBytes / estimate - 1) * 100)}% above the budget's estimate of ${formatBytes(estimate)}. Choose the runner by the measured figure; the budget's figures (src/budget/estimate.ts) need this model's measurement.`,
+        ];
+    });
+}
+
 ;// CONCATENATED MODULE: ./src/summary/summary.ts
+
 
 
 
@@ -37042,10 +37612,21 @@ function summary_renderSummary(input) {
         if (steps.length > 0) {
             lines.push('### Converter processes');
             lines.push('');
-            lines.push(table(['Step', 'Status', 'Time'], steps.map((s) => [s.label, s.note ? `${s.status} (${s.note})` : s.status, s.status === 'done' || s.status === 'failed' ? formatDuration(s.durationMs) : '–'])));
+            const estimates = new Map((input.budget?.estimates ?? []).map((e) => [e.label, e.peakBytes]));
+            const over = new Set(measuredOverEstimate(input.budget?.estimates ?? [], steps).map((w) => w.slice(0, w.indexOf(':'))));
+            const ran = (s) => s.status === 'done' || s.status === 'failed';
+            lines.push(table(['Step', 'Status', 'Time', 'Estimated peak', 'Measured peak'], steps.map((s) => {
+                const estimate = estimates.get(s.label);
+                const measured = ran(s) && s.peakRssBytes !== undefined ? `${formatBytes(s.peakRssBytes)}${over.has(s.label) ? ' ⚠️ over the estimate' : ''}` : '–';
+                return [s.label, s.note ? `${s.status} (${s.note})` : s.status, ran(s) ? formatDuration(s.durationMs) : '–', estimate !== undefined ? formatBytes(estimate) : '–', measured];
+            })));
+            lines.push('');
+            lines.push('Peak memory: estimated before install from the model\'s file sizes (src/budget/estimate.ts); measured as the process tree\'s resident memory, sampled every second.');
             lines.push('');
         }
     }
+    if (input.budget && input.budget.lines.length > 0)
+        lines.push('### Budget', '', '```', ...input.budget.lines, '```', '');
     if (input.singleFile)
         lines.push(renderSingleFile(input.singleFile), '');
     if (input.bundle)

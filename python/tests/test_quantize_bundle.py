@@ -152,6 +152,25 @@ class StandinTest(unittest.TestCase):
             self.assertEqual(json.load(f)["nbits"], 6)
         self.assertTrue(os.path.isdir(os.path.join(self.tmp, "out", "Resources", "Unet.mlmodelc")))
 
+    def test_prints_its_peak_memory_at_exit_in_bytes(self):
+        result = subprocess.run([sys.executable, ENTRY, *self.shared, "--bundle-resources-for-swift-cli"],
+                                capture_output=True, text=True, env=self.env, cwd=self.tmp)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        lines = [line for line in result.stdout.splitlines() if line.startswith("quantize_bundle: peak RSS ")]
+        self.assertEqual(len(lines), 1, result.stdout)
+        figure = int(lines[0].split()[3])
+        self.assertEqual(lines[0], f"quantize_bundle: peak RSS {figure} bytes")
+        # A Python interpreter holds megabytes, not kilobytes: the KiB of Linux's ru_maxrss were converted.
+        self.assertGreater(figure, 4 * 1024 * 1024)
+        self.assertLess(figure, 4 * 1024 ** 3)
+
+
+class PeakTest(unittest.TestCase):
+    def test_ru_maxrss_is_kib_on_linux_and_bytes_on_macos(self):
+        usage = types.SimpleNamespace(ru_maxrss=1000)
+        self.assertEqual(quantize_bundle.peak_rss_bytes(usage, "linux"), 1024000)
+        self.assertEqual(quantize_bundle.peak_rss_bytes(usage, "darwin"), 1000)
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -28,6 +28,8 @@ export interface StepReport {
   durationMs: number;
   /** Converting -> Converted, per part, in ms. */
   partTimes: Record<string, number>;
+  /** The process tree's largest resident memory, sampled by the action (src/process.ts), in bytes. */
+  peakRssBytes?: number;
 }
 
 export interface ConversionFailure {
@@ -148,6 +150,7 @@ export async function runConversion(
       status: ok ? 'done' : 'failed',
       durationMs: result.durationMs,
       partTimes: partTimes(timed, unetPart(options)),
+      peakRssBytes: result.peakRssBytes,
     };
     reports.push(report);
 

@@ -16,6 +16,7 @@ import { Halt } from '../halt.js';
 import { setOutput } from '../outputs.js';
 import { runConversion, type ConversionResult } from './run.js';
 import { info } from '../log.js';
+import { releaseDownloads } from '../budget/release.js';
 
 export interface ConvertInput {
   config: Config;
@@ -27,6 +28,8 @@ export interface ConvertInput {
   caching: boolean;
   /** model-version was a single file: what the single-file stage found (the helper makes its folder). */
   singleFile?: SingleFileCheck;
+  /** The budget's choice: remove the Hub files this run downloaded once the conversion has finished. */
+  releaseDownloads?: boolean;
 }
 
 export interface ConvertOutcome {
@@ -85,6 +88,7 @@ export async function convertStage(input: ConvertInput): Promise<ConvertOutcome>
   } finally {
     fp16.cleanup();
   }
+  if (input.releaseDownloads && !conversion.failure) releaseDownloads(download.downloaded);
   // Kept in output-dir (so in the outputs cache) for manifest.json: pip freeze, Python, macOS, Xcode.
   if (recordsEnvironment(config, conversion)) await recordEnvironment(config.conversion.outputDir, setup.python, config.runner.workspace);
   return { conversion, commands, caches, outputsCache, singleFile: singleFileRecord(config) };

@@ -118,7 +118,7 @@ export class HubClient {
     const repo = repoFolder(hubCache, id);
     // A killed run's partial files; this run's each go with their download (toBlob's finally).
     removePartials(path.join(repo, 'blobs'));
-    const report: FillReport = { downloadedBytes: 0, downloadedFiles: 0, reusedFiles: 0 };
+    const report: FillReport = { downloadedBytes: 0, downloadedFiles: 0, reusedFiles: 0, downloaded: [] };
     const missing = (only ?? []).filter((name) => !files.some((f) => f.rfilename === name));
     if (missing.length > 0) throw new Error(`${id}@${sha.slice(0, 12)} has no ${missing.join(', ')}`);
     const downloads = new DownloadClient(this.token);
@@ -167,6 +167,7 @@ export class HubClient {
       for (const snapshotPath of links) link(snapshotPath, path.join(blobs, blob.name));
       report.downloadedBytes += blob.bytes;
       report.downloadedFiles += 1;
+      report.downloaded.push({ blob: path.join(blobs, blob.name), links, bytes: blob.bytes });
     });
   }
 }
@@ -175,6 +176,14 @@ export interface FillReport {
   downloadedBytes: number;
   downloadedFiles: number;
   reusedFiles: number;
+  /** What this fill wrote: each blob with its snapshot links (the budget may let them go after conversion). */
+  downloaded: DownloadedBlob[];
+}
+
+export interface DownloadedBlob {
+  blob: string;
+  links: string[];
+  bytes: number;
 }
 
 /** huggingface_hub fetches 8 files at a time in snapshot_download; so does the action. */

@@ -4,7 +4,7 @@ import * as core from '@actions/core';
 import type { Config } from '../config.js';
 import { CACHE_NAMES, restore, save, type CacheReport } from '../cache/cache.js';
 import { hubKey } from '../cache/keys.js';
-import { HubClient } from './client.js';
+import { HubClient, type DownloadedBlob } from './client.js';
 import { repoFolder } from './files.js';
 import { IntegrityError } from './integrity.js';
 import { filesDiffusionKitLoads } from '../converter/diffusionkit.js';
@@ -44,6 +44,8 @@ export interface ModelDownload {
   cache?: CacheReport;
   downloadedBytes: number;
   offline: boolean;
+  /** The blobs this run downloaded (never those the cache had): what the budget may let go of. */
+  downloaded: DownloadedBlob[];
 }
 
 /**
@@ -73,12 +75,13 @@ function markTransformersCache(hubCache: string): void {
  * cache right away, so that a conversion failing later does not cost the next try the download.
  */
 export async function downloadModels(config: Config, models: ModelRevision[], client: HubClient, caching: boolean): Promise<ModelDownload> {
-  if (models.length === 0) return { env: {}, downloadedBytes: 0, offline: false };
+  if (models.length === 0) return { env: {}, downloadedBytes: 0, offline: false, downloaded: [] };
   const hubCache = config.runner.hubCache;
   const paths = models.map((m) => repoFolder(hubCache, m.id));
   return core.group('Hugging Face downloads', async () => {
     let report = caching ? await restore(CACHE_NAMES.hub, paths, hubKey(models)) : undefined;
     let downloadedBytes = 0;
+    const downloaded: DownloadedBlob[] = [];
     let filled = false;
     if (models.every((m) => m.resolved)) {
       try {
@@ -86,6 +89,7 @@ export async function downloadModels(config: Config, models: ModelRevision[], cl
           const revision = m.id === config.conversion.hubIds[0] ? config.conversion.modelRevision : 'main';
           const result = await client.fill(hubCache, m.id, revision, m.revision, m.files, filesDiffusionKitLoads(config.conversion, m.id));
           downloadedBytes += result.downloadedBytes;
+          downloaded.push(...result.downloaded);
           info(`${m.id}@${m.revision.slice(0, 12)}: ${result.reusedFiles} file(s) from the cache, ${result.downloadedFiles} downloaded (${result.downloadedBytes} bytes), each checked against the Hub's sha256 or git blob id.`);
         }
         markTransformersCache(hubCache);
@@ -102,6 +106,6 @@ export async function downloadModels(config: Config, models: ModelRevision[], cl
       info('The converter needs the Hub (ControlNet model cards or the T5 download): it runs online and loads the newest commit of main.');
     }
     const env: Record<string, string> = offline ? { HF_HUB_OFFLINE: '1' } : {};
-    return { env, cache: report, downloadedBytes, offline };
+    return { env, cache: report, downloadedBytes, offline, downloaded };
   });
 }

@@ -47,6 +47,8 @@ export const INPUT_NAMES = [
   'quantized-min-psnr',
   'process-per-component',
   'dry-run',
+  'over-budget',
+  'runner-memory',
   'verify-bundle',
   'prepare-fp16',
   'model-revision',

@@ -164,6 +164,7 @@ export function parseInputs(raw: (name: InputName) => string, ctx: ParseContext)
     gate: readGate(read),
     processPerComponent: read.bool('process-per-component', true),
     dryRun: read.bool('dry-run', false),
+    budget: { overBudget: read.oneOf('over-budget', ['fail', 'warn'] as const, 'fail'), runnerMemory: readMemory(read) },
     hfToken: token,
     runner,
     verifyBundle: read.bool('verify-bundle', true),
@@ -233,6 +234,22 @@ function readModel(
   }
   if (isHubId(value)) return { value, isLocal: false };
   return read.fail(name, `must be a Hub id (owner/name) or an existing folder, got ${JSON.stringify(value)} (no such folder in ${workspace}).`);
+}
+
+const MEMORY_UNITS: Record<string, number> = { '': 2 ** 30, gib: 2 ** 30, gb: 1e9, mib: 2 ** 20, mb: 1e6 };
+
+/** runner-memory: a number of GiB, or with a unit (GB, GiB, MB, MiB); empty reads the runner's. */
+function readMemory(read: FieldReader): number | undefined {
+  const value = read.text('runner-memory');
+  if (value === '') return undefined;
+  const m = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(value);
+  const unit = MEMORY_UNITS[(m?.[2] ?? '').toLowerCase()];
+  const bytes = m && unit ? Number(m[1]) * unit : NaN;
+  if (!(bytes > 0)) {
+    read.fail('runner-memory', `must be the runner's memory as a number of GiB, or with a unit (7GB, 6.5GiB, 4096MiB), got ${JSON.stringify(value)}.`);
+    return undefined;
+  }
+  return Math.round(bytes);
 }
 
 function readRevision(read: FieldReader): string {

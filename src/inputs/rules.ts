@@ -7,6 +7,8 @@ import { PRESETS } from './presets.js';
 import { DIFFUSIONKIT_VERSION, SD3_CHECKPOINT, SD3_MODELS, SD3_SDXL_BASE } from '../converter/diffusionkit.js';
 import { describeSource, isPickle } from '../single-file/source.js';
 import { singleFiles } from './single-file.js';
+import { BASE_BYTES } from '../budget/estimate.js';
+import { formatBytes } from '../format/markdown.js';
 
 /**
  * Checks across inputs, one entry per case: `check` returns the message (completing
@@ -297,6 +299,22 @@ export const RULES: readonly Rule[] = [
           : c.conversion.modelIsLocal && !c.singleFile
             ? 'is true, but model-version is a local folder, which has no commit to compare: the action always converts it.'
             : undefined,
+  },
+  {
+    input: 'runner-memory',
+    severity: 'error',
+    check: (c) =>
+      c.budget.runnerMemory !== undefined && c.budget.runnerMemory < BASE_BYTES
+        ? `is ${formatBytes(c.budget.runnerMemory)}, less than the ${formatBytes(BASE_BYTES)} Python takes with the converter's packages imported before it converts anything (src/budget/estimate.ts): give the runner's memory (a number of GiB, e.g. 7 or 14), or leave it empty to read it.`
+        : undefined,
+  },
+  {
+    input: 'over-budget',
+    severity: 'warning',
+    check: (c) =>
+      c.budget.overBudget === 'warn' && c.dryRun
+        ? 'is warn, but dry-run only prints the budget: it refuses nothing either way.'
+        : undefined,
   },
   {
     input: 'min-psnr',

@@ -11,6 +11,8 @@ export interface DryRunFacts {
   refresh?: { current: boolean; lines: string[] };
   /** model-version was a single file: what its header and the Hub said. */
   singleFile?: SingleFileCheck;
+  /** The budget's verdict on this runner (src/budget/); undefined when no size was known. */
+  budget?: { memory: string; refused: string[]; warned: string[]; disk: 'ok' | 'warn' | 'refuse' };
 }
 
 /** Pure: one line per check the dry run made, saying what a real run would do. */
@@ -26,6 +28,15 @@ export function dryRunChecks(config: Config, facts: DryRunFacts): string[] {
   if (facts.kind.error) lines.push(`Model kind: ${facts.kind.error}`);
   else if (facts.kind.warning) lines.push(`Model kind: ${facts.kind.warning}`);
   else if (!o.modelIsLocal && facts.models[0]?.resolved) lines.push(`Model kind: consistent with \`xl-version: ${o.xlVersion}\`${o.sd3Version ? ` and \`sd3-version: ${o.sd3Version}\`` : ''}.`);
+  if (facts.budget) {
+    const b = facts.budget;
+    const verdicts = [
+      ...(b.refused.length > 0 ? [`refuse ${b.refused.join(', ')} (over the runner's memory)`] : []),
+      ...(b.warned.length > 0 ? [`warn that ${b.warned.join(', ')} would swap`] : []),
+      ...(b.disk !== 'ok' ? [b.disk === 'refuse' ? 'refuse for lack of disk' : 'warn that the disk is tight'] : []),
+    ];
+    lines.push(`Budget on this runner (${b.memory} of memory): a real run would ${verdicts.length > 0 ? verdicts.join('; ') : 'go on, every process within its memory'}. The figures are in the log and the summary.`);
+  }
   if (facts.refresh) lines.push(`skip-if-unchanged: a real run would ${facts.refresh.current ? 'skip' : 'convert'}. ${facts.refresh.lines.join(' ')}`);
   return lines;
 }

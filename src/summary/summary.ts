@@ -10,6 +10,7 @@ import type { PublishReport } from '../publish/stage.js';
 import type { HubReport } from '../publish/hub/stage.js';
 import { formatBytes, formatDuration, tableCell, tableLines } from '../format/markdown.js';
 import type { SingleFileRecord, SourceFileRecord } from '../package/manifest.js';
+import { measuredOverEstimate } from '../budget/verdict.js';
 
 /** What the run found, stage by stage: main gathers it and writes it once, as the step summary. */
 export interface RunReport {
@@ -27,6 +28,13 @@ export interface RunReport {
   dryRunChecks?: string[];
   /** model-version was a single file: what the diffusers folder was made of. */
   singleFile?: SingleFileRecord;
+  /** The budget checked before install: its lines, and each process's estimated peak by step label. */
+  budget?: BudgetSummary;
+}
+
+export interface BudgetSummary {
+  lines: string[];
+  estimates: Array<{ label: string; peakBytes?: number }>;
 }
 
 /** Everything the step summary shows: the run report, and what output-dir holds. */
@@ -109,10 +117,25 @@ export function renderSummary(input: SummaryInput): string {
     if (steps.length > 0) {
       lines.push('### Converter processes');
       lines.push('');
-      lines.push(table(['Step', 'Status', 'Time'], steps.map((s) => [s.label, s.note ? `${s.status} (${s.note})` : s.status, s.status === 'done' || s.status === 'failed' ? formatDuration(s.durationMs) : '–'])));
+      const estimates = new Map((input.budget?.estimates ?? []).map((e) => [e.label, e.peakBytes]));
+      const over = new Set(measuredOverEstimate(input.budget?.estimates ?? [], steps).map((w) => w.slice(0, w.indexOf(':'))));
+      const ran = (s: (typeof steps)[number]) => s.status === 'done' || s.status === 'failed';
+      lines.push(
+        table(
+          ['Step', 'Status', 'Time', 'Estimated peak', 'Measured peak'],
+          steps.map((s) => {
+            const estimate = estimates.get(s.label);
+            const measured = ran(s) && s.peakRssBytes !== undefined ? `${formatBytes(s.peakRssBytes)}${over.has(s.label) ? ' ⚠️ over the estimate' : ''}` : '–';
+            return [s.label, s.note ? `${s.status} (${s.note})` : s.status, ran(s) ? formatDuration(s.durationMs) : '–', estimate !== undefined ? formatBytes(estimate) : '–', measured];
+          }),
+        ),
+      );
+      lines.push('');
+      lines.push('Peak memory: estimated before install from the model\'s file sizes (src/budget/estimate.ts); measured as the process tree\'s resident memory, sampled every second.');
       lines.push('');
     }
   }
+  if (input.budget && input.budget.lines.length > 0) lines.push('### Budget', '', '```', ...input.budget.lines, '```', '');
   if (input.singleFile) lines.push(renderSingleFile(input.singleFile), '');
   if (input.bundle) lines.push(renderBundleSection(input.bundle), '');
   if (input.caches && input.caches.length > 0) lines.push(renderCaches(input.caches), '');

@@ -33,4 +33,14 @@ describe('what a dry run reports', () => {
     expect(dryRunChecks(config, { models: [resolved], kind: {}, refresh: { current: true, lines: ['Unchanged: m.json matches.'] } }).at(-1)).toBe('skip-if-unchanged: a real run would skip. Unchanged: m.json matches.');
     expect(dryRunChecks(config, { models: [resolved], kind: {}, refresh: { current: false, lines: ['Converting: x.', '- y'] } }).at(-1)).toBe('skip-if-unchanged: a real run would convert. Converting: x. - y');
   });
+
+  it('says what the budget would do on this runner', () => {
+    const config = parsedConfig({ 'model-version': 'acme/sd' });
+    const line = (budget: Parameters<typeof dryRunChecks>[1]['budget']) => dryRunChecks(config, { models: [resolved], kind: {}, budget }).find((l) => l.startsWith('Budget'));
+    expect(line(undefined)).toBeUndefined();
+    expect(line({ memory: '6.5 GiB', refused: [], warned: [], disk: 'ok' })).toBe('Budget on this runner (6.5 GiB of memory): a real run would go on, every process within its memory. The figures are in the log and the summary.');
+    expect(line({ memory: '5.0 GiB', refused: ['Convert unet (6.2 GiB)'], warned: ['Bundle Resources (2.1 GiB)'], disk: 'refuse' })).toBe(
+      "Budget on this runner (5.0 GiB of memory): a real run would refuse Convert unet (6.2 GiB) (over the runner's memory); warn that Bundle Resources (2.1 GiB) would swap; refuse for lack of disk. The figures are in the log and the summary.",
+    );
+  });
 });

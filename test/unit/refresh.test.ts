@@ -56,11 +56,11 @@ describe('identityOf', () => {
   });
 
   it('records every input of action.yml that decides the conversion, as the runner passed it, defaults resolved', () => {
-    // Where the result goes, credentials, caching, the PSNR gate, packaging and publishing; a preset
+    // Where the result goes, credentials, caching, the PSNR gate, the budget, packaging and publishing; a preset
     // is recorded as the inputs it sets.
     const elsewhere = new Set([
       'preset', 'output-dir', 'hf-token', 'python', 'pip-constraints', 'min-psnr', 'psnr-thresholds', 'quantized-min-psnr', 'process-per-component',
-      'dry-run', 'verify-bundle', 'cache', 'cache-outputs', 'skip-if-unchanged', 'package', 'asset-prefix', 'compression-level',
+      'dry-run', 'over-budget', 'runner-memory', 'verify-bundle', 'cache', 'cache-outputs', 'skip-if-unchanged', 'package', 'asset-prefix', 'compression-level',
       'max-asset-size', 'upload-artifact', 'artifact-name', 'retention-days', 'release-tag', 'release-name', 'release-notes',
       'draft', 'prerelease', 'github-token', 'overwrite-assets', 'allow-pickle', 'hub-repo', 'hub-token', 'hub-private', 'hub-revision', 'hub-path-in-repo',
     ]);

@@ -174,3 +174,45 @@ describe('renderSummary: the plan and the header', () => {
     expect(md).toContain('PSNR of unet is 38.2 dB, under the threshold of 40 dB.');
   });
 });
+
+describe('renderSummary: the converter processes, estimated beside measured', () => {
+  const measured: ConversionResult = {
+    ...conversion,
+    steps: [
+      { label: 'Convert vae_decoder', argv: [], status: 'done', durationMs: 42_000, partTimes: {}, peakRssBytes: 2.1 * GiB },
+      { label: 'Convert unet', argv: [], status: 'done', durationMs: 130_000, partTimes: {}, peakRssBytes: 8 * GiB },
+      { label: 'Convert text_encoder', argv: [], status: 'not run', durationMs: 0, partTimes: {} },
+    ],
+  };
+  const budget = {
+    lines: ['Budget (the lean conversion; runner: 6.5 GiB of memory):', '  Convert unet: 6.2 GiB peak memory (swapping expected).'],
+    estimates: [
+      { label: 'Convert vae_decoder', peakBytes: 2.2 * GiB },
+      { label: 'Convert unet', peakBytes: 6.2 * GiB },
+      { label: 'Convert text_encoder', peakBytes: 2.4 * GiB },
+    ],
+  };
+  const md = renderSummary(input({ conversion: measured, budget }));
+  const table = tableAfter(md, '### Converter processes')!;
+  const row = (label: string) => table.rows.find((r) => r[0] === label)!;
+
+  it('has the columns step, status, time, estimated peak and measured peak', () => {
+    expect(table.header).toEqual(['Step', 'Status', 'Time', 'Estimated peak', 'Measured peak']);
+  });
+
+  it('each process: its estimate, and its measured peak, marked when more than 25% over', () => {
+    expect(row('Convert vae_decoder').slice(3)).toEqual(['2.2 GiB', '2.1 GiB']);
+    expect(row('Convert unet').slice(3)).toEqual(['6.2 GiB', '8.0 GiB ⚠️ over the estimate']);
+    // A process that did not run has an estimate and no measurement.
+    expect(row('Convert text_encoder').slice(3)).toEqual(['2.4 GiB', '–']);
+  });
+
+  it('the budget as it was logged before install', () => {
+    expect(md).toContain('### Budget\n\n```\nBudget (the lean conversion; runner: 6.5 GiB of memory):\n  Convert unet: 6.2 GiB peak memory (swapping expected).\n```');
+  });
+
+  it('without a budget the columns stay, empty', () => {
+    const plain = tableAfter(renderSummary(input()), '### Converter processes')!;
+    expect(plain.rows.every((r) => r[3] === '–' && r[4] === '–')).toBe(true);
+  });
+});

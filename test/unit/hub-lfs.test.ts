@@ -1,0 +1,94 @@
+// The Hub commit's protocol as the action speaks it (issue 19, item 6): the LFS batch request by the
+// packaging's sha256, offering classic LFS only (basic, multipart; never Xet), what its answer asks
+// for each file, and the NDJSON commit body.
+import { describe, expect, it } from 'vitest';
+import { commitBody, inGroups, LFS_TRANSFERS, lfsBatchRequest, lfsUploads, type LfsBatchAnswer, type LocalFile } from '../../src/hub/publish-client.js';
+
+const zip: LocalFile = { path: 'v/model_compiled.zip', size: 10, sha256: 'a'.repeat(64), sources: ['/tmp/zip.001', '/tmp/zip.002'] };
+const big: LocalFile = { path: 'v/model_packages.zip', size: 250, sha256: 'b'.repeat(64), sources: ['/tmp/packages.zip'] };
+const card: LocalFile = { path: 'README.md', size: 6, sha256: 'c'.repeat(64), text: 'hello\n' };
+
+describe('lfsBatchRequest', () => {
+  it('offers basic and multipart only, never xet, and names each file by the sha256 it was given', () => {
+    expect(LFS_TRANSFERS).toEqual(['basic', 'multipart']);
+    const request = lfsBatchRequest([zip, big], 'main');
+    expect(request).toEqual({
+      operation: 'upload', transfers: ['basic', 'multipart'], hash_algo: 'sha_256', ref: { name: 'main' },
+      objects: [{ oid: zip.sha256, size: 10 }, { oid: big.sha256, size: 250 }],
+    });
+    expect(request.transfers).not.toContain('xet');
+  });
+});
+
+describe('lfsUploads', () => {
+  const multipartAnswer = (header: Record<string, string>): LfsBatchAnswer => ({
+    transfer: 'multipart',
+    objects: [
+      { oid: zip.sha256, size: 10 },
+      { oid: big.sha256, size: 250, actions: { upload: { href: 'https://hub/complete?id=1', header }, verify: { href: 'https://hub/verify', header: { x: 'y' } } } },
+    ],
+  });
+
+  it('leaves out what the Hub has, and cuts a multipart file into the byte ranges of its parts, in order', () => {
+    const plan = lfsUploads([zip, big], multipartAnswer({ chunk_size: '100', '00003': 'https://s3/p3', '00001': 'https://s3/p1', '00002': 'https://s3/p2' }));
+    expect(plan).toEqual([
+      { file: zip, kind: 'present' },
+      {
+        file: big, kind: 'multipart', completion: 'https://hub/complete?id=1', verify: { href: 'https://hub/verify', header: { x: 'y' } },
+        parts: [
+          { number: 1, href: 'https://s3/p1', start: 0, end: 100 },
+          { number: 2, href: 'https://s3/p2', start: 100, end: 200 },
+          { number: 3, href: 'https://s3/p3', start: 200, end: 250 },
+        ],
+      },
+    ]);
+  });
+
+  it('sends a file without chunk_size in one PUT (basic)', () => {
+    const answer: LfsBatchAnswer = { transfer: 'basic', objects: [{ oid: zip.sha256, size: 10, actions: { upload: { href: 'https://s3/one' } } }] };
+    expect(lfsUploads([zip], answer)).toEqual([{ file: zip, kind: 'basic', href: 'https://s3/one', verify: undefined }]);
+    // No transfer named: git-lfs's default, basic.
+    expect(lfsUploads([zip], { objects: answer.objects })).toEqual([{ file: zip, kind: 'basic', href: 'https://s3/one', verify: undefined }]);
+  });
+
+  it('refuses an answer in a transfer it did not offer (xet): nothing is uploaded', () => {
+    const answer: LfsBatchAnswer = { transfer: 'xet', objects: [{ oid: zip.sha256, size: 10, actions: { upload: { href: 'https://hub/api/models/a/b/xet-write-token/main' } } }] };
+    expect(lfsUploads([zip], answer)).toEqual({ error: 'the LFS batch answered with the transfer "xet", which was not offered (basic, multipart)' });
+  });
+
+  it('reports an object the batch refused with its code, and one it left out', () => {
+    const refused: LfsBatchAnswer = { transfer: 'basic', objects: [{ oid: zip.sha256, size: 10, error: { code: 422, message: 'too big' } }] };
+    expect(lfsUploads([zip], refused)).toEqual({ error: 'the LFS batch refused v/model_compiled.zip: too big', status: 422 });
+    expect(lfsUploads([zip, big], { transfer: 'basic', objects: [{ oid: zip.sha256, size: 10 }] })).toEqual({ error: `the LFS batch answer has no object for v/model_packages.zip (sha256 ${big.sha256})` });
+  });
+
+  it('refuses parts that do not cover the file (a count or numbering that does not match chunk_size)', () => {
+    expect(lfsUploads([big], multipartAnswer({ chunk_size: '100', '00001': 'p1', '00002': 'p2' }))).toHaveProperty('error', 'the LFS batch asked for 2 parts of 100 bytes for v/model_packages.zip (250 bytes)');
+    expect(lfsUploads([big], multipartAnswer({ chunk_size: '100', '00001': 'p1', '00002': 'p2', '00004': 'p4' }))).toHaveProperty('error');
+    expect(lfsUploads([big], multipartAnswer({ chunk_size: 'x', '00001': 'p1' }))).toHaveProperty('error');
+  });
+});
+
+describe('commitBody', () => {
+  it('is NDJSON: the header with the parent, LFS files by sha256 and size, small files inline in base64, the deletions', () => {
+    const body = commitBody({ title: 'Core ML', description: 'what changed', parent: 'f'.repeat(40), lfs: [zip], inline: [{ path: card.path, content: Buffer.from('hello\n') }], delete: ['v/old.zip'] });
+    expect(body.split('\n').map((l) => JSON.parse(l))).toEqual([
+      { key: 'header', value: { summary: 'Core ML', description: 'what changed', parentCommit: 'f'.repeat(40) } },
+      { key: 'lfsFile', value: { path: zip.path, algo: 'sha256', size: 10, oid: zip.sha256 } },
+      { key: 'file', value: { content: Buffer.from('hello\n').toString('base64'), path: 'README.md', encoding: 'base64' } },
+      { key: 'deletedFile', value: { path: 'v/old.zip' } },
+    ]);
+  });
+
+  it('leaves parentCommit out for a repository created empty', () => {
+    const [header] = commitBody({ title: 't', description: '', lfs: [], inline: [], delete: ['x'] }).split('\n');
+    expect(JSON.parse(header ?? '{}')).toEqual({ key: 'header', value: { summary: 't', description: '' } });
+  });
+});
+
+describe('inGroups', () => {
+  it('keeps the order, at most n a group', () => {
+    expect(inGroups([1, 2, 3, 4, 5], 2)).toEqual([[1, 2], [3, 4], [5]]);
+    expect(inGroups([], 100)).toEqual([]);
+  });
+});

@@ -118,7 +118,7 @@ try {
         times.hf.push(run.wallMs);
         if (run.maxRssKiB) times.hfRss.push(run.maxRssKiB);
       }
-      const extra = report ? ` (sha256 of the files ${s(report.hashMs)}, publish ${s(report.publishMs)})` : '';
+      const extra = report ? ` (sha256 of the files ${s(report.hashMs)}, peak RSS ${mib(report.hashRssKiB)} by then; publish ${s(report.publishMs)})` : '';
       console.log(`round ${round}: ${who === 'action' ? 'action publish      ' : 'upload_folder       '} ${s(run.wallMs)}${extra}, ${(received / GiB / (run.wallMs / 1000)).toFixed(2)} GiB/s, ${hub.stats().write.requests['lfs-upload'] ?? 0} PUTs, peak RSS ${mib(run.maxRssKiB)}, ${run.cpuS ?? '?'} s of CPU`);
     }
   }

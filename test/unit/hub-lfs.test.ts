@@ -1,7 +1,14 @@
 // The Hub commit's protocol as the action speaks it (issue 19, item 6): the LFS batch request by the
 // packaging's sha256, offering classic LFS only (basic, multipart; never Xet), what its answer asks
-// for each file, and the NDJSON commit body.
-import { describe, expect, it } from 'vitest';
+// for each file, and the NDJSON commit body; DiskBlob.writeTo, which sends a file's bytes to an
+// upload through two reused buffers.
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Writable } from 'node:stream';
+import { afterAll, describe, expect, it } from 'vitest';
+import { DiskBlob } from '../../src/hub/disk-blob.js';
 import { commitBody, inGroups, LFS_TRANSFERS, lfsBatchRequest, lfsUploads, type LfsBatchAnswer, type LocalFile } from '../../src/hub/publish-client.js';
 
 const zip: LocalFile = { path: 'v/model_compiled.zip', size: 10, sha256: 'a'.repeat(64), sources: ['/tmp/zip.001', '/tmp/zip.002'] };
@@ -90,5 +97,59 @@ describe('inGroups', () => {
   it('keeps the order, at most n a group', () => {
     expect(inGroups([1, 2, 3, 4, 5], 2)).toEqual([[1, 2], [3, 4], [5]]);
     expect(inGroups([], 100)).toEqual([]);
+  });
+});
+
+describe('DiskBlob.writeTo', () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'disk-blob-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const a = randomBytes(2.5 * 1024 * 1024);
+  const b = randomBytes(1.5 * 1024 * 1024 + 3);
+  writeFileSync(path.join(dir, 'a'), a);
+  writeFileSync(path.join(dir, 'b'), b);
+  const whole = Buffer.concat([a, b]);
+
+  /** A sink that hands a chunk on late (its callback a few ticks after the write) and copies it only then, as a socket would send it. */
+  function slowSink(): { sink: Writable; received: () => Buffer; writes: () => number } {
+    const got: Buffer[] = [];
+    const sink = new Writable({
+      highWaterMark: 1,
+      write(chunk: Buffer, _encoding, callback) {
+        setTimeout(() => {
+          got.push(Buffer.from(chunk));
+          callback();
+        }, 2);
+      },
+    });
+    return { sink, received: () => Buffer.concat(got), writes: () => got.length };
+  }
+
+  it('writes the files joined, a slice of them exactly, and ends the sink; no buffer is read into before the sink handed it on', async () => {
+    const blob = DiskBlob.of([path.join(dir, 'a'), path.join(dir, 'b')]);
+    const all = slowSink();
+    await blob.writeTo(all.sink);
+    await new Promise((resolve) => all.sink.on('finish', resolve));
+    expect(all.received().equals(whole)).toBe(true);
+    expect(all.writes()).toBeGreaterThan(2); // in chunks, through the two buffers
+    const start = 2 * 1024 * 1024 + 17;
+    const end = whole.length - 5;
+    const part = slowSink();
+    await blob.slice(start, end).writeTo(part.sink);
+    expect(part.received().equals(whole.subarray(start, end))).toBe(true);
+  });
+
+  it('stops when the sink is destroyed (an aborted or failed upload)', async () => {
+    const blob = DiskBlob.of([path.join(dir, 'a'), path.join(dir, 'b')]);
+    let writes = 0;
+    const sink = new Writable({
+      write(_chunk, _encoding, callback) {
+        if (++writes === 2) sink.destroy(new Error('connection reset'));
+        callback();
+      },
+    });
+    sink.on('error', () => undefined);
+    await blob.writeTo(sink);
+    expect(writes).toBe(2);
+    expect(sink.writableEnded).toBe(false);
   });
 });

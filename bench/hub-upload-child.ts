@@ -1,5 +1,5 @@
 // The child process of bench/hub-upload.mjs: the action's Hub publish (publishToHub: the tree
-// listing, the plan, one commit through @huggingface/hub) of one folder to a repository, as the
+// listing, the plan, one commit over classic LFS) of one folder to a repository, as the
 // publish stage does for a variant. Bundled with ncc by the bench, as the action is, and run
 // under Node 24. The files' sha256 come first (packaging has them in the action: timed apart, and
 // the peak RSS by then reported).

@@ -234,7 +234,7 @@ function limiter(n: number): <T>(task: () => Promise<T>) => Promise<T> {
   };
 }
 
-/** A refused request as @huggingface/hub reports one: a HubApiError with the Hub's message (its JSON `error`) and the URL. */
+/** A refused request as @huggingface/hub reports one: a HubApiError with the Hub's message (its JSON `error`, or the storage's XML code) and the URL. */
 async function apiError(response: Response, what?: string): Promise<HubApiError> {
   const requestId = response.headers.get('x-request-id') ?? undefined;
   const text = await response.text().catch(() => '');
@@ -246,6 +246,11 @@ async function apiError(response: Response, what?: string): Promise<HubApiError>
     } catch {
       // not JSON after all: the status says it
     }
+  } else {
+    // The storage's own (S3) error: <Code>BadDigest</Code><Message>...</Message>.
+    const code = /<Code>([^<]*)<\/Code>/.exec(text)?.[1];
+    const said = /<Message>([^<]*)<\/Message>/.exec(text)?.[1];
+    if (code) message += `: ${code}${said ? `, ${said}` : ''}`;
   }
   return new HubApiError(response.url, response.status, requestId, message);
 }

@@ -435,7 +435,7 @@ describe("the action's HubWriter: one commit over classic LFS, by the sha256 pac
       writeFileSync(path.join(dir, `${name}.zip`), content.subarray(0, size));
       const wrong: LocalFile = { path: `v/${name}.zip`, size, sha256: sha256(`not the bytes of ${name}`), sources: [path.join(dir, `${name}.zip`)] };
       const e = await writer().commit({ upload: [wrong], delete: [], unchanged: [] }, { title: 'Wrong', description: '' }, hub.resolve(ID)).then(() => null, (err: unknown) => err as Error);
-      expect(e?.message).toMatch(name === 'basic' ? /failed to upload: the Hub answered 400/ : /failed to upload: the Hub answered 400 \(complete_multipart: sha256 of the assembled object is [0-9a-f]{64}, not/);
+      expect(e?.message).toMatch(name === 'basic' ? /failed to upload: the Hub answered 400 \(Api error with status 400\. Error while uploading v\/basic\.zip to LFS storage: BadDigest, sha256 of the body is [0-9a-f]{64}, the upload was announced as/ : /failed to upload: the Hub answered 400 \(complete_multipart: sha256 of the assembled object is [0-9a-f]{64}, not/);
       expect(hub.hasObject(wrong.sha256)).toBe(false);
     }
     expect(hub.commits(ID)).toHaveLength(before);

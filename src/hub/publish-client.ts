@@ -398,7 +398,9 @@ export class HubWriter {
         if (etags.some((e) => !e)) throw new Error(`the LFS storage answered a part of ${u.file.path} without an ETag`);
         await this.postJson(u.completion, { oid: u.file.sha256, parts: u.parts.map((p, i) => ({ partNumber: p.number, etag: etags[i] })) }, lfsJson, abort.signal);
       }
-      if (u.verify) await this.postJson(u.verify.href, { oid: u.file.sha256, size: u.file.size }, { ...this.auth, ...lfsJson, ...u.verify.header }, abort.signal);
+      // The token goes to the Hub's own host only, never to a host the batch answer names.
+      const hubOwn = u.verify && new URL(u.verify.href).origin === new URL(this.target.endpoint).origin;
+      if (u.verify) await this.postJson(u.verify.href, { oid: u.file.sha256, size: u.file.size }, { ...(hubOwn ? this.auth : {}), ...lfsJson, ...u.verify.header }, abort.signal);
     };
     try {
       await Promise.all(uploads.map(send));

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DiskBlob } from '../../src/hub/disk-blob.js';
-import { commitBody, inGroups, LFS_TRANSFERS, lfsBatchRequest, lfsUploads, type LfsBatchAnswer, type LocalFile } from '../../src/hub/publish-client.js';
+import { commitBody, HubWriter, inGroups, LFS_TRANSFERS, lfsBatchRequest, lfsUploads, type LfsBatchAnswer, type LocalFile } from '../../src/hub/publish-client.js';
 
 const zip: LocalFile = { path: 'v/model_compiled.zip', size: 10, sha256: 'a'.repeat(64), sources: ['/tmp/zip.001', '/tmp/zip.002'] };
 const big: LocalFile = { path: 'v/model_packages.zip', size: 250, sha256: 'b'.repeat(64), sources: ['/tmp/packages.zip'] };
@@ -151,5 +151,48 @@ describe('DiskBlob.writeTo', () => {
     await blob.writeTo(sink);
     expect(writes).toBe(2);
     expect(sink.writableEnded).toBe(false);
+  });
+});
+
+describe('HubWriter.commit, against a scripted Hub', () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'hub-writer-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('sends the token to the Hub only: not to the storage, nor to a verify URL on another host; the Hub\'s own verify gets it', async () => {
+    const bytes = randomBytes(300);
+    writeFileSync(path.join(dir, 'w.zip'), bytes);
+    const files: LocalFile[] = ['a', 'b'].map((n) => ({ path: `v/${n}.zip`, size: 300, sha256: n.repeat(64), sources: [path.join(dir, 'w.zip')] }));
+    const seen: { method: string; url: string; auth: string | null }[] = [];
+    const json = (value: unknown) => new Response(JSON.stringify(value), { headers: { 'content-type': 'application/json' } });
+    const scripted = (async (input: string | URL | Request, init?: RequestInit) => {
+      const url = String(input);
+      seen.push({ method: init?.method ?? 'GET', url, auth: new Headers(init?.headers).get('authorization') });
+      if (url.includes('/preupload/')) return json({ files: files.map((f) => ({ path: f.path, uploadMode: 'lfs' })) });
+      if (url.endsWith('/objects/batch')) {
+        return json({
+          transfer: 'basic',
+          objects: [
+            { oid: files[0]!.sha256, size: 300, actions: { upload: { href: 'https://storage.example/put/a' }, verify: { href: 'https://hub.example/acme/m.git/info/lfs/objects/verify' } } },
+            { oid: files[1]!.sha256, size: 300, actions: { upload: { href: 'https://storage.example/put/b' }, verify: { href: 'https://elsewhere.example/verify' } } },
+          ],
+        });
+      }
+      if (init?.method === 'PUT') return new Response(null, { status: 200, headers: { etag: '"e"' } });
+      if (url.includes('/verify')) return json({ success: true });
+      if (url.includes('/commit/')) return json({ commitOid: 'c'.repeat(40), commitUrl: 'https://hub.example/acme/m/commit/ccc' });
+      return new Response('unexpected', { status: 500 });
+    }) as typeof fetch;
+    const writer = new HubWriter({ repo: 'acme/m', revision: 'main', endpoint: 'https://hub.example', token: 'hf_secret' }, { fetch: scripted });
+    const out = await writer.commit({ upload: files, delete: [], unchanged: [] }, { title: 't', description: 'd' }, undefined);
+    expect(out.oid).toBe('c'.repeat(40));
+    const authOf = (part: string) => seen.filter((r) => r.url.includes(part)).map((r) => r.auth);
+    expect(authOf('storage.example')).toEqual([null, null]);
+    expect(authOf('elsewhere.example')).toEqual([null]);
+    expect(authOf('hub.example/acme/m.git/info/lfs/objects/verify')).toEqual(['Bearer hf_secret']);
+    expect(authOf('/commit/main')).toEqual(['Bearer hf_secret']);
+    // preupload, batch, then the uploads and verifies, then the commit last.
+    expect(seen[0]?.url).toBe('https://hub.example/api/models/acme/m/preupload/main');
+    expect(seen[1]?.url).toBe('https://hub.example/acme/m.git/info/lfs/objects/batch');
+    expect(seen.at(-1)?.url).toBe('https://hub.example/api/models/acme/m/commit/main');
   });
 });

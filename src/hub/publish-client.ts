@@ -364,6 +364,8 @@ export class HubWriter {
       const answer = await this.postJson<{ files: { path: string; uploadMode: string }[] }>(url, payload, { ...this.auth, 'content-type': 'application/json' });
       for (const f of answer.files) modes.set(f.path, f.uploadMode);
     }
+    const missing = files.find((f) => !modes.has(f.path));
+    if (missing) throw new Error(`the Hub's preupload answer leaves out ${missing.path}`);
     return modes;
   }
 

@@ -420,7 +420,9 @@ export class HubWriter {
     try {
       const modes = await this.uploadModes(plan.upload);
       const lfs = plan.upload.filter((f) => modes.get(f.path) === 'lfs');
-      for (const group of inGroups(lfs, 100)) await this.uploadLfs(group);
+      // Files of the same content (one sha256) are one LFS object: sent once.
+      const objects = [...new Map(lfs.map((f) => [f.sha256, f])).values()];
+      for (const group of inGroups(objects, 100)) await this.uploadLfs(group);
       const inline = await Promise.all(plan.upload.filter((f) => modes.get(f.path) !== 'lfs').map(async (f) => ({ path: f.path, content: new Uint8Array(await contentOf(f).arrayBuffer()) })));
       const url = `${this.target.endpoint}/api/models/${this.target.repo}/commit/${encodeURIComponent(this.target.revision)}`;
       const body = commitBody({ title: message.title, description: message.description, parent, lfs, inline, delete: plan.delete });

@@ -398,6 +398,8 @@ describe("the action's HubWriter: one commit over classic LFS, by the sha256 pac
       { path: 'v/model_compiled.zip', size: zip.length, sha256: sha256(zip), sources: [path.join(dir, 'zip.001'), path.join(dir, 'zip.002')] },
       { path: 'v/model_small.zip', size: small.length, sha256: sha256(small), sources: [path.join(dir, 'small.zip')] },
       { path: 'README.md', size: Buffer.byteLength(card), sha256: sha256(card), text: card },
+      // The same bytes under another path: one LFS object, sent once.
+      { path: 'v/copy_small.zip', size: small.length, sha256: sha256(small), sources: [path.join(dir, 'small.zip')] },
     ];
     await createRepo({ ...auth(), repo: ID });
   });
@@ -414,7 +416,7 @@ describe("the action's HubWriter: one commit over classic LFS, by the sha256 pac
     // The zip in 3 parts and its completion, the small zip in one PUT; each object verified; the card inline.
     expect([w.requests['lfs-upload'], w.requests['lfs-complete'], w.requests['lfs-verify']]).toEqual([4, 1, 2]);
     expect(w.lfsBytesReceived).toBe(files[0]!.size + files[1]!.size);
-    expect(hub.commits(ID).at(-1)).toMatchObject({ parent: head, title: 'Add v', added: ['v/model_compiled.zip', 'v/model_small.zip', 'README.md'] });
+    expect(hub.commits(ID).at(-1)).toMatchObject({ parent: head, title: 'Add v', added: ['v/model_compiled.zip', 'v/model_small.zip', 'v/copy_small.zip', 'README.md'] });
     const remote = hub.files(ID);
     for (const f of files) expect(remote[f.path]).toMatchObject({ sha256: f.sha256, size: f.size, lfs: f.text === undefined });
   });

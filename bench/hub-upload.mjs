@@ -1,5 +1,6 @@
-// Benchmark (issue 11): publishing a 4 GiB variant to the Hub, the action (publishToHub: tree
-// listing, plan, one commit with @huggingface/hub 2.17.5, classic LFS multipart) against
+// Benchmark (issue 11, 19): publishing a 4 GiB variant to the Hub, the action (publishToHub: tree
+// listing, plan, one commit of its own over classic LFS multipart, by the sha256 packaging
+// computed; the child computes them first, timed apart, as a stand-in for packaging) against
 // huggingface_hub's own upload_folder (0.24.6, real, from PyPI, its default 5 threads) on the
 // same stand-in Hub (test/services/hub-server.mjs: uploads streamed to disk and hashed). Each
 // uploads the same generated folder (two zips and a third, and the small manifest files) into a
@@ -108,6 +109,8 @@ try {
       const run = await upload(who, repo);
       check(repo);
       const received = hub.stats().write.lfsBytesReceived;
+      const batches = hub.stats().write.lfsBatches;
+      const transfer = [...new Set(batches.map((b) => `${b.transfer} (offered ${b.offered.join(', ')})`))].join('; ');
       if (received < total * 0.99) throw new Error(`${who} sent ${received} LFS bytes, expected about ${total}`);
       const report = who === 'action' ? JSON.parse(run.stdout.trim().split('\n').at(-1) ?? '{}') : null;
       if (who === 'action') {
@@ -118,8 +121,8 @@ try {
         times.hf.push(run.wallMs);
         if (run.maxRssKiB) times.hfRss.push(run.maxRssKiB);
       }
-      const extra = report ? ` (sha256 of the files ${s(report.hashMs)}, publish ${s(report.publishMs)})` : '';
-      console.log(`round ${round}: ${who === 'action' ? 'action publish      ' : 'upload_folder       '} ${s(run.wallMs)}${extra}, ${(received / GiB / (run.wallMs / 1000)).toFixed(2)} GiB/s, ${hub.stats().write.requests['lfs-upload'] ?? 0} PUTs, peak RSS ${mib(run.maxRssKiB)}, ${run.cpuS ?? '?'} s of CPU`);
+      const extra = report ? ` (sha256 of the files ${s(report.hashMs)}, peak RSS ${mib(report.hashRssKiB)} by then; publish ${s(report.publishMs)})` : '';
+      console.log(`round ${round}: ${who === 'action' ? 'action publish      ' : 'upload_folder       '} ${s(run.wallMs)}${extra}, ${(received / GiB / (run.wallMs / 1000)).toFixed(2)} GiB/s, ${hub.stats().write.requests['lfs-upload'] ?? 0} PUTs, ${transfer}, peak RSS ${mib(run.maxRssKiB)}, ${run.cpuS?.toFixed(1) ?? '?'} s of CPU`);
     }
   }
   // Again, unchanged: neither should send a byte or make a commit.

@@ -89,9 +89,20 @@ async function readBack(): Promise<{ sha: string; folder: string; files: Record<
 let firstCommit = '';
 
 describe('publishing to a Hugging Face Hub repository', () => {
-  it('creates the repository and commits the variant; huggingface_hub reads back every packaged file byte for byte', async () => {
+  it('creates the repository and commits the variant over classic LFS (no Xet); huggingface_hub reads back every packaged file byte for byte', async () => {
+    services.hub.resetStats();
     const { run, byName, packed } = await job({});
     expect(run.exitCode, run.stdout).toBe(0);
+    // The transfer the action negotiated is the one this stand-in speaks: basic or multipart, never
+    // Xet (not offered, and no Xet endpoint asked); each zip's bytes sent once.
+    const w = services.hub.stats().write;
+    expect(w.lfsBatches.length).toBeGreaterThan(0);
+    for (const b of w.lfsBatches) {
+      expect(b.offered).toEqual(['basic', 'multipart']);
+      expect(['basic', 'multipart']).toContain(b.transfer);
+    }
+    expect(w.requests['xet-token']).toBeUndefined();
+    expect(w.lfsBytesReceived).toBe(byName(`${BASE}_compiled.zip`)!.size + byName(`${BASE}_packages.zip`)!.size);
     const log = commits();
     // The Hub's own first commit (.gitattributes), then exactly one of the action's.
     expect(log.map((c) => c.title)).toEqual(['initial commit', `Core ML ${BASE} from ${MODEL}@${services.hub.resolve(MODEL)}`]);

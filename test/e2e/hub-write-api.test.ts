@@ -9,12 +9,14 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
 import { REPO_ROOT } from '../support/action-runner.mjs';
 import { startHubServer, type HubServer } from '../services/hub-server.mjs';
+import { HubWriter, LFS_TRANSFERS, type LocalFile } from '../../src/hub/publish-client.js';
 
 /**
  * The stand-in Hub's write API, proven with the real clients: @huggingface/hub 2.17.5 (the one
  * the action uploads with, unmodified, pointed at the stand-in with `hubUrl`) writes, and the real
  * huggingface_hub 0.24.6 reads back what was committed (snapshot_download) and writes with its
- * own upload_folder (the benchmark's baseline). Strictness is checked with plain HTTP.
+ * own upload_folder (the benchmark's baseline). Strictness is checked with plain HTTP. The
+ * action's own commit (HubWriter: classic LFS by the packaging's sha256) is proven here too.
  */
 
 const MiB = 1024 * 1024;
@@ -118,6 +120,9 @@ describe('the stand-in Hub with @huggingface/hub', () => {
     const w = hub.stats().write;
     expect(w.commits[ID]).toBe(1);
     // Classic LFS, no Xet: the 11 MiB weight in 3 parts, the 50 kB binary in one PUT; the text files inline.
+    // @huggingface/hub offers xet by default (useXet); the stand-in never answers it, so the client falls back.
+    expect(w.lfsBatches).toEqual([{ offered: ['basic', 'multipart', 'xet'], transfer: 'multipart' }]);
+    expect(w.requests['xet-token']).toBeUndefined();
     expect(w.requests['lfs-upload']).toBe(4);
     expect(w.requests['lfs-complete']).toBe(1);
     expect(w.lfsBytesReceived).toBe(11 * MiB + 50_000);
@@ -369,6 +374,86 @@ describe('the stand-in Hub refuses what the Hub refuses, and a refused commit ch
     // Now known to this repository: a new batch asks for nothing.
     const again = await fetch(`${hub.endpoint}/${ID}.git/info/lfs/objects/batch`, { method: 'POST', headers: lfs, body: JSON.stringify({ operation: 'upload', objects: [{ oid, size: content.length }] }) });
     expect(((await again.json()) as { objects: { actions?: unknown }[] }).objects[0]?.actions).toBeUndefined();
+  });
+});
+
+describe("the action's HubWriter: one commit over classic LFS, by the sha256 packaging computed", () => {
+  const ID = 'acme/writer';
+  let dir: string;
+  /** The variant's files as packaging hands them over: a zip in two parts on disk (committed whole), a small binary, the card's text. */
+  let files: LocalFile[];
+  const writer = () => new HubWriter({ repo: ID, revision: 'main', endpoint: hub.endpoint, token: hub.writeToken });
+  const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
+
+  beforeAll(async () => {
+    dir = path.join(tmp, 'writer');
+    mkdirSync(dir, { recursive: true });
+    const zip = randomBytes(2 * PART + 12_345); // 3 parts of the stand-in's part size
+    writeFileSync(path.join(dir, 'zip.001'), zip.subarray(0, PART + 7));
+    writeFileSync(path.join(dir, 'zip.002'), zip.subarray(PART + 7));
+    const small = randomBytes(50_000);
+    writeFileSync(path.join(dir, 'small.zip'), small);
+    const card = '# card\n';
+    files = [
+      { path: 'v/model_compiled.zip', size: zip.length, sha256: sha256(zip), sources: [path.join(dir, 'zip.001'), path.join(dir, 'zip.002')] },
+      { path: 'v/model_small.zip', size: small.length, sha256: sha256(small), sources: [path.join(dir, 'small.zip')] },
+      { path: 'README.md', size: Buffer.byteLength(card), sha256: sha256(card), text: card },
+      // The same bytes under another path: one LFS object, sent once.
+      { path: 'v/copy_small.zip', size: small.length, sha256: sha256(small), sources: [path.join(dir, 'small.zip')] },
+    ];
+    await createRepo({ ...auth(), repo: ID });
+  });
+
+  test('offers basic and multipart only, gets them, asks no Xet endpoint, sends every byte once and commits the files whole', async () => {
+    hub.resetStats();
+    const head = hub.resolve(ID);
+    const out = await writer().commit({ upload: files, delete: [], unchanged: [] }, { title: 'Add v', description: 'd' }, head);
+    expect(out.oid).toBe(hub.resolve(ID));
+    const w = hub.stats().write;
+    expect(w.lfsBatches).toEqual([{ offered: [...LFS_TRANSFERS], transfer: 'multipart' }]);
+    expect(w.lfsBatches.flatMap((b) => b.offered)).not.toContain('xet');
+    expect(w.requests['xet-token']).toBeUndefined();
+    // The zip in 3 parts and its completion, the small zip in one PUT; each object verified; the card inline.
+    expect([w.requests['lfs-upload'], w.requests['lfs-complete'], w.requests['lfs-verify']]).toEqual([4, 1, 2]);
+    expect(w.lfsBytesReceived).toBe(files[0]!.size + files[1]!.size);
+    expect(hub.commits(ID).at(-1)).toMatchObject({ parent: head, title: 'Add v', added: ['v/model_compiled.zip', 'v/model_small.zip', 'v/copy_small.zip', 'README.md'] });
+    const remote = hub.files(ID);
+    for (const f of files) expect(remote[f.path]).toMatchObject({ sha256: f.sha256, size: f.size, lfs: f.text === undefined });
+  });
+
+  test('the Hub already holding the objects: no byte is sent, and a deletion goes in the same commit', async () => {
+    hub.resetStats();
+    const out = await writer().commit({ upload: files.slice(0, 2), delete: ['README.md'], unchanged: [] }, { title: 'Again', description: '' }, hub.resolve(ID));
+    const w = hub.stats().write;
+    expect([w.lfsBytesReceived, w.requests['lfs-upload']]).toEqual([0, undefined]);
+    expect(hub.commits(ID).at(-1)).toMatchObject({ oid: out.oid, deleted: ['README.md'] });
+  });
+
+  test('the sha256 sent is the one packaging gave, not one computed again: a wrong one is refused by the storage, and nothing is committed', async () => {
+    const content = randomBytes(3 * PART);
+    writeFileSync(path.join(dir, 'other.zip'), content);
+    const before = hub.commits(ID).length;
+    for (const [name, size] of [['basic', 1000], ['multipart', content.length]] as const) {
+      writeFileSync(path.join(dir, `${name}.zip`), content.subarray(0, size));
+      const wrong: LocalFile = { path: `v/${name}.zip`, size, sha256: sha256(`not the bytes of ${name}`), sources: [path.join(dir, `${name}.zip`)] };
+      const e = await writer().commit({ upload: [wrong], delete: [], unchanged: [] }, { title: 'Wrong', description: '' }, hub.resolve(ID)).then(() => null, (err: unknown) => err as Error);
+      expect(e?.message).toMatch(name === 'basic' ? /failed to upload: the Hub answered 400 \(Api error with status 400\. Error while uploading v\/basic\.zip to LFS storage: BadDigest, sha256 of the body is [0-9a-f]{64}, the upload was announced as/ : /failed to upload: the Hub answered 400 \(complete_multipart: sha256 of the assembled object is [0-9a-f]{64}, not/);
+      expect(hub.hasObject(wrong.sha256)).toBe(false);
+    }
+    expect(hub.commits(ID)).toHaveLength(before);
+  });
+
+  test('a 502 on one part is retried alone; the commit has the file whole', async () => {
+    const content = randomBytes(2 * PART + 1);
+    writeFileSync(path.join(dir, 'retried.zip'), content);
+    const file: LocalFile = { path: 'v/retried.zip', size: content.length, sha256: sha256(content), sources: [path.join(dir, 'retried.zip')] };
+    hub.resetStats();
+    hub.failNext('lfs-upload', 502, 1, { afterBytes: 65_536 });
+    const w = new HubWriter({ repo: ID, revision: 'main', endpoint: hub.endpoint, token: hub.writeToken }, { sleep: async () => undefined });
+    await w.commit({ upload: [file], delete: [], unchanged: [] }, { title: 'Retried', description: '' }, hub.resolve(ID));
+    const stats = hub.stats().write;
+    expect(stats.lfsUploads.map((u) => u.status).sort()).toEqual([200, 200, 200, 502]);
+    expect(hub.files(ID)['v/retried.zip']).toMatchObject({ sha256: file.sha256, size: file.size });
   });
 });
 

@@ -24,7 +24,8 @@ import * as path from 'node:path';
  * @typedef {{ id: string, oid: string, size: number, partSize: number, multipart: boolean, tmp: string, parts: Map<number, string>, signature: string }} Upload
  * @typedef {{
  *   requests: Record<string, number>, lfsBytesReceived: number, lfsObjectsStored: number,
- *   lfsUploads: { oid: string, bytes: number, status: number }[], commits: Record<string, number>, emptyCommits: Record<string, number>
+ *   lfsUploads: { oid: string, bytes: number, status: number }[], commits: Record<string, number>, emptyCommits: Record<string, number>,
+ *   lfsBatches: { offered: string[], transfer: string }[]
  * }} WriteStats
  * @typedef {{
  *   models: Map<string, Model>, tokens: Map<string, TokenInfo>, storeDir: string, partSize: number, orgs: string[],
@@ -114,7 +115,7 @@ export function createWriteApi(ctx) {
   /** @type {Map<string, Upload>} */
   const uploads = new Map();
   /** @returns {WriteStats} */
-  const emptyStats = () => ({ requests: {}, lfsBytesReceived: 0, lfsObjectsStored: 0, lfsUploads: [], commits: {}, emptyCommits: {} });
+  const emptyStats = () => ({ requests: {}, lfsBytesReceived: 0, lfsObjectsStored: 0, lfsUploads: [], commits: {}, emptyCommits: {}, lfsBatches: [] });
   let stats = emptyStats();
   let commitCounter = 0;
   /** Commits to apply and then answer with a fault (failNext(..., { afterApply: true })). @type {WeakMap<import('node:http').IncomingMessage, Failure>} */
@@ -311,7 +312,10 @@ export function createWriteApi(ctx) {
         },
       });
     }
-    const value = Buffer.from(JSON.stringify({ transfer: anyMultipart ? 'multipart' : 'basic', objects }));
+    // The transfer negotiated, recorded for the tests: what the client offered, what was answered.
+    const transfer = anyMultipart ? 'multipart' : 'basic';
+    stats.lfsBatches.push({ offered: transfers.map(String), transfer });
+    const value = Buffer.from(JSON.stringify({ transfer, objects }));
     res.writeHead(200, { 'Content-Type': 'application/vnd.git-lfs+json', 'Content-Length': value.length, 'X-Request-Id': randomBytes(8).toString('hex') });
     res.end(value);
   };
@@ -639,6 +643,8 @@ export function createWriteApi(ctx) {
     /** @type {RegExpExecArray | null} */
     let m;
     if (p === '/api/whoami-v2' && (req.method === 'GET' || req.method === 'HEAD')) route = ['whoami', () => whoami(req, res, req.method === 'HEAD')];
+    // Xet's token endpoints (GET, with or without the revision): counted, so a test can tell that no client asked; refused.
+    else if (/^\/api\/models\/[^/]+\/[^/]+\/xet-(write|read)-token(\/|$)/.test(p)) route = ['xet-token', () => hubError(res, 404, '', 'The stand-in Hub does not speak Xet: upload through the LFS batch API (basic or multipart)', req.method === 'HEAD')];
     else if (req.method !== 'POST') return false;
     else if (p === '/api/repos/create') route = ['create', () => createRepo(req, res)];
     else if (p === '/api/validate-yaml') route = ['validate-yaml', () => json(res, { errors: [], warnings: [] })];

@@ -18,23 +18,33 @@ import { failRun } from './halt.js';
 import { info } from './log.js';
 import { budgetFacts, budgetStage } from './budget/stage.js';
 import { measuredOverEstimate } from './budget/verdict.js';
+import { renderFailure, type FailureTrail } from './summary/failure.js';
+
+/** Where the run is, for the summary of a stage that throws. */
+const trail: FailureTrail = { stage: 'inputs' };
+function at<T>(stage: string, work: () => T): T {
+  trail.stage = stage;
+  return work();
+}
 
 /**
  * The stages in order: inputs, plan, models, refresh, convert, verify, publish, then the run
- * report as outputs and summary. A stage that must end the run throws a Halt (failRun reports it).
+ * report as outputs and summary. A stage that must end the run throws a Halt (failRun reports it,
+ * and the step summary says which stage, why, and the plan).
  */
 async function run(): Promise<void> {
-  const config = readConfig();
-  const { steps, commands } = planStage(config);
+  const config = at('inputs', () => readConfig());
+  const { steps, commands } = at('plan', () => planStage(config));
+  trail.commands = commands;
   const caching = useCaching(config);
 
-  const { hub, models, kind } = await modelsStage(config);
-  const singleFile = await singleFileStage(config, hub);
-  const refresh = await refreshStage(config, models, singleFile);
+  const { hub, models, kind } = await at('models (the Hub)', () => modelsStage(config));
+  const singleFile = await at('single file', () => singleFileStage(config, hub));
+  const refresh = await at('skip-if-unchanged', () => refreshStage(config, models, singleFile));
   if (refresh.skipped) return writeStepSummary(renderSkipped(refresh.verdict?.lines[0]), config.runner.stepSummary);
-  await hubPreflight(config, models);
+  await at('Hub publishing checks', () => hubPreflight(config, models));
   // Before anything is installed: each process's peak memory and the job's disk against this runner.
-  const budget = budgetStage(config, steps, models, singleFile);
+  const budget = at('budget', () => budgetStage(config, steps, models, singleFile));
   const budgetSummary = { lines: budget.lines, estimates: budget.processes };
   if (config.dryRun) {
     // Every check that needs no install has run: the Hub's commits, the model's kind, the release.
@@ -44,15 +54,16 @@ async function run(): Promise<void> {
     return writeSummary(config, { commands, verdicts: [], missing: [], problems: [], dryRunChecks: checks, budget: budgetSummary });
   }
 
-  const converted = await convertStage({ config, steps, commands, models, hub, caching, singleFile, releaseDownloads: budget.verdict?.disk.releaseDownloads });
+  const converted = await at('setup and conversion', () => convertStage({ config, steps, commands, models, hub, caching, singleFile, releaseDownloads: budget.verdict?.disk.releaseDownloads }));
   const { conversion } = converted;
   measuredOverEstimate(budget.processes, conversion.steps).forEach((w) => core.warning(w, { title: 'Budget' }));
-  const gate = verifyStage(config, conversion);
+  const gate = at('verify', () => verifyStage(config, conversion));
   const outputsCache = await finishOutputsCache(config, converted.outputsCache, gate.problems.length === 0);
   const caches = outputsCache ? [...converted.caches, outputsCache] : converted.caches;
   setCacheOutputs(caches);
   const packages = listPackages(config.conversion.outputDir);
   // Last, and only when every check passed; also after an outputs-cache hit (a rerun whose upload failed).
+  trail.stage = 'publish';
   const published = gate.problems.length === 0 ? await publishOutputs({ config, models, verdicts: gate.verdicts, bundle: gate.bundle, replaces: refresh.replaced }) : undefined;
   const problems = [...gate.problems, ...(published?.problems ?? [])];
   setConversionOutputs(config, packages, gate, conversion);
@@ -60,4 +71,8 @@ async function run(): Promise<void> {
   if (problems.length > 0) core.setFailed(problems.join('\n'));
 }
 
-run().catch(failRun);
+run().catch(async (error: unknown) => {
+  failRun(error);
+  // GITHUB_STEP_SUMMARY is the runner's; without it (a local run) the failure is in the log already.
+  if (process.env.GITHUB_STEP_SUMMARY) await writeStepSummary(renderFailure(trail, error), true).catch(() => undefined);
+});

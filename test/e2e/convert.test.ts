@@ -230,6 +230,23 @@ describe('checks before anything is installed', () => {
     expect(dry.run.summary).toContain('(dry run)');
   });
 
+  it('a run that a stage ends still writes a step summary: the stage, why, and the plan once there is one', async () => {
+    const refused = await convert({}, { RUNNER_OS: 'Linux' });
+    expect(refused.run.exitCode).toBe(1);
+    expect(refused.run.summary).toContain('## Core ML conversion: failed');
+    expect(refused.run.summary).toContain('**Stage:** inputs (Invalid input)');
+    expect(refused.run.summary).toContain('need macOS');
+    expect(refused.run.summary).toContain('Nothing was planned yet');
+    const setup = await convert({ 'ml-stable-diffusion': 'no-such-converter-package==1.0' });
+    expect(setup.run.exitCode).toBe(1);
+    expect(setup.calls).toHaveLength(0);
+    expect(setup.run.summary).toContain('**Stage:** setup and conversion');
+    expect(setup.run.summary).toMatch(/failed: `.*pip install/);
+    expect(setup.run.summary).toContain('### The plan (not run to its end)');
+    expect(setup.run.summary).toMatch(/python_coreml_stable_diffusion\.torch2coreml|lean_convert\.py/);
+    expect(setup.run.summary).not.toContain(TOKEN);
+  });
+
   it('refuses an output folder converted with other options', async () => {
     const workspace = makeWorkspace();
     const first = await convert({ 'convert-unet': 'false', 'convert-text-encoder': 'false' }, {}, workspace);

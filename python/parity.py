@@ -314,9 +314,10 @@ def load_component(location, index, name, half=True):
 def component_config(location, index, name):
     library, class_name = index[name]
     component_class = getattr(importlib.import_module(library), class_name)
-    if hasattr(component_class, "load_config"):
-        return dict(component_class.load_config(location, subfolder=name))
-    return component_class.from_pretrained(location, subfolder=name).to_dict()  # transformers' configs
+    config_class = getattr(component_class, "config_class", None)  # transformers' models
+    if config_class is not None:
+        return config_class.from_pretrained(location, subfolder=name).to_dict()
+    return dict(component_class.load_config(location, subfolder=name))  # diffusers' ConfigMixin
 
 
 def text_encoder_reference(converter, args, package_part, seed):

@@ -1,4 +1,4 @@
-import { mkdirSync, renameSync, rmSync, statfsSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, rmSync, statfsSync } from 'node:fs';
 import * as path from 'node:path';
 import * as core from '@actions/core';
 import type { Config } from '../config.js';
@@ -161,7 +161,7 @@ export async function runConversion(
     } else {
       // Whatever the failed process created or was rewriting is incomplete: the converter
       // would skip it on the next run as if it were finished.
-      const removed = [...changes.added, ...changes.modified];
+      const removed = [...changes.added, ...changes.modified, ...(prep.removeOnFailure ?? []).filter((p) => existsSync(path.join(outputDir, p)))];
       removeEntries(outputDir, removed);
       state.quantized = state.quantized.filter((p) => !removed.includes(p));
       failure = { step: step.label, diagnosis: diagnose(result, diskFacts(outputDir)), removed };

@@ -169,4 +169,16 @@ describe('the parity process', () => {
     expect(calls[0]?.argv).toContain('--check-output-correctness');
     expect(psnrRows(run).map((r) => r.part)).toEqual(['vae_decoder', 'unet', 'unet', 'text_encoder', 'safety_checker']);
   });
+
+  it('a dry run shows the check processes in the plan, with their argv', async () => {
+    const { run, calls } = await convert({ 'dry-run': 'true', 'check-compute-unit': 'CPU_AND_GPU' });
+    expect(run.exitCode, run.stdout.slice(-2000)).toBe(0);
+    expect(calls).toEqual([]);
+    const plan = JSON.parse(run.outputs.plan ?? '[]') as string[][];
+    const checks = plan.filter((argv) => /\/python\/parity\.py$/.test(argv[1] ?? ''));
+    expect(checks.map((argv) => argv.slice(argv.indexOf('--parity-part')))).toEqual(
+      ['vae_decoder', 'unet', 'text_encoder'].map((part) => ['--parity-part', part, '--check-compute-unit', 'CPU_AND_GPU']),
+    );
+    expect(run.stdout).toMatch(/\d\. Check unet \(Core ML on CPU_AND_GPU\)/);
+  });
 });

@@ -32,8 +32,10 @@ export interface StepReport {
 export interface ConversionFailure {
   step: string;
   diagnosis: Diagnosis;
-  /** Entries of -o removed because the failed process left them half-written. */
+  /** Entries of -o removed because the failed process left them half-written (or, a parity process, unchecked). */
   removed: string[];
+  /** The failed process was a parity check: what it removed was finished, but not checked. */
+  unchecked?: true;
 }
 
 export interface ConversionResult {
@@ -164,7 +166,7 @@ export async function runConversion(
       const removed = [...changes.added, ...changes.modified, ...(prep.removeOnFailure ?? []).filter((p) => existsSync(path.join(outputDir, p)))];
       removeEntries(outputDir, removed);
       state.quantized = state.quantized.filter((p) => !removed.includes(p));
-      failure = { step: step.label, diagnosis: diagnose(result, diskFacts(outputDir)), removed };
+      failure = { step: step.label, diagnosis: diagnose(result, diskFacts(outputDir)), removed, ...(step.kind === 'parity' ? { unchecked: true as const } : {}) };
     }
     state.psnr = mergePsnr(state.psnr, checks);
     writeState(outputDir, state);

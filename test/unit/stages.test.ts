@@ -105,6 +105,13 @@ describe('judgeConversion', () => {
     expect(d.annotations.find((a) => a.level === 'error')).toEqual({ level: 'error', message: `${message}\n- Use a bigger runner.`, title: 'Conversion failed: Convert unet' });
   });
 
+  it('a failed parity process: what it removed was finished but unchecked, and the message says so', () => {
+    const d = judgeConversion(gated, conversion({ failure: { ...failure, step: 'Check unet (Core ML on CPU_ONLY)', unchecked: true } }));
+    expect(d.problems).toEqual([
+      `Check unet (Core ML on CPU_ONLY) failed. The converter ran out of memory. Removed what it was checking, so that a rerun converts and checks it again: ${pkg('unet')}.`,
+    ]);
+  });
+
   it('the converter rejecting a figure the gate already failed is told once, by the gate', () => {
     const d = judgeConversion(gated, conversion({ failure, converterRejectedPsnr: true, psnr: [psnr('unet', 20)] }));
     expect(d.problems).toEqual(['PSNR of unet is 20.0 dB (unet baseline PyTorch to reference CoreML), under the threshold of 40 dB.']);

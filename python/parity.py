@@ -419,6 +419,10 @@ def unet_reference(converter, args, package_part, seed):
     torch_checks = []
     unet_module = getattr(converter, "unet", None)
     if unet_module is not None:
+        # Back to float16 (exact: the weights were float16) before the float32 reference is made,
+        # which loads them as the converter's does from the float16 pipeline: one float32 unet at a time.
+        unet = unet.to(torch.float16)
+        gc.collect()
         # As main does before converting, then as convert_unet builds its reference.
         unet_module.ATTENTION_IMPLEMENTATION_IN_EFFECT = unet_module.AttentionImplementations[args.attention_implementation]
         unet_class = unet_module.UNet2DConditionModelXL if args.xl_version else unet_module.UNet2DConditionModel

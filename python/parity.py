@@ -426,9 +426,10 @@ def unet_reference(converter, args, package_part, seed):
         # As main does before converting, then as convert_unet builds its reference.
         unet_module.ATTENTION_IMPLEMENTATION_IN_EFFECT = unet_module.AttentionImplementations[args.attention_implementation]
         unet_class = unet_module.UNet2DConditionModelXL if args.xl_version else unet_module.UNet2DConditionModel
-        reference_unet = unet_class(support_controlnet=False, **unet.config).eval()
-        reference_unet.load_state_dict(unet.state_dict())
+        reference_unet = reference_module(torch, unet_class, unet.config, unet.state_dict())
         del unet
+        gc.collect()
+        reference_unet = reference_unet.to(torch.float32)  # as the converter's, made float32 and loaded from float16
         gc.collect()
         reference = reference_unet(*sample_inputs.values())[0]
         del reference_unet
@@ -438,6 +439,26 @@ def unet_reference(converter, args, package_part, seed):
         del unet
     inputs = OrderedDict((k, Array.of(v.numpy().astype("float16"))) for k, v in sample_inputs.items())
     return Reference(inputs, "noise_pred", Array.of(baseline), torch_checks)
+
+
+def reference_module(torch, unet_class, config, state_dict):
+    """unet_class(support_controlnet=False, **config) holding the weights of state_dict, without a
+    randomly initialised copy beside them: built on the meta device and given the tensors themselves
+    (load_state_dict(assign=True), through the class's own load hooks). Falls back to the
+    converter's way (a float32 model, then load_state_dict) where that leaves anything unset."""
+    import itertools
+    try:
+        with torch.device("meta"):
+            module = unet_class(support_controlnet=False, **config)
+        module.load_state_dict(state_dict, assign=True)
+        unset = [name for name, t in itertools.chain(module.named_parameters(), module.named_buffers()) if t.is_meta]
+        if unset:
+            raise RuntimeError(f"left on the meta device: {', '.join(unset[:5])}")
+    except Exception as error:  # noqa: BLE001 -- any failure of the lean way takes the converter's
+        log(f"the reference unet is built the converter's way ({type(error).__name__}: {error})")
+        module = unet_class(support_controlnet=False, **config)
+        module.load_state_dict(state_dict)
+    return module.eval()
 
 
 REFERENCES = {"text_encoder": text_encoder_reference, "text_encoder_2": text_encoder_reference,

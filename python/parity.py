@@ -415,7 +415,7 @@ def unet_reference(converter, args, package_part, seed):
         baseline_inputs["added_cond_kwargs"] = additional
 
     unet = unet.to(torch.float32)
-    baseline = unet(**baseline_inputs, return_dict=False)[0]
+    baseline = item_by_item(torch, batch_size, lambda *a, **k: unet(*a, return_dict=False, **k)[0], (), baseline_inputs)
     torch_checks = []
     unet_module = getattr(converter, "unet", None)
     if unet_module is not None:
@@ -431,7 +431,7 @@ def unet_reference(converter, args, package_part, seed):
         gc.collect()
         reference_unet = reference_unet.to(torch.float32)  # as the converter's, made float32 and loaded from float16
         gc.collect()
-        reference = reference_unet(*sample_inputs.values())[0]
+        reference = item_by_item(torch, batch_size, lambda *a, **k: reference_unet(*a, **k)[0], tuple(sample_inputs.values()), {})
         del reference_unet
         torch_checks.append((TORCH_PREFIX, Array.of(baseline), Array.of(reference)))
     else:
@@ -439,6 +439,25 @@ def unet_reference(converter, args, package_part, seed):
         del unet
     inputs = OrderedDict((k, Array.of(v.numpy().astype("float16"))) for k, v in sample_inputs.items())
     return Reference(inputs, "noise_pred", Array.of(baseline), torch_checks)
+
+
+def item_by_item(torch, batch_size, call, args, kwargs):
+    """call(*args, **kwargs) one batch item at a time, the outputs concatenated: no op of a unet mixes
+    the items of a batch (classifier-free guidance's two halves are combined by the scheduler, not
+    the unet), so the figures are those of one call on the batch, to float rounding, with half the
+    activations (attention weights at 64x64 latents are the peak). Tensors whose first dimension is
+    not the batch (SDXL's time_ids with --unet-batch-one) are passed whole."""
+    if batch_size == 1:
+        return call(*args, **kwargs)
+
+    def item(value, i):
+        if isinstance(value, dict):
+            return {k: item(v, i) for k, v in value.items()}
+        if torch.is_tensor(value) and value.dim() > 0 and value.shape[0] == batch_size:
+            return value[i:i + 1]
+        return value
+    return torch.cat([call(*[item(a, i) for a in args], **{k: item(v, i) for k, v in kwargs.items()})
+                      for i in range(batch_size)], dim=0)
 
 
 def reference_module(torch, unet_class, config, state_dict):

@@ -121,6 +121,10 @@ export interface ConversionOptions {
   modelRevision: string;
   /** Absolute path of python/quantize_bundle.py, shipped with the action (see converter/commands.ts). */
   quantizeBundleEntry: string;
+  /** Where parity.py runs the Core ML half of each check (converter/parity.ts); the packages do not depend on it. */
+  checkComputeUnit: ComputeUnit;
+  /** Absolute path of python/parity.py, shipped with the action (see converter/parity.ts). */
+  parityEntry: string;
 }
 
 /** Empty fields take the converter's own defaults. */
@@ -157,6 +161,8 @@ export interface PsnrGate {
 /** What the runner tells about itself (RUNNER_* and GITHUB_WORKSPACE). */
 export interface RunnerContext {
   os: string;
+  /** RUNNER_ENVIRONMENT: `github-hosted` or `self-hosted`; undefined when the runner does not say. */
+  environment?: string;
   arch: string;
   temp: string;
   toolCache: string;

@@ -35971,6 +35971,7 @@ const INPUT_NAMES = (/* unused pure expression or super */ null && ([
     'text-encoder-hidden-size',
     'attention-implementation',
     'check-output-correctness',
+    'check-compute-unit',
     'chunk-unet',
     'quantize-nbits',
     'unet-support-controlnet',
@@ -37159,7 +37160,72 @@ function identity_passedFlags(o, to) {
     });
 }
 
+;// CONCATENATED MODULE: ./src/converter/parity.ts
+
+
+/**
+ * The converter's parity check (--check-output-correctness) in a process of its own: the action's
+ * python/parity.py parses the converter's command line, computes the PyTorch reference of a
+ * converted part on the converter's sample inputs, lets the model go, then runs the Core ML package
+ * on them and compares with the converter's own report_correctness (same lines, same 35 dB floor).
+ * The two models are never in memory together, and the Core ML half runs on the compute unit the
+ * action chooses (check-compute-unit), not necessarily the one given to the converter.
+ */
+const PARITY_ENTRY = 'python/parity.py';
+const COVERED = (/* unused pure expression or super */ null && (['vae_decoder', 'vae_encoder', 'unet', 'text_encoder']));
+const isCovered = (part) => COVERED.includes(part);
+/**
+ * Pure: whether parity.py checks this part of this configuration. Not covered (the converter keeps
+ * its in-process check): the safety checker, ControlNets, the control-unet (unet-support-controlnet),
+ * and everything under sd3-version (DiffusionKit checks SD3's parts itself).
+ */
+function parityCovers(o, part) {
+    if (!o.checkOutputCorrectness || o.sd3Version)
+        return false;
+    if (part === 'refiner' || part === 'unet')
+        return !o.unetSupportControlnet;
+    return isCovered(part);
+}
+/** Pure: the parity processes a conversion step that converts `parts` (and the refiner) is followed by, in the converter's order. */
+function parityParts(o, parts, refiner) {
+    const found = COVERED.filter((p) => parts.includes(p) && parityCovers(o, p));
+    if (refiner && parityCovers(o, 'refiner'))
+        found.push('refiner');
+    return found;
+}
+/** The packages a parity step judges, by file name (text_encoder: text_encoder_2's too, when SDXL makes one). */
+function parityPackages(o, part) {
+    return part === 'text_encoder' ? [packageName(o.modelVersion, 'text_encoder'), packageName(o.modelVersion, 'text_encoder_2')] : [packageName(o.modelVersion, part)];
+}
+/**
+ * Pure: the default of check-compute-unit. GitHub's hosted macOS VMs have no Neural Engine and no
+ * Metal for MPS (a Core ML load for CPU_AND_NE has been seen to hang there): CPU_ONLY, also when
+ * the runner does not say what it is (RUNNER_ENVIRONMENT unset). A self-hosted runner checks where
+ * the converter would: compute-unit.
+ */
+function defaultCheckComputeUnit(runnerEnvironment, computeUnit) {
+    return runnerEnvironment === 'self-hosted' ? computeUnit : 'CPU_ONLY';
+}
+/** The argv of a parity step after the interpreter: `<action>/python/parity.py <the converter's flags> <its own>`. */
+function parity_parityArguments(step, o) {
+    const unet = step.part === 'refiner' ? 'unet' : step.part;
+    return [
+        o.parityEntry,
+        ...passedFlags(o, 'every-process'),
+        '-o',
+        o.outputDir,
+        converterFlag(PART_INPUT[unet]),
+        ...(step.part === 'refiner' && o.refinerVersion ? [converterFlag('refiner-version'), o.refinerVersion] : []),
+        ...o.extraArgs,
+        '--parity-part',
+        step.part,
+        '--check-compute-unit',
+        o.checkComputeUnit,
+    ];
+}
+
 ;// CONCATENATED MODULE: ./src/converter/commands.ts
+
 
 
 
@@ -37188,9 +37254,12 @@ function commands_needsNoPipeline(step) {
 }
 /**
  * The argv of a step after the interpreter: `-m <module> <flags>`, or for a step that needs no
- * pipeline `<action>/python/quantize_bundle.py <the same flags>`.
+ * pipeline `<action>/python/quantize_bundle.py <the same flags>`, or for a parity step
+ * `<action>/python/parity.py <flags>` (converter/parity.ts).
  */
 function stepArguments(step, o) {
+    if (step.kind === 'parity')
+        return parityArguments(step, o);
     if (step.kind === 'chunk') {
         return [
             '-m', CHUNK_MODULE,
@@ -37277,6 +37346,25 @@ const FIGURES = {
         'check-in-process': { k: 0, source: 'the parity check runs in its own process on the lean route', measured: false },
     },
 };
+/**
+ * The check process (python/parity.py): its PyTorch half loads the part alone and runs the
+ * converter's sample inputs, then lets it go; its Core ML half holds the package and the saved
+ * arrays (not measured: Core ML runs only on macOS; taken as the package once, less than the
+ * PyTorch half). Measured on full-size SD 1.5 (Linux x86_64, Apple's module at e12202c, PyTorch
+ * half alone): text encoder 1.28 GiB, VAE decoder 1.75 GiB, unet 5.50 GiB at 64×64.
+ */
+const PARITY_FIGURES = {
+    text_encoder: { k: (1.28 * GIB - BASE_BYTES) / SD15.textEncoder, source: 'SD 1.5 text encoder check (python/parity.py, PyTorch half): 1.28 GiB, measured', measured: true },
+    vae: { k: (1.75 * GIB - BASE_BYTES) / SD15.vae, source: 'SD 1.5 VAE decoder check (python/parity.py, PyTorch half): 1.75 GiB, measured; the encoder taken alike', measured: true },
+    unet: { k: 2, attentionBytes: 5.5 * GIB - BASE_BYTES - 2 * SD15.unet, source: 'SD 1.5 unet check (python/parity.py, PyTorch half, the batch one item at a time): 5.50 GiB at 64×64, measured', measured: true },
+};
+const PARITY_KIND = {
+    text_encoder: { figure: 'text_encoder', component: 'text_encoder' },
+    vae_decoder: { figure: 'vae', component: 'vae' },
+    vae_encoder: { figure: 'vae', component: 'vae' },
+    unet: { figure: 'unet', component: 'unet' },
+    refiner: { figure: 'unet', component: 'unet' },
+};
 /** What the operating system keeps for itself, taken off the runner's total memory. */
 const estimate_OS_RESERVE = {
     macOS: 2 * GIB,
@@ -37362,6 +37450,22 @@ function estimateStep(step, o, sizes, route) {
             part: step.part,
             peakBytes: packageSize === undefined ? undefined : BASE_BYTES + figure.k * packageSize,
             basis: `${figure.k.toFixed(2)} × the ${o.quantizeNbits ? `${o.quantizeNbits}-bit ` : ''}package + base; ${figure.source}`,
+            measured: figure.measured,
+        };
+    }
+    if (step.kind === 'parity') {
+        const { figure: kind, component } = PARITY_KIND[step.part];
+        const figure = PARITY_FIGURES[kind];
+        // One text_encoder check covers text_encoder_2 too, one after the other: the larger sets the peak.
+        const bytes = step.part === 'refiner' ? sizes.refinerUnet
+            : step.part === 'text_encoder' && sizes.components.text_encoder_2 !== undefined ? Math.max(sizes.components.text_encoder ?? 0, sizes.components.text_encoder_2)
+                : sizes.components[component];
+        const tokens = attentionTokens(o);
+        return {
+            label: step.label,
+            part: step.part,
+            peakBytes: bytes === undefined ? undefined : BASE_BYTES + figure.k * bytes + attention(figure, tokens),
+            basis: `${figure.k.toFixed(2)} × ${step.part} ${gib(bytes ?? 0)}${figure.attentionBytes ? ` + attention maps at ${tokens} tokens` : ''} + base; ${figure.source}`,
             measured: figure.measured,
         };
     }

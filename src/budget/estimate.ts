@@ -2,6 +2,7 @@ import type { ConversionOptions } from '../config.js';
 import type { Step } from '../plan/plan.js';
 import { chunkableParts } from '../converter/order.js';
 import { needsNoPipeline } from '../converter/commands.js';
+import type { ParityPart } from '../converter/parity.js';
 import type { SelectablePart } from '../converter/vocabulary.js';
 
 /**
@@ -90,6 +91,27 @@ export const FIGURES: Record<Route, Record<ProcessKind, Figure>> = {
     // The lean route checks parity in a process of its own (python/parity.py): nothing is added here.
     'check-in-process': { k: 0, source: 'the parity check runs in its own process on the lean route', measured: false },
   },
+};
+
+/**
+ * The check process (python/parity.py): its PyTorch half loads the part alone and runs the
+ * converter's sample inputs, then lets it go; its Core ML half holds the package and the saved
+ * arrays (not measured: Core ML runs only on macOS; taken as the package once, less than the
+ * PyTorch half). Measured on full-size SD 1.5 (Linux x86_64, Apple's module at e12202c, PyTorch
+ * half alone): text encoder 1.28 GiB, VAE decoder 1.75 GiB, unet 5.50 GiB at 64×64.
+ */
+export const PARITY_FIGURES: Record<'text_encoder' | 'vae' | 'unet', Figure> = {
+  text_encoder: { k: (1.28 * GIB - BASE_BYTES) / SD15.textEncoder, source: 'SD 1.5 text encoder check (python/parity.py, PyTorch half): 1.28 GiB, measured', measured: true },
+  vae: { k: (1.75 * GIB - BASE_BYTES) / SD15.vae, source: 'SD 1.5 VAE decoder check (python/parity.py, PyTorch half): 1.75 GiB, measured; the encoder taken alike', measured: true },
+  unet: { k: 2, attentionBytes: 5.5 * GIB - BASE_BYTES - 2 * SD15.unet, source: 'SD 1.5 unet check (python/parity.py, PyTorch half, the batch one item at a time): 5.50 GiB at 64×64, measured', measured: true },
+};
+
+const PARITY_KIND: Record<ParityPart, { figure: keyof typeof PARITY_FIGURES; component: Component }> = {
+  text_encoder: { figure: 'text_encoder', component: 'text_encoder' },
+  vae_decoder: { figure: 'vae', component: 'vae' },
+  vae_encoder: { figure: 'vae', component: 'vae' },
+  unet: { figure: 'unet', component: 'unet' },
+  refiner: { figure: 'unet', component: 'unet' },
 };
 
 /** What the operating system keeps for itself, taken off the runner's total memory. */
@@ -203,6 +225,22 @@ export function estimateStep(step: Step, o: ConversionOptions, sizes: ModelSizes
       part: step.part,
       peakBytes: packageSize === undefined ? undefined : BASE_BYTES + figure.k * packageSize,
       basis: `${figure.k.toFixed(2)} × the ${o.quantizeNbits ? `${o.quantizeNbits}-bit ` : ''}package + base; ${figure.source}`,
+      measured: figure.measured,
+    };
+  }
+  if (step.kind === 'parity') {
+    const { figure: kind, component } = PARITY_KIND[step.part];
+    const figure = PARITY_FIGURES[kind];
+    // One text_encoder check covers text_encoder_2 too, one after the other: the larger sets the peak.
+    const bytes = step.part === 'refiner' ? sizes.refinerUnet
+      : step.part === 'text_encoder' && sizes.components.text_encoder_2 !== undefined ? Math.max(sizes.components.text_encoder ?? 0, sizes.components.text_encoder_2)
+      : sizes.components[component];
+    const tokens = attentionTokens(o);
+    return {
+      label: step.label,
+      part: step.part,
+      peakBytes: bytes === undefined ? undefined : BASE_BYTES + figure.k * bytes + attention(figure, tokens),
+      basis: `${figure.k.toFixed(2)} × ${step.part} ${gib(bytes ?? 0)}${figure.attentionBytes ? ` + attention maps at ${tokens} tokens` : ''} + base; ${figure.source}`,
       measured: figure.measured,
     };
   }

@@ -3,6 +3,7 @@ import type { ConversionOptions } from '../config.js';
 import type { Step } from '../plan/plan.js';
 import { chunkPackageName, compiledResources, controlNetPackageName, packageName, quantizedPackages } from '../converter/vocabulary.js';
 import type { Snapshot } from './snapshot.js';
+import { parityPackages } from '../converter/parity.js';
 
 /**
  * Pure decisions taken before a step runs, where the converter would otherwise be silently wrong
@@ -11,6 +12,11 @@ import type { Snapshot } from './snapshot.js';
 export interface StepPreparation {
   /** Skip the step: its work is done and still valid. */
   skip?: string;
+  /**
+   * Remove when the step fails: packages made earlier in this run that it judged (a parity
+   * process), so that they are not taken as checked and finished by the next run.
+   */
+  removeOnFailure?: string[];
   /** Remove before running: results of an earlier run made from packages that changed since. */
   remove: string[];
   /** Move aside while the step runs: already quantized packages that must not be quantized again. */
@@ -30,6 +36,12 @@ export function prepareStep(
   alreadyQuantized: ReadonlySet<string>,
 ): StepPreparation {
   const none: StepPreparation = { remove: [], hide: [] };
+  if (step.kind === 'parity') {
+    // The converter skipped an existing package without checking it: the earlier run's checks stand.
+    const judged = parityPackages(options, step.part).filter((p) => now.has(p) && changedThisRun.has(p));
+    if (judged.length === 0) return { ...none, skip: `no package of ${step.part} was converted in this run (its earlier checks stand)` };
+    return { ...none, removeOnFailure: judged };
+  }
   if (step.kind === 'chunk') {
     const source = packageName(options.modelVersion, step.part);
     const chunks = [1, 2].map((n) => chunkPackageName(options.modelVersion, step.part, n as 1 | 2));

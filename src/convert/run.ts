@@ -1,4 +1,4 @@
-import { mkdirSync, renameSync, statfsSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, statfsSync } from 'node:fs';
 import * as path from 'node:path';
 import * as core from '@actions/core';
 import type { Config } from '../config.js';
@@ -35,8 +35,10 @@ export interface StepReport {
 export interface ConversionFailure {
   step: string;
   diagnosis: Diagnosis;
-  /** Entries of -o removed because the failed process left them half-written. */
+  /** Entries of -o removed because the failed process left them half-written (or, a parity process, unchecked). */
   removed: string[];
+  /** The failed process was a parity check: what it removed was finished, but not checked. */
+  unchecked?: true;
 }
 
 export interface ConversionResult {
@@ -163,9 +165,9 @@ export async function runConversion(
     } else {
       // Whatever the failed process created or was rewriting is incomplete: the converter
       // would skip it on the next run as if it were finished.
-      const removed = removeConverterEntries(outputDir, [...changes.added, ...changes.modified]);
+      const removed = removeConverterEntries(outputDir, [...changes.added, ...changes.modified, ...(prep.removeOnFailure ?? []).filter((p) => existsSync(path.join(outputDir, p)))]);
       state.quantized = state.quantized.filter((p) => !removed.includes(p));
-      failure = { step: step.label, diagnosis: diagnose(result, diskFacts(outputDir)), removed };
+      failure = { step: step.label, diagnosis: diagnose(result, diskFacts(outputDir)), removed, ...(step.kind === 'parity' ? { unchecked: true as const } : {}) };
     }
     state.psnr = mergePsnr(state.psnr, checks);
     writeState(outputDir, state);

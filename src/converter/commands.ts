@@ -4,6 +4,7 @@ import type { InputName } from '../inputs/names.js';
 import type { Step } from '../plan/plan.js';
 import { CONVERTER_FLAGS, PART_INPUT, converterFlag, passedFlags } from './identity.js';
 import { CHUNK_MODULE, CONVERT_MODULE, packageName } from './vocabulary.js';
+import { parityArguments } from './parity.js';
 
 /** Flags of torch2coreml, each with the input that sets it (extra-args may not set these). */
 export const MANAGED_FLAGS: ReadonlyMap<string, InputName> = new Map<string, InputName>([['-o', 'output-dir'], ...CONVERTER_FLAGS]);
@@ -36,9 +37,11 @@ export function needsNoPipeline(step: Step): boolean {
 
 /**
  * The argv of a step after the interpreter: `-m <module> <flags>`, or for a step that needs no
- * pipeline `<action>/python/quantize_bundle.py <the same flags>`.
+ * pipeline `<action>/python/quantize_bundle.py <the same flags>`, or for a parity step
+ * `<action>/python/parity.py <flags>` (converter/parity.ts).
  */
 export function stepArguments(step: Step, o: ConversionOptions): string[] {
+  if (step.kind === 'parity') return parityArguments(step, o);
   if (step.kind === 'chunk') {
     return [
       '-m', CHUNK_MODULE,

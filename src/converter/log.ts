@@ -65,6 +65,9 @@ const PATTERNS = {
   quantizing: new RegExp(String.raw`:Quantizing (${NAME})$`),
   // python/quantize_bundle.py's check of each quantized package against its float16 outputs.
   quantizedPsnr: new RegExp(String.raw`^quantize_bundle: (${NAME}) quantized to float16 Core ML: PSNR ${FIGURE} dB$`),
+  // python/parity.py names the package before each of its halves: the converter's prefixes do not
+  // tell text_encoder_2 from text_encoder, nor the refiner from the unet.
+  parityChecking: new RegExp(String.raw`parity: checking (${NAME}) \((?:reference|check)\)$`),
   compiled: /:Compiled (.+) to (.+\.mlmodelc)$/,
 };
 
@@ -111,6 +114,10 @@ export class ConverterLogParser {
     if ((m = PATTERNS.chunkLow.exec(line))) {
       const part = `${this.chunkPart ?? this.context.unetPart}_chunks` as PsnrPart;
       return [{ kind: 'psnr', check: { part, check: 'chunks against the full model (coremltools)', psnr: parsePsnrFigure(m[1] ?? ''), printed: m[1] ?? '' } }];
+    }
+    if ((m = PATTERNS.parityChecking.exec(line))) {
+      this.currentPart = m[1] ?? '';
+      return [];
     }
     if ((m = PATTERNS.converting.exec(line))) {
       this.currentPart = m[1] ?? '';

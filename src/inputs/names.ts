@@ -21,6 +21,7 @@ export const INPUT_NAMES = [
   'text-encoder-hidden-size',
   'attention-implementation',
   'check-output-correctness',
+  'check-compute-unit',
   'chunk-unet',
   'quantize-nbits',
   'unet-support-controlnet',

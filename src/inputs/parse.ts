@@ -15,6 +15,7 @@ import { SD3_SDXL_BASE } from '../converter/diffusionkit.js';
 import { shippedLock } from '../setup/pins.js';
 import { MANAGED_FLAGS, QUANTIZE_BUNDLE_ENTRY } from '../converter/commands.js';
 import { PREPARE_FP16_HELPER } from '../fp16/decide.js';
+import { PARITY_ENTRY, defaultCheckComputeUnit } from '../converter/parity.js';
 import type { Config, PsnrGate } from '../config.js';
 import { FieldReader, PLAIN_DECIMAL, isHubId, resolveIn, screenProblem } from './fields.js';
 import { MAIN_INPUT_SCREEN, type InputName } from './names.js';
@@ -66,6 +67,7 @@ export function parseInputs(raw: (name: InputName) => string, ctx: ParseContext)
   read.errors.push(...presetReader.errors);
   const runner = {
     os: ctx.env.RUNNER_OS ?? process.platform,
+    environment: ctx.env.RUNNER_ENVIRONMENT || undefined,
     arch: ctx.env.RUNNER_ARCH ?? process.arch,
     temp: ctx.env.RUNNER_TEMP ?? '/tmp',
     toolCache: ctx.env.RUNNER_TOOL_CACHE ?? path.join(ctx.env.RUNNER_TEMP ?? '/tmp', 'tool-cache'),
@@ -113,6 +115,7 @@ export function parseInputs(raw: (name: InputName) => string, ctx: ParseContext)
   const pythonVersion = readPythonVersion(read);
   const token = read.text('hf-token') || readEnvToken(read, ctx.env.HF_TOKEN);
   const sd3Version = read.bool('sd3-version', false);
+  const computeUnit = read.oneOf('compute-unit', COMPUTE_UNITS, 'ALL');
   const config: Config = {
     conversion: {
       modelVersion: model?.value ?? '',
@@ -121,7 +124,7 @@ export function parseInputs(raw: (name: InputName) => string, ctx: ParseContext)
       controlnets,
       refinerVersion: refiner?.value,
       customVaeVersion: customVae?.value,
-      computeUnit: read.oneOf('compute-unit', COMPUTE_UNITS, 'ALL'),
+      computeUnit,
       attention: read.oneOf('attention-implementation', ATTENTION_IMPLEMENTATIONS, 'SPLIT_EINSUM'),
       latentH: read.positiveInteger('latent-h', 8, ' (image height / 8)'),
       latentW: read.positiveInteger('latent-w', 8, ' (image width / 8)'),
@@ -154,6 +157,8 @@ export function parseInputs(raw: (name: InputName) => string, ctx: ParseContext)
         .concat(sd3Version ? [SD3_SDXL_BASE] : []),
       modelRevision,
       quantizeBundleEntry: path.join(ctx.actionRoot, QUANTIZE_BUNDLE_ENTRY),
+      checkComputeUnit: read.oneOf('check-compute-unit', COMPUTE_UNITS) ?? defaultCheckComputeUnit(runner.environment, computeUnit),
+      parityEntry: path.join(ctx.actionRoot, PARITY_ENTRY),
     },
     setup: {
       pythonVersion,

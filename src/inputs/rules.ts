@@ -333,6 +333,14 @@ export const RULES: readonly Rule[] = [
         : undefined,
   },
   {
+    input: 'check-compute-unit',
+    severity: 'warning',
+    check: (c) =>
+      c.conversion.checkOutputCorrectness && c.conversion.checkComputeUnit === 'CPU_AND_NE' && c.runner.environment !== 'self-hosted'
+        ? "is CPU_AND_NE on a GitHub-hosted runner (or one that does not say it is self-hosted): GitHub's macOS VMs have no Neural Engine, and loading a Core ML model for CPU_AND_NE has been seen to hang there. Leave it empty (CPU_ONLY) unless the runner has one."
+        : undefined,
+  },
+  {
     input: 'quantize-nbits',
     severity: 'warning',
     check: (c) =>

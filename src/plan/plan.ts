@@ -1,12 +1,15 @@
 import type { ConversionOptions } from '../config.js';
 import type { ChunkablePart, SelectablePart } from '../converter/vocabulary.js';
 import { CONTROLNETS, CONVERSION_ORDER, chunkableParts, ownChunksStayFloat16, unetPart } from '../converter/order.js';
+import { parityCovers, parityParts, type ParityStep } from '../converter/parity.js';
+
+export type { ParityStep } from '../converter/parity.js';
 
 /**
  * The plan: which converter processes run, in which order. Pure data, printed by dry-run and
  * asserted by tests; src/converter/commands.ts turns each step into an argv array.
  */
-export type Step = Torch2CoreMLStep | ChunkStep;
+export type Step = Torch2CoreMLStep | ChunkStep | ParityStep;
 
 /** One torch2coreml process: what it converts, and which of the later phases it also does. */
 export interface Torch2CoreMLStep {
@@ -57,33 +60,34 @@ export function makePlan(options: ConversionOptions, processPerComponent: boolea
   const parts = CONVERSION_ORDER.filter((p): p is SelectablePart => p !== CONTROLNETS && options.parts.includes(p));
   const check = options.checkOutputCorrectness;
   const quantize = options.quantizeNbits !== undefined;
-  const chunkLater = options.chunkUnet && (processPerComponent || ownChunksStayFloat16(quantize));
+  const refiner = options.refinerVersion !== undefined && parts.includes('unet');
+  const checkedApart = !processPerComponent && parityInOneProcess(options, parts, refiner);
+  // A unet checked apart is chunked (and the Resources compiled) only once its check has passed.
+  const chunkLater = options.chunkUnet && (processPerComponent || ownChunksStayFloat16(quantize) || checkedApart);
   const convertStep = (label: string, fields: Partial<Torch2CoreMLStep>) => torch2coreml(label, { checkCorrectness: check, ...fields });
   const controlnets = options.controlnets;
   const steps: Step[] = [];
 
   if (processPerComponent) {
-    // One process per part (and ControlNet), in the order one converter run takes them.
+    // One process per part (and ControlNet), in the order one converter run takes them; a part
+    // parity.py covers is checked by a process of its own right after it (convertThenCheck).
     for (const item of CONVERSION_ORDER) {
       if (item === CONTROLNETS) {
         for (const id of controlnets) steps.push(convertStep(`Convert ControlNet ${id}`, { controlnets: [id] }));
       } else if (parts.includes(item)) {
-        steps.push(convertStep(`Convert ${item === 'unet' ? unetPart(options) : item}`, { convert: [item] }));
+        steps.push(...convertThenCheck(options, convertStep(`Convert ${item === 'unet' ? unetPart(options) : item}`, { convert: [item] })));
       }
     }
-    if (options.refinerVersion && parts.includes('unet')) {
-      steps.push(convertStep('Convert refiner', { convert: ['unet'], refiner: true }));
-    }
+    if (refiner) steps.push(...convertThenCheck(options, convertStep('Convert refiner', { convert: ['unet'], refiner: true })));
   } else {
-    steps.push(
-      convertStep('Convert all parts', {
-        convert: parts,
-        controlnets,
-        refiner: options.refinerVersion !== undefined && parts.includes('unet'),
-        chunkUnet: options.chunkUnet && !chunkLater,
-        bundle: options.bundleResources && !chunkLater && !quantize,
-      }),
-    );
+    const all = convertStep('Convert all parts', {
+      convert: parts,
+      controlnets,
+      refiner,
+      chunkUnet: options.chunkUnet && !chunkLater,
+      bundle: options.bundleResources && !chunkLater && !quantize && !checkedApart,
+    });
+    steps.push(...(checkedApart ? convertThenCheck(options, all) : [all]));
   }
   // Always a process of its own: upstream quantizes every package it finds, so the action must
   // be able to keep already quantized ones out of it (see src/convert/decisions.ts).
@@ -100,4 +104,31 @@ export function makePlan(options: ConversionOptions, processPerComponent: boolea
     steps.push(torch2coreml('Bundle Resources', { controlnets, bundle: true }));
   }
   return steps;
+}
+
+/**
+ * Pure: one process converting every part checks them apart only when parity.py covers them all
+ * (the converter's --check-output-correctness is one switch for the whole process).
+ */
+function parityInOneProcess(options: ConversionOptions, parts: readonly SelectablePart[], refiner: boolean): boolean {
+  return (
+    options.checkOutputCorrectness &&
+    options.controlnets.length === 0 &&
+    parts.every((p) => parityCovers(options, p)) &&
+    (!refiner || parityCovers(options, 'refiner')) &&
+    parityParts(options, parts, refiner).length > 0
+  );
+}
+
+/**
+ * Pure: a conversion step whose parts parity.py checks, without --check-output-correctness,
+ * followed by one parity step per part; a step with a part it does not cover, as it is.
+ */
+export function convertThenCheck(options: ConversionOptions, step: Torch2CoreMLStep): Step[] {
+  const checked = parityParts(options, step.convert, step.refiner);
+  const uncovered = step.convert.some((p) => !parityCovers(options, p)) || step.controlnets.length > 0 || (step.refiner && !parityCovers(options, 'refiner'));
+  if (!step.checkCorrectness || checked.length === 0 || uncovered) return [step];
+  // The refiner step converts --convert-unet too, but its unet package exists by then: only the refiner is new.
+  const parts = step.refiner && step.convert.length === 1 ? checked.filter((p) => p === 'refiner') : checked;
+  return [{ ...step, checkCorrectness: false }, ...parts.map((part): ParityStep => ({ kind: 'parity', label: `Check ${part} (Core ML on ${options.checkComputeUnit})`, part }))];
 }

@@ -45,8 +45,13 @@ export function judgeConversion(config: Config, conversion: ConversionResult): G
   }
   for (const part of missing) annotations.push({ level: 'warning', message: `No PSNR check was reported for ${part}.`, title: 'PSNR gate' });
   if (conversion.failure) {
-    const { step, diagnosis, removed } = conversion.failure;
-    const removedNote = removed.length > 0 ? ` Removed what it left half-written, so that a rerun converts it again: ${removed.join(', ')}.` : '';
+    const { step, diagnosis, removed, unchecked } = conversion.failure;
+    const removedNote =
+      removed.length === 0
+        ? ''
+        : unchecked
+          ? ` Removed what it was checking, so that a rerun converts and checks it again: ${removed.join(', ')}.`
+          : ` Removed what it left half-written, so that a rerun converts it again: ${removed.join(', ')}.`;
     const message = `${step} failed. ${diagnosis.title}${removedNote}`;
     // The converter's own `dB is too low!` is already told by the gate's message for that part.
     if (!(conversion.converterRejectedPsnr && problems.length > 0)) {

@@ -24,6 +24,9 @@ function baseInputs(extra: Record<string, string> = {}): Record<string, string> 
 interface Invocation {
   module: string;
   argv: string[];
+  /** The stand-in's Core ML half of a parity process: the package it ran and where. */
+  package?: string;
+  compute_unit?: string;
 }
 
 function invocations(file: string): Invocation[] {
@@ -56,6 +59,8 @@ function groupLog(run: ActionRun, label: string): string {
 
 /** The action's own entry for quantize and bundle processes, which loads no pipeline. */
 const ENTRY = /\/python\/quantize_bundle\.py$/;
+/** The action's parity process: the converter's check of a part, apart from its conversion. */
+const PARITY = /\/python\/parity\.py$/;
 
 function errors(run: ActionRun): string[] {
   return run.annotations.filter((a) => a.level === 'error').map((a) => a.message);
@@ -101,17 +106,33 @@ describe.each([
     expect(calls.map((c) => c.argv)).toEqual(plan.map((argv) => argv.slice(argv[1] === '-m' ? 3 : 2)));
     expect(plan.at(-1)?.[1]).toMatch(ENTRY);
     expect(calls.at(-1)?.module).toBe('python_coreml_stable_diffusion.torch2coreml.bundle_resources_for_swift_cli');
-    expect(plan.map((argv) => argv.find((a) => a.startsWith('--convert-') || a === '--bundle-resources-for-swift-cli') ?? argv[2])).toEqual([
+    const parityPart = (argv: string[]) => PARITY.test(argv[1] ?? '') && `check ${argv[argv.indexOf('--parity-part') + 1]}`;
+    expect(plan.map((argv) => parityPart(argv) || (argv.find((a) => a.startsWith('--convert-') || a === '--bundle-resources-for-swift-cli') ?? argv[2]))).toEqual([
       '--convert-vae-decoder',
+      'check vae_decoder',
       '--convert-unet',
+      'check unet',
       '--convert-text-encoder',
+      'check text_encoder',
       'python_coreml_stable_diffusion.chunk_mlprogram',
       '--bundle-resources-for-swift-cli',
     ]);
+    // The parts' checks run in processes of their own (python/parity.py), on the CPU of this
+    // GitHub-hosted-like runner: the converting processes do not check.
+    expect(plan.filter((argv) => argv.includes('--check-output-correctness')).map((argv) => argv[2])).toEqual(['python_coreml_stable_diffusion.chunk_mlprogram']);
+    expect(calls.filter((c) => c.module.endsWith('parity_predict')).map((c) => [c.package, c.compute_unit])).toEqual(
+      ['vae_decoder', 'unet', 'text_encoder'].map((part) => [pkg(part), 'CPU_ONLY']),
+    );
 
     // One log group per converter process, streamed with the converter's own lines inside.
     const groups = run.stdout.split('\n').filter((l) => l.startsWith('::group::'));
-    expect(groups.filter((g) => / -m python_coreml_stable_diffusion/.test(g))).toHaveLength(plan.length - 1);
+    expect(groups.filter((g) => / -m python_coreml_stable_diffusion/.test(g))).toHaveLength(plan.length - 4);
+    expect(groups.filter((g) => /^::group::Check \w+ \(Core ML on CPU_ONLY\): \S+\/python\/parity\.py /.test(g))).toHaveLength(3);
+    const unetCheck = groupLog(run, 'Check unet');
+    expect(unetCheck).toMatch(/unet baseline to reference PyTorch: PSNR changed by [-\d.]+ dB \([\d.]+ -> [\d.]+\)\n/);
+    expect(unetCheck).toMatch(/unet baseline PyTorch to reference CoreML: PSNR changed by [-\d.]+ dB \([\d.]+ -> [\d.]+\)\n/);
+    expect(unetCheck).toMatch(/parity: peak RSS \d+ bytes/);
+    expect(groupLog(run, 'Convert unet')).not.toContain('PSNR changed by');
     expect(groups.filter((g) => /^::group::Bundle Resources: \S+\/python\/quantize_bundle\.py /.test(g))).toHaveLength(1);
     // Bundling compiles the packages already written: no pipeline is loaded for it.
     const bundleLog = groupLog(run, 'Bundle Resources');
@@ -226,7 +247,8 @@ describe('checks before anything is installed', () => {
     const dry = await convert({ 'dry-run': 'true' }, { RUNNER_OS: 'Linux' });
     expect(dry.run.exitCode).toBe(0);
     expect(dry.calls).toHaveLength(0);
-    expect((JSON.parse(dry.run.outputs.plan ?? '[]') as string[][]).length).toBe(4);
+    // Three conversions, each followed by its parity process, and the bundle.
+    expect((JSON.parse(dry.run.outputs.plan ?? '[]') as string[][]).length).toBe(7);
     expect(dry.run.summary).toContain('(dry run)');
   });
 
@@ -285,9 +307,11 @@ describe('quantization with chunking', () => {
   it('converts every part in one process when process-per-component is false, then quantizes, chunks and bundles', async () => {
     const { run, calls } = await convert({ 'process-per-component': 'false', 'quantize-nbits': '4', 'chunk-unet': 'true' });
     expect(run.exitCode, run.stdout).toBe(0);
-    expect(calls.map((c) => c.module.split('.').pop())).toEqual(['torch2coreml', 'quantize_weights', 'chunk_mlprogram', 'bundle_resources_for_swift_cli']);
+    // The one process checks nothing itself: a parity process per part follows it, before anything is made of the packages.
+    expect(calls.map((c) => c.module.split('.').pop())).toEqual(['torch2coreml', 'parity_predict', 'parity_predict', 'parity_predict', 'quantize_weights', 'chunk_mlprogram', 'bundle_resources_for_swift_cli']);
+    expect(calls[0]?.argv).not.toContain('--check-output-correctness');
     expect(calls[0]?.argv.filter((a) => a.startsWith('--convert-')).sort()).toEqual(['--convert-text-encoder', '--convert-unet', '--convert-vae-decoder']);
-    expect(calls[1]?.argv).toContain('--quantize-nbits');
+    expect(calls[4]?.argv).toContain('--quantize-nbits');
   });
 });
 

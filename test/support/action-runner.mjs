@@ -195,6 +195,10 @@ export async function runAction(options) {
     // the stand-in converter then makes up the model (test/standin/README.md).
     HF_ENDPOINT: 'http://127.0.0.1:9',
     STANDIN_SYNTHESIZE_MODELS: '1',
+    // The stand-in's PyTorch and Core ML halves of the action's parity process (python/parity.py
+    // takes them from these hooks; test/standin/README.md): no torch nor Core ML here.
+    PARITY_REFERENCE: 'python_coreml_stable_diffusion._standin:parity_reference',
+    PARITY_COREML: 'python_coreml_stable_diffusion._standin:parity_predict',
     PIP_DISABLE_PIP_VERSION_CHECK: '1',
     ...files,
     ...options.env,

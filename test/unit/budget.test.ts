@@ -91,13 +91,27 @@ describe('the estimate follows the model and the options', () => {
     expect(delta).toBeCloseTo((FIGURES.lean.unet.attentionBytes ?? 0) * 15, -3);
   });
 
-  it('check-output-correctness on the command line adds the Core ML model; the lean path checks in its own process', () => {
+  it('a converting process that checks in-process on the command line adds the Core ML model; the lean path checks in its own process', () => {
     const checked = sd15({ checkOutputCorrectness: true });
     const plain = sd15();
-    const cmd = (o: ConversionOptions) => estimateStep(unetStep(o), o, SD15, 'command-line');
+    // The parts parity.py covers are checked in a process of their own; an in-process check remains for the others.
+    const inProcess = (o: ConversionOptions) => ({ ...unetStep(o), checkCorrectness: o.checkOutputCorrectness }) as Step;
+    const cmd = (o: ConversionOptions) => estimateStep(inProcess(o), o, SD15, 'command-line');
     expect((cmd(checked).peakBytes ?? 0) - (cmd(plain).peakBytes ?? 0)).toBeCloseTo(1.72e9, -3);
     expect(cmd(checked).measured).toBe(false);
-    expect(estimateStep(unetStep(checked), checked, SD15, 'lean').peakBytes).toBe(estimateStep(unetStep(plain), plain, SD15, 'lean').peakBytes);
+    expect(estimateStep(inProcess(checked), checked, SD15, 'lean').peakBytes).toBe(estimateStep(inProcess(plain), plain, SD15, 'lean').peakBytes);
+  });
+
+  it('the check processes reproduce their measured SD 1.5 peaks, and follow the part they check', () => {
+    const o = sd15({ checkOutputCorrectness: true });
+    const checks = makePlan(o, true).filter((s) => s.kind === 'parity');
+    expect(checks.map((s) => s.label)).toEqual(expect.arrayContaining([expect.stringMatching(/^Check unet/), expect.stringMatching(/^Check text_encoder/)]));
+    const gib = (label: RegExp) => (estimateStep(checks.find((s) => label.test(s.label)) as Step, o, SD15, 'lean').peakBytes ?? 0) / 2 ** 30;
+    expect(gib(/^Check text_encoder/)).toBeCloseTo(1.28, 2);
+    expect(gib(/^Check vae_decoder/)).toBeCloseTo(1.75, 2);
+    expect(gib(/^Check unet/)).toBeCloseTo(5.5, 2);
+    const bigger = estimateStep(checks.find((s) => /^Check unet/.test(s.label)) as Step, o, { ...SD15, components: { ...SD15.components, unet: 2 * 1.72e9 } }, 'lean').peakBytes ?? 0;
+    expect(bigger / 2 ** 30).toBeGreaterThan(5.5 + 3);
   });
 
   it('an unknown size gives no figure rather than a wrong one', () => {

@@ -3,7 +3,7 @@
 // and quantizes whatever is there).
 import { describe, expect, it } from 'vitest';
 import { prepareStep } from '../../src/convert/decisions.js';
-import { makePlan, type ChunkStep, type Step, type Torch2CoreMLStep } from '../../src/plan/plan.js';
+import { makePlan, type ChunkStep, type ParityStep, type Step, type Torch2CoreMLStep } from '../../src/plan/plan.js';
 import { stepArguments } from '../../src/converter/commands.js';
 import { HUB_MODEL, options } from './fixtures.js';
 
@@ -52,6 +52,34 @@ describe('prepareStep: chunk steps', () => {
     const refinerChunks = snapshot(pkg('refiner'), pkg('refiner_chunk1'), pkg('refiner_chunk2'));
     expect(prepareStep(refiner, o, refinerChunks, set(), set()).skip).toBeDefined();
     expect(prepareStep(refiner, o, refinerChunks, set(pkg('refiner')), set()).remove.sort()).toEqual([pkg('refiner_chunk1'), pkg('refiner_chunk2')]);
+  });
+});
+
+describe('prepareStep: parity steps (python/parity.py)', () => {
+  const o = options();
+  const unet: ParityStep = { kind: 'parity', label: 'Check unet', part: 'unet' };
+
+  it('runs when its package was converted in this run, and would remove it if the check fails', () => {
+    expect(prepareStep(unet, o, snapshot(pkg('unet')), set(pkg('unet')), set())).toEqual({ remove: [], hide: [], removeOnFailure: [pkg('unet')] });
+  });
+
+  it('is skipped when the converter skipped the existing package: its earlier checks stand', () => {
+    const prep = prepareStep(unet, o, snapshot(pkg('unet')), set(pkg('vae_decoder')), set());
+    expect(prep.skip).toMatch(/no package of unet was converted in this run/);
+    expect(prep.removeOnFailure).toBeUndefined();
+    expect(prepareStep(unet, o, snapshot(), set(pkg('unet')), set()).skip).toBeDefined();
+  });
+
+  it('text_encoder judges text_encoder_2 too, when SDXL made one', () => {
+    const te: ParityStep = { kind: 'parity', label: 'Check text_encoder', part: 'text_encoder' };
+    const both = [pkg('text_encoder'), pkg('text_encoder_2')];
+    expect(prepareStep(te, o, snapshot(...both), set(...both), set()).removeOnFailure).toEqual(both);
+    expect(prepareStep(te, o, snapshot(pkg('text_encoder')), set(pkg('text_encoder')), set()).removeOnFailure).toEqual([pkg('text_encoder')]);
+  });
+
+  it('the refiner judges the refiner package (named after the base model)', () => {
+    const refiner: ParityStep = { kind: 'parity', label: 'Check refiner', part: 'refiner' };
+    expect(prepareStep(refiner, o, snapshot(pkg('unet'), pkg('refiner')), set(pkg('refiner')), set()).removeOnFailure).toEqual([pkg('refiner')]);
   });
 });
 

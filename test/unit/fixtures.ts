@@ -95,6 +95,8 @@ export function options(overrides: Partial<ConversionOptions> = {}): ConversionO
     outputDir: OUT,
     extraArgs: [],
     quantizeBundleEntry: path.join(ACTION_ROOT, 'python/quantize_bundle.py'),
+    checkComputeUnit: 'CPU_ONLY',
+    parityEntry: path.join(ACTION_ROOT, 'python/parity.py'),
     ...overrides,
   };
 }

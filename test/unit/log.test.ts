@@ -371,3 +371,45 @@ describe("ConverterLogParser: the quantize entry's own check", () => {
     ]);
   });
 });
+
+describe('ConverterLogParser: the parity process (python/parity.py)', () => {
+  const mod = (message: string) => `INFO:python_coreml_stable_diffusion.torch2coreml:${message}\n`;
+  const checks = (events: ConverterEvent[]) => events.flatMap((e) => (e.kind === 'psnr' ? [[e.check.part, e.check.check, e.check.printed]] : []));
+
+  it('attributes the shared prefixes by the `parity: checking <part>` line before them: text_encoder_2, refiner', () => {
+    const parser = new ConverterLogParser({ unetPart: 'unet' });
+    const events = parser.push(
+      [
+        'parity: checking text_encoder (reference)\n',
+        'parity: checking text_encoder (check)\n',
+        mod(psnr('text_encoder baseline PyTorch to reference CoreML', '201.2', '71.0')),
+        mod('71.0 dB > 35 dB (minimum allowed) parity check passed'),
+        // diffusers' loading bar glued before it: the line is still read.
+        `\r${frame('Loading checkpoint shards', 2, 2)}parity: checking text_encoder_2 (reference)\n`,
+        'parity: checking text_encoder_2 (check)\n',
+        mod(psnr('text_encoder baseline PyTorch to reference CoreML', '201.2', '66.4')),
+        'parity: checking refiner (reference)\n',
+        mod(psnr('unet baseline to reference PyTorch', '205.0', '90.1')),
+        'parity: checking refiner (check)\n',
+        mod(psnr('unet baseline PyTorch to reference CoreML', '205.0', '33.9')),
+        'ValueError: 33.9 dB is too low!\n',
+        'parity: failed, see the traceback above\n',
+        'parity: peak RSS 123 bytes\n',
+      ].join(''),
+    );
+    expect(checks(events)).toEqual([
+      ['text_encoder', 'text_encoder baseline PyTorch to reference CoreML', '71.0'],
+      ['text_encoder_2', 'text_encoder baseline PyTorch to reference CoreML', '66.4'],
+      ['refiner', 'unet baseline to reference PyTorch', '90.1'],
+      ['refiner', 'unet baseline PyTorch to reference CoreML', '33.9'],
+    ]);
+    expect(events.filter((e) => e.kind === 'too-low')).toEqual([{ kind: 'too-low', figure: '33.9' }]);
+    expect(events.filter((e) => e.kind === 'converting' || e.kind === 'converted')).toEqual([]);
+  });
+
+  it('reads a parity process printing nan as a figure that fails (null)', () => {
+    const parser = new ConverterLogParser({ unetPart: 'unet' });
+    const events = parser.push(['parity: checking unet (check)\n', mod(psnr('unet baseline PyTorch to reference CoreML', '205.0', 'nan'))].join(''));
+    expect(events).toEqual([{ kind: 'psnr', check: { part: 'unet', check: 'unet baseline PyTorch to reference CoreML', psnr: null, printed: 'nan' } }]);
+  });
+});

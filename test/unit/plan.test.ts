@@ -42,6 +42,11 @@ const isEntry = (p: Process) => p.argv[0] === ENTRY;
 /** A process given torch2coreml's command line: the module itself, or the entry. */
 const takesConverterFlags = (p: Process) => isConvert(p) || isEntry(p);
 const isChunk = (p: Process) => p.argv[0] === '-m' && p.argv[1] === CHUNK_MODULE;
+/** The action's python/parity.py: the check of a converted part, in a process of its own. */
+const PARITY = `${ACTION_ROOT}/python/parity.py`;
+const isParity = (p: Process) => p.argv[0] === PARITY;
+/** The processes that are no parity check. */
+const noParity = (ps: Process[]) => ps.filter((p) => !isParity(p));
 
 /** The value after a flag, or undefined. */
 function valueOf(argv: string[], flag: string): string | undefined {
@@ -86,9 +91,17 @@ const everything = options({
 });
 
 describe('per-component plans', () => {
-  it('default parts: one process each in upstream order, then the bundle', () => {
+  it('default parts: one process each in upstream order, each followed by its parity check, then the bundle', () => {
     const ps = processes(options(), true);
-    expect(ps.map(converts)).toEqual([['vae_decoder'], ['unet'], ['text_encoder'], []]);
+    expect(ps.map((p) => (isParity(p) ? `check ${valueOf(p.argv, '--parity-part')}` : converts(p)))).toEqual([
+      ['vae_decoder'],
+      'check vae_decoder',
+      ['unet'],
+      'check unet',
+      ['text_encoder'],
+      'check text_encoder',
+      [],
+    ]);
     expect(bundles(ps.at(-1)!)).toBe(true);
   });
 
@@ -137,7 +150,7 @@ describe('per-component plans', () => {
     ['control-unet', options({ ...everything, unetSupportControlnet: true })],
   ] as const) {
     it(`${title}: no part switch appears twice except the refiner's --convert-unet after the unet's`, () => {
-      const ps = processes(o, true);
+      const ps = noParity(processes(o, true));
       const all = ps.filter((p) => !p.argv.includes('--refiner-version')).flatMap((p) => partSwitches(p.argv));
       expect(all.length).toBe(new Set(all).size);
       const refinerAt = ps.findIndex((p) => p.argv.includes('--refiner-version'));
@@ -213,7 +226,7 @@ describe('per-component plans', () => {
 
   it('refiner: its own process with --convert-unet --refiner-version, and chunked too', () => {
     const o = options({ modelVersion: SDXL, xlVersion: true, refinerVersion: REFINER, chunkUnet: true, parts: ['text_encoder', 'vae_decoder', 'unet'] });
-    const ps = processes(o, true);
+    const ps = noParity(processes(o, true));
     const refiner = ps.filter((p) => p.argv.includes('--refiner-version'));
     expect(refiner).toHaveLength(1);
     expect(valueOf(refiner[0]!.argv, '--refiner-version')).toBe(REFINER);
@@ -232,11 +245,43 @@ describe('per-component plans', () => {
     expect(ps.filter(isChunk).map((p) => valueOf(p.argv, '--mlpackage-path'))).toEqual([unetPackage(HUB_MODEL, 'control-unet')]);
   });
 
-  it('the parity check runs in converting and chunking processes when asked, and nowhere when not', () => {
+  it('the parity check: a process of its own after each part parity.py covers, in-process for the others and the chunks, nowhere when not asked', () => {
     const on = processes(everything, true);
-    for (const p of on.filter((p) => converts(p).length > 0 || isChunk(p))) expect(p.argv).toContain('--check-output-correctness');
+    const covered = ['vae_decoder', 'vae_encoder', 'unet', 'text_encoder'];
+    for (const [i, p] of on.entries()) {
+      const part = converts(p);
+      if (part.length === 0) continue;
+      const apart = covered.includes(part[0]!);
+      expect(p.argv.includes('--check-output-correctness'), part[0]).toBe(!apart);
+      if (apart) {
+        expect(isParity(on[i + 1]!), part[0]).toBe(true);
+        expect(valueOf(on[i + 1]!.argv, '--parity-part')).toBe(part[0]);
+      }
+    }
+    expect(on.filter(isParity).map((p) => valueOf(p.argv, '--parity-part'))).toEqual(['vae_decoder', 'vae_encoder', 'unet', 'text_encoder']);
+    for (const p of on.filter(isChunk)) expect(p.argv).toContain('--check-output-correctness');
     const off = processes(options({ ...everything, checkOutputCorrectness: false }), true);
-    expect(off.filter((p) => p.argv.includes('--check-output-correctness'))).toEqual([]);
+    expect(off.filter((p) => p.argv.includes('--check-output-correctness') || isParity(p))).toEqual([]);
+  });
+
+  it('not covered by parity.py: the control-unet and SD3 keep the check in the converter', () => {
+    for (const o of [
+      options({ unetSupportControlnet: true, parts: ['unet'] }),
+      options({ parts: ['mmdit', 'text_encoder', 'vae_decoder'], sd3Version: true, modelVersion: 'stabilityai/stable-diffusion-3-medium' }),
+    ]) {
+      const ps = processes(o, true);
+      expect(ps.filter(isParity)).toEqual([]);
+      for (const p of ps.filter((p) => converts(p).length > 0)) expect(p.argv).toContain('--check-output-correctness');
+    }
+  });
+
+  it('the refiner is checked after its own process, the base unet after its own', () => {
+    const o = options({ modelVersion: SDXL, xlVersion: true, refinerVersion: REFINER, parts: ['unet'] });
+    const ps = processes(o, true);
+    expect(ps.map((p) => (isParity(p) ? `check ${valueOf(p.argv, '--parity-part')}` : converts(p)))).toEqual([['unet'], 'check unet', ['refiner'], 'check refiner', []]);
+    const refinerCheck = ps[3]!;
+    expect(valueOf(refinerCheck.argv, '--refiner-version')).toBe(REFINER);
+    expect(ps[1]!.argv).not.toContain('--refiner-version');
   });
 });
 
@@ -255,7 +300,7 @@ describe('single-process plans', () => {
 
   // Quantization always gets its own process, so that a rerun can keep quantized packages out of it.
   it('quantized but not chunked: converts, then quantizes, then bundles, one process each', () => {
-    const ps = processes(options({ quantizeNbits: 4 }), false);
+    const ps = noParity(processes(options({ quantizeNbits: 4 }), false));
     expect(ps).toHaveLength(3);
     const [convert, quantize, bundle] = ps as [Process, Process, Process];
     expect(partSwitches(convert.argv)).toHaveLength(3);
@@ -285,9 +330,27 @@ describe('single-process plans', () => {
 
   it('with a refiner: the one process passes --refiner-version', () => {
     const o = options({ modelVersion: SDXL, xlVersion: true, refinerVersion: REFINER });
-    const ps = processes(o, false);
-    expect(ps).toHaveLength(1);
+    const ps = noParity(processes(o, false));
+    expect(ps.filter((p) => converts(p).length > 0)).toHaveLength(1);
     expect(valueOf(ps[0]!.argv, '--refiner-version')).toBe(REFINER);
+  });
+
+  it('every part parity.py covers: the one process checks nothing itself; a check per part follows, then chunking and bundling', () => {
+    const o = options({ modelVersion: SDXL, xlVersion: true, refinerVersion: REFINER, chunkUnet: true });
+    const ps = processes(o, false);
+    expect(ps[0]!.argv).not.toContain('--check-output-correctness');
+    expect(ps[0]!.argv).not.toContain('--chunk-unet');
+    expect(bundles(ps[0]!)).toBe(false);
+    expect(ps.slice(1, 5).map((p) => isParity(p) && valueOf(p.argv, '--parity-part'))).toEqual(['vae_decoder', 'unet', 'text_encoder', 'refiner']);
+    expect(ps.slice(5).map((p) => (isChunk(p) ? 'chunk' : bundles(p) ? 'bundle' : '?'))).toEqual(['chunk', 'chunk', 'bundle']);
+  });
+
+  it('a part parity.py does not cover (a ControlNet, the safety checker): the one process checks every part itself', () => {
+    for (const o of [options({ controlnets: [CN_A] }), options({ parts: ['unet', 'safety_checker'] })]) {
+      const ps = processes(o, false);
+      expect(ps.filter(isParity)).toEqual([]);
+      expect(ps[0]!.argv).toContain('--check-output-correctness');
+    }
   });
 });
 
@@ -393,7 +456,7 @@ describe('quantize and bundle processes load no pipeline (python/quantize_bundle
         expect(quantizes(p) || bundles(p)).toBe(true);
       }
       for (const p of ps.filter(isConvert)) expect(partSwitches(p.argv).length + controlnetIds(p.argv).length).toBeGreaterThan(0);
-      expect(ps.filter(isConvert).length + ps.filter(isEntry).length + ps.filter(isChunk).length).toBe(ps.length);
+      expect(ps.filter(isConvert).length + ps.filter(isEntry).length + ps.filter(isChunk).length + ps.filter(isParity).length).toBe(ps.length);
     }
   });
 
@@ -408,9 +471,48 @@ describe('quantize and bundle processes load no pipeline (python/quantize_bundle
     expect(parseInputs(raw(), ctx()).config?.conversion.quantizeBundleEntry).toBe(ENTRY);
   });
 
-  it('a process that converts and bundles (one process, nothing quantized or chunked after it) keeps -m torch2coreml', () => {
-    const ps = processes(options(), false);
+  it('a process that converts and bundles (one process, nothing quantized or chunked or checked after it) keeps -m torch2coreml', () => {
+    const ps = processes(options({ checkOutputCorrectness: false }), false);
     expect(ps).toHaveLength(1);
     expect(isConvert(ps[0]!) && bundles(ps[0]!)).toBe(true);
+  });
+});
+
+describe('parity processes (python/parity.py)', () => {
+  it('take the converter flags every process gets, the part switch, and their own flags', () => {
+    const o = options({ modelVersion: SDXL, xlVersion: true, latentH: 96, refinerVersion: REFINER, extraArgs: ['--x'], checkComputeUnit: 'CPU_AND_GPU' });
+    const ps = processes(o, true).filter(isParity);
+    const shared = ['--model-version', SDXL, '--compute-unit', 'CPU_AND_NE', '--latent-h', '96', '--attention-implementation', 'SPLIT_EINSUM_V2', '--min-deployment-target', 'iOS17', '--xl-version', '-o', OUT];
+    expect(ps.map((p) => p.argv)).toEqual([
+      [PARITY, ...shared, '--convert-vae-decoder', '--x', '--parity-part', 'vae_decoder', '--check-compute-unit', 'CPU_AND_GPU'],
+      [PARITY, ...shared, '--convert-unet', '--x', '--parity-part', 'unet', '--check-compute-unit', 'CPU_AND_GPU'],
+      [PARITY, ...shared, '--convert-text-encoder', '--x', '--parity-part', 'text_encoder', '--check-compute-unit', 'CPU_AND_GPU'],
+      [PARITY, ...shared, '--convert-unet', '--refiner-version', REFINER, '--x', '--parity-part', 'refiner', '--check-compute-unit', 'CPU_AND_GPU'],
+    ]);
+    // parity.py parses the converter's command line: it gets no --check-output-correctness and converts nothing.
+    for (const p of ps) expect(p.argv).not.toContain('--check-output-correctness');
+  });
+
+  it('the entry is the one shipped in python/, and check-compute-unit defaults to CPU_ONLY unless the runner is self-hosted', () => {
+    expect(existsSync(path.join(ROOT, 'python/parity.py'))).toBe(true);
+    const read = (inputs: Record<string, string>, env: Record<string, string>) => parseInputs(raw(inputs), ctx({ env })).config?.conversion;
+    expect(read({}, {})?.parityEntry).toBe(PARITY);
+    expect(read({ 'compute-unit': 'CPU_AND_NE' }, {})?.checkComputeUnit).toBe('CPU_ONLY');
+    expect(read({ 'compute-unit': 'CPU_AND_NE' }, { RUNNER_ENVIRONMENT: 'github-hosted' })?.checkComputeUnit).toBe('CPU_ONLY');
+    expect(read({ 'compute-unit': 'CPU_AND_NE' }, { RUNNER_ENVIRONMENT: 'self-hosted' })?.checkComputeUnit).toBe('CPU_AND_NE');
+    expect(read({ 'check-compute-unit': 'ALL' }, { RUNNER_ENVIRONMENT: 'github-hosted' })?.checkComputeUnit).toBe('ALL');
+    const bad = parseInputs(raw({ 'check-compute-unit': 'GPU' }), ctx());
+    expect(bad.config).toBeUndefined();
+    expect(bad.errors.join('\n')).toMatch(/`check-compute-unit`/);
+  });
+
+  it('CPU_AND_NE for the check is a warning unless the runner says it is self-hosted', () => {
+    const warned = (inputs: Record<string, string>, env: Record<string, string>) =>
+      parseInputs(raw(inputs), ctx({ env })).warnings.filter((w) => w.startsWith('Input `check-compute-unit`'));
+    expect(warned({ 'check-compute-unit': 'CPU_AND_NE' }, { RUNNER_ENVIRONMENT: 'github-hosted' })[0]).toMatch(/no Neural Engine/);
+    expect(warned({ 'check-compute-unit': 'CPU_AND_NE' }, {})).toHaveLength(1);
+    expect(warned({ 'check-compute-unit': 'CPU_AND_NE' }, { RUNNER_ENVIRONMENT: 'self-hosted' })).toEqual([]);
+    expect(warned({ 'compute-unit': 'CPU_AND_NE' }, { RUNNER_ENVIRONMENT: 'github-hosted' })).toEqual([]); // the converter's own compute unit no longer runs the check
+    expect(warned({ 'check-compute-unit': 'CPU_AND_NE', 'check-output-correctness': 'false' }, {})).toEqual([]);
   });
 });

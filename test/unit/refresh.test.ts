@@ -62,7 +62,7 @@ describe('identityOf', () => {
       'preset', 'output-dir', 'hf-token', 'python', 'pip-constraints', 'min-psnr', 'psnr-thresholds', 'quantized-min-psnr', 'process-per-component',
       'dry-run', 'over-budget', 'runner-memory', 'verify-bundle', 'cache', 'cache-outputs', 'skip-if-unchanged', 'package', 'asset-prefix', 'compression-level',
       'max-asset-size', 'upload-artifact', 'artifact-name', 'retention-days', 'release-tag', 'release-name', 'release-notes',
-      'draft', 'prerelease', 'github-token', 'overwrite-assets', 'allow-pickle', 'hub-repo', 'hub-token', 'hub-private', 'hub-revision', 'hub-path-in-repo',
+      'draft', 'prerelease', 'github-token', 'overwrite-assets', 'allow-pickle', 'check-compute-unit', 'hub-repo', 'hub-token', 'hub-private', 'hub-revision', 'hub-path-in-repo',
     ]);
     const given = raw(FULL);
     const recorded = Object.keys(ACTION.inputs).filter((name) => !elsewhere.has(name)) as InputName[];

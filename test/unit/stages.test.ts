@@ -27,14 +27,23 @@ const cache = (name: CacheReport['name'], restored: CacheReport['restored']): Ca
 describe('planRun', () => {
   it('computes the commands once, with python for the interpreter, and one log line per process', () => {
     const { steps, commands, lines } = planRun(config({ 'process-per-component': 'true' }));
-    expect(commands.map((argv) => argv[0])).toEqual(['python', 'python', 'python', 'python']);
-    expect(commands[1]).toEqual(expect.arrayContaining(['--convert-unet', '--model-version', HUB_MODEL]));
-    expect(lines).toEqual(['Plan (4 converter processes):', '  1. Convert vae_decoder', '  2. Convert unet', '  3. Convert text_encoder', '  4. Bundle Resources']);
+    expect(commands.map((argv) => argv[0])).toEqual(Array(7).fill('python'));
+    expect(commands[2]).toEqual(expect.arrayContaining(['--convert-unet', '--model-version', HUB_MODEL]));
+    expect(lines).toEqual([
+      'Plan (7 converter processes):',
+      '  1. Convert vae_decoder',
+      '  2. Check vae_decoder (Core ML on CPU_ONLY)',
+      '  3. Convert unet',
+      '  4. Check unet (Core ML on CPU_ONLY)',
+      '  5. Convert text_encoder',
+      '  6. Check text_encoder (Core ML on CPU_ONLY)',
+      '  7. Bundle Resources',
+    ]);
     expect(steps.map((s) => s.label)).toEqual(lines.slice(1).map((l) => l.replace(/^ {2}\d\. /, '')));
   });
 
   it('says process, not processes, for one', () => {
-    expect(planRun(config({ 'process-per-component': 'false' })).lines).toEqual(['Plan (1 converter process):', '  1. Convert all parts']);
+    expect(planRun(config({ 'process-per-component': 'false', 'check-output-correctness': 'false' })).lines).toEqual(['Plan (1 converter process):', '  1. Convert all parts']);
   });
 });
 
@@ -94,6 +103,13 @@ describe('judgeConversion', () => {
     const message = `Convert unet failed. The converter ran out of memory. Removed what it left half-written, so that a rerun converts it again: ${pkg('unet')}.`;
     expect(d.problems).toEqual([message]);
     expect(d.annotations.find((a) => a.level === 'error')).toEqual({ level: 'error', message: `${message}\n- Use a bigger runner.`, title: 'Conversion failed: Convert unet' });
+  });
+
+  it('a failed parity process: what it removed was finished but unchecked, and the message says so', () => {
+    const d = judgeConversion(gated, conversion({ failure: { ...failure, step: 'Check unet (Core ML on CPU_ONLY)', unchecked: true } }));
+    expect(d.problems).toEqual([
+      `Check unet (Core ML on CPU_ONLY) failed. The converter ran out of memory. Removed what it was checking, so that a rerun converts and checks it again: ${pkg('unet')}.`,
+    ]);
   });
 
   it('the converter rejecting a figure the gate already failed is told once, by the gate', () => {

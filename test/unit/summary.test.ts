@@ -6,6 +6,8 @@ import type { PsnrVerdict } from '../../src/verify/psnr.js';
 import type { ConversionResult } from '../../src/convert/run.js';
 import type { Config } from '../../src/config.js';
 import { WORKSPACE, ctx, raw } from './fixtures.js';
+import { makePlan } from '../../src/plan/plan.js';
+import { planCommands } from '../../src/convert/run.js';
 
 const MiB = 1024 ** 2;
 const GiB = 1024 ** 3;
@@ -167,6 +169,22 @@ describe('renderSummary: the plan and the header', () => {
     expect(md).toMatch(/dry run/i);
     expect(tableAfter(md, '### Parts')).toBeUndefined();
     expect(md).toContain('python -m python_coreml_stable_diffusion.torch2coreml --model-version stabilityai/stable-diffusion-2-1-base');
+  });
+
+  it("a dry run's plan lists each check process (python/parity.py) after its part's conversion", () => {
+    const dry = config({ 'dry-run': 'true', 'check-compute-unit': 'CPU_AND_GPU' });
+    const commands = planCommands(dry, makePlan(dry.conversion, dry.processPerComponent));
+    const md = renderSummary(input({ config: dry, commands, conversion: undefined, verdicts: [] }));
+    const lines = md.split('\n').filter((l) => l.includes('python_coreml_stable_diffusion.torch2coreml --model-version') || l.includes('/python/parity.py '));
+    expect(lines.map((l) => (l.includes('/python/parity.py ') ? `check ${/--parity-part (\S+)/.exec(l)?.[1]}` : /--convert-(\S+)/.exec(l)?.[1]))).toEqual([
+      'vae-decoder',
+      'check vae_decoder',
+      'unet',
+      'check unet',
+      'text-encoder',
+      'check text_encoder',
+    ]);
+    expect(lines.filter((l) => l.includes('/python/parity.py ')).every((l) => l.endsWith('--check-compute-unit CPU_AND_GPU'))).toBe(true);
   });
 
   it('lists the problems', () => {

@@ -10,6 +10,7 @@ import errno
 import hashlib
 import json
 import logging
+import math
 import os
 import random
 import shutil
@@ -108,7 +109,7 @@ def record_environment(module):
         f.write(json.dumps({"module": module, "pid": os.getpid(), "env": env}) + "\n")
 
 
-def record_invocation(module):
+def record_invocation(module, **extra):
     record_environment(module)
     # STANDIN_ECHO=<text>: printed as a line of its own at start (a converter line the action
     # echoes, such as one that begins with `::`).
@@ -123,6 +124,7 @@ def record_invocation(module):
         "argv": sys.argv[1:],
         "pid": os.getpid(),
         "hf_token_set": hf_token_set(),
+        **extra,
     })
     with open(path, "a", encoding="utf-8") as f:
         f.write(line + "\n")
@@ -292,6 +294,168 @@ def diffusionkit_convert(key, test_name, model_name, out_dir):
     err.write("-" * 70 + "\nRan 1 test in 0.001s\n\n" + ("OK\n" if passed else "FAILED (failures=1)\n"))
     err.flush()
     return path, passed
+
+
+# ------------------------------------------- compute_psnr, and the parity check apart
+
+def compute_psnr(a, b):
+    """Apple's compute_psnr (torch2coreml.py L59 at e12202c) with the standard library, over two
+    flat sequences of numbers of the same length (or anything with ravel().tolist())."""
+    a, b = _flat(a), _flat(b)
+    if len(a) != len(b):
+        raise ValueError(f"operands could not be broadcast together with shapes ({len(a)},) ({len(b)},)")
+    if any(math.isnan(x) for x in b):
+        max_b = float("nan")  # numpy's max propagates nan
+    else:
+        max_b = max(abs(x) for x in b)
+    sumdeltasq = sum((x - y) * (x - y) for x, y in zip(a, b))
+    sumdeltasq /= len(b)
+    sumdeltasq = math.sqrt(sumdeltasq) if sumdeltasq == sumdeltasq and sumdeltasq != float("inf") else sumdeltasq
+    eps, eps2 = 1e-5, 1e-10
+    ratio = (max_b + eps) / (sumdeltasq + eps2)
+    if ratio != ratio:
+        return float("nan")
+    if ratio == float("inf"):
+        return float("inf")
+    return 20 * math.log10(ratio) if ratio > 0 else float("-inf")
+
+
+def _flat(values):
+    if hasattr(values, "ravel"):
+        return values.ravel().tolist()
+    return list(values)
+
+
+def fake_forward(inputs, size):
+    """The stand-in's "model": `size` outputs, each a deterministic function of the inputs (flat
+    lists by name, in the package's order), in [-1, 1]. The reference half and the fake Core ML
+    prediction both compute it, so a check on other inputs than the reference's shows."""
+    sources = [values for _name, values in inputs]
+    out = []
+    for j in range(size):
+        acc = 0.37 * j
+        for values in sources:
+            acc += values[j % len(values)] if values else 0.0
+        out.append(math.sin(acc))
+    return out
+
+
+def scaled_to_psnr(reference, target):
+    """reference * k, with k in [0, 1] chosen so that compute_psnr(reference, result) is target (to
+    0.01 dB): from about -100 dB to 200 dB. nan gives nan outputs (compute_psnr: nan); inf, which
+    compute_psnr cannot give on finite references, gives inf outputs (compute_psnr: nan too)."""
+    if target != target:
+        return [float("nan")] * len(reference)
+    if target in (float("inf"), float("-inf")):
+        return [float("inf")] * len(reference)
+    peak = max(abs(x) for x in reference)
+    rms = math.sqrt(sum(x * x for x in reference) / len(reference))
+
+    def psnr(k):
+        return 20 * math.log10((k * peak + 1e-5) / ((1 - k) * rms + 1e-10))
+    lo, hi = 0.0, 1.0
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        if psnr(mid) < target:
+            lo = mid
+        else:
+            hi = mid
+    return [x * hi for x in reference]  # hi: at or above the target, so 35 passes as 35.0 does
+
+
+# The converter's prefixes of the checks the action's parity entry moves out of its process.
+PARITY_COREML_PREFIX = {
+    "text_encoder": "text_encoder baseline PyTorch to reference CoreML",
+    "text_encoder_2": "text_encoder baseline PyTorch to reference CoreML",
+    "vae_decoder": "vae_decoder baseline PyTorch to baseline CoreML",
+    "vae_encoder": "vae_encoder baseline PyTorch to baseline CoreML",
+    "unet": "unet baseline PyTorch to reference CoreML",
+    "refiner": "unet baseline PyTorch to reference CoreML",
+}
+PARITY_TORCH_PREFIX = "unet baseline to reference PyTorch"
+CLIP_VOCAB_SIZE = 49408
+
+
+def _size(shape):
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+def _input_dtype(info, name):
+    """The dtypes of the converter's sample inputs: input_ids float32; the VAEs' float16 (float32
+    where it converts them in FLOAT32 precision, SDXL's own VAE); the unet's float16."""
+    if info["part"] in ("text_encoder", "text_encoder_2"):
+        return "<f4"
+    if info["part"] in ("vae_decoder", "vae_encoder"):
+        return "<f4" if info.get("compute_precision") == "FLOAT32" else "<f2"
+    return "<f2"
+
+
+def parity_reference(converter, args, package_part, seed):
+    """PARITY_REFERENCE for the action's python/parity.py: the stand-in's PyTorch half. It takes
+    the input names and shapes from the package the stand-in wrote (the real half builds them from
+    the pipeline's configs, as the converter does), draws the inputs as the converter does (token ids
+    in [0, 49408) as floats, torch.rand's [0, 1) elsewhere, seeded), and gives fake_forward's output
+    as the baseline. The unet family also gets `unet baseline to reference PyTorch`, its reference
+    output scaled to that check's stand-in figure (STANDIN_PSNR, else the deterministic default)."""
+    info, _weights = read_package(converter._get_out_path(args, package_part))
+    rng = random.Random(f"parity|{seed}|{package_part}")
+    inputs = []
+    for name in info["inputs"]:
+        shape = info["input_shapes"][name]
+        if name == "input_ids":
+            values = [float(rng.randrange(CLIP_VOCAB_SIZE)) for _ in range(_size(shape))]
+        else:
+            values = [rng.random() for _ in range(_size(shape))]
+        if _input_dtype(info, name) == "<f2":
+            values = [_to_float16(v) for v in values]
+        inputs.append((name, values))
+    output_name = info["outputs"][0]
+    output_shape = info["output_shapes"][output_name]
+    baseline = fake_forward(inputs, _size(output_shape))
+    checks = []
+    if package_part in UNET_FAMILY:
+        _original, final = psnr_values(package_part, PARITY_TORCH_PREFIX)
+        checks.append((PARITY_TORCH_PREFIX, ("<f4", output_shape, baseline),
+                       ("<f4", output_shape, scaled_to_psnr(baseline, final))))
+    return {
+        "inputs": {name: (_input_dtype(info, name), info["input_shapes"][name], values) for name, values in inputs},
+        "output_name": output_name,
+        "output": ("<f4", output_shape, baseline),
+        "torch_checks": checks,
+    }
+
+
+def _to_float16(value):
+    import struct
+    return struct.unpack("<e", struct.pack("<e", value))[0]
+
+
+COMPUTE_UNITS = ("ALL", "CPU_AND_GPU", "CPU_ONLY", "CPU_AND_NE")
+
+
+def parity_predict(package, compute_unit, inputs):
+    """PARITY_COREML for the action's python/parity.py: the stand-in's Core ML half. Loads the
+    package like coremltools (a half-written one fails), refuses inputs whose names or shapes are
+    not the package's (as Core ML does), and returns {output: fake_forward's values scaled to the
+    part's stand-in figure for its check}, flat lists of floats (Core ML gives float32 arrays).
+    STANDIN_INVOCATIONS gets a line with the module `..._standin.parity_predict` and the compute unit."""
+    record_invocation(f"{__name__}.parity_predict", compute_unit=compute_unit, package=os.path.basename(package))
+    if compute_unit not in COMPUTE_UNITS:
+        raise KeyError(compute_unit)
+    info, _weights = read_package(package)
+    expected = {name: list(info["input_shapes"][name]) for name in info["inputs"]}
+    given = {name: list(item.shape) for name, item in inputs.items()}
+    if given != expected:
+        raise RuntimeError(f"Error computing NN outputs: the inputs {given} are not the model's {expected}")
+    part = info["part"]
+    ordered = [(name, inputs[name].values()) for name in info["inputs"]]
+    output_name = info["outputs"][0]
+    baseline = fake_forward(ordered, _size(info["output_shapes"][output_name]))
+    _original, final = psnr_values(part, PARITY_COREML_PREFIX.get(part, "parity"))
+    return {output_name: scaled_to_psnr(baseline, final)}
 
 
 # ---------------------------------------------------------------- fake .mlpackage

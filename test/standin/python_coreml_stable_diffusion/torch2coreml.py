@@ -626,6 +626,35 @@ def _quantize_weights(out_path, model_name, nbits):
         logger.info(f"Skipped quantizing {model_name} (Not found at {out_path})")
 
 
+# --------------------------------------------------- the check, as Apple's module defines it
+
+ABSOLUTE_MIN_PSNR = 35
+
+
+def compute_psnr(a, b):
+    """Apple's compute_psnr, with the standard library (flat sequences; see _standin.compute_psnr)."""
+    return _standin.compute_psnr(a, b)
+
+
+def report_correctness(original_outputs, final_outputs, log_prefix):
+    """Apple's report_correctness (L80): the same lines, the same 35 dB floor, nan passes."""
+    original_psnr = compute_psnr(original_outputs, original_outputs)
+    final_psnr = compute_psnr(original_outputs, final_outputs)
+
+    dB_change = final_psnr - original_psnr
+    logger.info(
+        f"{log_prefix}: PSNR changed by {dB_change:.1f} dB ({original_psnr:.1f} -> {final_psnr:.1f})"
+    )
+
+    if final_psnr < ABSOLUTE_MIN_PSNR:
+        raise ValueError(f"{final_psnr:.1f} dB is too low!")
+    else:
+        logger.info(
+            f"{final_psnr:.1f} dB > {ABSOLUTE_MIN_PSNR} dB (minimum allowed) parity check passed"
+        )
+    return final_psnr
+
+
 def _record_call(function):
     """Called by an importer (the action's python/quantize_bundle.py), not through main: record it."""
     if __name__ != "__main__":

@@ -697,6 +697,88 @@ class InvocationLogTest(TempDirCase):
         self.assertEqual(entries[1]["argv"], flags)
 
 
+PARITY_ENTRY = os.path.join(os.path.dirname(os.path.dirname(STANDIN_DIR)), "python", "parity.py")
+# The converter's lines, from its __main__ or its module's logger (the entry imports the module).
+PARITY_PSNR_RE = re.compile(r"INFO:[\w.]+:(.+): PSNR changed by (-?[\d.]+|nan|inf) dB \(([\d.]+) -> ([\d.]+|nan|inf)\)")
+PARITY_HOOKS = {"PARITY_REFERENCE": "python_coreml_stable_diffusion._standin:parity_reference",
+                "PARITY_COREML": "python_coreml_stable_diffusion._standin:parity_predict"}
+
+
+class ParityHooksTest(TempDirCase):
+    """The stand-in's halves for the action's python/parity.py (its PARITY_REFERENCE and PARITY_COREML
+    hooks) and Apple's compute_psnr/report_correctness, which the entry imports from the module."""
+
+    def convert(self, *flags, **knobs):
+        self.assertOk(run(["--model-version", SD, *flags, "-o", self.out()], **knobs))
+
+    def parity(self, *flags, **knobs):
+        env = clean_env(**PARITY_HOOKS, **knobs)
+        proc = subprocess.run([sys.executable, PARITY_ENTRY, "--model-version", SD, "-o", self.out(), *flags],
+                              env=env, capture_output=True, text=True, timeout=120)
+        return proc
+
+    def test_compute_psnr_is_apples_formula(self):
+        sys.path.insert(0, STANDIN_DIR)
+        try:
+            from python_coreml_stable_diffusion import _standin
+        finally:
+            sys.path.remove(STANDIN_DIR)
+        a, b = [1.0, -2.0, 0.5, 4.0], [1.0, -2.0, 0.5, 4.2]
+        # 20 log10((max|b| + 1e-5) / (sqrt(mean((a-b)^2)) + 1e-10))
+        self.assertAlmostEqual(_standin.compute_psnr(a, b), 20 * __import__("math").log10((4.2 + 1e-5) / (0.1 + 1e-10)), places=9)
+        self.assertTrue(_standin.compute_psnr(a, [float("nan")] * 4) != _standin.compute_psnr(a, [float("nan")] * 4))
+        for target in (20.0, 34.95, 35.0, 61.3):
+            self.assertAlmostEqual(_standin.compute_psnr(a, _standin.scaled_to_psnr(a, target)), target, places=2)
+            self.assertGreaterEqual(_standin.compute_psnr(a, _standin.scaled_to_psnr(a, target)), target)
+
+    def test_the_check_prints_the_in_process_figures(self):
+        # Same figures as the converter's own check prints for these parts (deterministic per part and prefix).
+        in_process = run(["--model-version", SD, "--convert-vae-decoder", "--convert-unet", "--check-output-correctness",
+                          "-o", self.out("in-process")])
+        self.assertOk(in_process)
+        expected = [(m.group(1), m.group(4)) for m in map(PARITY_PSNR_RE.search, lines(in_process.stderr)) if m]
+        self.convert("--convert-vae-decoder", "--convert-unet")
+        proc = self.parity("--convert-vae-decoder", "--convert-unet", "--check-compute-unit", "CPU_ONLY")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        got = [(m.group(1), m.group(4)) for m in map(PARITY_PSNR_RE.search, lines(proc.stderr)) if m]
+        self.assertEqual(len(got), 3)
+        self.assertEqual(got, expected)
+        self.assertEqual(proc.stderr.count("dB > 35 dB (minimum allowed) parity check passed"), 3)
+        self.assertRegex(proc.stderr, r"parity: peak RSS \d+ bytes")
+
+    def test_standin_psnr_drives_the_check_and_below_35_fails(self):
+        self.convert("--convert-text-encoder", "--convert-vae-encoder")
+        proc = self.parity("--convert-text-encoder", "--convert-vae-encoder", STANDIN_PSNR="vae_encoder=20.4")
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertIn("vae_encoder baseline PyTorch to baseline CoreML: PSNR changed by", proc.stderr)
+        self.assertIn("-> 20.4)", proc.stderr)
+        self.assertIn("ValueError: 20.4 dB is too low!", proc.stderr)
+        self.assertNotIn("text_encoder baseline", proc.stderr)  # vae_encoder comes first and stops the run
+        nan = self.parity("--convert-text-encoder", STANDIN_PSNR="text_encoder=nan")
+        self.assertEqual(nan.returncode, 0, nan.stderr)  # nan passes upstream's floor
+        self.assertIn("-> nan)", nan.stderr)
+
+    def test_the_fake_core_ml_records_its_compute_unit_and_checks_the_inputs(self):
+        self.convert("--convert-unet")
+        log = os.path.join(self.tmp, "calls.jsonl")
+        proc = self.parity("--convert-unet", "--check-compute-unit", "CPU_AND_GPU", STANDIN_INVOCATIONS=log)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        with open(log, encoding="utf-8") as f:
+            calls = [json.loads(line) for line in f]
+        self.assertEqual([(c["module"], c["compute_unit"]) for c in calls],
+                         [("python_coreml_stable_diffusion._standin.parity_predict", "CPU_AND_GPU")])
+        # A reference whose inputs are not the package's fails as Core ML does.
+        folder = os.path.join(self.out(), ".coreml-action", "parity", "unet")
+        with zipfile.ZipFile(os.path.join(folder, "inputs.npz")) as z:
+            entries = {n: z.read(n) for n in z.namelist() if n != "sample.npy"}
+        with zipfile.ZipFile(os.path.join(folder, "inputs.npz"), "w") as z:
+            for name, data in entries.items():
+                z.writestr(name, data)
+        proc = self.parity("--convert-unet", "--parity-half", "check")
+        self.assertEqual(proc.returncode, 1)
+        self.assertIn("RuntimeError: Error computing NN outputs", proc.stderr)
+
+
 class WheelTest(TempDirCase):
     def test_build_install_and_run(self):
         dist = os.path.join(self.tmp, "dist")

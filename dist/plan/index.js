@@ -46010,7 +46010,8 @@ function summary_renderSummary(input) {
             lines.push('');
             const estimates = new Map((input.budget?.estimates ?? []).map((e) => [e.label, e.peakBytes]));
             const over = new Set(measuredOverEstimate(input.budget?.estimates ?? [], steps).map((w) => w.slice(0, w.indexOf(':'))));
-            const ran = (s) => s.status === 'done' || s.status === 'failed';
+            // A process the converter only skipped still ran (and took its time): its time and peak are shown.
+            const ran = (s) => s.status === 'done' || s.status === 'failed' || (s.status === 'skipped' && s.durationMs > 0);
             lines.push(table(['Step', 'Status', 'Time', 'Estimated peak', 'Measured peak'], steps.map((s) => {
                 const estimate = estimates.get(s.label);
                 const measured = ran(s) && s.peakRssBytes !== undefined ? `${formatBytes(s.peakRssBytes)}${over.has(s.label) ? ' ⚠️ over the estimate' : ''}` : '–';
@@ -46390,8 +46391,8 @@ const CHILD_ENV_ALLOWED = (/* unused pure expression or super */ null && ([
     // The Hub's and the libraries' settings (not the token: see hubToken).
     'HF_ENDPOINT', 'HF_HOME', 'HF_HUB_*', 'HUGGINGFACE_HUB_CACHE', 'HF_DATASETS_OFFLINE', 'TRANSFORMERS_*', 'DIFFUSERS_*', 'XDG_CACHE_HOME', 'TORCH_HOME',
     'OMP_NUM_THREADS', 'MKL_NUM_THREADS', 'KMP_*', 'PYTORCH_*', 'TOKENIZERS_PARALLELISM', 'COREMLTOOLS_*',
-    // The Python helpers' loaders (python/helper_common.py) and the test stand-in's knobs (test/standin/README.md).
-    'PREPARE_FP16_LOADER', 'SINGLE_FILE_LOADER', 'STANDIN_*',
+    // The Python helpers' loaders and hooks (python/helper_common.py, python/parity.py) and the test stand-in's knobs (test/standin/README.md).
+    'PREPARE_FP16_LOADER', 'SINGLE_FILE_LOADER', 'PARITY_REFERENCE', 'PARITY_COREML', 'STANDIN_*',
 ]));
 /** The Hub tokens huggingface_hub reads: only for a process that reads the Hub. */
 const HUB_TOKEN_NAMES = (/* unused pure expression or super */ null && (['HF_TOKEN', 'HUGGING_FACE_HUB_TOKEN']));

@@ -37718,7 +37718,8 @@ function summary_renderSummary(input) {
             lines.push('');
             const estimates = new Map((input.budget?.estimates ?? []).map((e) => [e.label, e.peakBytes]));
             const over = new Set(measuredOverEstimate(input.budget?.estimates ?? [], steps).map((w) => w.slice(0, w.indexOf(':'))));
-            const ran = (s) => s.status === 'done' || s.status === 'failed';
+            // A process the converter only skipped still ran (and took its time): its time and peak are shown.
+            const ran = (s) => s.status === 'done' || s.status === 'failed' || (s.status === 'skipped' && s.durationMs > 0);
             lines.push(table(['Step', 'Status', 'Time', 'Estimated peak', 'Measured peak'], steps.map((s) => {
                 const estimate = estimates.get(s.label);
                 const measured = ran(s) && s.peakRssBytes !== undefined ? `${formatBytes(s.peakRssBytes)}${over.has(s.label) ? ' ⚠️ over the estimate' : ''}` : '–';

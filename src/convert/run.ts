@@ -24,6 +24,8 @@ export interface StepReport {
   label: string;
   argv: string[];
   status: 'done' | 'skipped' | 'failed' | 'not run';
+  /** The parts the planned process was to convert or check (for 'not run': parts that never ran). */
+  parts?: string[];
   note?: string;
   durationMs: number;
   /** Converting -> Converted, per part, in ms. */
@@ -54,17 +56,34 @@ export function planCommands(config: Config, steps: Step[], python = 'python'): 
   return steps.map((step) => [python, ...stepArguments(step, config.conversion)]);
 }
 
-/** Converting -> Converted per part; upstream logs `Converting unet` for the control-unet too. */
-function partTimes(timed: Array<{ at: number; event: ConverterEvent }>, unetName: string): Record<string, number> {
+/**
+ * The time each part took, pure. A process that converts one part: the process's wall time (what
+ * the part costs, loading included); several parts in one process: Converting -> Converted of each
+ * (upstream logs `Converting unet` for the control-unet too). A part the converter skipped has none.
+ */
+export function partTimes(timed: ReadonlyArray<{ at: number; event: ConverterEvent }>, unetName: string, durationMs: number): Record<string, number> {
   const started = new Map<string, number>();
-  const times: Record<string, number> = {};
+  const lineTimes: Record<string, number> = {};
+  const name = (part: string) => (part === 'unet' ? unetName : part);
   for (const { at, event } of timed) {
     if (event.kind === 'converting') started.set(event.part, at);
-    if (event.kind === 'converted' && started.has(event.part)) {
-      times[event.part === 'unet' ? unetName : event.part] = at - (started.get(event.part) ?? at);
-    }
+    if (event.kind === 'converted' && started.has(event.part)) lineTimes[name(event.part)] = at - (started.get(event.part) ?? at);
   }
-  return times;
+  const converted = Object.keys(lineTimes);
+  return converted.length === 1 ? { [converted[0] as string]: durationMs } : lineTimes;
+}
+
+/** Pure: the parts a process only skipped (the converter found their packages), when it did nothing else. */
+export function onlySkipped(timed: ReadonlyArray<{ event: ConverterEvent }>): string[] {
+  const worked = timed.some(({ event }) => ['converted', 'saved', 'chunking', 'quantizing', 'compiled', 'psnr'].includes(event.kind));
+  const skipped = timed.flatMap(({ event }) => (event.kind === 'skipped' ? [event.part] : []));
+  return worked ? [] : skipped;
+}
+
+/** The parts a planned process converts or checks, as the PSNR gate names them. */
+function plannedParts(step: Step, unetName: string): string[] {
+  if (step.kind === 'chunk' || step.kind === 'parity') return [step.part];
+  return [...step.convert.map((p) => (p === 'unet' ? unetName : p)), ...(step.refiner ? ['refiner'] : []), ...(step.controlnets.length > 0 ? ['controlnet'] : [])];
 }
 
 function diskFacts(outputDir: string) {
@@ -106,7 +125,7 @@ export async function runConversion(
 
   for (const planned of steps) {
     if (failure) {
-      reports.push({ label: planned.label, argv: [python, ...stepArguments(planned, options)], status: 'not run', durationMs: 0, partTimes: {} });
+      reports.push({ label: planned.label, argv: [python, ...stepArguments(planned, options)], status: 'not run', parts: plannedParts(planned, unetPart(options)), durationMs: 0, partTimes: {} });
       continue;
     }
     const before = takeSnapshot(outputDir);
@@ -146,12 +165,15 @@ export async function runConversion(
     converterRejectedPsnr ||= timed.some(({ event }) => event.kind === 'too-low');
 
     const ok = result.exitCode === 0;
+    const skippedOnly = ok ? onlySkipped(timed) : [];
     const report: StepReport = {
       label: step.label,
       argv,
-      status: ok ? 'done' : 'failed',
+      status: ok ? (skippedOnly.length > 0 ? 'skipped' : 'done') : 'failed',
+      ...(skippedOnly.length > 0 ? { note: `the converter found ${skippedOnly.join(', ')} already in output-dir and converted nothing` } : {}),
+      parts: plannedParts(step, unetPart(options)),
       durationMs: result.durationMs,
-      partTimes: partTimes(timed, unetPart(options)),
+      partTimes: partTimes(timed, unetPart(options), result.durationMs),
       peakRssBytes: result.peakRssBytes,
     };
     reports.push(report);

@@ -119,7 +119,8 @@ export function renderSummary(input: SummaryInput): string {
       lines.push('');
       const estimates = new Map((input.budget?.estimates ?? []).map((e) => [e.label, e.peakBytes]));
       const over = new Set(measuredOverEstimate(input.budget?.estimates ?? [], steps).map((w) => w.slice(0, w.indexOf(':'))));
-      const ran = (s: (typeof steps)[number]) => s.status === 'done' || s.status === 'failed';
+      // A process the converter only skipped still ran (and took its time): its time and peak are shown.
+      const ran = (s: (typeof steps)[number]) => s.status === 'done' || s.status === 'failed' || (s.status === 'skipped' && s.durationMs > 0);
       lines.push(
         table(
           ['Step', 'Status', 'Time', 'Estimated peak', 'Measured peak'],

@@ -34,7 +34,9 @@ export interface GateDecision {
 /** Pure: the gate's verdicts, annotations and failures, and what must go from output-dir. */
 export function judgeConversion(config: Config, conversion: ConversionResult): GateDecision {
   const verdicts = judgePsnr(conversion.psnr, config.gate);
-  const missing = missingChecks(config.conversion, verdicts);
+  // A part whose process never ran (an earlier one failed) is not "not reported": the failure says why.
+  const neverRan = new Set(conversion.steps.filter((s) => s.status === 'not run').flatMap((s) => s.parts ?? []));
+  const missing = missingChecks(config.conversion, verdicts).filter((p) => !neverRan.has(p));
   const annotations: Annotation[] = [];
   const problems: string[] = [];
   const failed = verdicts.filter((v) => !v.passed);

@@ -96,6 +96,13 @@ describe('judgeConversion', () => {
     expect(d.problems.length).toBe(1);
   });
 
+  it('a part whose process never ran (an earlier one failed) is not warned as unreported', () => {
+    const notRun = { label: 'Convert text_encoder', argv: [], status: 'not run' as const, parts: ['text_encoder'], durationMs: 0, partTimes: {} };
+    const d = judgeConversion(gated, conversion({ psnr: [psnr('vae_decoder', 70)], steps: [notRun], failure: { step: 'Convert unet', diagnosis: { title: 'x', hints: [] }, removed: [] } }));
+    expect(d.missing).toEqual(['unet']);
+    expect(d.annotations.filter((a) => a.level === 'warning').map((a) => a.message)).toEqual(['No PSNR check was reported for unet.']);
+  });
+
   const failure = { step: 'Convert unet', diagnosis: { title: 'The converter ran out of memory.', hints: ['Use a bigger runner.'] }, removed: [pkg('unet')] };
 
   it('a failed process: its diagnosis with the hints annotated, the message without them fails the step', () => {

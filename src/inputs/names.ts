@@ -46,6 +46,7 @@ export const INPUT_NAMES = [
   'psnr-thresholds',
   'quantized-min-psnr',
   'process-per-component',
+  'lean-conversion',
   'dry-run',
   'verify-bundle',
   'prepare-fp16',

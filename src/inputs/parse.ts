@@ -13,7 +13,7 @@ import {
 import { DEFAULT_PYTHON, DEFAULT_REQUIREMENT } from '../converter/install.js';
 import { SD3_SDXL_BASE } from '../converter/diffusionkit.js';
 import { shippedLock } from '../setup/pins.js';
-import { MANAGED_FLAGS, QUANTIZE_BUNDLE_ENTRY } from '../converter/commands.js';
+import { LEAN_CONVERT_ENTRY, MANAGED_FLAGS, QUANTIZE_BUNDLE_ENTRY } from '../converter/commands.js';
 import { PREPARE_FP16_HELPER } from '../fp16/decide.js';
 import type { Config, PsnrGate } from '../config.js';
 import { FieldReader, isHubId, resolveIn } from './fields.js';
@@ -131,6 +131,8 @@ export function parseInputs(raw: (name: InputName) => string, ctx: ParseContext)
         .concat(sd3Version ? [SD3_SDXL_BASE] : []),
       modelRevision,
       quantizeBundleEntry: path.join(ctx.actionRoot, QUANTIZE_BUNDLE_ENTRY),
+      leanConversion: read.bool('lean-conversion', true),
+      leanConvertEntry: path.join(ctx.actionRoot, LEAN_CONVERT_ENTRY),
     },
     setup: {
       pythonVersion,

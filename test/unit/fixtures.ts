@@ -88,6 +88,9 @@ export function options(overrides: Partial<ConversionOptions> = {}): ConversionO
     outputDir: OUT,
     extraArgs: [],
     quantizeBundleEntry: path.join(ACTION_ROOT, 'python/quantize_bundle.py'),
+    // The command line unless a test asks for the lean entry (the action's default is lean: inputs.test).
+    leanConversion: false,
+    leanConvertEntry: path.join(ACTION_ROOT, 'python/lean_convert.py'),
     ...overrides,
   };
 }

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { afterAll, describe, expect, it } from 'vitest';
-import { QUANTIZE_BUNDLE_ENTRY, needsNoPipeline, stepArguments } from '../../src/converter/commands.js';
+import { LEAN_CONVERT_ENTRY, QUANTIZE_BUNDLE_ENTRY, needsNoPipeline, runsLean, stepArguments } from '../../src/converter/commands.js';
 import { diagnose } from '../../src/converter/diagnose.js';
 import { ConverterLogParser, type ConverterEvent, type LogContext } from '../../src/converter/log.js';
 import {
@@ -226,10 +226,16 @@ describe('Apple\'s torch2coreml on tiny pipelines (test/fixtures/real-converter)
     const { config, step } = planned(name);
     // The action passes absolute paths; the runs were made from the workspace with relative ones.
     const argv = stepArguments(step, config.conversion).map((a) => a.replace(`${WORKSPACE}/`, ''));
-    // A quantize or bundle case ran `-m torch2coreml` (the pipeline loaded); the action now passes
-    // the same flags to its entry, which parses them with the converter's parser_spec().
+    // A quantize or bundle case ran `-m torch2coreml` (the pipeline loaded), and so did every
+    // one-part case; the action now passes the same flags to its entries (lean-conversion's
+    // python/lean_convert.py for one part, python/quantize_bundle.py), which parse them with the
+    // converter's parser_spec() (lean-*.txt: both ways write the same packages).
     expect(flags(argv).flags).toEqual(flags(c.argv).flags);
-    const runner = step.kind === 'chunk' ? CHUNK_MODULE : needsNoPipeline(step) ? path.join(ACTION_ROOT, QUANTIZE_BUNDLE_ENTRY) : CONVERT_MODULE;
+    const runner =
+      step.kind === 'chunk' ? CHUNK_MODULE
+      : runsLean(step) ? path.join(ACTION_ROOT, LEAN_CONVERT_ENTRY)
+      : needsNoPipeline(step) ? path.join(ACTION_ROOT, QUANTIZE_BUNDLE_ENTRY)
+      : CONVERT_MODULE;
     expect(flags(argv).module).toBe(runner);
     expect([CHUNK_MODULE, CONVERT_MODULE, QUANTIZE_BUNDLE_ENTRY]).toContain(flags(c.argv).module);
   });

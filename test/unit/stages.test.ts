@@ -1,4 +1,5 @@
 // The deciding parts of main's stages (plan, convert, verify, caches), without I/O.
+import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseInputs } from '../../src/inputs/parse.js';
 import type { Config } from '../../src/config.js';
@@ -11,7 +12,7 @@ import { planRun } from '../../src/plan/stage.js';
 import { recordsEnvironment, resolvedMainModel, withInterpreter } from '../../src/convert/stage.js';
 import { judgeConversion, psnrPassed } from '../../src/verify/stage.js';
 import { Halt } from '../../src/halt.js';
-import { HUB_MODEL, ctx, raw } from './fixtures.js';
+import { ACTION_ROOT, HUB_MODEL, ctx, raw } from './fixtures.js';
 
 function config(overrides: Parameters<typeof raw>[0] = {}): Config {
   const parsed = parseInputs(raw(overrides), ctx());
@@ -29,12 +30,38 @@ describe('planRun', () => {
     const { steps, commands, lines } = planRun(config({ 'process-per-component': 'true' }));
     expect(commands.map((argv) => argv[0])).toEqual(['python', 'python', 'python', 'python']);
     expect(commands[1]).toEqual(expect.arrayContaining(['--convert-unet', '--model-version', HUB_MODEL]));
-    expect(lines).toEqual(['Plan (4 converter processes):', '  1. Convert vae_decoder', '  2. Convert unet', '  3. Convert text_encoder', '  4. Bundle Resources']);
-    expect(steps.map((s) => s.label)).toEqual(lines.slice(1).map((l) => l.replace(/^ {2}\d\. /, '')));
+    // lean-conversion (default true): each part through the action's lean entry; bundling through its quantize/bundle entry.
+    expect(commands.map((argv) => argv[1])).toEqual([
+      path.join(ACTION_ROOT, 'python/lean_convert.py'),
+      path.join(ACTION_ROOT, 'python/lean_convert.py'),
+      path.join(ACTION_ROOT, 'python/lean_convert.py'),
+      path.join(ACTION_ROOT, 'python/quantize_bundle.py'),
+    ]);
+    expect(lines).toEqual([
+      'Plan (4 converter processes):',
+      '  1. Convert vae_decoder (lean entry python/lean_convert.py)',
+      '  2. Convert unet (lean entry python/lean_convert.py)',
+      '  3. Convert text_encoder (lean entry python/lean_convert.py)',
+      '  4. Bundle Resources (entry python/quantize_bundle.py)',
+    ]);
+    expect(steps.map((s) => s.label)).toEqual(lines.slice(1).map((l) => l.replace(/^ {2}\d\. /, '').replace(/ \(.*\)$/, '')));
   });
 
-  it('says process, not processes, for one', () => {
-    expect(planRun(config({ 'process-per-component': 'false' })).lines).toEqual(['Plan (1 converter process):', '  1. Convert all parts']);
+  it('prints the converter command line for every process with lean-conversion false', () => {
+    const { commands, lines } = planRun(config({ 'process-per-component': 'true', 'lean-conversion': 'false' }));
+    expect(commands.slice(0, 3).map((argv) => argv.slice(1, 3))).toEqual(Array(3).fill(['-m', 'python_coreml_stable_diffusion.torch2coreml']));
+    expect(lines.slice(1, 4)).toEqual([
+      '  1. Convert vae_decoder (converter command line -m python_coreml_stable_diffusion.torch2coreml)',
+      '  2. Convert unet (converter command line -m python_coreml_stable_diffusion.torch2coreml)',
+      '  3. Convert text_encoder (converter command line -m python_coreml_stable_diffusion.torch2coreml)',
+    ]);
+  });
+
+  it('says process, not processes, for one; all parts in one process keep the command line', () => {
+    expect(planRun(config({ 'process-per-component': 'false' })).lines).toEqual([
+      'Plan (1 converter process):',
+      '  1. Convert all parts (converter command line -m python_coreml_stable_diffusion.torch2coreml)',
+    ]);
   });
 });
 

@@ -219,27 +219,35 @@ class DiffusersLoader:
             raise LeanError(f"{name} is a {library}.{class_name}: this entry loads diffusers and transformers classes only")
         return getattr(importlib.import_module(library), class_name)
 
+    @staticmethod
+    def _where(args, name):
+        """A local pipeline's component folder, as the pipeline loads it; a Hub id's subfolder (only
+        that component's files are fetched, or read from the cache offline)."""
+        if os.path.isdir(args.model_version):
+            return os.path.join(args.model_version, name), {}
+        return args.model_version, {"subfolder": name}
+
     def component(self, args, name, weights=True):
         import torch
-        model_version = args.model_version
         cls = self._class(args, name)
+        where, sub = self._where(args, name)
         is_model = isinstance(cls, type) and issubclass(cls, torch.nn.Module)
         if not is_model:  # tokenizer, scheduler: small, loaded whole
-            return cls.from_pretrained(model_version, subfolder=name)
+            return cls.from_pretrained(where, **sub)
         if weights:
-            return cls.from_pretrained(model_version, subfolder=name, torch_dtype=torch.float16, variant="fp16",
-                                       use_safetensors=True, low_cpu_mem_usage=True)
-        return SimpleNamespace(config=self._config_only(cls, model_version, name))
+            return cls.from_pretrained(where, torch_dtype=torch.float16, variant="fp16", use_safetensors=True,
+                                       low_cpu_mem_usage=True, **sub)
+        return SimpleNamespace(config=self._config_only(cls, where, sub))
 
     @staticmethod
-    def _config_only(cls, model_version, name):
+    def _config_only(cls, where, sub):
         """The config a loaded model would have (defaults filled in), without its weights."""
         config_class = getattr(cls, "config_class", None)
         if config_class is not None and hasattr(config_class, "from_pretrained"):  # transformers
-            return config_class.from_pretrained(model_version, subfolder=name)
+            return config_class.from_pretrained(where, **sub)
         from accelerate import init_empty_weights  # diffusers: instantiated on the meta device
         with init_empty_weights():
-            model = cls.from_config(cls.load_config(model_version, subfolder=name))
+            model = cls.from_config(cls.load_config(where, **sub))
         return model.config
 
     def custom_vae(self, args):

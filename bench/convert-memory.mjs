@@ -20,6 +20,7 @@ import { spawn, execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, appendFileSync, cpSync } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { clearInterval, setInterval } from 'node:timers';
 import { parseArgs } from 'node:util';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -45,13 +46,15 @@ if (!opts.python || !opts.model) {
 const python = opts.python;
 const name = opts.name ?? path.basename(opts.model);
 const interval = Number(opts.interval);
+/** @type {Record<string, string>} */
 const FLAG = { text_encoder: '--convert-text-encoder', vae_decoder: '--convert-vae-decoder', vae_encoder: '--convert-vae-encoder', unet: '--convert-unet' };
 
-/** Every pid below root (root included), from /proc/<pid>/task/<tid>/children. */
+/** Every pid below root (root included), from /proc/<pid>/task/<tid>/children. @param {number} root @returns {number[]} */
 function tree(root) {
   const pids = [root];
   for (let i = 0; i < pids.length; i++) {
-    let tasks = [];
+    /** @type {string[]} */
+    let tasks;
     try {
       tasks = readdirSync(`/proc/${pids[i]}/task`);
     } catch {
@@ -69,18 +72,27 @@ function tree(root) {
   return pids;
 }
 
-/** RssAnon and RssFile (bytes) of one process, 0 when it is gone. */
+/** RssAnon and RssFile (bytes) of one process, 0 when it is gone. @param {number} pid */
 function rssOf(pid) {
   try {
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-    const kib = (key) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0);
+    const kib = (/** @type {string} */ key) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0);
     return { anon: kib('RssAnon') * 1024, file: kib('RssFile') * 1024, name: /^Name:\s+(.*)$/m.exec(status)?.[1] ?? '' };
   } catch {
     return { anon: 0, file: 0, name: '' };
   }
 }
 
-/** Runs argv under /usr/bin/time -v, sampling the tree below `time` (its own few MB left out). */
+/**
+ * @typedef {{ total: number, anonAtPeak: number, fileAtPeak: number, anon: number, file: number }} Peak
+ * @typedef {{ code: number | null, wallS: number, cpuS: number, maxRss: number, leanOwnPeak: number, peak: Peak, tail: string }} Measured
+ * @typedef {{ weight_bin_sha256: string, spec_sha256: string, package_bytes: number }} PackageFacts
+ */
+
+/**
+ * Runs argv under /usr/bin/time -v, sampling the tree below `time` (its own few MB left out).
+ * @param {string[]} argv @param {string} cwd @param {string} logFile @returns {Promise<Measured>}
+ */
 function measure(argv, cwd, logFile) {
   return new Promise((resolve) => {
     const started = process.hrtime.bigint();
@@ -90,8 +102,8 @@ function measure(argv, cwd, logFile) {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';
-    child.stdout.on('data', (d) => (output += d.toString()));
-    child.stderr.on('data', (d) => (output += d.toString()));
+    child.stdout.on('data', (/** @type {Buffer} */ d) => (output += d.toString()));
+    child.stderr.on('data', (/** @type {Buffer} */ d) => (output += d.toString()));
     const peak = { total: 0, anonAtPeak: 0, fileAtPeak: 0, anon: 0, file: 0 };
     const sample = () => {
       if (child.pid === undefined) return;
@@ -112,7 +124,7 @@ function measure(argv, cwd, logFile) {
       clearInterval(timer);
       const wallS = Number(process.hrtime.bigint() - started) / 1e9;
       appendFileSync(logFile, output);
-      const num = (re) => Number(re.exec(output)?.[1] ?? NaN);
+      const num = (/** @type {RegExp} */ re) => Number(re.exec(output)?.[1] ?? NaN);
       const cpuS = num(/User time \(seconds\): ([\d.]+)/) + num(/System time \(seconds\): ([\d.]+)/);
       const maxRss = num(/Maximum resident set size \(kbytes\): (\d+)/) * 1024;
       const own = num(/lean_convert: peak RSS (\d+) bytes/);
@@ -121,15 +133,16 @@ function measure(argv, cwd, logFile) {
   });
 }
 
+/** @param {string} dir @returns {Record<string, PackageFacts>} */
 function packages(dir) {
   if (!existsSync(dir) || !readdirSync(dir).some((n) => n.endsWith('.mlpackage'))) return {};
   const json = execFileSync(python, [path.join(ROOT, 'test/python/compare_packages.py'), dir], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
   return JSON.parse(json)[dir];
 }
 
-const gib = (b) => (Number.isFinite(b) && b > 0 ? `${(b / GiB).toFixed(2)}` : '-');
-const mmss = (s) => (Number.isFinite(s) ? `${Math.floor(s / 60)}:${String(Math.round(s % 60)).padStart(2, '0')}` : '-');
-const mb = (b) => `${Math.round(b / 1e6)} MB`;
+const gib = (/** @type {number} */ b) => (Number.isFinite(b) && b > 0 ? `${(b / GiB).toFixed(2)}` : '-');
+const mmss = (/** @type {number} */ s) => (Number.isFinite(s) ? `${Math.floor(s / 60)}:${String(Math.round(s % 60)).padStart(2, '0')}` : '-');
+const mb = (/** @type {number} */ b) => `${Math.round(b / 1e6)} MB`;
 
 const work = path.join(opts.work, name);
 rmSync(work, { recursive: true, force: true });
@@ -138,8 +151,11 @@ symlinkSync(path.resolve(opts.model), path.join(work, 'models', name));
 const modelVersion = `models/${name}`;
 const logFile = path.join(work, 'output.log');
 const shared = ['--model-version', modelVersion, '--compute-unit', 'ALL', '--attention-implementation', 'SPLIT_EINSUM', '--min-deployment-target', 'macOS13', ...(opts.xl ? ['--xl-version'] : [])];
+/** @type {Record<string, string[]>} */
 const runner = { cli: ['-m', 'python_coreml_stable_diffusion.torch2coreml'], lean: [path.join(ROOT, 'python/lean_convert.py')] };
 
+/** @typedef {Measured & { process: string, path: string, sizes: string, same: string }} Row */
+/** @type {Row[]} */
 const rows = [];
 const header = `## ${name} (${opts.model}), ${new Date().toISOString()}\n\n` +
   '| process | path | exit | peak RSS GiB (anon + file at peak) | peak anon / file GiB | time -v max RSS GiB | wall | CPU s | packages | same weight.bin + spec as cli |\n' +
@@ -147,6 +163,7 @@ const header = `## ${name} (${opts.model}), ${new Date().toISOString()}\n\n` +
 console.log(header);
 if (opts.out) appendFileSync(opts.out, `${header}\n`);
 
+/** @param {Row} row */
 function report(row) {
   const line = `| ${row.process} | ${row.path} | ${row.code} | ${gib(row.peak.total)} (${gib(row.peak.anonAtPeak)} + ${gib(row.peak.fileAtPeak)}) | ${gib(row.peak.anon)} / ${gib(row.peak.file)} | ${gib(row.maxRss)} | ${mmss(row.wallS)} | ${row.cpuS.toFixed(0)} | ${row.sizes} | ${row.same} |`;
   console.log(line);
@@ -154,15 +171,16 @@ function report(row) {
 }
 
 for (const part of opts.parts.split(',').filter(Boolean)) {
+  /** @type {Record<string, Record<string, PackageFacts>>} */
   const results = {};
   for (const which of opts.paths.split(',').filter(Boolean)) {
     const out = path.join(work, `${which}-${part}`);
-    const r = await measure([python, ...runner[which], ...shared, FLAG[part], '-o', out], work, logFile);
+    const r = await measure([python, ...(runner[which] ?? []), ...shared, FLAG[part] ?? '', '-o', out], work, logFile);
     const pk = r.code === 0 ? packages(out) : {};
     results[which] = pk;
     const cli = results.cli;
     const same = which === 'lean' && cli
-      ? Object.keys(pk).length > 0 && Object.keys(pk).every((p) => cli[p] && cli[p].weight_bin_sha256 === pk[p].weight_bin_sha256 && cli[p].spec_sha256 === pk[p].spec_sha256) ? 'yes' : 'NO'
+      ? Object.keys(pk).length > 0 && Object.entries(pk).every(([p, facts]) => cli[p]?.weight_bin_sha256 === facts.weight_bin_sha256 && cli[p]?.spec_sha256 === facts.spec_sha256) ? 'yes' : 'NO'
       : '';
     const row = { process: part, path: which, ...r, sizes: Object.values(pk).map((p) => mb(p.package_bytes)).join(' + ') || '-', same };
     rows.push(row);

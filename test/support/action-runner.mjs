@@ -143,6 +143,9 @@ export async function runAction(options) {
     // the stand-in converter then makes up the model (test/standin/README.md).
     HF_ENDPOINT: 'http://127.0.0.1:9',
     STANDIN_SYNTHESIZE_MODELS: '1',
+    // The action's python/lean_convert.py (lean-conversion, on by default) loads each component
+    // through the stand-in's loader: the stand-in has no torch or diffusers.
+    LEAN_CONVERT_LOADER: 'python_coreml_stable_diffusion._standin_lean:LOADER',
     PIP_DISABLE_PIP_VERSION_CHECK: '1',
     ...files,
     ...options.env,

@@ -205,7 +205,8 @@ describe('failures get a diagnosis', () => {
 
     const second = await convert({}, {}, workspace);
     expect(second.run.exitCode, second.run.stdout).toBe(0);
-    expect(second.run.stdout).toContain('INFO:__main__:Saved unet into');
+    // Through the lean entry (lean-conversion's default): the converter's logger under its module name.
+    expect(second.run.stdout).toContain('INFO:python_coreml_stable_diffusion.torch2coreml:Saved unet into');
     expect(second.run.stdout).toContain('`vae_decoder` already exists');
     // The vae_decoder was checked by the first run: its verdict is kept, not lost.
     const psnr = JSON.parse(second.run.outputs.psnr ?? '[]') as Array<{ part: string }>;

@@ -6,7 +6,11 @@
 //
 //   node bench/convert-memory.mjs --python /tmp/apple-venv/bin/python --model /tmp/full/sd15 \
 //     [--name sd15] [--parts text_encoder,vae_decoder,unet] [--paths cli,lean] [--xl] \
-//     [--after-unet quantize,chunk] [--work /tmp/convert-memory] [--out bench/results/x.md]
+//     [--after-unet quantize,chunk [--unet-from <an -o holding the unet>]] [--work /tmp/convert-memory]
+//     [--out bench/results/x.md]
+// --after-unet runs the 6-bit quantize (python/quantize_bundle.py) and the chunking of the float16
+// unet (chunk_mlprogram) on a copy of the unet's -o: the lean one of this run, or --unet-from's
+// (with --parts '' to measure only those).
 //
 // One process at a time (never two conversions at once). Per process: the peak RSS of its process
 // tree, sampled from /proc/<pid>/status every 0.5 s (RssAnon and RssFile apart, and their sum at
@@ -34,6 +38,7 @@ const { values: opts } = parseArgs({
     paths: { type: 'string', default: 'cli,lean' },
     xl: { type: 'boolean', default: false },
     'after-unet': { type: 'string', default: '' },
+    'unet-from': { type: 'string' },
     work: { type: 'string', default: '/tmp/convert-memory' },
     out: { type: 'string' },
     interval: { type: 'string', default: '500' },
@@ -188,8 +193,13 @@ for (const part of opts.parts.split(',').filter(Boolean)) {
     if (r.code !== 0) console.error(r.tail);
   }
   // The unet's later processes (the same entry either way): on the lean path's output.
-  if (part === 'unet') {
-    const source = path.join(work, `${opts.paths.includes('lean') ? 'lean' : 'cli'}-unet`);
+  if (part === 'unet') await afterUnet(path.join(work, `${opts.paths.includes('lean') ? 'lean' : 'cli'}-unet`));
+}
+if (opts['unet-from']) await afterUnet(path.resolve(opts['unet-from']));
+
+/** The quantize and chunk processes on a copy of `source`. @param {string} source */
+async function afterUnet(source) {
+  {
     for (const step of opts['after-unet'].split(',').filter(Boolean)) {
       const dir = path.join(work, `${step}-unet`);
       rmSync(dir, { recursive: true, force: true });

@@ -125,6 +125,13 @@ export interface ConversionOptions {
   checkComputeUnit: ComputeUnit;
   /** Absolute path of python/parity.py, shipped with the action (see converter/parity.ts). */
   parityEntry: string;
+  /**
+   * Convert each part a lean entry handles (converter/commands.ts LEAN_PARTS) through python/lean_convert.py,
+   * in its own process (only with process-per-component); false: the converter's command line.
+   */
+  leanConversion: boolean;
+  /** Absolute path of python/lean_convert.py, shipped with the action. */
+  leanConvertEntry: string;
 }
 
 /** Empty fields take the converter's own defaults. */

@@ -240,7 +240,7 @@ export const CHILD_ENV_ALLOWED: readonly string[] = [
   'HF_ENDPOINT', 'HF_HOME', 'HF_HUB_*', 'HUGGINGFACE_HUB_CACHE', 'HF_DATASETS_OFFLINE', 'TRANSFORMERS_*', 'DIFFUSERS_*', 'XDG_CACHE_HOME', 'TORCH_HOME',
   'OMP_NUM_THREADS', 'MKL_NUM_THREADS', 'KMP_*', 'PYTORCH_*', 'TOKENIZERS_PARALLELISM', 'COREMLTOOLS_*',
   // The Python helpers' loaders and hooks (python/helper_common.py, python/parity.py) and the test stand-in's knobs (test/standin/README.md).
-  'PREPARE_FP16_LOADER', 'SINGLE_FILE_LOADER', 'PARITY_REFERENCE', 'PARITY_COREML', 'STANDIN_*',
+  'PREPARE_FP16_LOADER', 'SINGLE_FILE_LOADER', 'PARITY_REFERENCE', 'PARITY_COREML', 'LEAN_CONVERT_LOADER', 'STANDIN_*',
 ];
 
 /** The Hub tokens huggingface_hub reads: only for a process that reads the Hub. */

@@ -42196,7 +42196,7 @@ function identity_passedFlags(o, to) {
  * The two models are never in memory together, and the Core ML half runs on the compute unit the
  * action chooses (check-compute-unit), not necessarily the one given to the converter.
  */
-const PARITY_ENTRY = 'python/parity.py';
+const parity_PARITY_ENTRY = 'python/parity.py';
 const COVERED = (/* unused pure expression or super */ null && (['vae_decoder', 'vae_encoder', 'unet', 'text_encoder']));
 const isCovered = (part) => COVERED.includes(part);
 /**
@@ -42273,13 +42273,44 @@ function sharedFlags(o) {
  * asks the Hub for each card (fails offline): see test/fixtures/real-converter/README.md.
  */
 const QUANTIZE_BUNDLE_ENTRY = 'python/quantize_bundle.py';
+/**
+ * The action's entry for one part per process (python/lean_convert.py): it parses the converter's own
+ * command line and calls its per-part function (convert_unet(pipe, args), ...) with only that
+ * component loaded; same packages, less memory (bench/convert-memory.mjs). The plan marks the steps
+ * it runs (plan.ts `lean`, from converter/order.ts convertsLean).
+ */
+const LEAN_CONVERT_ENTRY = 'python/lean_convert.py';
+/** A lean step as planned, checked again: one part, nothing else in the process. */
+function runsLean(step) {
+    return (step.kind === 'torch2coreml' &&
+        step.lean &&
+        step.convert.length === 1 &&
+        step.controlnets.length === 0 &&
+        !step.refiner &&
+        !step.quantize &&
+        !step.bundle &&
+        !step.chunkUnet);
+}
+/** How a step runs, as the plan prints it. */
+function routeOf(step) {
+    if (step.kind === 'chunk')
+        return `-m ${CHUNK_MODULE}`;
+    if (step.kind === 'parity')
+        return `entry ${PARITY_ENTRY}`;
+    if (runsLean(step))
+        return `lean entry ${LEAN_CONVERT_ENTRY}`;
+    if (commands_needsNoPipeline(step))
+        return `entry ${QUANTIZE_BUNDLE_ENTRY}`;
+    return `converter command line -m ${CONVERT_MODULE}`;
+}
 /** A torch2coreml step that only quantizes or bundles packages already written (ControlNet ids name them). */
 function commands_needsNoPipeline(step) {
     return step.kind === 'torch2coreml' && step.convert.length === 0 && !step.refiner && (step.quantize || step.bundle);
 }
 /**
- * The argv of a step after the interpreter: `-m <module> <flags>`, or for a step that needs no
- * pipeline `<action>/python/quantize_bundle.py <the same flags>`, or for a parity step
+ * The argv of a step after the interpreter: `-m <module> <flags>`, for a step that needs no
+ * pipeline `<action>/python/quantize_bundle.py <the same flags>`, for a lean one
+ * `<action>/python/lean_convert.py <the same flags>`, for a parity step
  * `<action>/python/parity.py <flags>` (converter/parity.ts).
  */
 function stepArguments(step, o) {
@@ -42294,7 +42325,7 @@ function stepArguments(step, o) {
         ];
     }
     return [
-        ...(commands_needsNoPipeline(step) ? [o.quantizeBundleEntry] : ['-m', CONVERT_MODULE]),
+        ...(runsLean(step) ? [o.leanConvertEntry] : commands_needsNoPipeline(step) ? [o.quantizeBundleEntry] : ['-m', CONVERT_MODULE]),
         ...sharedFlags(o),
         ...step.convert.map((part) => converterFlag(PART_INPUT[part])),
         ...(step.controlnets.length > 0 ? [converterFlag('convert-controlnet'), ...step.controlnets] : []),
@@ -42442,6 +42473,7 @@ const INPUT_NAMES = [
     'psnr-thresholds',
     'quantized-min-psnr',
     'process-per-component',
+    'lean-conversion',
     'dry-run',
     'over-budget',
     'runner-memory',
@@ -42762,6 +42794,18 @@ function order_conversionChecks(o) {
         parts.push('controlnet');
     return parts;
 }
+/**
+ * The parts the action's python/lean_convert.py converts (one per process) through the converter's
+ * own per-part functions, holding only that part: convert_text_encoder (text_encoder and, for SDXL,
+ * text_encoder_2, one after the other), convert_vae_decoder, convert_vae_encoder, convert_unet (the
+ * control-unet too). The safety checker, ControlNets, refiner and SD3's parts (DiffusionKit, and the
+ * SDXL base's text encoders) keep the converter's command line.
+ */
+const LEAN_PARTS = (/* unused pure expression or super */ null && (['text_encoder', 'vae_decoder', 'vae_encoder', 'unet']));
+/** Pure: whether a process converting `part` alone goes through the lean entry. */
+function convertsLean(part, options) {
+    return options.leanConversion && !options.sd3Version && LEAN_PARTS.includes(part);
+}
 
 ;// CONCATENATED MODULE: ./src/budget/estimate.ts
 
@@ -42789,7 +42833,7 @@ const BASE_SOURCE = 'import torch, coremltools, diffusers, transformers: 0.54 Gi
 // resident; the unet process had 1.86 GiB of it mapped); the unet's 9.25 GiB then gives k = 3.07
 // with the 2.44 GiB of attention maps the lean path measured at 64×64.
 const SD15 = { unet: 1.72e9, textEncoder: 246e6, vae: 167e6, pipeline: 2.133e9 };
-const ATTENTION_64 = 6.18 * GIB - BASE_BYTES - 2 * SD15.unet; // 2.44 GiB: the lean unet's 6.18 GiB less BASE and its fp32 reference weights
+const ATTENTION_64 = 6.17 * GIB - BASE_BYTES - 2 * SD15.unet; // 2.43 GiB: the lean unet's 6.17 GiB (bench/convert-memory.mjs) less BASE and its fp32 reference weights
 const SHARE = 0.68;
 const SMALL_K = 2.19;
 const UNET_K_COMMAND_LINE = (9.25 * GIB - BASE_BYTES - SHARE * SD15.pipeline - ATTENTION_64) / SD15.unet; // 3.07
@@ -42813,9 +42857,9 @@ const FIGURES = {
         'check-in-process': { k: 1, source: 'not measured (Core ML runs only on macOS): the Core ML model of the part loaded beside the PyTorch one', measured: false },
     },
     lean: {
-        text_encoder: { k: SMALL_K, source: 'not measured on the lean path: the command line\'s part term without the pipeline', measured: false },
-        vae: { k: SMALL_K, source: 'not measured on the lean path: the command line\'s part term without the pipeline', measured: false },
-        unet: { k: 2, attentionBytes: ATTENTION_64, source: 'SD 1.5 unet, lean driver: 6.18 GiB = runtime + fp32 reference weights (2 × fp16) + 2.44 GiB of SPLIT_EINSUM attention maps at 64×64 (memory-at-full-size.md)', measured: true },
+        text_encoder: { k: (1.45 * GIB - BASE_BYTES) / SD15.textEncoder, source: 'SD 1.5 text encoder, python/lean_convert.py: 1.45 GiB (bench/convert-memory.mjs, time -v; SD 2.1 base\'s 680 MB encoder measured 2.59 GiB, under this figure\'s 3.2)', measured: true },
+        vae: { k: (1.84 * GIB - BASE_BYTES) / SD15.vae, source: 'SD 1.5 VAE decoder, python/lean_convert.py: 1.84 GiB (bench/convert-memory.mjs, time -v; activations dominate); the encoder taken alike', measured: true },
+        unet: { k: 2, attentionBytes: ATTENTION_64, source: 'SD 1.5 unet, python/lean_convert.py: 6.17 GiB = runtime + fp32 reference weights (2 × fp16) + 2.43 GiB of SPLIT_EINSUM attention maps at 64×64 (bench/convert-memory.mjs, time -v; SD 2.1 base measured 5.81 GiB)', measured: true },
         safety_checker: { k: SMALL_K, source: 'not measured: the text encoder\'s figures', measured: false },
         controlnet: { k: 2, attentionBytes: ATTENTION_64, source: 'not measured: the lean unet\'s figures', measured: false },
         mmdit: { k: 2, source: 'not measured (DiffusionKit): the lean unet\'s k', measured: false },
@@ -43747,7 +43791,9 @@ function parse_parseInputs(raw, ctx) {
             modelRevision,
             quantizeBundleEntry: external_node_path_namespaceObject.join(ctx.actionRoot, QUANTIZE_BUNDLE_ENTRY),
             checkComputeUnit: read.oneOf('check-compute-unit', COMPUTE_UNITS) ?? defaultCheckComputeUnit(runner.environment, computeUnit),
-            parityEntry: external_node_path_namespaceObject.join(ctx.actionRoot, PARITY_ENTRY),
+            parityEntry: external_node_path_namespaceObject.join(ctx.actionRoot, parity_PARITY_ENTRY),
+            leanConversion: read.bool('lean-conversion', true),
+            leanConvertEntry: external_node_path_namespaceObject.join(ctx.actionRoot, LEAN_CONVERT_ENTRY),
         },
         setup: {
             pythonVersion,
@@ -46392,7 +46438,7 @@ const CHILD_ENV_ALLOWED = (/* unused pure expression or super */ null && ([
     'HF_ENDPOINT', 'HF_HOME', 'HF_HUB_*', 'HUGGINGFACE_HUB_CACHE', 'HF_DATASETS_OFFLINE', 'TRANSFORMERS_*', 'DIFFUSERS_*', 'XDG_CACHE_HOME', 'TORCH_HOME',
     'OMP_NUM_THREADS', 'MKL_NUM_THREADS', 'KMP_*', 'PYTORCH_*', 'TOKENIZERS_PARALLELISM', 'COREMLTOOLS_*',
     // The Python helpers' loaders and hooks (python/helper_common.py, python/parity.py) and the test stand-in's knobs (test/standin/README.md).
-    'PREPARE_FP16_LOADER', 'SINGLE_FILE_LOADER', 'PARITY_REFERENCE', 'PARITY_COREML', 'STANDIN_*',
+    'PREPARE_FP16_LOADER', 'SINGLE_FILE_LOADER', 'PARITY_REFERENCE', 'PARITY_COREML', 'LEAN_CONVERT_LOADER', 'STANDIN_*',
 ]));
 /** The Hub tokens huggingface_hub reads: only for a process that reads the Hub. */
 const HUB_TOKEN_NAMES = (/* unused pure expression or super */ null && (['HF_TOKEN', 'HUGGING_FACE_HUB_TOKEN']));

@@ -53,7 +53,7 @@ export const BASE_SOURCE = 'import torch, coremltools, diffusers, transformers: 
 // resident; the unet process had 1.86 GiB of it mapped); the unet's 9.25 GiB then gives k = 3.07
 // with the 2.44 GiB of attention maps the lean path measured at 64×64.
 const SD15 = { unet: 1.72e9, textEncoder: 246e6, vae: 167e6, pipeline: 2.133e9 };
-const ATTENTION_64 = 6.18 * GIB - BASE_BYTES - 2 * SD15.unet; // 2.44 GiB: the lean unet's 6.18 GiB less BASE and its fp32 reference weights
+const ATTENTION_64 = 6.17 * GIB - BASE_BYTES - 2 * SD15.unet; // 2.43 GiB: the lean unet's 6.17 GiB (bench/convert-memory.mjs) less BASE and its fp32 reference weights
 const SHARE = 0.68;
 const SMALL_K = 2.19;
 const UNET_K_COMMAND_LINE = (9.25 * GIB - BASE_BYTES - SHARE * SD15.pipeline - ATTENTION_64) / SD15.unet; // 3.07
@@ -78,9 +78,9 @@ export const FIGURES: Record<Route, Record<ProcessKind, Figure>> = {
     'check-in-process': { k: 1, source: 'not measured (Core ML runs only on macOS): the Core ML model of the part loaded beside the PyTorch one', measured: false },
   },
   lean: {
-    text_encoder: { k: SMALL_K, source: 'not measured on the lean path: the command line\'s part term without the pipeline', measured: false },
-    vae: { k: SMALL_K, source: 'not measured on the lean path: the command line\'s part term without the pipeline', measured: false },
-    unet: { k: 2, attentionBytes: ATTENTION_64, source: 'SD 1.5 unet, lean driver: 6.18 GiB = runtime + fp32 reference weights (2 × fp16) + 2.44 GiB of SPLIT_EINSUM attention maps at 64×64 (memory-at-full-size.md)', measured: true },
+    text_encoder: { k: (1.45 * GIB - BASE_BYTES) / SD15.textEncoder, source: 'SD 1.5 text encoder, python/lean_convert.py: 1.45 GiB (bench/convert-memory.mjs, time -v; SD 2.1 base\'s 680 MB encoder measured 2.59 GiB, under this figure\'s 3.2)', measured: true },
+    vae: { k: (1.84 * GIB - BASE_BYTES) / SD15.vae, source: 'SD 1.5 VAE decoder, python/lean_convert.py: 1.84 GiB (bench/convert-memory.mjs, time -v; activations dominate); the encoder taken alike', measured: true },
+    unet: { k: 2, attentionBytes: ATTENTION_64, source: 'SD 1.5 unet, python/lean_convert.py: 6.17 GiB = runtime + fp32 reference weights (2 × fp16) + 2.43 GiB of SPLIT_EINSUM attention maps at 64×64 (bench/convert-memory.mjs, time -v; SD 2.1 base measured 5.81 GiB)', measured: true },
     safety_checker: { k: SMALL_K, source: 'not measured: the text encoder\'s figures', measured: false },
     controlnet: { k: 2, attentionBytes: ATTENTION_64, source: 'not measured: the lean unet\'s figures', measured: false },
     mmdit: { k: 2, source: 'not measured (DiffusionKit): the lean unet\'s k', measured: false },

@@ -15,12 +15,11 @@ import { componentBytes, missingBytes, singleFileComponents, sizesKnown, sumComp
 import { judgeBudget, type BudgetVerdict, type RunnerResources } from './verdict.js';
 
 /**
- * The conversion route the budget estimates: the lean entry unless the lean-conversion input
- * turns it off. THE one place that reads it (the input is wired from another branch).
+ * The conversion route the budget estimates: the lean entry (lean-conversion, one part per
+ * process), else the converter's command line. THE one place that reads it.
  */
 export function conversionRoute(config: Config): Route {
-  const lean = (config.conversion as Config['conversion'] & { lean?: boolean }).lean;
-  return (lean ?? true) ? 'lean' : 'command-line';
+  return config.conversion.leanConversion && config.processPerComponent ? 'lean' : 'command-line';
 }
 
 export interface Budget {

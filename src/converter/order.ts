@@ -62,3 +62,17 @@ export function conversionChecks(o: ConversionOptions): PsnrPart[] {
   if (o.controlnets.length > 0) parts.push('controlnet');
   return parts;
 }
+
+/**
+ * The parts the action's python/lean_convert.py converts (one per process) through the converter's
+ * own per-part functions, holding only that part: convert_text_encoder (text_encoder and, for SDXL,
+ * text_encoder_2, one after the other), convert_vae_decoder, convert_vae_encoder, convert_unet (the
+ * control-unet too). The safety checker, ControlNets, refiner and SD3's parts (DiffusionKit, and the
+ * SDXL base's text encoders) keep the converter's command line.
+ */
+export const LEAN_PARTS: readonly SelectablePart[] = ['text_encoder', 'vae_decoder', 'vae_encoder', 'unet'];
+
+/** Pure: whether a process converting `part` alone goes through the lean entry. */
+export function convertsLean(part: SelectablePart, options: Pick<ConversionOptions, 'leanConversion' | 'sd3Version'>): boolean {
+  return options.leanConversion && !options.sd3Version && LEAN_PARTS.includes(part);
+}

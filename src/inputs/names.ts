@@ -47,6 +47,7 @@ export const INPUT_NAMES = [
   'psnr-thresholds',
   'quantized-min-psnr',
   'process-per-component',
+  'lean-conversion',
   'dry-run',
   'over-budget',
   'runner-memory',

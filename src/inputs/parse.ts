@@ -13,7 +13,7 @@ import {
 import { DEFAULT_PYTHON, DEFAULT_REQUIREMENT } from '../converter/install.js';
 import { SD3_SDXL_BASE } from '../converter/diffusionkit.js';
 import { shippedLock } from '../setup/pins.js';
-import { MANAGED_FLAGS, QUANTIZE_BUNDLE_ENTRY } from '../converter/commands.js';
+import { LEAN_CONVERT_ENTRY, MANAGED_FLAGS, QUANTIZE_BUNDLE_ENTRY } from '../converter/commands.js';
 import { PREPARE_FP16_HELPER } from '../fp16/decide.js';
 import { PARITY_ENTRY, defaultCheckComputeUnit } from '../converter/parity.js';
 import type { Config, PsnrGate } from '../config.js';
@@ -159,6 +159,8 @@ export function parseInputs(raw: (name: InputName) => string, ctx: ParseContext)
       quantizeBundleEntry: path.join(ctx.actionRoot, QUANTIZE_BUNDLE_ENTRY),
       checkComputeUnit: read.oneOf('check-compute-unit', COMPUTE_UNITS) ?? defaultCheckComputeUnit(runner.environment, computeUnit),
       parityEntry: path.join(ctx.actionRoot, PARITY_ENTRY),
+      leanConversion: read.bool('lean-conversion', true),
+      leanConvertEntry: path.join(ctx.actionRoot, LEAN_CONVERT_ENTRY),
     },
     setup: {
       pythonVersion,

@@ -1,6 +1,6 @@
 import type { ConversionOptions } from '../config.js';
 import type { ChunkablePart, SelectablePart } from '../converter/vocabulary.js';
-import { CONTROLNETS, CONVERSION_ORDER, chunkableParts, ownChunksStayFloat16, unetPart } from '../converter/order.js';
+import { CONTROLNETS, CONVERSION_ORDER, chunkableParts, convertsLean, ownChunksStayFloat16, unetPart } from '../converter/order.js';
 import { parityCovers, parityParts, type ParityStep } from '../converter/parity.js';
 
 export type { ParityStep } from '../converter/parity.js';
@@ -26,6 +26,8 @@ export interface Torch2CoreMLStep {
   /** Chunk inside this process (only when nothing is quantized after the unet is made). */
   chunkUnet: boolean;
   bundle: boolean;
+  /** Run through the action's lean entry (python/lean_convert.py) rather than the converter's command line. */
+  lean: boolean;
 }
 
 /** One chunk_mlprogram process, splitting a finished (and, if asked, quantized) unet. */
@@ -47,6 +49,7 @@ function torch2coreml(label: string, fields: Partial<Torch2CoreMLStep>): Torch2C
     quantize: false,
     chunkUnet: false,
     bundle: false,
+    lean: false,
     ...fields,
   };
 }
@@ -75,7 +78,7 @@ export function makePlan(options: ConversionOptions, processPerComponent: boolea
       if (item === CONTROLNETS) {
         for (const id of controlnets) steps.push(convertStep(`Convert ControlNet ${id}`, { controlnets: [id] }));
       } else if (parts.includes(item)) {
-        steps.push(...convertThenCheck(options, convertStep(`Convert ${item === 'unet' ? unetPart(options) : item}`, { convert: [item] })));
+        steps.push(...convertThenCheck(options, convertStep(`Convert ${item === 'unet' ? unetPart(options) : item}`, { convert: [item], lean: convertsLean(item, options) })));
       }
     }
     if (refiner) steps.push(...convertThenCheck(options, convertStep('Convert refiner', { convert: ['unet'], refiner: true })));

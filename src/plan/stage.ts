@@ -4,6 +4,7 @@ import { planCommands } from '../convert/run.js';
 import { checkOutputFolder } from '../convert/preflight.js';
 import { Halt } from '../halt.js';
 import { setOutput } from '../outputs.js';
+import { routeOf } from '../converter/commands.js';
 import { makePlan, type Step } from './plan.js';
 import { info } from '../log.js';
 
@@ -16,7 +17,7 @@ export interface PlannedRun {
 /** Pure: the converter processes, their commands, and the log lines that announce them. */
 export function planRun(config: Config): PlannedRun & { lines: string[] } {
   const steps = makePlan(config.conversion, config.processPerComponent);
-  const lines = [`Plan (${steps.length} converter process${steps.length === 1 ? '' : 'es'}):`, ...steps.map((step, i) => `  ${i + 1}. ${step.label}`)];
+  const lines = [`Plan (${steps.length} converter process${steps.length === 1 ? '' : 'es'}):`, ...steps.map((step, i) => `  ${i + 1}. ${step.label} (${routeOf(step)})`)];
   return { steps, commands: planCommands(config, steps), lines };
 }
 

@@ -61,6 +61,8 @@ function groupLog(run: ActionRun, label: string): string {
 const ENTRY = /\/python\/quantize_bundle\.py$/;
 /** The action's parity process: the converter's check of a part, apart from its conversion. */
 const PARITY = /\/python\/parity\.py$/;
+/** The action's lean entry for one part per process (lean-conversion, default true). */
+const LEAN = /\/python\/lean_convert\.py$/;
 
 function errors(run: ActionRun): string[] {
   return run.annotations.filter((a) => a.level === 'error').map((a) => a.message);
@@ -124,6 +126,16 @@ describe.each([
       ['vae_decoder', 'unet', 'text_encoder'].map((part) => [pkg(part), 'CPU_ONLY']),
     );
 
+    // Each part through the lean entry, which calls the converter's own per-part function.
+    expect(plan.slice(0, 3).map((argv) => argv[1])).toEqual([expect.stringMatching(LEAN), expect.stringMatching(LEAN), expect.stringMatching(LEAN)]);
+    expect(calls.map((c) => c.module)).toEqual([
+      'python_coreml_stable_diffusion.torch2coreml.convert_vae_decoder',
+      'python_coreml_stable_diffusion.torch2coreml.convert_unet',
+      'python_coreml_stable_diffusion.torch2coreml.convert_text_encoder',
+      'python_coreml_stable_diffusion.chunk_mlprogram',
+      'python_coreml_stable_diffusion.torch2coreml.bundle_resources_for_swift_cli',
+    ]);
+
     // One log group per converter process, streamed with the converter's own lines inside.
     const groups = run.stdout.split('\n').filter((l) => l.startsWith('::group::'));
     expect(groups.filter((g) => / -m python_coreml_stable_diffusion/.test(g))).toHaveLength(plan.length - 4);
@@ -133,16 +145,42 @@ describe.each([
     expect(unetCheck).toMatch(/unet baseline PyTorch to reference CoreML: PSNR changed by [-\d.]+ dB \([\d.]+ -> [\d.]+\)\n/);
     expect(unetCheck).toMatch(/parity: peak RSS \d+ bytes/);
     expect(groupLog(run, 'Convert unet')).not.toContain('PSNR changed by');
+    expect(groups.filter((g) => / -m python_coreml_stable_diffusion/.test(g))).toHaveLength(1);
+    expect(groups.filter((g) => /^::group::Convert \w+: \S+\/python\/lean_convert\.py /.test(g))).toHaveLength(3);
     expect(groups.filter((g) => /^::group::Bundle Resources: \S+\/python\/quantize_bundle\.py /.test(g))).toHaveLength(1);
     // Bundling compiles the packages already written: no pipeline is loaded for it.
     const bundleLog = groupLog(run, 'Bundle Resources');
     expect(bundleLog).toContain(':Compiled ');
     expect(bundleLog).not.toContain('Initializing DiffusionPipeline');
-    expect(groupLog(run, 'Convert unet')).toContain('INFO:__main__:Initializing DiffusionPipeline');
-    expect(run.stdout).toContain('INFO:__main__:Converted unet');
+    // The lean unet process: the unet alone, the converter's own lines, its peak RSS.
+    const unetLog = groupLog(run, 'Convert unet');
+    expect(unetLog).not.toContain('Initializing DiffusionPipeline');
+    expect(unetLog).toContain('INFO:python_coreml_stable_diffusion.torch2coreml:Converted unet');
+    expect(unetLog).toMatch(/lean_convert: peak RSS \d+ bytes/);
 
     expect(run.summary).toContain('| Part | PSNR checks | Threshold | Verdict | Size on disk | Time |');
     expect(run.summary).toMatch(/\| unet \| unet baseline to reference PyTorch: [\d.]+ dB<br>unet baseline PyTorch to reference CoreML: [\d.]+ dB \| 40 dB \| ✅ pass \| [\d.]+ KiB \|/);
+  });
+});
+
+describe('lean-conversion false', () => {
+  it('runs the converter\'s command line for every part, which writes the same packages', async () => {
+    const lean = await convert({ 'bundle-resources-for-swift-cli': 'false' });
+    const cli = await convert({ 'bundle-resources-for-swift-cli': 'false', 'lean-conversion': 'false' });
+    for (const { run } of [lean, cli]) expect(run.exitCode, run.stdout).toBe(0);
+    expect(cli.calls.map((c) => c.module)).toEqual(Array(3).fill('python_coreml_stable_diffusion.torch2coreml'));
+    expect(lean.calls.map((c) => c.module.split('.').at(-1))).toEqual(['convert_vae_decoder', 'convert_unet', 'convert_text_encoder']);
+    const plan = JSON.parse(cli.run.outputs.plan ?? '[]') as string[][];
+    expect(plan.map((argv) => argv.slice(1, 3))).toEqual(Array(3).fill(['-m', 'python_coreml_stable_diffusion.torch2coreml']));
+    expect(groupLog(cli.run, 'Convert unet')).toContain('INFO:__main__:Initializing DiffusionPipeline');
+    // The stand-in writes from what its functions read of the pipe: the same bytes both ways.
+    const files = (out: string) => readdirSync(out, { recursive: true }).map(String).filter((f) => !f.startsWith('.')).sort();
+    expect(files(lean.out)).toEqual(files(cli.out));
+    for (const p of ['unet', 'text_encoder', 'vae_decoder']) {
+      const weights = (out: string) => readFileSync(path.join(out, pkg(p), 'Data', 'com.apple.CoreML', 'weights', 'weight.bin'));
+      expect(weights(lean.out).equals(weights(cli.out))).toBe(true);
+    }
+    expect(lean.run.summary).toContain('| Part | PSNR checks |');
   });
 });
 
@@ -189,7 +227,8 @@ describe('failures get a diagnosis', () => {
 
     const second = await convert({}, {}, workspace);
     expect(second.run.exitCode, second.run.stdout).toBe(0);
-    expect(second.run.stdout).toContain('INFO:__main__:Saved unet into');
+    // Through the lean entry (lean-conversion's default): the converter's logger under its module name.
+    expect(second.run.stdout).toContain('INFO:python_coreml_stable_diffusion.torch2coreml:Saved unet into');
     expect(second.run.stdout).toContain('`vae_decoder` already exists');
     // The vae_decoder was checked by the first run: its verdict is kept, not lost.
     const psnr = JSON.parse(second.run.outputs.psnr ?? '[]') as Array<{ part: string }>;

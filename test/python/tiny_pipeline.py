@@ -3,7 +3,7 @@ laid out as stabilityai's repositories are: model_index.json, one folder per com
 fp16 safetensors variants. Used by the tests that prove the action's Hub cache and prepare-fp16
 against the real loaders.
 
-  python tiny_pipeline.py OUT --kind sd|sdxl|refiner|controlnet [--variants fp32,fp16]
+  python tiny_pipeline.py OUT --kind sd|sd21|sdxl|refiner|controlnet [--variants fp32,fp16]
   python tiny_pipeline.py OUT --kind sd,sdxl,...   one process for several: OUT/<kind> each
 """
 import argparse
@@ -39,8 +39,8 @@ def tokenizer(folder):
     return CLIPTokenizer(os.path.join(folder, "vocab.json"), os.path.join(folder, "merges.txt"), model_max_length=77)
 
 
-def text_config(projection=0, hidden=32):
-    return CLIPTextConfig(vocab_size=128, hidden_size=hidden, intermediate_size=37, num_hidden_layers=2,
+def text_config(projection=0, hidden=32, act="quick_gelu"):
+    return CLIPTextConfig(vocab_size=128, hidden_size=hidden, intermediate_size=37, num_hidden_layers=2, hidden_act=act,
                           num_attention_heads=4, max_position_embeddings=77, projection_dim=projection or hidden,
                           bos_token_id=0, eos_token_id=1, pad_token_id=1)
 
@@ -51,8 +51,8 @@ def vae():
                          sample_size=32)
 
 
-def unet(xl=False, cross=32, addition=None):
-    kwargs = {}
+def unet(xl=False, cross=32, addition=None, linear=False):
+    kwargs = dict(use_linear_projection=True) if linear else {}
     if xl:
         kwargs = dict(addition_embed_type="text_time", addition_time_embed_dim=8,
                       projection_class_embeddings_input_dim=addition, transformer_layers_per_block=(1, 1),
@@ -70,6 +70,12 @@ def build(kind, scratch):
         return StableDiffusionPipeline(vae=vae(), text_encoder=CLIPTextModel(text_config()), tokenizer=tokenizer(scratch),
                                        unet=unet(), scheduler=PNDMScheduler(skip_prk_steps=True),
                                        safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+    if kind == "sd21":
+        # Shaped as SD 2.x: OpenCLIP's gelu text encoder, linear projections in the unet's transformers.
+        return StableDiffusionPipeline(vae=vae(), text_encoder=CLIPTextModel(text_config(act="gelu")),
+                                       tokenizer=tokenizer(scratch), unet=unet(linear=True),
+                                       scheduler=PNDMScheduler(skip_prk_steps=True), safety_checker=None,
+                                       feature_extractor=None, requires_safety_checker=False)
     if kind == "sdxl":
         # text_embeds (projection 32) + 6 time ids * 8 = 80
         return StableDiffusionXLPipeline(vae=vae(), text_encoder=CLIPTextModel(text_config()),

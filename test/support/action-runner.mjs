@@ -199,6 +199,9 @@ export async function runAction(options) {
     // takes them from these hooks; test/standin/README.md): no torch nor Core ML here.
     PARITY_REFERENCE: 'python_coreml_stable_diffusion._standin:parity_reference',
     PARITY_COREML: 'python_coreml_stable_diffusion._standin:parity_predict',
+    // The action's python/lean_convert.py (lean-conversion, on by default) loads each component
+    // through the stand-in's loader: the stand-in has no torch or diffusers.
+    LEAN_CONVERT_LOADER: 'python_coreml_stable_diffusion._standin_lean:LOADER',
     PIP_DISABLE_PIP_VERSION_CHECK: '1',
     ...files,
     ...options.env,

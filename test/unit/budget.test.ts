@@ -45,9 +45,16 @@ describe('the estimate reproduces what was measured at full size (SD 1.5, one pr
     expect(byLabel(estimates, 'Convert unet').part).toBe('unet');
   });
 
-  it('on the lean path: the unet at 6.18 GiB', () => {
+  it('on the lean path: the unet at 6.17 GiB (bench/convert-memory.mjs)', () => {
     const o = sd15();
-    expect(gib(byLabel(estimateProcesses(plan(o), o, SD15, 'lean'), 'Convert unet').peakBytes)).toBeCloseTo(6.18, 2);
+    expect(gib(byLabel(estimateProcesses(plan(o), o, SD15, 'lean'), 'Convert unet').peakBytes)).toBeCloseTo(6.17, 2);
+  });
+
+  it('on the lean path: the text encoder at 1.45 GiB and the VAE decoder at 1.84 GiB (bench/convert-memory.mjs)', () => {
+    const o = sd15();
+    const estimates = estimateProcesses(plan(o), o, SD15, 'lean');
+    expect(gib(byLabel(estimates, 'Convert text_encoder').peakBytes)).toBeCloseTo(1.45, 2);
+    expect(gib(byLabel(estimates, 'Convert vae_decoder').peakBytes)).toBeCloseTo(1.84, 2);
   });
 
   it('quantizing to 6 bits 3.87 GiB; chunking the 6-bit unet 2.18 and the float16 one 4.67 GiB', () => {

@@ -15,7 +15,7 @@ const snapshot = (...entries: string[]) => new Map(entries.map((e) => [e, '1:1']
 const set = (...entries: string[]) => new Set(entries);
 
 function torch2coreml(fields: Partial<Torch2CoreMLStep>): Torch2CoreMLStep {
-  return { kind: 'torch2coreml', label: 't', convert: [], controlnets: [], refiner: false, checkCorrectness: false, quantize: false, chunkUnet: false, bundle: false, ...fields };
+  return { kind: 'torch2coreml', label: 't', convert: [], controlnets: [], refiner: false, checkCorrectness: false, quantize: false, chunkUnet: false, bundle: false, lean: false, ...fields };
 }
 
 describe('prepareStep: chunk steps', () => {

@@ -97,6 +97,9 @@ export function options(overrides: Partial<ConversionOptions> = {}): ConversionO
     quantizeBundleEntry: path.join(ACTION_ROOT, 'python/quantize_bundle.py'),
     checkComputeUnit: 'CPU_ONLY',
     parityEntry: path.join(ACTION_ROOT, 'python/parity.py'),
+    // The command line unless a test asks for the lean entry (the action's default is lean: inputs.test).
+    leanConversion: false,
+    leanConvertEntry: path.join(ACTION_ROOT, 'python/lean_convert.py'),
     ...overrides,
   };
 }

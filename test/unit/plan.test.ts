@@ -516,3 +516,75 @@ describe('parity processes (python/parity.py)', () => {
     expect(warned({ 'check-compute-unit': 'CPU_AND_NE', 'check-output-correctness': 'false' }, {})).toEqual([]);
   });
 });
+
+describe('lean-conversion: one part per process through python/lean_convert.py', () => {
+  const LEAN = `${ACTION_ROOT}/python/lean_convert.py`;
+  const isLean = (p: Process) => p.argv[0] === LEAN;
+  const lean = (o: Partial<ConversionOptions> = {}) => options({ leanConversion: true, ...o });
+  const ALL_PARTS: ConversionOptions['parts'] = ['text_encoder', 'vae_decoder', 'vae_encoder', 'unet', 'safety_checker'];
+
+  it('runs the text encoder, VAE decoder and encoder and unet lean, each with the flags the command line would get', () => {
+    const leanPs = processes(lean({ parts: ALL_PARTS }), true);
+    const cliPs = processes(options({ parts: ALL_PARTS }), true);
+    expect(leanPs.map((p) => p.step.label)).toEqual(cliPs.map((p) => p.step.label));
+    const byLabel = new Map(leanPs.map((p) => [p.step.label, p]));
+    expect(leanPs.filter(isLean).map((p) => p.step.label)).toEqual(['Convert vae_decoder', 'Convert vae_encoder', 'Convert unet', 'Convert text_encoder']);
+    for (const cli of cliPs) {
+      const same = byLabel.get(cli.step.label)!;
+      // Only what runs them differs: the entry in place of `-m torch2coreml`.
+      if (isLean(same)) expect(same.argv.slice(1)).toEqual(cli.argv.slice(2));
+      else expect(same.argv).toEqual(cli.argv);
+    }
+  });
+
+  it('keeps the command line for the safety checker, ControlNets, the refiner and SD3', () => {
+    const ps = processes(lean({ parts: ALL_PARTS, controlnets: [CN_A], refinerVersion: REFINER }), true);
+    const routes = Object.fromEntries(ps.map((p) => [p.step.label, isLean(p) ? 'lean' : isConvert(p) ? 'cli' : 'other']));
+    expect(routes).toMatchObject({
+      'Convert safety_checker': 'cli',
+      [`Convert ControlNet ${CN_A}`]: 'cli',
+      'Convert refiner': 'cli',
+      'Convert unet': 'lean',
+    });
+    const sd3 = processes(lean({ sd3Version: true, parts: ['text_encoder', 'vae_decoder', 'mmdit'] }), true);
+    expect(sd3.filter(isLean)).toEqual([]);
+  });
+
+  it('runs the control-unet lean (convert_unet with --unet-support-controlnet)', () => {
+    const ps = processes(lean({ parts: ['unet'], unetSupportControlnet: true, bundleResources: false }), true);
+    expect(ps).toHaveLength(1);
+    expect(isLean(ps[0]!)).toBe(true);
+    expect(ps[0]!.argv).toEqual(expect.arrayContaining(['--convert-unet', '--unet-support-controlnet']));
+  });
+
+  it('keeps the command line for every process when off, and for the one process of process-per-component false', () => {
+    expect(processes(options({ parts: ALL_PARTS }), true).filter(isLean)).toEqual([]);
+    const one = processes(lean({ parts: ['unet'], checkOutputCorrectness: false }), false);
+    expect(one).toHaveLength(1);
+    expect(isConvert(one[0]!)).toBe(true);
+  });
+
+  it('never sends quantizing, chunking or bundling to the lean entry', () => {
+    const ps = processes(lean({ quantizeNbits: 6, chunkUnet: true }), true);
+    for (const p of ps.filter(isLean)) {
+      expect(p.argv).not.toContain('--quantize-nbits');
+      expect(p.argv).not.toContain('--chunk-unet');
+      expect(p.argv).not.toContain('--bundle-resources-for-swift-cli');
+      expect(partSwitches(p.argv)).toHaveLength(1);
+    }
+    expect(ps.filter(isLean)).toHaveLength(3);
+  });
+
+  it('is the default, and the entry is the one shipped in python/', () => {
+    expect(existsSync(path.join(ROOT, 'python/lean_convert.py'))).toBe(true);
+    const c = parseInputs(raw(), ctx()).config!;
+    expect(c.conversion.leanConversion).toBe(true);
+    expect(c.conversion.leanConvertEntry).toBe(LEAN);
+    expect(parseInputs(raw({ 'lean-conversion': 'false' }), ctx()).config?.conversion.leanConversion).toBe(false);
+  });
+
+  it('names the input when lean-conversion is not a boolean', () => {
+    const { errors } = parseInputs(raw({ 'lean-conversion': 'sometimes' }), ctx());
+    expect(errors.join('\n')).toMatch(/lean-conversion/);
+  });
+});

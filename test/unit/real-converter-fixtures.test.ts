@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { afterAll, describe, expect, it } from 'vitest';
-import { QUANTIZE_BUNDLE_ENTRY, needsNoPipeline, stepArguments } from '../../src/converter/commands.js';
+import { LEAN_CONVERT_ENTRY, QUANTIZE_BUNDLE_ENTRY, needsNoPipeline, runsLean, stepArguments } from '../../src/converter/commands.js';
 import { diagnose } from '../../src/converter/diagnose.js';
 import { ConverterLogParser, type ConverterEvent, type LogContext } from '../../src/converter/log.js';
 import {
@@ -239,7 +239,11 @@ describe('Apple\'s torch2coreml on tiny pipelines (test/fixtures/real-converter)
       expect(steps[steps.findIndex((s) => s.label === step.label) + 1]).toMatchObject({ kind: 'parity', part: 'text_encoder' });
     }
     expect(flags(argv).flags).toEqual(ran);
-    const runner = step.kind === 'chunk' ? CHUNK_MODULE : needsNoPipeline(step) ? path.join(ACTION_ROOT, QUANTIZE_BUNDLE_ENTRY) : CONVERT_MODULE;
+    const runner =
+      step.kind === 'chunk' ? CHUNK_MODULE
+      : runsLean(step) ? path.join(ACTION_ROOT, LEAN_CONVERT_ENTRY)
+      : needsNoPipeline(step) ? path.join(ACTION_ROOT, QUANTIZE_BUNDLE_ENTRY)
+      : CONVERT_MODULE;
     expect(flags(argv).module).toBe(runner);
     expect([CHUNK_MODULE, CONVERT_MODULE, QUANTIZE_BUNDLE_ENTRY]).toContain(flags(c.argv).module);
   });

@@ -1,4 +1,5 @@
 // The deciding parts of main's stages (plan, convert, verify, caches), without I/O.
+import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseInputs } from '../../src/inputs/parse.js';
 import type { Config } from '../../src/config.js';
@@ -11,7 +12,7 @@ import { planRun } from '../../src/plan/stage.js';
 import { recordsEnvironment, resolvedMainModel, withInterpreter } from '../../src/convert/stage.js';
 import { judgeConversion, psnrPassed } from '../../src/verify/stage.js';
 import { Halt } from '../../src/halt.js';
-import { HUB_MODEL, ctx, raw } from './fixtures.js';
+import { ACTION_ROOT, HUB_MODEL, ctx, raw } from './fixtures.js';
 
 function config(overrides: Parameters<typeof raw>[0] = {}): Config {
   const parsed = parseInputs(raw(overrides), ctx());
@@ -29,21 +30,39 @@ describe('planRun', () => {
     const { steps, commands, lines } = planRun(config({ 'process-per-component': 'true' }));
     expect(commands.map((argv) => argv[0])).toEqual(Array(7).fill('python'));
     expect(commands[2]).toEqual(expect.arrayContaining(['--convert-unet', '--model-version', HUB_MODEL]));
+    // lean-conversion (default true): each part through the action's lean entry, each check through
+    // python/parity.py, bundling through the quantize/bundle entry.
+    expect(commands.map((argv) => path.basename(argv[1] ?? ''))).toEqual([
+      'lean_convert.py', 'parity.py', 'lean_convert.py', 'parity.py', 'lean_convert.py', 'parity.py', 'quantize_bundle.py',
+    ]);
     expect(lines).toEqual([
       'Plan (7 converter processes):',
-      '  1. Convert vae_decoder',
-      '  2. Check vae_decoder (Core ML on CPU_ONLY)',
-      '  3. Convert unet',
-      '  4. Check unet (Core ML on CPU_ONLY)',
-      '  5. Convert text_encoder',
-      '  6. Check text_encoder (Core ML on CPU_ONLY)',
-      '  7. Bundle Resources',
+      '  1. Convert vae_decoder (lean entry python/lean_convert.py)',
+      '  2. Check vae_decoder (Core ML on CPU_ONLY) (entry python/parity.py)',
+      '  3. Convert unet (lean entry python/lean_convert.py)',
+      '  4. Check unet (Core ML on CPU_ONLY) (entry python/parity.py)',
+      '  5. Convert text_encoder (lean entry python/lean_convert.py)',
+      '  6. Check text_encoder (Core ML on CPU_ONLY) (entry python/parity.py)',
+      '  7. Bundle Resources (entry python/quantize_bundle.py)',
     ]);
-    expect(steps.map((s) => s.label)).toEqual(lines.slice(1).map((l) => l.replace(/^ {2}\d\. /, '')));
+    expect(steps.map((s) => s.label)).toEqual(lines.slice(1).map((l) => l.replace(/^ {2}\d\. /, '').replace(/ \((lean entry|entry|converter command line) [^()]*\)$/, '')));
   });
 
-  it('says process, not processes, for one', () => {
-    expect(planRun(config({ 'process-per-component': 'false', 'check-output-correctness': 'false' })).lines).toEqual(['Plan (1 converter process):', '  1. Convert all parts']);
+  it('prints the converter command line for every converting process with lean-conversion false', () => {
+    const { commands, lines } = planRun(config({ 'process-per-component': 'true', 'lean-conversion': 'false' }));
+    expect(commands.filter((argv) => argv[1] === '-m').map((argv) => argv.slice(1, 3))).toEqual(Array(3).fill(['-m', 'python_coreml_stable_diffusion.torch2coreml']));
+    expect(lines.filter((l) => / Convert /.test(l))).toEqual([
+      '  1. Convert vae_decoder (converter command line -m python_coreml_stable_diffusion.torch2coreml)',
+      '  3. Convert unet (converter command line -m python_coreml_stable_diffusion.torch2coreml)',
+      '  5. Convert text_encoder (converter command line -m python_coreml_stable_diffusion.torch2coreml)',
+    ]);
+  });
+
+  it('says process, not processes, for one; all parts in one process keep the command line', () => {
+    expect(planRun(config({ 'process-per-component': 'false', 'check-output-correctness': 'false' })).lines).toEqual([
+      'Plan (1 converter process):',
+      '  1. Convert all parts (converter command line -m python_coreml_stable_diffusion.torch2coreml)',
+    ]);
   });
 });
 

@@ -175,7 +175,7 @@ describe('renderSummary: the plan and the header', () => {
     const dry = config({ 'dry-run': 'true', 'check-compute-unit': 'CPU_AND_GPU' });
     const commands = planCommands(dry, makePlan(dry.conversion, dry.processPerComponent));
     const md = renderSummary(input({ config: dry, commands, conversion: undefined, verdicts: [] }));
-    const lines = md.split('\n').filter((l) => l.includes('python_coreml_stable_diffusion.torch2coreml --model-version') || l.includes('/python/parity.py '));
+    const lines = md.split('\n').filter((l) => l.includes('/python/lean_convert.py --model-version') || l.includes('/python/parity.py '));
     expect(lines.map((l) => (l.includes('/python/parity.py ') ? `check ${/--parity-part (\S+)/.exec(l)?.[1]}` : /--convert-(\S+)/.exec(l)?.[1]))).toEqual([
       'vae-decoder',
       'check vae_decoder',

@@ -13,6 +13,7 @@ import logging
 import os
 import re
 from collections import OrderedDict
+from types import SimpleNamespace
 
 from python_coreml_stable_diffusion import _standin
 from python_coreml_stable_diffusion import _standin_hub
@@ -104,9 +105,34 @@ class _Pipeline:
         self.unet_config = unet
         # component name -> True (loaded), False (None in model_index); absent = no attribute
         self.components = components
+        # What the converter's functions read, shaped as diffusers has it: pipe.<component>.config
+        # (None for a component model_index.json sets to null; no attribute for one it lacks), the
+        # tokenizers' model_max_length, pipe.config.requires_aesthetics_score (img2img pipelines).
+        shapes = {
+            "unet": dict(unet),
+            "vae": dict(latent_channels=self.latent_channels, sample_size=self.vae_sample_size),
+            "text_encoder": dict(hidden_size=self.text_encoder_hidden_size, max_position_embeddings=77, vocab_size=49408),
+            "text_encoder_2": dict(hidden_size=self.text_encoder_2_hidden_size, max_position_embeddings=77, vocab_size=49408),
+        }
+        # A model_index.json without a unet or vae entry still gets them (the stand-in is lenient).
+        for name, present in dict(dict(unet=True, vae=True), **components).items():
+            if not present:
+                setattr(self, name, None)
+            elif name in shapes:
+                setattr(self, name, SimpleNamespace(config=SimpleNamespace(**shapes[name])))
+            elif name in ("tokenizer", "tokenizer_2"):
+                setattr(self, name, SimpleNamespace(model_max_length=77))
+            else:
+                setattr(self, name, SimpleNamespace(config=SimpleNamespace()))
+        for name in ("tokenizer", "tokenizer_2"):
+            text_encoder = name.replace("tokenizer", "text_encoder")
+            if components.get(text_encoder) and name not in components:
+                setattr(self, name, SimpleNamespace(model_max_length=77))
+        self.config = SimpleNamespace(**({"requires_aesthetics_score": self.requires_aesthetics_score} if refiner or
+                                         (model_index or {}).get("requires_aesthetics_score") is not None else {}))
 
     def has(self, name):
-        return bool(self.components.get(name))
+        return getattr(self, name, None) is not None
 
 
 def _read_json(path):
@@ -117,9 +143,11 @@ def _read_json(path):
         return {}
 
 
-def _load_pipeline(location, args, refiner=False):
+def _load_pipeline(location, args, refiner=False, warn=True):
     """DiffusionPipeline.from_pretrained(location, variant="fp16", use_safetensors=True,
-    use_auth_token=True), as far as its outcome is visible."""
+    use_auth_token=True), as far as its outcome is visible. warn=False: no pipeline-level warning
+    (a component loaded alone with its class's from_pretrained prints none)."""
+    warn_ignored = _standin.warn_ignored_use_auth_token if warn else (lambda class_name: None)
     if os.path.isdir(location):
         index_path = os.path.join(location, "model_index.json")
         if not os.path.isfile(index_path):
@@ -131,7 +159,7 @@ def _load_pipeline(location, args, refiner=False):
         if no_fp16 or os.path.exists(os.path.join(location, "standin-no-fp16")):
             raise EnvironmentError(_standin.NO_FP16_MESSAGE)
         class_name = model_index.get("_class_name", "StableDiffusionPipeline")
-        _standin.warn_ignored_use_auth_token(class_name)
+        warn_ignored(class_name)
         return _Pipeline(class_name, model_index=model_index, local_dir=location)
 
     _standin.hub_validate(location)
@@ -145,7 +173,7 @@ def _load_pipeline(location, args, refiner=False):
         model_index = _read_json(os.path.join(cached, "model_index.json"))
         if model_index:
             class_name = model_index.get("_class_name", "StableDiffusionPipeline")
-            _standin.warn_ignored_use_auth_token(class_name)
+            warn_ignored(class_name)
             return _Pipeline(class_name, model_index=model_index, local_dir=cached)
     if refiner:
         class_name = "StableDiffusionXLImg2ImgPipeline"
@@ -153,7 +181,7 @@ def _load_pipeline(location, args, refiner=False):
         class_name = "StableDiffusionXLPipeline"
     else:
         class_name = "StableDiffusionPipeline"
-    _standin.warn_ignored_use_auth_token(class_name)
+    warn_ignored(class_name)
     return _Pipeline(class_name)
 
 
@@ -207,8 +235,11 @@ def _torch_spec(shapes):
 
 
 def _latent(args, pipe):
-    return (args.latent_h or pipe.unet_config["sample_size"],
-            args.latent_w or pipe.unet_config["sample_size"])
+    unet = getattr(pipe, "unet", None)
+    # After convert_unet deleted pipe.unet, later parts of main (safety checker, mmdit) record the
+    # pipeline's own sample size in standin.json.
+    size = unet.config.sample_size if unet is not None else pipe.unet_config["sample_size"]
+    return (args.latent_h or size, args.latent_w or size)
 
 
 def _histogram(kind, attention, scale=1):
@@ -319,40 +350,57 @@ def _convert_and_save(args, submodule_name, out_path, info, saved_name, via_torc
 
 # --------------------------------------------------------------------- converters
 
-def convert_text_encoder(pipe, submodule_name, args):
+def _record_call(function):
+    """Called by an importer (the action's python/quantize_bundle.py or lean_convert.py), not
+    through main: record it."""
+    if __name__ != "__main__":
+        _standin.record_invocation(f"{__name__}.{function}")
+
+
+def convert_text_encoder(text_encoder, tokenizer, submodule_name, args):
+    _record_call("convert_text_encoder")
     out_path = _get_out_path(args, submodule_name)
     if os.path.exists(out_path):
         logger.info(f"`{submodule_name}` already exists at {out_path}, skipping conversion.")
         return
 
-    seq = 77
+    seq = tokenizer.model_max_length
     inputs = OrderedDict([("input_ids", (1, seq))])
     logger.info(f"Sample inputs spec: {_torch_spec(inputs)}")
     logger.info(f"JIT tracing {submodule_name}..")
     logger.info("Done.")
 
-    hidden = pipe.text_encoder_2_hidden_size if submodule_name == "text_encoder_2" else pipe.text_encoder_hidden_size
+    hidden = text_encoder.config.hidden_size
     first = "hidden_embeds" if args.xl_version else "last_hidden_state"
     outputs = OrderedDict([(first, (1, seq, hidden)), ("pooled_outputs", (1, hidden))])
-    info = _info(args, submodule_name, inputs, outputs, pipe=pipe, hist=_histogram("text_encoder", None))
+    # The text encoder is converted without the pipeline: its package knows no latent size.
+    info = _info(args, submodule_name, inputs, outputs, pipe=None, hist=_histogram("text_encoder", None))
     _convert_and_save(args, submodule_name, out_path, info, saved_name="text_encoder")
 
     if args.check_output_correctness:
         _standin.report_correctness(logger, submodule_name, "text_encoder baseline PyTorch to reference CoreML")
 
 
+def _unet_deleted(function):
+    return RuntimeError("convert_unet() deletes pipe.unet to save RAM. "
+                        f"Please use {function}() before convert_unet()")
+
+
 def convert_vae_decoder(pipe, args):
+    _record_call("convert_vae_decoder")
     out_path = _get_out_path(args, "vae_decoder")
     if os.path.exists(out_path):
         logger.info(f"`vae_decoder` already exists at {out_path}, skipping conversion.")
         return
 
+    if not hasattr(pipe, "unet"):
+        raise _unet_deleted("convert_vae_decoder")
     h, w = _latent(args, pipe)
     if args.custom_vae_version is None and args.xl_version:
         precision, compute_unit = "FLOAT32", "CPU_AND_GPU"
     else:
         precision, compute_unit = "FLOAT16", None
-    inputs = OrderedDict([("z", (1, pipe.latent_channels, h, w))])
+    inputs = OrderedDict([("z", (1, pipe.vae.config.latent_channels, h, w))])
     outputs = OrderedDict([("image", (1, 3, h * 8, w * 8))])
     info = _info(args, "vae_decoder", inputs, outputs, pipe=pipe, hist=_histogram("vae", None),
                  precision=precision, compute_unit=compute_unit,
@@ -384,18 +432,21 @@ def convert_vae_decoder_sd3(args, pipe):
 
 
 def convert_vae_encoder(pipe, args):
+    _record_call("convert_vae_encoder")
     out_path = _get_out_path(args, "vae_encoder")
     if os.path.exists(out_path):
         logger.info(f"`vae_encoder` already exists at {out_path}, skipping conversion.")
         return
 
+    if not hasattr(pipe, "unet"):
+        raise _unet_deleted("convert_vae_encoder")
     h, w = _latent(args, pipe)
     if args.xl_version:
         precision, compute_unit = "FLOAT32", "CPU_AND_GPU"
     else:
         precision, compute_unit = "FLOAT16", None
     inputs = OrderedDict([("x", (1, 3, h * 8, w * 8))])
-    outputs = OrderedDict([("latent", (1, 2 * pipe.latent_channels, h, w))])
+    outputs = OrderedDict([("latent", (1, 2 * pipe.vae.config.latent_channels, h, w))])
     info = _info(args, "vae_encoder", inputs, outputs, pipe=pipe, hist=_histogram("vae", None),
                  precision=precision, compute_unit=compute_unit)
     _convert_and_save(args, "vae_encoder", out_path, info, saved_name="vae_encoder")
@@ -418,6 +469,7 @@ def _residual_shapes(batch_size, h, w, channels, layers=2):
 
 
 def convert_unet(pipe, args, model_name=None):
+    _record_call("convert_unet")
     if args.unet_support_controlnet:
         unet_name = "control-unet"
     else:
@@ -431,27 +483,33 @@ def convert_unet(pipe, args, model_name=None):
 
     if args.chunk_unet and unet_chunks_exist:
         logger.info("`unet` chunks already exist, skipping conversion.")
+        del pipe.unet
         return
 
     elif not os.path.exists(out_path):
-        if pipe.unet_config["use_linear_projection"]:
+        cfg = vars(pipe.unet.config)
+        if cfg.get("use_linear_projection"):
             # upstream's UNet2DConditionModel(**pipe.unet.config) warns through its module's logger
             logging.getLogger("python_coreml_stable_diffusion.unet").warning("`use_linear_projection=True` is ignored!")
         batch_size = 1 if args.unet_batch_one else 2
         h, w = _latent(args, pipe)
-        cfg = pipe.unet_config
+        # Upstream reads text_encoder's (else text_encoder_2's) max_position_embeddings; a
+        # model_index.json without either (the stand-in is lenient) gives 77.
+        text_encoder = getattr(pipe, "text_encoder", None) or getattr(pipe, "text_encoder_2", None)
+        sequence_length = text_encoder.config.max_position_embeddings if text_encoder is not None else 77
         inputs = OrderedDict([
             ("sample", (batch_size, cfg["in_channels"], h, w)),
             ("timestep", (batch_size,)),
             ("encoder_hidden_states", (batch_size,
                                        args.text_encoder_hidden_size or cfg["cross_attention_dim"],
                                        1,
-                                       args.text_token_sequence_length or 77)),
+                                       args.text_token_sequence_length or sequence_length)),
         ])
         if args.xl_version:
-            n_time_ids = 5 if pipe.requires_aesthetics_score else 6
+            aesthetics = getattr(pipe.config, "requires_aesthetics_score", False)
+            n_time_ids = 5 if aesthetics else 6
             inputs["time_ids"] = (2, n_time_ids)
-            inputs["text_embeds"] = (batch_size, pipe.text_encoder_2_hidden_size)
+            inputs["text_embeds"] = (batch_size, pipe.text_encoder_2.config.hidden_size)
         if args.unet_support_controlnet:
             for i, shape in enumerate(_residual_shapes(batch_size, h, w, cfg["block_out_channels"], cfg["layers_per_block"])):
                 inputs[f"additional_residual_{i}"] = shape
@@ -465,18 +523,20 @@ def convert_unet(pipe, args, model_name=None):
 
         version = args.refiner_version if model_name == "refiner" and args.refiner_version else args.model_version
         outputs = OrderedDict([("noise_pred", inputs["sample"])])
-        scale = 2 if pipe.is_xl else 1
+        scale = 2 if args.xl_version else 1
         info = _info(args, unet_name, inputs, outputs, pipe=pipe,
                      hist=_histogram("unet", args.attention_implementation, scale),
                      version=version, author_version=args.model_version, description=DESC_UNET,
                      extra_meta={"com.github.apple.ml-stable-diffusion.version": _standin.VERSION},
                      batch_size=batch_size, support_controlnet=bool(args.unet_support_controlnet),
                      refiner_version=args.refiner_version if model_name == "refiner" else None)
+        del pipe.unet  # upstream lets the diffusers unet go before converting
         _convert_and_save(args, unet_name, out_path, info, saved_name="unet")
 
         if args.check_output_correctness:
             _standin.report_correctness(logger, unet_name, "unet baseline PyTorch to reference CoreML")
     else:
+        del pipe.unet
         logger.info(f"`unet` already exists at {out_path}, skipping conversion.")
 
     if args.chunk_unet and not unet_chunks_exist:
@@ -655,12 +715,6 @@ def report_correctness(original_outputs, final_outputs, log_prefix):
     return final_psnr
 
 
-def _record_call(function):
-    """Called by an importer (the action's python/quantize_bundle.py), not through main: record it."""
-    if __name__ != "__main__":
-        _standin.record_invocation(f"{__name__}.{function}")
-
-
 def quantize_weights(args):
     _record_call("quantize_weights")
     for model_name in ["text_encoder", "text_encoder_2", "unet", "refiner", "control-unet"]:
@@ -812,12 +866,14 @@ def main(args):
 
     if args.convert_text_encoder and pipe.has("text_encoder"):
         logger.info("Converting text_encoder")
-        convert_text_encoder(pipe, "text_encoder", args)
+        convert_text_encoder(pipe.text_encoder, pipe.tokenizer, "text_encoder", args)
+        del pipe.text_encoder
         logger.info("Converted text_encoder")
 
     if args.convert_text_encoder and pipe.has("text_encoder_2"):
         logger.info("Converting text_encoder_2")
-        convert_text_encoder(pipe, "text_encoder_2", args)
+        convert_text_encoder(pipe.text_encoder_2, pipe.tokenizer_2, "text_encoder_2", args)
+        del pipe.text_encoder_2
         logger.info("Converted text_encoder_2")
 
     if args.convert_safety_checker:

@@ -779,6 +779,55 @@ class ParityHooksTest(TempDirCase):
         self.assertIn("RuntimeError: Error computing NN outputs", proc.stderr)
 
 
+class PerPartFunctionTest(TempDirCase):
+    """The per-part functions with upstream's signatures, called by an importer (the action's
+    python/lean_convert.py) with a pipe-like object: they write from what they read of it."""
+
+    SCRIPT = """
+import json, sys
+from types import SimpleNamespace as NS
+from python_coreml_stable_diffusion import torch2coreml as t
+args = t.parser_spec().parse_args(sys.argv[1:])
+cfg = lambda **kw: NS(config=NS(**kw))
+pipe = NS(unet=cfg(sample_size=48, in_channels=4, cross_attention_dim=1024, block_out_channels=[320, 640, 1280, 1280],
+                   use_linear_projection=True, layers_per_block=2),
+          vae=cfg(latent_channels=4), text_encoder=cfg(max_position_embeddings=64, hidden_size=1024), config=NS())
+t.convert_vae_decoder(pipe, args)
+t.convert_unet(pipe, args)
+print(json.dumps(hasattr(pipe, "unet")))
+t.convert_text_encoder(cfg(hidden_size=1024), NS(model_max_length=64), "text_encoder", args)
+try:
+    t.convert_vae_encoder(pipe, args)
+except RuntimeError as error:
+    print(json.dumps(str(error)))
+"""
+
+    def facts(self, part):
+        with open(os.path.join(self.sd_path(part), "Data", "com.apple.CoreML", "standin.json"), encoding="utf-8") as f:
+            return json.load(f)
+
+    def test_they_write_from_the_pipe_they_are_given_and_log_as_upstream(self):
+        log = os.path.join(self.tmp, "calls.jsonl")
+        flags = ["--model-version", SD, "-o", self.out(), "--convert-unet"]
+        proc = subprocess.run([sys.executable, "-c", self.SCRIPT, *flags], env=clean_env(STANDIN_INVOCATIONS=log),
+                              capture_output=True, text=True, timeout=120)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertEqual(proc.stdout.splitlines(), [
+            "false", '"convert_unet() deletes pipe.unet to save RAM. Please use convert_vae_encoder() before convert_unet()"'])
+        self.assertEqual(self.facts("vae_decoder")["input_shapes"]["z"], [1, 4, 48, 48])
+        unet = self.facts("unet")["input_shapes"]
+        self.assertEqual(unet["sample"], [2, 4, 48, 48])
+        self.assertEqual(unet["encoder_hidden_states"], [2, 1024, 1, 64])
+        text = self.facts("text_encoder")
+        self.assertEqual(text["output_shapes"]["last_hidden_state"], [1, 64, 1024])
+        self.assertIsNone(text["latent_h"])
+        self.assertIn("WARNING:python_coreml_stable_diffusion.unet:`use_linear_projection=True` is ignored!", proc.stderr)
+        self.assertIn(f"INFO:python_coreml_stable_diffusion.torch2coreml:Saved unet into {self.sd_path('unet')}", proc.stderr)
+        with open(log, encoding="utf-8") as f:
+            modules = [json.loads(ln)["module"].rsplit(".", 1)[1] for ln in f.read().splitlines()]
+        self.assertEqual(modules, ["convert_vae_decoder", "convert_unet", "convert_text_encoder", "convert_vae_encoder"])
+
+
 class WheelTest(TempDirCase):
     def test_build_install_and_run(self):
         dist = os.path.join(self.tmp, "dist")

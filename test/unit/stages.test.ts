@@ -12,7 +12,7 @@ import { planRun } from '../../src/plan/stage.js';
 import { recordsEnvironment, resolvedMainModel, withInterpreter } from '../../src/convert/stage.js';
 import { judgeConversion, psnrPassed } from '../../src/verify/stage.js';
 import { Halt } from '../../src/halt.js';
-import { ACTION_ROOT, HUB_MODEL, ctx, raw } from './fixtures.js';
+import { HUB_MODEL, ctx, raw } from './fixtures.js';
 
 function config(overrides: Parameters<typeof raw>[0] = {}): Config {
   const parsed = parseInputs(raw(overrides), ctx());

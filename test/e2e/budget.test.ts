@@ -85,7 +85,7 @@ const annotations = (run: ActionRun, level: 'error' | 'warning', title?: string)
 describe('the budget before anything is installed', () => {
   it('refuses the unet on a runner with too little memory, naming the part, the estimate and what to do; nothing is installed or downloaded', async () => {
     hub.resetStats();
-    const { run, converterRan } = await convert({ 'runner-memory': '5GiB' });
+    const { run, converterRan } = await convert({ 'runner-memory': '5GiB', 'check-output-correctness': 'false' });
     expect(run.exitCode).not.toBe(0);
     const refused = annotations(run, 'error', 'Over budget');
     expect(refused).toHaveLength(1);
@@ -101,7 +101,7 @@ describe('the budget before anything is installed', () => {
 
   it('over-budget: warn goes on past the same refusal, as a warning, and the converter runs', async () => {
     const workspace = makeWorkspace('coreml-budget-');
-    const { run, converterRan } = await convert({ 'model-version': localModel(workspace), 'runner-memory': '5GiB', 'over-budget': 'warn', 'convert-text-encoder': 'false', 'convert-vae-decoder': 'false' }, workspace);
+    const { run, converterRan } = await convert({ 'model-version': localModel(workspace), 'runner-memory': '5GiB', 'over-budget': 'warn', 'convert-text-encoder': 'false', 'convert-vae-decoder': 'false', 'check-output-correctness': 'false' }, workspace);
     expect(run.exitCode, run.stdout).toBe(0);
     expect(annotations(run, 'error')).toEqual([]);
     expect(annotations(run, 'warning', 'Over budget')).toEqual([expect.stringMatching(/^Convert unet: the unet process is estimated at 6\.2 GiB .* Going on: over-budget is warn\.$/)]);
@@ -110,7 +110,7 @@ describe('the budget before anything is installed', () => {
 
   it('a runner with a little less than the unet needs: a warning with the figures, the conversion runs, and the summary shows each estimate beside its measured peak', async () => {
     const workspace = makeWorkspace('coreml-budget-');
-    const { run, converterRan } = await convert({ 'model-version': localModel(workspace), 'runner-memory': '7GB' }, workspace);
+    const { run, converterRan } = await convert({ 'model-version': localModel(workspace), 'runner-memory': '7GB', 'check-output-correctness': 'false' }, workspace);
     expect(run.exitCode, run.stdout).toBe(0);
     expect(converterRan).toBe(true);
     expect(annotations(run, 'warning', 'Budget')).toEqual([
@@ -140,10 +140,10 @@ describe('the budget before anything is installed', () => {
     for (const text of [run.stdout, run.summary]) {
       expect(text).toContain('Budget (the lean conversion; runner: 5.0 GiB of memory from the input runner-memory');
       expect(text).toContain('  Convert unet: 6.2 GiB peak memory (over the runner\'s memory).');
-      expect(text).toMatch(/ {2}Convert text_encoder: 1\.0 GiB peak memory \(fits\)/);
+      expect(text).toMatch(/ {2}Convert text_encoder: 1\.4 GiB peak memory \(fits\)/);
       expect(text).toMatch(/ {2}Disk: about \d+\.\d GiB at the peak/);
     }
-    expect(run.summary).toContain("Budget on this runner (5.0 GiB of memory): a real run would refuse Convert unet (6.2 GiB) (over the runner's memory).");
+    expect(run.summary).toContain("Budget on this runner (5.0 GiB of memory): a real run would refuse Convert unet (6.2 GiB), Check unet (Core ML on CPU_ONLY) (5.5 GiB) (over the runner's memory).");
     expect(hub.stats().bytesServed[MODEL] ?? 0).toBe(0);
   });
 });

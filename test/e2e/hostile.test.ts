@@ -98,7 +98,8 @@ describe('the environment of the child processes', () => {
       .split('\n')
       .map((l) => JSON.parse(l) as { module: string; env: Record<string, string> });
     const modules = processes.map((p) => p.module.split('.').pop());
-    expect(modules).toEqual(expect.arrayContaining(['torch2coreml', 'chunk_mlprogram', 'bundle_resources_for_swift_cli']));
+    // The conversions run through the lean entry (the converter's per-part functions), the checks through parity.py.
+    expect(modules).toEqual(expect.arrayContaining(['convert_unet', 'parity_predict', 'chunk_mlprogram', 'bundle_resources_for_swift_cli']));
     const secrets = [...Object.values(RUNNER_CREDENTIALS), TOKEN];
     for (const { module, env } of processes) {
       const names = Object.keys(env);
@@ -107,8 +108,9 @@ describe('the environment of the child processes', () => {
       expect(Object.values(env).filter((v) => secrets.some((s) => v.includes(s))), module).toEqual([]);
       // What processes need stays.
       expect([env.PATH !== undefined, env.HOME, env.HTTPS_PROXY, env.LANG, env.HF_ENDPOINT], module).toEqual([true, process.env.HOME, 'http://proxy.invalid:3128', 'en_US.UTF-8', 'http://127.0.0.1:9']);
-      // The token: for torch2coreml's main (it loads the pipeline), not for chunking or bundling.
-      expect(env.HF_TOKEN, module).toBe(module.endsWith('.torch2coreml') ? '<set>' : undefined);
+      // The token: for the processes that load the pipeline or a part of it (torch2coreml's main, the
+      // lean entry's per-part conversions), not for the checks, chunking or bundling.
+      expect(env.HF_TOKEN, module).toBe(/\.torch2coreml(\.convert_\w+)?$/.test(module) ? '<set>' : undefined);
     }
   });
 });

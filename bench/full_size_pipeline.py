@@ -75,7 +75,7 @@ def build(kind, scratch):
             vae=vae(1024, 0.13025), text_encoder=clip_text(768, 12, 12, 3072, "quick_gelu", 768),
             text_encoder_2=clip_text(1280, 32, 20, 5120, "gelu", 1280, with_projection=True),
             tokenizer=tokenizer(scratch), tokenizer_2=tokenizer(scratch + "2"), unet=unet,
-            scheduler=EulerDiscreteScheduler(**SCHEDULER))
+            scheduler=EulerDiscreteScheduler(**{k: v for k, v in SCHEDULER.items() if k != "set_alpha_to_one"}))
     raise SystemExit(f"unknown kind {kind}")
 
 

@@ -35,6 +35,22 @@ export interface Config {
   singleFile?: SingleFileOptions;
   /** The memory and disk budget checked before anything is installed (src/budget/). */
   budget: BudgetOptions;
+  /** One job, or one of the two halves of a conversion split between a Linux and a macOS job (src/handoff/). */
+  split: SplitOptions;
+}
+
+/**
+ * `none`: one job does everything (macOS). `convert`: the heavy half (Linux x64): the model, every
+ * part, quantization, chunking and the PyTorch half of the parity check, handed off as one workflow
+ * artifact. `finish`: the Apple half (macOS): the hand-off checked, the Core ML half of the parity
+ * check, the Resources compiled, verified, packaged and published.
+ */
+export type SplitMode = 'none' | 'convert' | 'finish';
+
+export interface SplitOptions {
+  mode: SplitMode;
+  /** The hand-off: an artifact's name, or a folder (absolute, inside the workspace); undefined takes the name the conversion's identity gives. */
+  handoff?: { artifact: string } | { path: string };
 }
 
 /** What the budget compares with, and what it does when a process or the disk would not fit. */

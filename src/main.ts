@@ -19,6 +19,10 @@ import { info } from './log.js';
 import { budgetFacts, budgetStage } from './budget/stage.js';
 import { measuredOverEstimate } from './budget/verdict.js';
 import { renderFailure, type FailureTrail } from './summary/failure.js';
+import { identityOf } from './refresh/compare.js';
+import { handoffIdentity } from './handoff/identity.js';
+import { handOffStage, takeOverStage } from './handoff/stage.js';
+import { compileStage } from './converter/compile-stage.js';
 
 /** Where the run is, for the summary of a stage that throws. */
 const trail: FailureTrail = { stage: 'inputs' };
@@ -54,20 +58,27 @@ async function run(): Promise<void> {
     return writeSummary(config, { commands, verdicts: [], missing: [], problems: [], dryRunChecks: checks, budget: budgetSummary });
   }
 
+  // A split conversion: both jobs name the conversion alike, from the same inputs and the Hub's answers.
+  const identity = handoffIdentity(identityOf(config, models, singleFile));
+  if (config.split.mode === 'finish') await at('hand-off', () => takeOverStage(config, identity));
   const converted = await at('setup and conversion', () => convertStage({ config, steps, commands, models, hub, caching, singleFile, releaseDownloads: budget.verdict?.disk.releaseDownloads }));
   const { conversion } = converted;
   measuredOverEstimate(budget.processes, conversion.steps).forEach((w) => core.warning(w, { title: 'Budget' }));
+  if (config.split.mode === 'finish' && !conversion.failure) await at('Resources', () => compileStage(config, conversion));
   const gate = at('verify', () => verifyStage(config, conversion));
   const outputsCache = await finishOutputsCache(config, converted.outputsCache, gate.problems.length === 0);
   const caches = outputsCache ? [...converted.caches, outputsCache] : converted.caches;
   setCacheOutputs(caches);
   const packages = listPackages(config.conversion.outputDir);
   // Last, and only when every check passed; also after an outputs-cache hit (a rerun whose upload failed).
-  trail.stage = 'publish';
-  const published = gate.problems.length === 0 ? await publishOutputs({ config, models, verdicts: gate.verdicts, bundle: gate.bundle, replaces: refresh.replaced }) : undefined;
+  trail.stage = config.split.mode === 'convert' ? 'hand-off' : 'publish';
+  const passed = gate.problems.length === 0;
+  // The converting half hands off instead of publishing; the finishing half publishes as one job does.
+  const handoff = passed && config.split.mode === 'convert' ? await handOffStage(config, identity) : undefined;
+  const published = passed && config.split.mode !== 'convert' ? await publishOutputs({ config, models, verdicts: gate.verdicts, bundle: gate.bundle, replaces: refresh.replaced }) : undefined;
   const problems = [...gate.problems, ...(published?.problems ?? [])];
   setConversionOutputs(config, packages, gate, conversion);
-  await writeSummary(config, { ...gate, commands: converted.commands, conversion, problems, caches, published, singleFile: converted.singleFile, budget: budgetSummary });
+  await writeSummary(config, { ...gate, commands: converted.commands, conversion, problems, caches, published, handoff, singleFile: converted.singleFile, budget: budgetSummary });
   if (problems.length > 0) core.setFailed(problems.join('\n'));
 }
 

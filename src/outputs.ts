@@ -36,6 +36,7 @@ export const ACTION_OUTPUTS = {
   packages: (rows: readonly FileRow[]) => JSON.stringify(rows.map(({ name, size, sha256, path }) => ({ name, size, sha256, path }))),
   'artifact-id': number,
   'artifact-url': text,
+  handoff: text,
   'release-url': text,
   'release-id': number,
   assets: (rows: readonly AssetRow[]) => JSON.stringify(rows.map(({ name, size, sha256, url }) => ({ name, size, sha256, url }))),

@@ -53,7 +53,7 @@ async function run(): Promise<void> {
 
   const list = parseModelList(plan.listText, plan.listSource);
   if (!list.models) return fail(list.errors);
-  const built = buildMatrix(list.models, { presets: plan.presets, releaseTag: plan.releaseTag }, { env: process.env, actionRoot, isDirectory, isFile });
+  const built = buildMatrix(list.models, { presets: plan.presets, releaseTag: plan.releaseTag, split: plan.split }, { env: process.env, actionRoot, isDirectory, isFile });
   built.warnings.forEach((w) => core.warning(w));
   if (!built.entries) return fail(built.errors);
 

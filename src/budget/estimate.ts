@@ -1,4 +1,4 @@
-import type { ConversionOptions } from '../config.js';
+import type { ConversionOptions, SplitMode } from '../config.js';
 import type { Step } from '../plan/plan.js';
 import { chunkableParts } from '../converter/order.js';
 import { needsNoPipeline } from '../converter/commands.js';
@@ -228,6 +228,17 @@ export function estimateStep(step: Step, o: ConversionOptions, sizes: ModelSizes
       measured: figure.measured,
     };
   }
+  if (step.kind === 'parity' && step.half === 'check') {
+    // The Core ML half alone (the finishing job): the package and the saved arrays.
+    const bytes = packages[step.part];
+    return {
+      label: step.label,
+      part: step.part,
+      peakBytes: bytes === undefined ? undefined : BASE_BYTES + bytes,
+      basis: `the ${step.part} package ${gib(bytes ?? 0)} + base; not measured: Core ML runs only on macOS`,
+      measured: false,
+    };
+  }
   if (step.kind === 'parity') {
     const { figure: kind, component } = PARITY_KIND[step.part];
     const figure = PARITY_FIGURES[kind];
@@ -322,11 +333,12 @@ export interface DiskEstimate {
  * outputs cache's archive (about output-dir's size, removed once saved) and the zips (about the
  * packages and Resources: stored, fp16 weights do not deflate).
  */
-export function estimateDisk(o: ConversionOptions, sizes: ModelSizes, publish: { package: boolean; outputsCache: boolean }): DiskEstimate {
+export function estimateDisk(o: ConversionOptions, sizes: ModelSizes, publish: { package: boolean; outputsCache: boolean; split?: SplitMode }): DiskEstimate {
+  if (publish.split === 'finish') return finishingDisk(o, sizes, publish.package);
+  if (publish.split === 'convert') return estimateDisk({ ...o, bundleResources: false }, sizes, { package: false, outputsCache: publish.outputsCache });
   const packages = packageBytes(o, sizes);
   const fp16Packages = Object.values(packages).reduce((a, b) => a + b, 0);
-  const chunked = o.chunkUnet ? chunkableParts(o).reduce((sum, p) => sum + (p === 'refiner' ? packages.refiner ?? 0 : packages.unet ?? 0), 0) * quantizedShare(o) : 0;
-  const finalPackages = Object.entries(packages).reduce((sum, [name, bytes]) => sum + (o.quantizeNbits && (QUANTIZABLE.has(name) || name.startsWith('controlnet ')) ? bytes * quantizedShare(o) : bytes), 0) + chunked;
+  const { chunked, finalPackages } = finalPackageBytes(o, packages);
   const quantizeExtra = o.quantizeNbits ? Math.max(0, ...Object.entries(packages).filter(([n]) => QUANTIZABLE.has(n)).map(([, b]) => b * quantizedShare(o))) : 0;
   const resources = o.bundleResources ? finalPackages : 0;
   const output = finalPackages + resources;
@@ -347,4 +359,36 @@ export function estimateDisk(o: ConversionOptions, sizes: ModelSizes, publish: {
   const peakWithoutDownloads = Math.max(converting, finishing - sizes.downloadBytes);
   const peakAt = converting >= finishing ? 'while converting' : publish.package ? 'while zipping' : publish.outputsCache ? 'while saving the outputs cache' : 'once converted';
   return { items, peakBytes, peakAt, peakWithoutDownloads };
+}
+
+/** Pure: the packages a conversion ends with (quantized ones at nbits/16), and its chunks among them. */
+function finalPackageBytes(o: ConversionOptions, packages: Record<string, number>): { chunked: number; finalPackages: number } {
+  const chunked = o.chunkUnet ? chunkableParts(o).reduce((sum, p) => sum + (p === 'refiner' ? packages.refiner ?? 0 : packages.unet ?? 0), 0) * quantizedShare(o) : 0;
+  const finalPackages = Object.entries(packages).reduce((sum, [name, bytes]) => sum + (o.quantizeNbits && (QUANTIZABLE.has(name) || name.startsWith('controlnet ')) ? bytes * quantizedShare(o) : bytes), 0) + chunked;
+  return { chunked, finalPackages };
+}
+
+/**
+ * Disk the finishing job's environment takes: coremltools, numpy and their dependencies (no torch):
+ * an allowance until a measurement (bench/finish-install.mjs) replaces it, with conda's Python.
+ */
+export const FINISH_ENVIRONMENT_BYTES = 0.15e9 + 0.6e9;
+
+/**
+ * Pure: the finishing job's peak disk: its environment, the hand-off (the final packages, unzipped as
+ * they download), the Resources compiled from them, then the zips. Nothing is downloaded from the
+ * Hub, nothing staged, no outputs cache (the converting job caches the conversion).
+ */
+function finishingDisk(o: ConversionOptions, sizes: ModelSizes, zips: boolean): DiskEstimate {
+  const handoff = finalPackageBytes(o, packageBytes(o, sizes)).finalPackages;
+  const resources = o.bundleResources ? handoff : 0;
+  const output = handoff + resources;
+  const items: DiskItem[] = [
+    { what: 'finishing environment (conda, coremltools and numpy)', bytes: FINISH_ENVIRONMENT_BYTES },
+    { what: 'the hand-off (mlpackages)', bytes: handoff },
+    ...(resources > 0 ? [{ what: 'Resources (compiled)', bytes: resources }] : []),
+    ...(zips ? [{ what: 'zips in package-dir', bytes: output }] : []),
+  ];
+  const peakBytes = FINISH_ENVIRONMENT_BYTES + output + (zips ? output : 0);
+  return { items, peakBytes, peakAt: zips ? 'while zipping' : 'once compiled', peakWithoutDownloads: peakBytes };
 }

@@ -152,8 +152,9 @@ export function budgetStage(config: Config, steps: readonly Step[], models: read
   const runner = runnerResources(config);
   const sizes = modelSizes(config, models, singleFile);
   const processes = sizes ? estimateProcesses(steps, config.conversion, sizes, route) : steps.map((s) => ({ label: s.label, part: '', basis: 'no size known', measured: false }));
-  const disk = sizes ? estimateDisk(config.conversion, sizes, { package: config.publish.package, outputsCache: config.caching.enabled && config.caching.outputs }) : undefined;
-  const verdict = sizes && disk ? judgeBudget({ processes, disk, runner, route, processPerComponent: config.processPerComponent }) : undefined;
+  const split = config.split.mode;
+  const disk = sizes ? estimateDisk(config.conversion, sizes, { package: config.publish.package, outputsCache: config.caching.enabled && config.caching.outputs, split }) : undefined;
+  const verdict = sizes && disk ? judgeBudget({ processes, disk, runner, route, processPerComponent: config.processPerComponent, split }) : undefined;
   const budget = { route, sizes, processes, disk, verdict, runner };
   const lines = budgetLines(budget);
   lines.forEach((l) => core.info(l));

@@ -1,4 +1,5 @@
 import { formatBytes } from '../format/markdown.js';
+import type { SplitMode } from '../config.js';
 import { DISK_MARGIN, OS_RESERVE, type DiskEstimate, type ProcessEstimate, type Route } from './estimate.js';
 
 /**
@@ -51,8 +52,12 @@ export function diskLevel(needed: number, free: number | undefined): Level {
 }
 
 /** What to do about a process over the runner's memory, by what makes it so. */
-function remedies(p: ProcessEstimate, route: Route, processPerComponent: boolean): string {
-  const ways = ['use a runner with more memory (the arm64 `-xlarge` macOS runners have 14 GB; a self-hosted Mac)'];
+function remedies(p: ProcessEstimate, route: Route, processPerComponent: boolean, split: SplitMode): string {
+  const ways =
+    split === 'convert'
+      ? ['use a larger Linux x64 runner (GitHub\'s larger Linux runners have 32 GB and more; ubuntu-latest has 16 GB)']
+      : ['use a runner with more memory (the arm64 `-xlarge` macOS runners have 14 GB; a self-hosted Mac)'];
+  if (split === 'none') ways.push('convert on a Linux x64 runner and finish on macOS (`split: convert`, then `split: finish`: docs/recipes.md), where memory is cheaper');
   if (!processPerComponent && p.label === 'Convert all parts') ways.push('set `process-per-component: true` so each part has a process of its own');
   if (route === 'command-line' && (p.part === 'unet' || p.part === 'refiner')) ways.push('convert with the lean path, which holds only the part it converts');
   ways.push('convert fewer parts per job (the convert-* inputs), so the part that does not fit runs on a larger runner alone');
@@ -70,6 +75,8 @@ export function judgeBudget(input: {
   runner: RunnerResources;
   route: Route;
   processPerComponent: boolean;
+  /** The half of a split conversion this job runs ('none': one job). */
+  split?: SplitMode;
 }): BudgetVerdict {
   const { runner } = input;
   const usable = usableMemory(runner);
@@ -82,7 +89,7 @@ export function judgeBudget(input: {
     if (level === 'refuse') {
       refusals.push(
         `${p.label}: the ${p.part} process is estimated at ${mem(estimate)} peak memory, more than this runner's ${mem(runner.totalMemory)} (${runner.memorySource}). ` +
-          `It would swap beyond use or be killed. What to do: ${remedies(p, input.route, input.processPerComponent)}.`,
+          `It would swap beyond use or be killed. What to do: ${remedies(p, input.route, input.processPerComponent, input.split ?? 'none')}.`,
       );
     } else if (level === 'warn') {
       warnings.push(

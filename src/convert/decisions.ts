@@ -36,6 +36,12 @@ export function prepareStep(
   alreadyQuantized: ReadonlySet<string>,
 ): StepPreparation {
   const none: StepPreparation = { remove: [], hide: [] };
+  if (step.kind === 'parity' && step.half === 'check') {
+    // The finishing job of a split conversion: every package handed off is checked here, once.
+    const judged = parityPackages(options, step.part).filter((p) => now.has(p));
+    if (judged.length === 0) return { ...none, skip: `the hand-off holds no package of ${step.part}` };
+    return { ...none, removeOnFailure: judged };
+  }
   if (step.kind === 'parity') {
     // The converter skipped an existing package without checking it: the earlier run's checks stand.
     const judged = parityPackages(options, step.part).filter((p) => now.has(p) && changedThisRun.has(p));

@@ -11,7 +11,7 @@ import { prepareSingleFile } from '../single-file/prepare.js';
 import type { SingleFileCheck } from '../single-file/check.js';
 import { readSingleFileRecord } from '../single-file/record.js';
 import type { SingleFileRecord } from '../package/manifest.js';
-import { recordEnvironment } from '../package/environment.js';
+import { recordEnvironment, recordFinishingEnvironment } from '../package/environment.js';
 import { Halt } from '../halt.js';
 import { setOutput } from '../outputs.js';
 import { runConversion, type ConversionResult } from './run.js';
@@ -66,6 +66,7 @@ export function recordsEnvironment(config: Config, conversion: ConversionResult)
  */
 export async function convertStage(input: ConvertInput): Promise<ConvertOutcome> {
   const { config, steps, models, hub, caching } = input;
+  if (config.split.mode === 'finish') return finishChecks(input);
   const outputsCache = caching ? await restoreOutputs(config, models, environmentIdentity(config), input.singleFile) : undefined;
   if (outputsCache?.restored === 'exact') {
     info('The finished conversion came from the outputs cache: the converter does not run.');
@@ -95,3 +96,19 @@ export async function convertStage(input: ConvertInput): Promise<ConvertOutcome>
 }
 
 const singleFileRecord = (config: Config) => (config.singleFile ? readSingleFileRecord(config.conversion.outputDir) : undefined);
+
+/**
+ * The finishing job of a split conversion: the hand-off is in output-dir already (handoff/stage.ts).
+ * Setup installs what the Core ML half of the parity check needs (no torch, no converter), and the
+ * plan's steps are those checks; nothing is downloaded, nothing converted. Its outputs cache would
+ * hold what the hand-off holds: the converting job caches the conversion.
+ */
+async function finishChecks(input: ConvertInput): Promise<ConvertOutcome> {
+  const { config, steps } = input;
+  const setup = await setupConverter(config, input.caching);
+  const commands = withInterpreter(input.commands, setup.python);
+  setOutput('plan', commands);
+  const conversion = await runConversion(config, steps, setup.python);
+  if (recordsEnvironment(config, conversion)) await recordFinishingEnvironment(config.conversion.outputDir, setup.python, config.runner.workspace);
+  return { conversion, commands, caches: [...setup.caches], singleFile: singleFileRecord(config) };
+}

@@ -23,7 +23,11 @@ export interface ParityStep {
   kind: 'parity';
   label: string;
   part: ParityPart;
+  /** One half only (a split conversion): the PyTorch reference (converting job) or the Core ML check (finishing job); undefined runs both. */
+  half?: ParityHalf;
 }
+
+export type ParityHalf = 'reference' | 'check';
 
 /**
  * Pure: whether parity.py checks this part of this configuration. Not covered (the converter keeps
@@ -73,5 +77,6 @@ export function parityArguments(step: ParityStep, o: ConversionOptions): string[
     step.part,
     '--check-compute-unit',
     o.checkComputeUnit,
+    ...(step.half ? ['--parity-half', step.half] : []),
   ];
 }

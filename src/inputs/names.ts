@@ -50,6 +50,8 @@ export const INPUT_NAMES = [
   'lean-conversion',
   'dry-run',
   'over-budget',
+  'split',
+  'handoff',
   'runner-memory',
   'verify-bundle',
   'prepare-fp16',
@@ -84,7 +86,7 @@ export const VERIFY_INPUT_NAMES = ['path', 'model-kind', 'attention-implementati
 export type VerifyInputName = (typeof VERIFY_INPUT_NAMES)[number];
 
 /** Inputs of plan/action.yml, the matrix planner for many models and variants. */
-export const PLAN_INPUT_NAMES = ['models', 'preset', 'release-tag', 'skip-if-unchanged', 'hf-token', 'github-token'] as const;
+export const PLAN_INPUT_NAMES = ['models', 'preset', 'release-tag', 'skip-if-unchanged', 'split', 'hf-token', 'github-token'] as const;
 export type PlanInputName = (typeof PLAN_INPUT_NAMES)[number];
 
 /** Inputs of action.yml read one item a line: a line break separates items there, and is no control character. */

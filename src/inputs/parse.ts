@@ -25,6 +25,7 @@ import { RULES } from './rules.js';
 import { readPublishOptions } from './publish.js';
 import { PRESET_NAMES, withPreset } from './presets.js';
 import { readSingleFile } from './single-file.js';
+import { readSplit } from './split.js';
 import { modelNameOf } from '../single-file/source.js';
 
 /** What parsing needs from the world, injected so that parsing stays pure. */
@@ -184,6 +185,7 @@ export function parseInputs(raw: (name: InputName) => string, ctx: ParseContext)
       mode: ({ auto: 'auto', true: 'always', false: 'never' } as const)[read.oneOf('prepare-fp16', ['auto', 'true', 'false'] as const, 'auto')],
       helper: path.join(ctx.actionRoot, PREPARE_FP16_HELPER),
     },
+    split: readSplit(read, { workspace: runner.workspace, temp: runner.temp, isDirectory: ctx.isDirectory, isFile: ctx.isFile, realPath: ctx.realPath ?? ((p: string) => p) }),
   };
 
   // Every field has a fallback, so the rules can judge the rest even when some inputs failed.

@@ -9,17 +9,11 @@ import { describeSource, isPickle } from '../single-file/source.js';
 import { singleFiles } from './single-file.js';
 import { BASE_BYTES } from '../budget/estimate.js';
 import { formatBytes } from '../format/markdown.js';
+import { SPLIT_RULES } from './split-rules.js';
 
-/**
- * Checks across inputs, one entry per case: `check` returns the message (completing
- * "Input `<input>` ...") when the case applies. Errors stop the run before anything is installed;
- * warnings are combinations upstream advises against.
- */
-export interface Rule {
-  input: InputName;
-  severity: 'error' | 'warning';
-  check(config: Config): string | undefined;
-}
+import type { Rule } from './rule.js';
+
+export type { Rule } from './rule.js';
 
 const isMacOS = (c: Config) => c.runner.os === 'macOS';
 
@@ -108,13 +102,14 @@ const LATENT_RULES: readonly Rule[] = (['latent-h', 'latent-w'] as const).map(
 
 export const RULES: readonly Rule[] = [
   ...LATENT_RULES,
+  ...SPLIT_RULES,
   {
     input: 'dry-run',
     severity: 'error',
     check: (c) =>
-      !isMacOS(c) && !c.dryRun
+      !isMacOS(c) && !c.dryRun && c.split.mode !== 'convert'
         ? `is false on a ${c.runner.os} runner: bundling compiles with Xcode's coremlcompiler and the PSNR check runs Core ML predictions, both of which need macOS. ` +
-          'Use `runs-on: macos-latest` (or macos-15); on other runners only `dry-run: true` works.'
+          'Use `runs-on: macos-latest` (or macos-15), or convert here with `split: convert` and finish on macOS with `split: finish`; on other runners only `dry-run: true` works.'
         : undefined,
   },
   {

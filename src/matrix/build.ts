@@ -18,6 +18,11 @@ export const MAX_MATRIX_JOBS = 256;
 const TOKEN_PLACEHOLDERS: Partial<Record<string, string>> = { 'hf-token': 'hf_token_passed_by_the_job', 'github-token': 'github_token_passed_by_the_job' };
 /** The runner the matrix's convert jobs run on (the README's workflows: macos-latest), whatever the plan job's. */
 export const CONVERT_JOB_RUNNER = { RUNNER_OS: 'macOS', RUNNER_ARCH: 'ARM64' } as const;
+/** With split: the runners of the two jobs of an entry, as the matrix names them. */
+export const SPLIT_JOB_RUNNERS = {
+  convert: { env: { RUNNER_OS: 'Linux', RUNNER_ARCH: 'X64' }, key: 'convert-runner', label: 'ubuntu-latest' },
+  finish: { env: CONVERT_JOB_RUNNER, key: 'finish-runner', label: 'macos-latest' },
+} as const;
 export const RELEASE_TAG_PLACEHOLDERS = ['{model}', '{owner}', '{variant}'] as const;
 
 export interface PlanOptions {
@@ -25,6 +30,8 @@ export interface PlanOptions {
   presets: PresetName[];
   /** release-tag, with placeholders; '' publishes no release. */
   releaseTag: string;
+  /** Each entry is two jobs, split: convert on Linux x64 and split: finish on macOS. */
+  split?: boolean;
 }
 
 export interface PlannedEntry {
@@ -79,15 +86,26 @@ export function buildMatrix(models: readonly ModelSpec[], options: PlanOptions, 
         releaseTag = expanded.tag;
         if (releaseTag !== undefined) inputs['release-tag'] = releaseTag;
       }
-      const parsed = parseInputs((name: InputName) => (TOKEN_PLACEHOLDERS[name] ?? inputs[name] ?? ''), macCtx);
-      parsed.errors.forEach((e) => errors.push(`${label}: ${e}`));
-      parsed.warnings.forEach((w) => warnings.push(`${label}: ${w}`));
-      if (!parsed.config) continue;
+      const raw = (name: InputName) => TOKEN_PLACEHOLDERS[name] ?? inputs[name] ?? '';
+      // Split: the entry is judged as each of its two jobs (the converting one first: its runner refuses more).
+      const jobs = options.split
+        ? (['convert', 'finish'] as const).map((mode) => ({
+            tag: ` (the ${mode === 'convert' ? 'converting' : 'finishing'} job, split: ${mode}, ${SPLIT_JOB_RUNNERS[mode].label})`,
+            parsed: parseInputs((name: InputName) => (name === 'split' ? mode : raw(name)), { ...ctx, env: { ...ctx.env, ...SPLIT_JOB_RUNNERS[mode].env } }),
+          }))
+        : [{ tag: '', parsed: parseInputs(raw, macCtx) }];
+      for (const job of jobs) {
+        job.parsed.errors.forEach((e) => errors.push(`${label}${job.tag}: ${e}`));
+        job.parsed.warnings.forEach((w) => warnings.push(`${label}${job.tag}: ${w}`));
+      }
+      const parsed = jobs[jobs.length - 1]!.parsed;
+      if (jobs.some((job) => !job.parsed.config) || !parsed.config) continue;
       const names = publishedNames({ conversion: parsed.config.conversion, assetPrefix: parsed.config.publish.assetPrefix });
       const matrix: Record<string, string> = {
         name: `${modelName(model.modelVersion)} ${variant.name}`,
         variant: variant.name,
         'artifact-name': parsed.config.publish.artifactName ?? names.base,
+        ...(options.split ? { [SPLIT_JOB_RUNNERS.convert.key]: SPLIT_JOB_RUNNERS.convert.label, [SPLIT_JOB_RUNNERS.finish.key]: SPLIT_JOB_RUNNERS.finish.label } : {}),
         ...inputs,
       };
       entries.push({ label, matrix, config: parsed.config, releaseTag, manifestName: names.manifest });

@@ -12,6 +12,8 @@ export interface PlanConfig {
   presets: PresetName[];
   releaseTag: string;
   skipIfUnchanged: boolean;
+  /** Each entry is two jobs: converted on Linux x64 (split: convert), finished on macOS (split: finish). */
+  split: boolean;
   hfToken: string;
   githubToken: string;
 }
@@ -53,6 +55,7 @@ export function parsePlanInputs(raw: (name: PlanInputName) => string, ctx: PlanC
   }
   const releaseTag = read.text('release-tag');
   const skipIfUnchanged = read.bool('skip-if-unchanged', false);
+  const split = read.bool('split', false);
   if (skipIfUnchanged && releaseTag === '') {
     read.fail('skip-if-unchanged', 'is true, but `release-tag` is empty: there is no release to compare with.');
   }
@@ -66,5 +69,5 @@ export function parsePlanInputs(raw: (name: PlanInputName) => string, ctx: PlanC
   }
   const secrets = [...read.secrets, ...(hfToken && hfToken === envToken ? [hfToken] : [])];
   if (read.errors.length > 0) return { errors: read.errors, secrets };
-  return { config: { listText, listSource, presets: [...new Set(presets)], releaseTag, skipIfUnchanged, hfToken, githubToken }, errors: [], secrets };
+  return { config: { listText, listSource, presets: [...new Set(presets)], releaseTag, skipIfUnchanged, split, hfToken, githubToken }, errors: [], secrets };
 }

@@ -57,6 +57,23 @@ export async function recordEnvironment(outputDir: string, python: string, cwd: 
   return record;
 }
 
+/**
+ * The finishing job of a split conversion: the packages were converted by the converting job's
+ * environment, whose record came with the hand-off and stays; the macOS and Xcode that compiled
+ * the Resources are this job's.
+ */
+export async function recordFinishingEnvironment(outputDir: string, python: string, cwd: string): Promise<void> {
+  const converted = readEnvironment(outputDir);
+  const here = await gatherEnvironment(python, cwd);
+  try {
+    const target = path.join(outputDir, STATE_DIR, FILE);
+    writeFileSync(`${target}.tmp`, `${JSON.stringify({ ...converted, macos: here.macos, xcode: here.xcode }, null, 2)}\n`);
+    renameSync(`${target}.tmp`, target);
+  } catch (error) {
+    core.warning(`Could not record the finishing job's macOS and Xcode for manifest.json: ${errorMessage(error)}`);
+  }
+}
+
 /** The record of the conversion that made output-dir; all null when there is none (an older cache entry). */
 export function readEnvironment(outputDir: string): EnvironmentRecord {
   try {

@@ -1,4 +1,4 @@
-import type { ConversionOptions } from '../config.js';
+import type { ConversionOptions, SplitMode } from '../config.js';
 import type { ChunkablePart, SelectablePart } from '../converter/vocabulary.js';
 import { CONTROLNETS, CONVERSION_ORDER, chunkableParts, convertsLean, ownChunksStayFloat16, unetPart } from '../converter/order.js';
 import { parityCovers, parityParts, type ParityStep } from '../converter/parity.js';
@@ -134,4 +134,23 @@ export function convertThenCheck(options: ConversionOptions, step: Torch2CoreMLS
   // The refiner step converts --convert-unet too, but its unet package exists by then: only the refiner is new.
   const parts = step.refiner && step.convert.length === 1 ? checked.filter((p) => p === 'refiner') : checked;
   return [{ ...step, checkCorrectness: false }, ...parts.map((part): ParityStep => ({ kind: 'parity', label: `Check ${part} (Core ML on ${options.checkComputeUnit})`, part }))];
+}
+
+/**
+ * Pure: the processes of one half of a split conversion (split-rules.ts has refused what cannot be
+ * split). Converting (Linux): every conversion, quantization and chunking, with no check that needs
+ * Core ML and no Resources; each parity step runs its PyTorch half only. Finishing (macOS): the Core
+ * ML half of each parity step, on the packages handed off; the Resources are compiled by the action
+ * afterwards (converter/compile.ts), not by a converter process.
+ */
+export function splitPlan(steps: readonly Step[], mode: SplitMode): Step[] {
+  if (mode === 'none') return [...steps];
+  if (mode === 'finish') return steps.flatMap((s): Step[] => (s.kind === 'parity' ? [{ ...s, half: 'check' }] : []));
+  return steps.flatMap((s): Step[] => {
+    if (s.kind === 'parity') return [{ ...s, half: 'reference', label: `Reference outputs of ${s.part} (PyTorch, for the finishing job's check)` }];
+    if (s.kind === 'chunk') return [{ ...s, checkCorrectness: false }];
+    const step = { ...s, bundle: false, checkCorrectness: false };
+    // A process that only bundled has nothing left to do here.
+    return step.convert.length === 0 && step.controlnets.length === 0 && !step.quantize ? [] : [step];
+  });
 }

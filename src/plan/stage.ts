@@ -5,7 +5,7 @@ import { checkOutputFolder } from '../convert/preflight.js';
 import { Halt } from '../halt.js';
 import { setOutput } from '../outputs.js';
 import { routeOf } from '../converter/commands.js';
-import { makePlan, type Step } from './plan.js';
+import { makePlan, splitPlan, type Step } from './plan.js';
 import { info } from '../log.js';
 
 export interface PlannedRun {
@@ -16,7 +16,7 @@ export interface PlannedRun {
 
 /** Pure: the converter processes, their commands, and the log lines that announce them. */
 export function planRun(config: Config): PlannedRun & { lines: string[] } {
-  const steps = makePlan(config.conversion, config.processPerComponent);
+  const steps = splitPlan(makePlan(config.conversion, config.processPerComponent), config.split.mode);
   const lines = [`Plan (${steps.length} converter process${steps.length === 1 ? '' : 'es'}):`, ...steps.map((step, i) => `  ${i + 1}. ${step.label} (${routeOf(step)})`)];
   return { steps, commands: planCommands(config, steps), lines };
 }

@@ -1,4 +1,5 @@
 import type { Config } from '../config.js';
+import type { HandoffReport } from '../handoff/stage.js';
 import { COMPILED_SUFFIX, PSNR_PARTS } from '../converter/vocabulary.js';
 import type { ConversionResult } from '../convert/run.js';
 import { formatPsnr, type PsnrVerdict } from '../verify/psnr.js';
@@ -30,6 +31,8 @@ export interface RunReport {
   singleFile?: SingleFileRecord;
   /** The budget checked before install: its lines, and each process's estimated peak by step label. */
   budget?: BudgetSummary;
+  /** split: convert: what was handed off to the finishing job. */
+  handoff?: HandoffReport;
 }
 
 export interface BudgetSummary {
@@ -96,6 +99,7 @@ export function renderSummary(input: SummaryInput): string {
   lines.push('');
   lines.push(`${o.attention}, ${o.computeUnit}, ${o.minDeploymentTarget}` + (o.quantizeNbits ? `, ${o.quantizeNbits}-bit` : '') + (o.chunkUnet ? ', chunked unet' : '') + ` → \`${o.outputDir}\``);
   lines.push('');
+  if (config.split.mode !== 'none') lines.push(splitLine(config.split.mode, input.handoff), '');
   if (input.problems.length > 0) {
     lines.push('### Problems');
     lines.push('');
@@ -233,4 +237,15 @@ export function renderHub(hub: HubReport): string {
 /** skip-if-unchanged found the release current: the run ends before any setup. */
 export function renderSkipped(verdictLine: string | undefined): string {
   return `## Skipped: unchanged\n\n${verdictLine} Nothing was installed or converted.\n`;
+}
+
+/** Pure: what this job of a split conversion did, and what the other does. */
+export function splitLine(mode: 'convert' | 'finish', handoff?: HandoffReport): string {
+  if (mode === 'finish') {
+    return 'The finishing job of a split conversion: the packages came from the converting job\'s hand-off (checked: this conversion, every sha256 as written); here the Core ML half of each parity check ran, the Resources were compiled, verified and published.';
+  }
+  const what = 'The converting job of a split conversion: the parts were converted, quantized and chunked here, and each part\'s PyTorch reference outputs saved; the Core ML half of the parity check, the Resources and publishing are the finishing job\'s (`split: finish`, on macOS).';
+  return handoff
+    ? `${what} Handed off as the workflow artifact \`${handoff.name}\` (${handoff.files} files, ${formatBytes(handoff.bytes)}).`
+    : `${what} Nothing was handed off: the conversion failed here.`;
 }

@@ -36,7 +36,8 @@ export function judgeConversion(config: Config, conversion: ConversionResult): G
   const verdicts = judgePsnr(conversion.psnr, config.gate);
   // A part whose process never ran (an earlier one failed) is not "not reported": the failure says why.
   const neverRan = new Set(conversion.steps.filter((s) => s.status === 'not run').flatMap((s) => s.parts ?? []));
-  const missing = missingChecks(config.conversion, verdicts).filter((p) => !neverRan.has(p));
+  // The converting half of a split conversion reports no Core ML check: the finishing job demands them.
+  const missing = config.split.mode === 'convert' ? [] : missingChecks(config.conversion, verdicts).filter((p) => !neverRan.has(p));
   const annotations: Annotation[] = [];
   const problems: string[] = [];
   const failed = verdicts.filter((v) => !v.passed);
@@ -84,7 +85,8 @@ export function verifyStage(config: Config, conversion: ConversionResult): GateR
   const { outputDir } = config.conversion;
   const doomed = removeConverterEntries(outputDir, gate.remove.filter((p) => existsSync(path.join(outputDir, p))));
   if (doomed.length > 0) info(`Removed the packages that failed the PSNR gate: ${doomed.join(', ')}.`);
-  const bundle = verifyConversion(config, conversion);
+  // Resources are compiled by the finishing job of a split conversion, and verified there.
+  const bundle = config.split.mode === 'convert' ? undefined : verifyConversion(config, conversion);
   const bundleFailure = bundleProblem(bundle);
   return { verdicts: gate.verdicts, missing: gate.missing, problems: bundleFailure ? [...gate.problems, bundleFailure] : gate.problems, bundle };
 }

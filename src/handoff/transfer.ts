@@ -225,7 +225,7 @@ export async function fetchHandoff(options: { source: HandoffSource; into: strin
     } catch (error) {
       throw new HandoffError(`Downloading ${from} failed: ${errorMessage(error)}`);
     }
-    if (digestMismatch === true) throw new HandoffError(`The zip of ${from} download as the service recorded it (its sha256 differs): rerun this job, and if it fails again, the convert job.`);
+    if (digestMismatch === true) throw new HandoffError(`The zip of ${from} did not download as the service recorded it (its sha256 differs): rerun this job, and if it fails again, the convert job.`);
     const manifest = await checkHandoff(tmp, identity, `The hand-off in ${from}`);
     // Missing or empty (checked above); an empty folder is replaced (rename onto it is not portable).
     await rmdir(into).catch((error: NodeJS.ErrnoException) => {

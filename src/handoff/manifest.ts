@@ -65,10 +65,30 @@ const byPath = (a: HandoffFile, b: HandoffFile) => (a.path < b.path ? -1 : a.pat
 
 /** Pure: a version-1 manifest of `files` (sorted by path); throws HandoffError on a bad path, hash or size, or a path twice. */
 export function buildManifest(identity: Record<string, string>, files: readonly HandoffFile[]): HandoffManifest {
-  const problems = fileProblems(files);
+  const problems = [...fileProblems(files), ...caseCollisions(files.map((f) => f.path))];
   if (problems.length > 0) throw new HandoffError(`The hand-off cannot list these files:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
   const sortedIdentity = Object.fromEntries(identityEntries(identity));
   return { version: HANDOFF_VERSION, identity: sortedIdentity, files: files.map((f) => ({ path: f.path, sha256: f.sha256, size: f.size })).sort(byPath) };
+}
+
+/**
+ * Pure: files or folders whose paths differ in case (or Unicode normalization) only. The
+ * finishing job runs on macOS, whose file system does not tell `A.bin` from `a.bin` (nor a file
+ * `x` from a folder `X`): one would land on the other there, so the convert job refuses.
+ */
+export function caseCollisions(paths: readonly string[]): string[] {
+  const byFolded = new Map<string, Set<string>>();
+  for (const p of paths) {
+    const segments = p.split('/');
+    for (let i = 1; i <= segments.length; i++) {
+      const prefix = segments.slice(0, i).join('/');
+      const folded = prefix.normalize('NFC').toLowerCase();
+      byFolded.set(folded, (byFolded.get(folded) ?? new Set()).add(prefix));
+    }
+  }
+  return [...byFolded.values()]
+    .filter((same) => same.size > 1)
+    .map((same) => `${[...same].map((p) => JSON.stringify(p)).join(' and ')} differ in case only (one name on macOS's file system)`);
 }
 
 /** Pure: handoff.json's text (two-space JSON and a final newline). */

@@ -31,8 +31,8 @@ const MANIFEST_TMP = `${HANDOFF_MANIFEST}.tmp`;
 const native = (posix: string) => posix.split('/').join(path.sep);
 
 /**
- * Every file under `dir` as a posix path relative to it, sorted, except the manifest (and its
- * temporary name, which writeHandoff removes). A symbolic link, or anything that is neither a
+ * Every file under `dir` as a posix path relative to it, sorted, except the manifest. A symbolic
+ * link, or anything that is neither a
  * file nor a folder, is refused: the artifact client would follow the link and upload what it
  * points at, so the hand-off would not be the folder the manifest describes.
  */
@@ -45,7 +45,7 @@ export async function listHandoffFiles(dir: string): Promise<string[]> {
       if (entry.isSymbolicLink()) throw new HandoffError(`The hand-off folder holds a symbolic link, ${child}: a hand-off holds files only (the artifact would hold what the link points at).`);
       if (entry.isDirectory()) await walk(child);
       else if (entry.isFile()) {
-        if (child !== HANDOFF_MANIFEST && child !== MANIFEST_TMP) found.push(child);
+        if (child !== HANDOFF_MANIFEST) found.push(child);
       } else throw new HandoffError(`The hand-off folder holds ${child}, which is neither a file nor a folder.`);
     }
   };
@@ -123,7 +123,7 @@ export async function uploadHandoff(options: { outputDir: string; name: string; 
     { name: native(HANDOFF_MANIFEST), path: path.join(outputDir, native(HANDOFF_MANIFEST)), size: manifestText.length, sha256: createHash('sha256').update(manifestText).digest('hex') },
   ];
   info(`Hand-off: uploading ${files.length} files as one artifact.`);
-  return uploadArtifact({ name, dir: outputDir, files, retentionDays: options.retentionDays, overwrite: true, github: options.github });
+  return uploadArtifact({ name, dir: outputDir, files, retentionDays: options.retentionDays, overwrite: true, overwriteReason: 'an earlier attempt of this convert job made it', github: options.github });
 }
 
 /**

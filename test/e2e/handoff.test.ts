@@ -166,7 +166,10 @@ describe('the hand-off through the artifact service', () => {
       writeFileSync(path.join(dir, 'Unet.mlpackage/Data/com.apple.CoreML/extra.bin'), 'x');
       unlinkSync(path.join(dir, '.coreml-action/parity/unet/inputs.npz'));
       writeFileSync(path.join(dir, 'TextEncoder.mlpackage/Manifest.json'), '{');
+      writeFileSync(path.join(dir, `${HANDOFF_MANIFEST}.tmp`), '{}');
       const message = await refusal(() => checkHandoff(dir, IDENTITY));
+      expect(message).toContain(`extra: ${HANDOFF_MANIFEST}.tmp (in the folder, not in the manifest)`);
+      expect(message.split('\n').filter((l) => l.startsWith('  - '))).toHaveLength(4);
       expect(message).toContain('extra: Unet.mlpackage/Data/com.apple.CoreML/extra.bin (in the folder, not in the manifest)');
       expect(message).toContain('missing: .coreml-action/parity/unet/inputs.npz (listed in the manifest, not in the folder)');
       expect(message).toContain('changed: TextEncoder.mlpackage/Manifest.json has 1 bytes, the manifest lists 29');
@@ -338,6 +341,9 @@ describe('the hand-off from a folder (handoff: a path)', () => {
     expect(await refusal(() => writeHandoff(dir, IDENTITY))).toContain('"what?.bin" holds the character "?"');
     expect(existsSync(path.join(dir, HANDOFF_MANIFEST))).toBe(false);
     unlinkSync(path.join(dir, 'what?.bin'));
+    writeFileSync(path.join(dir, 'unet.mlpackage'), '');
+    expect(await refusal(() => writeHandoff(dir, IDENTITY))).toContain('differ in case only');
+    unlinkSync(path.join(dir, 'unet.mlpackage'));
     expect((await listHandoffFiles(dir)).length).toBe(9);
   });
 });

@@ -7,6 +7,7 @@ import {
   HandoffError,
   artifactNameProblem,
   buildManifest,
+  caseCollisions,
   compareFiles,
   compareIdentity,
   handoffName,
@@ -57,14 +58,23 @@ describe('buildManifest and serializeManifest', () => {
   });
 
   it('sorts by code unit, not by locale (upper case before lower, as on every machine)', () => {
-    const manifest = buildManifest({}, [file('b'), file('B'), file('a/z'), file('a.x')]);
-    expect(manifest.files.map((f) => f.path)).toEqual(['B', 'a.x', 'a/z', 'b']);
+    const manifest = buildManifest({}, [file('b'), file('C'), file('a/z'), file('a.x')]);
+    expect(manifest.files.map((f) => f.path)).toEqual(['C', 'a.x', 'a/z', 'b']);
   });
 
   it('refuses a path that could not travel, naming it', () => {
     expect(() => buildManifest(IDENTITY, [...FILES, file('dir\\win.bin')])).toThrow(/dir\\\\win\.bin.*backslash/);
     expect(() => buildManifest(IDENTITY, [file('a'), file('a')])).toThrow(/"a" is listed twice/);
     expect(() => buildManifest(IDENTITY, [file(HANDOFF_MANIFEST)])).toThrow(/the manifest itself/);
+  });
+
+  it('refuses paths that differ in case only (the finishing job\'s macOS file system would hold one)', () => {
+    expect(() => buildManifest(IDENTITY, [file('Unet.mlpackage/a.bin'), file('unet.mlpackage/A.bin'), file('b')]))
+      .toThrow('"Unet.mlpackage/a.bin" and "unet.mlpackage/A.bin" differ in case only');
+    expect(caseCollisions(['a/x', 'b', 'B/b'])).toEqual(['"b" and "B" differ in case only (one name on macOS\'s file system)']);
+    expect(caseCollisions(['Unet.mlpackage/Manifest.json', 'unet.mlpackage/Data/w.bin'])).toEqual(['"Unet.mlpackage" and "unet.mlpackage" differ in case only (one name on macOS\'s file system)']);
+    expect(caseCollisions(['a/b', 'a/c', 'A.bin', 'x/A', 'y/a'])).toEqual([]);
+    expect(caseCollisions(['\u00e9', 'e\u0301'])).toHaveLength(1);
   });
 });
 

@@ -32,9 +32,9 @@ const native = (posix: string) => posix.split('/').join(path.sep);
 
 /**
  * Every file under `dir` as a posix path relative to it, sorted, except the manifest. A symbolic
- * link, or anything that is neither a
- * file nor a folder, is refused: the artifact client would follow the link and upload what it
- * points at, so the hand-off would not be the folder the manifest describes.
+ * link, or anything that is neither a file nor a folder, is refused: the artifact client would
+ * follow the link and upload what it points at, so the hand-off would not be the folder the
+ * manifest describes. (Empty folders hold no file and do not travel: an artifact holds files.)
  */
 export async function listHandoffFiles(dir: string): Promise<string[]> {
   const found: string[] = [];

@@ -53,6 +53,8 @@ export async function uploadArtifact(options: {
   files: WrittenFile[];
   retentionDays?: number;
   overwrite: boolean;
+  /** Why an artifact of that name is replaced, for the log line (default: the overwrite-assets input). */
+  overwriteReason?: string;
   github: GitHubContext;
 }): Promise<ArtifactResult> {
   const { DefaultArtifactClient } = await import('@actions/artifact');
@@ -67,7 +69,7 @@ export async function uploadArtifact(options: {
     if (!options.overwrite) {
       throw new ArtifactError(`An artifact named ${options.name} already exists in this workflow run (an earlier attempt, or another job of a matrix): set a unique artifact-name, or overwrite-assets: true to replace it.`);
     }
-    info(`An artifact named ${options.name} already exists in this run: replacing it (overwrite-assets).`);
+    info(`An artifact named ${options.name} already exists in this run: replacing it (${options.overwriteReason ?? 'overwrite-assets'}).`);
     await client.deleteArtifact(options.name);
     response = await upload();
   }

@@ -228,6 +228,16 @@ describe('artifact service with @actions/artifact', () => {
     expect((listed.body.artifacts as unknown[]).length).toBe(2);
     const url = await twirp(ARTIFACT_SERVICE, 'GetSignedArtifactURL', { ...ids, name: 'model_original_compiled.zip' });
     expect(url.body.signed_url).toMatch(/sp=r&/);
+    // ...and downloads one with the uploader's ids, as ListArtifacts gave them (download-artifact in a
+    // later job); its own job id names no artifact of that name, and another run's ids are refused.
+    const fromSibling = await twirp(ARTIFACT_SERVICE, 'GetSignedArtifactURL', { ...ids, name: 'model_original_compiled.zip' }, sibling);
+    expect(fromSibling.body.signed_url).toMatch(/sp=r&/);
+    const ownJob = await twirp(ARTIFACT_SERVICE, 'GetSignedArtifactURL', { ...siblingIds, name: 'model_original_compiled.zip' }, sibling);
+    expect(ownJob).toMatchObject({ status: 404, body: { code: 'not_found' } });
+    const otherRun = await twirp(ARTIFACT_SERVICE, 'GetSignedArtifactURL', { ...ids, workflow_run_backend_id: 'another-run', name: 'model_original_compiled.zip' }, sibling);
+    expect(otherRun).toMatchObject({ status: 403, body: { code: 'permission_denied' } });
+    const deleteOtherRun = await twirp(ARTIFACT_SERVICE, 'DeleteArtifact', { ...ids, workflow_run_backend_id: 'another-run', name: 'model_original_compiled.zip' }, sibling);
+    expect(deleteOtherRun).toMatchObject({ status: 403, body: { code: 'permission_denied' } });
   });
 });
 

@@ -310,8 +310,23 @@ export async function startResultsServer(options) {
     }
     return { run, job };
   };
-  /** @param {string} run @param {string} name */
-  const artifactByName = (run, name) => [...artifacts.values()].find((a) => a.runBackendId === run && a.name === name);
+  /**
+   * GetSignedArtifactURL and DeleteArtifact name an artifact of ANY job of the token's run: the
+   * client sends the run and job ids ListArtifacts gave for that artifact (its uploader's job), as
+   * @actions/artifact's downloadArtifact and deleteArtifact do. That is how a later job of the run
+   * downloads what an earlier one uploaded (actions/download-artifact), and how a rerun's job,
+   * with a new job id, replaces the artifact of the attempt before (overwrite). The run must be
+   * the token's.
+   * @param {Record<string, unknown>} body @param {BackendIds} ids
+   */
+  const checkRunOf = (body, ids) => {
+    const run = str(body.workflow_run_backend_id ?? body.workflowRunBackendId);
+    const job = str(body.workflow_job_run_backend_id ?? body.workflowJobRunBackendId);
+    if (run !== ids.runBackendId) throw new TwirpError('permission_denied', 'workflow_run_backend_id does not match the token');
+    return { run, job };
+  };
+  /** @param {string} run @param {string} name @param {string} [job] */
+  const artifactByName = (run, name, job) => [...artifacts.values()].find((a) => a.runBackendId === run && a.name === name && (job === undefined || a.jobBackendId === job));
   /** @param {Artifact} a */
   const monolith = (a) => ({
     workflow_run_backend_id: a.runBackendId, workflow_job_run_backend_id: a.jobBackendId, database_id: String(a.id),
@@ -335,8 +350,8 @@ export async function startResultsServer(options) {
       return { ok: true, signed_upload_url: signedUrl(ARTIFACT_CONTAINER, blobName, 'cw') };
     },
     async FinalizeArtifact(body, ids) {
-      const { run } = checkIds(body, ids);
-      const a = artifactByName(run, str(body.name));
+      const { run, job } = checkIds(body, ids);
+      const a = artifactByName(run, str(body.name), job);
       if (!a) throw new TwirpError('not_found', 'artifact not found');
       if (a.finalized) throw new TwirpError('failed_precondition', 'artifact is already finalized');
       const size = await blobSize(ARTIFACT_CONTAINER, a.blobName);
@@ -355,16 +370,16 @@ export async function startResultsServer(options) {
       return { artifacts: list.map(monolith) };
     },
     async GetSignedArtifactURL(body, ids) {
-      const { run } = checkIds(body, ids);
-      const a = artifactByName(run, str(body.name));
+      const { run, job } = checkRunOf(body, ids);
+      const a = artifactByName(run, str(body.name), job);
       if (!a || !a.finalized) throw new TwirpError('not_found', 'artifact not found');
       const file = a.blobName.split('/').pop() ?? a.name;
       const disposition = `attachment; filename="${file.replace(/[^\x20-\x7e]|"/g, '_')}"; filename*=UTF-8''${encodeURIComponent(file)}`;
       return { signed_url: signedUrl(ARTIFACT_CONTAINER, a.blobName, 'r', disposition) };
     },
     async DeleteArtifact(body, ids) {
-      const { run } = checkIds(body, ids);
-      const a = artifactByName(run, str(body.name));
+      const { run, job } = checkRunOf(body, ids);
+      const a = artifactByName(run, str(body.name), job);
       if (!a) throw new TwirpError('not_found', 'artifact not found');
       artifacts.delete(a.id);
       await blobService.getContainerClient(ARTIFACT_CONTAINER).deleteBlob(a.blobName).catch(() => undefined);

@@ -51,7 +51,7 @@ defaults (the others, read by the reference half, are let through unread); the p
 the converter gives them (`Stable_Diffusion_version_<model-version>_<part>.mlpackage`, every `/`
 made `_`), checked against the name the reference half recorded; and the PSNR and its report
 written here from the documented formula, `20 * log10((max|b| + 1e-5) / (rms(a - b) + 1e-10))`
-(numpy's float32 arithmetic where numpy is installed, as the converter computes it; doubles
+(with numpy where it is installed, in the converter's steps on the same float32 arrays; in doubles
 otherwise), with the converter's log lines on its logger, its 35 dB floor and its `ValueError: X dB
 is too low!` (nan passes, as upstream: the action's gate fails it). Where the converter imports, its
 own functions are used, as before.
@@ -623,8 +623,8 @@ def _psnr_of_numbers(a, b):
 def own_compute_psnr(a, b):
     """PSNR of b against a, in dB: 20 * log10((max|b| + 1e-5) / (rms(a - b) + 1e-10)). numpy arrays
     (what comparable() gives where numpy is installed) are reduced with numpy, step by step as the
-    converter reduces them (in their float32, so the figures are the converter's); anything else
-    in doubles."""
+    converter reduces them (the same operations on the same float32 arrays, so numpy's casting
+    gives the converter's figures); anything else in doubles."""
     if not (hasattr(a, "dtype") and hasattr(b, "dtype")):
         return _psnr_of_numbers(a, b)
     import numpy as np

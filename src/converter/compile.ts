@@ -115,9 +115,13 @@ export interface Fetched {
 
 export type Fetch = (url: string) => Promise<Fetched>;
 
-/** The toolkit's HTTP client (the runner's proxy settings, retries on 5xx and resets), as src/hub/client.ts uses it; no token: the converter sends none. */
+/**
+ * The toolkit's HTTP client (the runner's proxy settings, redirects, retries on 5xx and resets), as
+ * src/hub/client.ts uses it, with a socket timeout so that a silent server fails the step instead of
+ * hanging it; no token: the converter sends none.
+ */
 export const httpFetch: Fetch = async (url) => {
-  const http = new HttpClient('coreml-stable-diffusion-action', [], { allowRetries: true, maxRetries: 3 });
+  const http = new HttpClient('coreml-stable-diffusion-action', [], { allowRetries: true, maxRetries: 3, socketTimeout: 60_000 });
   try {
     const response = await http.get(url);
     const body = await response.readBodyBuffer?.() ?? Buffer.from(await response.readBody(), 'utf8');

@@ -46,7 +46,7 @@ The check half also runs where the converter is not installed (the finishing job
 conversion, whose environment has coremltools and numpy only: no torch, no diffusers, no converter).
 When the import of the converter fails and the command line asks for `--parity-half check` alone,
 the entry says so and uses the action's own stand-ins for what it takes from the converter
-(OWN_CONVERTER below): the flags the check reads, parsed with the converter's names, choices and
+(own_converter() below): the flags the check reads, parsed with the converter's names, choices and
 defaults (the others, read by the reference half, are let through unread); the package names as
 the converter gives them (`Stable_Diffusion_version_<model-version>_<part>.mlpackage`, every `/`
 made `_`), checked against the name the reference half recorded; and the PSNR and its report

@@ -41,6 +41,20 @@ Reference may also be given as a dict of its fields, and arrays as numpy arrays,
 (dtype, shape, flat values) triples. The
 .npz files are written and read with the standard library (numpy reads them as usual).
 At exit it prints its peak RSS: `parity: peak RSS <bytes> bytes`.
+
+The check half also runs where the converter is not installed (the finishing job of a split
+conversion, whose environment has coremltools and numpy only: no torch, no diffusers, no converter).
+When the import of the converter fails and the command line asks for `--parity-half check` alone,
+the entry says so and uses the action's own stand-ins for what it takes from the converter
+(own_converter() below): the flags the check reads, parsed with the converter's names, choices and
+defaults (the others, read by the reference half, are let through unread); the package names as
+the converter gives them (`Stable_Diffusion_version_<model-version>_<part>.mlpackage`, every `/`
+made `_`), checked against the name the reference half recorded; and the PSNR and its report
+written here from the documented formula, `20 * log10((max|b| + 1e-5) / (rms(a - b) + 1e-10))`
+(with numpy where it is installed, in the converter's steps on the same float32 arrays; in doubles
+otherwise), with the converter's log lines on its logger, its 35 dB floor and its `ValueError: X dB
+is too low!` (nan passes, as upstream: the action's gate fails it). Where the converter imports, its
+own functions are used, as before.
 """
 
 import argparse
@@ -48,6 +62,8 @@ import gc
 import importlib
 import io
 import json
+import logging
+import math
 import os
 import shutil
 import struct
@@ -527,8 +543,11 @@ def reference_half(converter, args, part_dir, package_part, reference_fn, seed):
     os.makedirs(part_dir + ".partial")
     save_npz(os.path.join(part_dir + ".partial", INPUTS_FILE), reference.inputs)
     save_npz(os.path.join(part_dir + ".partial", OUTPUTS_FILE), {reference.output_name: reference.output})
-    record = {"part": package_part, "prefix": COREML_PREFIX[package_part], "output": reference.output_name,
-              "inputs": list(reference.inputs), "model_version": args.model_version, "seed": seed}
+    # The package's file name too: the check half, where the converter may be absent, finds the
+    # package by the converter's naming rule and checks it against this name.
+    record = {"part": package_part, "package": os.path.basename(package), "prefix": COREML_PREFIX[package_part],
+              "output": reference.output_name, "inputs": list(reference.inputs), "model_version": args.model_version,
+              "seed": seed}
     with open(os.path.join(part_dir + ".partial", RECORD_FILE), "w", encoding="utf-8") as f:
         json.dump(record, f, indent=2)
     shutil.rmtree(part_dir, ignore_errors=True)
@@ -553,6 +572,10 @@ def check_half(converter, args, part_dir, package_part, predict, compute_unit):
     if record.get("part") != package_part or record.get("model_version") != args.model_version:
         raise ParityError(f"{package_part}: the reference in {part_dir} is of {record.get('part')} of "
                           f"{record.get('model_version')}, not of {package_part} of {args.model_version}")
+    recorded = record.get("package")  # absent in references saved before it was recorded
+    if recorded is not None and recorded != os.path.basename(package):
+        raise ParityError(f"{package_part}: the reference in {part_dir} was made for {recorded}, "
+                          f"not for {os.path.basename(package)}")
     inputs = load_npz(os.path.join(part_dir, INPUTS_FILE))
     baseline = load_npz(os.path.join(part_dir, OUTPUTS_FILE))[record["output"]]
     log(f"{package_part}: running {os.path.basename(package)} on {compute_unit}")
@@ -565,12 +588,115 @@ def check_half(converter, args, part_dir, package_part, predict, compute_unit):
     converter.report_correctness(comparable(baseline), coreml_out, record["prefix"])
 
 
+# ------------------------------------------- without the converter: the check half alone
+
+# The converter's floor (ABSOLUTE_MIN_PSNR) and the guards of its PSNR formula (on the peak, and on
+# the rms of the difference), as torch2coreml (e12202c) defines them.
+MIN_PSNR = 35
+PEAK_EPS, RMS_EPS = 1e-5, 1e-10
+
+
+def package_file(model_version, part):
+    """The converter's package name for a part: `Stable_Diffusion_version_<model-version>_<part>.mlpackage`,
+    every `/` of the whole name made `_`."""
+    return f"Stable_Diffusion_version_{model_version}_{part}.mlpackage".replace("/", "_")
+
+
+def own_out_path(args, part):
+    return os.path.join(args.o, package_file(args.model_version, part))
+
+
+def _psnr_of_numbers(a, b):
+    """The formula over two flat sequences of Python numbers, in doubles (no numpy here)."""
+    a, b = list(a), list(b)
+    if len(a) != len(b) or not b:
+        raise ValueError(f"cannot compare {len(a)} values with {len(b)}")
+    peak = math.nan if any(math.isnan(x) for x in b) else max(abs(x) for x in b)  # numpy's max keeps a nan
+    mean_square = sum((x - y) * (x - y) for x, y in zip(a, b)) / len(b)
+    rms = math.sqrt(mean_square) if math.isfinite(mean_square) else mean_square
+    ratio = (peak + PEAK_EPS) / (rms + RMS_EPS)
+    if math.isnan(ratio) or math.isinf(ratio):
+        return ratio
+    return 20 * math.log10(ratio) if ratio > 0 else -math.inf  # numpy's log10(0) is -inf
+
+
+def own_compute_psnr(a, b):
+    """PSNR of b against a, in dB: 20 * log10((max|b| + 1e-5) / (rms(a - b) + 1e-10)). numpy arrays
+    (what comparable() gives where numpy is installed) are reduced with numpy, step by step as the
+    converter reduces them (the same operations on the same float32 arrays, so numpy's casting
+    gives the converter's figures); anything else in doubles."""
+    if not (hasattr(a, "dtype") and hasattr(b, "dtype")):
+        return _psnr_of_numbers(a, b)
+    import numpy as np
+    peak = np.abs(b).max()
+    difference = a - b
+    mean_square = (difference * difference).sum()
+    mean_square /= b.size
+    rms = np.sqrt(mean_square)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return 20 * np.log10((peak + PEAK_EPS) / (rms + RMS_EPS))
+
+
+def own_report_correctness(original_outputs, final_outputs, log_prefix):
+    """The converter's report of one check: the same two lines on its logger, the same floor, the same
+    ValueError (nan passes: `nan < 35` is false, as upstream; the action's gate fails it)."""
+    logger = logging.getLogger(CONVERTER_MODULE)
+    original_psnr = own_compute_psnr(original_outputs, original_outputs)
+    final_psnr = own_compute_psnr(original_outputs, final_outputs)
+    logger.info(f"{log_prefix}: PSNR changed by {final_psnr - original_psnr:.1f} dB "
+                f"({original_psnr:.1f} -> {final_psnr:.1f})")
+    if final_psnr < MIN_PSNR:
+        raise ValueError(f"{final_psnr:.1f} dB is too low!")
+    logger.info(f"{final_psnr:.1f} dB > {MIN_PSNR} dB (minimum allowed) parity check passed")
+    return final_psnr
+
+
+def own_parser_spec():
+    """The converter's flags that the check half reads, with the converter's names, choices and
+    defaults. The rest of its command line (read by the reference half) is let through unread."""
+    parser = argparse.ArgumentParser(allow_abbrev=False)
+    for switch in ("--convert-text-encoder", "--convert-vae-decoder", "--convert-vae-encoder", "--convert-unet",
+                   "--unet-support-controlnet", "--sd3-version"):
+        parser.add_argument(switch, action="store_true")
+    parser.add_argument("--model-version", required=True)
+    parser.add_argument("--refiner-version", default=None)
+    parser.add_argument("--compute-unit", choices=COMPUTE_UNITS, default="ALL")
+    parser.add_argument("-o", default=os.getcwd())
+    return parser
+
+
+def own_converter():
+    """What this entry takes from the converter, made by the action (see the module docstring). Its
+    report logs as the converter's module does at import: basicConfig, its logger at INFO."""
+    logging.basicConfig()
+    logging.getLogger(CONVERTER_MODULE).setLevel(logging.INFO)
+    return argparse.Namespace(__name__="parity.py's own check (no converter)", own=True,
+                              parser_spec=own_parser_spec, compute_psnr=own_compute_psnr,
+                              report_correctness=own_report_correctness, _get_out_path=own_out_path)
+
+
+def is_own(converter):
+    return getattr(converter, "own", False) is True
+
+
+def asks_check_only(argv):
+    """Whether the command line asks for `--parity-half check` (read before the converter's parser is at hand)."""
+    early = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    early.add_argument("--parity-half", default="both")
+    known, _rest = early.parse_known_args(sys.argv[1:] if argv is None else argv)
+    return known.parity_half == "check"
+
+
 # ------------------------------------------------------------------------------ main
 
-def load_converter():
+def load_converter(argv=None):
     try:
         return importlib.import_module(CONVERTER_MODULE)
     except ImportError as error:
+        if asks_check_only(argv):
+            log(f"cannot import {CONVERTER_MODULE} ({type(error).__name__}: {error}): the check half runs with the "
+                f"action's own PSNR and report (the converter's formula, lines and {MIN_PSNR} dB floor)")
+            return own_converter()
         traceback.print_exc()
         raise ParityError(f"cannot import {CONVERTER_MODULE} (is the converter installed in this Python?): {error}") from error
 
@@ -625,9 +751,17 @@ def run(converter, args, environ):
 def main(argv=None, converter=None, environ=None):
     environ = os.environ if environ is None else environ
     try:
-        converter = converter if converter is not None else load_converter()
+        converter = converter if converter is not None else load_converter(argv)
         check_converter(converter)
-        args = parser_for(converter).parse_args(argv)  # a bad flag exits 2, as the converter's would
+        if is_own(converter):
+            args, unread = parser_for(converter).parse_known_args(argv)  # a bad flag it reads exits 2
+            if args.parity_half != "check":
+                raise ParityError(f"--parity-half {args.parity_half} needs the converter: only the check half runs without it")
+            names = sorted({item.split("=", 1)[0] for item in unread if item.startswith("--")})
+            if names:
+                log(f"not read by the check half: {' '.join(names)}")
+        else:
+            args = parser_for(converter).parse_args(argv)  # a bad flag exits 2, as the converter's would
         code = run(converter, args, environ)
     except ParityError as error:
         print(f"parity: {error}", file=sys.stderr, flush=True)

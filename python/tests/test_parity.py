@@ -3,13 +3,16 @@ its hooks, with the stand-in converter (test/standin: Apple's parser_spec, _get_
 compute_psnr and report_correctness, same signatures) and small Core ML / PyTorch hooks of its own.
 The real PyTorch half is test_parity_real.py."""
 
+import argparse
 import contextlib
 import io
 import json
 import logging
+import math
 import os
 import shutil
 import struct
+import subprocess
 import sys
 import tempfile
 import unittest
@@ -67,6 +70,36 @@ def run(argv, environ=None):
         for handler, stream in saved:
             handler.setStream(stream)
     return Run(code, err.getvalue())
+
+
+# What the check half's process must not import: with these first on its sys.path, importing them fails.
+BLOCKED = ("python_coreml_stable_diffusion", "torch", "diffusers")
+
+
+def run_apart(argv, environ=None, python=None):
+    """parity.py as a process of its own, where the converter, torch and diffusers cannot be
+    imported (packages first on its PYTHONPATH whose import raises ImportError), with the Core ML
+    hook of parity_check_hooks."""
+    blockers = tempfile.mkdtemp(prefix="parity-blocked-")
+    try:
+        for name in BLOCKED:
+            os.makedirs(os.path.join(blockers, name))
+            with open(os.path.join(blockers, name, "__init__.py"), "w") as f:
+                f.write(f"raise ImportError('{name} is blocked by the test')\n")
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PARITY_", "PYTHON", "TEST_PARITY_"))}
+        env.update({"PYTHONPATH": os.pathsep.join([blockers, HERE]), "PARITY_COREML": "parity_check_hooks:coreml"})
+        env.update(environ or {})
+        done = subprocess.run([python or sys.executable, os.path.join(ROOT, "python", "parity.py"), *argv],
+                              env=env, capture_output=True, text=True, timeout=120)
+        return Run(done.returncode, done.stderr)
+    finally:
+        shutil.rmtree(blockers, ignore_errors=True)
+
+
+def report_lines(log):
+    """The converter's report lines of a log (and the ValueError's), in order."""
+    return [line for line in log.splitlines()
+            if "PSNR changed by" in line or "parity check passed" in line or "dB is too low!" in line]
 
 
 class ArraysAndFiles(unittest.TestCase):
@@ -193,7 +226,8 @@ class Halves(unittest.TestCase):
         folder = os.path.join(self.out, ".coreml-action", "parity", "vae_decoder")
         self.assertEqual(sorted(os.listdir(folder)), ["inputs.npz", "outputs.npz", "reference.json"])
         with open(os.path.join(folder, "reference.json")) as f:
-            self.assertEqual(json.load(f), {"part": "vae_decoder", "prefix": "vae_decoder baseline PyTorch to baseline CoreML",
+            self.assertEqual(json.load(f), {"part": "vae_decoder", "package": "Stable_Diffusion_version_owner_tiny_vae_decoder.mlpackage",
+                                            "prefix": "vae_decoder baseline PyTorch to baseline CoreML",
                                             "output": "y", "inputs": ["x"], "model_version": MODEL, "seed": 0})
 
     def test_an_error_under_35_db_fails_with_the_converters_value_error(self):
@@ -258,6 +292,146 @@ class Halves(unittest.TestCase):
         result = run(self.flags("--convert-vae-decoder"))
         self.assertEqual(result.code, 0, result.log)  # `nan < 35` is false: the action's gate fails it
         self.assertIn("-> nan)", result.log)
+
+
+class WithoutTheConverter(unittest.TestCase):
+    """The check half where the converter cannot be imported (the finishing job of a split
+    conversion), against the same saved reference as the converter-backed check."""
+
+    PART_FLAGS = ["--convert-vae-decoder", "--check-compute-unit", "CPU_ONLY"]
+
+    def setUp(self):
+        self.out = tempfile.mkdtemp(prefix="parity-own-")
+        os.makedirs(os.path.join(self.out, "Stable_Diffusion_version_owner_tiny_vae_decoder.mlpackage"))
+        # The reference half, with the (stand-in) converter, as the convert job runs it.
+        first = run(self.flags("--parity-half", "reference"), {"PARITY_REFERENCE": "parity_check_hooks:reference"})
+        self.assertEqual(first.code, 0, first.log)
+        os.environ.pop("TEST_PARITY_ERROR", None)
+
+    def tearDown(self):
+        shutil.rmtree(self.out, ignore_errors=True)
+        os.environ.pop("TEST_PARITY_ERROR", None)
+
+    def flags(self, *more):
+        # Flags the check half does not read ride along, as the action passes the converter's whole line.
+        return ["--model-version", MODEL, "-o", self.out, "--attention-implementation", "ORIGINAL", "--latent-h", "64",
+                *self.PART_FLAGS, *more]
+
+    def with_converter(self, error):
+        os.environ["TEST_PARITY_ERROR"] = error
+        try:
+            return run(self.flags("--parity-half", "check"), {"PARITY_COREML": "parity_check_hooks:coreml"})
+        finally:
+            os.environ.pop("TEST_PARITY_ERROR", None)
+
+    def test_the_same_figures_and_lines_as_the_converter(self):
+        backed = self.with_converter("0.001")
+        apart = run_apart(self.flags("--parity-half", "check"), {"TEST_PARITY_ERROR": "0.001"})
+        self.assertEqual(backed.code, 0, backed.log)
+        self.assertEqual(apart.code, 0, apart.log)
+        self.assertIn("parity: cannot import python_coreml_stable_diffusion.torch2coreml (ImportError: "
+                      "python_coreml_stable_diffusion is blocked by the test)", apart.log)
+        self.assertIn("parity: not read by the check half: --attention-implementation --latent-h", apart.log)
+        lines = report_lines(apart.log)
+        self.assertEqual(len(lines), 2, apart.log)
+        self.assertEqual(lines, report_lines(backed.log))
+        self.assertRegex(lines[0], r"^INFO:python_coreml_stable_diffusion\.torch2coreml:vae_decoder baseline PyTorch to "
+                                   r"baseline CoreML: PSNR changed by -\d+\.\d dB \(\d+\.\d -> 6\d\.\d\)$")
+        self.assertTrue(lines[1].endswith(" dB > 35 dB (minimum allowed) parity check passed"))
+        self.assertRegex(apart.log, r"parity: peak RSS \d+ bytes\n$")
+
+    def test_below_35_db_it_fails_as_the_converter(self):
+        backed = self.with_converter("0.1")
+        apart = run_apart(self.flags("--parity-half", "check"), {"TEST_PARITY_ERROR": "0.1"})
+        self.assertEqual((backed.code, apart.code), (1, 1), apart.log)
+        self.assertEqual(report_lines(apart.log), report_lines(backed.log))
+        self.assertIn("\nValueError: 27.2 dB is too low!\n", apart.log)
+        self.assertNotIn("parity check passed", apart.log)
+
+    def test_nan_passes_as_upstream(self):
+        apart = run_apart(self.flags("--parity-half", "check"), {"TEST_PARITY_ERROR": "nan"})
+        self.assertEqual(apart.code, 0, apart.log)
+        self.assertEqual(report_lines(apart.log), report_lines(self.with_converter("nan").log))
+        self.assertIn("-> nan)", apart.log)
+
+    def test_only_the_check_half_runs_without_it(self):
+        for half in ("reference", "both"):
+            result = run_apart(self.flags("--parity-half", half))
+            self.assertEqual(result.code, 1, result.log)
+            self.assertIn("parity: cannot import python_coreml_stable_diffusion.torch2coreml (is the converter installed", result.log)
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err):
+            code = parity.main(self.flags("--parity-half", "both"), converter=parity.own_converter(), environ={})
+        self.assertEqual(code, 1)
+        self.assertIn("--parity-half both needs the converter", err.getvalue())
+
+    def test_the_flags_it_reads_are_checked_as_the_converters_parser_checks_them(self):
+        self.assertEqual(run_apart(self.flags("--parity-half", "check", "--compute-unit", "GPU")).code, 2)
+        self.assertEqual(run_apart(["-o", self.out, "--convert-vae-decoder", "--parity-half", "check"]).code, 2)
+        args, _ = parity.parser_for(parity.own_converter()).parse_known_args(["--model-version", MODEL, "--parity-half", "check"])
+        self.assertEqual((args.compute_unit, args.o, args.check_compute_unit, args.parity_seed), ("ALL", os.getcwd(), None, 0))
+
+    def test_the_package_is_found_by_the_converters_names_and_checked_against_the_record(self):
+        self.assertEqual(parity.package_file("runwayml/stable-diffusion-v1-5", "unet_chunk1"),
+                         "Stable_Diffusion_version_runwayml_stable-diffusion-v1-5_unet_chunk1.mlpackage")
+        for model, part in (("./m", "unet"), ("a/b/c", "text_encoder_2"), ("x", "control-unet")):
+            args = argparse.Namespace(model_version=model, o="/o")
+            self.assertEqual(parity.own_out_path(args, part), standin._get_out_path(args, part))
+        record_path = os.path.join(self.out, ".coreml-action", "parity", "vae_decoder", "reference.json")
+        with open(record_path) as f:
+            record = json.load(f)
+        record["package"] = "Stable_Diffusion_version_owner_other_vae_decoder.mlpackage"
+        with open(record_path, "w") as f:
+            json.dump(record, f)
+        result = run_apart(self.flags("--parity-half", "check"))
+        self.assertEqual(result.code, 1)
+        self.assertIn("was made for Stable_Diffusion_version_owner_other_vae_decoder.mlpackage, not for "
+                      "Stable_Diffusion_version_owner_tiny_vae_decoder.mlpackage", result.log)
+        shutil.rmtree(os.path.join(self.out, "Stable_Diffusion_version_owner_tiny_vae_decoder.mlpackage"))
+        result = run_apart(self.flags("--parity-half", "check"))
+        self.assertEqual(result.code, 1)
+        self.assertIn("vae_decoder: no package at", result.log)
+
+    def test_text_encoder_2_is_checked_when_its_package_is_there(self):
+        os.makedirs(os.path.join(self.out, "Stable_Diffusion_version_owner_tiny_text_encoder.mlpackage"))
+        os.makedirs(os.path.join(self.out, "Stable_Diffusion_version_owner_tiny_text_encoder_2.mlpackage"))
+        flags = ["--model-version", MODEL, "-o", self.out, "--convert-text-encoder"]
+        self.assertEqual(run(flags + ["--parity-half", "reference"], {"PARITY_REFERENCE": "parity_check_hooks:reference"}).code, 0)
+        result = run_apart(flags + ["--parity-half", "check"])
+        self.assertEqual(result.code, 0, result.log)
+        checking = [l for l in result.log.splitlines() if l.startswith("parity: checking")]
+        self.assertEqual(checking, ["parity: checking text_encoder (check)", "parity: checking text_encoder_2 (check)"])
+        self.assertEqual(len(report_lines(result.log)), 4)
+
+
+class OwnPsnr(unittest.TestCase):
+    """The action's PSNR (no numpy here) against the stand-in's, which is Apple's formula in the
+    standard library."""
+
+    def test_the_figures_are_the_converters(self):
+        base = [((i * 13) % 17) / 8.0 - 1.0 for i in range(50)]
+        cases = [(base, base), (base, [v + 0.01 for v in base]), (base, [v * 1.5 for v in base]),
+                 ([0.0] * 4, [0.0] * 4), (base, [v + (0.3 if i == 7 else 0) for i, v in enumerate(base)]),
+                 (base, [float("nan")] + base[1:]), ([float("inf")] + base[1:], base)]
+        for a, b in cases:
+            mine, theirs = parity.own_compute_psnr(a, b), standin.compute_psnr(a, b)
+            self.assertEqual(f"{mine:.6f}", f"{theirs:.6f}", (a[:3], b[:3]))
+        self.assertAlmostEqual(parity.own_compute_psnr([1.0, 2.0], [1.0, 2.1]), 20 * math.log10((2.1 + 1e-5) / (math.sqrt(0.005) + 1e-10)))
+
+    def test_the_report_raises_below_35_and_passes_nan(self):
+        with self.assertLogs(parity.CONVERTER_MODULE, "INFO") as logs:
+            self.assertAlmostEqual(parity.own_report_correctness([1.0, 2.0], [1.0, 2.0], "p"), parity.own_compute_psnr([1.0, 2.0], [1.0, 2.0]))
+            with self.assertRaisesRegex(ValueError, r"^30\.7 dB is too low!$"):
+                parity.own_report_correctness([1.0] * 10, [1.03] * 10, "p")
+            self.assertTrue(math.isnan(parity.own_report_correctness([1.0, 2.0], [float("nan"), 2.0], "p")))
+        self.assertEqual(logs.output, [
+            "INFO:python_coreml_stable_diffusion.torch2coreml:p: PSNR changed by 0.0 dB (206.0 -> 206.0)",
+            "INFO:python_coreml_stable_diffusion.torch2coreml:206.0 dB > 35 dB (minimum allowed) parity check passed",
+            "INFO:python_coreml_stable_diffusion.torch2coreml:p: PSNR changed by -169.3 dB (200.0 -> 30.7)",
+            "INFO:python_coreml_stable_diffusion.torch2coreml:p: PSNR changed by nan dB (206.0 -> nan)",
+            "INFO:python_coreml_stable_diffusion.torch2coreml:nan dB > 35 dB (minimum allowed) parity check passed"])
+        with self.assertRaisesRegex(ValueError, "cannot compare 2 values with 3"):
+            parity.own_compute_psnr([1.0, 2.0], [1.0, 2.0, 3.0])
 
 
 if __name__ == "__main__":

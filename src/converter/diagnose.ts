@@ -63,7 +63,9 @@ const MATCHERS: readonly Matcher[] = [
     }),
   },
   {
-    applies: (_end, text) => /unable to find utility "coremlcompiler"/.test(text),
+    // xcrun's own line, or (the action's compile step, src/converter/compile.ts) no xcrun at all:
+    // runProcess reports a command that cannot start as `xcrun: spawn xcrun ENOENT`.
+    applies: (_end, text) => /unable to find utility "coremlcompiler"|\bspawn xcrun ENOENT\b/.test(text),
     diagnose: () => ({
       title: "Xcode's coremlcompiler was not found, so the Resources could not be compiled.",
       hints: [
@@ -178,10 +180,15 @@ export function lastErrorLine(tail: string[]): string | undefined {
   return [...tail].reverse().find((line) => /^[\w.]*(Error|Exception|Exit)\b.*:/.test(line.trim()))?.trim();
 }
 
-export function diagnose(end: ProcessEnd, disk?: DiskFacts): Diagnosis {
+/** The diagnosis of a failure the action recognises (out of memory, disk full, no coremlcompiler, ...), undefined for any other. */
+export function knownDiagnosis(end: ProcessEnd, disk?: DiskFacts): Diagnosis | undefined {
   const text = end.tail.join('\n');
-  const match = MATCHERS.find((m) => m.applies(end, text));
-  if (match) return match.diagnose(end, disk);
+  return MATCHERS.find((m) => m.applies(end, text))?.diagnose(end, disk);
+}
+
+export function diagnose(end: ProcessEnd, disk?: DiskFacts): Diagnosis {
+  const known = knownDiagnosis(end, disk);
+  if (known) return known;
   const status = end.signal ? `was killed by ${end.signal}` : `exited with code ${end.exitCode}`;
   const error = lastErrorLine(end.tail);
   return {

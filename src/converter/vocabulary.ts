@@ -175,6 +175,12 @@ export function compiledModel(suffix: string): string {
 }
 
 export const TOKENIZER_FILES = ['vocab.json', 'merges.txt'] as const;
+
+/** The defaults of --text-encoder-vocabulary-url and --text-encoder-merges-url (parser_spec): CLIP's tokenizer on the Hub. */
+export const DEFAULT_TOKENIZER_URLS = {
+  vocabulary: 'https://huggingface.co/openai/clip-vit-base-patch32/resolve/main/vocab.json',
+  merges: 'https://huggingface.co/openai/clip-vit-base-patch32/resolve/main/merges.txt',
+} as const;
 export const T5_RESOURCES = ['TextEncoderT5.mlmodelc', 'tokenizer.json', 'tokenizer_config.json'] as const;
 
 /** Package file name -> the compiled model it becomes, relative to -o (e.g. `Resources/Unet.mlmodelc`). */

@@ -697,22 +697,29 @@ def _mil_text(info):
         "}\n")
 
 
+# xcrun's exit status when it finds no such tool, and coremlcompiler's for a model it cannot read.
+XCRUN_NO_TOOL_STATUS = 72
+COREMLCOMPILER_FAILED_STATUS = 1
+
+
 def coremlcompiler_compile(source_path, output_dir):
-    """Imitates `xcrun coremlcompiler compile SRC OUTDIR` run through os.system: it
-    reports errors on stderr but never raises (the exit status is ignored upstream)."""
+    """Imitates `xcrun coremlcompiler compile SRC OUTDIR`: reports errors on stderr and never
+    raises; returns the exit status the command would have (0, or XCRUN_NO_TOOL_STATUS /
+    COREMLCOMPILER_FAILED_STATUS). Bundling runs it through os.system, which ignores the status;
+    test/standin/bin/xcrun exits with it."""
     sys.stdout.flush()
     sys.stderr.flush()
     err = sys.stderr
     if knob_flag("STANDIN_NO_COREMLCOMPILER"):
         err.write('xcrun: error: unable to find utility "coremlcompiler", not a developer tool or in PATH\n')
         err.flush()
-        return
+        return XCRUN_NO_TOOL_STATUS
     try:
         info, weights = read_package(source_path)
     except (OSError, ValueError):
         err.write(f"coremlcompiler: error: Failed to read model package at {os.path.abspath(source_path)}\n")
         err.flush()
-        return
+        return COREMLCOMPILER_FAILED_STATUS
     name = os.path.splitext(os.path.basename(source_path))[0]
     out = os.path.join(output_dir, name + ".mlmodelc")
     if os.path.exists(out):
@@ -730,6 +737,7 @@ def coremlcompiler_compile(source_path, output_dir):
         f.write(_det_bytes(f"analytics|{name}", 243))
     with open(os.path.join(out, "weights", "weight.bin"), "wb") as f:
         f.write(weights)
+    return 0
 
 
 def write_fake_compiled_t5(path):

@@ -5,7 +5,7 @@ import { setCacheOutputs, useCaching } from './cache/cache.js';
 import { finishOutputsCache } from './cache/outputs.js';
 import { modelsStage } from './hub/stage.js';
 import { refreshStage } from './refresh/run.js';
-import { convertStage } from './convert/stage.js';
+import { compileStage, convertStage } from './convert/stage.js';
 import { singleFileStage } from './single-file/check.js';
 import { setConversionOutputs, verifyStage } from './verify/stage.js';
 import { listPackages } from './verify/packages.js';
@@ -22,7 +22,6 @@ import { renderFailure, type FailureTrail } from './summary/failure.js';
 import { identityOf } from './refresh/compare.js';
 import { handoffIdentity } from './handoff/identity.js';
 import { handOffStage, takeOverStage } from './handoff/stage.js';
-import { compileStage } from './converter/compile-stage.js';
 
 /** Where the run is, for the summary of a stage that throws. */
 const trail: FailureTrail = { stage: 'inputs' };
@@ -62,9 +61,9 @@ async function run(): Promise<void> {
   const identity = handoffIdentity(identityOf(config, models, singleFile));
   if (config.split.mode === 'finish') await at('hand-off', () => takeOverStage(config, identity));
   const converted = await at('setup and conversion', () => convertStage({ config, steps, commands, models, hub, caching, singleFile, releaseDownloads: budget.verdict?.disk.releaseDownloads }));
-  const { conversion } = converted;
-  measuredOverEstimate(budget.processes, conversion.steps).forEach((w) => core.warning(w, { title: 'Budget' }));
-  if (config.split.mode === 'finish' && !conversion.failure) await at('Resources', () => compileStage(config, conversion));
+  measuredOverEstimate(budget.processes, converted.conversion.steps).forEach((w) => core.warning(w, { title: 'Budget' }));
+  // The finishing job compiles the Resources itself; one job's converter processes did.
+  const conversion = config.split.mode === 'finish' ? await at('Resources', () => compileStage(config, converted.conversion)) : converted.conversion;
   const gate = at('verify', () => verifyStage(config, conversion));
   const outputsCache = await finishOutputsCache(config, converted.outputsCache, gate.problems.length === 0);
   const caches = outputsCache ? [...converted.caches, outputsCache] : converted.caches;

@@ -1,4 +1,6 @@
+import * as core from '@actions/core';
 import type { Config } from '../config.js';
+import { CompileError, compileResources } from '../converter/compile.js';
 import type { Step } from '../plan/plan.js';
 import type { HubClient } from '../hub/client.js';
 import type { ModelRevision } from '../hub/models.js';
@@ -111,4 +113,26 @@ async function finishChecks(input: ConvertInput): Promise<ConvertOutcome> {
   const conversion = await runConversion(config, steps, setup.python);
   if (recordsEnvironment(config, conversion)) await recordFinishingEnvironment(config.conversion.outputDir, setup.python, config.runner.workspace);
   return { conversion, commands, caches: [...setup.caches], singleFile: singleFileRecord(config) };
+}
+
+export const COMPILE_STEP = 'Compile Resources';
+
+/**
+ * The finishing job of a split conversion, once the checks passed: the Resources compiled from the
+ * handed-off packages by the action itself (converter/compile.ts: xcrun coremlcompiler as an argv,
+ * its exit status checked; the tokenizer files fetched with a status check), reported as one more
+ * step; a failure is the conversion's failure, which the verify stage reports as any other.
+ */
+export async function compileStage(config: Config, conversion: ConversionResult): Promise<ConversionResult> {
+  if (!config.conversion.bundleResources || conversion.failure) return conversion;
+  const started = Date.now();
+  const step = (status: 'done' | 'failed', note?: string) => ({ label: COMPILE_STEP, argv: ['xcrun', 'coremlcompiler', 'compile'], status, ...(note ? { note } : {}), durationMs: Date.now() - started, partTimes: {} });
+  try {
+    const report = await core.group(COMPILE_STEP, () => compileResources(config.conversion));
+    const note = report.kept.length > 0 ? `${report.kept.length} compiled model(s) already there, kept` : undefined;
+    return { ...conversion, steps: [...conversion.steps, step('done', note)] };
+  } catch (error) {
+    if (!(error instanceof CompileError)) throw error;
+    return { ...conversion, steps: [...conversion.steps, step('failed')], failure: { step: COMPILE_STEP, diagnosis: error.diagnosis, removed: [] } };
+  }
 }

@@ -214,27 +214,3 @@ export function compareFiles(listed: readonly HandoffFile[], found: readonly Han
 
 /** Where the finishing job takes the hand-off from. */
 export type HandoffSource = { kind: 'artifact'; name: string } | { kind: 'path'; path: string };
-
-/**
- * Pure: the `handoff` input as a source. Empty: the artifact named after the identity. A value
- * holding `/` or `\`, or `.` or `..` alone, is a path (artifact names may hold neither `/` nor
- * `\`, so no name is taken for a path; the caller resolves a relative path against the
- * workspace); anything else is an artifact name: a folder in the workspace is written `./name`.
- */
-export function handoffSource(input: string, identity: Record<string, string>): HandoffSource {
-  const value = input.trim();
-  if (value === '') return { kind: 'artifact', name: handoffName(identity) };
-  if (/[/\\]/.test(value) || value === '.' || value === '..') return { kind: 'path', path: value };
-  return { kind: 'artifact', name: value };
-}
-
-/** The characters the artifact service refuses in a name (@actions/artifact's list). */
-const FORBIDDEN_NAME_CHARACTERS = /["*:<>?|\\/\r\n]/;
-
-/** Pure: why `name` cannot name an artifact, or undefined (for the input's rule: refused before anything runs). */
-export function artifactNameProblem(name: string): string | undefined {
-  if (name.trim() === '') return 'an artifact name may not be empty';
-  const bad = FORBIDDEN_NAME_CHARACTERS.exec(name);
-  if (bad) return `an artifact name may not hold ${JSON.stringify(bad[0])} (the artifact service refuses " : < > | * ? \\ / and line breaks)`;
-  return undefined;
-}

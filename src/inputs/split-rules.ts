@@ -1,5 +1,6 @@
 import type { Config } from '../config.js';
 import type { Rule } from './rule.js';
+import { compileRefusal } from '../converter/compile.js';
 
 const LINUX_NO_WHEEL = 'coremltools 8.3, which the converter is pinned to, publishes Linux wheels for x86_64 only (none for arm64), and the converter cannot run without it';
 const CONVERT_RUNNERS = 'a Linux x64 runner (`runs-on: ubuntu-latest`, or a larger Linux x64 runner for more memory) or an Apple silicon macOS runner';
@@ -62,6 +63,14 @@ export const SPLIT_RULES: readonly Rule[] = [
       return found.length === 0
         ? undefined
         : `is ${c.split.mode}, with check-output-correctness and ${found.join('; ')}. Split, only the text encoders, the VAEs and the unet are checked (PyTorch on the converting job, Core ML on the finishing one): convert those parts here, or use one macOS job (split: none), or set check-output-correctness: false.`;
+    },
+  },
+  {
+    input: 'split',
+    severity: 'error',
+    check: (c) => {
+      const refusal = c.split.mode !== 'none' && c.conversion.bundleResources ? compileRefusal(c.conversion) : undefined;
+      return refusal ? `is ${c.split.mode}, with ${refusal}. Use one macOS job (split: none).` : undefined;
     },
   },
 ];

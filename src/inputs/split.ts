@@ -4,11 +4,10 @@ import { resolveIn, type FieldReader } from './fields.js';
 import type { InputName } from './names.js';
 import { isWithin } from './output-dir.js';
 import { artifactNameProblem } from './publish.js';
+import { HANDOFF_MANIFEST } from '../handoff/manifest.js';
 
 export const SPLIT_MODES = ['none', 'convert', 'finish'] as const satisfies readonly SplitMode[];
 
-/** Where the hand-off file sits in a hand-off folder (src/handoff/ writes it). */
-export const HANDOFF_MARKER = path.join('.coreml-action', 'handoff.json');
 
 export interface SplitPlaces {
   workspace: string;
@@ -19,16 +18,16 @@ export interface SplitPlaces {
 }
 
 /**
- * Pure: `handoff` as given. A value with a `/` or starting with `.` is a folder (an artifact name
- * can hold neither), resolved in the workspace and confined to it or RUNNER_TEMP; anything else is
- * an artifact name. Only the finishing job reads a folder: the converting job's hand-off is
+ * Pure: `handoff` as given. A value holding `/` or `\\`, or `.` or `..` alone, is a folder (an
+ * artifact name can hold neither; a folder in the workspace is written `./name`), resolved in the
+ * workspace and confined to it or RUNNER_TEMP; anything else is an artifact name. Only the finishing job reads a folder: the converting job's hand-off is
  * output-dir itself, uploaded under the name.
  */
 export function readHandoff(read: FieldReader<InputName>, mode: SplitMode, places: SplitPlaces): SplitOptions['handoff'] {
   const value = read.text('handoff');
   if (value === '') return undefined;
   if (mode === 'none') return read.fail('handoff', 'is set, but `split` is none: the hand-off is between the two jobs of a split conversion.');
-  if (!value.includes('/') && !value.startsWith('.')) {
+  if (!/[/\\]/.test(value) && value !== '.' && value !== '..') {
     const problem = artifactNameProblem(value);
     return problem ? read.fail('handoff', `is taken as an artifact name (it has no /), which ${problem}.`) : { artifact: value };
   }
@@ -41,8 +40,8 @@ export function readHandoff(read: FieldReader<InputName>, mode: SplitMode, place
     return read.fail('handoff', `resolves to ${real}, outside the workspace and RUNNER_TEMP: give the folder the hand-off was downloaded to, inside the workspace.`);
   }
   if (!places.isDirectory(folder)) return read.fail('handoff', `is the folder ${folder}, which does not exist.`);
-  if (!places.isFile(path.join(folder, HANDOFF_MARKER))) {
-    return read.fail('handoff', `is the folder ${folder}, which has no ${HANDOFF_MARKER}: it is not a hand-off written by a \`split: convert\` job.`);
+  if (!places.isFile(path.join(folder, HANDOFF_MANIFEST))) {
+    return read.fail('handoff', `is the folder ${folder}, which has no ${HANDOFF_MANIFEST}: it is not a hand-off written by a \`split: convert\` job.`);
   }
   return { path: folder };
 }

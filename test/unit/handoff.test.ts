@@ -2,16 +2,15 @@
 // the default artifact name, and the comparisons that decide whether a hand-off is taken.
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { artifactNameProblem } from '../../src/inputs/publish.js';
 import {
   HANDOFF_MANIFEST,
   HandoffError,
-  artifactNameProblem,
   buildManifest,
   caseCollisions,
   compareFiles,
   compareIdentity,
   handoffName,
-  handoffSource,
   parseManifest,
   pathProblem,
   serializeManifest,
@@ -121,7 +120,7 @@ describe('handoffName', () => {
     expect(names.size).toBe(6);
   });
   it('passes the artifact service\'s name rules', () => {
-    expect(artifactNameProblem(handoffName(IDENTITY))).toBeUndefined();
+    expect(artifactNameProblem(handoffName(IDENTITY))).toBeUndefined(); // the artifact service's rules (inputs/publish.ts)
   });
 });
 
@@ -227,26 +226,5 @@ describe('compareFiles', () => {
   it('lists every difference at once', () => {
     expect(compareFiles(FILES, [])).toHaveLength(FILES.length);
     expect(compareFiles([], FILES)).toHaveLength(FILES.length);
-  });
-});
-
-describe('handoffSource and artifactNameProblem', () => {
-  it('takes an empty input for the identity\'s name', () => {
-    expect(handoffSource('', IDENTITY)).toEqual({ kind: 'artifact', name: handoffName(IDENTITY) });
-    expect(handoffSource('  ', IDENTITY)).toEqual({ kind: 'artifact', name: handoffName(IDENTITY) });
-  });
-  it('takes a value with a separator for a path, any other for a name', () => {
-    expect(handoffSource('./out', IDENTITY)).toEqual({ kind: 'path', path: './out' });
-    expect(handoffSource('/tmp/out', IDENTITY)).toEqual({ kind: 'path', path: '/tmp/out' });
-    expect(handoffSource('out\\win', IDENTITY)).toEqual({ kind: 'path', path: 'out\\win' });
-    expect(handoffSource('.', IDENTITY)).toEqual({ kind: 'path', path: '.' });
-    expect(handoffSource('my-handoff', IDENTITY)).toEqual({ kind: 'artifact', name: 'my-handoff' });
-    expect(handoffSource('.hidden', IDENTITY)).toEqual({ kind: 'artifact', name: '.hidden' });
-  });
-  it('refuses names the artifact service refuses', () => {
-    expect(artifactNameProblem('ok-name_1.2')).toBeUndefined();
-    expect(artifactNameProblem('')).toMatch(/empty/);
-    expect(artifactNameProblem('a:b')).toMatch(/":"/);
-    expect(artifactNameProblem('a"b')).toMatch(/"\\""/);
   });
 });

@@ -60,7 +60,7 @@ describe('identityOf', () => {
     // is recorded as the inputs it sets.
     const elsewhere = new Set([
       'preset', 'output-dir', 'hf-token', 'python', 'pip-constraints', 'min-psnr', 'psnr-thresholds', 'quantized-min-psnr', 'process-per-component', 'lean-conversion',
-      'dry-run', 'over-budget', 'runner-memory', 'verify-bundle', 'cache', 'cache-outputs', 'skip-if-unchanged', 'package', 'asset-prefix', 'compression-level',
+      'dry-run', 'over-budget', 'runner-memory', 'split', 'handoff', 'verify-bundle', 'cache', 'cache-outputs', 'skip-if-unchanged', 'package', 'asset-prefix', 'compression-level',
       'max-asset-size', 'upload-artifact', 'artifact-name', 'retention-days', 'release-tag', 'release-name', 'release-notes',
       'draft', 'prerelease', 'github-token', 'overwrite-assets', 'allow-pickle', 'check-compute-unit', 'hub-repo', 'hub-token', 'hub-private', 'hub-revision', 'hub-path-in-repo',
     ]);

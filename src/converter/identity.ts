@@ -78,7 +78,10 @@ export const IDENTITY: readonly IdentityField[] = [
   { name: 'convert-controlnet', passed: 'per-step', read: (o) => [...o.controlnets].sort().join(' ') },
   { name: 'refiner-version', passed: 'per-step', folder: true, read: (o) => o.refinerVersion },
   { name: 'custom-vae-version', passed: 'every-process', folder: true, read: (o) => o.customVaeVersion },
-  { name: 'compute-unit', passed: 'every-process', folder: true, read: (o) => o.computeUnit },
+  // Not a folder entry: the packages do not depend on it (the converter passes it to coremltools' convert
+  // and load only, where it chooses where a model runs); converted both ways, the same weight.bin and spec
+  // (test/fixtures/real-converter/compute-unit.txt).
+  { name: 'compute-unit', passed: 'every-process', read: (o) => o.computeUnit },
   { name: 'latent-h', passed: 'every-process', folder: true, read: (o) => o.latentH },
   { name: 'latent-w', passed: 'every-process', folder: true, read: (o) => o.latentW },
   { name: 'text-token-sequence-length', passed: 'every-process', folder: true, read: (o) => o.textTokenSequenceLength },

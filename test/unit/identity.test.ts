@@ -71,7 +71,7 @@ const CHANGES: Record<string, (s: IdentitySource) => IdentitySource> = {
  * folder would have to be; parts, ControlNets, checks, chunking and bundling add to a folder instead.
  */
 const FOLDER_ENTRIES = [
-  'model-version', 'model-revision', 'single-file', 'model-config', 'lora', 'refiner-version', 'custom-vae-version', 'compute-unit', 'latent-h', 'latent-w',
+  'model-version', 'model-revision', 'single-file', 'model-config', 'lora', 'refiner-version', 'custom-vae-version', 'latent-h', 'latent-w',
   'text-token-sequence-length', 'text-encoder-hidden-size', 'attention-implementation', 'quantize-nbits',
   'unet-support-controlnet', 'unet-batch-one', 'min-deployment-target', 'xl-version', 'sd3-version', 'extra-args',
 ];

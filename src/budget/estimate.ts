@@ -94,6 +94,21 @@ export const FIGURES: Record<Route, Record<ProcessKind, Figure>> = {
 };
 
 /**
+ * SDXL's unet on the lean route, measured (bench/convert-memory.mjs, full size with random weights,
+ * 2567.5M parameters, 5143 MB package): 16.68 GiB (time -v; 16.65 sampled, 20:22 on 2 shared cores).
+ * Its attention term is SD 1.5's (the same 4096 tokens at 128x128 latents); the rest is its k, above
+ * SD 1.5's 2: more transformer blocks hold more at once. The command line was not run (it would pass
+ * this machine's 24 GiB).
+ */
+const SDXL_UNET = 5.135e9;
+export const LEAN_UNET_XL: Figure = {
+  k: (16.68 * GIB - BASE_BYTES - ATTENTION_64) / SDXL_UNET,
+  attentionBytes: ATTENTION_64,
+  source: 'SDXL unet, python/lean_convert.py: 16.68 GiB (bench/convert-memory.mjs, time -v)',
+  measured: true,
+};
+
+/**
  * The check process (python/parity.py): its PyTorch half loads the part alone and runs the
  * converter's sample inputs, then lets it go; its Core ML half holds the package and the saved
  * arrays (not measured: Core ML runs only on macOS; taken as the package once, less than the
@@ -272,7 +287,7 @@ export function estimateStep(step: Step, o: ConversionOptions, sizes: ModelSizes
   const terms: Array<{ name: string; bytes: number | undefined; term: number | undefined; figure: Figure }> = [];
   for (const part of step.convert) {
     for (const fact of partFacts(part, sizes)) {
-      const figure = figures[fact.kind];
+      const figure = fact.kind === 'unet' && o.xlVersion && route === 'lean' ? LEAN_UNET_XL : figures[fact.kind];
       terms.push({ name: fact.name, bytes: fact.bytes, term: fact.bytes === undefined ? undefined : figure.k * fact.bytes + attention(figure, tokens), figure });
     }
   }

@@ -364,3 +364,18 @@ describe('the inputs', () => {
 it('BASE is the measured import of the converter\'s packages', () => {
   expect(BASE_BYTES / GIB).toBe(0.54);
 });
+
+describe('SDXL\'s unet on the lean route', () => {
+  it('takes its own measured figure: 16.68 GiB at its size, above what SD 1.5\'s k would say', async () => {
+    const { estimateStep, LEAN_UNET_XL, FIGURES } = await import('../../src/budget/estimate.js');
+    const { options } = await import('./fixtures.js');
+    const sizes = { components: { text_encoder: 246e6, text_encoder_2: 1.39e9, vae: 167e6, unet: 5.135e9 }, controlnets: {}, downloadBytes: 0, stagedBytes: 0 };
+    const step = { kind: 'torch2coreml' as const, label: 'Convert unet', convert: ['unet' as const], controlnets: [], refiner: false, checkCorrectness: false, quantize: false, chunkUnet: false, bundle: false, lean: true };
+    const xl = estimateStep(step, options({ xlVersion: true }), sizes, 'lean');
+    expect((xl.peakBytes ?? 0) / 1024 ** 3).toBeCloseTo(16.68, 1);
+    expect(xl.basis).toContain(LEAN_UNET_XL.source);
+    expect(LEAN_UNET_XL.k).toBeGreaterThan(FIGURES.lean.unet.k);
+    // The same unet without xl-version (an SD 2.x-sized guess) keeps SD 1.5's figure.
+    expect(estimateStep(step, options({ xlVersion: false }), sizes, 'lean').peakBytes).toBeLessThan(xl.peakBytes ?? 0);
+  });
+});

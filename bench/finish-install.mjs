@@ -15,7 +15,7 @@
 //   installed here).
 // Usage: node bench/finish-install.mjs [--no-warm] [--keep]   (removes what it made unless --keep)
 import { execFileSync } from 'node:child_process';
-import { lstatSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -29,6 +29,7 @@ const keep = process.argv.includes('--keep');
 const scratch = path.join(os.tmpdir(), `coreml-bench-finish-install-${process.pid}`);
 const MB = 1e6;
 const PYTHON = process.env.BENCH_PYTHON ?? 'python3.11';
+const REPEAT = 3;
 
 /** Bytes under a folder (files and symlinks as themselves, hard links once). @param {string} dir */
 function treeBytes(dir) {
@@ -207,16 +208,27 @@ try {
   for (const label of /** @type {const} */ (['finish', 'converter'])) {
     const wheels = path.join(scratch, `${label}-wheels`);
     for (const run of warm ? ['cold', 'warm'] : ['cold']) {
-      if (run === 'warm') {
+      if (run === 'warm' && !existsSync(wheels)) {
         // Not timed: every file of the lock fetched once (the argmaxtools sdist as it is).
         execFileSync(PYTHON, ['-m', 'pip', 'download', '--quiet', '--no-deps', '--require-hashes', '--no-binary', 'argmaxtools', '-d', wheels, '-r', LOCKS[label]],
           { env: { ...process.env, PIP_NO_CACHE_DIR: '1', PIP_FIND_LINKS: '' }, stdio: ['ignore', 'ignore', 'inherit'] });
       }
-      const r = await install(label, LOCKS[label], run === 'warm' ? wheels : undefined);
+      // The finish env installs in seconds, so its wall time is at the mercy of the shared machine's
+      // load: it is installed REPEAT times and the run with the median wall time is taken. The
+      // converter env (minutes, 3 GB from PyPI) once.
+      const runs = [];
+      for (let i = 0; i < (label === 'finish' ? REPEAT : 1); i++) {
+        const one = await install(label, LOCKS[label], run === 'warm' ? wheels : undefined);
+        if (!keep) rmSync(one.venv, { recursive: true, force: true });
+        runs.push(one);
+      }
+      runs.sort((a, b) => a.wallMs - b.wallMs);
+      const r = runs[Math.floor(runs.length / 2)] ?? runs[0];
+      if (!r) throw new Error('no run');
       results.set(`${label} ${run}`, r);
       const fetched = run === 'warm' ? mb(treeBytes(wheels)) : 'from PyPI';
-      console.log(`| ${label} (${path.basename(LOCKS[label])}) | ${run} | ${s(r.wallMs)} | ${r.cpuS.toFixed(1)} s | ${mb(r.bytes)} | ${mb(r.cuda)} | ${r.packages} | ${fetched} | ${r.imported} |`);
-      if (!keep) rmSync(r.venv, { recursive: true, force: true });
+      const all = runs.length > 1 ? ` (median of ${runs.length}: ${runs.map((x) => s(x.wallMs)).join(', ')})` : '';
+      console.log(`| ${label} (${path.basename(LOCKS[label])}) | ${run} | ${s(r.wallMs)}${all} | ${r.cpuS.toFixed(1)} s | ${mb(r.bytes)} | ${mb(r.cuda)} | ${r.packages} | ${fetched} | ${r.imported} |`);
     }
     if (!keep) rmSync(wheels, { recursive: true, force: true });
   }
@@ -229,6 +241,7 @@ try {
   console.log(`install CPU, cold: ${ratio(fc.cpuS, cc.cpuS)} (${fc.cpuS.toFixed(1)} s / ${cc.cpuS.toFixed(1)} s)`);
   console.log(`installed size: ${ratio(fc.bytes, cc.bytes)} (${mb(fc.bytes)} / ${mb(cc.bytes)}); the converter env without nvidia + triton: ${mb(cc.bytes - cc.cuda)}, finish / that: ${ratio(fc.bytes, cc.bytes - cc.cuda)}`);
   console.log(`download, macOS arm64 (computed): ${ratio(dl.finishMac.total, dl.converterMac.total)} (${mb(dl.finishMac.total)} / ${mb(dl.converterMac.total)})`);
+  console.log(`\nload average at the end ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
 } finally {
   if (!keep) rmSync(scratch, { recursive: true, force: true });
 }

@@ -47,8 +47,10 @@ const LINUX_LOCKS = PYTHONS.map((python) => ({
     'Only on Linux: the nvidia-*-cu12 wheels and triton, which PyPI\'s torch 2.5.0 declares for Linux x86_64. They are',
     'kept although the converter runs on the CPU: that torch cannot even be imported without them (its __init__ preloads',
     'libcublas and the others from the nvidia packages: "ValueError: libcublas.so.*[0-9] not found in the system path"),',
-    'and the CPU-only build is not on PyPI (download.pytorch.org). They are about 2.9 GB of the env installed',
-    '(bench/results/finish-install-*.md). Only on macOS: mlx-metal.',
+    'and the CPU-only build is not on PyPI (download.pytorch.org). Measured on Linux x86_64 (bench/finish-install.mjs,',
+    'bench/results/finish-install-2026-12-07.md): they are 2.1 GB of the 3.2 GB download and 3.5 GB of the 6.2 GB installed.',
+    'mlx 0.29.3 (diffusionkit pins it) installs from its Linux wheel but `import mlx.core` fails there (libmlx.so comes',
+    'with mlx[cpu]); the converter never imports it (diffusionkit.torch does the conversions). Only on macOS: mlx-metal.',
   ],
 }));
 

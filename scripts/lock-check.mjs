@@ -8,7 +8,7 @@
 // is not part of it: releases the registry back-fills change that answer without any change here
 // (`node scripts/python-lock.mjs --drift`, run by the scheduled relock workflow).
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 
@@ -74,7 +74,46 @@ export function compareInstall(pins, output) {
 }
 
 /**
- * @typedef {{ input: string, output: string, platform: string, python: string, sdists?: string[] }} LockSpec
+ * A lock's pins as constraints (`name==version` a line, no hashes, no comments), for resolving
+ * another lock at its versions. Pure.
+ * @param {string} text
+ */
+export function versionsOf(text) {
+  return [...parseLock(text).pins.values()].map((p) => `${p.name}==${p.version}\n`).join('');
+}
+
+/**
+ * A lock that takes another's versions (`versionsFrom`) against that lock: every package both pin
+ * must be at the same version. Packages only one of them holds (a platform's own) are not compared. Pure.
+ * @param {Map<string, { name: string, version: string }>} pins
+ * @param {Map<string, { name: string, version: string }>} reference
+ * @param {string} referenceName the reference lock's path, for the message
+ * @returns {string[]}
+ */
+export function compareVersions(pins, reference, referenceName) {
+  const problems = [];
+  for (const [name, pin] of pins) {
+    const other = reference.get(name);
+    if (other && other.version !== pin.version) problems.push(`${pin.name} is pinned at ${pin.version} but ${referenceName} pins ${other.version}`);
+  }
+  return problems;
+}
+
+/**
+ * The packages a lock must not hold that it pins (the finishing half's lock: no torch). Pure.
+ * @param {Map<string, { name: string, version: string }>} pins
+ * @param {readonly string[]} without
+ * @returns {string[]}
+ */
+export function forbiddenPins(pins, without) {
+  return without.flatMap((name) => {
+    const pin = pins.get(normalName(name));
+    return pin ? [`${pin.name}==${pin.version} is in the lock, which must not hold ${name}`] : [];
+  });
+}
+
+/**
+ * @typedef {{ input: string, output: string, platform: string, python: string, sdists?: string[], versionsFrom?: string, without?: string[] }} LockSpec
  * @typedef {{ root: string, uv: string, excludeNewer?: string, env?: NodeJS.ProcessEnv }} CheckContext
  */
 
@@ -135,6 +174,12 @@ async function indexFiles(name, env) {
 export async function checkLock(lock, text, context) {
   const { pins, problems } = parseLock(text);
   if (problems.length > 0) return problems;
+  // 0. What the lock must not hold, and the versions of the lock it takes them from.
+  problems.push(...forbiddenPins(pins, lock.without ?? []));
+  if (lock.versionsFrom) {
+    const reference = parseLock(readFileSync(path.join(context.root, lock.versionsFrom), 'utf8'));
+    problems.push(...reference.problems.map((p) => `${lock.versionsFrom}: ${p}`), ...compareVersions(pins, reference.pins, lock.versionsFrom));
+  }
   const scratch = mkdtempSync(path.join(tmpdir(), 'lock-check-'));
   const common = ['--dry-run', '--target', path.join(scratch, 'target'), '--python-platform', lock.platform, '--python-version', lock.python,
     ...(context.excludeNewer ? ['--exclude-newer', context.excludeNewer] : [])];

@@ -39,10 +39,16 @@ export interface EnvironmentIdentity {
   requirement: string;
   /** Hash of the pins file's content (the lock or constraints). */
   pinsHash: string;
+  /**
+   * Absent: the converter's env. 'finish': the finishing half's (coremltools, no converter), which a
+   * converting job must never restore as its own.
+   */
+  environment?: 'finish';
 }
 
 function envBase(kind: string, e: EnvironmentIdentity): string {
-  return `${PREFIX}-${kind}-${keyPart(e.runnerOs)}-${keyPart(e.arch)}-py${keyPart(e.pythonVersion)}-${shortHash(e.requirement)}`;
+  const what = e.environment ? `${kind}-${e.environment}` : kind;
+  return `${PREFIX}-${what}-${keyPart(e.runnerOs)}-${keyPart(e.arch)}-py${keyPart(e.pythonVersion)}-${shortHash(e.requirement)}`;
 }
 
 /** pip's download cache: any older one for the same converter still saves most downloads. */

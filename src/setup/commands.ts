@@ -1,4 +1,5 @@
 import * as path from 'node:path';
+import { installsConverter, type SetupHalf } from './locks.js';
 
 /** argv of the setup processes; pure, so the plan of a setup can be tested and printed. */
 
@@ -15,9 +16,13 @@ export function miniforgeInstallArgs(installer: string, prefix: string): string[
   return ['bash', installer, '-b', '-f', '-p', prefix];
 }
 
-/** One env per Python version and arch, kept in the tool cache so later runs (and caches) find it. */
-export function envPrefix(toolCache: string, pythonVersion: string, runnerArch: string): string {
-  return path.join(toolCache, 'coreml-stable-diffusion-env', `py${pythonVersion}`, runnerArch.toLowerCase());
+/**
+ * One env per Python version and arch, kept in the tool cache so later runs (and caches) find it;
+ * the finishing half's (coremltools alone) beside the converter's, never inside it.
+ */
+export function envPrefix(toolCache: string, pythonVersion: string, runnerArch: string, half: SetupHalf = 'none'): string {
+  const name = installsConverter(half) ? runnerArch.toLowerCase() : `${runnerArch.toLowerCase()}-finish`;
+  return path.join(toolCache, 'coreml-stable-diffusion-env', `py${pythonVersion}`, name);
 }
 
 export function envPython(prefix: string): string {

@@ -8,14 +8,8 @@ import * as path from 'node:path';
  * constraints, within which pip resolves the requirement's dependencies.
  */
 
-/** The locks shipped with the action: one per Python version, resolved for macOS arm64. */
-export const LOCK_FOLDER = 'constraints/ml-stable-diffusion-e12202c';
-export const LOCKED_PYTHONS = ['3.9', '3.10', '3.11'] as const;
-
-export function shippedLock(pythonVersion: string): string {
-  const locked = (LOCKED_PYTHONS as readonly string[]).includes(pythonVersion) ? pythonVersion : LOCKED_PYTHONS.at(-1);
-  return path.join(LOCK_FOLDER, `macos-arm64-py${locked}.txt`);
-}
+/** The locks shipped with the action, one per Python version, platform and half: see locks.ts. */
+export { LOCK_FOLDER, LOCKED_PYTHONS, shippedLock } from './locks.js';
 
 /** Build backends, installed from the lock before anything is built, so no build fetches them unpinned. */
 const BUILD_BACKENDS = ['setuptools', 'wheel'];
@@ -77,7 +71,8 @@ export interface InstallPlan {
 
 export interface InstallRequest {
   python: string;
-  requirement: string;
+  /** The converter's pip requirement; undefined installs no converter (the finishing half). */
+  requirement: string | undefined;
   /** Absolute path of the pins file and its text. */
   pinsFile: string;
   pinsText: string;
@@ -85,7 +80,10 @@ export interface InstallRequest {
   lockApplies: boolean;
   /** Where derived files may be written. */
   scratch: string;
-  /** More packages the action's own helpers need (peft for a LoRA merge); a lock holds them already. */
+  /**
+   * More packages the action's own helpers need (peft for a LoRA merge; without a converter, what the
+   * finishing half needs); a lock holds them already.
+   */
   extras?: readonly string[];
 }
 
@@ -99,7 +97,10 @@ export function installPlan(request: InstallRequest): InstallPlan {
     return {
       mode: 'constraints',
       files: constraints === pinsFile ? [] : [{ path: constraints, text: withoutHashes(pinsText) }],
-      steps: [{ label: 'the converter and its dependencies, within the constraints', argv: pip(python, ...INSTALL, '--constraint', constraints, requirement, ...(request.extras ?? [])) }],
+      steps: [{
+        label: requirement ? 'the converter and its dependencies, within the constraints' : `${(request.extras ?? []).join(', ')} and their dependencies, within the constraints (no converter)`,
+        argv: pip(python, ...INSTALL, '--constraint', constraints, ...(requirement ? [requirement] : []), ...(request.extras ?? [])),
+      }],
     };
   }
   const backends = subset(pinsText, BUILD_BACKENDS);
@@ -111,10 +112,8 @@ export function installPlan(request: InstallRequest): InstallPlan {
     steps.push({ label: 'the build backends, from the lock', argv: pip(python, ...INSTALL, '--require-hashes', '--no-deps', '-r', backendsFile) });
   }
   const isolation = backends ? ['--no-build-isolation'] : [];
-  steps.push(
-    { label: 'every dependency, from the lock (hashes checked)', argv: pip(python, ...INSTALL, '--require-hashes', '--no-deps', ...isolation, '-r', pinsFile) },
-    { label: 'the converter at its pinned commit, without dependencies', argv: pip(python, ...INSTALL, '--no-deps', ...isolation, requirement) },
-    { label: 'pip check: the installed set is consistent', argv: pip(python, 'check') },
-  );
+  steps.push({ label: requirement ? 'every dependency, from the lock (hashes checked)' : 'every package, from the lock (hashes checked; no converter)', argv: pip(python, ...INSTALL, '--require-hashes', '--no-deps', ...isolation, '-r', pinsFile) });
+  if (requirement) steps.push({ label: 'the converter at its pinned commit, without dependencies', argv: pip(python, ...INSTALL, '--no-deps', ...isolation, requirement) });
+  steps.push({ label: 'pip check: the installed set is consistent', argv: pip(python, 'check') });
   return { mode: 'lock', files, steps };
 }

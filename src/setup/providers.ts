@@ -7,10 +7,13 @@ import type { Config } from '../config.js';
 import { childEnvironment, runProcess } from '../process.js';
 import { condaCreateArgs, envPrefix, envPython, miniforgeInstallArgs } from './commands.js';
 import { miniforgeInstaller } from './miniforge.js';
+import type { SetupHalf } from './locks.js';
 import { info } from '../log.js';
 
 export interface SetupContext {
   config: Config;
+  /** The half of a split conversion: the finishing half's env has its own prefix. */
+  half: SetupHalf;
 }
 
 /**
@@ -25,7 +28,7 @@ export interface PythonProvider {
   envPrefix?(ctx: SetupContext): string;
 }
 
-const condaEnvPrefix = (ctx: SetupContext) => envPrefix(ctx.config.runner.toolCache, ctx.config.setup.pythonVersion, ctx.config.runner.arch);
+const condaEnvPrefix = (ctx: SetupContext) => envPrefix(ctx.config.runner.toolCache, ctx.config.setup.pythonVersion, ctx.config.runner.arch, ctx.half);
 
 export class SetupError extends Error {}
 
@@ -85,7 +88,13 @@ export const PROVIDERS: readonly PythonProvider[] = [
     provides: async () => true,
     envPrefix: condaEnvPrefix,
     interpreter: async (ctx) => {
-      const installer = miniforgeInstaller(ctx.config.runner.arch);
+      const installer = (() => {
+        try {
+          return miniforgeInstaller(ctx.config.runner.arch, ctx.config.runner.os);
+        } catch (error) {
+          throw new SetupError(error instanceof Error ? error.message : String(error));
+        }
+      })();
       let root = tc.find('Miniforge3', installer.version, installer.cacheArch);
       if (!root) {
         const script = await tc.downloadTool(installer.url);

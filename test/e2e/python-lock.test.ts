@@ -122,6 +122,25 @@ describe('the blocking lock check depends only on the repository and the files i
     ]);
   });
 
+  it("names a version that differs from the lock it takes its versions from, and a package it must not hold", async () => {
+    const pins = parseLock(compileFresh()).pins;
+    const entry = (name: string, version?: string) => {
+      const pin = pins.get(name);
+      if (!pin) throw new Error(`no ${name}`);
+      return [`${name}==${version ?? pin.version}`, ...pin.hashes.map((h) => `    --hash=sha256:${h}`)].join(' \\\n') + '\n';
+    };
+    const lock = entry('app-core') + entry('app-util');
+    // The reference pins app-util at another version (and a package of its own platform, not compared).
+    writeFileSync(path.join(root, 'reference.lock'), `app-util==1.1.0 \\\n    --hash=sha256:${'1'.repeat(64)}\nplatform-only==1.0 \\\n    --hash=sha256:${'2'.repeat(64)}\n`);
+    const spec = { ...LOCK, versionsFrom: 'reference.lock', without: ['app-util'] };
+    expect(await checkLock(spec, lock, { root, uv, env })).toEqual([
+      'app-util==1.0.0 is in the lock, which must not hold app-util',
+      'app-util is pinned at 1.0.0 but reference.lock pins 1.1.0',
+    ]);
+    writeFileSync(path.join(root, 'reference.lock'), entry('app-util'));
+    expect(await checkLock({ ...LOCK, versionsFrom: 'reference.lock', without: ['torch'] }, lock, { root, uv, env })).toEqual([]);
+  });
+
   it('refuses a lock whose form is off before asking the registry', async () => {
     expect(parseLock('app-core==1.0.0\n').problems).toEqual(['app-core==1.0.0 has no sha256 hash']);
     expect(parseLock('app-core>=1.0 \\\n    --hash=sha256:' + 'a'.repeat(64) + '\n').problems[0]).toMatch(/^not pinned as name==version: app-core>=1.0/);

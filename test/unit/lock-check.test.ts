@@ -1,6 +1,6 @@
 // scripts/lock-check.mjs, its pure parts (the whole check against a registry: test/e2e/python-lock.test.ts).
 import { describe, expect, it } from 'vitest';
-import { compareHashes, compareInstall, fileVersion, parseLock } from '../../scripts/lock-check.mjs';
+import { compareHashes, compareInstall, compareVersions, fileVersion, forbiddenPins, parseLock, versionsOf } from '../../scripts/lock-check.mjs';
 
 const h = (c: string) => c.repeat(64);
 
@@ -36,5 +36,45 @@ describe('the lock check, pure', () => {
       'six==1.17.0: six-1.17.0.tar.gz has no hash in the lock',
     ]);
     expect(compareHashes({ name: 'six', version: '9.9.9', hashes: [h('a')] }, files)).toEqual(['six==9.9.9: the registry publishes no file of this version']);
+  });
+
+  it("takes another lock's versions: every package both pin at the same version, a platform's own packages aside", () => {
+    const mac = parseLock(`torch==2.5.0 \\
+    --hash=sha256:${h('a')}
+mlx-metal==0.29.3 \\
+    --hash=sha256:${h('b')}
+FontTools==4.68.0 \\
+    --hash=sha256:${h('c')}
+`).pins;
+    const linux = parseLock(`torch==2.5.0 \\
+    --hash=sha256:${h('d')}
+nvidia-nccl-cu12==2.21.5 \\
+    --hash=sha256:${h('e')}
+fonttools==4.68.0 \\
+    --hash=sha256:${h('f')}
+`).pins;
+    expect(compareVersions(linux, mac, 'macos.txt')).toEqual([]);
+    const drifted = parseLock(`torch==2.5.0 \\
+    --hash=sha256:${h('d')}
+fonttools==4.69.1 \\
+    --hash=sha256:${h('f')}
+`).pins;
+    expect(compareVersions(drifted, mac, 'macos.txt')).toEqual(['fonttools is pinned at 4.69.1 but macos.txt pins 4.68.0']);
+  });
+
+  it("a lock's versions as constraints: one name==version a line, no hashes or comments", () => {
+    expect(versionsOf(`# header\ntorch==2.5.0 \\
+    --hash=sha256:${h('a')}\n    # via x\nsix==1.17.0 \\
+    --hash=sha256:${h('b')}\n`)).toBe('torch==2.5.0\nsix==1.17.0\n');
+  });
+
+  it('names a package the lock must not hold', () => {
+    const { pins } = parseLock(`coremltools==8.3.0 \\
+    --hash=sha256:${h('a')}
+Torch==2.5.0 \\
+    --hash=sha256:${h('b')}
+`);
+    expect(forbiddenPins(pins, ['torch', 'diffusers'])).toEqual(['Torch==2.5.0 is in the lock, which must not hold torch']);
+    expect(forbiddenPins(pins, ['transformers'])).toEqual([]);
   });
 });

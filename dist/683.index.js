@@ -39857,10 +39857,11 @@ module.exports = index;
 
 // EXPORTS
 __webpack_require__.d(__webpack_exports__, {
+  ArtifactNotFoundError: () => (/* reexport */ ArtifactNotFoundError),
   DefaultArtifactClient: () => (/* reexport */ DefaultArtifactClient)
 });
 
-// UNUSED EXPORTS: ArtifactNotFoundError, FilesNotFoundError, GHESNotSupportedError, InvalidResponseError, NetworkError, UsageError, default
+// UNUSED EXPORTS: FilesNotFoundError, GHESNotSupportedError, InvalidResponseError, NetworkError, UsageError, default
 
 // EXTERNAL MODULE: ./node_modules/@actions/core/lib/core.js + 7 modules
 var core = __webpack_require__(33838);

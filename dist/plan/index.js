@@ -40209,7 +40209,7 @@ function notice(message, properties = {}) {
  * Writes info to log with console.log.
  * @param message info message
  */
-function info(message) {
+function core_info(message) {
     process.stdout.write(message + external_os_.EOL);
 }
 /**
@@ -41570,7 +41570,7 @@ const vocabulary_PSNR_PARTS = [
 ];
 /** `<part>_quantized`: the action's own check of a quantized package against its float16 outputs (python/quantize_bundle.py). */
 const vocabulary_isQuantizedCheck = (part) => part.endsWith('_quantized');
-const QUANTIZED_CHECK = 'quantized to float16 Core ML (the action)';
+const vocabulary_QUANTIZED_CHECK = 'quantized to float16 Core ML (the action)';
 /** The converter's own hard floor (ABSOLUTE_MIN_PSNR): below it, it raises `dB is too low!`. */
 const CONVERTER_MIN_PSNR = 35;
 /** `_get_out_path`: every `/` of the whole file name becomes `_`. */
@@ -41645,6 +41645,11 @@ function vocabulary_compiledModel(suffix) {
     return `${found[1]}.mlmodelc`;
 }
 const vocabulary_TOKENIZER_FILES = (/* unused pure expression or super */ null && (['vocab.json', 'merges.txt']));
+/** The defaults of --text-encoder-vocabulary-url and --text-encoder-merges-url (parser_spec): CLIP's tokenizer on the Hub. */
+const vocabulary_DEFAULT_TOKENIZER_URLS = {
+    vocabulary: 'https://huggingface.co/openai/clip-vit-base-patch32/resolve/main/vocab.json',
+    merges: 'https://huggingface.co/openai/clip-vit-base-patch32/resolve/main/merges.txt',
+};
 const vocabulary_T5_RESOURCES = (/* unused pure expression or super */ null && (['TextEncoderT5.mlmodelc', 'tokenizer.json', 'tokenizer_config.json']));
 /** Package file name -> the compiled model it becomes, relative to -o (e.g. `Resources/Unet.mlmodelc`). */
 function vocabulary_compiledResources(modelVersion, controlnets) {
@@ -41702,18 +41707,18 @@ const DEFAULT_REQUIREMENT = `${CONVERTER_PACKAGE} @ git+https://github.com/apple
  * setup.py pins numpy<1.24, which has no wheels for Python 3.12+; diffusionkit lists 3.9-3.11.
  * Python 3.11 converts SDXL about twice as fast as 3.9 (upstream issue #289).
  */
-const SUPPORTED_PYTHON = { min: [3, 9], max: [3, 11] };
+const install_SUPPORTED_PYTHON = { min: [3, 9], max: [3, 11] };
 const DEFAULT_PYTHON = '3.11';
 /**
  * Requirements of the pinned converter whose macOS wheels are for Apple silicon only, and why:
  * an Intel (X64) macOS runner cannot install them. Keyed by normalized package name.
  */
-const APPLE_SILICON_ONLY = {
+const install_APPLE_SILICON_ONLY = {
     torch: 'PyTorch publishes no macOS x86_64 wheels after 2.2, and the lock pins torch 2.5.0',
     mlx: 'mlx, which diffusionkit needs and the converter imports for every model, has macOS wheels for Apple silicon only',
 };
 /** The runners that can install the pinned converter. */
-const APPLE_SILICON_RUNNERS = 'an Apple-silicon (arm64) macOS runner: `runs-on: macos-latest` or macos-15 (not macos-15-intel or macos-26-intel)';
+const install_APPLE_SILICON_RUNNERS = 'an Apple-silicon (arm64) macOS runner: `runs-on: macos-latest` or macos-15 (not macos-15-intel or macos-26-intel)';
 
 ;// CONCATENATED MODULE: ./src/converter/diffusionkit.ts
 /**
@@ -41745,7 +41750,7 @@ const SD3_MODELS = ['stabilityai/stable-diffusion-3-medium', 'argmaxinc/mlx-stab
  * --check-output-correctness says, for the MMDiT and for SD3's VAE decoder.
  */
 const DIFFUSIONKIT_MIN_PSNR = 35;
-const DIFFUSIONKIT_CHECK = 'DiffusionKit PyTorch to Core ML';
+const diffusionkit_DIFFUSIONKIT_CHECK = 'DiffusionKit PyTorch to Core ML';
 
 ;// CONCATENATED MODULE: ./src/setup/pins.ts
 
@@ -42114,7 +42119,10 @@ const IDENTITY = [
     { name: 'convert-controlnet', passed: 'per-step', read: (o) => [...o.controlnets].sort().join(' ') },
     { name: 'refiner-version', passed: 'per-step', folder: true, read: (o) => o.refinerVersion },
     { name: 'custom-vae-version', passed: 'every-process', folder: true, read: (o) => o.customVaeVersion },
-    { name: 'compute-unit', passed: 'every-process', folder: true, read: (o) => o.computeUnit },
+    // Not a folder entry: the packages do not depend on it (the converter passes it to coremltools' convert
+    // and load only, where it chooses where a model runs); converted both ways, the same weight.bin and spec
+    // (test/fixtures/real-converter/compute-unit.txt).
+    { name: 'compute-unit', passed: 'every-process', read: (o) => o.computeUnit },
     { name: 'latent-h', passed: 'every-process', folder: true, read: (o) => o.latentH },
     { name: 'latent-w', passed: 'every-process', folder: true, read: (o) => o.latentW },
     { name: 'text-token-sequence-length', passed: 'every-process', folder: true, read: (o) => o.textTokenSequenceLength },
@@ -42246,6 +42254,7 @@ function parity_parityArguments(step, o) {
         step.part,
         '--check-compute-unit',
         o.checkComputeUnit,
+        ...(step.half ? ['--parity-half', step.half] : []),
     ];
 }
 
@@ -42476,6 +42485,8 @@ const INPUT_NAMES = [
     'lean-conversion',
     'dry-run',
     'over-budget',
+    'split',
+    'handoff',
     'runner-memory',
     'verify-bundle',
     'prepare-fp16',
@@ -42506,7 +42517,7 @@ const INPUT_NAMES = [
 /** Inputs of verify/action.yml, the standalone bundle check (src/outputs.ts has the outputs of all three). */
 const VERIFY_INPUT_NAMES = (/* unused pure expression or super */ null && (['path', 'model-kind', 'attention-implementation', 'quantize-nbits', 'chunked', 'controlnets']));
 /** Inputs of plan/action.yml, the matrix planner for many models and variants. */
-const PLAN_INPUT_NAMES = (/* unused pure expression or super */ null && (['models', 'preset', 'release-tag', 'skip-if-unchanged', 'hf-token', 'github-token']));
+const PLAN_INPUT_NAMES = (/* unused pure expression or super */ null && (['models', 'preset', 'release-tag', 'skip-if-unchanged', 'split', 'hf-token', 'github-token']));
 /** Inputs of action.yml read one item a line: a line break separates items there, and is no control character. */
 const LINE_INPUTS = new Set(['extra-args', 'lora', 'psnr-thresholds', 'release-notes', 'convert-controlnet']);
 /** Tokens: masked, never quoted, refused with any white space or control character. */
@@ -42978,6 +42989,17 @@ function estimateStep(step, o, sizes, route) {
             measured: figure.measured,
         };
     }
+    if (step.kind === 'parity' && step.half === 'check') {
+        // The Core ML half alone (the finishing job): the package and the saved arrays.
+        const bytes = packages[step.part];
+        return {
+            label: step.label,
+            part: step.part,
+            peakBytes: bytes === undefined ? undefined : BASE_BYTES + bytes,
+            basis: `the ${step.part} package ${gib(bytes ?? 0)} + base; not measured: Core ML runs only on macOS`,
+            measured: false,
+        };
+    }
     if (step.kind === 'parity') {
         const { figure: kind, component } = PARITY_KIND[step.part];
         const figure = PARITY_FIGURES[kind];
@@ -43055,10 +43077,13 @@ function estimateProcesses(steps, o, sizes, route) {
  * packages and Resources: stored, fp16 weights do not deflate).
  */
 function estimateDisk(o, sizes, publish) {
+    if (publish.split === 'finish')
+        return finishingDisk(o, sizes, publish.package);
+    if (publish.split === 'convert')
+        return estimateDisk({ ...o, bundleResources: false }, sizes, { package: false, outputsCache: publish.outputsCache });
     const packages = packageBytes(o, sizes);
     const fp16Packages = Object.values(packages).reduce((a, b) => a + b, 0);
-    const chunked = o.chunkUnet ? chunkableParts(o).reduce((sum, p) => sum + (p === 'refiner' ? packages.refiner ?? 0 : packages.unet ?? 0), 0) * quantizedShare(o) : 0;
-    const finalPackages = Object.entries(packages).reduce((sum, [name, bytes]) => sum + (o.quantizeNbits && (QUANTIZABLE.has(name) || name.startsWith('controlnet ')) ? bytes * quantizedShare(o) : bytes), 0) + chunked;
+    const { chunked, finalPackages } = finalPackageBytes(o, packages);
     const quantizeExtra = o.quantizeNbits ? Math.max(0, ...Object.entries(packages).filter(([n]) => QUANTIZABLE.has(n)).map(([, b]) => b * quantizedShare(o))) : 0;
     const resources = o.bundleResources ? finalPackages : 0;
     const output = finalPackages + resources;
@@ -43079,6 +43104,35 @@ function estimateDisk(o, sizes, publish) {
     const peakWithoutDownloads = Math.max(converting, finishing - sizes.downloadBytes);
     const peakAt = converting >= finishing ? 'while converting' : publish.package ? 'while zipping' : publish.outputsCache ? 'while saving the outputs cache' : 'once converted';
     return { items, peakBytes, peakAt, peakWithoutDownloads };
+}
+/** Pure: the packages a conversion ends with (quantized ones at nbits/16), and its chunks among them. */
+function finalPackageBytes(o, packages) {
+    const chunked = o.chunkUnet ? chunkableParts(o).reduce((sum, p) => sum + (p === 'refiner' ? packages.refiner ?? 0 : packages.unet ?? 0), 0) * quantizedShare(o) : 0;
+    const finalPackages = Object.entries(packages).reduce((sum, [name, bytes]) => sum + (o.quantizeNbits && (QUANTIZABLE.has(name) || name.startsWith('controlnet ')) ? bytes * quantizedShare(o) : bytes), 0) + chunked;
+    return { chunked, finalPackages };
+}
+/**
+ * Disk the finishing job's environment takes: coremltools, numpy and their dependencies (no torch):
+ * an allowance until a measurement (bench/finish-install.mjs) replaces it, with conda's Python.
+ */
+const FINISH_ENVIRONMENT_BYTES = (/* unused pure expression or super */ null && (0.15e9 + 0.6e9));
+/**
+ * Pure: the finishing job's peak disk: its environment, the hand-off (the final packages, unzipped as
+ * they download), the Resources compiled from them, then the zips. Nothing is downloaded from the
+ * Hub, nothing staged, no outputs cache (the converting job caches the conversion).
+ */
+function finishingDisk(o, sizes, zips) {
+    const handoff = finalPackageBytes(o, packageBytes(o, sizes)).finalPackages;
+    const resources = o.bundleResources ? handoff : 0;
+    const output = handoff + resources;
+    const items = [
+        { what: 'finishing environment (conda, coremltools and numpy)', bytes: FINISH_ENVIRONMENT_BYTES },
+        { what: 'the hand-off (mlpackages)', bytes: handoff },
+        ...(resources > 0 ? [{ what: 'Resources (compiled)', bytes: resources }] : []),
+        ...(zips ? [{ what: 'zips in package-dir', bytes: output }] : []),
+    ];
+    const peakBytes = FINISH_ENVIRONMENT_BYTES + output + (zips ? output : 0);
+    return { items, peakBytes, peakAt: zips ? 'while zipping' : 'once compiled', peakWithoutDownloads: peakBytes };
 }
 
 ;// CONCATENATED MODULE: ./src/format/markdown.ts
@@ -43111,7 +43165,908 @@ function markdown_formatDuration(ms) {
     return s < 60 ? `${s} s` : `${Math.floor(s / 60)} min ${s % 60} s`;
 }
 
+;// CONCATENATED MODULE: ./src/convert/state.ts
+
+
+const state_STATE_DIR = '.coreml-action';
+const STATE_FILE = 'state.json';
+/** Pure: the inputs whose values differ from those that made the folder. */
+function fingerprintConflicts(stored, current) {
+    return Object.keys(current)
+        .filter((key) => (stored[key] ?? '') !== current[key])
+        .map((key) => `${key} was ${JSON.stringify(stored[key] ?? '')}, now ${JSON.stringify(current[key])}`);
+}
+/** Pure: stored checks, with those of the same part and check text replaced by fresh ones. */
+function mergePsnr(stored, fresh) {
+    const key = (c) => `${c.part}\u0000${c.check}`;
+    const freshKeys = new Set(fresh.map(key));
+    return [...stored.filter((c) => !freshKeys.has(key(c))), ...fresh];
+}
+function readState(outputDir) {
+    try {
+        const parsed = JSON.parse(readFileSync(path.join(outputDir, state_STATE_DIR, STATE_FILE), 'utf8'));
+        return parsed.version === 1 ? parsed : undefined;
+    }
+    catch {
+        return undefined;
+    }
+}
+/** Written to a temporary name and renamed, so a killed run never leaves half a state file. */
+function writeState(outputDir, state) {
+    const dir = path.join(outputDir, state_STATE_DIR);
+    mkdirSync(dir, { recursive: true });
+    const target = path.join(dir, STATE_FILE);
+    writeFileSync(`${target}.tmp`, `${JSON.stringify(state, null, 2)}\n`);
+    renameSync(`${target}.tmp`, target);
+}
+
+;// CONCATENATED MODULE: ./src/log.ts
+
+
+
+/**
+ * Log lines that hold what the action does not control (input values, file names, what a server
+ * or the converter said) must not be read by the runner as workflow commands. The runner reads a
+ * command from any output line that, trimmed, starts with `::` (`::add-path::`, `::warning::`...)
+ * or, in the old form, `##[`; it splits lines at LF, CR and CRLF. @actions/core escapes the
+ * message of error/warning/notice/group (they follow the command), but core.info writes the text
+ * as it is: every info line goes through here instead.
+ */
+/** A line the runner would take as a command, once trimmed. */
+const COMMAND_START = /^\s*(::|##\[)/;
+/** What stands before such a line: visible, and not white space (the runner trims that away). */
+const NEUTRAL_PREFIX = '\u00b7 ';
+/** Pure: the text with every line that would start a workflow command prefixed, and CR alone made a line break. */
+function neutralise(text) {
+    return text
+        .split(/\r\n|\r|\n/)
+        .map((line) => (COMMAND_START.test(line) ? `${NEUTRAL_PREFIX}${line}` : line))
+        .join('\n');
+}
+/** core.info for text built from inputs, file names or answers: no line of it can start a command, no token shows. */
+function log_info(message) {
+    core_info(neutralise(scrubSecrets(message)));
+}
+/**
+ * Output of another program (pip, the converter, the Python helpers), echoed live: between
+ * `::stop-commands::<token>` and `::<token>::` the runner reads no workflow command at all, so a
+ * converter line that starts with `::` (or a model that makes it print one) stays text. The token
+ * is random per run and never given to the child, so the child cannot end the pause itself.
+ * Chosen over prefixing each line because the echo is a raw stream (tqdm frames joined by CR,
+ * lines split across chunks): wrapping it leaves the bytes as they are.
+ */
+class log_CommandPause {
+    write;
+    token = `coreml-action-${randomBytes(16).toString('hex')}`;
+    paused = false;
+    constructor(write = (text) => process.stdout.write(text)) {
+        this.write = write;
+    }
+    start() {
+        if (this.paused)
+            return;
+        this.paused = true;
+        this.write(`::stop-commands::${this.token}\n`);
+    }
+    /** Resumes commands; a partial last line of the child is ended first, so the resume stands on its own line. */
+    stop(endsWithNewline) {
+        if (!this.paused)
+            return;
+        this.paused = false;
+        this.write(`${endsWithNewline ? '' : '\n'}::${this.token}::\n`);
+    }
+}
+
+;// CONCATENATED MODULE: external "node:child_process"
+const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
+;// CONCATENATED MODULE: external "node:string_decoder"
+const external_node_string_decoder_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:string_decoder");
+;// CONCATENATED MODULE: ./src/process.ts
+
+
+
+
+/** Pure: a /proc/<pid>/status text (Linux): Pid, PPid, VmRSS and VmHWM (kB); undefined without them (a kernel thread, a zombie). */
+function parseProcStatus(text) {
+    const field = (name) => new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(text)?.[1];
+    const pid = field('Pid');
+    const ppid = field('PPid');
+    const rss = field('VmRSS');
+    const hwm = field('VmHWM');
+    if (pid === undefined || ppid === undefined || rss === undefined)
+        return undefined;
+    return { pid: Number(pid), ppid: Number(ppid), rssBytes: Number(rss) * 1024, ...(hwm === undefined ? {} : { hwmBytes: Number(hwm) * 1024 }) };
+}
+/** Pure: `ps -A -o pid=,ppid=,rss=` output (macOS, BSD; rss in KiB), one process a line. */
+function parsePsTable(text) {
+    return text
+        .split('\n')
+        .map((line) => /^\s*(\d+)\s+(\d+)\s+(\d+)\s*$/.exec(line))
+        .filter((m) => m !== null)
+        .map((m) => ({ pid: Number(m[1]), ppid: Number(m[2]), rssBytes: Number(m[3]) * 1024 }));
+}
+/** Pure: the processes of the tree under `root`, root included. */
+function treeOf(samples, root) {
+    const children = new Map();
+    for (const s of samples)
+        children.set(s.ppid, [...(children.get(s.ppid) ?? []), s]);
+    const tree = [];
+    const seen = new Set();
+    const stack = samples.filter((s) => s.pid === root);
+    while (stack.length > 0) {
+        const s = stack.pop();
+        if (seen.has(s.pid))
+            continue;
+        seen.add(s.pid);
+        tree.push(s);
+        stack.push(...(children.get(s.pid) ?? []));
+    }
+    return tree;
+}
+/** Pure: the resident bytes of `root` and every process below it. */
+function treeRss(samples, root) {
+    return treeOf(samples, root).reduce((sum, s) => sum + s.rssBytes, 0);
+}
+/**
+ * Pure: what one sample tells of the tree's peak: the sum of its resident memory now, or the
+ * largest single process's own peak (VmHWM), whichever is larger. Both are at most the true peak.
+ */
+function samplePeak(samples, root) {
+    const tree = treeOf(samples, root);
+    return Math.max(0, tree.reduce((sum, s) => sum + s.rssBytes, 0), ...tree.map((s) => s.hwmBytes ?? 0));
+}
+/** Pure: the largest `<name>: peak RSS <bytes> bytes` line the action's own Python entries print at exit. */
+function reportedPeak(lines) {
+    let peak;
+    for (const line of lines) {
+        const m = /^[\w.-]+: peak RSS (\d+) bytes\s*$/.exec(line.trim());
+        if (m)
+            peak = Math.max(peak ?? 0, Number(m[1]));
+    }
+    return peak;
+}
+/** Every process's sample: /proc on Linux, ps elsewhere; [] when neither can be read. */
+async function sampleProcesses() {
+    if (process.platform === 'linux') {
+        const samples = [];
+        let pids;
+        try {
+            pids = readdirSync('/proc').filter((name) => /^\d+$/.test(name));
+        }
+        catch {
+            return [];
+        }
+        for (const pid of pids) {
+            try {
+                const sample = parseProcStatus(readFileSync(`/proc/${pid}/status`, 'utf8'));
+                if (sample)
+                    samples.push(sample);
+            }
+            catch {
+                // gone between the listing and the read
+            }
+        }
+        return samples;
+    }
+    return new Promise((resolve) => {
+        execFile('ps', ['-A', '-o', 'pid=,ppid=,rss='], { maxBuffer: 16 * 1024 * 1024 }, (error, stdout) => resolve(error ? [] : parsePsTable(stdout)));
+    });
+}
+/** Samples a process tree's resident memory until stopped; keeps the largest sum. */
+function startSampler(pid, everyMs) {
+    if (pid === undefined || everyMs <= 0)
+        return { stop: async () => undefined };
+    let peak;
+    let running = Promise.resolve();
+    const sample = () => {
+        running = running.then(async () => {
+            const rss = samplePeak(await sampleProcesses(), pid);
+            if (rss > 0)
+                peak = Math.max(peak ?? 0, rss);
+        });
+    };
+    // Early samples too, so that a short process is seen once it has started (not only as it forks).
+    const early = [50, 250].filter((ms) => ms < everyMs).map((ms) => setTimeout(sample, ms));
+    const timer = setInterval(sample, everyMs);
+    return {
+        stop: async () => {
+            early.forEach(clearTimeout);
+            clearInterval(timer);
+            await running;
+            return peak;
+        },
+    };
+}
+/**
+ * Runs argv without a shell, streaming its output. Never rejects for a failing process: the
+ * exit code, signal and tail are the caller's to judge. A process that cannot start at all
+ * (ENOENT) is reported as exit code 127 with the error in the tail.
+ */
+function process_runProcess(argv, options) {
+    const [command, ...args] = argv;
+    if (command === undefined)
+        throw new Error('runProcess: empty argv');
+    const started = Date.now();
+    const tailLimit = options.tailLines ?? 200;
+    const tail = [];
+    const peakLines = [];
+    let partial = '';
+    const keep = (text) => {
+        const pieces = (partial + text).split(/\r\n|\r|\n/);
+        partial = pieces.pop() ?? '';
+        for (const piece of pieces) {
+            if (piece.trim() !== '')
+                tail.push(piece);
+            if (piece.includes(': peak RSS '))
+                peakLines.push(piece);
+        }
+        if (tail.length > tailLimit)
+            tail.splice(0, tail.length - tailLimit);
+    };
+    // The echo is the child's text: no line of it may be read as a workflow command (log.ts).
+    const pause = new CommandPause();
+    let lastEcho = '\n';
+    return new Promise((resolve) => {
+        const child = spawn(command, args, { cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });
+        const sampler = startSampler(child.pid, options.sampleMs ?? 1000);
+        const handle = (stream) => {
+            const decoder = new StringDecoder('utf8');
+            stream.on('data', (data) => {
+                const text = decoder.write(data);
+                if (options.echo !== false && text !== '') {
+                    pause.start();
+                    process.stdout.write(text);
+                    lastEcho = text;
+                }
+                keep(text);
+                options.onOutput?.(text);
+            });
+        };
+        handle(child.stdout);
+        handle(child.stderr);
+        let spawnError;
+        child.on('error', (error) => {
+            spawnError = error;
+        });
+        child.on('close', (code, signal) => {
+            pause.stop(lastEcho.endsWith('\n'));
+            if (partial.trim() !== '')
+                tail.push(partial);
+            if (partial.includes(': peak RSS '))
+                peakLines.push(partial);
+            if (spawnError)
+                tail.push(`${command}: ${spawnError.message}`);
+            const durationMs = Date.now() - started;
+            void sampler.stop().then((sampled) => {
+                const reported = reportedPeak(peakLines);
+                const peaks = [sampled, reported].filter((p) => p !== undefined);
+                resolve({
+                    exitCode: spawnError && code === null ? 127 : code,
+                    signal: spawnError ? null : signal,
+                    tail,
+                    durationMs,
+                    peakRssBytes: peaks.length > 0 ? Math.max(...peaks) : undefined,
+                });
+            });
+        });
+    });
+}
+/**
+ * What a child process may see of the runner's environment, one list: names, and prefixes ending
+ * in `_` or `*`. Everything else is left out: the runner's own credentials (ACTIONS_RUNTIME_TOKEN,
+ * ACTIONS_RESULTS_URL, ACTIONS_CACHE_URL, ACTIONS_ID_TOKEN_REQUEST_TOKEN/URL: with them a process
+ * could write the caches later runs restore), GITHUB_TOKEN, the GITHUB_* file commands
+ * (GITHUB_ENV, GITHUB_PATH, GITHUB_OUTPUT: a process could set the next steps' environment), the
+ * raw inputs (INPUT_*), and HF_TOKEN unless the process reads the Hub (`hubToken`).
+ */
+const CHILD_ENV_ALLOWED = (/* unused pure expression or super */ null && ([
+    // The system: where programs are, who and where the user is, text, time zone, terminal.
+    'PATH', 'HOME', 'USER', 'LOGNAME', 'SHELL', 'TMPDIR', 'TMP', 'TEMP', 'LANG', 'LANGUAGE', 'LC_*', 'TZ', 'TERM',
+    'LD_LIBRARY_PATH', 'DYLD_FALLBACK_LIBRARY_PATH', 'DEVELOPER_DIR', 'SDKROOT', 'MACOSX_DEPLOYMENT_TARGET',
+    // The network: proxies and the CA bundles of Python (ssl, requests, pip, curl).
+    'HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY', 'ALL_PROXY', 'http_proxy', 'https_proxy', 'no_proxy', 'all_proxy',
+    'SSL_CERT_FILE', 'SSL_CERT_DIR', 'REQUESTS_CA_BUNDLE', 'CURL_CA_BUNDLE', 'NODE_EXTRA_CA_CERTS',
+    // The runner's folders (not its credentials).
+    'RUNNER_TEMP', 'RUNNER_TOOL_CACHE', 'RUNNER_OS', 'RUNNER_ARCH', 'CI',
+    // Python, conda and pip; building a wheel from source.
+    'PYTHON*', 'CONDA*', 'MAMBA*', 'PIP_*', 'VIRTUAL_ENV', 'CC', 'CXX', 'CFLAGS', 'CXXFLAGS', 'CPPFLAGS', 'LDFLAGS', 'ARCHFLAGS', 'SOURCE_DATE_EPOCH',
+    // The Hub's and the libraries' settings (not the token: see hubToken).
+    'HF_ENDPOINT', 'HF_HOME', 'HF_HUB_*', 'HUGGINGFACE_HUB_CACHE', 'HF_DATASETS_OFFLINE', 'TRANSFORMERS_*', 'DIFFUSERS_*', 'XDG_CACHE_HOME', 'TORCH_HOME',
+    'OMP_NUM_THREADS', 'MKL_NUM_THREADS', 'KMP_*', 'PYTORCH_*', 'TOKENIZERS_PARALLELISM', 'COREMLTOOLS_*',
+    // The Python helpers' loaders and hooks (python/helper_common.py, python/parity.py) and the test stand-in's knobs (test/standin/README.md).
+    'PREPARE_FP16_LOADER', 'SINGLE_FILE_LOADER', 'PARITY_REFERENCE', 'PARITY_COREML', 'LEAN_CONVERT_LOADER', 'STANDIN_*',
+]));
+/** The Hub tokens huggingface_hub reads: only for a process that reads the Hub. */
+const HUB_TOKEN_NAMES = (/* unused pure expression or super */ null && (['HF_TOKEN', 'HUGGING_FACE_HUB_TOKEN']));
+/** Pure: whether a variable is on the list. */
+function childMayInherit(name) {
+    return CHILD_ENV_ALLOWED.some((entry) => (entry.endsWith('*') ? name.startsWith(entry.slice(0, -1)) : name === entry));
+}
+/** Pure: the allow-listed part of `from`, then `extra` (the action's own settings for the child). */
+function allowedEnvironment(from, extra = {}, hubToken) {
+    const env = {};
+    for (const [key, value] of Object.entries(from))
+        if (value !== undefined && childMayInherit(key))
+            env[key] = value;
+    for (const [key, value] of Object.entries(extra))
+        if (!HUB_TOKEN_NAMES.includes(key))
+            env[key] = value;
+    if (hubToken)
+        env.HF_TOKEN = hubToken;
+    return env;
+}
+/**
+ * The environment for a child process: the allow-listed part of the runner's, plus `extra`.
+ * `hubToken`: the Hub token, for a process that reads the Hub (the converter, the fp16 copy); any
+ * other process gets no HF_TOKEN, whatever the runner's environment holds.
+ */
+function process_childEnvironment(extra = {}, hubToken) {
+    return allowedEnvironment(process.env, extra, hubToken);
+}
+
+;// CONCATENATED MODULE: ./src/converter/log.ts
+
+
+const FIGURE = String.raw `(-?inf|nan|-?\d+(?:\.\d+)?)`;
+/** DiffusionKit prints `{psnr:.3g}` and unittest a float's repr: either may have an exponent. */
+const DK_FIGURE = String.raw `(-?inf|nan|-?\d+(?:\.\d+)?(?:e[+-]?\d+)?)`;
+/** unittest's report of DiffusionKit's failed assertGreater(psnr, 35), with the figure. */
+const DIFFUSIONKIT_PARITY_FAILED = new RegExp(String.raw `AssertionError: ${DK_FIGURE} not greater than ${DIFFUSIONKIT_MIN_PSNR}\b`);
+/** Part names hold dots where a ControlNet id does (`..._1.0`). */
+const NAME = String.raw `[\w.-]+`;
+const PATTERNS = {
+    psnr: new RegExp(String.raw `([\w.\-]+) (baseline (?:PyTorch )?to (?:reference|baseline) (?:PyTorch|CoreML)): PSNR changed by \S+ dB \(\S+ -> ${FIGURE}\)`),
+    tooLow: new RegExp(String.raw `ValueError: ${FIGURE} dB is too low!`),
+    chunkLow: new RegExp(String.raw `WARNING:coremltools:${FIGURE} dB is low!`),
+    // DiffusionKit 0.4.0 converts SD3's MMDiT and VAE decoder through argmaxtools' CoreMLTestsMixin,
+    // whose parity check always runs: it logs the figure, and on a failure unittest prints the
+    // assertion and the package is never saved (the converter then fails opening it).
+    diffusionKitPsnr: new RegExp(String.raw `:torch2coreml PSNR=${DK_FIGURE}`),
+    diffusionKitFailed: DIFFUSIONKIT_PARITY_FAILED,
+    converting: new RegExp(String.raw `:Converting (${NAME})$`),
+    converted: new RegExp(String.raw `:Converted (${NAME})$`),
+    saved: new RegExp(String.raw `:Saved ${NAME} into (.+\.mlpackage)$`),
+    skipped: new RegExp(String.raw `\`(${NAME})\` already exists at (.+), skipping conversion\.$`),
+    chunksExist: /`unet` chunks already exist, skipping conversion\./,
+    chunking: /:Chunking (\S+) in two approximately equal MLModels/,
+    chunkingModel: /:Start chunking model (.+) into two pieces\./,
+    // `Quantizing <part> to N-bit precision` heads every candidate, found or not (`Skipped quantizing
+    // <part> (Not found at ...)` follows); the bare `Quantizing <part>` only one that is rewritten.
+    quantizing: new RegExp(String.raw `:Quantizing (${NAME})$`),
+    // python/quantize_bundle.py's check of each quantized package against its float16 outputs.
+    quantizedPsnr: new RegExp(String.raw `^quantize_bundle: (${NAME}) quantized to float16 Core ML: PSNR ${FIGURE} dB$`),
+    // python/parity.py names the package before each of its halves: the converter's prefixes do not
+    // tell text_encoder_2 from text_encoder, nor the refiner from the unet.
+    parityChecking: new RegExp(String.raw `parity: checking (${NAME}) \((?:reference|check)\)$`),
+    compiled: /:Compiled (.+) to (.+\.mlmodelc)$/,
+};
+function parsePsnrFigure(text) {
+    const n = Number(text);
+    return Number.isFinite(n) ? n : null;
+}
+class ConverterLogParser {
+    context;
+    pending = '';
+    currentPart = '';
+    chunkPart;
+    constructor(context) {
+        this.context = context;
+        this.chunkPart = context.chunkPart;
+    }
+    /** Feed a chunk of output; returns the events of every segment it completed. */
+    push(text) {
+        const segments = (this.pending + text).split(/\r\n|\r|\n/);
+        this.pending = segments.pop() ?? '';
+        return segments.flatMap((s) => this.parseSegment(s));
+    }
+    /** The stream ended: parse what is left. */
+    end() {
+        const rest = this.pending;
+        this.pending = '';
+        return rest ? this.parseSegment(rest) : [];
+    }
+    parseSegment(raw) {
+        const line = raw.trimEnd();
+        let m;
+        if ((m = PATTERNS.psnr.exec(line))) {
+            const [, subject = '', rest = '', figure = ''] = m;
+            return [{ kind: 'psnr', check: { part: this.psnrPart(subject), check: `${subject} ${rest}`, psnr: parsePsnrFigure(figure), printed: figure } }];
+        }
+        if ((m = PATTERNS.tooLow.exec(line) ?? PATTERNS.diffusionKitFailed.exec(line)))
+            return [{ kind: 'too-low', figure: m[1] ?? '' }];
+        if ((m = PATTERNS.diffusionKitPsnr.exec(line))) {
+            const part = this.currentPart === 'vae_decoder' ? 'vae_decoder' : 'mmdit';
+            return [{ kind: 'psnr', check: { part, check: DIFFUSIONKIT_CHECK, psnr: parsePsnrFigure(m[1] ?? ''), printed: m[1] ?? '' } }];
+        }
+        if ((m = PATTERNS.chunkLow.exec(line))) {
+            const part = `${this.chunkPart ?? this.context.unetPart}_chunks`;
+            return [{ kind: 'psnr', check: { part, check: 'chunks against the full model (coremltools)', psnr: parsePsnrFigure(m[1] ?? ''), printed: m[1] ?? '' } }];
+        }
+        if ((m = PATTERNS.parityChecking.exec(line))) {
+            this.currentPart = m[1] ?? '';
+            return [];
+        }
+        if ((m = PATTERNS.converting.exec(line))) {
+            this.currentPart = m[1] ?? '';
+            return [{ kind: 'converting', part: this.currentPart }];
+        }
+        if ((m = PATTERNS.converted.exec(line)))
+            return [{ kind: 'converted', part: m[1] ?? '' }];
+        if ((m = PATTERNS.saved.exec(line)))
+            return [{ kind: 'saved', path: m[1] ?? '' }];
+        if ((m = PATTERNS.skipped.exec(line)))
+            return [{ kind: 'skipped', part: m[1] ?? '', path: m[2] ?? '' }];
+        if (PATTERNS.chunksExist.test(line))
+            return [{ kind: 'skipped', part: `${this.unetLike()}_chunks`, path: '' }];
+        if ((m = PATTERNS.chunking.exec(line))) {
+            // Upstream prints the model_name argument: literally None for the base unet.
+            this.chunkPart = m[1] === 'refiner' ? 'refiner' : this.context.unetPart;
+            return [{ kind: 'chunking', part: this.chunkPart }];
+        }
+        if (PATTERNS.chunkingModel.test(line))
+            return [{ kind: 'chunking', part: this.chunkPart ?? this.context.unetPart }];
+        if ((m = PATTERNS.quantizedPsnr.exec(line))) {
+            const part = `${m[1] ?? ''}_quantized`;
+            if (!PSNR_PARTS.includes(part))
+                return [];
+            return [{ kind: 'psnr', check: { part: part, check: QUANTIZED_CHECK, psnr: parsePsnrFigure(m[2] ?? ''), printed: m[2] ?? '' } }];
+        }
+        if ((m = PATTERNS.quantizing.exec(line)))
+            return [{ kind: 'quantizing', part: m[1] ?? '' }];
+        if ((m = PATTERNS.compiled.exec(line)))
+            return [{ kind: 'compiled', source: m[1] ?? '', target: m[2] ?? '' }];
+        return [];
+    }
+    unetLike() {
+        return this.currentPart === 'refiner' ? 'refiner' : this.context.unetPart;
+    }
+    /** Upstream reuses prefixes: text_encoder_2 logs as text_encoder, refiner and control-unet as unet. */
+    psnrPart(subject) {
+        switch (subject) {
+            case 'text_encoder':
+                return this.currentPart === 'text_encoder_2' ? 'text_encoder_2' : 'text_encoder';
+            case 'unet':
+                return this.unetLike();
+            case 'vae_decoder':
+            case 'vae_encoder':
+            case 'safety_checker':
+                return subject;
+            default:
+                // `controlnet ...` and `<ControlNet id with / as _> baseline to reference PyTorch`.
+                return 'controlnet';
+        }
+    }
+}
+
+;// CONCATENATED MODULE: ./src/converter/diagnose.ts
+
+
+
+const GiB = 1024 ** 3;
+const diagnose_gib = (bytes) => `${(bytes / GiB).toFixed(1)} GiB`;
+const OUT_OF_MEMORY_HINTS = [
+    'Keep `process-per-component: true` so that each part is converted in a process of its own (Apple advises this under 8 GB; the standard arm64 runner has 7 GB).',
+    'Use a larger runner (macos-15-xlarge or macos-15-large) for SDXL.',
+    'Set `check-output-correctness: false` to save the memory the parity check takes, or use SPLIT_EINSUM instead of SPLIT_EINSUM_V2 for SDXL.',
+    'Quantize (`quantize-nbits: 6`) to shrink the models that the later phases load.',
+];
+/** In order: the first that applies wins. */
+const MATCHERS = [
+    {
+        applies: (end, text) => end.signal === 'SIGKILL' || end.exitCode === 137 || /\bKilled\b/.test(text) ||
+            end.signal === 'SIGBUS' || end.exitCode === 138 || /bus error/i.test(text),
+        diagnose: (end) => ({
+            title: `The converter ran out of memory (${end.signal ? `killed by ${end.signal}` : `exit code ${end.exitCode}`}).`,
+            hints: OUT_OF_MEMORY_HINTS,
+        }),
+    },
+    {
+        applies: (_end, text) => /No space left on device|\[Errno 28\]|ENOSPC/.test(text),
+        diagnose: (_end, disk) => ({
+            title: `The disk is full${disk ? `: ${diagnose_gib(disk.freeBytes)} free, the output folder holds ${diagnose_gib(disk.outputBytes)}` : ''}.`,
+            hints: [
+                'An SD 1.5 conversion needs about 15 GB free, SDXL about 30 GB (the Hub cache, the packages and the compiled Resources).',
+                'Free space before this step, e.g. delete unused Xcode versions and simulator runtimes (sudo rm -rf /Library/Developer/CoreSimulator/Profiles/Runtimes, xcrun simctl delete all).',
+            ],
+        }),
+    },
+    {
+        // xcrun's own line, or (the action's compile step, src/converter/compile.ts) no xcrun at all:
+        // runProcess reports a command that cannot start as `xcrun: spawn xcrun ENOENT`.
+        applies: (_end, text) => /unable to find utility "coremlcompiler"|\bspawn xcrun ENOENT\b/.test(text),
+        diagnose: () => ({
+            title: "Xcode's coremlcompiler was not found, so the Resources could not be compiled.",
+            hints: [
+                'Select an Xcode before this step: `sudo xcode-select -s /Applications/Xcode.app` (the Command Line Tools alone have no coremlcompiler).',
+            ],
+        }),
+    },
+    {
+        applies: (_end, text) => /\(variant=fp16\)|`variant=fp16`, but no such modeling files are available/.test(text),
+        diagnose: () => ({
+            title: 'The checkpoint has no fp16 safetensors files, and the converter loads variant="fp16" only.',
+            hints: [
+                'Use a checkpoint that ships fp16 safetensors (files named *.fp16.safetensors), or save an fp16 safetensors copy of the pipeline with diffusers and convert that folder.',
+            ],
+        }),
+    },
+    {
+        applies: (_end, text) => /LocalTokenNotFoundError|Token is required \(`token=True`\)/.test(text),
+        diagnose: () => ({
+            title: 'The converter found no Hugging Face token.',
+            hints: ['Pass one with `hf-token: ${{ secrets.HF_TOKEN }}` (a read token is enough); the pinned converter loads public models without one, so something asked for a token explicitly.'],
+        }),
+    },
+    {
+        applies: (_end, text) => /GatedRepoError|Cannot access gated repo|401 Client Error/.test(text),
+        diagnose: () => ({
+            title: 'The Hub refused the token for this model (a gated or private repository).',
+            hints: ["Accept the model's license on its Hub page with the token's account, and check that the token has read access."],
+        }),
+    },
+    {
+        applies: (_end, text) => /RepositoryNotFoundError|404 Client Error|is not a valid model identifier/.test(text),
+        diagnose: () => ({
+            title: 'The Hub has no such model (or the token may not see it).',
+            hints: ['Check `model-version` (and refiner, VAE and ControlNet ids) for typos.'],
+        }),
+    },
+    {
+        applies: (_end, text) => /dB is too low!/.test(text),
+        diagnose: () => ({
+            title: "The converter's own parity check failed (PSNR under 35 dB).",
+            hints: [
+                'Try another attention implementation or compute unit; ORIGINAL is the most robust, especially for non-square latents.',
+            ],
+        }),
+    },
+    {
+        applies: (_end, text) => DIFFUSIONKIT_PARITY_FAILED.test(text),
+        diagnose: (end) => {
+            const figure = DIFFUSIONKIT_PARITY_FAILED.exec(end.tail.join('\n'))?.[1];
+            return {
+                title: `DiffusionKit's parity check failed (PSNR ${figure} dB, not over ${DIFFUSIONKIT_MIN_PSNR} dB), so it saved no package and the converter failed opening it.`,
+                hints: [
+                    `DiffusionKit converts SD3's MMDiT and VAE decoder with settings of its own (float32, CPU_AND_GPU), whatever compute-unit says; try another latent size (latent-h, latent-w) or report it to DiffusionKit.`,
+                ],
+            };
+        },
+    },
+    {
+        applies: (_end, text) => /Error computing NN outputs/.test(text),
+        diagnose: () => ({
+            title: 'Core ML failed to run the converted model during the parity check.',
+            hints: ['Try `compute-unit: CPU_ONLY` or `CPU_AND_GPU` for the check, or `check-output-correctness: false`.'],
+        }),
+    },
+    {
+        applies: (_end, text) => /No module named '(mlx|diffusionkit)'/.test(text),
+        diagnose: () => ({
+            title: "The converter's diffusionkit dependency needs mlx, which ships Apple-silicon wheels only.",
+            hints: [`Run on ${install_APPLE_SILICON_RUNNERS}.`],
+        }),
+    },
+];
+/**
+ * pip's `No matching distribution found for <requirement>` (a package with no release that
+ * installs on this Python and platform, or none that the pins allow), diagnosed by the package.
+ */
+function diagnosePipInstall(tail, context) {
+    const text = tail.join('\n');
+    const requirement = /No matching distribution found for ([A-Za-z0-9][\w.-]*)/.exec(text)?.[1];
+    if (!requirement)
+        return undefined;
+    // PEP 503 normalization, as pip compares names.
+    const name = requirement.toLowerCase().replace(/[-_.]+/g, '-');
+    const offered = new RegExp(String.raw `requirement ${requirement.replace(/[.]/g, '\\.')}\S* \(from versions: ([^)]*)\)`).exec(text)?.[1]?.trim();
+    const where = `Python ${context.pythonVersion} on ${context.os} ${context.arch}`;
+    const versions = offered === undefined ? '' : offered === 'none' ? ' (the index offers no version of it here)' : ` (the index offers ${offered})`;
+    const title = `pip found no distribution of ${name} for ${where}${versions}`;
+    const appleOnly = APPLE_SILICON_ONLY[name];
+    if (appleOnly && context.arch.toUpperCase() !== 'ARM64') {
+        return { title: `${title}: ${appleOnly}.`, hints: [`Use ${APPLE_SILICON_RUNNERS}.`] };
+    }
+    const [min, max] = [SUPPORTED_PYTHON.min.join('.'), SUPPORTED_PYTHON.max.join('.')];
+    return {
+        title: `${title}.`,
+        hints: [
+            `Check \`python-version\`: the pinned converter needs Python ${min} to ${max} (numpy<1.24 has no wheels for 3.12 and newer).`,
+            `Check that \`pip-constraints\` (or the lock shipped for this Python) pins a version of ${name} that has wheels for ${where}.`,
+        ],
+    };
+}
+/** The last Python exception line, e.g. `ValueError: 20.0 dB is too low!`. */
+function lastErrorLine(tail) {
+    return [...tail].reverse().find((line) => /^[\w.]*(Error|Exception|Exit)\b.*:/.test(line.trim()))?.trim();
+}
+/** The diagnosis of a failure the action recognises (out of memory, disk full, no coremlcompiler, ...), undefined for any other. */
+function diagnose_knownDiagnosis(end, disk) {
+    const text = end.tail.join('\n');
+    return MATCHERS.find((m) => m.applies(end, text))?.diagnose(end, disk);
+}
+function diagnose(end, disk) {
+    const known = diagnose_knownDiagnosis(end, disk);
+    if (known)
+        return known;
+    const status = end.signal ? `was killed by ${end.signal}` : `exited with code ${end.exitCode}`;
+    const error = lastErrorLine(end.tail);
+    return {
+        title: `The converter ${status}${error ? `: ${error}` : '.'}`,
+        hints: ['The log group of this step above has the full output.'],
+    };
+}
+
+;// CONCATENATED MODULE: ./src/converter/compile.ts
+
+
+
+
+
+
+
+
+
+
+/**
+ * Pure: the packages among `present` (output-dir's entries, by name) that the converter's bundling
+ * compiles, with its Resources names, in its order (its list of parts, then the ControlNets). Like
+ * the converter it compiles every such package that is there, whatever this run converted.
+ */
+function resourceTargets(o, present) {
+    const there = new Set(present);
+    return [...compiledResources(o.modelVersion, o.controlnets)].filter(([pkg]) => there.has(pkg)).map(([pkg, target]) => ({ package: pkg, target }));
+}
+/** Pure: the argv of one compile (`xcrun coremlcompiler compile <package> <output folder>`), for runProcess. */
+function compileCommand(packagePath, outputFolder) {
+    return ['xcrun', 'coremlcompiler', 'compile', packagePath, outputFolder];
+}
+/** Pure: the name coremlcompiler gives the compiled model of a package (`X.mlpackage` -> `X.mlmodelc`). */
+function compiledName(packageFile) {
+    const stem = packageFile.endsWith(PACKAGE_SUFFIX) ? packageFile.slice(0, -PACKAGE_SUFFIX.length) : path.parse(packageFile).name;
+    return `${stem}${COMPILED_SUFFIX}`;
+}
+/** Pure: the tokenizer files bundling writes into Resources and where they come from (the converter's defaults where no URL is configured). */
+function tokenizerDownloads(urls) {
+    const [vocab, merges] = TOKENIZER_FILES;
+    return [
+        { file: vocab, url: urls.vocabulary ?? DEFAULT_TOKENIZER_URLS.vocabulary },
+        { file: merges, url: urls.merges ?? DEFAULT_TOKENIZER_URLS.merges },
+    ];
+}
+/**
+ * Pure: why this step cannot make the Resources asked for, undefined when it can. include-t5 needs
+ * the converter's T5 download (a pre-converted TextEncoderT5.mlmodelc fetched from the Hub with its
+ * tokenizer files), which this step does not do: refuse it before anything is installed.
+ */
+function compileRefusal(o) {
+    return o.includeT5 ? 'include-t5: the T5 resources (TextEncoderT5.mlmodelc, tokenizer.json, tokenizer_config.json) are bundled by the converter only, which the finishing job does not install' : undefined;
+}
+/**
+ * Pure: how one compile ended, judged (unlike the converter, which ignores coremlcompiler's exit
+ * status): undefined when it exited 0 and wrote the compiled model; else the diagnosis, the
+ * action's own where it knows the failure (no coremlcompiler or no xcrun at all, disk full, out of memory).
+ */
+function compileFailure(end, packageFile, wroteModel) {
+    if (end.exitCode === 0 && end.signal === null) {
+        if (wroteModel)
+            return undefined;
+        return {
+            title: `coremlcompiler exited 0 but wrote no ${compiledName(packageFile)} for ${packageFile}.`,
+            hints: ['The log group of this step above has its output.'],
+        };
+    }
+    const known = knownDiagnosis(end);
+    if (known)
+        return known;
+    const status = end.signal ? `was killed by ${end.signal}` : `exited with code ${end.exitCode}`;
+    const last = [...end.tail].reverse().find((line) => line.trim() !== '')?.trim();
+    return {
+        title: `coremlcompiler ${status} compiling ${packageFile}${last ? `: ${last}` : '.'}`,
+        hints: ['The log group of this step above has its output; a package that coremlcompiler cannot read was most likely cut short (convert it again).'],
+    };
+}
+/** A compile or download that failed, with what to tell the user. */
+class CompileError extends Error {
+    diagnosis;
+    constructor(diagnosis) {
+        super(diagnosis.title);
+        this.diagnosis = diagnosis;
+        this.name = 'CompileError';
+    }
+}
+/**
+ * The toolkit's HTTP client (the runner's proxy settings, redirects, retries on 5xx and resets), as
+ * src/hub/client.ts uses it, with a socket timeout so that a silent server fails the step instead of
+ * hanging it; no token: the converter sends none.
+ */
+const httpFetch = async (url) => {
+    const http = new HttpClient('coreml-stable-diffusion-action', [], { allowRetries: true, maxRetries: 3, socketTimeout: 60_000 });
+    try {
+        const response = await http.get(url);
+        const body = await response.readBodyBuffer?.() ?? Buffer.from(await response.readBody(), 'utf8');
+        return { status: response.message.statusCode ?? 0, body };
+    }
+    finally {
+        http.dispose();
+    }
+};
+const compile_isDirectory = (p) => {
+    try {
+        return statSync(p).isDirectory();
+    }
+    catch {
+        return false;
+    }
+};
+/** Writes `body` to `file` whole: into a file of its own beside it, then renamed over it. */
+function writeWhole(file, body) {
+    const partial = `${file}.partial-${randomUUID()}`;
+    try {
+        writeFileSync(partial, body);
+        renameSync(partial, file);
+    }
+    catch (error) {
+        rmSync(partial, { force: true });
+        throw error;
+    }
+}
+async function compileOne(outputDir, item, deps) {
+    const source = path.join(outputDir, item.package);
+    const target = path.join(outputDir, ...item.target.split('/'));
+    const scratchRoot = path.join(outputDir, STATE_DIR);
+    mkdirSync(scratchRoot, { recursive: true });
+    // A fresh folder of the action's own for each compile: nothing else is ever in it, and it is on
+    // output-dir's file system, so the compiled model is renamed into Resources, not copied.
+    const scratch = mkdtempSync(path.join(scratchRoot, 'compile-'));
+    try {
+        info(`Compiling ${source}`);
+        const end = await deps.run(compileCommand(source, scratch), { cwd: outputDir, env: deps.env, sampleMs: 0 });
+        const made = path.join(scratch, compiledName(item.package));
+        const failure = compileFailure(end, item.package, compile_isDirectory(made));
+        if (failure)
+            throw new CompileError(failure);
+        mkdirSync(path.dirname(target), { recursive: true });
+        renameSync(made, target);
+        info(`Compiled ${source} to ${target}`);
+    }
+    finally {
+        rmSync(scratch, { recursive: true, force: true });
+    }
+}
+async function download(resources, item, fetch) {
+    let fetched;
+    try {
+        fetched = await fetch(item.url);
+    }
+    catch (error) {
+        throw new CompileError({ title: `Downloading ${item.file} from ${item.url} failed: ${errorMessage(error)}`, hints: ['Check the URL (text-encoder-vocabulary-url, text-encoder-merges-url) and that the runner reaches it.'] });
+    }
+    if (fetched.status !== 200) {
+        throw new CompileError({
+            title: `GET ${item.url} answered ${fetched.status}, so ${item.file} was not written (the converter would have written the error page into it).`,
+            hints: ['Check the URL (text-encoder-vocabulary-url, text-encoder-merges-url), and run again if the server had a passing problem.'],
+        });
+    }
+    if (fetched.body.length === 0) {
+        throw new CompileError({ title: `GET ${item.url} answered ${fetched.status} with an empty body, so ${item.file} was not written.`, hints: ['Check the URL (text-encoder-vocabulary-url, text-encoder-merges-url).'] });
+    }
+    writeWhole(path.join(resources, item.file), fetched.body);
+    info(`Downloaded ${item.file} (${fetched.body.length} bytes) from ${item.url}`);
+}
+/**
+ * The thin part: compiles every package of output-dir that bundling compiles into
+ * `<output-dir>/Resources` (one `xcrun coremlcompiler compile` process each, into a fresh folder,
+ * then renamed to its Resources name; a compiled model already there is kept), then writes
+ * vocab.json and merges.txt. Throws CompileError (its diagnosis) at the first failure, with no
+ * half-written file left in Resources.
+ */
+async function compileResources(o, deps = {}) {
+    const refusal = compileRefusal(o);
+    if (refusal)
+        throw new CompileError({ title: `The Resources cannot be bundled here: ${refusal}.`, hints: ['Bundle in a single job (split: none), or set include-t5: false.'] });
+    const run = deps.run ?? runProcess;
+    const env = deps.env ?? childEnvironment();
+    const resources = path.join(o.outputDir, RESOURCES_DIR);
+    const present = readdirSync(o.outputDir).filter((name) => compile_isDirectory(path.join(o.outputDir, name)));
+    const report = { compiled: [], kept: [], tokenizer: [] };
+    mkdirSync(resources, { recursive: true });
+    for (const item of resourceTargets(o, present)) {
+        const target = path.join(o.outputDir, ...item.target.split('/'));
+        if (existsSync(target)) {
+            info(`Found an existing compiled model at ${target}: kept (the converter does not compile it again either)`);
+            report.kept.push(item);
+            continue;
+        }
+        await compileOne(o.outputDir, item, { run, env });
+        report.compiled.push(item);
+    }
+    for (const item of tokenizerDownloads(o.urls)) {
+        await download(resources, item, deps.fetch ?? httpFetch);
+        report.tokenizer.push(`${RESOURCES_DIR}/${item.file}`);
+    }
+    return report;
+}
+
+;// CONCATENATED MODULE: ./src/inputs/split-rules.ts
+
+const LINUX_NO_WHEEL = 'coremltools 8.3, which the converter is pinned to, publishes Linux wheels for x86_64 only (none for arm64), and the converter cannot run without it';
+const CONVERT_RUNNERS = 'a Linux x64 runner (`runs-on: ubuntu-latest`, or a larger Linux x64 runner for more memory) or an Apple silicon macOS runner';
+/** Pure: why this runner cannot run the converting half, or undefined. */
+function convertRunnerProblem(os, arch) {
+    const a = arch.toUpperCase();
+    if (os === 'Linux' && a !== 'X64')
+        return `is convert on a Linux ${arch} runner: ${LINUX_NO_WHEEL}. Use ${CONVERT_RUNNERS}.`;
+    if (os === 'macOS' && a !== 'ARM64')
+        return undefined; // the install rule names Intel Macs
+    if (os !== 'Linux' && os !== 'macOS')
+        return `is convert on a ${os} runner: the converter runs on Linux x64 and macOS only. Use ${CONVERT_RUNNERS}.`;
+    return undefined;
+}
+/**
+ * Pure: what a split conversion cannot check across two jobs. The converting half runs where Core ML
+ * may not (Linux): every check must be one parity.py splits into its PyTorch half (there) and its
+ * Core ML half (the finishing job).
+ */
+function uncheckableInSplit(c) {
+    const o = c.conversion;
+    if (!o.checkOutputCorrectness)
+        return [];
+    const found = [];
+    if (o.parts.includes('safety_checker'))
+        found.push('convert-safety-checker (the converter checks it in its own process, with Core ML)');
+    if (o.controlnets.length > 0)
+        found.push('convert-controlnet (the same)');
+    if (o.unetSupportControlnet && o.parts.includes('unet'))
+        found.push('unet-support-controlnet (the same, for the control-unet)');
+    if (o.quantizeNbits !== undefined) {
+        found.push('quantize-nbits (its check runs each package before and after quantization in Core ML, in the process that quantizes: the two halves would need both packages)');
+    }
+    return found;
+}
+const SPLIT_RULES = [
+    {
+        input: 'split',
+        severity: 'error',
+        check: (c) => (c.split.mode === 'convert' && !c.dryRun ? convertRunnerProblem(c.runner.os, c.runner.arch) : undefined),
+    },
+    {
+        input: 'split',
+        severity: 'error',
+        check: (c) => c.split.mode === 'finish' && !c.dryRun && c.runner.os !== 'macOS'
+            ? `is finish on a ${c.runner.os} runner: the finishing job runs Core ML (the parity check) and Xcode's coremlcompiler (the Resources), which need macOS. Use \`runs-on: macos-latest\`.`
+            : undefined,
+    },
+    {
+        input: 'split',
+        severity: 'error',
+        check: (c) => c.split.mode !== 'none' && c.conversion.sd3Version
+            ? `is ${c.split.mode}, with sd3-version: DiffusionKit checks SD3's parts in the process that converts them, with Core ML, so they cannot be converted on Linux. Use one macOS job (split: none).`
+            : undefined,
+    },
+    {
+        input: 'split',
+        severity: 'error',
+        check: (c) => {
+            if (c.split.mode === 'none' || c.conversion.sd3Version)
+                return undefined;
+            const found = uncheckableInSplit(c);
+            return found.length === 0
+                ? undefined
+                : `is ${c.split.mode}, with check-output-correctness and ${found.join('; ')}. Split, only the text encoders, the VAEs and the unet are checked (PyTorch on the converting job, Core ML on the finishing one): convert those parts here, or use one macOS job (split: none), or set check-output-correctness: false.`;
+        },
+    },
+    {
+        input: 'split',
+        severity: 'error',
+        check: (c) => {
+            const refusal = c.split.mode !== 'none' && c.conversion.bundleResources ? compileRefusal(c.conversion) : undefined;
+            return refusal ? `is ${c.split.mode}, with ${refusal}. Use one macOS job (split: none).` : undefined;
+        },
+    },
+];
+
 ;// CONCATENATED MODULE: ./src/inputs/rules.ts
+
 
 
 
@@ -43197,20 +44152,21 @@ const LATENT_RULES = ['latent-h', 'latent-w'].map((input) => ({
 }));
 const RULES = [
     ...LATENT_RULES,
+    ...SPLIT_RULES,
     {
         input: 'dry-run',
         severity: 'error',
-        check: (c) => !rules_isMacOS(c) && !c.dryRun
+        check: (c) => !rules_isMacOS(c) && !c.dryRun && c.split.mode !== 'convert'
             ? `is false on a ${c.runner.os} runner: bundling compiles with Xcode's coremlcompiler and the PSNR check runs Core ML predictions, both of which need macOS. ` +
-                'Use `runs-on: macos-latest` (or macos-15); on other runners only `dry-run: true` works.'
+                'Use `runs-on: macos-latest` (or macos-15), or convert here with `split: convert` and finish on macOS with `split: finish`; on other runners only `dry-run: true` works.'
             : undefined,
     },
     {
         input: 'dry-run',
         severity: 'error',
         check: (c) => rules_isMacOS(c) && c.runner.arch.toUpperCase() === 'X64' && !c.dryRun && c.setup.requirement === DEFAULT_REQUIREMENT
-            ? `is false on an Intel (X64) macOS runner, where the pinned converter cannot be installed: ${Object.values(APPLE_SILICON_ONLY).join('; ')}. ` +
-                `Use ${APPLE_SILICON_RUNNERS}; on Intel only \`dry-run: true\` works.`
+            ? `is false on an Intel (X64) macOS runner, where the pinned converter cannot be installed: ${Object.values(install_APPLE_SILICON_ONLY).join('; ')}. ` +
+                `Use ${install_APPLE_SILICON_RUNNERS}; on Intel only \`dry-run: true\` works.`
             : undefined,
     },
     {
@@ -43306,10 +44262,10 @@ const RULES = [
     {
         input: 'python-version',
         severity: 'error',
-        check: (c) => (compareVersion(c.setup.pythonVersion, SUPPORTED_PYTHON.max) > 0 || compareVersion(c.setup.pythonVersion, SUPPORTED_PYTHON.min) < 0) &&
+        check: (c) => (compareVersion(c.setup.pythonVersion, install_SUPPORTED_PYTHON.max) > 0 || compareVersion(c.setup.pythonVersion, install_SUPPORTED_PYTHON.min) < 0) &&
             c.setup.python === undefined &&
             c.setup.requirement === DEFAULT_REQUIREMENT
-            ? `is ${c.setup.pythonVersion}, but the pinned converter needs Python ${SUPPORTED_PYTHON.min.join('.')} to ${SUPPORTED_PYTHON.max.join('.')}: it pins numpy<1.24, which has no wheels for 3.12 and newer, and diffusionkit supports 3.9 to 3.11.`
+            ? `is ${c.setup.pythonVersion}, but the pinned converter needs Python ${install_SUPPORTED_PYTHON.min.join('.')} to ${install_SUPPORTED_PYTHON.max.join('.')}: it pins numpy<1.24, which has no wheels for 3.12 and newer, and diffusionkit supports 3.9 to 3.11.`
             : undefined,
     },
     {
@@ -43663,7 +44619,261 @@ function readHubPublishOptions(read, endpoint) {
     return { repo, token, private: isPrivate, revision, pathInRepo, endpoint };
 }
 
+;// CONCATENATED MODULE: ./src/handoff/manifest.ts
+
+/**
+ * The hand-off between the two jobs of a split conversion (issue 23): the convert job (Linux)
+ * leaves output-dir with the packages, the state and parity.py's reference files, and lists every
+ * file in `.coreml-action/handoff.json` with its size and sha256, under the conversion's identity.
+ * The finishing job (macOS) reads the same inputs, so it has the same identity: it takes the
+ * folder only when the identity is its own and every file is there, unchanged, with nothing added.
+ *
+ * Pure: building, reading and comparing manifests; the walking, hashing and transfer are in
+ * transfer.ts.
+ */
+const HANDOFF_VERSION = 1;
+/** The manifest's path inside the hand-off folder (posix; the folder is output-dir). */
+const HANDOFF_MANIFEST = '.coreml-action/handoff.json';
+/** The default artifact name: this prefix and 16 hex of the identity's hash. */
+const HANDOFF_NAME_PREFIX = 'coreml-sd-handoff-';
+/** Refused by the manifest, a handoff.json and a hand-off upload: the reason names what is wrong. */
+class HandoffError extends (/* unused pure expression or super */ null && (Error)) {
+}
+/**
+ * The characters @actions/artifact refuses in an uploaded file's path (NTFS's), plus the
+ * backslash (a posix path holds `/` only, and on Windows it would be a separator) and NUL.
+ */
+const FORBIDDEN_PATH_CHARACTERS = /["*:<>?|\\\r\n\0]/;
+/** Pure: why `p` cannot be a file of a hand-off, or undefined when it can. */
+function pathProblem(p) {
+    if (p === '')
+        return 'an empty path';
+    if (p.startsWith('/') || /^[A-Za-z]:/.test(p))
+        return `${JSON.stringify(p)} is absolute`;
+    const bad = FORBIDDEN_PATH_CHARACTERS.exec(p);
+    if (bad) {
+        const what = bad[0] === '\\' ? 'a backslash (paths are posix, separated by /)' : `the character ${JSON.stringify(bad[0])}`;
+        return `${JSON.stringify(p)} holds ${what}`;
+    }
+    for (const segment of p.split('/')) {
+        if (segment === '..')
+            return `${JSON.stringify(p)} climbs out of the folder (..)`;
+        if (segment === '.' || segment === '')
+            return `${JSON.stringify(p)} is not a plain relative path (an empty or . segment)`;
+    }
+    if (p === HANDOFF_MANIFEST)
+        return `${JSON.stringify(p)} is the manifest itself, which lists the other files`;
+    return undefined;
+}
+const SHA256 = /^[0-9a-f]{64}$/;
+const byPath = (a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
+/** Pure: a version-1 manifest of `files` (sorted by path); throws HandoffError on a bad path, hash or size, or a path twice. */
+function buildManifest(identity, files) {
+    const problems = [...fileProblems(files), ...caseCollisions(files.map((f) => f.path))];
+    if (problems.length > 0)
+        throw new HandoffError(`The hand-off cannot list these files:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    const sortedIdentity = Object.fromEntries(identityEntries(identity));
+    return { version: HANDOFF_VERSION, identity: sortedIdentity, files: files.map((f) => ({ path: f.path, sha256: f.sha256, size: f.size })).sort(byPath) };
+}
+/**
+ * Pure: files or folders whose paths differ in case (or Unicode normalization) only. The
+ * finishing job runs on macOS, whose file system does not tell `A.bin` from `a.bin` (nor a file
+ * `x` from a folder `X`): one would land on the other there, so the convert job refuses.
+ */
+function caseCollisions(paths) {
+    const byFolded = new Map();
+    for (const p of paths) {
+        const segments = p.split('/');
+        for (let i = 1; i <= segments.length; i++) {
+            const prefix = segments.slice(0, i).join('/');
+            const folded = prefix.normalize('NFC').toLowerCase();
+            byFolded.set(folded, (byFolded.get(folded) ?? new Set()).add(prefix));
+        }
+    }
+    return [...byFolded.values()]
+        .filter((same) => same.size > 1)
+        .map((same) => `${[...same].map((p) => JSON.stringify(p)).join(' and ')} differ in case only (one name on macOS's file system)`);
+}
+/** Pure: handoff.json's text (two-space JSON and a final newline). */
+function serializeManifest(manifest) {
+    return `${JSON.stringify(manifest, null, 2)}\n`;
+}
+/** The identity's entries sorted by key (code-unit order): the order its hash and the manifest use. */
+function identityEntries(identity) {
+    return Object.entries(identity).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+}
+/**
+ * Pure: the default artifact name, `coreml-sd-handoff-` and the first 16 hex of the sha256 of
+ * the JSON text of the identity's entries sorted by key (`[["key","value"],...]`, no spaces).
+ * The same inputs give the same name in both jobs; any other value of any entry, another name.
+ */
+function handoffName(identity) {
+    const digest = createHash('sha256').update(JSON.stringify(identityEntries(identity))).digest('hex');
+    return `${HANDOFF_NAME_PREFIX}${digest.slice(0, 16)}`;
+}
+function fileProblems(files) {
+    const problems = [];
+    const seen = new Set();
+    files.forEach((entry, i) => {
+        const at = `files[${i}]`;
+        if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) {
+            problems.push(`${at} is not an object {path, sha256, size}`);
+            return;
+        }
+        const { path: p, sha256, size } = entry;
+        if (typeof p !== 'string') {
+            problems.push(`${at}.path is not a string`);
+        }
+        else {
+            const bad = pathProblem(p);
+            if (bad)
+                problems.push(`${at}.path: ${bad}`);
+            else if (seen.has(p))
+                problems.push(`${at}.path: ${JSON.stringify(p)} is listed twice`);
+            seen.add(p);
+        }
+        const name = typeof p === 'string' ? ` (${JSON.stringify(p)})` : '';
+        if (typeof sha256 !== 'string' || !SHA256.test(sha256))
+            problems.push(`${at}.sha256${name} is not 64 lower-case hex digits: ${JSON.stringify(sha256)}`);
+        if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0)
+            problems.push(`${at}.size${name} is not a byte count: ${JSON.stringify(size)}`);
+    });
+    return problems;
+}
+/**
+ * Pure: handoff.json's text as a manifest. Refuses (HandoffError, every problem listed) text that
+ * is not JSON, another version, an identity that is not string -> string, and files whose path is
+ * absolute, climbs out (`..`), holds a backslash, or is listed twice, whose sha256 is not hex, or
+ * whose size is not a byte count. Keys it does not know are ignored; the files need not be sorted.
+ */
+function parseManifest(text) {
+    let data;
+    try {
+        data = JSON.parse(text);
+    }
+    catch (error) {
+        throw new HandoffError(`handoff.json is not JSON: ${error.message}`);
+    }
+    if (typeof data !== 'object' || data === null || Array.isArray(data))
+        throw new HandoffError('handoff.json is not a JSON object');
+    const { version, identity, files } = data;
+    if (version !== HANDOFF_VERSION) {
+        throw new HandoffError(`handoff.json has version ${JSON.stringify(version)}; this action reads version ${HANDOFF_VERSION} only (the two jobs must run the same version of the action)`);
+    }
+    const problems = [];
+    if (typeof identity !== 'object' || identity === null || Array.isArray(identity)) {
+        problems.push('identity is not an object of strings');
+    }
+    else {
+        for (const [key, value] of Object.entries(identity)) {
+            if (typeof value !== 'string')
+                problems.push(`identity.${key} is not a string: ${JSON.stringify(value)}`);
+        }
+    }
+    if (!Array.isArray(files))
+        problems.push('files is not a list');
+    else
+        problems.push(...fileProblems(files));
+    if (problems.length > 0)
+        throw new HandoffError(`handoff.json is malformed:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    return {
+        version: HANDOFF_VERSION,
+        identity: { ...identity },
+        files: files.map((f) => ({ path: f.path, sha256: f.sha256, size: f.size })).sort(byPath),
+    };
+}
+/**
+ * Pure: one line per key whose value differs between `expected` (this job's identity) and `got`
+ * (the hand-off's), sorted by key; a key on one side only is named as such. Empty when they agree.
+ */
+function compareIdentity(expected, got) {
+    const has = (o, k) => Object.prototype.hasOwnProperty.call(o, k);
+    const keys = [...new Set([...Object.keys(expected), ...Object.keys(got)])].sort();
+    const lines = [];
+    for (const key of keys) {
+        const mine = has(expected, key) ? expected[key] : undefined;
+        const theirs = has(got, key) ? got[key] : undefined;
+        if (mine === theirs)
+            continue;
+        if (theirs === undefined)
+            lines.push(`${key} is not in the hand-off, this job has ${JSON.stringify(mine)}`);
+        else if (mine === undefined)
+            lines.push(`${key} was ${JSON.stringify(theirs)}, this job has no ${key} (not in its identity)`);
+        else
+            lines.push(`${key} was ${JSON.stringify(theirs)}, this job has ${JSON.stringify(mine)}`);
+    }
+    return lines;
+}
+/**
+ * Pure: what differs between the files the manifest lists and those found in the folder, one line
+ * per file, sorted by path: missing (listed, not found), extra (found, not listed), and changed
+ * (size or sha256 differs; the size is named first, as it tells a truncated file).
+ */
+function compareFiles(listed, found) {
+    const foundBy = new Map(found.map((f) => [f.path, f]));
+    const listedBy = new Map(listed.map((f) => [f.path, f]));
+    const lines = [];
+    for (const want of listed) {
+        const have = foundBy.get(want.path);
+        if (!have)
+            lines.push([want.path, `missing: ${want.path} (listed in the manifest, not in the folder)`]);
+        else if (have.size !== want.size)
+            lines.push([want.path, `changed: ${want.path} has ${have.size} bytes, the manifest lists ${want.size}`]);
+        else if (have.sha256 !== want.sha256)
+            lines.push([want.path, `changed: ${want.path} has sha256 ${have.sha256}, the manifest lists ${want.sha256}`]);
+    }
+    for (const have of found) {
+        if (!listedBy.has(have.path))
+            lines.push([have.path, `extra: ${have.path} (in the folder, not in the manifest)`]);
+    }
+    return lines.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, line]) => line);
+}
+
+;// CONCATENATED MODULE: ./src/inputs/split.ts
+
+
+
+
+
+const SPLIT_MODES = ['none', 'convert', 'finish'];
+/**
+ * Pure: `handoff` as given. A value holding `/` or `\\`, or `.` or `..` alone, is a folder (an
+ * artifact name can hold neither; a folder in the workspace is written `./name`), resolved in the
+ * workspace and confined to it or RUNNER_TEMP; anything else is an artifact name. Only the finishing job reads a folder: the converting job's hand-off is
+ * output-dir itself, uploaded under the name.
+ */
+function readHandoff(read, mode, places) {
+    const value = read.text('handoff');
+    if (value === '')
+        return undefined;
+    if (mode === 'none')
+        return read.fail('handoff', 'is set, but `split` is none: the hand-off is between the two jobs of a split conversion.');
+    if (!/[/\\]/.test(value) && value !== '.' && value !== '..') {
+        const problem = artifactNameProblem(value);
+        return problem ? read.fail('handoff', `is taken as an artifact name (it has no /), which ${problem}.`) : { artifact: value };
+    }
+    if (mode === 'convert') {
+        return read.fail('handoff', 'is a folder, but `split` is convert: the converting job hands off output-dir itself as a workflow artifact; give an artifact name, or leave it empty.');
+    }
+    const folder = resolveIn(places.workspace, value);
+    const real = places.realPath(folder);
+    if (!isWithin(places.realPath(places.workspace), real) && !isWithin(places.realPath(places.temp), real)) {
+        return read.fail('handoff', `resolves to ${real}, outside the workspace and RUNNER_TEMP: give the folder the hand-off was downloaded to, inside the workspace.`);
+    }
+    if (!places.isDirectory(folder))
+        return read.fail('handoff', `is the folder ${folder}, which does not exist.`);
+    if (!places.isFile(external_node_path_namespaceObject.join(folder, HANDOFF_MANIFEST))) {
+        return read.fail('handoff', `is the folder ${folder}, which has no ${HANDOFF_MANIFEST}: it is not a hand-off written by a \`split: convert\` job.`);
+    }
+    return { path: folder };
+}
+function readSplit(read, places) {
+    const mode = read.oneOf('split', SPLIT_MODES, 'none');
+    return { mode, handoff: readHandoff(read, mode, places) };
+}
+
 ;// CONCATENATED MODULE: ./src/inputs/parse.ts
+
 
 
 
@@ -43817,6 +45027,7 @@ function parse_parseInputs(raw, ctx) {
             mode: { auto: 'auto', true: 'always', false: 'never' }[read.oneOf('prepare-fp16', ['auto', 'true', 'false'], 'auto')],
             helper: external_node_path_namespaceObject.join(ctx.actionRoot, PREPARE_FP16_HELPER),
         },
+        split: readSplit(read, { workspace: runner.workspace, temp: runner.temp, isDirectory: ctx.isDirectory, isFile: ctx.isFile, realPath: ctx.realPath ?? ((p) => p) }),
     };
     // Every field has a fallback, so the rules can judge the rest even when some inputs failed.
     const errors = [...read.errors];
@@ -44087,6 +45298,11 @@ const MAX_MATRIX_JOBS = 256;
 const TOKEN_PLACEHOLDERS = { 'hf-token': 'hf_token_passed_by_the_job', 'github-token': 'github_token_passed_by_the_job' };
 /** The runner the matrix's convert jobs run on (the README's workflows: macos-latest), whatever the plan job's. */
 const CONVERT_JOB_RUNNER = { RUNNER_OS: 'macOS', RUNNER_ARCH: 'ARM64' };
+/** With split: the runners of the two jobs of an entry, as the matrix names them. */
+const SPLIT_JOB_RUNNERS = {
+    convert: { env: { RUNNER_OS: 'Linux', RUNNER_ARCH: 'X64' }, key: 'convert-runner', label: 'ubuntu-latest' },
+    finish: { env: CONVERT_JOB_RUNNER, key: 'finish-runner', label: 'macos-latest' },
+};
 const RELEASE_TAG_PLACEHOLDERS = ['{model}', '{owner}', '{variant}'];
 function defaultVariants(presets) {
     return presets.length === 0 ? [{ name: 'default', inputs: {} }] : presets.map((p) => ({ name: p, preset: p, inputs: {} }));
@@ -44131,16 +45347,27 @@ function buildMatrix(models, options, ctx) {
                 if (releaseTag !== undefined)
                     inputs['release-tag'] = releaseTag;
             }
-            const parsed = parse_parseInputs((name) => (TOKEN_PLACEHOLDERS[name] ?? inputs[name] ?? ''), macCtx);
-            parsed.errors.forEach((e) => errors.push(`${label}: ${e}`));
-            parsed.warnings.forEach((w) => warnings.push(`${label}: ${w}`));
-            if (!parsed.config)
+            const raw = (name) => TOKEN_PLACEHOLDERS[name] ?? inputs[name] ?? '';
+            // Split: the entry is judged as each of its two jobs (the converting one first: its runner refuses more).
+            const jobs = options.split
+                ? ['convert', 'finish'].map((mode) => ({
+                    tag: ` (the ${mode === 'convert' ? 'converting' : 'finishing'} job, split: ${mode}, ${SPLIT_JOB_RUNNERS[mode].label})`,
+                    parsed: parse_parseInputs((name) => (name === 'split' ? mode : raw(name)), { ...ctx, env: { ...ctx.env, ...SPLIT_JOB_RUNNERS[mode].env } }),
+                }))
+                : [{ tag: '', parsed: parse_parseInputs(raw, macCtx) }];
+            for (const job of jobs) {
+                job.parsed.errors.forEach((e) => errors.push(`${label}${job.tag}: ${e}`));
+                job.parsed.warnings.forEach((w) => warnings.push(`${label}${job.tag}: ${w}`));
+            }
+            const parsed = jobs[jobs.length - 1].parsed;
+            if (jobs.some((job) => !job.parsed.config) || !parsed.config)
                 continue;
             const names = publishedNames({ conversion: parsed.config.conversion, assetPrefix: parsed.config.publish.assetPrefix });
             const matrix = {
                 name: `${modelName(model.modelVersion)} ${variant.name}`,
                 variant: variant.name,
                 'artifact-name': parsed.config.publish.artifactName ?? names.base,
+                ...(options.split ? { [SPLIT_JOB_RUNNERS.convert.key]: SPLIT_JOB_RUNNERS.convert.label, [SPLIT_JOB_RUNNERS.finish.key]: SPLIT_JOB_RUNNERS.finish.label } : {}),
                 ...inputs,
             };
             entries.push({ label, matrix, config: parsed.config, releaseTag, manifestName: names.manifest });
@@ -44213,6 +45440,7 @@ function parsePlanInputs(raw, ctx) {
     }
     const releaseTag = read.text('release-tag');
     const skipIfUnchanged = read.bool('skip-if-unchanged', false);
+    const split = read.bool('split', false);
     if (skipIfUnchanged && releaseTag === '') {
         read.fail('skip-if-unchanged', 'is true, but `release-tag` is empty: there is no release to compare with.');
     }
@@ -44228,7 +45456,7 @@ function parsePlanInputs(raw, ctx) {
     const secrets = [...read.secrets, ...(hfToken && hfToken === envToken ? [hfToken] : [])];
     if (read.errors.length > 0)
         return { errors: read.errors, secrets };
-    return { config: { listText, listSource, presets: [...new Set(presets)], releaseTag, skipIfUnchanged, hfToken, githubToken }, errors: [], secrets };
+    return { config: { listText, listSource, presets: [...new Set(presets)], releaseTag, skipIfUnchanged, split, hfToken, githubToken }, errors: [], secrets };
 }
 
 // EXTERNAL MODULE: ./node_modules/yaml/dist/index.js
@@ -44385,63 +45613,6 @@ function readVariants(value, where, errors) {
         seen.add(v.name);
     }
     return variants;
-}
-
-;// CONCATENATED MODULE: ./src/log.ts
-
-
-
-/**
- * Log lines that hold what the action does not control (input values, file names, what a server
- * or the converter said) must not be read by the runner as workflow commands. The runner reads a
- * command from any output line that, trimmed, starts with `::` (`::add-path::`, `::warning::`...)
- * or, in the old form, `##[`; it splits lines at LF, CR and CRLF. @actions/core escapes the
- * message of error/warning/notice/group (they follow the command), but core.info writes the text
- * as it is: every info line goes through here instead.
- */
-/** A line the runner would take as a command, once trimmed. */
-const COMMAND_START = /^\s*(::|##\[)/;
-/** What stands before such a line: visible, and not white space (the runner trims that away). */
-const NEUTRAL_PREFIX = '\u00b7 ';
-/** Pure: the text with every line that would start a workflow command prefixed, and CR alone made a line break. */
-function neutralise(text) {
-    return text
-        .split(/\r\n|\r|\n/)
-        .map((line) => (COMMAND_START.test(line) ? `${NEUTRAL_PREFIX}${line}` : line))
-        .join('\n');
-}
-/** core.info for text built from inputs, file names or answers: no line of it can start a command, no token shows. */
-function log_info(message) {
-    info(neutralise(scrubSecrets(message)));
-}
-/**
- * Output of another program (pip, the converter, the Python helpers), echoed live: between
- * `::stop-commands::<token>` and `::<token>::` the runner reads no workflow command at all, so a
- * converter line that starts with `::` (or a model that makes it print one) stays text. The token
- * is random per run and never given to the child, so the child cannot end the pause itself.
- * Chosen over prefixing each line because the echo is a raw stream (tqdm frames joined by CR,
- * lines split across chunks): wrapping it leaves the bytes as they are.
- */
-class log_CommandPause {
-    write;
-    token = `coreml-action-${randomBytes(16).toString('hex')}`;
-    paused = false;
-    constructor(write = (text) => process.stdout.write(text)) {
-        this.write = write;
-    }
-    start() {
-        if (this.paused)
-            return;
-        this.paused = true;
-        this.write(`::stop-commands::${this.token}\n`);
-    }
-    /** Resumes commands; a partial last line of the child is ended first, so the resume stands on its own line. */
-    stop(endsWithNewline) {
-        if (!this.paused)
-            return;
-        this.paused = false;
-        this.write(`${endsWithNewline ? '' : '\n'}::${this.token}::\n`);
-    }
 }
 
 ;// CONCATENATED MODULE: ./src/github/releases.ts
@@ -45048,7 +46219,7 @@ function replacedBy(wanted, published) {
  * run reads it back from the release to tell whether a conversion is still current.
  */
 const MANIFEST_SCHEMA_VERSION = 1;
-function buildManifest(input) {
+function manifest_buildManifest(input) {
     return {
         schemaVersion: MANIFEST_SCHEMA_VERSION,
         action: input.action,
@@ -45269,6 +46440,7 @@ const ACTION_OUTPUTS = {
     packages: (rows) => JSON.stringify(rows.map(({ name, size, sha256, path }) => ({ name, size, sha256, path }))),
     'artifact-id': number,
     'artifact-url': outputs_text,
+    handoff: outputs_text,
     'release-url': outputs_text,
     'release-id': number,
     assets: (rows) => JSON.stringify(rows.map(({ name, size, sha256, url }) => ({ name, size, sha256, url }))),
@@ -45913,8 +47085,12 @@ function diskLevel(needed, free) {
     return needed <= free ? 'warn' : 'refuse';
 }
 /** What to do about a process over the runner's memory, by what makes it so. */
-function remedies(p, route, processPerComponent) {
-    const ways = ['use a runner with more memory (the arm64 `-xlarge` macOS runners have 14 GB; a self-hosted Mac)'];
+function remedies(p, route, processPerComponent, split) {
+    const ways = split === 'convert'
+        ? ['use a larger Linux x64 runner (GitHub\'s larger Linux runners have 32 GB and more; ubuntu-latest has 16 GB)']
+        : ['use a runner with more memory (the arm64 `-xlarge` macOS runners have 14 GB; a self-hosted Mac)'];
+    if (split === 'none')
+        ways.push('convert on a Linux x64 runner and finish on macOS (`split: convert`, then `split: finish`: docs/recipes.md), where memory is cheaper');
     if (!processPerComponent && p.label === 'Convert all parts')
         ways.push('set `process-per-component: true` so each part has a process of its own');
     if (route === 'command-line' && (p.part === 'unet' || p.part === 'refiner'))
@@ -45938,7 +47114,7 @@ function judgeBudget(input) {
         const estimate = p.peakBytes ?? 0;
         if (level === 'refuse') {
             refusals.push(`${p.label}: the ${p.part} process is estimated at ${mem(estimate)} peak memory, more than this runner's ${mem(runner.totalMemory)} (${runner.memorySource}). ` +
-                `It would swap beyond use or be killed. What to do: ${remedies(p, input.route, input.processPerComponent)}.`);
+                `It would swap beyond use or be killed. What to do: ${remedies(p, input.route, input.processPerComponent, input.split ?? 'none')}.`);
         }
         else if (level === 'warn') {
             warnings.push(`${p.label}: the ${p.part} process is estimated at ${mem(estimate)} peak memory; this runner has ${mem(runner.totalMemory)} (${runner.memorySource}), of which about ${mem(usable)} is left once the system has its share: swapping expected, the process runs slower.`);
@@ -46031,6 +47207,8 @@ function summary_renderSummary(input) {
     lines.push('');
     lines.push(`${o.attention}, ${o.computeUnit}, ${o.minDeploymentTarget}` + (o.quantizeNbits ? `, ${o.quantizeNbits}-bit` : '') + (o.chunkUnet ? ', chunked unet' : '') + ` → \`${o.outputDir}\``);
     lines.push('');
+    if (config.split.mode !== 'none')
+        lines.push(splitLine(config.split.mode, input.handoff), '');
     if (input.problems.length > 0) {
         lines.push('### Problems');
         lines.push('');
@@ -46169,6 +47347,16 @@ function renderHub(hub) {
 function renderSkipped(verdictLine) {
     return `## Skipped: unchanged\n\n${verdictLine} Nothing was installed or converted.\n`;
 }
+/** Pure: what this job of a split conversion did, and what the other does. */
+function splitLine(mode, handoff) {
+    if (mode === 'finish') {
+        return 'The finishing job of a split conversion: the packages came from the converting job\'s hand-off (checked: this conversion, every sha256 as written); here the Core ML half of each parity check ran, the Resources were compiled, verified and published.';
+    }
+    const what = 'The converting job of a split conversion: the parts were converted, quantized and chunked here, and each part\'s PyTorch reference outputs saved; the Core ML half of the parity check, the Resources and publishing are the finishing job\'s (`split: finish`, on macOS).';
+    return handoff
+        ? `${what} Handed off as the workflow artifact \`${handoff.name}\` (${handoff.files} files, ${formatBytes(handoff.bytes)}).`
+        : `${what} Nothing was handed off: the conversion failed here.`;
+}
 
 ;// CONCATENATED MODULE: ./src/summary/write.ts
 
@@ -46219,253 +47407,6 @@ function failRun(error) {
         error.report();
     else
         setFailed(error_errorMessage(error));
-}
-
-;// CONCATENATED MODULE: external "node:child_process"
-const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
-;// CONCATENATED MODULE: external "node:string_decoder"
-const external_node_string_decoder_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:string_decoder");
-;// CONCATENATED MODULE: ./src/process.ts
-
-
-
-
-/** Pure: a /proc/<pid>/status text (Linux): Pid, PPid, VmRSS and VmHWM (kB); undefined without them (a kernel thread, a zombie). */
-function parseProcStatus(text) {
-    const field = (name) => new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(text)?.[1];
-    const pid = field('Pid');
-    const ppid = field('PPid');
-    const rss = field('VmRSS');
-    const hwm = field('VmHWM');
-    if (pid === undefined || ppid === undefined || rss === undefined)
-        return undefined;
-    return { pid: Number(pid), ppid: Number(ppid), rssBytes: Number(rss) * 1024, ...(hwm === undefined ? {} : { hwmBytes: Number(hwm) * 1024 }) };
-}
-/** Pure: `ps -A -o pid=,ppid=,rss=` output (macOS, BSD; rss in KiB), one process a line. */
-function parsePsTable(text) {
-    return text
-        .split('\n')
-        .map((line) => /^\s*(\d+)\s+(\d+)\s+(\d+)\s*$/.exec(line))
-        .filter((m) => m !== null)
-        .map((m) => ({ pid: Number(m[1]), ppid: Number(m[2]), rssBytes: Number(m[3]) * 1024 }));
-}
-/** Pure: the processes of the tree under `root`, root included. */
-function treeOf(samples, root) {
-    const children = new Map();
-    for (const s of samples)
-        children.set(s.ppid, [...(children.get(s.ppid) ?? []), s]);
-    const tree = [];
-    const seen = new Set();
-    const stack = samples.filter((s) => s.pid === root);
-    while (stack.length > 0) {
-        const s = stack.pop();
-        if (seen.has(s.pid))
-            continue;
-        seen.add(s.pid);
-        tree.push(s);
-        stack.push(...(children.get(s.pid) ?? []));
-    }
-    return tree;
-}
-/** Pure: the resident bytes of `root` and every process below it. */
-function treeRss(samples, root) {
-    return treeOf(samples, root).reduce((sum, s) => sum + s.rssBytes, 0);
-}
-/**
- * Pure: what one sample tells of the tree's peak: the sum of its resident memory now, or the
- * largest single process's own peak (VmHWM), whichever is larger. Both are at most the true peak.
- */
-function samplePeak(samples, root) {
-    const tree = treeOf(samples, root);
-    return Math.max(0, tree.reduce((sum, s) => sum + s.rssBytes, 0), ...tree.map((s) => s.hwmBytes ?? 0));
-}
-/** Pure: the largest `<name>: peak RSS <bytes> bytes` line the action's own Python entries print at exit. */
-function reportedPeak(lines) {
-    let peak;
-    for (const line of lines) {
-        const m = /^[\w.-]+: peak RSS (\d+) bytes\s*$/.exec(line.trim());
-        if (m)
-            peak = Math.max(peak ?? 0, Number(m[1]));
-    }
-    return peak;
-}
-/** Every process's sample: /proc on Linux, ps elsewhere; [] when neither can be read. */
-async function sampleProcesses() {
-    if (process.platform === 'linux') {
-        const samples = [];
-        let pids;
-        try {
-            pids = readdirSync('/proc').filter((name) => /^\d+$/.test(name));
-        }
-        catch {
-            return [];
-        }
-        for (const pid of pids) {
-            try {
-                const sample = parseProcStatus(readFileSync(`/proc/${pid}/status`, 'utf8'));
-                if (sample)
-                    samples.push(sample);
-            }
-            catch {
-                // gone between the listing and the read
-            }
-        }
-        return samples;
-    }
-    return new Promise((resolve) => {
-        execFile('ps', ['-A', '-o', 'pid=,ppid=,rss='], { maxBuffer: 16 * 1024 * 1024 }, (error, stdout) => resolve(error ? [] : parsePsTable(stdout)));
-    });
-}
-/** Samples a process tree's resident memory until stopped; keeps the largest sum. */
-function startSampler(pid, everyMs) {
-    if (pid === undefined || everyMs <= 0)
-        return { stop: async () => undefined };
-    let peak;
-    let running = Promise.resolve();
-    const sample = () => {
-        running = running.then(async () => {
-            const rss = samplePeak(await sampleProcesses(), pid);
-            if (rss > 0)
-                peak = Math.max(peak ?? 0, rss);
-        });
-    };
-    // Early samples too, so that a short process is seen once it has started (not only as it forks).
-    const early = [50, 250].filter((ms) => ms < everyMs).map((ms) => setTimeout(sample, ms));
-    const timer = setInterval(sample, everyMs);
-    return {
-        stop: async () => {
-            early.forEach(clearTimeout);
-            clearInterval(timer);
-            await running;
-            return peak;
-        },
-    };
-}
-/**
- * Runs argv without a shell, streaming its output. Never rejects for a failing process: the
- * exit code, signal and tail are the caller's to judge. A process that cannot start at all
- * (ENOENT) is reported as exit code 127 with the error in the tail.
- */
-function runProcess(argv, options) {
-    const [command, ...args] = argv;
-    if (command === undefined)
-        throw new Error('runProcess: empty argv');
-    const started = Date.now();
-    const tailLimit = options.tailLines ?? 200;
-    const tail = [];
-    const peakLines = [];
-    let partial = '';
-    const keep = (text) => {
-        const pieces = (partial + text).split(/\r\n|\r|\n/);
-        partial = pieces.pop() ?? '';
-        for (const piece of pieces) {
-            if (piece.trim() !== '')
-                tail.push(piece);
-            if (piece.includes(': peak RSS '))
-                peakLines.push(piece);
-        }
-        if (tail.length > tailLimit)
-            tail.splice(0, tail.length - tailLimit);
-    };
-    // The echo is the child's text: no line of it may be read as a workflow command (log.ts).
-    const pause = new CommandPause();
-    let lastEcho = '\n';
-    return new Promise((resolve) => {
-        const child = spawn(command, args, { cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });
-        const sampler = startSampler(child.pid, options.sampleMs ?? 1000);
-        const handle = (stream) => {
-            const decoder = new StringDecoder('utf8');
-            stream.on('data', (data) => {
-                const text = decoder.write(data);
-                if (options.echo !== false && text !== '') {
-                    pause.start();
-                    process.stdout.write(text);
-                    lastEcho = text;
-                }
-                keep(text);
-                options.onOutput?.(text);
-            });
-        };
-        handle(child.stdout);
-        handle(child.stderr);
-        let spawnError;
-        child.on('error', (error) => {
-            spawnError = error;
-        });
-        child.on('close', (code, signal) => {
-            pause.stop(lastEcho.endsWith('\n'));
-            if (partial.trim() !== '')
-                tail.push(partial);
-            if (partial.includes(': peak RSS '))
-                peakLines.push(partial);
-            if (spawnError)
-                tail.push(`${command}: ${spawnError.message}`);
-            const durationMs = Date.now() - started;
-            void sampler.stop().then((sampled) => {
-                const reported = reportedPeak(peakLines);
-                const peaks = [sampled, reported].filter((p) => p !== undefined);
-                resolve({
-                    exitCode: spawnError && code === null ? 127 : code,
-                    signal: spawnError ? null : signal,
-                    tail,
-                    durationMs,
-                    peakRssBytes: peaks.length > 0 ? Math.max(...peaks) : undefined,
-                });
-            });
-        });
-    });
-}
-/**
- * What a child process may see of the runner's environment, one list: names, and prefixes ending
- * in `_` or `*`. Everything else is left out: the runner's own credentials (ACTIONS_RUNTIME_TOKEN,
- * ACTIONS_RESULTS_URL, ACTIONS_CACHE_URL, ACTIONS_ID_TOKEN_REQUEST_TOKEN/URL: with them a process
- * could write the caches later runs restore), GITHUB_TOKEN, the GITHUB_* file commands
- * (GITHUB_ENV, GITHUB_PATH, GITHUB_OUTPUT: a process could set the next steps' environment), the
- * raw inputs (INPUT_*), and HF_TOKEN unless the process reads the Hub (`hubToken`).
- */
-const CHILD_ENV_ALLOWED = (/* unused pure expression or super */ null && ([
-    // The system: where programs are, who and where the user is, text, time zone, terminal.
-    'PATH', 'HOME', 'USER', 'LOGNAME', 'SHELL', 'TMPDIR', 'TMP', 'TEMP', 'LANG', 'LANGUAGE', 'LC_*', 'TZ', 'TERM',
-    'LD_LIBRARY_PATH', 'DYLD_FALLBACK_LIBRARY_PATH', 'DEVELOPER_DIR', 'SDKROOT', 'MACOSX_DEPLOYMENT_TARGET',
-    // The network: proxies and the CA bundles of Python (ssl, requests, pip, curl).
-    'HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY', 'ALL_PROXY', 'http_proxy', 'https_proxy', 'no_proxy', 'all_proxy',
-    'SSL_CERT_FILE', 'SSL_CERT_DIR', 'REQUESTS_CA_BUNDLE', 'CURL_CA_BUNDLE', 'NODE_EXTRA_CA_CERTS',
-    // The runner's folders (not its credentials).
-    'RUNNER_TEMP', 'RUNNER_TOOL_CACHE', 'RUNNER_OS', 'RUNNER_ARCH', 'CI',
-    // Python, conda and pip; building a wheel from source.
-    'PYTHON*', 'CONDA*', 'MAMBA*', 'PIP_*', 'VIRTUAL_ENV', 'CC', 'CXX', 'CFLAGS', 'CXXFLAGS', 'CPPFLAGS', 'LDFLAGS', 'ARCHFLAGS', 'SOURCE_DATE_EPOCH',
-    // The Hub's and the libraries' settings (not the token: see hubToken).
-    'HF_ENDPOINT', 'HF_HOME', 'HF_HUB_*', 'HUGGINGFACE_HUB_CACHE', 'HF_DATASETS_OFFLINE', 'TRANSFORMERS_*', 'DIFFUSERS_*', 'XDG_CACHE_HOME', 'TORCH_HOME',
-    'OMP_NUM_THREADS', 'MKL_NUM_THREADS', 'KMP_*', 'PYTORCH_*', 'TOKENIZERS_PARALLELISM', 'COREMLTOOLS_*',
-    // The Python helpers' loaders and hooks (python/helper_common.py, python/parity.py) and the test stand-in's knobs (test/standin/README.md).
-    'PREPARE_FP16_LOADER', 'SINGLE_FILE_LOADER', 'PARITY_REFERENCE', 'PARITY_COREML', 'LEAN_CONVERT_LOADER', 'STANDIN_*',
-]));
-/** The Hub tokens huggingface_hub reads: only for a process that reads the Hub. */
-const HUB_TOKEN_NAMES = (/* unused pure expression or super */ null && (['HF_TOKEN', 'HUGGING_FACE_HUB_TOKEN']));
-/** Pure: whether a variable is on the list. */
-function childMayInherit(name) {
-    return CHILD_ENV_ALLOWED.some((entry) => (entry.endsWith('*') ? name.startsWith(entry.slice(0, -1)) : name === entry));
-}
-/** Pure: the allow-listed part of `from`, then `extra` (the action's own settings for the child). */
-function allowedEnvironment(from, extra = {}, hubToken) {
-    const env = {};
-    for (const [key, value] of Object.entries(from))
-        if (value !== undefined && childMayInherit(key))
-            env[key] = value;
-    for (const [key, value] of Object.entries(extra))
-        if (!HUB_TOKEN_NAMES.includes(key))
-            env[key] = value;
-    if (hubToken)
-        env.HF_TOKEN = hubToken;
-    return env;
-}
-/**
- * The environment for a child process: the allow-listed part of the runner's, plus `extra`.
- * `hubToken`: the Hub token, for a process that reads the Hub (the converter, the fp16 copy); any
- * other process gets no HF_TOKEN, whatever the runner's environment holds.
- */
-function process_childEnvironment(extra = {}, hubToken) {
-    return allowedEnvironment(process.env, extra, hubToken);
 }
 
 ;// CONCATENATED MODULE: ./src/inputs/read.ts
@@ -46584,7 +47525,7 @@ async function run() {
     const list = parseModelList(plan.listText, plan.listSource);
     if (!list.models)
         return fail(list.errors);
-    const built = buildMatrix(list.models, { presets: plan.presets, releaseTag: plan.releaseTag }, { env: process.env, actionRoot: plan_entry_actionRoot, isDirectory: plan_entry_isDirectory, isFile: plan_entry_isFile });
+    const built = buildMatrix(list.models, { presets: plan.presets, releaseTag: plan.releaseTag, split: plan.split }, { env: process.env, actionRoot: plan_entry_actionRoot, isDirectory: plan_entry_isDirectory, isFile: plan_entry_isFile });
     built.warnings.forEach((w) => warning(w));
     if (!built.entries)
         return fail(built.errors);

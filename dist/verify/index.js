@@ -35728,6 +35728,11 @@ function vocabulary_compiledModel(suffix) {
     return `${found[1]}.mlmodelc`;
 }
 const TOKENIZER_FILES = ['vocab.json', 'merges.txt'];
+/** The defaults of --text-encoder-vocabulary-url and --text-encoder-merges-url (parser_spec): CLIP's tokenizer on the Hub. */
+const DEFAULT_TOKENIZER_URLS = {
+    vocabulary: 'https://huggingface.co/openai/clip-vit-base-patch32/resolve/main/vocab.json',
+    merges: 'https://huggingface.co/openai/clip-vit-base-patch32/resolve/main/merges.txt',
+};
 const vocabulary_T5_RESOURCES = (/* unused pure expression or super */ null && (['TextEncoderT5.mlmodelc', 'tokenizer.json', 'tokenizer_config.json']));
 /** Package file name -> the compiled model it becomes, relative to -o (e.g. `Resources/Unet.mlmodelc`). */
 function vocabulary_compiledResources(modelVersion, controlnets) {
@@ -36000,6 +36005,8 @@ const INPUT_NAMES = (/* unused pure expression or super */ null && ([
     'lean-conversion',
     'dry-run',
     'over-budget',
+    'split',
+    'handoff',
     'runner-memory',
     'verify-bundle',
     'prepare-fp16',
@@ -36030,7 +36037,7 @@ const INPUT_NAMES = (/* unused pure expression or super */ null && ([
 /** Inputs of verify/action.yml, the standalone bundle check (src/outputs.ts has the outputs of all three). */
 const VERIFY_INPUT_NAMES = (/* unused pure expression or super */ null && (['path', 'model-kind', 'attention-implementation', 'quantize-nbits', 'chunked', 'controlnets']));
 /** Inputs of plan/action.yml, the matrix planner for many models and variants. */
-const PLAN_INPUT_NAMES = (/* unused pure expression or super */ null && (['models', 'preset', 'release-tag', 'skip-if-unchanged', 'hf-token', 'github-token']));
+const PLAN_INPUT_NAMES = (/* unused pure expression or super */ null && (['models', 'preset', 'release-tag', 'skip-if-unchanged', 'split', 'hf-token', 'github-token']));
 /** Inputs of action.yml read one item a line: a line break separates items there, and is no control character. */
 const LINE_INPUTS = new Set(['extra-args', 'lora', 'psnr-thresholds', 'release-notes', 'convert-controlnet']);
 /** Tokens: masked, never quoted, refused with any white space or control character. */
@@ -37102,7 +37109,10 @@ const IDENTITY = [
     { name: 'convert-controlnet', passed: 'per-step', read: (o) => [...o.controlnets].sort().join(' ') },
     { name: 'refiner-version', passed: 'per-step', folder: true, read: (o) => o.refinerVersion },
     { name: 'custom-vae-version', passed: 'every-process', folder: true, read: (o) => o.customVaeVersion },
-    { name: 'compute-unit', passed: 'every-process', folder: true, read: (o) => o.computeUnit },
+    // Not a folder entry: the packages do not depend on it (the converter passes it to coremltools' convert
+    // and load only, where it chooses where a model runs); converted both ways, the same weight.bin and spec
+    // (test/fixtures/real-converter/compute-unit.txt).
+    { name: 'compute-unit', passed: 'every-process', read: (o) => o.computeUnit },
     { name: 'latent-h', passed: 'every-process', folder: true, read: (o) => o.latentH },
     { name: 'latent-w', passed: 'every-process', folder: true, read: (o) => o.latentW },
     { name: 'text-token-sequence-length', passed: 'every-process', folder: true, read: (o) => o.textTokenSequenceLength },
@@ -37234,6 +37244,7 @@ function parity_parityArguments(step, o) {
         step.part,
         '--check-compute-unit',
         o.checkComputeUnit,
+        ...(step.half ? ['--parity-half', step.half] : []),
     ];
 }
 
@@ -37497,6 +37508,17 @@ function estimateStep(step, o, sizes, route) {
             measured: figure.measured,
         };
     }
+    if (step.kind === 'parity' && step.half === 'check') {
+        // The Core ML half alone (the finishing job): the package and the saved arrays.
+        const bytes = packages[step.part];
+        return {
+            label: step.label,
+            part: step.part,
+            peakBytes: bytes === undefined ? undefined : BASE_BYTES + bytes,
+            basis: `the ${step.part} package ${gib(bytes ?? 0)} + base; not measured: Core ML runs only on macOS`,
+            measured: false,
+        };
+    }
     if (step.kind === 'parity') {
         const { figure: kind, component } = PARITY_KIND[step.part];
         const figure = PARITY_FIGURES[kind];
@@ -37574,10 +37596,13 @@ function estimateProcesses(steps, o, sizes, route) {
  * packages and Resources: stored, fp16 weights do not deflate).
  */
 function estimateDisk(o, sizes, publish) {
+    if (publish.split === 'finish')
+        return finishingDisk(o, sizes, publish.package);
+    if (publish.split === 'convert')
+        return estimateDisk({ ...o, bundleResources: false }, sizes, { package: false, outputsCache: publish.outputsCache });
     const packages = packageBytes(o, sizes);
     const fp16Packages = Object.values(packages).reduce((a, b) => a + b, 0);
-    const chunked = o.chunkUnet ? chunkableParts(o).reduce((sum, p) => sum + (p === 'refiner' ? packages.refiner ?? 0 : packages.unet ?? 0), 0) * quantizedShare(o) : 0;
-    const finalPackages = Object.entries(packages).reduce((sum, [name, bytes]) => sum + (o.quantizeNbits && (QUANTIZABLE.has(name) || name.startsWith('controlnet ')) ? bytes * quantizedShare(o) : bytes), 0) + chunked;
+    const { chunked, finalPackages } = finalPackageBytes(o, packages);
     const quantizeExtra = o.quantizeNbits ? Math.max(0, ...Object.entries(packages).filter(([n]) => QUANTIZABLE.has(n)).map(([, b]) => b * quantizedShare(o))) : 0;
     const resources = o.bundleResources ? finalPackages : 0;
     const output = finalPackages + resources;
@@ -37599,6 +37624,35 @@ function estimateDisk(o, sizes, publish) {
     const peakAt = converting >= finishing ? 'while converting' : publish.package ? 'while zipping' : publish.outputsCache ? 'while saving the outputs cache' : 'once converted';
     return { items, peakBytes, peakAt, peakWithoutDownloads };
 }
+/** Pure: the packages a conversion ends with (quantized ones at nbits/16), and its chunks among them. */
+function finalPackageBytes(o, packages) {
+    const chunked = o.chunkUnet ? chunkableParts(o).reduce((sum, p) => sum + (p === 'refiner' ? packages.refiner ?? 0 : packages.unet ?? 0), 0) * quantizedShare(o) : 0;
+    const finalPackages = Object.entries(packages).reduce((sum, [name, bytes]) => sum + (o.quantizeNbits && (QUANTIZABLE.has(name) || name.startsWith('controlnet ')) ? bytes * quantizedShare(o) : bytes), 0) + chunked;
+    return { chunked, finalPackages };
+}
+/**
+ * Disk the finishing job's environment takes: coremltools, numpy and their dependencies (no torch):
+ * an allowance until a measurement (bench/finish-install.mjs) replaces it, with conda's Python.
+ */
+const FINISH_ENVIRONMENT_BYTES = (/* unused pure expression or super */ null && (0.15e9 + 0.6e9));
+/**
+ * Pure: the finishing job's peak disk: its environment, the hand-off (the final packages, unzipped as
+ * they download), the Resources compiled from them, then the zips. Nothing is downloaded from the
+ * Hub, nothing staged, no outputs cache (the converting job caches the conversion).
+ */
+function finishingDisk(o, sizes, zips) {
+    const handoff = finalPackageBytes(o, packageBytes(o, sizes)).finalPackages;
+    const resources = o.bundleResources ? handoff : 0;
+    const output = handoff + resources;
+    const items = [
+        { what: 'finishing environment (conda, coremltools and numpy)', bytes: FINISH_ENVIRONMENT_BYTES },
+        { what: 'the hand-off (mlpackages)', bytes: handoff },
+        ...(resources > 0 ? [{ what: 'Resources (compiled)', bytes: resources }] : []),
+        ...(zips ? [{ what: 'zips in package-dir', bytes: output }] : []),
+    ];
+    const peakBytes = FINISH_ENVIRONMENT_BYTES + output + (zips ? output : 0);
+    return { items, peakBytes, peakAt: zips ? 'while zipping' : 'once compiled', peakWithoutDownloads: peakBytes };
+}
 
 ;// CONCATENATED MODULE: ./src/budget/verdict.ts
 
@@ -37619,8 +37673,12 @@ function diskLevel(needed, free) {
     return needed <= free ? 'warn' : 'refuse';
 }
 /** What to do about a process over the runner's memory, by what makes it so. */
-function remedies(p, route, processPerComponent) {
-    const ways = ['use a runner with more memory (the arm64 `-xlarge` macOS runners have 14 GB; a self-hosted Mac)'];
+function remedies(p, route, processPerComponent, split) {
+    const ways = split === 'convert'
+        ? ['use a larger Linux x64 runner (GitHub\'s larger Linux runners have 32 GB and more; ubuntu-latest has 16 GB)']
+        : ['use a runner with more memory (the arm64 `-xlarge` macOS runners have 14 GB; a self-hosted Mac)'];
+    if (split === 'none')
+        ways.push('convert on a Linux x64 runner and finish on macOS (`split: convert`, then `split: finish`: docs/recipes.md), where memory is cheaper');
     if (!processPerComponent && p.label === 'Convert all parts')
         ways.push('set `process-per-component: true` so each part has a process of its own');
     if (route === 'command-line' && (p.part === 'unet' || p.part === 'refiner'))
@@ -37644,7 +37702,7 @@ function judgeBudget(input) {
         const estimate = p.peakBytes ?? 0;
         if (level === 'refuse') {
             refusals.push(`${p.label}: the ${p.part} process is estimated at ${mem(estimate)} peak memory, more than this runner's ${mem(runner.totalMemory)} (${runner.memorySource}). ` +
-                `It would swap beyond use or be killed. What to do: ${remedies(p, input.route, input.processPerComponent)}.`);
+                `It would swap beyond use or be killed. What to do: ${remedies(p, input.route, input.processPerComponent, input.split ?? 'none')}.`);
         }
         else if (level === 'warn') {
             warnings.push(`${p.label}: the ${p.part} process is estimated at ${mem(estimate)} peak memory; this runner has ${mem(runner.totalMemory)} (${runner.memorySource}), of which about ${mem(usable)} is left once the system has its share: swapping expected, the process runs slower.`);
@@ -37737,6 +37795,8 @@ function summary_renderSummary(input) {
     lines.push('');
     lines.push(`${o.attention}, ${o.computeUnit}, ${o.minDeploymentTarget}` + (o.quantizeNbits ? `, ${o.quantizeNbits}-bit` : '') + (o.chunkUnet ? ', chunked unet' : '') + ` → \`${o.outputDir}\``);
     lines.push('');
+    if (config.split.mode !== 'none')
+        lines.push(splitLine(config.split.mode, input.handoff), '');
     if (input.problems.length > 0) {
         lines.push('### Problems');
         lines.push('');
@@ -37874,6 +37934,16 @@ function renderHub(hub) {
 /** skip-if-unchanged found the release current: the run ends before any setup. */
 function renderSkipped(verdictLine) {
     return `## Skipped: unchanged\n\n${verdictLine} Nothing was installed or converted.\n`;
+}
+/** Pure: what this job of a split conversion did, and what the other does. */
+function splitLine(mode, handoff) {
+    if (mode === 'finish') {
+        return 'The finishing job of a split conversion: the packages came from the converting job\'s hand-off (checked: this conversion, every sha256 as written); here the Core ML half of each parity check ran, the Resources were compiled, verified and published.';
+    }
+    const what = 'The converting job of a split conversion: the parts were converted, quantized and chunked here, and each part\'s PyTorch reference outputs saved; the Core ML half of the parity check, the Resources and publishing are the finishing job\'s (`split: finish`, on macOS).';
+    return handoff
+        ? `${what} Handed off as the workflow artifact \`${handoff.name}\` (${handoff.files} files, ${formatBytes(handoff.bytes)}).`
+        : `${what} Nothing was handed off: the conversion failed here.`;
 }
 
 ;// CONCATENATED MODULE: ./src/convert/sizes.ts
@@ -38026,6 +38096,7 @@ const ACTION_OUTPUTS = {
     packages: (rows) => JSON.stringify(rows.map(({ name, size, sha256, path }) => ({ name, size, sha256, path }))),
     'artifact-id': number,
     'artifact-url': outputs_text,
+    handoff: outputs_text,
     'release-url': outputs_text,
     'release-id': number,
     assets: (rows) => JSON.stringify(rows.map(({ name, size, sha256, url }) => ({ name, size, sha256, url }))),

@@ -143,6 +143,19 @@ export const OS_RESERVE: { macOS: number; other: number; source: string } = {
  * is an allowance of 0.6 GB, not measured.
  */
 export const ENVIRONMENT_BYTES = 0.93e9 + 0.27e9 + 0.6e9;
+
+/**
+ * The converter's environment on Linux x86_64 (the converting half of a split conversion): the
+ * locked wheels installed, 6.19 GB (3.46 GB of it the CUDA wheels and triton that PyPI's torch
+ * imports), and pip's cache of their 3.22 GB download, both measured (bench/finish-install.mjs);
+ * conda with its Python: the same 0.6 GB allowance.
+ */
+export const LINUX_ENVIRONMENT_BYTES = 6.19e9 + 3.22e9 + 0.6e9;
+
+/** Pure: the converter environment's disk on this runner. */
+export function environmentBytes(os: string): number {
+  return os === 'Linux' ? LINUX_ENVIRONMENT_BYTES : ENVIRONMENT_BYTES;
+}
 /** Of a VAE file's bytes, the decoder's package (SD 1.5: 99 MB of 167 MB, measured); the encoder the rest. */
 const VAE_DECODER_SHARE = 99 / 167;
 /** The disk margin kept free beyond the estimate. */
@@ -348,9 +361,10 @@ export interface DiskEstimate {
  * outputs cache's archive (about output-dir's size, removed once saved) and the zips (about the
  * packages and Resources: stored, fp16 weights do not deflate).
  */
-export function estimateDisk(o: ConversionOptions, sizes: ModelSizes, publish: { package: boolean; outputsCache: boolean; split?: SplitMode }): DiskEstimate {
+export function estimateDisk(o: ConversionOptions, sizes: ModelSizes, publish: { package: boolean; outputsCache: boolean; split?: SplitMode; environment?: number }): DiskEstimate {
   if (publish.split === 'finish') return finishingDisk(o, sizes, publish.package);
-  if (publish.split === 'convert') return estimateDisk({ ...o, bundleResources: false }, sizes, { package: false, outputsCache: publish.outputsCache });
+  if (publish.split === 'convert') return estimateDisk({ ...o, bundleResources: false }, sizes, { package: false, outputsCache: publish.outputsCache, environment: publish.environment });
+  const environment = publish.environment ?? ENVIRONMENT_BYTES;
   const packages = packageBytes(o, sizes);
   const fp16Packages = Object.values(packages).reduce((a, b) => a + b, 0);
   const { chunked, finalPackages } = finalPackageBytes(o, packages);
@@ -359,14 +373,14 @@ export function estimateDisk(o: ConversionOptions, sizes: ModelSizes, publish: {
   const output = finalPackages + resources;
   const items: DiskItem[] = [
     { what: 'Hub downloads (Hugging Face cache)', bytes: sizes.downloadBytes },
-    { what: 'converter environment (conda, pip packages and cache)', bytes: ENVIRONMENT_BYTES },
+    { what: 'converter environment (conda, pip packages and cache)', bytes: environment },
     ...(sizes.stagedBytes > 0 ? [{ what: 'fp16 copy / single file\'s folder (removed after conversion)', bytes: sizes.stagedBytes }] : []),
     { what: 'mlpackages', bytes: finalPackages },
     ...(resources > 0 ? [{ what: 'Resources (compiled)', bytes: resources }] : []),
     ...(publish.outputsCache ? [{ what: 'outputs cache archive (removed once saved)', bytes: output }] : []),
     ...(publish.package ? [{ what: 'zips in package-dir', bytes: output }] : []),
   ];
-  const fixed = sizes.downloadBytes + ENVIRONMENT_BYTES;
+  const fixed = sizes.downloadBytes + environment;
   const converting = fixed + sizes.stagedBytes + Math.max(fp16Packages + chunked + quantizeExtra, finalPackages);
   const after = Math.max(publish.outputsCache ? output : 0, publish.package ? output : 0);
   const finishing = fixed + output + after;
@@ -384,10 +398,11 @@ function finalPackageBytes(o: ConversionOptions, packages: Record<string, number
 }
 
 /**
- * Disk the finishing job's environment takes: coremltools, numpy and their dependencies (no torch):
- * an allowance until a measurement (bench/finish-install.mjs) replaces it, with conda's Python.
+ * Disk the finishing job's environment takes: coremltools, numpy and their dependencies (no torch),
+ * installed 184 MB and downloaded 24 MB for macOS arm64 (bench/finish-install.mjs), with conda's
+ * Python (the 0.6 GB allowance).
  */
-export const FINISH_ENVIRONMENT_BYTES = 0.15e9 + 0.6e9;
+export const FINISH_ENVIRONMENT_BYTES = 0.184e9 + 0.024e9 + 0.6e9;
 
 /**
  * Pure: the finishing job's peak disk: its environment, the hand-off (the final packages, unzipped as

@@ -10,7 +10,7 @@ import type { SingleFileCheck } from '../single-file/check.js';
 import { decidePrepareFp16 } from '../fp16/decide.js';
 import { Halt } from '../halt.js';
 import { formatBytes } from '../format/markdown.js';
-import { estimateDisk, estimateProcesses, type DiskEstimate, type ModelSizes, type ProcessEstimate, type Route } from './estimate.js';
+import { environmentBytes, estimateDisk, estimateProcesses, type DiskEstimate, type ModelSizes, type ProcessEstimate, type Route } from './estimate.js';
 import { componentBytes, missingBytes, singleFileComponents, sizesKnown, sumComponents, weightBytes } from './sizes.js';
 import { judgeBudget, type BudgetVerdict, type RunnerResources } from './verdict.js';
 
@@ -153,7 +153,7 @@ export function budgetStage(config: Config, steps: readonly Step[], models: read
   const sizes = modelSizes(config, models, singleFile);
   const processes = sizes ? estimateProcesses(steps, config.conversion, sizes, route) : steps.map((s) => ({ label: s.label, part: '', basis: 'no size known', measured: false }));
   const split = config.split.mode;
-  const disk = sizes ? estimateDisk(config.conversion, sizes, { package: config.publish.package, outputsCache: config.caching.enabled && config.caching.outputs, split }) : undefined;
+  const disk = sizes ? estimateDisk(config.conversion, sizes, { package: config.publish.package, outputsCache: config.caching.enabled && config.caching.outputs, split, environment: environmentBytes(config.runner.os) }) : undefined;
   const verdict = sizes && disk ? judgeBudget({ processes, disk, runner, route, processPerComponent: config.processPerComponent, split }) : undefined;
   const budget = { route, sizes, processes, disk, verdict, runner };
   const lines = budgetLines(budget);

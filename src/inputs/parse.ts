@@ -13,10 +13,11 @@ import {
 import { DEFAULT_PYTHON, DEFAULT_REQUIREMENT } from '../converter/install.js';
 import { SD3_SDXL_BASE } from '../converter/diffusionkit.js';
 import { shippedLock } from '../setup/pins.js';
+import type { RunnerPlatform } from '../setup/locks.js';
 import { LEAN_CONVERT_ENTRY, MANAGED_FLAGS, QUANTIZE_BUNDLE_ENTRY } from '../converter/commands.js';
 import { PREPARE_FP16_HELPER } from '../fp16/decide.js';
 import { PARITY_ENTRY, defaultCheckComputeUnit } from '../converter/parity.js';
-import type { Config, PsnrGate } from '../config.js';
+import type { Config, PsnrGate, SplitMode } from '../config.js';
 import { FieldReader, PLAIN_DECIMAL, isHubId, resolveIn, screenProblem } from './fields.js';
 import { MAIN_INPUT_SCREEN, type InputName } from './names.js';
 import { outputDirVerdict } from './output-dir.js';
@@ -117,6 +118,7 @@ export function parseInputs(raw: (name: InputName) => string, ctx: ParseContext)
   const token = read.text('hf-token') || readEnvToken(read, ctx.env.HF_TOKEN);
   const sd3Version = read.bool('sd3-version', false);
   const computeUnit = read.oneOf('compute-unit', COMPUTE_UNITS, 'ALL');
+  const split = readSplit(read, { workspace: runner.workspace, temp: runner.temp, isDirectory: ctx.isDirectory, isFile: ctx.isFile, realPath: ctx.realPath ?? ((p: string) => p) });
   const config: Config = {
     conversion: {
       modelVersion: model?.value ?? '',
@@ -167,7 +169,7 @@ export function parseInputs(raw: (name: InputName) => string, ctx: ParseContext)
       pythonVersion,
       python: readPython(read, runner.workspace, ctx),
       requirement: readRequirement(read, runner.workspace, ctx),
-      ...readPins(read, runner.workspace, ctx, pythonVersion),
+      ...readPins(read, runner.workspace, ctx, pythonVersion, { os: runner.os, arch: runner.arch }, split.mode),
     },
     gate: readGate(read),
     processPerComponent: read.bool('process-per-component', true),
@@ -185,7 +187,7 @@ export function parseInputs(raw: (name: InputName) => string, ctx: ParseContext)
       mode: ({ auto: 'auto', true: 'always', false: 'never' } as const)[read.oneOf('prepare-fp16', ['auto', 'true', 'false'] as const, 'auto')],
       helper: path.join(ctx.actionRoot, PREPARE_FP16_HELPER),
     },
-    split: readSplit(read, { workspace: runner.workspace, temp: runner.temp, isDirectory: ctx.isDirectory, isFile: ctx.isFile, realPath: ctx.realPath ?? ((p: string) => p) }),
+    split,
   };
 
   // Every field has a fallback, so the rules can judge the rest even when some inputs failed.
@@ -285,9 +287,9 @@ function readExistingFile(
 }
 
 /** The user's pins file, or the lock shipped for this Python version. */
-function readPins(read: FieldReader, workspace: string, ctx: ParseContext, pythonVersion: string): { pinsFile: string; pinsFromInput: boolean } {
+function readPins(read: FieldReader, workspace: string, ctx: ParseContext, pythonVersion: string, runner: RunnerPlatform, half: SplitMode): { pinsFile: string; pinsFromInput: boolean } {
   const given = readExistingFile(read, 'pip-constraints', workspace, ctx, 'an existing pip lock (with hashes) or constraints file');
-  return given ? { pinsFile: given, pinsFromInput: true } : { pinsFile: path.join(ctx.actionRoot, shippedLock(pythonVersion)), pinsFromInput: false };
+  return given ? { pinsFile: given, pinsFromInput: true } : { pinsFile: path.join(ctx.actionRoot, shippedLock(pythonVersion, runner, half)), pinsFromInput: false };
 }
 
 function readPythonVersion(read: FieldReader): string {

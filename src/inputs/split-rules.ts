@@ -1,17 +1,12 @@
 import type { Config } from '../config.js';
 import type { Rule } from './rule.js';
+import { finishProblem, linuxConvertProblem, type RunnerPlatform } from '../setup/locks.js';
 import { compileRefusal } from '../converter/compile.js';
 
-const LINUX_NO_WHEEL = 'coremltools 8.3, which the converter is pinned to, publishes Linux wheels for x86_64 only (none for arm64), and the converter cannot run without it';
-const CONVERT_RUNNERS = 'a Linux x64 runner (`runs-on: ubuntu-latest`, or a larger Linux x64 runner for more memory) or an Apple silicon macOS runner';
-
-/** Pure: why this runner cannot run the converting half, or undefined. */
-export function convertRunnerProblem(os: string, arch: string): string | undefined {
-  const a = arch.toUpperCase();
-  if (os === 'Linux' && a !== 'X64') return `is convert on a Linux ${arch} runner: ${LINUX_NO_WHEEL}. Use ${CONVERT_RUNNERS}.`;
-  if (os === 'macOS' && a !== 'ARM64') return undefined; // the install rule names Intel Macs
-  if (os !== 'Linux' && os !== 'macOS') return `is convert on a ${os} runner: the converter runs on Linux x64 and macOS only. Use ${CONVERT_RUNNERS}.`;
-  return undefined;
+/** Pure: why this runner cannot run the converting half, or undefined (Linux x64, or an Apple-silicon Mac). */
+export function convertRunnerProblem(runner: RunnerPlatform): string | undefined {
+  if (runner.os !== 'Linux' && runner.os !== 'macOS') return `a ${runner.os} runner cannot run the conversion: the converter runs on Linux x64 and macOS only. Run the convert half on \`runs-on: ubuntu-latest\`.`;
+  return linuxConvertProblem(runner);
 }
 
 /**
@@ -36,15 +31,18 @@ export const SPLIT_RULES: readonly Rule[] = [
   {
     input: 'split',
     severity: 'error',
-    check: (c) => (c.split.mode === 'convert' && !c.dryRun ? convertRunnerProblem(c.runner.os, c.runner.arch) : undefined),
+    check: (c) => {
+      const problem = c.split.mode === 'convert' && !c.dryRun ? convertRunnerProblem(c.runner) : undefined;
+      return problem && `is convert, and ${problem}`;
+    },
   },
   {
     input: 'split',
     severity: 'error',
-    check: (c) =>
-      c.split.mode === 'finish' && !c.dryRun && c.runner.os !== 'macOS'
-        ? `is finish on a ${c.runner.os} runner: the finishing job runs Core ML (the parity check) and Xcode's coremlcompiler (the Resources), which need macOS. Use \`runs-on: macos-latest\`.`
-        : undefined,
+    check: (c) => {
+      const problem = c.split.mode === 'finish' && !c.dryRun ? finishProblem(c.runner) : undefined;
+      return problem && `is finish, and ${problem}`;
+    },
   },
   {
     input: 'split',

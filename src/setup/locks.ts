@@ -1,3 +1,4 @@
+import type { SplitMode } from '../config.js';
 import * as path from 'node:path';
 
 /**
@@ -10,7 +11,8 @@ import * as path from 'node:path';
  */
 
 /** Which half of a split conversion a job runs: Config's `split` (src/config.ts). */
-export type SetupHalf = 'none' | 'convert' | 'finish';
+/** The half of a split conversion a job sets up for (config.ts SplitMode). */
+export type SetupHalf = SplitMode;
 
 /** RUNNER_OS (`Linux`, `macOS`, `Windows`) and RUNNER_ARCH (`X64`, `ARM64`, `X86`, `ARM`). */
 export interface RunnerPlatform {

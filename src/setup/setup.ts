@@ -26,7 +26,7 @@ export interface SetupResult {
  * Read from the one Config, never from the inputs.
  */
 export function setupHalf(config: Config): SetupHalf {
-  return (config as Config & { split?: SetupHalf }).split ?? 'none';
+  return config.split.mode;
 }
 
 /**

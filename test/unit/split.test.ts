@@ -30,14 +30,14 @@ describe('split: the inputs', () => {
 
   it('convert on Linux arm64 is refused before install, saying why (no coremltools wheel)', () => {
     const errors = errorsOf({ split: 'convert' }, linux('ARM64'));
-    expect(errors.join('\n')).toMatch(/Input `split` is convert on a Linux ARM64 runner: coremltools 8\.3.*x86_64 only/);
-    expect(convertRunnerProblem('Linux', 'X64')).toBeUndefined();
-    expect(convertRunnerProblem('macOS', 'ARM64')).toBeUndefined();
-    expect(convertRunnerProblem('Windows', 'X64')).toMatch(/Linux x64 and macOS only/);
+    expect(errors.join('\n')).toMatch(/Input `split` is convert, and a Linux ARM64 runner cannot run the conversion: coremltools 8\.3.*x86_64 only/);
+    expect(convertRunnerProblem({ os: 'Linux', arch: 'X64' })).toBeUndefined();
+    expect(convertRunnerProblem({ os: 'macOS', arch: 'ARM64' })).toBeUndefined();
+    expect(convertRunnerProblem({ os: 'Windows', arch: 'X64' })).toMatch(/Linux x64 and macOS only/);
   });
 
   it('finish needs macOS', () => {
-    expect(errorsOf({ split: 'finish' }).join('\n')).toMatch(/Input `split` is finish on a Linux runner: .*need macOS/);
+    expect(errorsOf({ split: 'finish' }).join('\n')).toMatch(/Input `split` is finish, and the finishing half cannot run on a Linux X64 runner: .*need macOS/);
     expect(errorsOf({ split: 'finish' }, ctx())).toEqual([]);
   });
 
@@ -180,5 +180,17 @@ describe('split: the summary says which half ran', () => {
     expect(splitLine('convert', { name: 'coreml-sd-handoff-0123', files: 12, bytes: 2e9 })).toMatch(/Handed off as the workflow artifact `coreml-sd-handoff-0123` \(12 files, /);
     expect(splitLine('convert')).toMatch(/Nothing was handed off/);
     expect(splitLine('finish')).toMatch(/checked: this conversion, every sha256 as written/);
+  });
+});
+
+describe('split: the converting job\'s environment on Linux', () => {
+  it('is the measured Linux one (PyPI\'s torch with its CUDA wheels), not the macOS one', async () => {
+    const { environmentBytes, ENVIRONMENT_BYTES, LINUX_ENVIRONMENT_BYTES } = await import('../../src/budget/estimate.js');
+    expect(environmentBytes('Linux')).toBe(LINUX_ENVIRONMENT_BYTES);
+    expect(environmentBytes('macOS')).toBe(ENVIRONMENT_BYTES);
+    const sizes: ModelSizes = { components: { text_encoder: 246e6, vae: 167e6, unet: 1.72e9 }, controlnets: {}, downloadBytes: 2.7e9, stagedBytes: 0 };
+    const linux = estimateDisk(options(), sizes, { package: false, outputsCache: false, split: 'convert', environment: LINUX_ENVIRONMENT_BYTES });
+    expect(linux.items.find((i) => i.what.startsWith('converter environment'))?.bytes).toBe(LINUX_ENVIRONMENT_BYTES);
+    expect(linux.peakBytes).toBeGreaterThan(LINUX_ENVIRONMENT_BYTES + 2.7e9);
   });
 });

@@ -729,8 +729,10 @@ def peak_rss_bytes():
 
 def run(converter, args, environ):
     steps = plan(args)
-    reference_fn = loader_from_spec(environ.get(REFERENCE_ENV), REFERENCE_ENV, torch_reference, ParityError)
-    predict = loader_from_spec(environ.get(COREML_ENV), COREML_ENV, coreml_predict, ParityError)
+    wanted = {half for _part, half in steps}
+    # Only the halves this process runs are loaded: the finishing job has no PyTorch half to load.
+    reference_fn = loader_from_spec(environ.get(REFERENCE_ENV), REFERENCE_ENV, torch_reference, ParityError) if "reference" in wanted else None
+    predict = loader_from_spec(environ.get(COREML_ENV), COREML_ENV, coreml_predict, ParityError) if "check" in wanted else None
     compute_unit = args.check_compute_unit or args.compute_unit
     root = parity_dir(args)
     parts = list(dict.fromkeys(part for part, _half in steps))

@@ -198,9 +198,13 @@ export async function runConversion(
   return { steps: reports, psnr: withEarlierChecks(fresh, state.psnr), converterRejectedPsnr, failure };
 }
 
-/** Fresh checks, plus the stored ones of parts this run did not check (the converter skipped them). */
+/**
+ * Fresh checks, plus the stored ones this run did not make again (a part the converter skipped; in
+ * a split conversion's finishing job, the PyTorch-only check the converting job's reference half made).
+ */
 function withEarlierChecks(fresh: PsnrResult[], stored: PsnrCheck[]): PsnrResult[] {
-  const freshParts = new Set(fresh.map((c) => c.part));
-  const earlier = stored.filter((c) => !freshParts.has(c.part)).map((c) => ({ ...c, step: 'earlier run' }));
+  const key = (c: PsnrCheck) => `${c.part}\u0000${c.check}`;
+  const freshChecks = new Set(fresh.map(key));
+  const earlier = stored.filter((c) => !freshChecks.has(key(c))).map((c) => ({ ...c, step: 'earlier run' }));
   return [...earlier, ...fresh];
 }

@@ -93,11 +93,12 @@ export function verifyStage(config: Config, conversion: ConversionResult): GateR
 
 /**
  * Pure: psnr-passed, true only when checks ran and every one passed: no check (check-output-correctness
- * false, a dry run, nothing converted) is not a pass.
+ * false, a dry run, nothing converted, the converting half of a split conversion) is not a pass.
  */
 export function psnrPassed(config: Config, gate?: Pick<GateReport, 'verdicts' | 'missing'>, conversion?: ConversionResult): boolean {
   const verdicts = gate?.verdicts ?? [];
-  return verdicts.length > 0 && verdicts.every((v) => v.passed) && (gate?.missing ?? []).length === 0 && !conversion?.converterRejectedPsnr && !config.dryRun;
+  // The converting half of a split conversion has not run the Core ML checks: the finishing job passes or fails them.
+  return verdicts.length > 0 && verdicts.every((v) => v.passed) && (gate?.missing ?? []).length === 0 && !conversion?.converterRejectedPsnr && !config.dryRun && config.split.mode !== 'convert';
 }
 
 /** The outputs of what the conversion left and what the gate said (a dry run: empty, not passed). */

@@ -8,7 +8,8 @@ import { standinJobEnv } from './standin.mjs';
 
 /**
  * @typedef {import('./action-runner.mjs').ActionRun} ActionRun
- * @typedef {{ env?: Record<string, string>, node?: string, echo?: boolean }} JobOptions
+ * @typedef {{ env?: Record<string, string>, node?: string, echo?: boolean, prepare?: (dirs: { workspace: string, runnerDir: string, home: string }) => void }} JobOptions
+ *   prepare: what the job finds on its runner (a checked-out file), put there after the wipe
  * @typedef {{
  *   run: ActionRun, converterCalls: number, condaCalls: number, invocationsFile: string
  * }} Job what the job did, with how many times the stand-in converter and conda were started
@@ -43,6 +44,7 @@ export function freshRunner(root, services) {
         rmSync(dir, { recursive: true, force: true });
         mkdirSync(dir, { recursive: true });
       }
+      options.prepare?.({ workspace, runnerDir, home });
       jobs += 1;
       const log = path.join(root, 'logs', `job-${jobs}.jsonl`);
       mkdirSync(path.dirname(log), { recursive: true });

@@ -1,4 +1,5 @@
-"""What the action's Python helpers (prepare_fp16.py, single_file.py) share: the injectable loader
+"""What the action's Python helpers share: the converter's module imported and checked for the
+functions an entry calls (lean_convert.py, parity.py, quantize_bundle.py), the injectable loader
 named by an environment variable, and the atomic save of a pipeline as an fp16 safetensors
 diffusers folder (save_pretrained(variant="fp16") into a partial folder, checked, renamed). Standard library only; imported from the helpers' folder
 (a script's own folder is first on sys.path)."""
@@ -7,9 +8,32 @@ import importlib
 import os
 import re
 import shutil
+import traceback
+
+CONVERTER_MODULE = "python_coreml_stable_diffusion.torch2coreml"
 
 # x.fp16.safetensors, or a shard of one as diffusers names it (x.fp16-00001-of-00002.safetensors)
 FP16_FILE = re.compile(r"\.fp16(-\d+-of-\d+)?\.safetensors$")
+
+
+def import_converter(error_class, fallback=None):
+    """Apple's torch2coreml module. When it cannot be imported: fallback(error)'s converter when a
+    fallback is given, else error_class saying so (after the traceback, for the log)."""
+    try:
+        return importlib.import_module(CONVERTER_MODULE)
+    except ImportError as error:
+        if fallback is not None:
+            return fallback(error)
+        traceback.print_exc()
+        raise error_class(f"cannot import {CONVERTER_MODULE} (is the converter installed in this Python?): {error}") from error
+
+
+def require_functions(converter, needed, error_class):
+    """error_class naming what the converter lacks of `needed` (the functions an entry calls)."""
+    missing = [name for name in needed if not callable(getattr(converter, name, None))]
+    if missing:
+        raise error_class(f"{converter.__name__} has no {', '.join(missing)}: this entry needs a converter that defines "
+                          f"{', '.join(needed)} (apple/ml-stable-diffusion e12202c does)")
 
 
 def loader_from_spec(spec, variable, default, error_class):

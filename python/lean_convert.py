@@ -52,9 +52,8 @@ import sys
 import traceback
 from types import SimpleNamespace
 
-from helper_common import loader_from_spec
+from helper_common import CONVERTER_MODULE, import_converter, loader_from_spec, require_functions
 
-CONVERTER_MODULE = "python_coreml_stable_diffusion.torch2coreml"
 LOADER_ENV = "LEAN_CONVERT_LOADER"
 # The converter's per-part functions this entry calls (apple/ml-stable-diffusion e12202c has them).
 NEEDED = ("parser_spec", "convert_text_encoder", "convert_vae_decoder", "convert_vae_encoder", "convert_unet")
@@ -330,18 +329,11 @@ def pipe_for(part, args, loader, index):
 # ---------------------------------------------------------------------------- plan
 
 def load_converter():
-    try:
-        return importlib.import_module(CONVERTER_MODULE)
-    except ImportError as error:
-        traceback.print_exc()
-        raise LeanError(f"cannot import {CONVERTER_MODULE} (is the converter installed in this Python?): {error}") from error
+    return import_converter(LeanError)
 
 
 def check_converter(converter):
-    missing = [name for name in NEEDED if not callable(getattr(converter, name, None))]
-    if missing:
-        raise LeanError(f"{converter.__name__} has no {', '.join(missing)}: this entry needs a converter that defines "
-                        f"{', '.join(NEEDED)} (apple/ml-stable-diffusion e12202c does)")
+    require_functions(converter, NEEDED, LeanError)
 
 
 def part_of(args):

@@ -73,9 +73,8 @@ import zipfile
 from array import array
 from collections import OrderedDict
 
-from helper_common import loader_from_spec
+from helper_common import CONVERTER_MODULE, import_converter, loader_from_spec, require_functions
 
-CONVERTER_MODULE = "python_coreml_stable_diffusion.torch2coreml"
 # What this entry needs of the converter (apple/ml-stable-diffusion e12202c has them all).
 NEEDED = ("parser_spec", "compute_psnr", "report_correctness", "_get_out_path")
 REFERENCE_ENV = "PARITY_REFERENCE"
@@ -690,22 +689,15 @@ def asks_check_only(argv):
 # ------------------------------------------------------------------------------ main
 
 def load_converter(argv=None):
-    try:
-        return importlib.import_module(CONVERTER_MODULE)
-    except ImportError as error:
-        if asks_check_only(argv):
-            log(f"cannot import {CONVERTER_MODULE} ({type(error).__name__}: {error}): the check half runs with the "
-                f"action's own PSNR and report (the converter's formula, lines and {MIN_PSNR} dB floor)")
-            return own_converter()
-        traceback.print_exc()
-        raise ParityError(f"cannot import {CONVERTER_MODULE} (is the converter installed in this Python?): {error}") from error
+    def own(error):
+        log(f"cannot import {CONVERTER_MODULE} ({type(error).__name__}: {error}): the check half runs with the "
+            f"action's own PSNR and report (the converter's formula, lines and {MIN_PSNR} dB floor)")
+        return own_converter()
+    return import_converter(ParityError, own if asks_check_only(argv) else None)
 
 
 def check_converter(converter):
-    missing = [name for name in NEEDED if not callable(getattr(converter, name, None))]
-    if missing:
-        raise ParityError(f"{converter.__name__} has no {', '.join(missing)}: this entry needs a converter that defines "
-                          f"{', '.join(NEEDED)} (apple/ml-stable-diffusion e12202c does)")
+    require_functions(converter, NEEDED, ParityError)
 
 
 def parser_for(converter):

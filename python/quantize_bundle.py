@@ -12,7 +12,7 @@ own parser (`parser_spec()`) and calls its `quantize_weights(args)`, then its
                                --bundle-resources-for-swift-cli and no --convert-<part>>
 
 --convert-controlnet names the ControlNet packages, as for the converter. Runs in the converter's
-environment; standard library only apart from the converter (and, for the check below, the
+environment; standard library only apart from the converter, helper_common.py beside it (and, for the check below, the
 coremltools and numpy it brings).
 
 With --check-output-correctness, which quantize_weights ignores, the entry checks what the
@@ -25,13 +25,13 @@ At exit it prints `quantize_bundle: peak RSS <bytes> bytes`, its own largest res
 (getrusage), which the action shows beside the budget's estimate of this process.
 """
 
-import importlib
 import os
 import resource
 import sys
 import traceback
 
-CONVERTER_MODULE = "python_coreml_stable_diffusion.torch2coreml"
+from helper_common import CONVERTER_MODULE, import_converter, require_functions
+
 # What the entry needs of the converter (apple/ml-stable-diffusion e12202c has all three).
 NEEDED = ("parser_spec", "quantize_weights", "bundle_resources_for_swift_cli")
 # Switches whose work needs the pipeline: this entry would silently skip them, so it refuses them.
@@ -53,18 +53,11 @@ def log(message):
 
 
 def load_converter():
-    try:
-        return importlib.import_module(CONVERTER_MODULE)
-    except ImportError as error:
-        traceback.print_exc()
-        raise StepError(f"cannot import {CONVERTER_MODULE} (is the converter installed in this Python?): {error}") from error
+    return import_converter(StepError)
 
 
 def check_converter(converter):
-    missing = [name for name in NEEDED if not callable(getattr(converter, name, None))]
-    if missing:
-        raise StepError(f"{converter.__name__} has no {', '.join(missing)}: this entry needs a converter that defines "
-                        f"{', '.join(NEEDED)} (apple/ml-stable-diffusion e12202c does)")
+    require_functions(converter, NEEDED, StepError)
 
 
 def plan(args):

@@ -305,7 +305,7 @@ const mockErrors = __nccwpck_require__(2429)
 const RetryHandler = __nccwpck_require__(7816)
 const { getGlobalDispatcher, setGlobalDispatcher } = __nccwpck_require__(2581)
 const DecoratorHandler = __nccwpck_require__(8155)
-const RedirectHandler = __nccwpck_require__(8754)
+const RedirectHandler = __nccwpck_require__(6373)
 const createRedirectInterceptor = __nccwpck_require__(5092)
 
 Object.assign(Dispatcher.prototype, api)
@@ -9076,7 +9076,7 @@ module.exports = class DecoratorHandler {
 
 /***/ }),
 
-/***/ 8754:
+/***/ 6373:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
@@ -10276,7 +10276,7 @@ module.exports = createDumpInterceptor
 
 
 
-const RedirectHandler = __nccwpck_require__(8754)
+const RedirectHandler = __nccwpck_require__(6373)
 
 function createRedirectInterceptor ({ maxRedirections: defaultMaxRedirections }) {
   return (dispatch) => {
@@ -10303,7 +10303,7 @@ module.exports = createRedirectInterceptor
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
-const RedirectHandler = __nccwpck_require__(8754)
+const RedirectHandler = __nccwpck_require__(6373)
 
 module.exports = opts => {
   const globalMaxRedirections = opts?.maxRedirections
@@ -41752,6 +41752,68 @@ const SD3_MODELS = ['stabilityai/stable-diffusion-3-medium', 'argmaxinc/mlx-stab
 const DIFFUSIONKIT_MIN_PSNR = 35;
 const diffusionkit_DIFFUSIONKIT_CHECK = 'DiffusionKit PyTorch to Core ML';
 
+;// CONCATENATED MODULE: ./src/setup/locks.ts
+
+const LOCK_FOLDER = 'constraints/ml-stable-diffusion-e12202c';
+/** Every kind of lock is made for each of these (the converter supports 3.9 to 3.11). */
+const LOCKED_PYTHONS = ['3.9', '3.10', '3.11'];
+/**
+ * What the finishing half installs: finish.in's requirements, the same pins. With a pins file of the
+ * user's that is not the shipped finish lock, pip resolves these within it.
+ */
+const FINISH_REQUIREMENTS = (/* unused pure expression or super */ null && (['coremltools==8.3.0', 'numpy==1.23.5']));
+const locks_isLinux = (runner) => runner.os.toLowerCase() === 'linux';
+const isX64 = (runner) => runner.arch.toUpperCase() === 'X64';
+/**
+ * The platform whose lock a runner takes. Linux takes the Linux x86_64 lock whatever its arch (the
+ * only Linux lock: other Linux arches are refused before setup, see linuxConvertProblem); every other
+ * runner the macOS arm64 one (Intel macOS is refused by the input rules unless dry-run).
+ */
+function lockPlatform(runner) {
+    return locks_isLinux(runner) ? 'linux-x86_64' : 'macos-arm64';
+}
+/** Apple's converter package is installed by every half but the finishing one. */
+function installsConverter(half) {
+    return half !== 'finish';
+}
+/**
+ * The lock shipped for a Python version, a runner and a half, relative to the action's root. A
+ * Python with no lock takes the newest one's (the input rules allow 3.9 to 3.11 only). The
+ * finishing half always takes the finish lock (macOS arm64: finishProblem refuses other runners).
+ * Without a runner: the macOS arm64 converter lock (today's single job).
+ */
+function shippedLock(pythonVersion, runner, half = 'none') {
+    const locked = LOCKED_PYTHONS.includes(pythonVersion) ? pythonVersion : LOCKED_PYTHONS.at(-1);
+    if (half === 'finish')
+        return external_node_path_namespaceObject.join(LOCK_FOLDER, `finish-macos-arm64-py${locked}.txt`);
+    const platform = runner ? lockPlatform(runner) : 'macos-arm64';
+    return external_node_path_namespaceObject.join(LOCK_FOLDER, `${platform}-py${locked}.txt`);
+}
+/**
+ * Why a Linux runner cannot run the conversion, or undefined (not Linux, or Linux x64). For the
+ * input rule of `split: convert`, before anything is installed: coremltools 8.3.0's Linux wheels are
+ * manylinux x86_64 only (PyPI: cp37 to cp312, `manylinux1_x86_64`), and the Linux lock is wheels only.
+ */
+function linuxConvertProblem(runner) {
+    if (!locks_isLinux(runner) || isX64(runner))
+        return undefined;
+    return (`a Linux ${runner.arch} runner cannot run the conversion: coremltools 8.3, which the converter at e12202c needs, ` +
+        'publishes Linux wheels for x86_64 only (no Linux arm64 wheel), and the action installs wheels only. ' +
+        'Run the convert half on a Linux x64 runner: `runs-on: ubuntu-latest` (or ubuntu-24.04, ubuntu-22.04).');
+}
+/**
+ * Why a runner cannot run the finishing half, or undefined (macOS arm64). For the input rule of
+ * `split: finish`: it compiles the Resources with Xcode's coremlcompiler and runs Core ML
+ * predictions, and its lock is resolved for macOS arm64.
+ */
+function finishProblem(runner) {
+    if (runner.os === 'macOS' && runner.arch.toUpperCase() === 'ARM64')
+        return undefined;
+    return (`the finishing half cannot run on a ${runner.os} ${runner.arch} runner: it compiles the Resources with Xcode's ` +
+        'coremlcompiler and runs the Core ML half of the parity check, which need macOS, and its lock is for Apple silicon. ' +
+        'Run it on `runs-on: macos-latest` (or macos-15).');
+}
+
 ;// CONCATENATED MODULE: ./src/setup/pins.ts
 
 /**
@@ -41761,13 +41823,8 @@ const diffusionkit_DIFFUSIONKIT_CHECK = 'DiffusionKit PyTorch to Core ML';
  * git requirement, and the commit in its URL pins it instead. A file without hashes is pip
  * constraints, within which pip resolves the requirement's dependencies.
  */
-/** The locks shipped with the action: one per Python version, resolved for macOS arm64. */
-const LOCK_FOLDER = 'constraints/ml-stable-diffusion-e12202c';
-const LOCKED_PYTHONS = ['3.9', '3.10', '3.11'];
-function shippedLock(pythonVersion) {
-    const locked = LOCKED_PYTHONS.includes(pythonVersion) ? pythonVersion : LOCKED_PYTHONS.at(-1);
-    return external_node_path_namespaceObject.join(LOCK_FOLDER, `macos-arm64-py${locked}.txt`);
-}
+/** The locks shipped with the action, one per Python version, platform and half: see locks.ts. */
+
 /** Build backends, installed from the lock before anything is built, so no build fetches them unpinned. */
 const BUILD_BACKENDS = (/* unused pure expression or super */ null && (['setuptools', 'wheel']));
 /** The lock's requirements, each with its continuation lines (hashes, `# via` comments). */
@@ -41811,7 +41868,10 @@ function installPlan(request) {
         return {
             mode: 'constraints',
             files: constraints === pinsFile ? [] : [{ path: constraints, text: withoutHashes(pinsText) }],
-            steps: [{ label: 'the converter and its dependencies, within the constraints', argv: pip(python, ...INSTALL, '--constraint', constraints, requirement, ...(request.extras ?? [])) }],
+            steps: [{
+                    label: requirement ? 'the converter and its dependencies, within the constraints' : `${(request.extras ?? []).join(', ')} and their dependencies, within the constraints (no converter)`,
+                    argv: pip(python, ...INSTALL, '--constraint', constraints, ...(requirement ? [requirement] : []), ...(request.extras ?? [])),
+                }],
         };
     }
     const backends = subset(pinsText, BUILD_BACKENDS);
@@ -41823,7 +41883,10 @@ function installPlan(request) {
         steps.push({ label: 'the build backends, from the lock', argv: pip(python, ...INSTALL, '--require-hashes', '--no-deps', '-r', backendsFile) });
     }
     const isolation = backends ? ['--no-build-isolation'] : [];
-    steps.push({ label: 'every dependency, from the lock (hashes checked)', argv: pip(python, ...INSTALL, '--require-hashes', '--no-deps', ...isolation, '-r', pinsFile) }, { label: 'the converter at its pinned commit, without dependencies', argv: pip(python, ...INSTALL, '--no-deps', ...isolation, requirement) }, { label: 'pip check: the installed set is consistent', argv: pip(python, 'check') });
+    steps.push({ label: requirement ? 'every dependency, from the lock (hashes checked)' : 'every package, from the lock (hashes checked; no converter)', argv: pip(python, ...INSTALL, '--require-hashes', '--no-deps', ...isolation, '-r', pinsFile) });
+    if (requirement)
+        steps.push({ label: 'the converter at its pinned commit, without dependencies', argv: pip(python, ...INSTALL, '--no-deps', ...isolation, requirement) });
+    steps.push({ label: 'pip check: the installed set is consistent', argv: pip(python, 'check') });
     return { mode: 'lock', files, steps };
 }
 
@@ -42883,6 +42946,20 @@ const FIGURES = {
     },
 };
 /**
+ * SDXL's unet on the lean route, measured (bench/convert-memory.mjs, full size with random weights,
+ * 2567.5M parameters, 5143 MB package): 16.68 GiB (time -v; 16.65 sampled, 20:22 on 2 shared cores).
+ * Its attention term is SD 1.5's (the same 4096 tokens at 128x128 latents); the rest is its k, above
+ * SD 1.5's 2: more transformer blocks hold more at once. The command line was not run (it would pass
+ * this machine's 24 GiB).
+ */
+const SDXL_UNET = 5.135e9;
+const LEAN_UNET_XL = {
+    k: (16.68 * GIB - BASE_BYTES - ATTENTION_64) / SDXL_UNET,
+    attentionBytes: ATTENTION_64,
+    source: 'SDXL unet, python/lean_convert.py: 16.68 GiB (bench/convert-memory.mjs, time -v)',
+    measured: true,
+};
+/**
  * The check process (python/parity.py): its PyTorch half loads the part alone and runs the
  * converter's sample inputs, then lets it go; its Core ML half holds the package and the saved
  * arrays (not measured: Core ML runs only on macOS; taken as the package once, less than the
@@ -42914,6 +42991,17 @@ const estimate_OS_RESERVE = {
  * is an allowance of 0.6 GB, not measured.
  */
 const ENVIRONMENT_BYTES = (/* unused pure expression or super */ null && (0.93e9 + 0.27e9 + 0.6e9));
+/**
+ * The converter's environment on Linux x86_64 (the converting half of a split conversion): the
+ * locked wheels installed, 6.19 GB (3.46 GB of it the CUDA wheels and triton that PyPI's torch
+ * imports), and pip's cache of their 3.22 GB download, both measured (bench/finish-install.mjs);
+ * conda with its Python: the same 0.6 GB allowance.
+ */
+const LINUX_ENVIRONMENT_BYTES = (/* unused pure expression or super */ null && (6.19e9 + 3.22e9 + 0.6e9));
+/** Pure: the converter environment's disk on this runner. */
+function environmentBytes(os) {
+    return os === 'Linux' ? LINUX_ENVIRONMENT_BYTES : ENVIRONMENT_BYTES;
+}
 /** Of a VAE file's bytes, the decoder's package (SD 1.5: 99 MB of 167 MB, measured); the encoder the rest. */
 const VAE_DECODER_SHARE = (/* unused pure expression or super */ null && (99 / 167));
 /** The disk margin kept free beyond the estimate. */
@@ -43033,7 +43121,7 @@ function estimateStep(step, o, sizes, route) {
     const terms = [];
     for (const part of step.convert) {
         for (const fact of partFacts(part, sizes)) {
-            const figure = figures[fact.kind];
+            const figure = fact.kind === 'unet' && o.xlVersion && route === 'lean' ? LEAN_UNET_XL : figures[fact.kind];
             terms.push({ name: fact.name, bytes: fact.bytes, term: fact.bytes === undefined ? undefined : figure.k * fact.bytes + attention(figure, tokens), figure });
         }
     }
@@ -43080,7 +43168,8 @@ function estimateDisk(o, sizes, publish) {
     if (publish.split === 'finish')
         return finishingDisk(o, sizes, publish.package);
     if (publish.split === 'convert')
-        return estimateDisk({ ...o, bundleResources: false }, sizes, { package: false, outputsCache: publish.outputsCache });
+        return estimateDisk({ ...o, bundleResources: false }, sizes, { package: false, outputsCache: publish.outputsCache, environment: publish.environment });
+    const environment = publish.environment ?? ENVIRONMENT_BYTES;
     const packages = packageBytes(o, sizes);
     const fp16Packages = Object.values(packages).reduce((a, b) => a + b, 0);
     const { chunked, finalPackages } = finalPackageBytes(o, packages);
@@ -43089,14 +43178,14 @@ function estimateDisk(o, sizes, publish) {
     const output = finalPackages + resources;
     const items = [
         { what: 'Hub downloads (Hugging Face cache)', bytes: sizes.downloadBytes },
-        { what: 'converter environment (conda, pip packages and cache)', bytes: ENVIRONMENT_BYTES },
+        { what: 'converter environment (conda, pip packages and cache)', bytes: environment },
         ...(sizes.stagedBytes > 0 ? [{ what: 'fp16 copy / single file\'s folder (removed after conversion)', bytes: sizes.stagedBytes }] : []),
         { what: 'mlpackages', bytes: finalPackages },
         ...(resources > 0 ? [{ what: 'Resources (compiled)', bytes: resources }] : []),
         ...(publish.outputsCache ? [{ what: 'outputs cache archive (removed once saved)', bytes: output }] : []),
         ...(publish.package ? [{ what: 'zips in package-dir', bytes: output }] : []),
     ];
-    const fixed = sizes.downloadBytes + ENVIRONMENT_BYTES;
+    const fixed = sizes.downloadBytes + environment;
     const converting = fixed + sizes.stagedBytes + Math.max(fp16Packages + chunked + quantizeExtra, finalPackages);
     const after = Math.max(publish.outputsCache ? output : 0, publish.package ? output : 0);
     const finishing = fixed + output + after;
@@ -43112,10 +43201,11 @@ function finalPackageBytes(o, packages) {
     return { chunked, finalPackages };
 }
 /**
- * Disk the finishing job's environment takes: coremltools, numpy and their dependencies (no torch):
- * an allowance until a measurement (bench/finish-install.mjs) replaces it, with conda's Python.
+ * Disk the finishing job's environment takes: coremltools, numpy and their dependencies (no torch),
+ * installed 184 MB and downloaded 24 MB for macOS arm64 (bench/finish-install.mjs), with conda's
+ * Python (the 0.6 GB allowance).
  */
-const FINISH_ENVIRONMENT_BYTES = (/* unused pure expression or super */ null && (0.15e9 + 0.6e9));
+const FINISH_ENVIRONMENT_BYTES = (/* unused pure expression or super */ null && (0.184e9 + 0.024e9 + 0.6e9));
 /**
  * Pure: the finishing job's peak disk: its environment, the hand-off (the final packages, unzipped as
  * they download), the Resources compiled from them, then the zips. Nothing is downloaded from the
@@ -43989,18 +44079,12 @@ async function compileResources(o, deps = {}) {
 
 ;// CONCATENATED MODULE: ./src/inputs/split-rules.ts
 
-const LINUX_NO_WHEEL = 'coremltools 8.3, which the converter is pinned to, publishes Linux wheels for x86_64 only (none for arm64), and the converter cannot run without it';
-const CONVERT_RUNNERS = 'a Linux x64 runner (`runs-on: ubuntu-latest`, or a larger Linux x64 runner for more memory) or an Apple silicon macOS runner';
-/** Pure: why this runner cannot run the converting half, or undefined. */
-function convertRunnerProblem(os, arch) {
-    const a = arch.toUpperCase();
-    if (os === 'Linux' && a !== 'X64')
-        return `is convert on a Linux ${arch} runner: ${LINUX_NO_WHEEL}. Use ${CONVERT_RUNNERS}.`;
-    if (os === 'macOS' && a !== 'ARM64')
-        return undefined; // the install rule names Intel Macs
-    if (os !== 'Linux' && os !== 'macOS')
-        return `is convert on a ${os} runner: the converter runs on Linux x64 and macOS only. Use ${CONVERT_RUNNERS}.`;
-    return undefined;
+
+/** Pure: why this runner cannot run the converting half, or undefined (Linux x64, or an Apple-silicon Mac). */
+function convertRunnerProblem(runner) {
+    if (runner.os !== 'Linux' && runner.os !== 'macOS')
+        return `a ${runner.os} runner cannot run the conversion: the converter runs on Linux x64 and macOS only. Run the convert half on \`runs-on: ubuntu-latest\`.`;
+    return linuxConvertProblem(runner);
 }
 /**
  * Pure: what a split conversion cannot check across two jobs. The converting half runs where Core ML
@@ -44027,14 +44111,18 @@ const SPLIT_RULES = [
     {
         input: 'split',
         severity: 'error',
-        check: (c) => (c.split.mode === 'convert' && !c.dryRun ? convertRunnerProblem(c.runner.os, c.runner.arch) : undefined),
+        check: (c) => {
+            const problem = c.split.mode === 'convert' && !c.dryRun ? convertRunnerProblem(c.runner) : undefined;
+            return problem && `is convert, and ${problem}`;
+        },
     },
     {
         input: 'split',
         severity: 'error',
-        check: (c) => c.split.mode === 'finish' && !c.dryRun && c.runner.os !== 'macOS'
-            ? `is finish on a ${c.runner.os} runner: the finishing job runs Core ML (the parity check) and Xcode's coremlcompiler (the Resources), which need macOS. Use \`runs-on: macos-latest\`.`
-            : undefined,
+        check: (c) => {
+            const problem = c.split.mode === 'finish' && !c.dryRun ? finishProblem(c.runner) : undefined;
+            return problem && `is finish, and ${problem}`;
+        },
     },
     {
         input: 'split',
@@ -44959,6 +45047,7 @@ function parse_parseInputs(raw, ctx) {
     const token = read.text('hf-token') || readEnvToken(read, ctx.env.HF_TOKEN);
     const sd3Version = read.bool('sd3-version', false);
     const computeUnit = read.oneOf('compute-unit', COMPUTE_UNITS, 'ALL');
+    const split = readSplit(read, { workspace: runner.workspace, temp: runner.temp, isDirectory: ctx.isDirectory, isFile: ctx.isFile, realPath: ctx.realPath ?? ((p) => p) });
     const config = {
         conversion: {
             modelVersion: model?.value ?? '',
@@ -45009,7 +45098,7 @@ function parse_parseInputs(raw, ctx) {
             pythonVersion,
             python: readPython(read, runner.workspace, ctx),
             requirement: readRequirement(read, runner.workspace, ctx),
-            ...readPins(read, runner.workspace, ctx, pythonVersion),
+            ...readPins(read, runner.workspace, ctx, pythonVersion, { os: runner.os, arch: runner.arch }, split.mode),
         },
         gate: readGate(read),
         processPerComponent: read.bool('process-per-component', true),
@@ -45027,7 +45116,7 @@ function parse_parseInputs(raw, ctx) {
             mode: { auto: 'auto', true: 'always', false: 'never' }[read.oneOf('prepare-fp16', ['auto', 'true', 'false'], 'auto')],
             helper: external_node_path_namespaceObject.join(ctx.actionRoot, PREPARE_FP16_HELPER),
         },
-        split: readSplit(read, { workspace: runner.workspace, temp: runner.temp, isDirectory: ctx.isDirectory, isFile: ctx.isFile, realPath: ctx.realPath ?? ((p) => p) }),
+        split,
     };
     // Every field has a fallback, so the rules can judge the rest even when some inputs failed.
     const errors = [...read.errors];
@@ -45112,9 +45201,9 @@ function readExistingFile(read, name, workspace, ctx, what) {
     return ctx.isFile(resolved) ? resolved : read.fail(name, `must be the path of ${what}, but ${resolved} is not a file.`);
 }
 /** The user's pins file, or the lock shipped for this Python version. */
-function readPins(read, workspace, ctx, pythonVersion) {
+function readPins(read, workspace, ctx, pythonVersion, runner, half) {
     const given = readExistingFile(read, 'pip-constraints', workspace, ctx, 'an existing pip lock (with hashes) or constraints file');
-    return given ? { pinsFile: given, pinsFromInput: true } : { pinsFile: external_node_path_namespaceObject.join(ctx.actionRoot, shippedLock(pythonVersion)), pinsFromInput: false };
+    return given ? { pinsFile: given, pinsFromInput: true } : { pinsFile: external_node_path_namespaceObject.join(ctx.actionRoot, shippedLock(pythonVersion, runner, half)), pinsFromInput: false };
 }
 function readPythonVersion(read) {
     const value = read.text('python-version') || DEFAULT_PYTHON;
@@ -45999,7 +46088,8 @@ function checked(key) {
     return key;
 }
 function envBase(kind, e) {
-    return `${PREFIX}-${kind}-${keyPart(e.runnerOs)}-${keyPart(e.arch)}-py${keyPart(e.pythonVersion)}-${shortHash(e.requirement)}`;
+    const what = e.environment ? `${kind}-${e.environment}` : kind;
+    return `${PREFIX}-${what}-${keyPart(e.runnerOs)}-${keyPart(e.arch)}-py${keyPart(e.pythonVersion)}-${shortHash(e.requirement)}`;
 }
 /** pip's download cache: any older one for the same converter still saves most downloads. */
 function pipKey(e) {

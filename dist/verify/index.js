@@ -37402,6 +37402,20 @@ const FIGURES = {
     },
 };
 /**
+ * SDXL's unet on the lean route, measured (bench/convert-memory.mjs, full size with random weights,
+ * 2567.5M parameters, 5143 MB package): 16.68 GiB (time -v; 16.65 sampled, 20:22 on 2 shared cores).
+ * Its attention term is SD 1.5's (the same 4096 tokens at 128x128 latents); the rest is its k, above
+ * SD 1.5's 2: more transformer blocks hold more at once. The command line was not run (it would pass
+ * this machine's 24 GiB).
+ */
+const SDXL_UNET = 5.135e9;
+const LEAN_UNET_XL = {
+    k: (16.68 * GIB - BASE_BYTES - ATTENTION_64) / SDXL_UNET,
+    attentionBytes: ATTENTION_64,
+    source: 'SDXL unet, python/lean_convert.py: 16.68 GiB (bench/convert-memory.mjs, time -v)',
+    measured: true,
+};
+/**
  * The check process (python/parity.py): its PyTorch half loads the part alone and runs the
  * converter's sample inputs, then lets it go; its Core ML half holds the package and the saved
  * arrays (not measured: Core ML runs only on macOS; taken as the package once, less than the
@@ -37433,6 +37447,17 @@ const estimate_OS_RESERVE = {
  * is an allowance of 0.6 GB, not measured.
  */
 const ENVIRONMENT_BYTES = (/* unused pure expression or super */ null && (0.93e9 + 0.27e9 + 0.6e9));
+/**
+ * The converter's environment on Linux x86_64 (the converting half of a split conversion): the
+ * locked wheels installed, 6.19 GB (3.46 GB of it the CUDA wheels and triton that PyPI's torch
+ * imports), and pip's cache of their 3.22 GB download, both measured (bench/finish-install.mjs);
+ * conda with its Python: the same 0.6 GB allowance.
+ */
+const LINUX_ENVIRONMENT_BYTES = (/* unused pure expression or super */ null && (6.19e9 + 3.22e9 + 0.6e9));
+/** Pure: the converter environment's disk on this runner. */
+function environmentBytes(os) {
+    return os === 'Linux' ? LINUX_ENVIRONMENT_BYTES : ENVIRONMENT_BYTES;
+}
 /** Of a VAE file's bytes, the decoder's package (SD 1.5: 99 MB of 167 MB, measured); the encoder the rest. */
 const VAE_DECODER_SHARE = (/* unused pure expression or super */ null && (99 / 167));
 /** The disk margin kept free beyond the estimate. */
@@ -37552,7 +37577,7 @@ function estimateStep(step, o, sizes, route) {
     const terms = [];
     for (const part of step.convert) {
         for (const fact of partFacts(part, sizes)) {
-            const figure = figures[fact.kind];
+            const figure = fact.kind === 'unet' && o.xlVersion && route === 'lean' ? LEAN_UNET_XL : figures[fact.kind];
             terms.push({ name: fact.name, bytes: fact.bytes, term: fact.bytes === undefined ? undefined : figure.k * fact.bytes + attention(figure, tokens), figure });
         }
     }
@@ -37599,7 +37624,8 @@ function estimateDisk(o, sizes, publish) {
     if (publish.split === 'finish')
         return finishingDisk(o, sizes, publish.package);
     if (publish.split === 'convert')
-        return estimateDisk({ ...o, bundleResources: false }, sizes, { package: false, outputsCache: publish.outputsCache });
+        return estimateDisk({ ...o, bundleResources: false }, sizes, { package: false, outputsCache: publish.outputsCache, environment: publish.environment });
+    const environment = publish.environment ?? ENVIRONMENT_BYTES;
     const packages = packageBytes(o, sizes);
     const fp16Packages = Object.values(packages).reduce((a, b) => a + b, 0);
     const { chunked, finalPackages } = finalPackageBytes(o, packages);
@@ -37608,14 +37634,14 @@ function estimateDisk(o, sizes, publish) {
     const output = finalPackages + resources;
     const items = [
         { what: 'Hub downloads (Hugging Face cache)', bytes: sizes.downloadBytes },
-        { what: 'converter environment (conda, pip packages and cache)', bytes: ENVIRONMENT_BYTES },
+        { what: 'converter environment (conda, pip packages and cache)', bytes: environment },
         ...(sizes.stagedBytes > 0 ? [{ what: 'fp16 copy / single file\'s folder (removed after conversion)', bytes: sizes.stagedBytes }] : []),
         { what: 'mlpackages', bytes: finalPackages },
         ...(resources > 0 ? [{ what: 'Resources (compiled)', bytes: resources }] : []),
         ...(publish.outputsCache ? [{ what: 'outputs cache archive (removed once saved)', bytes: output }] : []),
         ...(publish.package ? [{ what: 'zips in package-dir', bytes: output }] : []),
     ];
-    const fixed = sizes.downloadBytes + ENVIRONMENT_BYTES;
+    const fixed = sizes.downloadBytes + environment;
     const converting = fixed + sizes.stagedBytes + Math.max(fp16Packages + chunked + quantizeExtra, finalPackages);
     const after = Math.max(publish.outputsCache ? output : 0, publish.package ? output : 0);
     const finishing = fixed + output + after;
@@ -37631,10 +37657,11 @@ function finalPackageBytes(o, packages) {
     return { chunked, finalPackages };
 }
 /**
- * Disk the finishing job's environment takes: coremltools, numpy and their dependencies (no torch):
- * an allowance until a measurement (bench/finish-install.mjs) replaces it, with conda's Python.
+ * Disk the finishing job's environment takes: coremltools, numpy and their dependencies (no torch),
+ * installed 184 MB and downloaded 24 MB for macOS arm64 (bench/finish-install.mjs), with conda's
+ * Python (the 0.6 GB allowance).
  */
-const FINISH_ENVIRONMENT_BYTES = (/* unused pure expression or super */ null && (0.15e9 + 0.6e9));
+const FINISH_ENVIRONMENT_BYTES = (/* unused pure expression or super */ null && (0.184e9 + 0.024e9 + 0.6e9));
 /**
  * Pure: the finishing job's peak disk: its environment, the hand-off (the final packages, unzipped as
  * they download), the Resources compiled from them, then the zips. Nothing is downloaded from the

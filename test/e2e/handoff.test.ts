@@ -3,8 +3,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { filesOf, sha256File } from '../support/files.mjs';
+import { captured } from '../support/captured.js';
 import { startAll, type Services } from '../services/index.mjs';
 import type { GitHubContext } from '../../src/config.js';
 import { HANDOFF_MANIFEST, handoffName, serializeManifest, type HandoffSource } from '../../src/handoff/manifest.js';
@@ -51,15 +52,9 @@ const github = (): GitHubContext => ({ serverUrl: 'https://github.com', apiUrl: 
 async function asJob<T>(token: string, fn: () => Promise<T>): Promise<{ value: T; out: string }> {
   const saved = { ...process.env };
   Object.assign(process.env, services.results.envFor(token), { RUNNER_TEMP: path.join(root, 'runner-temp'), GITHUB_WORKSPACE: root });
-  let out = '';
-  const spy = vi.spyOn(process.stdout, 'write').mockImplementation(((chunk: string | Uint8Array) => {
-    out += String(chunk);
-    return true;
-  }) as typeof process.stdout.write);
   try {
-    return { value: await fn(), out };
+    return await captured(fn);
   } finally {
-    spy.mockRestore();
     for (const key of Object.keys(process.env)) if (!(key in saved)) delete process.env[key];
     Object.assign(process.env, saved);
   }

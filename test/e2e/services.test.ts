@@ -6,7 +6,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { captured } from '../support/captured.js';
 import { ARTIFACT_SERVICE, CACHE_SERVICE, CLIP_MODEL_ID, backendIdsOf, processAlive, startAll, type Services } from '../services/index.mjs';
 
 /**
@@ -24,19 +25,6 @@ let tmp: string;
 let workspace: string;
 const savedEnv = { ...process.env };
 
-/** Runs a client call with stdout (where @actions/core writes) captured instead of printed. */
-async function captured<T>(fn: () => Promise<T>): Promise<{ value: T; out: string }> {
-  let out = '';
-  const spy = vi.spyOn(process.stdout, 'write').mockImplementation(((chunk: string | Uint8Array) => {
-    out += typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
-    return true;
-  }) as typeof process.stdout.write);
-  try {
-    return { value: await fn(), out };
-  } finally {
-    spy.mockRestore();
-  }
-}
 
 function tree(dir: string): Record<string, string> {
   const result: Record<string, string> = {};

@@ -2,6 +2,7 @@ import type { Config } from '../config.js';
 import type { Rule } from './rule.js';
 import { finishProblem, linuxConvertProblem, type RunnerPlatform } from '../setup/locks.js';
 import { compileRefusal } from '../converter/compile.js';
+import { artifactServiceProblem } from '../publish/artifact.js';
 
 /** Pure: why this runner cannot run the converting half, or undefined (Linux x64, or an Apple-silicon Mac). */
 export function convertRunnerProblem(runner: RunnerPlatform): string | undefined {
@@ -69,6 +70,16 @@ export const SPLIT_RULES: readonly Rule[] = [
     check: (c) => {
       const refusal = c.split.mode !== 'none' && c.conversion.bundleResources ? compileRefusal(c.conversion) : undefined;
       return refusal ? `is ${c.split.mode}, with ${refusal}. Use one macOS job (split: none).` : undefined;
+    },
+  },
+  {
+    input: 'split',
+    severity: 'error',
+    check: (c) => {
+      // The converting job uploads the hand-off; the finishing job downloads it, unless handoff names a folder.
+      const needsService = !c.dryRun && (c.split.mode === 'convert' || (c.split.mode === 'finish' && !(c.split.handoff && 'path' in c.split.handoff)));
+      const problem = needsService ? artifactServiceProblem(c.runner.artifactServiceUnset, c.publish.github) : undefined;
+      return problem && `is ${c.split.mode}, but ${problem}: the hand-off between the two jobs is a workflow artifact.${c.split.mode === 'finish' ? ' Give `handoff` the folder it was downloaded to.' : ''}`;
     },
   },
 ];

@@ -19,9 +19,11 @@ const TOKEN_PLACEHOLDERS: Partial<Record<string, string>> = { 'hf-token': 'hf_to
 /** The runner the matrix's convert jobs run on (the README's workflows: macos-latest), whatever the plan job's. */
 export const CONVERT_JOB_RUNNER = { RUNNER_OS: 'macOS', RUNNER_ARCH: 'ARM64' } as const;
 /** With split: the runners of the two jobs of an entry, as the matrix names them. */
+/** What every job of the matrix has, and the plan job may not: the runner's artifact service (the hand-off's). */
+const JOB_SERVICES = { ACTIONS_RUNTIME_TOKEN: 'given-to-each-job', ACTIONS_RESULTS_URL: 'https://results-receiver.actions.githubusercontent.com/' } as const;
 export const SPLIT_JOB_RUNNERS = {
-  convert: { env: { RUNNER_OS: 'Linux', RUNNER_ARCH: 'X64' }, key: 'convert-runner', label: 'ubuntu-latest' },
-  finish: { env: CONVERT_JOB_RUNNER, key: 'finish-runner', label: 'macos-latest' },
+  convert: { env: { RUNNER_OS: 'Linux', RUNNER_ARCH: 'X64', ...JOB_SERVICES }, key: 'convert-runner', label: 'ubuntu-latest' },
+  finish: { env: { ...CONVERT_JOB_RUNNER, ...JOB_SERVICES }, key: 'finish-runner', label: 'macos-latest' },
 } as const;
 export const RELEASE_TAG_PLACEHOLDERS = ['{model}', '{owner}', '{variant}'] as const;
 

@@ -18,7 +18,10 @@ import { splitLine } from '../../src/summary/summary.js';
 import type { InputName } from '../../src/inputs/names.js';
 import { ctx, options, raw, WORKSPACE } from './fixtures.js';
 
-const linux = (arch = 'X64') => ctx({ env: { RUNNER_OS: 'Linux', RUNNER_ARCH: arch, RUNNER_TEMP: '/home/runner/work/_temp', RUNNER_TOOL_CACHE: '/opt/hostedtoolcache' } });
+/** The runner's artifact service, which the hand-off needs. */
+const SERVICE = { ACTIONS_RUNTIME_TOKEN: 'token', ACTIONS_RESULTS_URL: 'https://results.example/' };
+const linux = (arch = 'X64', env: Record<string, string> = SERVICE) => ctx({ env: { RUNNER_OS: 'Linux', RUNNER_ARCH: arch, RUNNER_TEMP: '/home/runner/work/_temp', RUNNER_TOOL_CACHE: '/opt/hostedtoolcache', ...env } });
+const mac = (env: Record<string, string> = SERVICE, options: Parameters<typeof ctx>[0] = {}) => ctx({ ...options, env: { ...env, ...options.env } });
 const errorsOf = (overrides: Partial<Record<InputName, string>>, context = linux()) => parseInputs(raw(overrides), context).errors;
 
 describe('split: the inputs', () => {
@@ -38,23 +41,30 @@ describe('split: the inputs', () => {
 
   it('finish needs macOS', () => {
     expect(errorsOf({ split: 'finish' }).join('\n')).toMatch(/Input `split` is finish, and the finishing half cannot run on a Linux X64 runner: .*need macOS/);
-    expect(errorsOf({ split: 'finish' }, ctx())).toEqual([]);
+    expect(errorsOf({ split: 'finish' }, mac())).toEqual([]);
   });
 
   it('refuses what cannot be checked across the two jobs, naming each input', () => {
     const errors = errorsOf({ split: 'convert', 'convert-safety-checker': 'true', 'quantize-nbits': '6' }).join('\n');
     expect(errors).toMatch(/Input `split` is convert, with check-output-correctness and convert-safety-checker .*; quantize-nbits/);
     expect(errorsOf({ split: 'convert', 'quantize-nbits': '6', 'check-output-correctness': 'false' })).toEqual([]);
-    expect(errorsOf({ split: 'finish', 'sd3-version': 'true', 'model-version': 'stabilityai/stable-diffusion-3-medium' }, ctx()).join('\n')).toMatch(/Input `split` is finish, with sd3-version/);
+    expect(errorsOf({ split: 'finish', 'sd3-version': 'true', 'model-version': 'stabilityai/stable-diffusion-3-medium' }, mac()).join('\n')).toMatch(/Input `split` is finish, with sd3-version/);
+  });
+
+  it('the hand-off needs the artifact service: refused before install without it, unless the finishing job is given a folder', () => {
+    expect(errorsOf({ split: 'convert' }, linux('X64', {})).join('\n')).toMatch(/Input `split` is convert, but the artifact service is not available \(ACTIONS_RUNTIME_TOKEN and ACTIONS_RESULTS_URL unset/);
+    expect(errorsOf({ split: 'finish' }, mac({})).join('\n')).toMatch(/Input `split` is finish, but the artifact service .* Give `handoff` the folder/);
+    const folder = mac({}, { bareDirs: ['h'], files: ['h/.coreml-action/handoff.json'] });
+    expect(parseInputs(raw({ split: 'finish', handoff: './h' }), folder).errors).toEqual([]);
   });
 
   it('handoff: an artifact name, or a hand-off folder inside the workspace', () => {
     const folder = 'handoffs/sd';
-    const withMarker = ctx({ bareDirs: [folder], files: [`${folder}/.coreml-action/handoff.json`] });
+    const withMarker = mac({}, { bareDirs: [folder], files: [`${folder}/.coreml-action/handoff.json`] });
     const parsed = parseInputs(raw({ split: 'finish', handoff: folder }), withMarker);
     expect(parsed.errors).toEqual([]);
     expect(parsed.config?.split).toEqual({ mode: 'finish', handoff: { path: `${WORKSPACE}/${folder}` } });
-    expect(parseInputs(raw({ split: 'finish', handoff: 'my-handoff' }), ctx()).config?.split.handoff).toEqual({ artifact: 'my-handoff' });
+    expect(parseInputs(raw({ split: 'finish', handoff: 'my-handoff' }), mac()).config?.split.handoff).toEqual({ artifact: 'my-handoff' });
     expect(errorsOf({ split: 'finish', handoff: 'empty/dir' }, ctx({ bareDirs: ['empty/dir'] })).join('\n')).toMatch(/has no \.coreml-action\/handoff\.json/);
     expect(errorsOf({ split: 'finish', handoff: '../../elsewhere' }, ctx()).join('\n')).toMatch(/outside the workspace and RUNNER_TEMP/);
     expect(errorsOf({ split: 'convert', handoff: './out' }).join('\n')).toMatch(/is a folder, but `split` is convert/);
@@ -139,7 +149,7 @@ describe('split: the budget', () => {
 });
 
 describe('split: the hand-off\'s identity', () => {
-  const config = (overrides: Partial<Record<InputName, string>>, context = ctx()) => parseInputs(raw(overrides), context).config!;
+  const config = (overrides: Partial<Record<InputName, string>>, context = mac()) => parseInputs(raw(overrides), context).config!;
   const models = [{ id: 'stabilityai/stable-diffusion-2-1-base', revision: 'a'.repeat(40), resolved: true }];
 
   it('is the same for the two jobs, which read the same inputs on different runners', () => {

@@ -162,8 +162,18 @@ export function diagnosePipInstall(tail: string[], context: PipContext): Diagnos
   const versions = offered === undefined ? '' : offered === 'none' ? ' (the index offers no version of it here)' : ` (the index offers ${offered})`;
   const title = `pip found no distribution of ${name} for ${where}${versions}`;
   const appleOnly = APPLE_SILICON_ONLY[name];
-  if (appleOnly && context.arch.toUpperCase() !== 'ARM64') {
+  if (appleOnly && context.os === 'macOS' && context.arch.toUpperCase() !== 'ARM64') {
     return { title: `${title}: ${appleOnly}.`, hints: [`Use ${APPLE_SILICON_RUNNERS}.`] };
+  }
+  if (context.os === 'Linux') {
+    // The Linux locks are resolved for manylinux_2_35 (mlx 0.29.3 has no Linux wheel for an older glibc).
+    return {
+      title: `${title}.`,
+      hints: [
+        'The Linux locks take wheels for x86_64 with glibc 2.35 or newer (mlx 0.29.3 sets that floor): use `runs-on: ubuntu-latest` (ubuntu-22.04 or 24.04); an older self-hosted Linux cannot install them.',
+        'Check `python-version` (3.9 to 3.11) and `pip-constraints`.',
+      ],
+    };
   }
   const [min, max] = [SUPPORTED_PYTHON.min.join('.'), SUPPORTED_PYTHON.max.join('.')];
   return {

@@ -177,6 +177,13 @@ describe('diagnosePipInstall: No matching distribution found, by package', () =>
     expect(diagnosePipInstall(pipTail('torch==2.5.0', 'none'), { ...INTEL, arch: 'ARM64' })!.title).not.toMatch(/x86_64/);
   });
 
+  it('on Linux (the converting half of a split): glibc 2.35 and ubuntu-latest, never "Apple silicon only"', () => {
+    const d = diagnosePipInstall(pipTail('mlx==0.29.3', 'none'), { pythonVersion: '3.11', os: 'Linux', arch: 'X64' })!;
+    expect(d.title).toMatch(/^pip found no distribution of mlx for Python 3\.11 on Linux X64/);
+    expect(d.title).not.toMatch(/Apple silicon/);
+    expect(text(d)).toMatch(/glibc 2\.35 or newer .*ubuntu-latest/);
+  });
+
   it('says nothing about other pip failures', () => {
     expect(diagnosePipInstall(['ERROR: THESE PACKAGES DO NOT MATCH THE HASHES FROM THE REQUIREMENTS FILE.'], INTEL)).toBeUndefined();
   });

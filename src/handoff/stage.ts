@@ -49,13 +49,14 @@ export function handoffSourceOf(config: Pick<Config, 'split'>, identity: Record<
  * The finishing job's first stage after the checks that need no install: the hand-off fetched (by
  * name, or from a folder), checked against this job's own identity and the sha256 of every file
  * (a difference refuses it, naming what differs), and made output-dir. output-dir must not hold
- * anything yet, unless it is the hand-off folder itself: the hand-off is the conversion, whole.
+ * anything yet, unless it is the hand-off folder itself: the hand-off is the conversion, whole
+ * (fetchHandoff refuses a download into a folder that is not empty; a folder copied in is checked here).
  */
 export async function takeOverStage(config: Config, identity: Record<string, string>): Promise<void> {
   const { outputDir } = config.conversion;
   const source = handoffSourceOf(config, identity);
-  const inPlace = source.kind === 'path' && path.resolve(source.path) === path.resolve(outputDir);
-  if (!inPlace && existsSync(outputDir) && readdirSync(outputDir).length > 0) {
+  const copied = source.kind === 'path' && path.resolve(source.path) !== path.resolve(outputDir);
+  if (copied && existsSync(outputDir) && readdirSync(outputDir).length > 0) {
     throw new Halt(
       [`output-dir (${outputDir}) already holds files: the finishing job takes the hand-off into an empty output-dir, so that nothing else is checked, compiled or published with it. Give a new output-dir, or remove that folder in an earlier step.`],
       'Hand-off',

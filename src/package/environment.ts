@@ -42,9 +42,8 @@ export async function gatherEnvironment(python: string, cwd: string): Promise<En
   };
 }
 
-/** After a conversion: writes the record (atomically) into output-dir/.coreml-action/. */
-export async function recordEnvironment(outputDir: string, python: string, cwd: string): Promise<EnvironmentRecord> {
-  const record = await gatherEnvironment(python, cwd);
+/** Writes the record (atomically) into output-dir/.coreml-action/; a failure is a warning naming `what`. */
+function writeRecord(outputDir: string, record: EnvironmentRecord, what: string): void {
   try {
     const dir = path.join(outputDir, STATE_DIR);
     mkdirSync(dir, { recursive: true });
@@ -52,8 +51,14 @@ export async function recordEnvironment(outputDir: string, python: string, cwd: 
     writeFileSync(`${target}.tmp`, `${JSON.stringify(record, null, 2)}\n`);
     renameSync(`${target}.tmp`, target);
   } catch (error) {
-    core.warning(`Could not record the conversion's environment for manifest.json: ${errorMessage(error)}`);
+    core.warning(`Could not record ${what} for manifest.json: ${errorMessage(error)}`);
   }
+}
+
+/** After a conversion: writes the record into output-dir/.coreml-action/. */
+export async function recordEnvironment(outputDir: string, python: string, cwd: string): Promise<EnvironmentRecord> {
+  const record = await gatherEnvironment(python, cwd);
+  writeRecord(outputDir, record, "the conversion's environment");
   return record;
 }
 
@@ -65,13 +70,7 @@ export async function recordEnvironment(outputDir: string, python: string, cwd: 
 export async function recordFinishingEnvironment(outputDir: string, python: string, cwd: string): Promise<void> {
   const converted = readEnvironment(outputDir);
   const here = await gatherEnvironment(python, cwd);
-  try {
-    const target = path.join(outputDir, STATE_DIR, FILE);
-    writeFileSync(`${target}.tmp`, `${JSON.stringify({ ...converted, macos: here.macos, xcode: here.xcode }, null, 2)}\n`);
-    renameSync(`${target}.tmp`, target);
-  } catch (error) {
-    core.warning(`Could not record the finishing job's macOS and Xcode for manifest.json: ${errorMessage(error)}`);
-  }
+  writeRecord(outputDir, { ...converted, macos: here.macos, xcode: here.xcode }, "the finishing job's macOS and Xcode");
 }
 
 /** The record of the conversion that made output-dir; all null when there is none (an older cache entry). */

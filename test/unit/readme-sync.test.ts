@@ -42,9 +42,8 @@ interface Table {
   rows: string[][];
 }
 
-/** Headings of a Markdown text, ignoring lines inside fenced code blocks. */
-export function headings(lines: string[]): Heading[] {
-  const out: Heading[] = [];
+/** Calls fn with each line outside fenced code blocks (the fence lines themselves left out) and its index. */
+function outsideFences(lines: string[], fn: (text: string, line: number) => void): void {
   let fence: string | null = null;
   lines.forEach((text, line) => {
     const f = /^\s*(`{3,}|~{3,})/.exec(text);
@@ -53,7 +52,14 @@ export function headings(lines: string[]): Heading[] {
       else if (f[1]!.startsWith(fence)) fence = null;
       return;
     }
-    if (fence !== null) return;
+    if (fence === null) fn(text, line);
+  });
+}
+
+/** Headings of a Markdown text, ignoring lines inside fenced code blocks. */
+export function headings(lines: string[]): Heading[] {
+  const out: Heading[] = [];
+  outsideFences(lines, (text, line) => {
     const h = /^(#{1,6})\s+(.*?)\s*#*\s*$/.exec(text);
     if (h) out.push({ level: h[1]!.length, text: h[2]!, line });
   });
@@ -318,15 +324,7 @@ export function anchors(lines: string[]): Set<string> {
 /** Relative links [text](target) outside code fences and inline code, with their line numbers. */
 export function relativeLinks(lines: string[]): Array<{ line: number; target: string }> {
   const out: Array<{ line: number; target: string }> = [];
-  let fence: string | null = null;
-  lines.forEach((text, i) => {
-    const f = /^\s*(`{3,}|~{3,})/.exec(text);
-    if (f) {
-      if (fence === null) fence = f[1]!;
-      else if (f[1]!.startsWith(fence)) fence = null;
-      return;
-    }
-    if (fence !== null) return;
+  outsideFences(lines, (text, i) => {
     const prose = text.replace(/`[^`]*`/g, '``');
     for (const m of prose.matchAll(/\]\(([^)\s]+)\)/g)) {
       const target = m[1]!;

@@ -1,15 +1,18 @@
 // Creates the tests' Python environment (.venv in the project) from test/python/requirements.lock,
-// hashes required, and reuses it while the lock is unchanged (a stamp holds the lock's sha256).
+// hashes required, and reuses it while the lock is unchanged (a stamp holds the lock's sha256); with
+// --coreai, also the Core AI backend's (.venv-coreai) from the action's own Linux lock for it
+// (constraints/coreai/linux-x86_64-py3.11.txt), installed by the first one's uv.
 // Downloads go through uv's cache (~/.cache/uv), which the machine keeps between runs, so a fresh
 // clone installs from it in seconds. Called by .ci/run and by the e2e global setup.
-//   node scripts/python-env.mjs   prints the environment's python
+//   node scripts/python-env.mjs            prints the environment's python
+//   node scripts/python-env.mjs --coreai   both; prints the Core AI environment's python
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { TEST_LOCK, TEST_VENV, uvPath, venvPython } from './python-locks.mjs';
+import { COREAI_LOCK, COREAI_VENV, TEST_LOCK, TEST_VENV, uvPath, venvPython } from './python-locks.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -55,6 +58,30 @@ export function ensurePythonEnv(root = ROOT, log = (/** @type {string} */ m) => 
   return python;
 }
 
+/**
+ * The Core AI environment (.venv-coreai), synced from the action's Linux lock by .venv's uv (the lock
+ * holds no uv of its own), rebuilt only when that lock changes.
+ * @param {string} [root]
+ * @param {(message: string) => void} [log]
+ * @returns {string} the environment's python
+ */
+export function ensureCoreAiEnv(root = ROOT, log = (/** @type {string} */ m) => { process.stderr.write(`${m}\n`); }) {
+  ensurePythonEnv(root, log);
+  const lockText = readFileSync(path.join(root, COREAI_LOCK), 'utf8');
+  const digest = createHash('sha256').update(lockText).digest('hex');
+  const venv = path.join(root, COREAI_VENV);
+  const stamp = path.join(venv, '.lock-sha256');
+  const python = path.join(venv, 'bin', 'python');
+  if (existsSync(stamp) && readFileSync(stamp, 'utf8').trim() === digest && existsSync(python)) return python;
+  log(`python-env: building ${COREAI_VENV} from ${COREAI_LOCK} (sha256 ${digest.slice(0, 12)})`);
+  rmSync(venv, { recursive: true, force: true });
+  execFileSync('python3', ['-m', 'venv', '--without-pip', venv], { stdio: 'inherit' });
+  execFileSync(uvPath(root), ['pip', 'sync', '--quiet', '--python', python, '--require-hashes', path.join(root, COREAI_LOCK)], { stdio: 'inherit' });
+  writeFileSync(stamp, `${digest}\n`);
+  log(`python-env: ready (${python})`);
+  return python;
+}
+
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  console.log(ensurePythonEnv());
+  console.log(process.argv.includes('--coreai') ? ensureCoreAiEnv() : ensurePythonEnv());
 }

@@ -48,6 +48,11 @@ if (chosen.length === 0) {
   process.exit(2);
 }
 const scratch = mkdtempSync(path.join(tmpdir(), 'python-lock-'));
+
+/** The resolver's environment for a lock: the macOS version it is for, when it names one. @param {import('./python-locks.mjs').Lock} lock */
+function lockEnv(lock) {
+  return lock.macosTarget ? { ...process.env, MACOSX_DEPLOYMENT_TARGET: lock.macosTarget } : process.env;
+}
 let failed = 0;
 
 /** What the resolver gives for a lock now, with the header the file carries. @param {import('./python-locks.mjs').Lock} lock */
@@ -62,7 +67,7 @@ function resolve(lock) {
   }
   const args = ['pip', 'compile', path.join(root, lock.input), '--python-platform', lock.platform, '--python-version', lock.python,
     '--generate-hashes', '--exclude-newer', EXCLUDE_NEWER, ...(constraints ? ['-c', constraints] : []), '--no-header', '--quiet', '-o', out];
-  execFileSync(uvPath(root), args, { stdio: ['ignore', 'inherit', 'inherit'], cwd: root });
+  execFileSync(uvPath(root), args, { stdio: ['ignore', 'inherit', 'inherit'], cwd: root, env: lockEnv(lock) });
   const within = lock.versionsFrom ? `\n# -c ${lock.versionsFrom} without its hashes` : '';
   const header = `# ${lock.about}\n# Made by \`node scripts/python-lock.mjs\` (uv pip compile ${lock.input} --python-platform ${lock.platform}\n# --python-version ${lock.python} --generate-hashes --exclude-newer ${EXCLUDE_NEWER}${within}). Do not edit by hand.\n` +
     (lock.notes ?? []).map((line) => `# ${line}\n`).join('');
@@ -73,7 +78,7 @@ for (const lock of chosen) {
   const target = path.join(root, lock.output);
   const current = (() => { try { return readFileSync(target, 'utf8'); } catch { return ''; } })();
   if (mode === 'check') {
-    const problems = await checkLock(lock, current, { root, uv: uvPath(root), excludeNewer: EXCLUDE_NEWER });
+    const problems = await checkLock(lock, current, { root, uv: uvPath(root), excludeNewer: EXCLUDE_NEWER, env: lockEnv(lock) });
     if (problems.length > 0) {
       failed += 1;
       console.error(`${lock.output} does not hold for ${lock.input} (${lock.platform}, Python ${lock.python}):\n  ${problems.join('\n  ')}`);

@@ -6,7 +6,7 @@ import * as path from 'node:path';
 export const EXCLUDE_NEWER = '2026-12-01T00:00:00Z';
 
 /**
- * @typedef {{ input: string, output: string, platform: string, python: string, about: string, sdists?: string[], versionsFrom?: string, without?: string[], notes?: string[] }} Lock
+ * @typedef {{ input: string, output: string, platform: string, python: string, about: string, sdists?: string[], versionsFrom?: string, without?: string[], notes?: string[], macosTarget?: string }} Lock
  * `sdists`: the packages that have no wheel for the platform (pip builds them from source there);
  * the dry run checks every other package as a wheel.
  * `versionsFrom`: another lock (written before this one in LOCKS) whose versions this one takes
@@ -14,6 +14,8 @@ export const EXCLUDE_NEWER = '2026-12-01T00:00:00Z';
  * check refuses any package the two pin at different versions.
  * `without`: packages the lock must not hold (the check names them).
  * `notes`: more header lines, each a `# ` comment, written under the first.
+ * `macosTarget`: the macOS version the lock is resolved and checked for (uv reads MACOSX_DEPLOYMENT_TARGET;
+ * without it, a macOS platform means macOS 13, for which a wheel tagged only for a newer macOS is refused).
  */
 
 const FOLDER = 'constraints/ml-stable-diffusion-e12202c';
@@ -69,11 +71,40 @@ const FINISH_LOCKS = PYTHONS.map((python) => ({
   notes: [`The versions of macos-arm64-py${python}.txt (resolved with its pins as constraints; the check refuses any difference).`],
 }));
 
+const COREAI_FOLDER = 'constraints/coreai';
+
+/**
+ * The Core AI backend (backend: core-ai): the converter, its runtime and compression library, and what the
+ * action's helpers load models with. Python 3.11 (coreai-core has wheels for CPython 3.11 to 3.13). Linux
+ * x86_64 from glibc 2.34 (coreai-core's manylinux_2_34 wheel; ubuntu-latest has 2.39), and macOS 26 on arm64
+ * (its macOS wheel is for 26 and newer), at the Linux lock's versions.
+ */
+const COREAI_LINUX = {
+  input: `${COREAI_FOLDER}/requirements.in`,
+  output: `${COREAI_FOLDER}/linux-x86_64-py3.11.txt`,
+  platform: 'x86_64-manylinux_2_34',
+  python: '3.11',
+  about: 'What the action installs for backend: core-ai on a Linux x86_64 runner with Python 3.11: coreai-torch, coreai-core, coreai-opt and the helpers\' loaders.',
+  notes: ['Only on Linux: the nvidia-* wheels and triton that PyPI\'s torch declares there (the CPU-only build is not on PyPI).'],
+};
+const COREAI_MACOS = {
+  input: `${COREAI_FOLDER}/requirements.in`,
+  output: `${COREAI_FOLDER}/macos-arm64-py3.11.txt`,
+  platform: 'aarch64-apple-darwin',
+  macosTarget: '26.0',
+  python: '3.11',
+  about: 'What the action installs for backend: core-ai on a macOS 26 arm64 runner with Python 3.11: coreai-torch, coreai-core, coreai-opt and the helpers\' loaders.',
+  versionsFrom: COREAI_LINUX.output,
+  notes: [`The versions of ${COREAI_LINUX.output} (resolved with its pins as constraints; the check refuses any difference). MACOSX_DEPLOYMENT_TARGET=26.0.`],
+};
+
 /** @type {Lock[]} */
 export const LOCKS = [
   ...RUNNER_LOCKS,
   ...LINUX_LOCKS,
   ...FINISH_LOCKS,
+  COREAI_LINUX,
+  COREAI_MACOS,
   {
     input: 'test/python/requirements.in',
     output: 'test/python/requirements.lock',
@@ -86,6 +117,10 @@ export const LOCKS = [
 /** The tests' environment: in the project, rebuilt only when its lock changes. */
 export const TEST_VENV = '.venv';
 export const TEST_LOCK = 'test/python/requirements.lock';
+
+/** The Core AI backend's real packages for the tests: the action's own Linux lock, as a runner installs it. */
+export const COREAI_VENV = '.venv-coreai';
+export const COREAI_LOCK = COREAI_LINUX.output;
 
 /** @param {string} root */
 export function venvPython(root) {

@@ -10,8 +10,42 @@ import type {
 /** The presets (src/inputs/presets.ts says what each sets). */
 export type PresetName = 'macos' | 'ios' | 'xl-macos' | 'xl-ios';
 
+/**
+ * Which converter makes the models: `core-ml`, Core ML packages by Apple's torch2coreml (src/backends/core-ml/);
+ * `core-ai`, a Core AI bundle by Apple's coreai-torch through the action's own export (src/backends/core-ai/).
+ */
+export type BackendName = 'core-ml' | 'core-ai';
+
+/** Core AI weight compression: none (fp16), int4 per block, or 4-bit palettized (coreai-opt). */
+export type CoreAiCompression = 'none' | 'int4' | 'palettize4';
+
+/** What the Core AI backend is asked to do (set when backend is core-ai). */
+export interface CoreAiOptions {
+  compression: CoreAiCompression;
+  /** Absolute path of python/coreai_export.py, shipped with the action. */
+  exportEntry: string;
+  /** Absolute path of python/coreai_image.py, shipped with the action. */
+  imageEntry: string;
+  /** The end-to-end image check; undefined when image-check is false. */
+  image?: ImageCheckOptions;
+}
+
+/** One image from the exported bundle (coreai-core's runtime) and one from diffusers, from the same initial latents. */
+export interface ImageCheckOptions {
+  prompt: string;
+  seed: number;
+  steps: number;
+  guidance: number;
+  /** The two images' PSNR (8-bit RGB) must reach it. */
+  minPsnr: number;
+}
+
 /** The one typed configuration that flows down the stages; nothing downstream re-reads inputs. */
 export interface Config {
+  /** Which converter makes the models; what only one backend reads is refused by name with the other. */
+  backend: BackendName;
+  /** Set when backend is core-ai. */
+  coreAi?: CoreAiOptions;
   conversion: ConversionOptions;
   setup: SetupOptions;
   gate: PsnrGate;

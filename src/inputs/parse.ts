@@ -120,6 +120,7 @@ export function parseInputs(raw: (name: InputName) => string, ctx: ParseContext)
   const computeUnit = read.oneOf('compute-unit', COMPUTE_UNITS, 'ALL');
   const split = readSplit(read, { workspace: runner.workspace, temp: runner.temp, isDirectory: ctx.isDirectory, isFile: ctx.isFile, realPath: ctx.realPath ?? ((p: string) => p) });
   const config: Config = {
+    backend: 'core-ml',
     conversion: {
       modelVersion: model?.value ?? '',
       modelIsLocal: model?.isLocal ?? false,

@@ -5,9 +5,10 @@ import { setCacheOutputs, useCaching } from './cache/cache.js';
 import { finishOutputsCache } from './cache/outputs.js';
 import { modelsStage } from './hub/stage.js';
 import { refreshStage } from './refresh/run.js';
-import { compileStage, convertStage } from './convert/stage.js';
+import { compileStage } from './convert/stage.js';
+import { backendOf } from './backends/registry.js';
 import { singleFileStage } from './single-file/check.js';
-import { setConversionOutputs, verifyStage } from './verify/stage.js';
+import { setConversionOutputs } from './verify/stage.js';
 import { listPackages } from './verify/packages.js';
 import { publishOutputs } from './publish/stage.js';
 import { hubPreflight } from './publish/hub/preflight.js';
@@ -60,11 +61,12 @@ async function run(): Promise<void> {
   // A split conversion: both jobs name the conversion alike, from the same inputs and the Hub's answers.
   const identity = handoffIdentity(identityOf(config, models, singleFile));
   if (config.split.mode === 'finish') await at('hand-off', () => takeOverStage(config, identity));
-  const converted = await at('setup and conversion', () => convertStage({ config, steps, commands, models, hub, caching, singleFile, releaseDownloads: budget.verdict?.disk.releaseDownloads }));
+  const backend = backendOf(config);
+  const converted = await at('setup and conversion', () => backend.convert({ config, steps, commands, models, hub, caching, singleFile, releaseDownloads: budget.verdict?.disk.releaseDownloads }));
   measuredOverEstimate(budget.processes, converted.conversion.steps).forEach((w) => core.warning(w, { title: 'Budget' }));
   // The finishing job compiles the Resources itself; one job's converter processes did.
   const conversion = config.split.mode === 'finish' ? await at('Resources', () => compileStage(config, converted.conversion)) : converted.conversion;
-  const gate = at('verify', () => verifyStage(config, conversion));
+  const gate = at('verify', () => backend.verify(config, conversion));
   const outputsCache = await finishOutputsCache(config, converted.outputsCache, gate.problems.length === 0);
   const caches = outputsCache ? [...converted.caches, outputsCache] : converted.caches;
   setCacheOutputs(caches);

@@ -2,6 +2,18 @@ import type { BackendName, Config } from '../config.js';
 import type { InputName } from '../inputs/names.js';
 import type { Rule } from '../inputs/rule.js';
 import type { RunnerPlatform, SetupHalf } from '../setup/locks.js';
+import type { AnyStep } from '../plan/plan.js';
+import type { ConvertInput, ConvertOutcome } from '../convert/stage.js';
+import type { ConversionResult } from '../convert/run.js';
+import type { GateReport } from '../verify/stage.js';
+import type { ModelSizes, ProcessEstimate } from '../budget/estimate.js';
+
+/** What a backend's plan gives: its processes, each one's argv (`python` first, until setup finds the interpreter), and what runs each. */
+export interface BackendPlan {
+  steps: AnyStep[];
+  commands: string[][];
+  routes: string[];
+}
 
 /**
  * What the stages ask of a backend (the converter that makes the models). Each backend lives in its
@@ -24,6 +36,14 @@ export interface Backend {
    * refused a runner or Python it has none for): setup installs it.
    */
   shippedLock(pythonVersion: string, runner: RunnerPlatform, half: SetupHalf): string;
+  /** Pure: the processes this backend runs for the Config. */
+  plan(config: Config): BackendPlan;
+  /** Setup, the model's files, and the plan's processes (or the outputs cache's finished conversion). */
+  convert(input: ConvertInput): Promise<ConvertOutcome>;
+  /** Pure: each planned process's peak memory, from the model's fp16 sizes (src/budget/ compares them with the runner). */
+  estimate(steps: readonly AnyStep[], config: Config, sizes: ModelSizes): ProcessEstimate[];
+  /** The gate: every check judged, what failed removed from output-dir, what must fail the step. */
+  verify(config: Config, conversion: ConversionResult): GateReport;
 }
 
 export type { Config };

@@ -1,4 +1,4 @@
-import type { ConversionOptions, SplitMode } from '../config.js';
+import type { Config, ConversionOptions, SplitMode } from '../config.js';
 import type { Step } from '../plan/plan.js';
 import { chunkableParts } from '../converter/order.js';
 import { needsNoPipeline } from '../converter/commands.js';
@@ -38,6 +38,14 @@ export interface Figure {
   source: string;
   /** False when no process of this kind was measured on this route (the figure is borrowed or derived). */
   measured: boolean;
+}
+
+/**
+ * The conversion route the budget estimates: the lean entry (lean-conversion, one part per
+ * process), else the converter's command line. THE one place that reads it.
+ */
+export function conversionRoute(config: Pick<Config, 'conversion' | 'processPerComponent'>): Route {
+  return config.conversion.leanConversion && config.processPerComponent ? 'lean' : 'command-line';
 }
 
 /** Python + torch + coremltools + diffusers + transformers imported, nothing loaded. */

@@ -3,24 +3,19 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as core from '@actions/core';
 import type { Config } from '../config.js';
-import type { Step } from '../plan/plan.js';
+import type { AnyStep } from '../plan/plan.js';
+import { backendOf } from '../backends/registry.js';
 import type { ModelRevision } from '../hub/models.js';
 import { repoFolder, type HubFile } from '../hub/files.js';
 import type { SingleFileCheck } from '../single-file/check.js';
 import { decidePrepareFp16 } from '../fp16/decide.js';
 import { Halt } from '../halt.js';
 import { formatBytes } from '../format/markdown.js';
-import { environmentBytes, estimateDisk, estimateProcesses, type DiskEstimate, type ModelSizes, type ProcessEstimate, type Route } from './estimate.js';
+import { conversionRoute, environmentBytes, estimateDisk, type DiskEstimate, type ModelSizes, type ProcessEstimate, type Route } from './estimate.js';
 import { componentBytes, missingBytes, singleFileComponents, sizesKnown, sumComponents, weightBytes } from './sizes.js';
 import { judgeBudget, type BudgetVerdict, type RunnerResources } from './verdict.js';
 
-/**
- * The conversion route the budget estimates: the lean entry (lean-conversion, one part per
- * process), else the converter's command line. THE one place that reads it.
- */
-export function conversionRoute(config: Config): Route {
-  return config.conversion.leanConversion && config.processPerComponent ? 'lean' : 'command-line';
-}
+export { conversionRoute } from './estimate.js';
 
 export interface Budget {
   route: Route;
@@ -147,11 +142,11 @@ export function budgetLines(budget: Omit<Budget, 'lines'>): string[] {
  * Refuses (a Halt naming the part, the estimate and what to do) when over-budget is fail; a dry
  * run only prints it (its runner need not be the one that converts).
  */
-export function budgetStage(config: Config, steps: readonly Step[], models: readonly ModelRevision[], singleFile?: SingleFileCheck): Budget {
+export function budgetStage(config: Config, steps: readonly AnyStep[], models: readonly ModelRevision[], singleFile?: SingleFileCheck): Budget {
   const route = conversionRoute(config);
   const runner = runnerResources(config);
   const sizes = modelSizes(config, models, singleFile);
-  const processes = sizes ? estimateProcesses(steps, config.conversion, sizes, route) : steps.map((s) => ({ label: s.label, part: '', basis: 'no size known', measured: false }));
+  const processes = sizes ? backendOf(config).estimate(steps, config, sizes) : steps.map((s) => ({ label: s.label, part: '', basis: 'no size known', measured: false }));
   const split = config.split.mode;
   const disk = sizes ? estimateDisk(config.conversion, sizes, { package: config.publish.package, outputsCache: config.caching.enabled && config.caching.outputs, split, environment: environmentBytes(config.runner.os) }) : undefined;
   const verdict = sizes && disk ? judgeBudget({ processes, disk, runner, route, processPerComponent: config.processPerComponent, split }) : undefined;

@@ -43,7 +43,7 @@ export interface EnvironmentIdentity {
    * Absent: the converter's env. 'finish': the finishing half's (coremltools, no converter), which a
    * converting job must never restore as its own.
    */
-  environment?: 'finish';
+  environment?: 'finish' | 'core-ai';
 }
 
 function envBase(kind: string, e: EnvironmentIdentity): string {

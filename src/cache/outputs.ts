@@ -19,6 +19,8 @@ export function outputOptions(config: Config): Record<string, string> {
     conversion: JSON.stringify(conversion),
     processPerComponent: String(config.processPerComponent),
     prepareFp16: config.prepareFp16.mode,
+    // Only for core-ai, so that the keys of Core ML conversions stay what they were (entry paths left out).
+    ...(config.coreAi ? { backend: config.backend, coreAi: JSON.stringify({ compression: config.coreAi.compression, image: config.coreAi.image ?? null }) } : {}),
   };
 }
 
@@ -60,7 +62,7 @@ export async function restoreOutputs(config: Config, models: ModelRevision[], id
 }
 
 /** A restored folder stands for a finished conversion: its PSNR checks come from its state file. */
-export function conversionFromCache(config: Config, steps: Step[]): ConversionResult {
+export function conversionFromCache(config: Config, steps: ReadonlyArray<Pick<Step, 'label'>>): ConversionResult {
   const state = readState(config.conversion.outputDir);
   return {
     steps: steps.map((s) => ({ label: s.label, argv: [], status: 'skipped', note: 'restored from the outputs cache', durationMs: 0, partTimes: {} })),

@@ -14,6 +14,7 @@ import { diffSnapshots, removeConverterEntries, takeSnapshot } from './snapshot.
 import { STATE_DIR, mergePsnr, readState, writeState, type OutputState } from './state.js';
 import { directorySize } from './sizes.js';
 import { info } from '../log.js';
+import type { ImageCheckResult } from '../backends/core-ai/image.js';
 
 export interface PsnrResult extends PsnrCheck {
   /** The step that reported it, or `earlier run` for a part the converter skipped this time. */
@@ -49,6 +50,8 @@ export interface ConversionResult {
   /** The converter itself raised `dB is too low!`. */
   converterRejectedPsnr: boolean;
   failure?: ConversionFailure;
+  /** The Core AI backend's end-to-end image check, when it ran. */
+  image?: ImageCheckResult;
 }
 
 /** The argv of every step, with the interpreter first (`python` before setup has found one). */

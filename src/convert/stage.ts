@@ -1,7 +1,7 @@
 import * as core from '@actions/core';
 import type { Config } from '../config.js';
 import { CompileError, compileResources } from '../converter/compile.js';
-import type { Step } from '../plan/plan.js';
+import { coreMlSteps, type AnyStep } from '../plan/plan.js';
 import type { HubClient } from '../hub/client.js';
 import type { ModelRevision } from '../hub/models.js';
 import { downloadModels } from '../hub/stage.js';
@@ -22,7 +22,7 @@ import { releaseDownloads } from '../budget/release.js';
 
 export interface ConvertInput {
   config: Config;
-  steps: Step[];
+  steps: AnyStep[];
   /** The plan's commands (planStage), with `python` for the interpreter. */
   commands: string[][];
   models: ModelRevision[];
@@ -67,7 +67,8 @@ export function recordsEnvironment(config: Config, conversion: ConversionResult)
  * setup, the Hub download, the fp16 copy and the converter. Halts when prepare-fp16 fails.
  */
 export async function convertStage(input: ConvertInput): Promise<ConvertOutcome> {
-  const { config, steps, models, hub, caching } = input;
+  const { config, models, hub, caching } = input;
+  const steps = coreMlSteps(input.steps);
   if (config.split.mode === 'finish') return finishChecks(input);
   const outputsCache = caching ? await restoreOutputs(config, models, environmentIdentity(config), input.singleFile) : undefined;
   if (outputsCache?.restored === 'exact') {
@@ -106,7 +107,8 @@ const singleFileRecord = (config: Config) => (config.singleFile ? readSingleFile
  * hold what the hand-off holds: the converting job caches the conversion.
  */
 async function finishChecks(input: ConvertInput): Promise<ConvertOutcome> {
-  const { config, steps } = input;
+  const { config } = input;
+  const steps = coreMlSteps(input.steps);
   const setup = await setupConverter(config, input.caching);
   const commands = withInterpreter(input.commands, setup.python);
   setOutput('plan', commands);

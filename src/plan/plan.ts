@@ -2,6 +2,7 @@ import type { ConversionOptions, SplitMode } from '../config.js';
 import type { ChunkablePart, SelectablePart } from '../converter/vocabulary.js';
 import { CONTROLNETS, CONVERSION_ORDER, chunkableParts, convertsLean, ownChunksStayFloat16, unetPart } from '../converter/order.js';
 import { parityCovers, parityParts, type ParityStep } from '../converter/parity.js';
+import type { CoreAiStep } from '../backends/core-ai/plan.js';
 
 export type { ParityStep } from '../converter/parity.js';
 
@@ -10,6 +11,14 @@ export type { ParityStep } from '../converter/parity.js';
  * asserted by tests; src/converter/commands.ts turns each step into an argv array.
  */
 export type Step = Torch2CoreMLStep | ChunkStep | ParityStep;
+
+/** A process of either backend's plan (each backend's folder has its own kinds). */
+export type AnyStep = Step | CoreAiStep;
+
+/** Pure: the Core ML steps of a plan (the Core ML stages take only those). */
+export function coreMlSteps(steps: readonly AnyStep[]): Step[] {
+  return steps.filter((s): s is Step => s.kind === 'torch2coreml' || s.kind === 'chunk' || s.kind === 'parity');
+}
 
 /** One torch2coreml process: what it converts, and which of the later phases it also does. */
 export interface Torch2CoreMLStep {

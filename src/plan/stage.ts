@@ -1,24 +1,23 @@
 import * as core from '@actions/core';
 import type { Config } from '../config.js';
-import { planCommands } from '../convert/run.js';
 import { checkOutputFolder } from '../convert/preflight.js';
 import { Halt } from '../halt.js';
 import { setOutput } from '../outputs.js';
-import { routeOf } from '../converter/commands.js';
-import { makePlan, splitPlan, type Step } from './plan.js';
+import type { AnyStep } from './plan.js';
+import { backendOf } from '../backends/registry.js';
 import { info } from '../log.js';
 
 export interface PlannedRun {
-  steps: Step[];
+  steps: AnyStep[];
   /** Every step's argv, computed once, with `python` until setup has found the interpreter. */
   commands: string[][];
 }
 
-/** Pure: the converter processes, their commands, and the log lines that announce them. */
+/** Pure: the chosen backend's processes, their commands, and the log lines that announce them. */
 export function planRun(config: Config): PlannedRun & { lines: string[] } {
-  const steps = splitPlan(makePlan(config.conversion, config.processPerComponent), config.split.mode);
-  const lines = [`Plan (${steps.length} converter process${steps.length === 1 ? '' : 'es'}):`, ...steps.map((step, i) => `  ${i + 1}. ${step.label} (${routeOf(step)})`)];
-  return { steps, commands: planCommands(config, steps), lines };
+  const { steps, commands, routes } = backendOf(config).plan(config);
+  const lines = [`Plan (${steps.length} converter process${steps.length === 1 ? '' : 'es'}):`, ...steps.map((step, i) => `  ${i + 1}. ${step.label} (${routes[i] ?? ''})`)];
+  return { steps, commands, lines };
 }
 
 /**

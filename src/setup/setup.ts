@@ -11,6 +11,7 @@ import { diagnosePipInstall } from '../converter/diagnose.js';
 import { envPython, pipCacheDirArgs } from './commands.js';
 import { installPlan, pinnedVersion, type InstallPlan } from './pins.js';
 import { FINISH_REQUIREMENTS, installsConverter, type SetupHalf } from './locks.js';
+import { CORE_AI_REQUIREMENTS } from '../backends/core-ai/requirements.js';
 import { PROVIDERS, SetupError, run, type PythonProvider } from './providers.js';
 import { info } from '../log.js';
 
@@ -46,6 +47,7 @@ export function environmentIdentity(config: Config, half: SetupHalf = setupHalf(
   const pinsHash = createHash('sha256').update(pins).digest('hex').slice(0, 16);
   const common = { runnerOs: config.runner.os, arch: config.runner.arch, pythonVersion: config.setup.pythonVersion, pinsHash };
   if (!installsConverter(half)) return { ...common, requirement: FINISH_REQUIREMENTS.join(' '), environment: 'finish' };
+  if (config.backend === 'core-ai') return { ...common, requirement: CORE_AI_REQUIREMENTS.join(' '), environment: 'core-ai' };
   // An env cached without the extras would lack them.
   return { ...common, requirement: [config.setup.requirement, ...helperExtras(config, half)].join(' ') };
 }
@@ -64,6 +66,9 @@ export function converterInstallPlan(config: Config, python: string, half: Setup
   const { setup, runner } = config;
   const pinsText = readFileSync(setup.pinsFile, 'utf8');
   const common = { python, pinsFile: setup.pinsFile, pinsText, scratch: path.join(runner.temp, 'coreml-sd-pins') };
+  // Core AI: the lock is the whole install (its converter is a package of it); a pins file of the user's
+  // that is constraints resolves the backend's requirements within it.
+  if (config.backend === 'core-ai') return installPlan({ ...common, requirement: undefined, lockApplies: true, extras: CORE_AI_REQUIREMENTS });
   if (!installsConverter(half)) {
     if (!setup.pinsFromInput && pinnedVersion(pinsText, 'torch') !== undefined) {
       throw new SetupError(`internal: the finishing half was given the converter's lock ${setup.pinsFile} (it pins torch); it installs the finish lock (setup/locks.ts shippedLock with its half).`);
@@ -88,7 +93,7 @@ async function install(plan: InstallPlan, config: Config, env: NodeJS.ProcessEnv
     writeFileSync(file.path, file.text);
   }
   info(plan.mode === 'lock' ? `Installing from the lock ${config.setup.pinsFile}.` : `Installing within the constraints of ${config.setup.pinsFile}.`);
-  const what = installsConverter(half) ? `the converter (${config.setup.requirement})` : `what the finishing half needs (${FINISH_REQUIREMENTS.join(', ')})`;
+  const what = config.backend === 'core-ai' ? 'the Core AI converter and runtime' : installsConverter(half) ? `the converter (${config.setup.requirement})` : `what the finishing half needs (${FINISH_REQUIREMENTS.join(', ')})`;
   for (const step of plan.steps) {
     info(`pip: ${step.label}`);
     await run(step.argv, `pip could not install ${what}: the step "${step.label}" (${plan.mode} ${config.setup.pinsFile})`, { cwd: config.runner.workspace, env }, explainPip);
@@ -106,7 +111,7 @@ const nonEmpty = (dir: string) => existsSync(dir) && readdirSync(dir).length > 0
 export async function setupConverter(config: Config, caching = false, half: SetupHalf = setupHalf(config)): Promise<SetupResult> {
   const started = Date.now();
   const ctx = { config, half };
-  return core.group(installsConverter(half) ? 'Set up Python and the converter' : 'Set up Python and coremltools (the finishing half)', async () => {
+  return core.group(config.backend === 'core-ai' ? 'Set up Python and Core AI (coreai-torch, coreai-core, coreai-opt)' : installsConverter(half) ? 'Set up Python and the converter' : 'Set up Python and coremltools (the finishing half)', async () => {
     const provider = await firstProvider(config, half);
     const identity = environmentIdentity(config, half);
     const caches: CacheReport[] = [];

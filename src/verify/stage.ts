@@ -12,6 +12,7 @@ import { packagesToRemoveFor } from './packages.js';
 import { bundleProblem, verifyConversion } from './bundle/stage.js';
 import type { BundleReport } from './bundle/check.js';
 import { info } from '../log.js';
+import type { ImageCheckResult } from '../backends/core-ai/image.js';
 
 export interface Annotation {
   level: 'error' | 'warning';
@@ -31,13 +32,18 @@ export interface GateDecision {
   remove: string[];
 }
 
-/** Pure: the gate's verdicts, annotations and failures, and what must go from output-dir. */
-export function judgeConversion(config: Config, conversion: ConversionResult): GateDecision {
+/**
+ * Pure: the gate's verdicts, annotations and failures, and what must go from output-dir. `expected`:
+ * the checks the backend must report (Core ML's: those the converter prints for what it converted).
+ */
+export function judgeConversion(config: Config, conversion: ConversionResult, expected?: readonly PsnrPart[]): GateDecision {
   const verdicts = judgePsnr(conversion.psnr, config.gate);
   // A part whose process never ran (an earlier one failed) is not "not reported": the failure says why.
   const neverRan = new Set(conversion.steps.filter((s) => s.status === 'not run').flatMap((s) => s.parts ?? []));
+  const seen = new Set(verdicts.map((v) => v.part));
   // The converting half of a split conversion reports no Core ML check: the finishing job demands them.
-  const missing = config.split.mode === 'convert' ? [] : missingChecks(config.conversion, verdicts).filter((p) => !neverRan.has(p));
+  const demanded = expected ? expected.filter((p) => !seen.has(p)) : config.split.mode === 'convert' ? [] : missingChecks(config.conversion, verdicts);
+  const missing = demanded.filter((p) => !neverRan.has(p));
   const annotations: Annotation[] = [];
   const problems: string[] = [];
   const failed = verdicts.filter((v) => !v.passed);
@@ -73,6 +79,8 @@ export interface GateReport {
   problems: string[];
   /** The bundle check, when Resources were verified. */
   bundle?: BundleReport;
+  /** The Core AI backend's end-to-end image check, when it ran. */
+  image?: ImageCheckResult;
 }
 
 /**

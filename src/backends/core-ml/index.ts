@@ -1,4 +1,10 @@
 import { shippedLock } from '../../setup/locks.js';
+import { coreMlSteps, makePlan, splitPlan } from '../../plan/plan.js';
+import { conversionRoute, estimateProcesses } from '../../budget/estimate.js';
+import { planCommands } from '../../convert/run.js';
+import { routeOf } from '../../converter/commands.js';
+import { convertStage } from '../../convert/stage.js';
+import { verifyStage } from '../../verify/stage.js';
 import type { Backend } from '../backend.js';
 
 /**
@@ -45,4 +51,11 @@ export const CORE_ML: Backend = {
   ],
   rules: [],
   shippedLock,
+  plan: (config) => {
+    const steps = splitPlan(makePlan(config.conversion, config.processPerComponent), config.split.mode);
+    return { steps, commands: planCommands(config, steps), routes: steps.map(routeOf) };
+  },
+  convert: convertStage,
+  verify: verifyStage,
+  estimate: (steps, config, sizes) => estimateProcesses(coreMlSteps(steps), config.conversion, sizes, conversionRoute(config)),
 };

@@ -1,5 +1,6 @@
 import * as core from '@actions/core';
 import type { BundleFacts } from './verify/bundle/check.js';
+import type { ImageCheckResult } from './backends/core-ai/image.js';
 
 /**
  * The outputs of the three actions, each keyed by the name its action.yml declares (a unit test
@@ -26,6 +27,9 @@ export const ACTION_OUTPUTS = {
   plan: json<string[][]>(),
   psnr: (rows: readonly PsnrRow[]) => JSON.stringify(rows.map(({ part, check, psnr, threshold, passed }) => ({ part, check, psnr, threshold, passed }))),
   'psnr-passed': flag,
+  'bundle-dir': text,
+  'image-check': (image: ImageCheckResult | undefined) =>
+    image ? JSON.stringify({ psnr: image.psnr, 'min-psnr': image.minPsnr, passed: image.passed, prompt: image.prompt, seed: image.seed, steps: image.steps, guidance: image.guidance, scheduler: image.scheduler, images: image.images }) : '',
   'model-revision-sha': text,
   'cache-hit-pip': flag,
   'cache-hit-hf': flag,

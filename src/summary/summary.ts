@@ -1,4 +1,6 @@
 import type { Config } from '../config.js';
+import { IMAGE_CHECK_DIR, IMAGE_FILES, type ImageCheckResult } from '../backends/core-ai/image.js';
+import { imageSize } from '../backends/core-ai/plan.js';
 import type { HandoffReport } from '../handoff/stage.js';
 import { COMPILED_SUFFIX, PSNR_PARTS } from '../converter/vocabulary.js';
 import type { ConversionResult } from '../convert/run.js';
@@ -33,6 +35,8 @@ export interface RunReport {
   budget?: BudgetSummary;
   /** split: convert: what was handed off to the finishing job. */
   handoff?: HandoffReport;
+  /** backend core-ai: the end-to-end image check, when it ran. */
+  image?: ImageCheckResult;
 }
 
 export interface BudgetSummary {
@@ -95,9 +99,14 @@ export function renderSummary(input: SummaryInput): string {
   const { config } = input;
   const o = config.conversion;
   const lines: string[] = [];
-  lines.push(`## Core ML conversion of \`${o.modelVersion}\`${config.dryRun ? ' (dry run)' : ''}`);
+  lines.push(`## ${config.backend === 'core-ai' ? 'Core AI' : 'Core ML'} conversion of \`${o.modelVersion}\`${config.dryRun ? ' (dry run)' : ''}`);
   lines.push('');
-  lines.push(`${o.attention}, ${o.computeUnit}, ${o.minDeploymentTarget}` + (o.quantizeNbits ? `, ${o.quantizeNbits}-bit` : '') + (o.chunkUnet ? ', chunked unet' : '') + ` → \`${o.outputDir}\``);
+  if (config.coreAi) {
+    const { height, width } = imageSize(config);
+    lines.push(`coreai-torch, ${height}×${width}, compression ${config.coreAi.compression}; each part checked with coreai-core's runtime against PyTorch → \`${o.outputDir}\``);
+  } else {
+    lines.push(`${o.attention}, ${o.computeUnit}, ${o.minDeploymentTarget}` + (o.quantizeNbits ? `, ${o.quantizeNbits}-bit` : '') + (o.chunkUnet ? ', chunked unet' : '') + ` → \`${o.outputDir}\``);
+  }
   lines.push('');
   if (config.split.mode !== 'none') lines.push(splitLine(config.split.mode, input.handoff), '');
   if (input.problems.length > 0) {
@@ -140,6 +149,7 @@ export function renderSummary(input: SummaryInput): string {
       lines.push('');
     }
   }
+  if (input.image) lines.push(renderImageCheck(input.image), '');
   if (input.budget && input.budget.lines.length > 0) lines.push('### Budget', '', '```', ...input.budget.lines, '```', '');
   if (input.singleFile) lines.push(renderSingleFile(input.singleFile), '');
   if (input.bundle) lines.push(renderBundleSection(input.bundle), '');
@@ -153,6 +163,21 @@ export function renderSummary(input: SummaryInput): string {
   lines.push('');
   lines.push('</details>');
   return `${lines.join('\n')}\n`;
+}
+
+/** The end-to-end image check: the figures, and where the two images are (a step summary cannot show a runner's file). */
+export function renderImageCheck(image: ImageCheckResult): string {
+  const verdict = image.passed ? '✅ pass' : '❌ fail';
+  const psnr = image.identical ? 'identical images' : formatPsnr(image.psnr);
+  return [
+    '### Image check',
+    '',
+    `The bundle generated an image with coreai-core's runtime; diffusers generated one from the same initial latents, prompt, scheduler (${tableCell(image.scheduler)}), ${image.steps} steps, guidance ${image.guidance}, seed ${image.seed}, ${image.height}×${image.width}.`,
+    '',
+    table(['PSNR of the two images', 'Threshold (image-min-psnr)', 'Verdict', 'Core AI runtime', 'diffusers'], [[psnr, `${image.minPsnr} dB`, verdict, formatDuration(image.coreaiSeconds * 1000), formatDuration(image.diffusersSeconds * 1000)]]),
+    '',
+    `Prompt: \`${image.prompt.replaceAll('`', "'")}\`. The two images are in output-dir's \`${IMAGE_CHECK_DIR}/\` (${IMAGE_FILES.coreai}, ${IMAGE_FILES.diffusers}), in the workflow artifact and, when published, beside the bundle on the release and the Hub.`,
+  ].join('\n');
 }
 
 const model = (m: string) => (m.endsWith(COMPILED_SUFFIX) ? m.slice(0, -COMPILED_SUFFIX.length) : m);

@@ -13,6 +13,7 @@ import { bundleProblem, verifyConversion } from './bundle/stage.js';
 import type { BundleReport } from './bundle/check.js';
 import { info } from '../log.js';
 import type { ImageCheckResult } from '../backends/core-ai/image.js';
+import { BUNDLE_DIR } from '../backends/core-ai/plan.js';
 
 export interface Annotation {
   level: 'error' | 'warning';
@@ -116,4 +117,7 @@ export function setConversionOutputs(config: Config, packages: string[], gate?: 
   setOutput('mlpackages', packages);
   setOutput('psnr', gate?.verdicts ?? []);
   setOutput('psnr-passed', psnrPassed(config, gate, conversion));
+  const bundle = path.join(config.conversion.outputDir, BUNDLE_DIR);
+  setOutput('bundle-dir', config.backend === 'core-ai' && existsSync(path.join(bundle, 'metadata.json')) ? bundle : '');
+  setOutput('image-check', gate?.image);
 }

@@ -75,7 +75,8 @@ export function ensureCoreAiEnv(root = ROOT, log = (/** @type {string} */ m) => 
   if (existsSync(stamp) && readFileSync(stamp, 'utf8').trim() === digest && existsSync(python)) return python;
   log(`python-env: building ${COREAI_VENV} from ${COREAI_LOCK} (sha256 ${digest.slice(0, 12)})`);
   rmSync(venv, { recursive: true, force: true });
-  execFileSync('python3', ['-m', 'venv', '--without-pip', venv], { stdio: 'inherit' });
+  // With pip: the action installs its lock into the interpreter it is given (python -m pip), as on a runner.
+  execFileSync('python3', ['-m', 'venv', venv], { stdio: 'inherit' });
   execFileSync(uvPath(root), ['pip', 'sync', '--quiet', '--python', python, '--require-hashes', path.join(root, COREAI_LOCK)], { stdio: 'inherit' });
   writeFileSync(stamp, `${digest}\n`);
   log(`python-env: ready (${python})`);

@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { REPO_ROOT } from '../support/action-runner.mjs';
 import { prepareStandin } from '../support/standin.mjs';
-import { ensurePythonEnv } from '../../scripts/python-env.mjs';
+import { ensureCoreAiEnv, ensurePythonEnv } from '../../scripts/python-env.mjs';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -11,6 +11,8 @@ declare module 'vitest' {
     venvPython: string;
     /** The real packages from PyPI (test/python/requirements.lock), for the tests that use them. */
     realPython: string;
+    /** The Core AI backend's packages from its Linux lock (constraints/coreai/linux-x86_64-py3.11.txt). */
+    coreaiPython: string;
   }
 }
 
@@ -21,4 +23,5 @@ export default function setup(project: TestProject): void {
   project.provide('standinWheel', wheel);
   project.provide('venvPython', python);
   project.provide('realPython', ensurePythonEnv());
+  project.provide('coreaiPython', ensureCoreAiEnv());
 }

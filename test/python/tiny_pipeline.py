@@ -13,6 +13,13 @@ import sys
 import tempfile
 
 import torch
+
+try:  # diffusers 0.36 with torchao 0.18 (coreai-opt's) fails to import (a NameError on `logger` in its
+    # torchao quantizer); diffusers' torchao support is not used here, so it is switched off first.
+    import diffusers.utils.import_utils as _diffusers_imports
+    _diffusers_imports._torchao_available = False
+except (ImportError, AttributeError):
+    pass
 from diffusers import (AutoencoderKL, ControlNetModel, EulerDiscreteScheduler, PNDMScheduler,
                        StableDiffusionPipeline, StableDiffusionXLImg2ImgPipeline,
                        StableDiffusionXLPipeline, UNet2DConditionModel)

@@ -9,7 +9,7 @@ export const CORE_AI_REQUIREMENTS: readonly string[] = [
   'coreai-opt[coreai]==0.4.0',
   'torch==2.13.0',
   'transformers==4.57.3',
-  'diffusers==0.35.2',
+  'diffusers==0.37.1',
   'peft',
   'accelerate',
   'safetensors',

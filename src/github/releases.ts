@@ -1,6 +1,7 @@
 import { createReadStream } from 'node:fs';
 import * as core from '@actions/core';
 import type { GitHubContext } from '../config.js';
+import { imageNames } from '../package/names.js';
 import type { WrittenFile } from '../package/zip.js';
 import { errorMessage } from '../format/error.js';
 import { info } from '../log.js';
@@ -117,6 +118,8 @@ export function contentType(name: string): string {
   if (name.endsWith('.zip')) return 'application/zip';
   if (name.endsWith('.json')) return 'application/json';
   if (/SHA256SUMS$/.test(name)) return 'text/plain; charset=utf-8';
+  // The image check's images: shown by the release body's Markdown, which needs an image type.
+  if (name.endsWith('.png')) return 'image/png';
   return 'application/octet-stream';
 }
 
@@ -129,9 +132,10 @@ export interface AssetStep {
   replaces: boolean;
 }
 
-/** Pure: whether an asset name is one this variant publishes (`<base>_compiled.zip.002`, `<base>_SHA256SUMS`, ...). */
+/** Pure: whether an asset name is one this variant publishes (`<base>_compiled.zip.002`, `<base>_SHA256SUMS`, `<base>.coreai.png`, ...). */
 export function ownedBy(base: string, name: string): boolean {
   const stem = githubAssetName(base);
+  if (Object.values(imageNames(stem)).includes(name)) return true;
   if (!name.startsWith(`${stem}_`)) return false;
   const rest = name.slice(stem.length + 1);
   return /^(compiled|packages)\.zip(\.\d{3,})?$/.test(rest) || rest === 'manifest.json' || rest === 'SHA256SUMS';

@@ -1,3 +1,5 @@
+import type { ImageCheckResult } from '../backends/core-ai/image.js';
+import type { BackendName } from '../config.js';
 import type { BundleFacts } from '../verify/bundle/check.js';
 import type { PsnrVerdict } from '../verify/psnr.js';
 import type { ZipResult } from './zip.js';
@@ -42,6 +44,31 @@ export interface ManifestInput {
   replaces?: Replaced;
   /** model-version was a single file: what the diffusers folder was made of (src/single-file/). */
   singleFile?: SingleFileRecord;
+  /** Which converter made the models; absent reads as core-ml, the only one before Core AI. */
+  backend?: BackendName;
+  /** The end-to-end image check (Core AI) and its two published images. */
+  image?: { result: ImageCheckResult; files: { coreai: PublishedFileRecord; diffusers: PublishedFileRecord } };
+}
+
+/**
+ * The end-to-end image check as the manifest records it: the facts that decide the two images
+ * (prompt, seed, steps, guidance, scheduler, size), their PSNR against its threshold, and the
+ * published names of the images. `psnr` is null for nan/inf: `identical` tells the two apart.
+ */
+export interface ImageCheckRecord {
+  psnr: number | null;
+  identical: boolean;
+  minPsnr: number;
+  passed: boolean;
+  prompt: string;
+  seed: number;
+  steps: number;
+  guidance: number;
+  scheduler: string;
+  height: number;
+  width: number;
+  /** The published names (`<base>.coreai.png`, `<base>.diffusers.png`); their size and sha256 are in `files`. */
+  images: { coreai: string; diffusers: string };
 }
 
 /** A file a single-file conversion read: as given, where it was (a Hub repository at a commit, or the workspace), its content's sha256. */
@@ -78,6 +105,8 @@ export interface PublishedFileRecord {
 
 export interface Manifest {
   schemaVersion: number;
+  /** Which converter made the models (src/backends/). */
+  backend: BackendName;
   action: ActionIdentity;
   model: ManifestInput['model'];
   models: ManifestInput['models'];
@@ -97,18 +126,23 @@ export interface Manifest {
     /** Every file in the zip: its name inside the zip, size and sha256. */
     sources: PublishedFileRecord[];
   }>;
-  /** Every published file except this manifest and the checksum file. */
+  /** Every published file except this manifest and the checksum file: the zips (or their parts), then the images. */
   files: PublishedFileRecord[];
   run: ManifestInput['run'];
   /** The model commits and action version the release held before, and what changed; null when nothing was replaced (or skip-if-unchanged was off). */
   replaces: Replaced | null;
   /** Set when model-version was a single file; null otherwise. */
   singleFile: SingleFileRecord | null;
+  /** The end-to-end image check (Core AI with image-check); null otherwise. */
+  imageCheck: ImageCheckRecord | null;
 }
 
 export function buildManifest(input: ManifestInput): Manifest {
+  const record = ({ name, size, sha256 }: PublishedFileRecord): PublishedFileRecord => ({ name, size, sha256 });
+  const image = input.image;
   return {
     schemaVersion: MANIFEST_SCHEMA_VERSION,
+    backend: input.backend ?? 'core-ml',
     action: input.action,
     model: input.model,
     models: input.models,
@@ -126,11 +160,18 @@ export function buildManifest(input: ManifestInput): Manifest {
       parts: a.files.length > 1 ? a.files.map(({ name, size, sha256 }) => ({ name, size, sha256 })) : [],
       sources: a.sources.map(({ name, size, sha256 }) => ({ name, size, sha256 })),
     })),
-    files: input.archives.flatMap((a) => a.files.map(({ name, size, sha256 }) => ({ name, size, sha256 }))),
+    files: [...input.archives.flatMap((a) => a.files.map(record)), ...(image ? [record(image.files.coreai), record(image.files.diffusers)] : [])],
     run: input.run,
     replaces: input.replaces ?? null,
     singleFile: input.singleFile ?? null,
+    imageCheck: image ? imageCheckRecord(image.result, { coreai: image.files.coreai.name, diffusers: image.files.diffusers.name }) : null,
   };
+}
+
+/** Pure: what the manifest keeps of the image check (not the timings, not the runner's paths). */
+export function imageCheckRecord(result: ImageCheckResult, images: ImageCheckRecord['images']): ImageCheckRecord {
+  const { psnr, identical, minPsnr, passed, prompt, seed, steps, guidance, scheduler, height, width } = result;
+  return { psnr, identical, minPsnr, passed, prompt, seed, steps, guidance, scheduler, height, width, images };
 }
 
 export function manifestJson(manifest: Manifest): string {

@@ -51,6 +51,11 @@ export interface PublishedNames {
   packages: string;
   manifest: string;
   sums: string;
+  /**
+   * The end-to-end image check's two images (Core AI only; published only when the check ran):
+   * `<base>.coreai.png` made by the bundle with coreai-core's runtime, `<base>.diffusers.png` by diffusers.
+   */
+  images: { coreai: string; diffusers: string };
 }
 
 export function publishedNames(input: NamingInput): PublishedNames {
@@ -61,7 +66,13 @@ export function publishedNames(input: NamingInput): PublishedNames {
     packages: `${base}_packages.zip`,
     manifest: `${base}_manifest.json`,
     sums: `${base}_SHA256SUMS`,
+    images: imageNames(base),
   };
+}
+
+/** The image check's two images: `<base>.coreai.png`, `<base>.diffusers.png` (a variant name holds no `.`: no other base ends like these). */
+export function imageNames(base: string): PublishedNames['images'] {
+  return { coreai: `${base}.coreai.png`, diffusers: `${base}.diffusers.png` };
 }
 
 /** The single top-level folder of a zip: its own name without `.zip`. */

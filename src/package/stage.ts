@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
+import { constants, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, statfsSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { IMAGE_CHECK_DIR, type ImageCheckResult } from '../backends/core-ai/image.js';
 import type { Config, GitHubContext } from '../config.js';
 import { converterInputs } from '../converter/identity.js';
 import { actionRoot } from '../inputs/read.js';
@@ -28,6 +29,15 @@ export interface PackageInput {
   bundle?: BundleReport;
   /** For manifest.json's `replaces`: what skip-if-unchanged found in the release (src/refresh/). */
   replaces?: Replaced;
+  /** The end-to-end image check (Core AI with image-check): its two images are published beside the zips. */
+  image?: ImageCheckResult;
+}
+
+/** The image check's two images as published (`<base>.coreai.png`, `<base>.diffusers.png`), with what the check found. */
+export interface PackagedImages {
+  result: ImageCheckResult;
+  coreai: WrittenFile;
+  diffusers: WrittenFile;
 }
 
 export interface PackageResult {
@@ -35,8 +45,10 @@ export interface PackageResult {
   names: PublishedNames;
   archives: ZipResult[];
   manifest: Manifest;
-  /** Every file to publish, in order: the zips (or their parts), the manifest, the checksum file. */
+  /** Every file to publish, in order: the zips (or their parts), the two images, the manifest, the checksum file. */
   files: WrittenFile[];
+  /** Set when the image check ran: its images are in `files` too. */
+  image?: PackagedImages;
   /** The checksum file's text. */
   sums: string;
   durationMs: number;
@@ -75,24 +87,55 @@ export function actionIdentity(github: Pick<GitHubContext, 'actionRepository' | 
   };
 }
 
-/** The Resources folder's content and the mlpackages, each under its zip's own top-level folder. */
-function sourcesOf(config: Config, names: PublishedNames): Array<{ name: string; listing: TreeListing }> {
+/** What goes into one zip: files or folders, each under the zip's top-level folder by its base name. */
+export interface ZipSource {
+  name: string;
+  roots: string[];
+}
+
+/**
+ * The Resources folder's content and the mlpackages, each under its zip's own top-level folder.
+ * With the image check, output-dir/image-check/ (the two images and image-check.json) goes into
+ * the first zip, the bundle people download, as `<top>/image-check/`: the images travel with the
+ * models they were made by. The folder is missing only if the image step did not write it: that
+ * is an error, not a zip without it.
+ */
+export function zipSources(config: Config, names: PublishedNames, withImageCheck: boolean): ZipSource[] {
   const out = config.conversion.outputDir;
-  const jobs: Array<{ name: string; listing: TreeListing }> = [];
+  const jobs: ZipSource[] = [];
   const resources = path.join(out, RESOURCES_DIR);
   if (config.conversion.bundleResources && existsSync(resources)) {
-    const roots = readdirSync(resources).map((n) => path.join(resources, n));
-    jobs.push({ name: names.compiled, listing: listTree(roots, topFolder(names.compiled)) });
+    jobs.push({ name: names.compiled, roots: readdirSync(resources).map((n) => path.join(resources, n)) });
   }
   const packages = listPackages(out);
-  if (packages.length > 0) jobs.push({ name: names.packages, listing: listTree(packages, topFolder(names.packages)) });
+  if (packages.length > 0) jobs.push({ name: names.packages, roots: packages });
+  const first = jobs[0];
+  if (withImageCheck && first) {
+    const images = path.join(out, IMAGE_CHECK_DIR);
+    if (!statSync(images, { throwIfNoEntry: false })?.isDirectory()) throw new PackageError(`The image check's folder ${images} is missing: the image step wrote no images to publish.`);
+    first.roots.push(images);
+  }
   return jobs;
+}
+
+function sourcesOf(config: Config, names: PublishedNames, withImageCheck: boolean): Array<{ name: string; listing: TreeListing }> {
+  return zipSources(config, names, withImageCheck).map((job) => ({ name: job.name, listing: listTree(job.roots, topFolder(job.name)) }));
 }
 
 function writeSmallFile(dir: string, name: string, text: string): WrittenFile {
   const file = path.join(dir, name);
   const bytes = Buffer.from(text, 'utf8');
   writeFileSync(file, bytes, { flag: 'wx' });
+  return { name, path: file, size: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') };
+}
+
+/** Copies one image into the staging folder under its published name, hashed. */
+function copyImage(dir: string, name: string, from: string): WrittenFile {
+  const stat = statSync(from, { throwIfNoEntry: false });
+  if (!stat?.isFile()) throw new PackageError(`The image check's image ${from} is missing: the image step wrote no image to publish as ${name}.`);
+  const file = path.join(dir, name);
+  copyFileSync(from, file, constants.COPYFILE_EXCL);
+  const bytes = readFileSync(file);
   return { name, path: file, size: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') };
 }
 
@@ -106,8 +149,9 @@ function diagnose(error: unknown, dir: string): PackageError {
 }
 
 /**
- * Zips the outputs into $RUNNER_TEMP/coreml-packages/<model>_<variant>, with the manifest and the
- * checksum file. Everything is written into a `.partial` folder that is renamed into place at the
+ * Zips the outputs into $RUNNER_TEMP/coreml-packages/<model>_<variant>, with the image check's two
+ * images beside them (when it ran: a person sees them before downloading the zips), the manifest
+ * and the checksum file. Everything is written into a `.partial` folder that is renamed into place at the
  * end, and removed on any failure: package-dir holds a complete set or nothing.
  */
 export async function packageOutputs(input: PackageInput): Promise<PackageResult> {
@@ -122,7 +166,7 @@ export async function packageOutputs(input: PackageInput): Promise<PackageResult
   rmSync(staging, { recursive: true, force: true });
   mkdirSync(staging, { recursive: true });
   try {
-    const jobs = sourcesOf(config, names);
+    const jobs = sourcesOf(config, names, input.image !== undefined);
     if (jobs.length === 0) throw new PackageError(`There is nothing to package: ${config.conversion.outputDir} holds neither ${RESOURCES_DIR} nor mlpackages.`);
     const skipped = jobs.flatMap((j) => j.listing.skipped);
     if (skipped.length > 0) info(`Left out of the zips: ${skipped.join(', ')}.`);
@@ -130,6 +174,12 @@ export async function packageOutputs(input: PackageInput): Promise<PackageResult
     const fs = statfsSync(staging);
     const problem = spaceProblem(needed, fs.bavail * fs.bsize, root);
     if (problem) throw new PackageError(problem);
+    // Before the zips: a missing image fails in a moment, not after minutes of zipping.
+    const image: PackagedImages | undefined = input.image && {
+      result: input.image,
+      coreai: copyImage(staging, names.images.coreai, input.image.images.coreai),
+      diffusers: copyImage(staging, names.images.diffusers, input.image.images.diffusers),
+    };
 
     const archives: ZipResult[] = [];
     for (const job of jobs) {
@@ -142,6 +192,7 @@ export async function packageOutputs(input: PackageInput): Promise<PackageResult
 
     const main = input.models.find((m) => m.id === config.conversion.modelVersion);
     const manifest = buildManifest({
+      backend: config.backend,
       action: actionIdentity(p.github),
       model: {
         id: config.conversion.modelVersion,
@@ -158,6 +209,7 @@ export async function packageOutputs(input: PackageInput): Promise<PackageResult
       replaces: input.replaces,
       // Read back from output-dir, as the environment is: an outputs-cache hit publishes the record that made it.
       singleFile: config.singleFile ? readSingleFileRecord(config.conversion.outputDir) : undefined,
+      image: image && { result: image.result, files: { coreai: image.coreai, diffusers: image.diffusers } },
       run: {
         repository: p.github.repository ?? null,
         runId: p.github.runId ?? null,
@@ -166,8 +218,9 @@ export async function packageOutputs(input: PackageInput): Promise<PackageResult
       },
     });
     const zipFiles = archives.flatMap((a) => a.files);
+    const imageFiles = image ? [image.coreai, image.diffusers] : [];
     const manifestFile = writeSmallFile(staging, names.manifest, manifestJson(manifest));
-    const sums = sha256sums([...zipFiles, manifestFile]);
+    const sums = sha256sums([...zipFiles, ...imageFiles, manifestFile]);
     const sumsFile = writeSmallFile(staging, names.sums, sums);
     renameSync(staging, dir);
     const moved = (f: WrittenFile): WrittenFile => ({ ...f, path: path.join(dir, f.name) });
@@ -176,7 +229,8 @@ export async function packageOutputs(input: PackageInput): Promise<PackageResult
       names,
       archives: archives.map((a) => ({ ...a, files: a.files.map(moved) })),
       manifest,
-      files: [...zipFiles, manifestFile, sumsFile].map(moved),
+      files: [...zipFiles, ...imageFiles, manifestFile, sumsFile].map(moved),
+      ...(image ? { image: { result: image.result, coreai: moved(image.coreai), diffusers: moved(image.diffusers) } } : {}),
       sums,
       durationMs: Date.now() - started,
     };

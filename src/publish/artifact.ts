@@ -6,7 +6,7 @@ import { info } from '../log.js';
 
 /**
  * The workflow artifact: ONE artifact holding package-dir's files (the zips or their parts, the
- * manifest, the checksum file), uploaded by @actions/artifact at compression level 0. The files
+ * image check's two images when it ran, the manifest, the checksum file), uploaded by @actions/artifact at compression level 0. The files
  * are zips already: level 0 stores them as they are instead of spending CPU deflating what does
  * not shrink. One artifact rather than one per file (skipArchive) keeps the artifact-name input
  * meaningful (skipArchive names each artifact after its file), gives one id and one URL, and keeps

@@ -3,7 +3,7 @@ import { converterInputs } from '../converter/identity.js';
 import { setOutput } from '../outputs.js';
 import { actionIdentity, packageOutputs, type PackageInput, type PackageResult } from '../package/stage.js';
 import { artifactServiceProblem, uploadArtifact, type ArtifactResult } from './artifact.js';
-import { mergeBody, renderSection } from './notes.js';
+import { mergeBody, releaseAssetUrl, renderSection } from './notes.js';
 import { Releases, type ReleaseResult } from '../github/releases.js';
 import { errorMessage } from '../format/error.js';
 import { publishHubStage, type HubReport } from './hub/stage.js';
@@ -86,6 +86,11 @@ export async function publishOutputs(input: PackageInput): Promise<PublishReport
         sums: packaged.sums,
         action: actionIdentity(p.github),
         singleFile: packaged.manifest.singleFile,
+        backend: config.backend,
+        image: packaged.image && {
+          result: packaged.image.result,
+          urls: { coreai: releaseAssetUrl(p.github, release.tag, packaged.image.coreai.name), diffusers: releaseAssetUrl(p.github, release.tag, packaged.image.diffusers.name) },
+        },
       });
       report.release = await core.group(`Publish to the release ${release.tag}`, () =>
         releases.publish(

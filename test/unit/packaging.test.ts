@@ -49,6 +49,7 @@ describe('names', () => {
       packages: 'stable-diffusion-2-1-base_original_packages.zip',
       manifest: 'stable-diffusion-2-1-base_original_manifest.json',
       sums: 'stable-diffusion-2-1-base_original_SHA256SUMS',
+      images: { coreai: 'stable-diffusion-2-1-base_original.coreai.png', diffusers: 'stable-diffusion-2-1-base_original.diffusers.png' },
     });
     expect(topFolder(names.compiled)).toBe('stable-diffusion-2-1-base_original_compiled');
   });

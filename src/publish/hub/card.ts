@@ -2,7 +2,8 @@ import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { formatBytes, tableLines } from '../../format/markdown.js';
 import { formatPsnr, type PsnrVerdict } from '../../verify/psnr.js';
 import { MOCHI } from '../../verify/bundle/apps.js';
-import { mergeBody } from '../notes.js';
+import { BACKEND_WORDS, imageLines, mergeBody, type ImageSection } from '../notes.js';
+import type { BackendName } from '../../config.js';
 import type { PublishedNames } from '../../package/names.js';
 import { inFolder } from './plan.js';
 
@@ -42,6 +43,10 @@ export interface CardInput {
   files: Array<{ path: string; size: number; sha256: string }>;
   xl: boolean;
   action: { name: string; version: string };
+  /** Which converter made the models (config.backend); absent reads as core-ml. */
+  backend?: BackendName;
+  /** The end-to-end image check, each image linked relative to the card (cardImage). */
+  image?: ImageSection;
 }
 
 /** The license fields of the source card that the Hub reads (license, license_name, license_link). */
@@ -79,6 +84,7 @@ function licenseLines(m: SourceModel): string[] {
 
 /** Which app loads which file of this variant. */
 function appRows(input: CardInput): string[][] {
+  if (input.backend === 'core-ai') return coreAiAppRows(input);
   const compiled = inFolder(input.folder, input.names.compiled);
   const packages = inFolder(input.folder, input.names.packages);
   const has = (p: string) => input.files.some((f) => f.path === p);
@@ -96,20 +102,35 @@ function appRows(input: CardInput): string[][] {
   return rows;
 }
 
+/**
+ * A Core AI bundle is loaded by Apple's Core AI diffusion runtime (the Swift package of
+ * apple/coreai-models), not by the Core ML apps: each zip holds the bundle folder as it loads it.
+ */
+function coreAiAppRows(input: CardInput): string[][] {
+  const zips = [input.names.compiled, input.names.packages].map((n) => inFolder(input.folder, n)).filter((p) => input.files.some((f) => f.path === p));
+  return zips.map((zip) => ["Apple's Core AI diffusion runtime (`CoreAIDiffusionPipeline`, apple/coreai-models)", `\`${zip}\``, 'unzip it; load the folder (its `metadata.json` names the models)']);
+}
+
 /** One variant's section of the card, between its markers (the same markers as the release notes). */
 export function renderCardSection(input: CardInput): string {
   const { names } = input;
+  const words = BACKEND_WORDS[input.backend ?? 'core-ml'];
   const lines: string[] = [`<!-- coreml-action:begin ${names.base} -->`, `## ${input.variant} (\`${names.base}\`)`, ''];
-  lines.push(`Core ML conversion of ${sourceLine(input.model)}, made by ${input.action.name} ${input.action.version} with Apple's torch2coreml.`, '');
+  lines.push(`${words.conversion} of ${sourceLine(input.model)}, made by ${input.action.name} ${input.action.version} with ${words.tool}.`, '');
   lines.push(...licenseLines(input.model), '');
 
   lines.push('### How it was converted', '');
   lines.push(...tableLines(['Converter input', 'Value'], Object.entries(input.options).map(([k, v]) => [`\`${k}\``, v === '' ? '(default)' : v.replaceAll('\n', ' ')])), '');
 
-  lines.push('### PSNR (Core ML against PyTorch)', '');
+  lines.push(`### PSNR (${words.compared})`, '');
   if (input.verdicts.length > 0) {
     lines.push(...tableLines(['Part', 'Check', 'PSNR', 'Threshold', 'Result'], input.verdicts.map((v) => [v.part, v.check, formatPsnr(v.psnr), `${v.threshold} dB`, v.passed ? 'pass' : 'FAIL'])), '');
   } else lines.push('No PSNR check ran (check-output-correctness was false).', '');
+
+  if (input.image) {
+    lines.push('### End-to-end image', '', 'The bundle run by the Core AI runtime, and diffusers from the same initial latents:', '');
+    lines.push(...imageLines(input.image), '');
+  }
 
   lines.push('### Which app loads which file', '');
   lines.push(...tableLines(['App', 'File', 'How'], appRows(input)), '');
@@ -123,11 +144,18 @@ export function renderCardSection(input: CardInput): string {
   return lines.join('\n');
 }
 
-/** The front matter this variant wants: the Hub's metadata for a Core ML text-to-image model. */
-export function frontMatterFields(input: CardInput, existingTags: readonly string[] = []): Record<string, unknown> {
-  const tags = [...new Set(['coreml', 'stable-diffusion', 'text-to-image', ...existingTags, input.variant])];
+/**
+ * The front matter this variant wants: the Hub's metadata for a Core ML or Core AI text-to-image
+ * model, tagged `coreml` or `coreai` (the other variants' tags kept). The Hub knows no Core AI
+ * library: a Core AI variant sets no library_name (`coreml` would offer Core ML's snippets) and
+ * keeps the one a Core ML variant of the same repository set (`existingLibrary`).
+ */
+export function frontMatterFields(input: CardInput, existingTags: readonly string[] = [], existingLibrary?: string): Record<string, unknown> {
+  const coreAi = input.backend === 'core-ai';
+  const tags = [...new Set([coreAi ? 'coreai' : 'coreml', 'stable-diffusion', 'text-to-image', ...existingTags, input.variant])];
+  const library = coreAi ? existingLibrary : 'coreml';
   return {
-    library_name: 'coreml',
+    ...(library ? { library_name: library } : {}),
     pipeline_tag: 'text-to-image',
     ...(input.model.local ? {} : { base_model: input.model.id }),
     ...licenseOf(input.model.card),
@@ -153,7 +181,7 @@ const renderFrontMatter = (fields: Record<string, unknown>) => `---\n${FRONT_MAT
 export function mergeCard(existing: string | undefined, input: CardInput): string {
   const section = renderCardSection(input);
   if (existing === undefined || existing.trim() === '') {
-    const title = `# ${input.repo.split('/')[1] ?? input.repo}\n\nCore ML conversions of ${input.model.local ? `\`${input.model.id}\`` : hubLink(input.model.id)} for Apple Silicon (macOS, iOS, iPadOS), one section per variant.\n\n`;
+    const title = `# ${input.repo.split('/')[1] ?? input.repo}\n\n${input.backend === 'core-ai' ? 'Core AI' : 'Core ML'} conversions of ${input.model.local ? `\`${input.model.id}\`` : hubLink(input.model.id)} for Apple Silicon (macOS, iOS, iPadOS), one section per variant.\n\n`;
     return renderFrontMatter(frontMatterFields(input)) + mergeBody(title, input.names.base, section, '');
   }
   const { yaml, body } = splitCard(existing);
@@ -161,11 +189,13 @@ export function mergeCard(existing: string | undefined, input: CardInput): strin
   if (yaml === undefined) return renderFrontMatter(frontMatterFields(input)) + merged;
   if (!yaml.split('\n').some((line) => line.trim() === FRONT_MATTER_MARK)) return `---\n${yaml}\n---\n${merged}`;
   let tags: string[] = [];
+  let library: string | undefined;
   try {
-    const parsed = parseYaml(yaml) as { tags?: unknown } | null;
+    const parsed = parseYaml(yaml) as { tags?: unknown; library_name?: unknown } | null;
     if (Array.isArray(parsed?.tags)) tags = parsed.tags.filter((t): t is string => typeof t === 'string');
+    if (typeof parsed?.library_name === 'string') library = parsed.library_name;
   } catch {
     tags = [];
   }
-  return renderFrontMatter(frontMatterFields(input, tags)) + merged;
+  return renderFrontMatter(frontMatterFields(input, tags, library)) + merged;
 }

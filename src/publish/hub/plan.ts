@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { BackendName } from '../../config.js';
 import type { PublishedNames } from '../../package/names.js';
 import { inFolder } from '../../hub/layout.js';
 import type { CommitPlan, LocalFile, RemoteFile } from '../../hub/publish-client.js';
@@ -15,11 +16,11 @@ export { CARD_PATH, inFolder, variantFolder } from '../../hub/layout.js';
 
 /**
  * Pure: whether a path of the repository is one this variant's commits write: in its folder, and
- * named as packaging names this variant's files (a zip whole or in parts, the manifest, the
- * checksums). Everything else, another variant's files included, is left alone.
+ * named as packaging names this variant's files (a zip whole or in parts, the image check's two
+ * images, the manifest, the checksums). Everything else, another variant's files included, is left alone.
  */
 export function ownedBy(folder: string, names: PublishedNames): (path: string) => boolean {
-  const exact = new Set([names.compiled, names.packages, names.manifest, names.sums].map((n) => inFolder(folder, n)));
+  const exact = new Set([names.compiled, names.packages, names.manifest, names.sums, names.images.coreai, names.images.diffusers].map((n) => inFolder(folder, n)));
   const parts = [names.compiled, names.packages].map((n) => inFolder(folder, n));
   return (p) => exact.has(p) || parts.some((zip) => p.startsWith(`${zip}.`) && /^\d{3}$/.test(p.slice(zip.length + 1)));
 }
@@ -118,14 +119,22 @@ export function manifestCurrent(remoteText: string | undefined, localText: strin
 }
 
 /** The commit's title and description: the source model and its commit, the variant, what changed. */
-export function commitMessage(input: { base: string; model: { id: string; sha: string | null; revision: string; local: boolean }; plan: CommitPlan; action: { name: string; version: string } }): { title: string; description: string } {
+export function commitMessage(input: {
+  base: string;
+  model: { id: string; sha: string | null; revision: string; local: boolean };
+  plan: CommitPlan;
+  action: { name: string; version: string };
+  /** Absent reads as core-ml. */
+  backend?: BackendName;
+}): { title: string; description: string } {
   const { model, plan } = input;
+  const format = input.backend === 'core-ai' ? 'Core AI' : 'Core ML';
   const at = model.local ? ' (a local folder)' : model.sha ? `@${model.sha}` : `@${model.revision} (unresolved)`;
   const lines = [
-    `Converted ${model.id}${at} to Core ML with ${input.action.name} ${input.action.version}.`,
+    `Converted ${model.id}${at} to ${format} with ${input.action.name} ${input.action.version}.`,
     '',
     ...plan.upload.map((f) => `add/update ${f.path} (sha256 ${f.sha256})`),
     ...plan.delete.map((p) => `delete ${p}`),
   ];
-  return { title: `Core ML ${input.base} from ${model.id}${at}`, description: lines.join('\n') };
+  return { title: `${format} ${input.base} from ${model.id}${at}`, description: lines.join('\n') };
 }

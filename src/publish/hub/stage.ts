@@ -2,6 +2,8 @@ import type { Config, HubPublishOptions } from '../../config.js';
 import { converterInputs } from '../../converter/identity.js';
 import type { ModelRevision } from '../../hub/models.js';
 import type { PackageResult } from '../../package/stage.js';
+import type { WrittenFile } from '../../package/zip.js';
+import { urlSegment, type ImageSection } from '../notes.js';
 import { sha256sums, type ActionIdentity } from '../../package/manifest.js';
 import { variantName } from '../../package/names.js';
 import type { PsnrVerdict } from '../../verify/psnr.js';
@@ -58,15 +60,29 @@ export function sourceModel(config: Config, models: readonly ModelRevision[]): S
 
 /**
  * Pure: this variant's files in the repository: each zip whole (a zip split for the release is
- * joined from its parts while uploading), the manifest, and checksums of exactly these files.
+ * joined from its parts while uploading), the image check's two images when it ran, the manifest,
+ * and checksums of exactly these files.
  */
 export function hubFiles(packaged: PackageResult, folder: string): { payload: LocalFile[]; manifest: LocalFile; sums: LocalFile } {
-  const payload = packaged.archives.map((a): LocalFile => ({ path: inFolder(folder, a.name), size: a.size, sha256: a.sha256, sources: a.files.map((f) => f.path) }));
+  const one = (f: WrittenFile): LocalFile => ({ path: inFolder(folder, f.name), size: f.size, sha256: f.sha256, sources: [f.path] });
+  const zips = packaged.archives.map((a): LocalFile => ({ path: inFolder(folder, a.name), size: a.size, sha256: a.sha256, sources: a.files.map((f) => f.path) }));
+  const images = packaged.image ? [one(packaged.image.coreai), one(packaged.image.diffusers)] : [];
   const written = packaged.files.find((f) => f.name === packaged.names.manifest);
   if (!written) throw new Error(`package-dir has no ${packaged.names.manifest}`);
-  const manifest: LocalFile = { path: inFolder(folder, written.name), size: written.size, sha256: written.sha256, sources: [written.path] };
-  const sums = sha256sums([...packaged.archives.map(({ name, size, sha256 }) => ({ name, size, sha256 })), { name: written.name, size: written.size, sha256: written.sha256 }]);
-  return { payload, manifest, sums: textFile(inFolder(folder, packaged.names.sums), sums) };
+  const manifest = one(written);
+  const records = [...packaged.archives, ...(packaged.image ? [packaged.image.coreai, packaged.image.diffusers] : []), written].map(({ name, size, sha256 }) => ({ name, size, sha256 }));
+  return { payload: [...zips, ...images], manifest, sums: textFile(inFolder(folder, packaged.names.sums), sha256sums(records)) };
+}
+
+/**
+ * Pure: the image check as the card shows it, each image linked relative to the card (README.md
+ * at the repository's top), every path segment URL-encoded; undefined when it did not run.
+ */
+export function cardImage(packaged: Pick<PackageResult, 'image'>, folder: string): ImageSection | undefined {
+  const image = packaged.image;
+  if (!image) return undefined;
+  const link = (name: string) => inFolder(folder, name).split('/').map(urlSegment).join('/');
+  return { result: image.result, urls: { coreai: link(image.coreai.name), diffusers: link(image.diffusers.name) } };
 }
 
 /** Commits this variant to the Hub repository (one atomic commit, or none when nothing changed). */
@@ -76,7 +92,7 @@ export async function publishHubStage(input: HubStageInput): Promise<HubReport> 
   const folder = variantFolder(hub.pathInRepo, variant);
   const { payload, manifest, sums } = hubFiles(packaged, folder);
   const model = sourceModel(config, input.models);
-  const message = (plan: Parameters<typeof commitMessage>[0]['plan']) => commitMessage({ base: packaged.names.base, model, plan, action: input.action });
+  const message = (plan: Parameters<typeof commitMessage>[0]['plan']) => commitMessage({ base: packaged.names.base, model, plan, action: input.action, backend: config.backend });
   const manifestText = packaged.manifest ? JSON.stringify(packaged.manifest) : '';
 
   const result: HubPublishResult = await publishToHub(
@@ -100,6 +116,8 @@ export async function publishHubStage(input: HubStageInput): Promise<HubReport> 
           files: payload,
           xl: config.conversion.xlVersion,
           action: input.action,
+          backend: config.backend,
+          image: cardImage(packaged, folder),
         });
         // The manifest records the workflow run: a rerun of the same conversion keeps the one there (and its checksums).
         const remoteManifest = await repo.read(manifest.path);

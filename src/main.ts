@@ -76,7 +76,7 @@ async function run(): Promise<void> {
   const passed = gate.problems.length === 0;
   // The converting half hands off instead of publishing; the finishing half publishes as one job does.
   const handoff = passed && config.split.mode === 'convert' ? await handOffStage(config, identity) : undefined;
-  const published = passed && config.split.mode !== 'convert' ? await publishOutputs({ config, models, verdicts: gate.verdicts, bundle: gate.bundle, replaces: refresh.replaced }) : undefined;
+  const published = passed && config.split.mode !== 'convert' ? await publishOutputs({ config, models, verdicts: gate.verdicts, bundle: gate.bundle, replaces: refresh.replaced, image: gate.image }) : undefined;
   const problems = [...gate.problems, ...(published?.problems ?? [])];
   setConversionOutputs(config, packages, gate, conversion);
   await writeSummary(config, { ...gate, commands: converted.commands, conversion, problems, caches, published, handoff, singleFile: converted.singleFile, budget: budgetSummary });

@@ -102,7 +102,7 @@ export function buildMatrix(models: readonly ModelSpec[], options: PlanOptions, 
       }
       const parsed = jobs[jobs.length - 1]!.parsed;
       if (jobs.some((job) => !job.parsed.config) || !parsed.config) continue;
-      const names = publishedNames({ conversion: parsed.config.conversion, assetPrefix: parsed.config.publish.assetPrefix });
+      const names = publishedNames({ conversion: parsed.config.conversion, assetPrefix: parsed.config.publish.assetPrefix, coreAi: parsed.config.coreAi });
       const matrix: Record<string, string> = {
         name: `${modelName(model.modelVersion)} ${variant.name}`,
         variant: variant.name,

@@ -1,4 +1,4 @@
-import type { ConversionOptions } from '../config.js';
+import type { ConversionOptions, CoreAiOptions } from '../config.js';
 
 /**
  * Pure: the names of everything the action publishes. One run makes one variant of one model;
@@ -9,6 +9,8 @@ import type { ConversionOptions } from '../config.js';
 export interface NamingInput {
   conversion: Pick<ConversionOptions, 'modelVersion' | 'attention' | 'quantizeNbits' | 'latentH' | 'latentW' | 'chunkUnet' | 'unetSupportControlnet'>;
   assetPrefix?: string;
+  /** Set with backend core-ai: its variants are named apart from Core ML's. */
+  coreAi?: Pick<CoreAiOptions, 'compression'>;
 }
 
 /** Characters GitHub keeps in asset names (others become `.`) and the artifact service accepts. */
@@ -27,9 +29,10 @@ export function modelName(modelVersion: string): string {
  * matrix is likely to vary: `_6bit`, `_768x512` (image width x height, from latent-w/-h; one
  * given alone is `_w768` or `_h512`), `_chunked`, `_controlnet` (unet-support-controlnet).
  */
-export function variantName(o: NamingInput['conversion']): string {
-  let variant = o.attention.toLowerCase();
-  if (o.quantizeNbits !== undefined) variant += `_${o.quantizeNbits}bit`;
+export function variantName(o: NamingInput['conversion'], coreAi?: NamingInput['coreAi']): string {
+  // Core AI: `coreai`, then `_int4` or `_palettize4` when compressed, then the size as below.
+  let variant = coreAi ? `coreai${coreAi.compression === 'none' ? '' : `_${coreAi.compression}`}` : o.attention.toLowerCase();
+  if (!coreAi && o.quantizeNbits !== undefined) variant += `_${o.quantizeNbits}bit`;
   if (o.latentW !== undefined && o.latentH !== undefined) variant += `_${o.latentW * 8}x${o.latentH * 8}`;
   else if (o.latentW !== undefined) variant += `_w${o.latentW * 8}`;
   else if (o.latentH !== undefined) variant += `_h${o.latentH * 8}`;
@@ -40,7 +43,7 @@ export function variantName(o: NamingInput['conversion']): string {
 
 /** `<model>_<variant>`, the stem of every published name and the default artifact name. */
 export function baseName(input: NamingInput): string {
-  return `${input.assetPrefix ?? modelName(input.conversion.modelVersion)}_${variantName(input.conversion)}`;
+  return `${input.assetPrefix ?? modelName(input.conversion.modelVersion)}_${variantName(input.conversion, input.coreAi)}`;
 }
 
 export interface PublishedNames {
@@ -62,7 +65,8 @@ export function publishedNames(input: NamingInput): PublishedNames {
   const base = baseName(input);
   return {
     base,
-    compiled: `${base}_compiled.zip`,
+    // The zip people download and the apps load: the compiled Resources, or the Core AI bundle.
+    compiled: input.coreAi ? `${base}_bundle.zip` : `${base}_compiled.zip`,
     packages: `${base}_packages.zip`,
     manifest: `${base}_manifest.json`,
     sums: `${base}_SHA256SUMS`,

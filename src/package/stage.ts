@@ -1,3 +1,4 @@
+import { BUNDLE_DIR } from '../backends/core-ai/plan.js';
 import { createHash } from 'node:crypto';
 import { constants, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, statfsSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
@@ -103,8 +104,9 @@ export interface ZipSource {
 export function zipSources(config: Config, names: PublishedNames, withImageCheck: boolean): ZipSource[] {
   const out = config.conversion.outputDir;
   const jobs: ZipSource[] = [];
-  const resources = path.join(out, RESOURCES_DIR);
-  if (config.conversion.bundleResources && existsSync(resources)) {
+  const resources = path.join(out, config.coreAi ? BUNDLE_DIR : RESOURCES_DIR);
+  // Core AI: the bundle's content (metadata.json, the .aimodel folders, the tokenizer) is the zip people download.
+  if ((config.coreAi || config.conversion.bundleResources) && existsSync(resources)) {
     jobs.push({ name: names.compiled, roots: readdirSync(resources).map((n) => path.join(resources, n)) });
   }
   const packages = listPackages(out);
@@ -158,7 +160,7 @@ export async function packageOutputs(input: PackageInput): Promise<PackageResult
   const { config } = input;
   const started = Date.now();
   const p = config.publish;
-  const names = publishedNames({ conversion: config.conversion, assetPrefix: p.assetPrefix });
+  const names = publishedNames({ conversion: config.conversion, assetPrefix: p.assetPrefix, coreAi: config.coreAi });
   const root = path.join(config.runner.temp, 'coreml-packages');
   const dir = path.join(root, names.base);
   const staging = `${dir}.partial`;

@@ -39,8 +39,8 @@ export async function decideHubRefresh(
   source: HubManifestSource = new HubWriter(hub),
 ): Promise<RefreshDecision> {
   const wanted = identityOf(config, models, singleFile);
-  const names = publishedNames({ conversion: config.conversion, assetPrefix: config.publish.assetPrefix });
-  const manifestPath = inFolder(variantFolder(hub.pathInRepo, variantName(config.conversion)), names.manifest);
+  const names = publishedNames({ conversion: config.conversion, assetPrefix: config.publish.assetPrefix, coreAi: config.coreAi });
+  const manifestPath = inFolder(variantFolder(hub.pathInRepo, variantName(config.conversion, config.coreAi)), names.manifest);
   const place = `Hub repository ${hub.repo} (${hub.revision})`;
   let lookup: Lookup;
   try {

@@ -64,7 +64,7 @@ export async function decideRefresh(
   singleFile?: SingleFileCheck,
 ): Promise<RefreshDecision> {
   const wanted = identityOf(config, models, singleFile);
-  const manifestName = publishedNames({ conversion: config.conversion, assetPrefix: config.publish.assetPrefix }).manifest;
+  const manifestName = publishedNames({ conversion: config.conversion, assetPrefix: config.publish.assetPrefix, coreAi: config.coreAi }).manifest;
   let lookup: Lookup;
   try {
     lookup = await reader.lookup(tag, manifestName);

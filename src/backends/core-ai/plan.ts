@@ -76,8 +76,11 @@ export function coreAiArguments(step: CoreAiStep, config: Config, model: string 
   switch (step.kind) {
     case 'coreai-export':
       return [entry.exportEntry, 'export', '--model', model, '--part', step.part, '--bundle', bundle, '--compression', compressionOf(config, step.part), ...size, '--parity-json', parityRecord(outputDir, step.part)];
-    case 'coreai-bundle':
-      return [entry.exportEntry, 'finish', '--model', model, '--bundle', bundle, ...size];
+    case 'coreai-bundle': {
+      const parts = CORE_AI_PARTS.filter((p) => config.conversion.parts.includes(p));
+      const source = config.conversion.modelIsLocal || config.singleFile ? [] : ['--model-id', config.conversion.modelVersion];
+      return [entry.exportEntry, 'finish', '--model', model, '--bundle', bundle, ...size, '--parts', parts.join(','), '--compression', entry.compression, ...source];
+    }
     case 'coreai-image': {
       const image = entry.image;
       if (!image) throw new Error('internal: an image step without image options');

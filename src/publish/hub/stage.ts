@@ -88,7 +88,7 @@ export function cardImage(packaged: Pick<PackageResult, 'image'>, folder: string
 /** Commits this variant to the Hub repository (one atomic commit, or none when nothing changed). */
 export async function publishHubStage(input: HubStageInput): Promise<HubReport> {
   const { config, hub, packaged } = input;
-  const variant = variantName(config.conversion);
+  const variant = variantName(config.conversion, config.coreAi);
   const folder = variantFolder(hub.pathInRepo, variant);
   const { payload, manifest, sums } = hubFiles(packaged, folder);
   const model = sourceModel(config, input.models);

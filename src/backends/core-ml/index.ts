@@ -1,3 +1,4 @@
+import { CORE_ML_RULES } from '../../inputs/rules.js';
 import { shippedLock } from '../../setup/locks.js';
 import type { Backend } from '../backend.js';
 
@@ -43,6 +44,6 @@ export const CORE_ML: Backend = {
     'verify-bundle',
     'prepare-fp16',
   ],
-  rules: [],
+  rules: CORE_ML_RULES,
   shippedLock,
 };

@@ -194,6 +194,12 @@ describe('inputs of the other backend are refused by name', () => {
     expect(underCoreMl.errors.map((e) => /^Input `([^`]+)`/.exec(e)?.[1])).toEqual([...CORE_AI.ownInputs]);
   });
 
+  it('the PSNR gate is both backends\': min-psnr, psnr-thresholds and quantized-min-psnr (compressed parts) are read under core-ai', () => {
+    const { config, errors } = coreAi({ 'min-psnr': '33', 'psnr-thresholds': 'vae_decoder=40', 'quantized-min-psnr': '10', compression: 'int4' });
+    expect(errors).toEqual([]);
+    expect(config?.gate).toEqual({ minPsnr: 33, quantizedMinPsnr: 10, thresholds: { vae_decoder: 40 } });
+  });
+
   it('an input of the other backend left at its default, spelled out or empty, is not given', () => {
     const atDefaults: Inputs = { split: 'none', 'verify-bundle': 'true', 'min-deployment-target': 'macOS13', 'prepare-fp16': 'auto', 'compute-unit': '', 'quantize-nbits': ' ' };
     expect(coreAi(atDefaults).errors).toEqual([]);

@@ -36,7 +36,6 @@ export const CORE_ML: Backend = {
     'sd3-version',
     'extra-args',
     'ml-stable-diffusion',
-    'quantized-min-psnr',
     'process-per-component',
     'lean-conversion',
     'split',

@@ -197,6 +197,8 @@ export interface SetupOptions {
   pythonVersion: string;
   /** Absolute path of an interpreter to use instead of conda. */
   python?: string;
+  /** The `python` interpreter's version as the probe found it (`3.11.9`); undefined without one, or when not probed. */
+  pythonProbed?: string;
   /** pip requirement of the converter (a PEP 508 URL requirement, or an absolute local path). */
   requirement: string;
   /**

@@ -119,7 +119,9 @@ export class FieldReader<N extends string = InputName> {
     if (value === '') return fallback;
     const match = allowed.find((option) => String(option) === value);
     if (match === undefined) {
-      return this.fail(name, `must be one of ${allowed.join(', ')}, got ${JSON.stringify(value)}.`);
+      // The fallback, as the overload's type says: the rules still judge the rest (the error stops the run).
+      this.fail(name, `must be one of ${allowed.join(', ')}, got ${JSON.stringify(value)}.`);
+      return fallback;
     }
     return match;
   }
@@ -141,6 +143,30 @@ export class FieldReader<N extends string = InputName> {
     const n = PLAIN_DECIMAL.test(value) ? Number(value) : NaN;
     if (!Number.isFinite(n) || n <= 0) {
       this.fail(name, `must be a positive number of dB in plain decimal (such as 35 or 37.5), got ${JSON.stringify(value)}.`);
+      return fallback;
+    }
+    return n;
+  }
+
+  /** A whole number from min to max (digits only: no sign, exponent or fraction); empty takes the fallback. */
+  integerIn(name: N, min: number, max: number, fallback: number): number {
+    const value = this.text(name);
+    if (value === '') return fallback;
+    const n = /^\d+$/.test(value) ? Number(value) : NaN;
+    if (!Number.isSafeInteger(n) || n < min || n > max) {
+      this.fail(name, `must be a whole number from ${min} to ${max}, got ${JSON.stringify(value)}.`);
+      return fallback;
+    }
+    return n;
+  }
+
+  /** A plain decimal from min to max (PLAIN_DECIMAL: no sign, exponent or hex); empty takes the fallback. */
+  decimalIn(name: N, min: number, max: number, fallback: number): number {
+    const value = this.text(name);
+    if (value === '') return fallback;
+    const n = PLAIN_DECIMAL.test(value) ? Number(value) : NaN;
+    if (!Number.isFinite(n) || n < min || n > max) {
+      this.fail(name, `must be a plain decimal number from ${min} to ${max} (such as 7.5), got ${JSON.stringify(value)}.`);
       return fallback;
     }
     return n;

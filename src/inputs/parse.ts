@@ -12,14 +12,16 @@ import {
 } from '../converter/vocabulary.js';
 import { DEFAULT_PYTHON, DEFAULT_REQUIREMENT } from '../converter/install.js';
 import { SD3_SDXL_BASE } from '../converter/diffusionkit.js';
-import { shippedLock } from '../setup/pins.js';
 import type { RunnerPlatform } from '../setup/locks.js';
+import { BACKENDS, BACKEND_NAMES } from '../backends/registry.js';
 import { LEAN_CONVERT_ENTRY, MANAGED_FLAGS, QUANTIZE_BUNDLE_ENTRY } from '../converter/commands.js';
 import { PREPARE_FP16_HELPER } from '../fp16/decide.js';
 import { PARITY_ENTRY, defaultCheckComputeUnit } from '../converter/parity.js';
-import type { Config, PsnrGate, SplitMode } from '../config.js';
+import type { BackendName, Config, PsnrGate, SplitMode } from '../config.js';
 import { FieldReader, PLAIN_DECIMAL, isHubId, resolveIn, screenProblem } from './fields.js';
-import { MAIN_INPUT_SCREEN, type InputName } from './names.js';
+import { INPUT_DEFAULTS, MAIN_INPUT_SCREEN, type InputName } from './names.js';
+import { foreignInputs, foreignMessage, withoutForeign } from './backend.js';
+import { readCoreAi } from './core-ai.js';
 import { outputDirVerdict } from './output-dir.js';
 import { judgeProbe, type ProbeOutcome } from './python-probe.js';
 import { RULES } from './rules.js';
@@ -62,11 +64,19 @@ const PART_SWITCHES: ReadonlyArray<readonly [InputName, SelectablePart, boolean,
 
 /** Reads every input into one Config; reports every problem at once, before anything runs. */
 export function parseInputs(raw: (name: InputName) => string, ctx: ParseContext): ParseResult {
+  // The backend first: an input only another backend reads is refused by name, and then read as its
+  // default by everything below (the preset included, so a preset refused fills nothing).
+  const backendReader = new FieldReader(raw, MAIN_INPUT_SCREEN);
+  const backend: BackendName = backendReader.oneOf('backend', BACKEND_NAMES, INPUT_DEFAULTS.backend);
+  // A misspelt backend is reported alone, not with the inputs and rules of the backend it fell back to.
+  const backendKnown = backendReader.errors.length === 0;
+  const foreign = backendKnown ? foreignInputs(raw, backend) : [];
+  const own = withoutForeign(raw, foreign);
   // Explicit input, else the preset's value, else the built-in default (each reader's fallback).
-  const presetReader = new FieldReader(raw, MAIN_INPUT_SCREEN);
+  const presetReader = new FieldReader(own, MAIN_INPUT_SCREEN);
   const preset = presetReader.oneOf('preset', PRESET_NAMES);
-  const read = new FieldReader(withPreset(raw, preset), MAIN_INPUT_SCREEN);
-  read.errors.push(...presetReader.errors);
+  const read = new FieldReader(withPreset(own, preset), MAIN_INPUT_SCREEN);
+  read.errors.push(...backendReader.errors, ...foreign.map((f) => foreignMessage(f, backend)), ...presetReader.errors);
   const runner = {
     os: ctx.env.RUNNER_OS ?? process.platform,
     environment: ctx.env.RUNNER_ENVIRONMENT || undefined,
@@ -119,8 +129,10 @@ export function parseInputs(raw: (name: InputName) => string, ctx: ParseContext)
   const sd3Version = read.bool('sd3-version', false);
   const computeUnit = read.oneOf('compute-unit', COMPUTE_UNITS, 'ALL');
   const split = readSplit(read, { workspace: runner.workspace, temp: runner.temp, isDirectory: ctx.isDirectory, isFile: ctx.isFile, realPath: ctx.realPath ?? ((p: string) => p) });
+  const python = readPython(read, runner.workspace, ctx);
   const config: Config = {
-    backend: 'core-ml',
+    backend,
+    coreAi: backend === 'core-ai' ? readCoreAi(read, ctx.actionRoot) : undefined,
     conversion: {
       modelVersion: model?.value ?? '',
       modelIsLocal: model?.isLocal ?? false,
@@ -168,9 +180,11 @@ export function parseInputs(raw: (name: InputName) => string, ctx: ParseContext)
     },
     setup: {
       pythonVersion,
-      python: readPython(read, runner.workspace, ctx),
+      python: python?.file,
+      pythonProbed: python?.version,
+      // With core-ai, ml-stable-diffusion is foreign (read as its default) and the lock is the whole install.
       requirement: readRequirement(read, runner.workspace, ctx),
-      ...readPins(read, runner.workspace, ctx, pythonVersion, { os: runner.os, arch: runner.arch }, split.mode),
+      ...readPins(read, runner.workspace, ctx, { backend, pythonVersion, runner: { os: runner.os, arch: runner.arch }, half: split.mode }),
     },
     gate: readGate(read),
     processPerComponent: read.bool('process-per-component', true),
@@ -194,7 +208,7 @@ export function parseInputs(raw: (name: InputName) => string, ctx: ParseContext)
   // Every field has a fallback, so the rules can judge the rest even when some inputs failed.
   const errors = [...read.errors];
   const warnings: string[] = [...parseWarnings];
-  for (const rule of RULES) {
+  for (const rule of [...RULES, ...(backendKnown ? BACKENDS[backend].rules : [])]) {
     const message = rule.check(config);
     if (message) (rule.severity === 'error' ? errors : warnings).push(`Input \`${rule.input}\` ${message}`);
   }
@@ -215,12 +229,12 @@ function readEnvToken(read: FieldReader, value: string | undefined): string {
   return token;
 }
 
-/** The `python` input: an existing file that runs as a Python 3 interpreter (probed, when the context can). */
-function readPython(read: FieldReader, workspace: string, ctx: ParseContext): string | undefined {
+/** The `python` input: an existing file that runs as a Python 3 interpreter (probed, when the context can), and its version. */
+function readPython(read: FieldReader, workspace: string, ctx: ParseContext): { file: string; version?: string } | undefined {
   const file = readExistingFile(read, 'python', workspace, ctx, 'an existing Python interpreter');
-  if (file === undefined || !ctx.probePython) return file;
+  if (file === undefined || !ctx.probePython) return file === undefined ? undefined : { file };
   const verdict = judgeProbe(file, ctx.probePython(file));
-  return 'problem' in verdict ? read.fail('python', verdict.problem) : file;
+  return 'problem' in verdict ? read.fail('python', verdict.problem) : { file, version: verdict.version };
 }
 
 function readModel(
@@ -287,10 +301,16 @@ function readExistingFile(
   return ctx.isFile(resolved) ? resolved : read.fail(name, `must be the path of ${what}, but ${resolved} is not a file.`);
 }
 
-/** The user's pins file, or the lock shipped for this Python version. */
-function readPins(read: FieldReader, workspace: string, ctx: ParseContext, pythonVersion: string, runner: RunnerPlatform, half: SplitMode): { pinsFile: string; pinsFromInput: boolean } {
+/** The user's pins file, or the lock the backend ships for this Python version, runner and half. */
+function readPins(
+  read: FieldReader,
+  workspace: string,
+  ctx: ParseContext,
+  on: { backend: BackendName; pythonVersion: string; runner: RunnerPlatform; half: SplitMode },
+): { pinsFile: string; pinsFromInput: boolean } {
   const given = readExistingFile(read, 'pip-constraints', workspace, ctx, 'an existing pip lock (with hashes) or constraints file');
-  return given ? { pinsFile: given, pinsFromInput: true } : { pinsFile: path.join(ctx.actionRoot, shippedLock(pythonVersion, runner, half)), pinsFromInput: false };
+  if (given) return { pinsFile: given, pinsFromInput: true };
+  return { pinsFile: path.join(ctx.actionRoot, BACKENDS[on.backend].shippedLock(on.pythonVersion, on.runner, on.half)), pinsFromInput: false };
 }
 
 function readPythonVersion(read: FieldReader): string {

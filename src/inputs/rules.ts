@@ -100,8 +100,109 @@ const LATENT_RULES: readonly Rule[] = (['latent-h', 'latent-w'] as const).map(
   }),
 );
 
+/**
+ * The checks that apply whatever the backend (the model, the budget, caching, publishing). Each
+ * backend adds its own (Backend.rules: CORE_ML_RULES below for core-ml, src/backends/<name>/rules.ts).
+ */
 export const RULES: readonly Rule[] = [
   ...LATENT_RULES,
+  ...SINGLE_FILE_RULES,
+  {
+    input: 'model-revision',
+    severity: 'error',
+    check: (c) =>
+      c.conversion.modelRevision !== 'main' && c.singleFile?.checkpoint.where !== 'hub' && (c.conversion.modelIsLocal || c.conversion.controlnets.length > 0 || c.conversion.includeT5)
+        ? c.conversion.modelIsLocal
+          ? `applies to a Hub model, but model-version is a local ${c.singleFile ? 'file' : 'folder'}.`
+          : 'cannot be pinned with ControlNets or include-t5: the converter then has to reach the Hub (model cards, the T5 download) and loads `main`.'
+        : undefined,
+  },
+  {
+    input: 'skip-if-unchanged',
+    severity: 'error',
+    check: (c) =>
+      c.skipIfUnchanged && !c.publish.release && !c.publish.hub
+        ? 'is true, but `release-tag` and `hub-repo` are empty: the manifest it compares with is an asset of that release, or a file of that Hub repository. Set one of them, or leave skip-if-unchanged false.'
+        : undefined,
+  },
+  {
+    input: 'skip-if-unchanged',
+    severity: 'warning',
+    // A single file compares by its sha256s (src/refresh/single-file.ts), but a config folder has no commit.
+    check: (c) =>
+      !c.skipIfUnchanged
+        ? undefined
+        : c.singleFile?.modelConfig?.where === 'local'
+          ? 'is true, but model-config is a local folder, which has no commit to compare: the action always converts the single file.'
+          : c.conversion.modelIsLocal && !c.singleFile
+            ? 'is true, but model-version is a local folder, which has no commit to compare: the action always converts it.'
+            : undefined,
+  },
+  {
+    input: 'runner-memory',
+    severity: 'error',
+    check: (c) =>
+      c.budget.runnerMemory !== undefined && c.budget.runnerMemory < BASE_BYTES
+        ? `is ${formatBytes(c.budget.runnerMemory)}, less than the ${formatBytes(BASE_BYTES)} Python takes with the converter's packages imported before it converts anything (src/budget/estimate.ts): give the runner's memory (a number of GiB, e.g. 7 or 14), or leave it empty to read it.`
+        : undefined,
+  },
+  {
+    input: 'over-budget',
+    severity: 'warning',
+    check: (c) =>
+      c.budget.overBudget === 'warn' && c.dryRun
+        ? 'is warn, but dry-run only prints the budget: it refuses nothing either way.'
+        : undefined,
+  },
+  {
+    input: 'check-output-correctness',
+    severity: 'warning',
+    check: (c) =>
+      !c.conversion.checkOutputCorrectness
+        ? 'is false: no PSNR check runs, so nothing tells a broken conversion from a good one before the apps load it.'
+        : undefined,
+  },
+  ...PACKAGE_CONSUMERS.map(
+    ([input, valueOf, why]): Rule => ({
+      input,
+      severity: 'error',
+      check: (c) => {
+        const value = valueOf(c);
+        return value !== undefined && !c.publish.package ? `is ${JSON.stringify(value)}, but \`package\` is false: ${why}. Set package: true, or leave ${input} empty.` : undefined;
+      },
+    }),
+  ),
+  {
+    input: 'github-token',
+    severity: 'error',
+    check: (c) =>
+      c.publish.release && c.publish.githubToken === ''
+        ? `is empty, but release-tag is set: publishing a release needs a token that may write contents. Leave github-token at its default (\${{ github.token }}) and give the job \`permissions: contents: write\`.`
+        : undefined,
+  },
+  {
+    input: 'hub-token',
+    severity: 'error',
+    check: (c) =>
+      c.publish.hub && c.publish.hub.token === ''
+        ? `is empty, but hub-repo is ${JSON.stringify(c.publish.hub.repo)}: committing to it needs a Hugging Face token with write access to that repository (a fine-grained token with "Write access to contents/settings of all repos" of its owner, or a classic "write" token); hf-token is not used for writing. Pass one with \`hub-token: \${{ secrets.HF_WRITE_TOKEN }}\`.`
+        : undefined,
+  },
+  {
+    input: 'release-tag',
+    severity: 'error',
+    check: (c) =>
+      c.publish.release && !c.publish.github.repository
+        ? 'is set, but GITHUB_REPOSITORY is not: the release goes to the repository of the workflow run, which only a GitHub Actions runner names.'
+        : undefined,
+  },
+];
+
+/**
+ * The checks of backend core-ml (its `rules`, src/backends/core-ml/index.ts): torch2coreml's inputs, its
+ * Python, and the macOS that bundling and its PSNR check need.
+ */
+export const CORE_ML_RULES: readonly Rule[] = [
   ...SPLIT_RULES,
   {
     input: 'dry-run',
@@ -204,17 +305,6 @@ export const RULES: readonly Rule[] = [
     severity: 'error',
     check: (c) => unsafeForCompile(c, 'is', c.conversion.modelVersion),
   },
-  ...SINGLE_FILE_RULES,
-  {
-    input: 'model-revision',
-    severity: 'error',
-    check: (c) =>
-      c.conversion.modelRevision !== 'main' && c.singleFile?.checkpoint.where !== 'hub' && (c.conversion.modelIsLocal || c.conversion.controlnets.length > 0 || c.conversion.includeT5)
-        ? c.conversion.modelIsLocal
-          ? `applies to a Hub model, but model-version is a local ${c.singleFile ? 'file' : 'folder'}.`
-          : 'cannot be pinned with ControlNets or include-t5: the converter then has to reach the Hub (model cards, the T5 download) and loads `main`.'
-        : undefined,
-  },
   {
     input: 'convert-mmdit',
     severity: 'error',
@@ -275,56 +365,11 @@ export const RULES: readonly Rule[] = [
         : undefined,
   },
   {
-    input: 'skip-if-unchanged',
-    severity: 'error',
-    check: (c) =>
-      c.skipIfUnchanged && !c.publish.release && !c.publish.hub
-        ? 'is true, but `release-tag` and `hub-repo` are empty: the manifest it compares with is an asset of that release, or a file of that Hub repository. Set one of them, or leave skip-if-unchanged false.'
-        : undefined,
-  },
-  {
-    input: 'skip-if-unchanged',
-    severity: 'warning',
-    // A single file compares by its sha256s (src/refresh/single-file.ts), but a config folder has no commit.
-    check: (c) =>
-      !c.skipIfUnchanged
-        ? undefined
-        : c.singleFile?.modelConfig?.where === 'local'
-          ? 'is true, but model-config is a local folder, which has no commit to compare: the action always converts the single file.'
-          : c.conversion.modelIsLocal && !c.singleFile
-            ? 'is true, but model-version is a local folder, which has no commit to compare: the action always converts it.'
-            : undefined,
-  },
-  {
-    input: 'runner-memory',
-    severity: 'error',
-    check: (c) =>
-      c.budget.runnerMemory !== undefined && c.budget.runnerMemory < BASE_BYTES
-        ? `is ${formatBytes(c.budget.runnerMemory)}, less than the ${formatBytes(BASE_BYTES)} Python takes with the converter's packages imported before it converts anything (src/budget/estimate.ts): give the runner's memory (a number of GiB, e.g. 7 or 14), or leave it empty to read it.`
-        : undefined,
-  },
-  {
-    input: 'over-budget',
-    severity: 'warning',
-    check: (c) =>
-      c.budget.overBudget === 'warn' && c.dryRun
-        ? 'is warn, but dry-run only prints the budget: it refuses nothing either way.'
-        : undefined,
-  },
-  {
     input: 'min-psnr',
     severity: 'warning',
     check: (c) =>
       c.gate.minPsnr < CONVERTER_MIN_PSNR && c.conversion.checkOutputCorrectness
         ? `is ${c.gate.minPsnr} dB, below the converter's own floor of ${CONVERTER_MIN_PSNR} dB: the converter itself still fails any check under ${CONVERTER_MIN_PSNR} dB.`
-        : undefined,
-  },
-  {
-    input: 'check-output-correctness',
-    severity: 'warning',
-    check: (c) =>
-      !c.conversion.checkOutputCorrectness
-        ? 'is false: no PSNR check runs, so nothing tells a broken conversion from a good one before the apps load it.'
         : undefined,
   },
   {
@@ -365,39 +410,5 @@ export const RULES: readonly Rule[] = [
     input: 'prepare-fp16',
     severity: 'warning',
     check: (c) => (c.prepareFp16.mode === 'always' && c.conversion.sd3Version ? `is true, but has no effect: ${SD3_NOT_FP16}.` : undefined),
-  },
-  ...PACKAGE_CONSUMERS.map(
-    ([input, valueOf, why]): Rule => ({
-      input,
-      severity: 'error',
-      check: (c) => {
-        const value = valueOf(c);
-        return value !== undefined && !c.publish.package ? `is ${JSON.stringify(value)}, but \`package\` is false: ${why}. Set package: true, or leave ${input} empty.` : undefined;
-      },
-    }),
-  ),
-  {
-    input: 'github-token',
-    severity: 'error',
-    check: (c) =>
-      c.publish.release && c.publish.githubToken === ''
-        ? `is empty, but release-tag is set: publishing a release needs a token that may write contents. Leave github-token at its default (\${{ github.token }}) and give the job \`permissions: contents: write\`.`
-        : undefined,
-  },
-  {
-    input: 'hub-token',
-    severity: 'error',
-    check: (c) =>
-      c.publish.hub && c.publish.hub.token === ''
-        ? `is empty, but hub-repo is ${JSON.stringify(c.publish.hub.repo)}: committing to it needs a Hugging Face token with write access to that repository (a fine-grained token with "Write access to contents/settings of all repos" of its owner, or a classic "write" token); hf-token is not used for writing. Pass one with \`hub-token: \${{ secrets.HF_WRITE_TOKEN }}\`.`
-        : undefined,
-  },
-  {
-    input: 'release-tag',
-    severity: 'error',
-    check: (c) =>
-      c.publish.release && !c.publish.github.repository
-        ? 'is set, but GITHUB_REPOSITORY is not: the release goes to the repository of the workflow run, which only a GitHub Actions runner names.'
-        : undefined,
   },
 ];

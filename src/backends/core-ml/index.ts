@@ -1,3 +1,4 @@
+import { CORE_ML_RULES } from '../../inputs/rules.js';
 import { shippedLock } from '../../setup/locks.js';
 import { coreMlSteps, makePlan, splitPlan } from '../../plan/plan.js';
 import { conversionRoute, estimateProcesses } from '../../budget/estimate.js';
@@ -41,7 +42,6 @@ export const CORE_ML: Backend = {
     'sd3-version',
     'extra-args',
     'ml-stable-diffusion',
-    'quantized-min-psnr',
     'process-per-component',
     'lean-conversion',
     'split',
@@ -49,7 +49,7 @@ export const CORE_ML: Backend = {
     'verify-bundle',
     'prepare-fp16',
   ],
-  rules: [],
+  rules: CORE_ML_RULES,
   shippedLock,
   plan: (config) => {
     const steps = splitPlan(makePlan(config.conversion, config.processPerComponent), config.split.mode);

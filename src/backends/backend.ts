@@ -36,6 +36,8 @@ export interface Backend {
    * refused a runner or Python it has none for): setup installs it.
    */
   shippedLock(pythonVersion: string, runner: RunnerPlatform, half: SetupHalf): string;
+  /** Pure: every input and fact that decides what this backend makes (manifest.json's converterInputs; skip-if-unchanged compares them). */
+  inputs(config: Config): Record<string, string>;
   /** Pure: the processes this backend runs for the Config. */
   plan(config: Config): BackendPlan;
   /** Setup, the model's files, and the plan's processes (or the outputs cache's finished conversion). */

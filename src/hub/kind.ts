@@ -5,6 +5,7 @@ import type { HubClient } from './client.js';
 import type { ModelRevision } from './models.js';
 import { checkControlNetBases } from './controlnet.js';
 import { errorMessage } from '../format/error.js';
+import { coreAiSdxlProblem } from '../backends/core-ai/rules.js';
 
 /**
  * SDXL detection, before anything is installed: the converter given an SDXL checkpoint without
@@ -25,9 +26,10 @@ export function pipelineClass(modelIndex: unknown): string | undefined {
 }
 
 /** Pure: the error when the model is SDXL and xl-version is false, else undefined. */
-export function xlVersionProblem(className: string | undefined, config: Pick<Config, 'conversion'>, where: string): string | undefined {
+export function xlVersionProblem(className: string | undefined, config: Pick<Config, 'conversion'> & Partial<Pick<Config, 'backend'>>, where: string): string | undefined {
   const o = config.conversion;
   if (o.xlVersion || o.sd3Version || className === undefined || !className.includes('StableDiffusionXL')) return undefined;
+  if (config.backend === 'core-ai') return coreAiSdxlProblem(`${where} is a Stable Diffusion XL pipeline (its model_index.json has _class_name ${className})`);
   return (
     `Input \`xl-version\` is false, but ${where} is a Stable Diffusion XL pipeline (its model_index.json has _class_name ${className}): ` +
     'set `xl-version: true` (or `preset: xl-macos` or `xl-ios`). Without it the converter loads the model as SD 1.x/2.x and the conversion crashes.'

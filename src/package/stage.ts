@@ -4,7 +4,7 @@ import { constants, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSy
 import * as path from 'node:path';
 import { IMAGE_CHECK_DIR, type ImageCheckResult } from '../backends/core-ai/image.js';
 import type { Config, GitHubContext } from '../config.js';
-import { converterInputs } from '../converter/identity.js';
+import { backendOf } from '../backends/registry.js';
 import { actionRoot } from '../inputs/read.js';
 import { RESOURCES_DIR } from '../converter/vocabulary.js';
 import type { ModelRevision } from '../hub/models.js';
@@ -203,7 +203,7 @@ export async function packageOutputs(input: PackageInput): Promise<PackageResult
         local: config.conversion.modelIsLocal,
       },
       models: input.models.map((m) => ({ id: m.id, sha: m.resolved ? m.revision : null })),
-      converterInputs: converterInputs(config),
+      converterInputs: backendOf(config).inputs(config),
       environment: readEnvironment(config.conversion.outputDir),
       verdicts: input.verdicts,
       bundle: input.bundle?.facts ?? null,

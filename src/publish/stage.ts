@@ -1,5 +1,5 @@
 import * as core from '@actions/core';
-import { converterInputs } from '../converter/identity.js';
+import { backendOf } from '../backends/registry.js';
 import { setOutput } from '../outputs.js';
 import { actionIdentity, packageOutputs, type PackageInput, type PackageResult } from '../package/stage.js';
 import { artifactServiceProblem, uploadArtifact, type ArtifactResult } from './artifact.js';
@@ -79,7 +79,7 @@ export async function publishOutputs(input: PackageInput): Promise<PublishReport
       const section = renderSection({
         names: packaged.names,
         model: { id: config.conversion.modelVersion, revision: config.conversion.modelRevision, sha: main?.resolved ? main.revision : null, local: config.conversion.modelIsLocal },
-        options: converterInputs(config),
+        options: backendOf(config).inputs(config),
         verdicts: input.verdicts,
         archives: packaged.archives,
         files: packaged.files,

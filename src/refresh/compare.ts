@@ -1,5 +1,5 @@
 import type { Config } from '../config.js';
-import { converterInputs } from '../converter/identity.js';
+import { backendOf } from '../backends/registry.js';
 import { ACTION_MAJOR } from '../cache/keys.js';
 import type { PublishedIdentity, Replaced } from '../package/manifest.js';
 import type { SingleFileCheck } from '../single-file/check.js';
@@ -51,7 +51,7 @@ export function identityOf(config: Config, resolved: ReadonlyArray<{ id: string;
     const r = resolved.find((m) => m.id === id);
     models.push({ role, id, revision: r?.revision ?? '', resolved: r?.resolved ?? false });
   }
-  const identity: ConversionIdentity = { models, inputs: converterInputs(config), actionMajor: ACTION_MAJOR };
+  const identity: ConversionIdentity = { models, inputs: backendOf(config).inputs(config), actionMajor: ACTION_MAJOR };
   if (config.singleFile) identity.singleFile = singleFileIdentity(singleFile);
   return identity;
 }

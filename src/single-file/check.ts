@@ -152,7 +152,7 @@ export async function singleFileStage(config: Config, hub: HubClient): Promise<S
       facts = { kind: pickleKind(config.conversion.xlVersion) };
     }
     if (facts) {
-      const problems = [xlVersionMismatch(facts.kind, config.conversion.xlVersion, where), sd2ConfigProblem(facts.kind, options.modelConfig !== undefined, where)];
+      const problems = [xlVersionMismatch(facts.kind, config.conversion.xlVersion, where, config.backend), sd2ConfigProblem(facts.kind, options.modelConfig !== undefined, where)];
       finder.errors.push(...problems.filter((p): p is string => p !== undefined));
       for (const { lora, found: l } of loras) {
         if (!l?.header) continue;

@@ -1,3 +1,5 @@
+import type { BackendName } from '../config.js';
+import { coreAiSdxlProblem } from '../backends/core-ai/rules.js';
 import type { TensorInfo } from './header.js';
 
 /**
@@ -81,7 +83,8 @@ export function sd2ConfigProblem(kind: CheckpointKind, modelConfigGiven: boolean
 }
 
 /** Pure: the error when the file's kind and xl-version disagree (the converter needs --xl-version for SDXL). */
-export function xlVersionMismatch(kind: CheckpointKind, xlVersion: boolean, where: string): string | undefined {
+export function xlVersionMismatch(kind: CheckpointKind, xlVersion: boolean, where: string, backend: BackendName = 'core-ml'): string | undefined {
+  if (backend === 'core-ai' && kind === 'sdxl') return coreAiSdxlProblem(`model-version ${where} is ${KIND_NAMES.sdxl} (its tensors hold conditioner.embedders.1.*)`);
   if ((kind === 'sdxl') === xlVersion) return undefined;
   return kind === 'sdxl'
     ? `Input \`xl-version\` is false, but model-version ${where} is ${KIND_NAMES.sdxl} (its tensors hold conditioner.embedders.1.*): set \`xl-version: true\` (or \`preset: xl-macos\` or \`xl-ios\`).`

@@ -6,6 +6,7 @@ import { coreAiArguments, coreAiPlan, type CoreAiStep } from './plan.js';
 import { convertCoreAi } from './convert.js';
 import { verifyCoreAi } from './verify.js';
 import { estimateCoreAi } from './budget.js';
+import { coreAiInputs } from './identity.js';
 
 const isCoreAiStep = (s: { kind: string }): s is CoreAiStep => s.kind.startsWith('coreai-');
 
@@ -30,5 +31,6 @@ export const CORE_AI: Backend = {
   },
   convert: (input) => convertCoreAi(input, input.steps.filter(isCoreAiStep)),
   verify: verifyCoreAi,
+  inputs: coreAiInputs,
   estimate: (steps, _config, sizes) => estimateCoreAi(steps.filter(isCoreAiStep), sizes),
 };

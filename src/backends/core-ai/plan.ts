@@ -84,7 +84,7 @@ export function coreAiArguments(step: CoreAiStep, config: Config, model: string 
     case 'coreai-image': {
       const image = entry.image;
       if (!image) throw new Error('internal: an image step without image options');
-      return [entry.imageEntry, '--bundle', bundle, '--model', model, '--prompt', image.prompt, '--seed', String(image.seed), '--steps', String(image.steps), '--guidance', String(image.guidance), ...size,
+      return [entry.imageEntry, '--bundle', bundle, '--model', model, `--prompt=${image.prompt}`, '--seed', String(image.seed), '--steps', String(image.steps), '--guidance', String(image.guidance), ...size,
         '--out-dir', path.join(outputDir, IMAGE_CHECK_DIR), '--json', imageRecord(outputDir), '--min-psnr', String(image.minPsnr)];
     }
   }

@@ -11,6 +11,11 @@ export const CORE_AI_LOCKED_PYTHON = '3.11';
 /** coreai-core 1.0.0b3 publishes wheels for CPython 3.11 to 3.13 (Linux x86_64 and macOS arm64). */
 export const CORE_AI_PYTHONS = { min: [3, 11], max: [3, 13] } as const;
 
+/** The refusal of an SDXL model with backend core-ai (`what` says what the model is and how it was told). */
+export function coreAiSdxlProblem(what: string): string {
+  return `Input \`model-version\`: ${what}, and backend core-ai converts SD 1.x and 2.x only for now (its export takes one text encoder and no added conditioning). Use backend: core-ml with xl-version: true for SDXL.`;
+}
+
 /** The parts python/coreai_export.py exports, each with the input that selects it. */
 export const CORE_AI_PART_INPUTS: ReadonlyArray<readonly [SelectablePart, InputName]> = [
   ['text_encoder', 'convert-text-encoder'],
@@ -18,10 +23,8 @@ export const CORE_AI_PART_INPUTS: ReadonlyArray<readonly [SelectablePart, InputN
   ['vae_decoder', 'convert-vae-decoder'],
   ['vae_encoder', 'convert-vae-encoder'],
 ];
-/** What the end-to-end image check runs: the prompt through the text encoder, the unet's steps, the VAE decoder. */
+/** What a bundle needs to load in Apple's runtime (and what the image check runs: the text encoder, the unet's steps, the VAE decoder). */
 const IMAGE_PARTS: readonly SelectablePart[] = ['text_encoder', 'unet', 'vae_decoder'];
-/** What compression applies to (the VAE stays float16: its outputs are pixels). */
-const COMPRESSED_PARTS: readonly SelectablePart[] = ['text_encoder', 'unet'];
 
 /**
  * Pure: why this runner cannot run the Core AI backend, or undefined. coreai-core (the runtime the
@@ -82,10 +85,13 @@ export const CORE_AI_RULES: readonly Rule[] = [
   {
     input: 'convert-unet',
     severity: 'error',
-    check: (c) =>
-      !CORE_AI_PART_INPUTS.some(([part]) => c.conversion.parts.includes(part))
-        ? `and every other convert-* input select nothing: backend core-ai exports the text encoder, unet, VAE decoder and VAE encoder; set at least one of ${CORE_AI_PART_INPUTS.map(([, input]) => input).join(', ')}.`
-        : undefined,
+    check: (c) => {
+      // Apple's Swift runtime loads a bundle only with these three (PipelineDescriptor+CoreAI.swift at 86b363d).
+      const missing = CORE_AI_PART_INPUTS.filter(([part]) => IMAGE_PARTS.includes(part) && !c.conversion.parts.includes(part)).map(([, input]) => input);
+      return missing.length > 0
+        ? `and the other convert-* inputs leave out ${missing.join(', ')}: a Core AI bundle loads only with the text encoder, the unet and the VAE decoder (Apple's diffusion runtime refuses it otherwise), so backend core-ai exports all three (convert-vae-encoder adds the encoder).`
+        : undefined;
+    },
   },
   {
     input: 'custom-vae-version',
@@ -117,24 +123,5 @@ export const CORE_AI_RULES: readonly Rule[] = [
         ? `is ${latentW}, but latent-h is ${latentH}: backend core-ai exports square images (latent * 8 pixels on each side), so the two must be equal.`
         : undefined;
     },
-  },
-  {
-    input: 'image-check',
-    severity: 'error',
-    check: (c) => {
-      if (!c.coreAi?.image) return undefined;
-      const missing = CORE_AI_PART_INPUTS.filter(([part]) => IMAGE_PARTS.includes(part) && !c.conversion.parts.includes(part)).map(([, input]) => input);
-      return missing.length > 0
-        ? `is true, but ${missing.join(' and ')} ${missing.length === 1 ? 'is' : 'are'} false: the image check generates an image with the exported text encoder, unet and VAE decoder together. Convert all three, or set image-check: false.`
-        : undefined;
-    },
-  },
-  {
-    input: 'compression',
-    severity: 'warning',
-    check: (c) =>
-      c.coreAi !== undefined && c.coreAi.compression !== 'none' && !COMPRESSED_PARTS.some((p) => c.conversion.parts.includes(p))
-        ? `is ${c.coreAi.compression}, but applies to the text encoder and unet only, and neither is converted: the VAE stays float16.`
-        : undefined,
   },
 ];

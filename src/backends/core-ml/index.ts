@@ -4,6 +4,7 @@ import { coreMlSteps, makePlan, splitPlan } from '../../plan/plan.js';
 import { conversionRoute, estimateProcesses } from '../../budget/estimate.js';
 import { planCommands } from '../../convert/run.js';
 import { routeOf } from '../../converter/commands.js';
+import { converterInputs } from '../../converter/identity.js';
 import { convertStage } from '../../convert/stage.js';
 import { verifyStage } from '../../verify/stage.js';
 import type { Backend } from '../backend.js';
@@ -57,5 +58,6 @@ export const CORE_ML: Backend = {
   },
   convert: convertStage,
   verify: verifyStage,
+  inputs: converterInputs,
   estimate: (steps, config, sizes) => estimateProcesses(coreMlSteps(steps), config.conversion, sizes, conversionRoute(config)),
 };

@@ -1,5 +1,5 @@
 import type { Config, HubPublishOptions } from '../../config.js';
-import { converterInputs } from '../../converter/identity.js';
+import { backendOf } from '../../backends/registry.js';
 import type { ModelRevision } from '../../hub/models.js';
 import type { PackageResult } from '../../package/stage.js';
 import type { WrittenFile } from '../../package/zip.js';
@@ -111,7 +111,7 @@ export async function publishHubStage(input: HubStageInput): Promise<HubReport> 
           variant,
           folder,
           model,
-          options: converterInputs(config),
+          options: backendOf(config).inputs(config),
           verdicts: input.verdicts,
           files: payload,
           xl: config.conversion.xlVersion,

@@ -35882,7 +35882,9 @@ class FieldReader {
             return fallback;
         const match = allowed.find((option) => String(option) === value);
         if (match === undefined) {
-            return this.fail(name, `must be one of ${allowed.join(', ')}, got ${JSON.stringify(value)}.`);
+            // The fallback, as the overload's type says: the rules still judge the rest (the error stops the run).
+            this.fail(name, `must be one of ${allowed.join(', ')}, got ${JSON.stringify(value)}.`);
+            return fallback;
         }
         return match;
     }
@@ -35904,6 +35906,30 @@ class FieldReader {
         const n = PLAIN_DECIMAL.test(value) ? Number(value) : NaN;
         if (!Number.isFinite(n) || n <= 0) {
             this.fail(name, `must be a positive number of dB in plain decimal (such as 35 or 37.5), got ${JSON.stringify(value)}.`);
+            return fallback;
+        }
+        return n;
+    }
+    /** A whole number from min to max (digits only: no sign, exponent or fraction); empty takes the fallback. */
+    integerIn(name, min, max, fallback) {
+        const value = this.text(name);
+        if (value === '')
+            return fallback;
+        const n = /^\d+$/.test(value) ? Number(value) : NaN;
+        if (!Number.isSafeInteger(n) || n < min || n > max) {
+            this.fail(name, `must be a whole number from ${min} to ${max}, got ${JSON.stringify(value)}.`);
+            return fallback;
+        }
+        return n;
+    }
+    /** A plain decimal from min to max (PLAIN_DECIMAL: no sign, exponent or hex); empty takes the fallback. */
+    decimalIn(name, min, max, fallback) {
+        const value = this.text(name);
+        if (value === '')
+            return fallback;
+        const n = PLAIN_DECIMAL.test(value) ? Number(value) : NaN;
+        if (!Number.isFinite(n) || n < min || n > max) {
+            this.fail(name, `must be a plain decimal number from ${min} to ${max} (such as 7.5), got ${JSON.stringify(value)}.`);
             return fallback;
         }
         return n;
@@ -35953,87 +35979,101 @@ function resolveIn(workspace, value) {
 }
 
 ;// CONCATENATED MODULE: ./src/inputs/names.ts
-/** Every input of action.yml, declared once; a unit test keeps this list and action.yml in step. */
-const INPUT_NAMES = (/* unused pure expression or super */ null && ([
-    'model-version',
-    'model-config',
-    'lora',
-    'allow-pickle',
-    'preset',
-    'convert-text-encoder',
-    'convert-vae-decoder',
-    'convert-vae-encoder',
-    'convert-unet',
-    'convert-safety-checker',
-    'convert-mmdit',
-    'convert-controlnet',
-    'refiner-version',
-    'custom-vae-version',
-    'compute-unit',
-    'latent-h',
-    'latent-w',
-    'text-token-sequence-length',
-    'text-encoder-hidden-size',
-    'attention-implementation',
-    'check-output-correctness',
-    'check-compute-unit',
-    'chunk-unet',
-    'quantize-nbits',
-    'unet-support-controlnet',
-    'unet-batch-one',
-    'include-t5',
-    'bundle-resources-for-swift-cli',
-    'text-encoder-vocabulary-url',
-    'text-encoder-merges-url',
-    'text-encoder-t5-url',
-    'text-encoder-t5-config-url',
-    'text-encoder-t5-data-url',
-    'min-deployment-target',
-    'xl-version',
-    'sd3-version',
-    'output-dir',
-    'extra-args',
-    'hf-token',
-    'python-version',
-    'python',
-    'ml-stable-diffusion',
-    'pip-constraints',
-    'min-psnr',
-    'psnr-thresholds',
-    'quantized-min-psnr',
-    'process-per-component',
-    'lean-conversion',
-    'dry-run',
-    'over-budget',
-    'split',
-    'handoff',
-    'runner-memory',
-    'verify-bundle',
-    'prepare-fp16',
-    'model-revision',
-    'cache',
-    'cache-outputs',
-    'skip-if-unchanged',
-    'package',
-    'asset-prefix',
-    'compression-level',
-    'max-asset-size',
-    'upload-artifact',
-    'artifact-name',
-    'retention-days',
-    'release-tag',
-    'release-name',
-    'release-notes',
-    'draft',
-    'prerelease',
-    'github-token',
-    'overwrite-assets',
-    'hub-repo',
-    'hub-token',
-    'hub-private',
-    'hub-revision',
-    'hub-path-in-repo',
-]));
+/**
+ * Every input of action.yml, declared once with its action.yml default (what the runner passes for
+ * an input the workflow leaves out; `${{ github.token }}` as written there). A unit test keeps this
+ * table and action.yml in step: the names, their order and every default.
+ */
+const INPUT_DEFAULTS = {
+    'model-version': '',
+    'model-config': '',
+    'lora': '',
+    'allow-pickle': 'false',
+    'backend': 'core-ml',
+    'compression': '',
+    'image-check': '',
+    'image-prompt': '',
+    'image-seed': '',
+    'image-steps': '',
+    'image-guidance': '',
+    'image-min-psnr': '',
+    'preset': '',
+    'convert-text-encoder': 'true',
+    'convert-vae-decoder': 'true',
+    'convert-vae-encoder': 'false',
+    'convert-unet': '',
+    'convert-safety-checker': 'false',
+    'convert-mmdit': '',
+    'convert-controlnet': '',
+    'refiner-version': '',
+    'custom-vae-version': '',
+    'compute-unit': '',
+    'latent-h': '',
+    'latent-w': '',
+    'text-token-sequence-length': '',
+    'text-encoder-hidden-size': '',
+    'attention-implementation': '',
+    'check-output-correctness': 'true',
+    'check-compute-unit': '',
+    'chunk-unet': '',
+    'quantize-nbits': '',
+    'unet-support-controlnet': 'false',
+    'unet-batch-one': 'false',
+    'include-t5': 'false',
+    'bundle-resources-for-swift-cli': 'true',
+    'text-encoder-vocabulary-url': '',
+    'text-encoder-merges-url': '',
+    'text-encoder-t5-url': '',
+    'text-encoder-t5-config-url': '',
+    'text-encoder-t5-data-url': '',
+    'min-deployment-target': 'macOS13',
+    'xl-version': '',
+    'sd3-version': 'false',
+    'output-dir': 'coreml-models',
+    'extra-args': '',
+    'hf-token': '',
+    'python-version': '3.11',
+    'python': '',
+    'ml-stable-diffusion': '',
+    'pip-constraints': '',
+    'min-psnr': '35',
+    'psnr-thresholds': '',
+    'quantized-min-psnr': '20',
+    'process-per-component': 'true',
+    'lean-conversion': 'true',
+    'dry-run': 'false',
+    'over-budget': 'fail',
+    'split': 'none',
+    'handoff': '',
+    'runner-memory': '',
+    'verify-bundle': 'true',
+    'prepare-fp16': 'auto',
+    'model-revision': 'main',
+    'cache': 'true',
+    'cache-outputs': 'true',
+    'skip-if-unchanged': 'false',
+    'package': 'true',
+    'asset-prefix': '',
+    'compression-level': '0',
+    'max-asset-size': '1.9GiB',
+    'upload-artifact': 'true',
+    'artifact-name': '',
+    'retention-days': '',
+    'release-tag': '',
+    'release-name': '',
+    'release-notes': '',
+    'draft': 'false',
+    'prerelease': 'false',
+    'github-token': '${{ github.token }}',
+    'overwrite-assets': 'true',
+    'hub-repo': '',
+    'hub-token': '',
+    'hub-private': '',
+    'hub-revision': 'main',
+    'hub-path-in-repo': '{variant}',
+};
+/** Every input of action.yml, in action.yml's order. */
+const INPUT_NAMES = Object.keys(INPUT_DEFAULTS);
 /** Inputs of verify/action.yml, the standalone bundle check (src/outputs.ts has the outputs of all three). */
 const VERIFY_INPUT_NAMES = (/* unused pure expression or super */ null && (['path', 'model-kind', 'attention-implementation', 'quantize-nbits', 'chunked', 'controlnets']));
 /** Inputs of plan/action.yml, the matrix planner for many models and variants. */
@@ -36929,6 +36969,118 @@ function bundleProblem(report) {
     return `The bundle in ${RESOURCES_DIR} fails ${errors.length} check(s), so the apps would not load it as asked: ${files.join(', ')} (each annotated above).`;
 }
 
+;// CONCATENATED MODULE: ./src/backends/core-ai/image.ts
+/**
+ * The end-to-end image check of a Core AI bundle (python/coreai_image.py): one image generated by the
+ * bundle with coreai-core's runtime, one by diffusers from the same initial latents, their PSNR gated.
+ */
+/** The folder of output-dir that holds the two images and their record (packaged and published with the bundle). */
+const image_IMAGE_CHECK_DIR = 'image-check';
+const image_IMAGE_FILES = { coreai: 'coreai.png', diffusers: 'diffusers.png' };
+const image_IMAGE_RECORD = 'image-check.json';
+
+;// CONCATENATED MODULE: ./src/convert/state.ts
+
+
+const state_STATE_DIR = '.coreml-action';
+const STATE_FILE = 'state.json';
+/** Pure: the inputs whose values differ from those that made the folder. */
+function fingerprintConflicts(stored, current) {
+    return Object.keys(current)
+        .filter((key) => (stored[key] ?? '') !== current[key])
+        .map((key) => `${key} was ${JSON.stringify(stored[key] ?? '')}, now ${JSON.stringify(current[key])}`);
+}
+/** Pure: stored checks, with those of the same part and check text replaced by fresh ones. */
+function mergePsnr(stored, fresh) {
+    const key = (c) => `${c.part}\u0000${c.check}`;
+    const freshKeys = new Set(fresh.map(key));
+    return [...stored.filter((c) => !freshKeys.has(key(c))), ...fresh];
+}
+function readState(outputDir) {
+    try {
+        const parsed = JSON.parse(readFileSync(path.join(outputDir, state_STATE_DIR, STATE_FILE), 'utf8'));
+        return parsed.version === 1 ? parsed : undefined;
+    }
+    catch {
+        return undefined;
+    }
+}
+/** Written to a temporary name and renamed, so a killed run never leaves half a state file. */
+function writeState(outputDir, state) {
+    const dir = path.join(outputDir, state_STATE_DIR);
+    mkdirSync(dir, { recursive: true });
+    const target = path.join(dir, STATE_FILE);
+    writeFileSync(`${target}.tmp`, `${JSON.stringify(state, null, 2)}\n`);
+    renameSync(`${target}.tmp`, target);
+}
+
+;// CONCATENATED MODULE: ./src/backends/core-ai/plan.ts
+
+
+
+/** The parts python/coreai_export.py exports, in the order the plan takes them (the unet, the largest, last). */
+const CORE_AI_PARTS = (/* unused pure expression or super */ null && (['text_encoder', 'vae_decoder', 'vae_encoder', 'unet']));
+/** The parts compression applies to; the VAE stays float16 (its outputs are pixels: 4 bits show). */
+const COMPRESSED_PARTS = (/* unused pure expression or super */ null && (['text_encoder', 'unet']));
+/** Where the bundle the apps load is written, in output-dir. */
+const BUNDLE_DIR = 'Bundle';
+/** Stands for the model's folder in the plan's commands until the Hub stage (or the single-file step) has made it. */
+const MODEL_PLACEHOLDER = '<model folder>';
+/** Pure: the processes of a Core AI conversion, one per part, then the bundle, then the image check. */
+function coreAiPlan(config) {
+    const parts = CORE_AI_PARTS.filter((p) => config.conversion.parts.includes(p));
+    const steps = parts.map((part) => ({ kind: 'coreai-export', label: `Export ${part}`, part }));
+    if (parts.length > 0)
+        steps.push({ kind: 'coreai-bundle', label: 'Write the bundle (metadata, tokenizer)' });
+    if (config.coreAi?.image)
+        steps.push({ kind: 'coreai-image', label: 'Image check (Core AI runtime against diffusers)' });
+    return steps;
+}
+/** Pure: the compression a part gets. */
+function compressionOf(config, part) {
+    const asked = config.coreAi?.compression ?? 'none';
+    return COMPRESSED_PARTS.includes(part) ? asked : 'none';
+}
+/** Pure: the PSNR gate's name for a part's check: a compressed part is judged as Core ML's quantized ones are (quantized-min-psnr). */
+function psnrPartOf(config, part) {
+    if (compressionOf(config, part) === 'none')
+        return part;
+    return part === 'unet' ? 'unet_quantized' : 'text_encoder_quantized';
+}
+/** The image size the export and the image check use: latent-h/latent-w times 8, else 512. */
+function plan_imageSize(config) {
+    const { latentH, latentW } = config.conversion;
+    return { height: (latentH ?? 64) * 8, width: (latentW ?? 64) * 8 };
+}
+const parityRecord = (outputDir, part) => path.join(outputDir, STATE_DIR, 'coreai', `${part}.parity.json`);
+const imageRecord = (outputDir) => path.join(outputDir, IMAGE_CHECK_DIR, IMAGE_RECORD);
+/** Pure: a step's command line after the interpreter. */
+function coreAiArguments(step, config, model = MODEL_PLACEHOLDER) {
+    const entry = config.coreAi;
+    if (!entry)
+        throw new Error('internal: a Core AI step without Config.coreAi');
+    const { outputDir } = config.conversion;
+    const bundle = path.join(outputDir, BUNDLE_DIR);
+    const { height, width } = plan_imageSize(config);
+    const size = ['--height', String(height), '--width', String(width)];
+    switch (step.kind) {
+        case 'coreai-export':
+            return [entry.exportEntry, 'export', '--model', model, '--part', step.part, '--bundle', bundle, '--compression', compressionOf(config, step.part), ...size, '--parity-json', parityRecord(outputDir, step.part)];
+        case 'coreai-bundle': {
+            const parts = CORE_AI_PARTS.filter((p) => config.conversion.parts.includes(p));
+            const source = config.conversion.modelIsLocal || config.singleFile ? [] : ['--model-id', config.conversion.modelVersion];
+            return [entry.exportEntry, 'finish', '--model', model, '--bundle', bundle, ...size, '--parts', parts.join(','), '--compression', entry.compression, ...source];
+        }
+        case 'coreai-image': {
+            const image = entry.image;
+            if (!image)
+                throw new Error('internal: an image step without image options');
+            return [entry.imageEntry, '--bundle', bundle, '--model', model, `--prompt=${image.prompt}`, '--seed', String(image.seed), '--steps', String(image.steps), '--guidance', String(image.guidance), ...size,
+                '--out-dir', path.join(outputDir, IMAGE_CHECK_DIR), '--json', imageRecord(outputDir), '--min-psnr', String(image.minPsnr)];
+        }
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/verify/psnr.ts
 
 
@@ -37351,6 +37503,13 @@ function stepArguments(step, o) {
  */
 const GIB = 2 ** 30;
 const COMPONENTS = (/* unused pure expression or super */ null && (['unet', 'text_encoder', 'text_encoder_2', 'vae', 'safety_checker']));
+/**
+ * The conversion route the budget estimates: the lean entry (lean-conversion, one part per
+ * process), else the converter's command line. THE one place that reads it.
+ */
+function conversionRoute(config) {
+    return config.conversion.leanConversion && config.processPerComponent ? 'lean' : 'command-line';
+}
 /** Python + torch + coremltools + diffusers + transformers imported, nothing loaded. */
 const BASE_BYTES = 0.54 * GIB;
 /** Measured here: `/usr/bin/time -v python -c "import torch, coremltools, diffusers, transformers"` (locked packages, Linux x86_64) peaks at 0.54 GiB; memory-at-full-size.md says "about 0.6 GiB runtime" of the lean unet. */
@@ -37774,6 +37933,8 @@ function verdict_measuredOverEstimate(estimates, measured) {
 
 
 
+
+
 const table = (header, rows) => tableLines(header, rows).join('\n');
 /** The parts table: one row per part that has a package or a PSNR check. */
 function partRows(input) {
@@ -37818,9 +37979,15 @@ function summary_renderSummary(input) {
     const { config } = input;
     const o = config.conversion;
     const lines = [];
-    lines.push(`## Core ML conversion of \`${o.modelVersion}\`${config.dryRun ? ' (dry run)' : ''}`);
+    lines.push(`## ${config.backend === 'core-ai' ? 'Core AI' : 'Core ML'} conversion of \`${o.modelVersion}\`${config.dryRun ? ' (dry run)' : ''}`);
     lines.push('');
-    lines.push(`${o.attention}, ${o.computeUnit}, ${o.minDeploymentTarget}` + (o.quantizeNbits ? `, ${o.quantizeNbits}-bit` : '') + (o.chunkUnet ? ', chunked unet' : '') + ` → \`${o.outputDir}\``);
+    if (config.coreAi) {
+        const { height, width } = imageSize(config);
+        lines.push(`coreai-torch, ${height}×${width}, compression ${config.coreAi.compression}; each part checked with coreai-core's runtime against PyTorch → \`${o.outputDir}\``);
+    }
+    else {
+        lines.push(`${o.attention}, ${o.computeUnit}, ${o.minDeploymentTarget}` + (o.quantizeNbits ? `, ${o.quantizeNbits}-bit` : '') + (o.chunkUnet ? ', chunked unet' : '') + ` → \`${o.outputDir}\``);
+    }
     lines.push('');
     if (config.split.mode !== 'none')
         lines.push(splitLine(config.split.mode, input.handoff), '');
@@ -37861,6 +38028,8 @@ function summary_renderSummary(input) {
             lines.push('');
         }
     }
+    if (input.image)
+        lines.push(renderImageCheck(input.image), '');
     if (input.budget && input.budget.lines.length > 0)
         lines.push('### Budget', '', '```', ...input.budget.lines, '```', '');
     if (input.singleFile)
@@ -37880,6 +38049,20 @@ function summary_renderSummary(input) {
     lines.push('');
     lines.push('</details>');
     return `${lines.join('\n')}\n`;
+}
+/** The end-to-end image check: the figures, and where the two images are (a step summary cannot show a runner's file). */
+function renderImageCheck(image) {
+    const verdict = image.passed ? '✅ pass' : '❌ fail';
+    const psnr = image.identical ? 'identical images' : formatPsnr(image.psnr);
+    return [
+        '### Image check',
+        '',
+        `The bundle generated an image with coreai-core's runtime; diffusers generated one from the same initial latents, prompt, scheduler (${tableCell(image.scheduler)}), ${image.steps} steps, guidance ${image.guidance}, seed ${image.seed}, ${image.height}×${image.width}.`,
+        '',
+        table(['PSNR of the two images', 'Threshold (image-min-psnr)', 'Verdict', 'Core AI runtime', 'diffusers'], [[psnr, `${image.minPsnr} dB`, verdict, formatDuration(image.coreaiSeconds * 1000), formatDuration(image.diffusersSeconds * 1000)]]),
+        '',
+        `Prompt: \`${image.prompt.replaceAll('`', "'")}\`. The two images are in output-dir's \`${IMAGE_CHECK_DIR}/\` (${IMAGE_FILES.coreai}, ${IMAGE_FILES.diffusers}), in the workflow artifact and, when published, beside the bundle on the release and the Hub.`,
+    ].join('\n');
 }
 const model = (m) => (m.endsWith(COMPILED_SUFFIX) ? m.slice(0, -COMPILED_SUFFIX.length) : m);
 /** What each cache restored (size, time) and whether it was saved. */
@@ -38113,6 +38296,8 @@ const ACTION_OUTPUTS = {
     plan: json(),
     psnr: (rows) => JSON.stringify(rows.map(({ part, check, psnr, threshold, passed }) => ({ part, check, psnr, threshold, passed }))),
     'psnr-passed': flag,
+    'bundle-dir': outputs_text,
+    'image-check': (image) => image ? JSON.stringify({ psnr: image.psnr, 'min-psnr': image.minPsnr, passed: image.passed, prompt: image.prompt, seed: image.seed, steps: image.steps, guidance: image.guidance, scheduler: image.scheduler, images: image.images }) : '',
     'model-revision-sha': outputs_text,
     'cache-hit-pip': flag,
     'cache-hit-hf': flag,

@@ -121,7 +121,7 @@ const partsOf = (step: CoreAiStep): string[] => (step.kind === 'coreai-export' ?
  */
 export async function runCoreAi(config: Config, steps: readonly CoreAiStep[], python: string, model: string): Promise<ConversionResult> {
   const { outputDir } = config.conversion;
-  mkdirSync(path.join(outputDir, BUNDLE_DIR), { recursive: true });
+  for (const folder of [path.join(outputDir, BUNDLE_DIR), path.dirname(parityRecord(outputDir, 'unet')), path.join(outputDir, IMAGE_CHECK_DIR)]) mkdirSync(folder, { recursive: true });
   const reports: StepReport[] = [];
   const psnr: PsnrResult[] = [];
   let image: ImageCheckResult | undefined;

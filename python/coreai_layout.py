@@ -149,9 +149,13 @@ def _read_json(path, what):
 
 
 def model_kind(model):
-    """"sdxl" when the diffusers folder has a second text encoder, else "sd"."""
-    index = _read_json(os.path.join(model, "model_index.json"), "model_index.json") or {}
-    return "sdxl" if index.get("text_encoder_2") or os.path.isdir(os.path.join(model, "text_encoder_2")) else "sd"
+    """"sdxl" when the diffusers folder has a second text encoder (its model_index.json names one;
+    without an index, a text_encoder_2/ folder), else "sd"."""
+    index = _read_json(os.path.join(model, "model_index.json"), "model_index.json")
+    if index is None:
+        return "sdxl" if os.path.isdir(os.path.join(model, "text_encoder_2")) else "sd"
+    second = index.get("text_encoder_2")
+    return "sdxl" if isinstance(second, list) and any(second) else "sd"
 
 
 def diffusion_config(model, height, width, kind=None):

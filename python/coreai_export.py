@@ -349,10 +349,8 @@ def is_sdxl_unet(module):
 def io_names(part, module, sdxl_text=False):
     if part == "unet" and is_sdxl_unet(module):
         return layout.SDXL_UNET_INPUT_NAMES, layout.OUTPUT_NAMES["unet"]
-    if part == "text_encoder_2":
-        return layout.INPUT_NAMES[part], ("hidden_embeds", "pooled_outputs")
     if part == "text_encoder" and sdxl_text:
-        return layout.INPUT_NAMES[part], ("hidden_embeds",)
+        return layout.INPUT_NAMES[part], layout.SDXL_TEXT_ENCODER_OUTPUT_NAMES
     return layout.INPUT_NAMES[part], layout.OUTPUT_NAMES[part]
 
 

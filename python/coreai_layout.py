@@ -77,9 +77,12 @@ INPUT_NAMES = {
     "vae_encoder": ("image",),
 }
 SDXL_UNET_INPUT_NAMES = ("sample", "timestep", "encoder_hidden_states", "text_embeds", "time_ids")
+SDXL_TEXT_ENCODER_OUTPUT_NAMES = ("hidden_embeds",)  # SDXL's first encoder: the penultimate hidden state
 OUTPUT_NAMES = {
     "text_encoder": ("last_hidden_state",),
-    "text_encoder_2": ("last_hidden_state", "text_embeds"),
+    # SDXL's second encoder: the penultimate hidden state (what SDXL's pipeline conditions on) and the
+    # projected pooled output; named as Apple's recipe names a pooled CLIP's outputs (SD3).
+    "text_encoder_2": ("hidden_embeds", "pooled_outputs"),
     "unet": ("noise_pred",),
     "vae_decoder": ("image",),
     "vae_encoder": ("latent_params",),

@@ -57,10 +57,14 @@ PRECISIONS = ("float16", "float32")
 # a full SD 1.5 unet's conv_in and conv_out (11520) are among them.
 WEIGHT_THRESHOLD = 32768
 INT4_BLOCK = 32
-# coreai-opt's palettize_weights defaults to four k-means worker processes; on Linux its forked
-# multiprocessing pool has been seen to hang (a fork deadlock: the forked workers inherit locks
-# held by the parent's threads). One worker runs k-means in this process and does not hang.
-# See the measurement on a tiny unet in the report of the branch coreai-export.
+# coreai-opt's palettize_weights defaults to four k-means worker processes, a multiprocessing pool
+# that forks on Linux; the project's earlier Core AI measurements (shared/reference/coreai.md) saw
+# it hang there (a fork deadlock: forked workers inherit locks held by the parent's threads) and
+# one worker finish. Checked again here on the tiny SD 1.5 unet of test/python/tiny_pipeline.py
+# (2026-12-07, coreai-opt 0.4.0, torch 2.13, 2 cores): four workers did NOT hang, twice (once in a
+# bare script, once through this file with 4 put here): same figures as one worker (31.0 dB,
+# 1.0 MB), in about the same time. So the hang is not shown by a tiny model; it is kept at one
+# worker anyway: a hang costs a whole job, and one worker is not measurably slower at this size.
 PALETTIZE_WORKERS = 1
 PARTIAL = layout.PARTIAL_SUFFIX
 PROG = "coreai_export"
@@ -104,8 +108,8 @@ def build_parser():
     export.add_argument("--parity-seed", type=int, default=0)
     export.add_argument("--min-psnr", type=float, default=None,
                         help="fail (exit 1, nothing saved) when the PSNR is below this")
-    finish.add_argument("--parts", default=",".join(layout.SD_PARTS),
-                        help="comma list of the parts the bundle must have")
+    finish.add_argument("--parts", default=None,
+                        help="comma list of the parts the bundle must have (default: all four, five for SDXL)")
     finish.add_argument("--compression", default=None,
                         help="recorded in metadata.json (default: read from the parts)")
     finish.add_argument("--name", default=None, help="the bundle's name (default: its folder's name)")
@@ -163,6 +167,8 @@ def check_arguments(args):
     else:
         if not os.path.isdir(args.bundle):
             raise UsageError(f"--bundle {args.bundle} is not a folder")
+        if args.parts is None:
+            args.parts = ",".join(layout.parts_for(layout.model_kind(args.model)))
         parts = [p for p in args.parts.split(",") if p]
         unknown = [p for p in parts if p not in PARTS]
         if unknown or not parts:
@@ -343,10 +349,8 @@ def is_sdxl_unet(module):
 def io_names(part, module, sdxl_text=False):
     if part == "unet" and is_sdxl_unet(module):
         return layout.SDXL_UNET_INPUT_NAMES, layout.OUTPUT_NAMES["unet"]
-    if part == "text_encoder_2":
-        return layout.INPUT_NAMES[part], ("hidden_embeds", "pooled_outputs")
     if part == "text_encoder" and sdxl_text:
-        return layout.INPUT_NAMES[part], ("hidden_embeds",)
+        return layout.INPUT_NAMES[part], layout.SDXL_TEXT_ENCODER_OUTPUT_NAMES
     return layout.INPUT_NAMES[part], layout.OUTPUT_NAMES[part]
 
 

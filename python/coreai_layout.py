@@ -77,9 +77,12 @@ INPUT_NAMES = {
     "vae_encoder": ("image",),
 }
 SDXL_UNET_INPUT_NAMES = ("sample", "timestep", "encoder_hidden_states", "text_embeds", "time_ids")
+SDXL_TEXT_ENCODER_OUTPUT_NAMES = ("hidden_embeds",)  # SDXL's first encoder: the penultimate hidden state
 OUTPUT_NAMES = {
     "text_encoder": ("last_hidden_state",),
-    "text_encoder_2": ("last_hidden_state", "text_embeds"),
+    # SDXL's second encoder: the penultimate hidden state (what SDXL's pipeline conditions on) and the
+    # projected pooled output; named as Apple's recipe names a pooled CLIP's outputs (SD3).
+    "text_encoder_2": ("hidden_embeds", "pooled_outputs"),
     "unet": ("noise_pred",),
     "vae_decoder": ("image",),
     "vae_encoder": ("latent_params",),
@@ -149,9 +152,13 @@ def _read_json(path, what):
 
 
 def model_kind(model):
-    """"sdxl" when the diffusers folder has a second text encoder, else "sd"."""
-    index = _read_json(os.path.join(model, "model_index.json"), "model_index.json") or {}
-    return "sdxl" if index.get("text_encoder_2") or os.path.isdir(os.path.join(model, "text_encoder_2")) else "sd"
+    """"sdxl" when the diffusers folder has a second text encoder (its model_index.json names one;
+    without an index, a text_encoder_2/ folder), else "sd"."""
+    index = _read_json(os.path.join(model, "model_index.json"), "model_index.json")
+    if index is None:
+        return "sdxl" if os.path.isdir(os.path.join(model, "text_encoder_2")) else "sd"
+    second = index.get("text_encoder_2")
+    return "sdxl" if isinstance(second, list) and any(second) else "sd"
 
 
 def diffusion_config(model, height, width, kind=None):

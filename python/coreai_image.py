@@ -106,6 +106,18 @@ import coreai_layout  # noqa: E402  (beside this script)
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 PARTIAL = ".partial"
+def weights_variant(model):
+    """'fp16' when the model's unet folder holds only fp16 variant weights (*.fp16.safetensors), else None."""
+    folder = os.path.join(model, "unet")
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return None
+    weights = [n for n in names if n.endswith((".safetensors", ".bin"))]
+    fp16 = [n for n in weights if ".fp16." in n or ".fp16-" in n]
+    return "fp16" if fp16 and len(fp16) == len(weights) else None
+
+
 PSNR_CAP = 100.0  # written for identical images (infinite PSNR)
 IMAGE_NAMES = {"coreai": "coreai.png", "diffusers": "diffusers.png"}
 SCHEDULERS = ("dpmpp", "pndm")
@@ -608,8 +620,11 @@ def diffusers_half(np, args, metadata, latents0, timesteps):
     started = time.monotonic()
     config = scheduler_config(metadata["diffusion"])
     scheduler = diffusers_scheduler(args.scheduler, config)
+    # The unet's fp16 variant when the folder has one (a Hub snapshot of a fp16-only repository, or the
+    # action's single-file output, which saves variant="fp16" only): upcast to float32 on load.
     pipe = StableDiffusionPipeline.from_pretrained(args.model, torch_dtype=torch.float32, safety_checker=None,
-                                                   requires_safety_checker=False, scheduler=scheduler)
+                                                   requires_safety_checker=False, scheduler=scheduler,
+                                                   variant=weights_variant(args.model))
     pipe.set_progress_bar_config(disable=True)
     scheduler.set_timesteps(args.steps)
     own = [int(t) for t in scheduler.timesteps]

@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'test/standin/', '.tmp/', '.venv/'] },
+  { ignores: ['dist/', 'node_modules/', 'test/standin/', '.tmp/', '.venv/', '.venv-coreai/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

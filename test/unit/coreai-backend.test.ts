@@ -1,0 +1,132 @@
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { Config } from '../../src/config.js';
+import { CORE_AI } from '../../src/backends/core-ai/index.js';
+import { BUNDLE_DIR, MODEL_PLACEHOLDER, coreAiArguments, coreAiPlan, psnrPartOf } from '../../src/backends/core-ai/plan.js';
+import { diagnoseCoreAi, imageResult, parityCheck } from '../../src/backends/core-ai/run.js';
+import { expectedChecks, imageProblem } from '../../src/backends/core-ai/verify.js';
+import { modelFolder } from '../../src/backends/core-ai/convert.js';
+import { estimateCoreAi } from '../../src/backends/core-ai/budget.js';
+import { coreAiInputs } from '../../src/backends/core-ai/identity.js';
+import { CORE_AI_REQUIREMENTS } from '../../src/backends/core-ai/requirements.js';
+import { CORE_ML } from '../../src/backends/core-ml/index.js';
+import { judgeConversion } from '../../src/verify/stage.js';
+import { outputOptions } from '../../src/cache/outputs.js';
+import { publishedNames } from '../../src/package/names.js';
+import { parseInputs } from '../../src/inputs/parse.js';
+import { readFileSync } from 'node:fs';
+import { ROOT, ctx, raw } from './fixtures.js';
+
+const LINUX = { RUNNER_OS: 'Linux', RUNNER_ARCH: 'X64', RUNNER_TEMP: '/home/runner/work/_temp', RUNNER_TOOL_CACHE: '/opt/hostedtoolcache' };
+
+function config(inputs: Record<string, string> = {}): Config {
+  const parsed = parseInputs(raw({ backend: 'core-ai', ...inputs }), ctx({ env: LINUX }));
+  if (!parsed.config) throw new Error(parsed.errors.join('\n'));
+  return parsed.config;
+}
+
+describe('the Core AI plan', () => {
+  it('one process per part (the unet last), the bundle, then the image check', () => {
+    const steps = coreAiPlan(config({ 'convert-vae-encoder': 'true' }));
+    expect(steps.map((s) => s.label)).toEqual(['Export text_encoder', 'Export vae_decoder', 'Export vae_encoder', 'Export unet', 'Write the bundle (metadata, tokenizer)', 'Image check (Core AI runtime against diffusers)']);
+    expect(coreAiPlan(config({ 'image-check': 'false' })).map((s) => s.kind)).toEqual(['coreai-export', 'coreai-export', 'coreai-export', 'coreai-bundle']);
+  });
+
+  it('argv arrays: the prompt as one --prompt= argument whatever it holds, compression on the text encoder and unet only, the size from the latent', () => {
+    const c = config({ compression: 'int4', 'image-prompt': '-rf $(echo hi); `x`', 'latent-h': '96', 'latent-w': '96' });
+    const [te, vae, unet, bundle, image] = coreAiPlan(c).map((s) => coreAiArguments(s, c, '/m'));
+    expect(te).toContain('int4');
+    expect(vae?.[vae.indexOf('--compression') + 1]).toBe('none');
+    expect(unet?.slice(unet.indexOf('--height'), unet.indexOf('--height') + 4)).toEqual(['--height', '768', '--width', '768']);
+    expect(bundle?.slice(bundle.indexOf('--parts'), bundle.indexOf('--parts') + 2)).toEqual(['--parts', 'text_encoder,vae_decoder,unet']);
+    expect(image).toContain('--prompt=-rf $(echo hi); `x`');
+    expect(te?.[te.indexOf('--bundle') + 1]).toBe(path.join(c.conversion.outputDir, BUNDLE_DIR));
+    expect(CORE_AI.plan(c).commands[0]).toContain(MODEL_PLACEHOLDER);
+  });
+
+  it('a compressed part is judged as a quantized one; the VAE never is', () => {
+    const c = config({ compression: 'palettize4' });
+    expect([psnrPartOf(c, 'unet'), psnrPartOf(c, 'text_encoder'), psnrPartOf(c, 'vae_decoder')]).toEqual(['unet_quantized', 'text_encoder_quantized', 'vae_decoder']);
+    expect(expectedChecks(c)).toEqual(['text_encoder_quantized', 'vae_decoder', 'unet_quantized']);
+  });
+});
+
+describe('what the Core AI processes report', () => {
+  const c = config();
+  const step = { kind: 'coreai-export' as const, label: 'Export unet', part: 'unet' as const };
+  it('a parity record becomes a check under the gate\'s name; nan is no figure', () => {
+    expect(parityCheck(c, step, { part: 'unet', component: 'Unet.aimodel', compression: 'none', psnr: 65.2 })).toEqual({ part: 'unet', check: 'Core AI runtime (float16) to PyTorch', psnr: 65.2, printed: '65.20', step: 'Export unet' });
+    expect(parityCheck(c, step, { part: 'unet', component: 'Unet.aimodel', compression: 'none', psnr: null })?.psnr).toBeNull();
+    expect(parityCheck(c, step, undefined)).toBeUndefined();
+  });
+
+  it('the image record is gated on image-min-psnr', () => {
+    const record = { psnr: 29.5, prompt: 'p', seed: 0, steps: 20, guidance: 7.5, scheduler: 'dpmpp', height: 512, width: 512, coreai_seconds: 1, diffusers_seconds: 2 };
+    expect(imageResult(record, 30, '/o/image-check')).toMatchObject({ psnr: 29.5, passed: false, images: { coreai: '/o/image-check/coreai.png', diffusers: '/o/image-check/diffusers.png' } });
+    expect(imageResult({ ...record, psnr: 31 }, 30, '/o')?.passed).toBe(true);
+    expect(imageProblem(imageResult(record, 30, '/o'), true, false)).toMatch(/is 29\.5 dB, under image-min-psnr 30 dB/);
+    expect(imageProblem(undefined, true, false)).toMatch(/did not report/);
+    expect(imageProblem(undefined, true, true)).toBeUndefined();
+    expect(imageProblem(undefined, false, false)).toBeUndefined();
+  });
+
+  it('a refusal (exit 2) is said with the helper\'s own line; a crash as the converter\'s diagnoses say it', () => {
+    expect(diagnoseCoreAi({ exitCode: 2, signal: null, tail: ['', 'coreai_export: error: no unet in /m', ''] }).title).toBe('The helper refused its arguments: coreai_export: error: no unet in /m');
+    expect(diagnoseCoreAi({ exitCode: null, signal: 'SIGKILL', tail: [] }).title).toMatch(/^The Core AI helper ran out of memory/);
+  });
+
+  it('the gate demands a check of every exported part that ran', () => {
+    const conversion = { steps: [{ label: 'Export unet', argv: [], status: 'not run' as const, parts: ['unet'], durationMs: 0, partTimes: {} }], psnr: [{ part: 'text_encoder' as const, check: 'x', psnr: 60, printed: '60', step: 's' }], converterRejectedPsnr: false };
+    expect(judgeConversion(c, conversion, expectedChecks(c)).missing).toEqual(['vae_decoder']);
+  });
+});
+
+describe('where the model is read from', () => {
+  const models = [{ id: 'acme/sd', revision: 'a'.repeat(40), resolved: true, files: [] }];
+  it('the staged single file, a local folder, or the Hub cache\'s snapshot at the resolved commit (only once filled)', () => {
+    const hub = config({ 'model-version': 'acme/sd' });
+    expect(modelFolder(hub, models, true)).toBe(path.join(hub.runner.hubCache, 'models--acme--sd', 'snapshots', 'a'.repeat(40)));
+    expect(modelFolder(hub, models, false)).toBeUndefined();
+    expect(modelFolder(hub, models, true, '/tmp/staged')).toBe(path.join('/tmp/staged', 'acme/sd'));
+  });
+});
+
+describe('the Core AI budget, identity and names', () => {
+  it('each process from its part\'s fp16 bytes; a part of unknown size has no estimate', () => {
+    const c = config();
+    const sizes = { components: { unet: 1.72e9, text_encoder: 246e6, vae: 167e6 }, controlnets: {}, downloadBytes: 0, stagedBytes: 0 };
+    const estimates = estimateCoreAi(coreAiPlan(c), sizes);
+    const unet = estimates.find((e) => e.part === 'unet');
+    const te = estimates.find((e) => e.part === 'text_encoder');
+    expect(unet?.peakBytes).toBeGreaterThan(te?.peakBytes ?? Infinity);
+    expect(estimateCoreAi(coreAiPlan(c), { ...sizes, components: {} }).find((e) => e.part === 'unet')?.peakBytes).toBeUndefined();
+    expect(CORE_AI.estimate(coreAiPlan(c), c, sizes)).toEqual(estimates);
+  });
+
+  it('the identity is the backend\'s own: compression and the coreai versions, none of torch2coreml\'s flags', () => {
+    const inputs = coreAiInputs(config({ compression: 'int4' }));
+    expect(inputs).toMatchObject({ backend: 'core-ai', compression: 'int4', size: '512x512', parts: 'text_encoder,vae_decoder,unet', 'coreai-torch': '0.4.3', 'coreai-core': '1.0.0b3', 'coreai-opt': '0.4.0' });
+    expect(Object.keys(inputs)).not.toContain('compute-unit');
+    expect(CORE_AI.inputs(config())).not.toEqual(CORE_ML.inputs(config()));
+  });
+
+  it('the outputs cache keys a Core AI conversion apart, and Core ML\'s keys stay as they were', () => {
+    const core = outputOptions(config({ compression: 'int4' }));
+    expect(core.backend).toBe('core-ai');
+    expect(core.coreAi).toContain('int4');
+    const ml = parseInputs(raw({}), ctx()).config;
+    expect(ml && Object.keys(outputOptions(ml))).toEqual(['conversion', 'processPerComponent', 'prepareFp16']);
+  });
+
+  it('published names: <model>_coreai[_compression], the bundle zip apart from Core ML\'s compiled one', () => {
+    const names = publishedNames({ conversion: config().conversion, coreAi: { compression: 'int4' } });
+    expect(names.base).toBe('stable-diffusion-2-1-base_coreai_int4');
+    expect(names.compiled).toBe('stable-diffusion-2-1-base_coreai_int4_bundle.zip');
+    expect(publishedNames({ conversion: config().conversion, coreAi: { compression: 'none' } }).base).toBe('stable-diffusion-2-1-base_coreai');
+  });
+
+  it('CORE_AI_REQUIREMENTS is constraints/coreai/requirements.in, line for line', () => {
+    const lines = readFileSync(path.join(ROOT, 'constraints/coreai/requirements.in'), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
+    expect(lines).toEqual([...CORE_AI_REQUIREMENTS]);
+  });
+});

@@ -194,6 +194,18 @@ class EndToEndTest(unittest.TestCase):
         self.assertAlmostEqual(result["psnr"], coreai_image.psnr_from_mse(mse), places=3)
         self.assertEqual([n for n in os.listdir(out) if n.endswith(".partial")], [])
 
+    def test_runtime_tokenizer_against_clip(self):
+        from transformers import CLIPTokenizer
+        folder = os.path.join(self.bundle, "tokenizer")
+        clip = CLIPTokenizer.from_pretrained(folder)
+        vocabulary = coreai_image.read_vocabulary(os.path.join(folder, "vocab.json"))
+        merges = coreai_image.read_merges(os.path.join(folder, "merges.txt"))
+        for text, same in (("a photo of a cat", True), ("  A  Photo of the DOG ", True), ("", True),
+                           ("a photo, of the dog.", False)):
+            ours = coreai_image.runtime_token_ids(text, vocabulary, merges)
+            self.assertEqual(ours == coreai_image.diffusers_token_ids(clip, text), same, text)
+            self.assertEqual(len(ours), 77)
+
     def test_bundle_without_unet_exit_2(self):
         broken = os.path.join(self.tmp, "no-unet")
         shutil.copytree(self.bundle, broken, ignore=shutil.ignore_patterns("Unet.aimodel"))

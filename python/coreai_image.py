@@ -22,7 +22,8 @@ or its metadata.json or tokenizer, 1 on any other failure (nothing half-written 
 
 Memory: the Core AI half runs first, one model loaded at a time (the text encoder, then the unet
 for the loop, then the VAE decoder), its image saved; then the diffusers pipeline is loaded in
-float32 on the CPU (no safety checker) for its half. seconds: each half's wall time from its first
+float32 on the CPU (no safety checker; its fp16 weights upcast when the folder has only those) for
+its half. seconds: each half's wall time from its first
 model load to its image in memory (module imports excluded).
 
 What the Core AI half does, as Apple's Swift runtime does it (apple/coreai-models at 86b363d,
@@ -604,6 +605,16 @@ def diffusers_token_ids(tokenizer, text):
     return tokenizer(text, padding="max_length", max_length=tokenizer.model_max_length, truncation=True).input_ids
 
 
+def weights_variant(model):
+    """"fp16" when the model folder's unet has fp16 weights only (a folder the action made with
+    prepare-fp16), else None (the plain weights, as from_pretrained loads by default)."""
+    folder = os.path.join(model, "unet")
+    names = os.listdir(folder) if os.path.isdir(folder) else []
+    weights = [n for n in names if n.endswith((".safetensors", ".bin"))]
+    plain = [n for n in weights if ".fp16." not in n and ".fp16-" not in n]
+    return "fp16" if weights and not plain else None
+
+
 def diffusers_half(np, args, metadata, latents0, timesteps):
     """diffusers' StableDiffusionPipeline (float32, CPU) on the same latents and scheduler maths.
     Returns (image, timesteps_given, seconds)."""
@@ -613,7 +624,8 @@ def diffusers_half(np, args, metadata, latents0, timesteps):
     config = scheduler_config(metadata["diffusion"])
     scheduler = diffusers_scheduler(args.scheduler, config)
     pipe = StableDiffusionPipeline.from_pretrained(args.model, torch_dtype=torch.float32, safety_checker=None,
-                                                   requires_safety_checker=False, scheduler=scheduler)
+                                                   requires_safety_checker=False, scheduler=scheduler,
+                                                   variant=weights_variant(args.model))
     pipe.set_progress_bar_config(disable=True)
     scheduler.set_timesteps(args.steps)
     own = [int(t) for t in scheduler.timesteps]

@@ -509,6 +509,27 @@ def log(message):
     print(f"coreai_image: {message}", flush=True)
 
 
+class Terminated(Exception):
+    """SIGTERM (a cancelled job), made an exception so that the models' temporary .aimodelx folders
+    (coreai-core writes one per loaded model on Linux, the unet's as large as its weights) and any
+    .partial file are removed on the way out. While a Core AI model runs it is raised only when the
+    call returns: interrupting coreai-core's runtime mid-call aborts the process at exit."""
+
+
+_STOP = {"signal": None, "in_runtime": False}
+
+
+def _terminate(signum, _frame):
+    _STOP["signal"] = signum
+    if not _STOP["in_runtime"]:
+        raise Terminated(f"stopped by signal {signum}")
+
+
+def _stop_point():
+    if _STOP["signal"] is not None:
+        raise Terminated(f"stopped by signal {_STOP['signal']}")
+
+
 async def _run(function, np, inputs):
     """One call of an InferenceFunction: numpy inputs cast to each input's type, float32 outputs."""
     from coreai.runtime import NDArray
@@ -520,7 +541,12 @@ async def _run(function, np, inputs):
             raise CheckError(f"input {name} has type {desc.input_descriptor(name).dtype}, "
                              f"expected float16, float32 or int32")
         given[name] = NDArray(np.ascontiguousarray(value, dtype=dtype))
-    outputs = await function(given)
+    _STOP["in_runtime"] = True
+    try:
+        outputs = await function(given)
+    finally:
+        _STOP["in_runtime"] = False
+    _stop_point()
     return {name: np.asarray(out.numpy(), dtype=np.float32) for name, out in outputs.items()}
 
 
@@ -533,9 +559,18 @@ class Loaded:
     async def __aenter__(self):
         from coreai.authoring import AIModelAsset
         self._context = AIModelAsset.load(self.path).executable()
-        model = await self._context.__aenter__()
-        self.function = model.load_function("main")
+        _STOP["in_runtime"] = True
+        try:
+            model = await self._context.__aenter__()
+            try:
+                self.function = model.load_function("main")
+            except BaseException:
+                await self._context.__aexit__(*sys.exc_info())
+                raise
+        finally:
+            _STOP["in_runtime"] = False
         self.desc = self.function.desc
+        _stop_point()
         return self
 
     async def __aexit__(self, *exc):
@@ -736,7 +771,7 @@ def main(argv=None):
         return EXIT_USAGE
     try:
         check(args, metadata, paths, tokenizer_paths)
-    except (CheckError, coreai_layout.LayoutError) as error:
+    except (CheckError, Terminated, coreai_layout.LayoutError) as error:
         print(f"coreai_image: {error}", file=sys.stderr)
         return EXIT_FAILURE
     except Exception as error:  # noqa: BLE001  (any failure is exit 1, with its traceback for the log)
@@ -748,4 +783,6 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+    import signal
+    signal.signal(signal.SIGTERM, _terminate)
     sys.exit(main())

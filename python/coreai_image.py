@@ -5,7 +5,7 @@ initial latents, scheduler, steps and guidance; both saved as PNG and their PSNR
 
     python coreai_image.py --bundle BUNDLE_DIR --model DIFFUSERS_FOLDER --prompt TEXT --seed N
         --steps N [--guidance 7.5] [--negative-prompt TEXT] [--height H --width W]
-        [--scheduler dpmpp|pndm] [--tokenizer runtime|diffusers] --out-dir DIR --json PATH
+        [--scheduler dpmpp|pndm] [--tokenizer runtime|clip] --out-dir DIR --json PATH
         [--min-psnr X]
 
 Writes DIR/coreai.png and DIR/diffusers.png (uint8 RGB) and PATH:
@@ -23,8 +23,13 @@ or its metadata.json or tokenizer, 1 on any other failure (nothing half-written 
 Memory: the Core AI half runs first, one model loaded at a time (the text encoder, then the unet
 for the loop, then the VAE decoder), its image saved; then the diffusers pipeline is loaded in
 float32 on the CPU (no safety checker; its fp16 weights upcast when the folder has only those) for
-its half. seconds: each half's wall time from its first
-model load to its image in memory (module imports excluded).
+its half. seconds: each half's wall time from its first model load to its image in memory (module
+imports excluded). SIGTERM: exit 1 at the next return from the Core AI runtime, nothing left.
+
+Cost on Linux: coreai-core's runtime is slow here. Measured on this project's 2-core machine (with
+other jobs running): the tiny pipeline's unet (test/python/tiny_pipeline.py) takes 1 to 3 s a call
+at 8x8 latents, and one call at 64x64 latents (512 px) took 724 s; a full-size SD 1.5 at 512 px
+and 20 steps is hours here. diffusers' half of the tiny pipeline takes seconds.
 
 What the Core AI half does, as Apple's Swift runtime does it (apple/coreai-models at 86b363d,
 swift/Sources/CoreAIDiffusionPipeline/; facts read there, our own code):

@@ -5,7 +5,7 @@ initial latents, scheduler, steps and guidance; both saved as PNG and their PSNR
 
     python coreai_image.py --bundle BUNDLE_DIR --model DIFFUSERS_FOLDER --prompt TEXT --seed N
         --steps N [--guidance 7.5] [--negative-prompt TEXT] [--height H --width W]
-        [--scheduler dpmpp|pndm] [--tokenizer runtime|diffusers] --out-dir DIR --json PATH
+        [--scheduler dpmpp|pndm] [--tokenizer runtime|clip] --out-dir DIR --json PATH
         [--min-psnr X]
 
 Writes DIR/coreai.png and DIR/diffusers.png (uint8 RGB) and PATH:
@@ -22,8 +22,14 @@ or its metadata.json or tokenizer, 1 on any other failure (nothing half-written 
 
 Memory: the Core AI half runs first, one model loaded at a time (the text encoder, then the unet
 for the loop, then the VAE decoder), its image saved; then the diffusers pipeline is loaded in
-float32 on the CPU (no safety checker) for its half. seconds: each half's wall time from its first
-model load to its image in memory (module imports excluded).
+float32 on the CPU (no safety checker; its fp16 weights upcast when the folder has only those) for
+its half. seconds: each half's wall time from its first model load to its image in memory (module
+imports excluded). SIGTERM: exit 1 at the next return from the Core AI runtime, nothing left.
+
+Cost on Linux: coreai-core's runtime is slow here. Measured on this project's 2-core machine (with
+other jobs running): the tiny pipeline's unet (test/python/tiny_pipeline.py) takes 1 to 3 s a call
+at 8x8 latents, and one call at 64x64 latents (512 px) took 724 s; a full-size SD 1.5 at 512 px
+and 20 steps is hours here. diffusers' half of the tiny pipeline takes seconds.
 
 What the Core AI half does, as Apple's Swift runtime does it (apple/coreai-models at 86b363d,
 swift/Sources/CoreAIDiffusionPipeline/; facts read there, our own code):
@@ -80,11 +86,15 @@ swift/Sources/CoreAIDiffusionPipeline/; facts read there, our own code):
   (no CLIP regex, no ftfy), each word BPE-merged by rank with "</w>" on its last character, between
   <|startoftext|> and <|endoftext|>, padded to the text encoder's length (77) with <|endoftext|>,
   unknown tokens as <|endoftext|>'s id, cut to 77 without keeping the end token, fed as int32.
-  --tokenizer runtime (the default) does that; --tokenizer diffusers feeds the Core AI text
-  encoder the ids diffusers' CLIPTokenizer gives instead, to tell a tokenizer difference from a
-  model difference. token_ids_match says whether the two agree for the prompt and the negative
-  prompt. They differ where CLIP's pre-tokenization matters (punctuation, long prompts) and for SD
-  2.x, whose tokenizer pads with "!" (id 0) where the Swift code pads with <|endoftext|>.
+  --tokenizer runtime (the default) does that; --tokenizer clip feeds the Core AI text encoder the
+  ids of transformers' CLIPTokenizer made from the same files (with the folder's
+  special_tokens_map.json and tokenizer_config.json where it has them), as diffusers tokenizes, to
+  tell a tokenizer difference from a model difference. token_ids_match says whether the runtime's
+  ids agree with those diffusers feeds its own text encoder (the model folder's tokenizer), for the
+  prompt and the negative prompt. They differ where CLIP's pre-tokenization matters (punctuation,
+  long prompts) and for SD 2.x, whose tokenizer pads with "!" where the Swift code pads with
+  <|endoftext|>. Measured on tiny pipelines: "a photo, of the dog." 45.1 dB with runtime against
+  57.6 dB with clip; a tiny SD 2.1 whose tokenizer pads with "!" 30.0 dB against 57.5 dB.
 
 Where this differs from the Swift runtime: the models run on coreai-core's Linux runtime (CPU), not
 on an Apple GPU; the inputs are cast to the models' input types (float16) as the Swift code casts
@@ -121,7 +131,7 @@ def weights_variant(model):
 PSNR_CAP = 100.0  # written for identical images (infinite PSNR)
 IMAGE_NAMES = {"coreai": "coreai.png", "diffusers": "diffusers.png"}
 SCHEDULERS = ("dpmpp", "pndm")
-TOKENIZERS = ("runtime", "diffusers")
+TOKENIZERS = ("runtime", "clip")
 START_TOKEN, END_TOKEN = "<|startoftext|>", "<|endoftext|>"
 
 
@@ -153,7 +163,7 @@ def parse_args(argv):
                         help="the Swift runtime's scheduler (default dpmpp, its default for SD 1.x/2.x)")
     parser.add_argument("--tokenizer", choices=TOKENIZERS, default="runtime",
                         help="token ids for the Core AI text encoder: the Swift runtime's BPE (default) "
-                             "or diffusers' CLIPTokenizer")
+                             "or transformers' CLIPTokenizer from the bundle's files, as diffusers tokenizes")
     parser.add_argument("--out-dir", required=True)
     parser.add_argument("--json", required=True)
     parser.add_argument("--min-psnr", type=float)
@@ -516,6 +526,27 @@ def log(message):
     print(f"coreai_image: {message}", flush=True)
 
 
+class Terminated(Exception):
+    """SIGTERM (a cancelled job), made an exception so that the models' temporary .aimodelx folders
+    (coreai-core writes one per loaded model on Linux, the unet's as large as its weights) and any
+    .partial file are removed on the way out. While a Core AI model runs it is raised only when the
+    call returns: interrupting coreai-core's runtime mid-call aborts the process at exit."""
+
+
+_STOP = {"signal": None, "in_runtime": False}
+
+
+def _terminate(signum, _frame):
+    _STOP["signal"] = signum
+    if not _STOP["in_runtime"]:
+        raise Terminated(f"stopped by signal {signum}")
+
+
+def _stop_point():
+    if _STOP["signal"] is not None:
+        raise Terminated(f"stopped by signal {_STOP['signal']}")
+
+
 async def _run(function, np, inputs):
     """One call of an InferenceFunction: numpy inputs cast to each input's type, float32 outputs."""
     from coreai.runtime import NDArray
@@ -527,7 +558,12 @@ async def _run(function, np, inputs):
             raise CheckError(f"input {name} has type {desc.input_descriptor(name).dtype}, "
                              f"expected float16, float32 or int32")
         given[name] = NDArray(np.ascontiguousarray(value, dtype=dtype))
-    outputs = await function(given)
+    _STOP["in_runtime"] = True
+    try:
+        outputs = await function(given)
+    finally:
+        _STOP["in_runtime"] = False
+    _stop_point()
     return {name: np.asarray(out.numpy(), dtype=np.float32) for name, out in outputs.items()}
 
 
@@ -540,9 +576,18 @@ class Loaded:
     async def __aenter__(self):
         from coreai.authoring import AIModelAsset
         self._context = AIModelAsset.load(self.path).executable()
-        model = await self._context.__aenter__()
-        self.function = model.load_function("main")
+        _STOP["in_runtime"] = True
+        try:
+            model = await self._context.__aenter__()
+            try:
+                self.function = model.load_function("main")
+            except BaseException:
+                await self._context.__aexit__(*sys.exc_info())
+                raise
+        finally:
+            _STOP["in_runtime"] = False
         self.desc = self.function.desc
+        _stop_point()
         return self
 
     async def __aexit__(self, *exc):
@@ -612,6 +657,16 @@ def diffusers_token_ids(tokenizer, text):
     return tokenizer(text, padding="max_length", max_length=tokenizer.model_max_length, truncation=True).input_ids
 
 
+def weights_variant(model):
+    """"fp16" when the model folder's unet has fp16 weights only (a folder the action made with
+    prepare-fp16), else None (the plain weights, as from_pretrained loads by default)."""
+    folder = os.path.join(model, "unet")
+    names = os.listdir(folder) if os.path.isdir(folder) else []
+    weights = [n for n in names if n.endswith((".safetensors", ".bin"))]
+    plain = [n for n in weights if ".fp16." not in n and ".fp16-" not in n]
+    return "fp16" if weights and not plain else None
+
+
 def diffusers_half(np, args, metadata, latents0, timesteps):
     """diffusers' StableDiffusionPipeline (float32, CPU) on the same latents and scheduler maths.
     Returns (image, timesteps_given, seconds)."""
@@ -675,14 +730,19 @@ def check(args, metadata, paths, tokenizer_paths):
     vocabulary, merges = read_vocabulary(vocab_path), read_merges(merges_path)
     texts = [args.negative_prompt, args.prompt]
     runtime_ids = [runtime_token_ids(t, vocabulary, merges) for t in texts]
-    clip = CLIPTokenizer.from_pretrained(os.path.join(args.model, "tokenizer"))  # what diffusers feeds its encoder
-    clip_ids = [diffusers_token_ids(clip, t) for t in texts]
-    del clip
-    match = [a == b for a, b in zip(runtime_ids, clip_ids)]
-    ids = runtime_ids if args.tokenizer == "runtime" else clip_ids
+    diffusers_ids = [diffusers_token_ids(CLIPTokenizer.from_pretrained(os.path.join(args.model, "tokenizer")), t)
+                     for t in texts]  # what diffusers feeds its text encoder
+    match = [a == b for a, b in zip(runtime_ids, diffusers_ids)]
+    if args.tokenizer == "runtime":
+        ids = runtime_ids
+    else:
+        folder = os.path.dirname(vocab_path)
+        clip = (CLIPTokenizer.from_pretrained(folder) if os.path.isfile(os.path.join(folder, "tokenizer_config.json"))
+                else CLIPTokenizer(vocab_path, merges_path, model_max_length=coreai_layout.TEXT_LENGTH))
+        ids = [diffusers_token_ids(clip, t) for t in texts]
     if not all(match):
-        log(f"token ids differ from diffusers' CLIPTokenizer (negative prompt, prompt: {match}); "
-            f"the Core AI side uses the {args.tokenizer}'s")
+        log(f"the Swift runtime's token ids differ from diffusers' (negative prompt, prompt: {match}); "
+            f"the Core AI side uses the {args.tokenizer} tokenizer's")
 
     image, latents0, timesteps, coreai_seconds = asyncio.run(coreai_half(np, args, metadata, paths, ids))
     save_png(image, os.path.join(args.out_dir, IMAGE_NAMES["coreai"]))
@@ -730,7 +790,7 @@ def main(argv=None):
         return EXIT_USAGE
     try:
         check(args, metadata, paths, tokenizer_paths)
-    except (CheckError, coreai_layout.LayoutError) as error:
+    except (CheckError, Terminated, coreai_layout.LayoutError) as error:
         print(f"coreai_image: {error}", file=sys.stderr)
         return EXIT_FAILURE
     except Exception as error:  # noqa: BLE001  (any failure is exit 1, with its traceback for the log)
@@ -742,4 +802,6 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+    import signal
+    signal.signal(signal.SIGTERM, _terminate)
     sys.exit(main())

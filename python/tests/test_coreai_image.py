@@ -173,6 +173,18 @@ class TokenizerTest(unittest.TestCase):
                 coreai_image.read_merges(path)
 
 
+class WeightsVariantTest(unittest.TestCase):
+    def test_fp16_only_folders_load_the_fp16_variant(self):
+        with tempfile.TemporaryDirectory() as model:
+            unet = os.path.join(model, "unet")
+            os.makedirs(unet)
+            self.assertIsNone(coreai_image.weights_variant(model))
+            open(os.path.join(unet, "diffusion_pytorch_model.fp16.safetensors"), "w").close()
+            self.assertEqual(coreai_image.weights_variant(model), "fp16")
+            open(os.path.join(unet, "diffusion_pytorch_model.safetensors"), "w").close()
+            self.assertIsNone(coreai_image.weights_variant(model))
+
+
 class PsnrTest(unittest.TestCase):
     def test_mse_of_bytes(self):
         self.assertEqual(coreai_image.mse_uint8(bytes([0, 10, 255]), bytes([0, 13, 251])), (9 + 16) / 3)

@@ -116,17 +116,6 @@ import coreai_layout  # noqa: E402  (beside this script)
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 PARTIAL = ".partial"
-def weights_variant(model):
-    """'fp16' when the model's unet folder holds only fp16 variant weights (*.fp16.safetensors), else None."""
-    folder = os.path.join(model, "unet")
-    try:
-        names = os.listdir(folder)
-    except OSError:
-        return None
-    weights = [n for n in names if n.endswith((".safetensors", ".bin"))]
-    fp16 = [n for n in weights if ".fp16." in n or ".fp16-" in n]
-    return "fp16" if fp16 and len(fp16) == len(weights) else None
-
 
 PSNR_CAP = 100.0  # written for identical images (infinite PSNR)
 IMAGE_NAMES = {"coreai": "coreai.png", "diffusers": "diffusers.png"}

@@ -44,6 +44,8 @@ export interface Backend {
   convert(input: ConvertInput): Promise<ConvertOutcome>;
   /** Pure: each planned process's peak memory, from the model's fp16 sizes (src/budget/ compares them with the runner). */
   estimate(steps: readonly AnyStep[], config: Config, sizes: ModelSizes): ProcessEstimate[];
+  /** Pure: what the budget refuses or warns of beyond memory and disk (the time a check would take); none when absent. */
+  limits?(steps: readonly AnyStep[], config: Config, sizes: ModelSizes): { refusals: string[]; warnings: string[] };
   /** The gate: every check judged, what failed removed from output-dir, what must fail the step. */
   verify(config: Config, conversion: ConversionResult): GateReport;
 }

@@ -149,7 +149,10 @@ export function budgetStage(config: Config, steps: readonly AnyStep[], models: r
   const processes = sizes ? backendOf(config).estimate(steps, config, sizes) : steps.map((s) => ({ label: s.label, part: '', basis: 'no size known', measured: false }));
   const split = config.split.mode;
   const disk = sizes ? estimateDisk(config.conversion, sizes, { package: config.publish.package, outputsCache: config.caching.enabled && config.caching.outputs, split, environment: environmentBytes(config.runner.os) }) : undefined;
-  const verdict = sizes && disk ? judgeBudget({ processes, disk, runner, route, processPerComponent: config.processPerComponent, split }) : undefined;
+  const judged = sizes && disk ? judgeBudget({ processes, disk, runner, route, processPerComponent: config.processPerComponent, split }) : undefined;
+  // What the backend itself limits beyond memory and disk (Core AI: its runtime's time on Linux).
+  const limits = sizes ? backendOf(config).limits?.(steps, config, sizes) : undefined;
+  const verdict = judged && limits ? { ...judged, refusals: [...judged.refusals, ...limits.refusals], warnings: [...judged.warnings, ...limits.warnings] } : judged;
   const budget = { route, sizes, processes, disk, verdict, runner };
   const lines = budgetLines(budget);
   lines.forEach((l) => core.info(l));

@@ -6,7 +6,7 @@ import { BUNDLE_DIR, MODEL_PLACEHOLDER, coreAiArguments, coreAiPlan, psnrPartOf 
 import { diagnoseCoreAi, imageResult, parityCheck } from '../../src/backends/core-ai/run.js';
 import { expectedChecks, imageProblem } from '../../src/backends/core-ai/verify.js';
 import { modelFolder } from '../../src/backends/core-ai/convert.js';
-import { estimateCoreAi } from '../../src/backends/core-ai/budget.js';
+import { estimateCoreAi, runtimeTime } from '../../src/backends/core-ai/budget.js';
 import { coreAiInputs } from '../../src/backends/core-ai/identity.js';
 import { CORE_AI_REQUIREMENTS } from '../../src/backends/core-ai/requirements.js';
 import { CORE_ML } from '../../src/backends/core-ml/index.js';
@@ -128,5 +128,29 @@ describe('the Core AI budget, identity and names', () => {
   it('CORE_AI_REQUIREMENTS is constraints/coreai/requirements.in, line for line', () => {
     const lines = readFileSync(path.join(ROOT, 'constraints/coreai/requirements.in'), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
     expect(lines).toEqual([...CORE_AI_REQUIREMENTS]);
+  });
+});
+
+describe('the Core AI runtime\'s time on a Linux runner, before install', () => {
+  const full = { components: { unet: 1.72e9, text_encoder: 246e6, vae: 167e6 }, controlnets: {}, downloadBytes: 0, stagedBytes: 0 };
+  const tiny = { components: { unet: 1.7e6, text_encoder: 0.3e6, vae: 0.2e6 }, controlnets: {}, downloadBytes: 0, stagedBytes: 0 };
+  it('full size: the image check (20 unet calls) is refused, the unet check only warned of; tiny models pass', () => {
+    const c = config();
+    const found = runtimeTime(c, coreAiPlan(c), full);
+    expect(found.refusals).toHaveLength(1);
+    expect(found.refusals[0]).toMatch(/^The image check would take at least 10\.3 h \(20 unet calls of at least 31 min each\)/);
+    expect(found.refusals[0]).toContain('Set image-check: false');
+    expect(found.warnings.join('\n')).toContain('Checking the unet on coreai-core will take at least 31 min');
+    expect(runtimeTime(c, coreAiPlan(c), tiny)).toEqual({ refusals: [], warnings: [] });
+  });
+
+  it('image-check false and check-output-correctness false start no runtime check; macOS is not judged', () => {
+    const off = config({ 'image-check': 'false', 'check-output-correctness': 'false' });
+    expect(runtimeTime(off, coreAiPlan(off), full)).toEqual({ refusals: [], warnings: [] });
+    const mac = parseInputs(raw({ backend: 'core-ai' }), ctx()).config;
+    expect(mac && runtimeTime(mac, coreAiPlan(mac), full)).toEqual({ refusals: [], warnings: [] });
+    const unchecked = coreAiArguments(coreAiPlan(off)[0]!, off);
+    expect(unchecked).toContain('--skip-parity');
+    expect(expectedChecks(off)).toEqual([]);
   });
 });

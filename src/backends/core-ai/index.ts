@@ -5,7 +5,7 @@ import { CORE_AI_RULES } from './rules.js';
 import { coreAiArguments, coreAiPlan, type CoreAiStep } from './plan.js';
 import { convertCoreAi } from './convert.js';
 import { verifyCoreAi } from './verify.js';
-import { estimateCoreAi } from './budget.js';
+import { estimateCoreAi, runtimeTime } from './budget.js';
 import { coreAiInputs } from './identity.js';
 
 const isCoreAiStep = (s: { kind: string }): s is CoreAiStep => s.kind.startsWith('coreai-');
@@ -33,4 +33,5 @@ export const CORE_AI: Backend = {
   verify: verifyCoreAi,
   inputs: coreAiInputs,
   estimate: (steps, _config, sizes) => estimateCoreAi(steps.filter(isCoreAiStep), sizes),
+  limits: (steps, config, sizes) => runtimeTime(config, steps.filter(isCoreAiStep), sizes),
 };

@@ -18,6 +18,8 @@ interface ParityRecord {
   compression: string;
   psnr: number | null;
   max_abs_diff?: number;
+  /** --skip-parity: saved unchecked. */
+  skipped?: boolean;
 }
 
 /** What python/coreai_image.py writes (--json). */
@@ -44,7 +46,7 @@ const readJson = <T>(file: string): T | undefined => {
 
 /** Pure: the check a part's parity record gives, under the gate's name for the part. */
 export function parityCheck(config: Config, step: CoreAiStep & { kind: 'coreai-export' }, record: ParityRecord | undefined): PsnrResult | undefined {
-  if (!record) return undefined;
+  if (!record || record.skipped) return undefined;
   const psnr = typeof record.psnr === 'number' && Number.isFinite(record.psnr) ? record.psnr : null;
   const compression = compressionOf(config, step.part);
   const check = compression === 'none' ? 'Core AI runtime (float16) to PyTorch' : `Core AI runtime (${compression}) to PyTorch (float)`;

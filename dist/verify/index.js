@@ -37065,7 +37065,9 @@ function coreAiArguments(step, config, model = MODEL_PLACEHOLDER) {
     const size = ['--height', String(height), '--width', String(width)];
     switch (step.kind) {
         case 'coreai-export':
-            return [entry.exportEntry, 'export', '--model', model, '--part', step.part, '--bundle', bundle, '--compression', compressionOf(config, step.part), ...size, '--parity-json', parityRecord(outputDir, step.part)];
+            return [entry.exportEntry, 'export', '--model', model, '--part', step.part, '--bundle', bundle, '--compression', compressionOf(config, step.part), ...size, '--parity-json', parityRecord(outputDir, step.part),
+                // check-output-correctness: false saves each part unchecked (the runtime's check is slow on Linux at full size).
+                ...(config.conversion.checkOutputCorrectness ? [] : ['--skip-parity'])];
         case 'coreai-bundle': {
             const parts = CORE_AI_PARTS.filter((p) => config.conversion.parts.includes(p));
             const source = config.conversion.modelIsLocal || config.singleFile ? [] : ['--model-id', config.conversion.modelVersion];

@@ -22,10 +22,10 @@ const SD15 = { unet: 1.72e9, textEncoder: 246e6, vae: 167e6 };
 
 /** THE table of the Core AI backend's per-process figures. */
 export const CORE_AI_FIGURES: Record<'text_encoder' | 'vae' | 'unet' | 'image', CoreAiFigure> = {
-  text_encoder: { k: (2.0 * GIB - CORE_AI_BASE_BYTES) / SD15.textEncoder, source: 'not measured per process: an allowance', measured: false },
-  vae: { k: (2.5 * GIB - CORE_AI_BASE_BYTES) / SD15.vae, source: 'not measured per process: an allowance (activations dominate)', measured: false },
-  unet: { k: (6.7 * GIB - CORE_AI_BASE_BYTES) / SD15.unet, source: 'SD 1.5 unet exported with coreai-torch at 6.7 GiB with the text encoder and VAE also in memory (coreai.md)', measured: true },
-  image: { k: (6.7 * GIB - CORE_AI_BASE_BYTES) / SD15.unet, source: 'not measured: taken as the unet export (the PyTorch pipeline and the bundle, one after the other)', measured: false },
+  text_encoder: { k: (1.78 * GIB - CORE_AI_BASE_BYTES) / SD15.textEncoder, source: 'SD 1.5 text encoder exported and checked: 1.78 GiB (bench/backends.mjs, time -v)', measured: true },
+  vae: { k: (2.5 * GIB - CORE_AI_BASE_BYTES) / SD15.vae, source: 'not measured at full size: an allowance (activations dominate)', measured: false },
+  unet: { k: (5.9 * GIB - CORE_AI_BASE_BYTES) / SD15.unet, source: 'SD 1.5 unet exported, then its check on coreai-core (stopped after 31 min): 5.9 GiB (python/coreai_export.py, time -v)', measured: true },
+  image: { k: (5.9 * GIB - CORE_AI_BASE_BYTES) / SD15.unet, source: 'not measured: taken as the unet process (the bundle one model at a time, then the PyTorch pipeline)', measured: false },
 };
 
 /** Pure: every Core AI process's estimate, from the model's fp16 sizes. */

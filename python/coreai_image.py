@@ -694,18 +694,8 @@ def peak_rss_bytes():
 
 
 def write_json(path, data):
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    partial = path + PARTIAL
-    try:
-        with open(partial, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=2)
-            f.write("\n")
-        os.replace(partial, path)
-    except BaseException:
-        if os.path.exists(partial):
-            os.remove(partial)
-        raise
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    coreai_layout.write_json_atomically(path, data)
 
 
 def check(args, metadata, paths, tokenizer_paths):

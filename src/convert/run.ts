@@ -89,7 +89,8 @@ function plannedParts(step: Step, unetName: string): string[] {
   return [...step.convert.map((p) => (p === 'unet' ? unetName : p)), ...(step.refiner ? ['refiner'] : []), ...(step.controlnets.length > 0 ? ['controlnet'] : [])];
 }
 
-function diskFacts(outputDir: string) {
+/** What the disk diagnoses read: output-dir's free space and size (undefined when it cannot be read). */
+export function diskFacts(outputDir: string) {
   try {
     const fs = statfsSync(outputDir);
     return { freeBytes: fs.bavail * fs.bsize, outputBytes: directorySize(outputDir) };

@@ -1,10 +1,9 @@
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statfsSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
 import * as core from '@actions/core';
 import type { Config } from '../../config.js';
-import type { ConversionResult, PsnrResult, StepReport } from '../../convert/run.js';
+import { diskFacts, type ConversionResult, type PsnrResult, type StepReport } from '../../convert/run.js';
 import { diagnose, lastErrorLine, type Diagnosis } from '../../converter/diagnose.js';
-import { directorySize } from '../../convert/sizes.js';
 import { childEnvironment, runProcess, type ProcessResult } from '../../process.js';
 import { info } from '../../log.js';
 import { writeState } from '../../convert/state.js';
@@ -106,14 +105,6 @@ function removePartials(outputDir: string): string[] {
   return removed;
 }
 
-function diskFacts(outputDir: string) {
-  try {
-    const fs = statfsSync(outputDir);
-    return { freeBytes: fs.bavail * fs.bsize, outputBytes: directorySize(outputDir) };
-  } catch {
-    return undefined;
-  }
-}
 
 const partsOf = (step: CoreAiStep): string[] => (step.kind === 'coreai-export' ? [step.part] : []);
 

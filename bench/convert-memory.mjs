@@ -12,23 +12,23 @@
 // unet (chunk_mlprogram) on a copy of the unet's -o: the lean one of this run, or --unet-from's
 // (with --parts '' to measure only those).
 //
-// One process at a time (never two conversions at once). Per process: the peak RSS of its process
-// tree, sampled from /proc/<pid>/status every 0.5 s (RssAnon and RssFile apart, and their sum at
-// its peak), wall time, CPU (user+sys of the child and its children, from /usr/bin/time -v), the
-// packages written (bytes, weight.bin sha256, the spec's sha256 serialized deterministically, by
-// test/python/compare_packages.py in the same Python), and lean/cli ratios measured in the same run.
+// One process at a time (never two conversions at once). Per process (bench/convert-common.mjs):
+// the peak RSS of its process tree, sampled from /proc/<pid>/status every 0.5 s (RssAnon and
+// RssFile apart, and their sum at its peak), wall time, CPU (user+sys of the child and its
+// children, from /usr/bin/time -v), the packages written (bytes, weight.bin sha256, the spec's
+// sha256 serialized deterministically, by test/python/compare_packages.py in the same Python), and
+// lean/cli ratios measured in the same run.
 // The action's default flags: --compute-unit ALL --attention-implementation SPLIT_EINSUM
 // --min-deployment-target macOS13, HF_HUB_OFFLINE=1, PYTHONUNBUFFERED=1; no --check-output-correctness.
 // Linux only (/proc).
-import { spawn, execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, appendFileSync, cpSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, rmSync, appendFileSync, cpSync } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { clearInterval, setInterval } from 'node:timers';
 import { parseArgs } from 'node:util';
+import { COREML_FLAG as FLAG, coremlModelFlags, gib, measure as measureTree, mb, mmss } from './convert-common.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const GiB = 1024 ** 3;
 const { values: opts } = parseArgs({
   options: {
     python: { type: 'string' },
@@ -51,92 +51,9 @@ if (!opts.python || !opts.model) {
 const python = opts.python;
 const name = opts.name ?? path.basename(opts.model);
 const interval = Number(opts.interval);
-/** @type {Record<string, string>} */
-const FLAG = { text_encoder: '--convert-text-encoder', vae_decoder: '--convert-vae-decoder', vae_encoder: '--convert-vae-encoder', unet: '--convert-unet' };
 
-/** Every pid below root (root included), from /proc/<pid>/task/<tid>/children. @param {number} root @returns {number[]} */
-function tree(root) {
-  const pids = [root];
-  for (let i = 0; i < pids.length; i++) {
-    /** @type {string[]} */
-    let tasks;
-    try {
-      tasks = readdirSync(`/proc/${pids[i]}/task`);
-    } catch {
-      continue;
-    }
-    for (const task of tasks) {
-      try {
-        const children = readFileSync(`/proc/${pids[i]}/task/${task}/children`, 'utf8').trim();
-        if (children) pids.push(...children.split(/\s+/).map(Number));
-      } catch {
-        /* gone */
-      }
-    }
-  }
-  return pids;
-}
-
-/** RssAnon and RssFile (bytes) of one process, 0 when it is gone. @param {number} pid */
-function rssOf(pid) {
-  try {
-    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-    const kib = (/** @type {string} */ key) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0);
-    return { anon: kib('RssAnon') * 1024, file: kib('RssFile') * 1024, name: /^Name:\s+(.*)$/m.exec(status)?.[1] ?? '' };
-  } catch {
-    return { anon: 0, file: 0, name: '' };
-  }
-}
-
-/**
- * @typedef {{ total: number, anonAtPeak: number, fileAtPeak: number, anon: number, file: number }} Peak
- * @typedef {{ code: number | null, wallS: number, cpuS: number, maxRss: number, leanOwnPeak: number, peak: Peak, tail: string }} Measured
- * @typedef {{ weight_bin_sha256: string, spec_sha256: string, package_bytes: number }} PackageFacts
- */
-
-/**
- * Runs argv under /usr/bin/time -v, sampling the tree below `time` (its own few MB left out).
- * @param {string[]} argv @param {string} cwd @param {string} logFile @returns {Promise<Measured>}
- */
-function measure(argv, cwd, logFile) {
-  return new Promise((resolve) => {
-    const started = process.hrtime.bigint();
-    const child = spawn('/usr/bin/time', ['-v', ...argv], {
-      cwd,
-      env: { ...process.env, PYTHONUNBUFFERED: '1', HF_HUB_OFFLINE: '1' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    child.stdout.on('data', (/** @type {Buffer} */ d) => (output += d.toString()));
-    child.stderr.on('data', (/** @type {Buffer} */ d) => (output += d.toString()));
-    const peak = { total: 0, anonAtPeak: 0, fileAtPeak: 0, anon: 0, file: 0 };
-    const sample = () => {
-      if (child.pid === undefined) return;
-      let anon = 0;
-      let file = 0;
-      for (const pid of tree(child.pid)) {
-        if (pid === child.pid) continue; // /usr/bin/time itself
-        const r = rssOf(pid);
-        anon += r.anon;
-        file += r.file;
-      }
-      peak.anon = Math.max(peak.anon, anon);
-      peak.file = Math.max(peak.file, file);
-      if (anon + file > peak.total) Object.assign(peak, { total: anon + file, anonAtPeak: anon, fileAtPeak: file });
-    };
-    const timer = setInterval(sample, interval);
-    child.on('close', (code) => {
-      clearInterval(timer);
-      const wallS = Number(process.hrtime.bigint() - started) / 1e9;
-      appendFileSync(logFile, output);
-      const num = (/** @type {RegExp} */ re) => Number(re.exec(output)?.[1] ?? NaN);
-      const cpuS = num(/User time \(seconds\): ([\d.]+)/) + num(/System time \(seconds\): ([\d.]+)/);
-      const maxRss = num(/Maximum resident set size \(kbytes\): (\d+)/) * 1024;
-      const own = num(/lean_convert: peak RSS (\d+) bytes/);
-      resolve({ code, wallS, cpuS, maxRss, leanOwnPeak: own, peak, tail: output.slice(-1500) });
-    });
-  });
-}
+/** @typedef {import('./convert-common.mjs').Measured} Measured */
+/** @typedef {{ weight_bin_sha256: string, spec_sha256: string, package_bytes: number }} PackageFacts */
 
 /** @param {string} dir @returns {Record<string, PackageFacts>} */
 function packages(dir) {
@@ -145,17 +62,12 @@ function packages(dir) {
   return JSON.parse(json)[dir];
 }
 
-const gib = (/** @type {number} */ b) => (Number.isFinite(b) && b > 0 ? `${(b / GiB).toFixed(2)}` : '-');
-const mmss = (/** @type {number} */ s) => (Number.isFinite(s) ? `${Math.floor(s / 60)}:${String(Math.round(s % 60)).padStart(2, '0')}` : '-');
-const mb = (/** @type {number} */ b) => `${Math.round(b / 1e6)} MB`;
-
 const work = path.join(opts.work, name);
 rmSync(work, { recursive: true, force: true });
-mkdirSync(path.join(work, 'models'), { recursive: true });
-symlinkSync(path.resolve(opts.model), path.join(work, 'models', name));
-const modelVersion = `models/${name}`;
+mkdirSync(work, { recursive: true });
 const logFile = path.join(work, 'output.log');
-const shared = ['--model-version', modelVersion, '--compute-unit', 'ALL', '--attention-implementation', 'SPLIT_EINSUM', '--min-deployment-target', 'macOS13', ...(opts.xl ? ['--xl-version'] : [])];
+const measure = (/** @type {string[]} */ argv, /** @type {string} */ cwd, /** @type {string} */ log) => measureTree(argv, { cwd, logFile: log, intervalMs: interval });
+const shared = coremlModelFlags(work, opts.model, name, opts.xl);
 /** @type {Record<string, string[]>} */
 const runner = { cli: ['-m', 'python_coreml_stable_diffusion.torch2coreml'], lean: [path.join(ROOT, 'python/lean_convert.py')] };
 

@@ -23,7 +23,7 @@ const SD15 = { unet: 1.72e9, textEncoder: 246e6, vae: 167e6 };
 /** THE table of the Core AI backend's per-process figures. */
 export const CORE_AI_FIGURES: Record<'text_encoder' | 'vae' | 'unet' | 'image', CoreAiFigure> = {
   text_encoder: { k: (1.78 * GIB - CORE_AI_BASE_BYTES) / SD15.textEncoder, source: 'SD 1.5 text encoder exported and checked: 1.78 GiB (bench/backends.mjs, time -v)', measured: true },
-  vae: { k: (2.5 * GIB - CORE_AI_BASE_BYTES) / SD15.vae, source: 'not measured at full size: an allowance (activations dominate)', measured: false },
+  vae: { k: (2.34 * GIB - CORE_AI_BASE_BYTES) / SD15.vae, source: 'SD 1.5 VAE decoder exported and checked: 2.34 GiB (bench/backends.mjs, time -v); the encoder taken alike', measured: true },
   unet: { k: (5.9 * GIB - CORE_AI_BASE_BYTES) / SD15.unet, source: 'SD 1.5 unet exported, then its check on coreai-core (stopped after 31 min): 5.9 GiB (python/coreai_export.py, time -v)', measured: true },
   image: { k: (5.9 * GIB - CORE_AI_BASE_BYTES) / SD15.unet, source: 'not measured: taken as the unet process (the bundle one model at a time, then the PyTorch pipeline)', measured: false },
 };
@@ -53,6 +53,7 @@ export function estimateCoreAi(steps: readonly CoreAiStep[], sizes: ModelSizes):
  */
 export const LINUX_RUNTIME = {
   textEncoder: { secondsPerByte: 560 / SD15.textEncoder, source: 'SD 1.5 text encoder parity on coreai-core (Linux): 560 s, measured' },
+  vae: { secondsPerByte: 1774 / SD15.vae, source: 'SD 1.5 VAE decoder parity on coreai-core (Linux): 1774 s, measured (bench/backends.mjs)' },
   unet: { secondsPerByte: (31 * 60) / SD15.unet, source: 'SD 1.5 unet parity on coreai-core (Linux): not ended after 31 min (a lower bound)' },
 };
 
@@ -74,10 +75,14 @@ export function runtimeTime(config: Config, steps: readonly CoreAiStep[], sizes:
   const unet = sizes.components.unet;
   const textEncoder = sizes.components.text_encoder;
   const unetCall = unet === undefined ? undefined : unet * LINUX_RUNTIME.unet.secondsPerByte;
-  const why = "coreai-core's runtime runs each model on one CPU thread on Linux (measured at full size: the SD 1.5 text encoder's check 560 s, the unet's not ended after 31 min)";
+  const why = "coreai-core's runtime runs each model on one CPU thread on Linux (measured at full size: the SD 1.5 text encoder's check 560 s, the VAE decoder's 1774 s, the unet's not ended after 31 min)";
   const check = config.conversion.checkOutputCorrectness;
   if (check && textEncoder !== undefined && textEncoder * LINUX_RUNTIME.textEncoder.secondsPerByte > WARN_SECONDS) {
     out.warnings.push(`Checking the text encoder on coreai-core will take about ${minutes(textEncoder * LINUX_RUNTIME.textEncoder.secondsPerByte)}: ${why}.`);
+  }
+  const vae = sizes.components.vae;
+  if (check && vae !== undefined && vae * LINUX_RUNTIME.vae.secondsPerByte > WARN_SECONDS) {
+    out.warnings.push(`Checking the VAE on coreai-core will take about ${minutes(vae * LINUX_RUNTIME.vae.secondsPerByte)} a part: ${why}.`);
   }
   if (check && unetCall !== undefined && steps.some((s) => s.kind === 'coreai-export' && s.part === 'unet') && unetCall > WARN_SECONDS) {
     const text = `Checking the unet on coreai-core will take at least ${minutes(unetCall)}: ${why}.`;

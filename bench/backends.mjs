@@ -81,7 +81,16 @@ const line = (r) => `| ${r.process} | ${r.backend} | ${r.code} | ${mmss(r.wallS)
 /** @param {string} part @param {string} process @param {string} backend @param {string[]} argv @param {(r: Measured) => { bytes: number, note: string }} after */
 async function step(part, process, backend, argv, after) {
   const r = await run(argv);
-  const row = { part, process, backend, ...r, ...(r.code === 0 ? after(r) : { bytes: 0, note: 'failed' }) };
+  /** @type {{ bytes: number, note: string }} */
+  let found = { bytes: 0, note: 'failed' };
+  if (r.code === 0) {
+    try {
+      found = after(r);
+    } catch (error) {
+      found = { bytes: 0, note: `exit 0 but no output read: ${String(error).split('\n')[0]}` };
+    }
+  }
+  const row = { part, process, backend, ...r, ...found };
   rows.push(row);
   emit(line(row));
   if (r.code !== 0) console.error(r.tail);
@@ -133,6 +142,9 @@ for (const part of parts) {
     await step(part, part, 'Core ML', [coremlPython, path.join(ROOT, 'python/lean_convert.py'), ...coremlFlags, COREML_FLAG[part] ?? '', '-o', out], () => mlpackages(out));
     rmSync(out, { recursive: true, force: true });
   }
+  // Printed as soon as both sides ran, so that a run cut off later keeps this part's ratios.
+  const r = ratioRow(part);
+  if (r) emit(`\nCore AI / Core ML:\n\n| part | wall | CPU | peak RSS (tree) | time -v max RSS | output size |\n| --- | --- | --- | --- | --- | --- |\n${r}`);
   emit('');
 }
 
@@ -147,10 +159,16 @@ if (backends.includes('coreai')) {
 
 emit('### Core AI / Core ML, measured in this run\n\n| part | wall | CPU | peak RSS (tree) | time -v max RSS | output size |\n| --- | --- | --- | --- | --- | --- |');
 for (const part of parts) {
-  const ml = rows.find((r) => r.process === part && r.backend === 'Core ML');
-  const ai = rows.find((r) => r.process === part && r.backend === 'Core AI');
-  if (!ml || !ai || ml.code !== 0 || ai.code !== 0) continue;
-  const ratio = (/** @type {number} */ a, /** @type {number} */ b) => (b > 0 ? (a / b).toFixed(2) : '-');
-  emit(`| ${part} | ${ratio(ai.wallS, ml.wallS)} | ${ratio(ai.cpuS, ml.cpuS)} | ${ratio(ai.peak.total, ml.peak.total)} | ${ratio(ai.maxRss, ml.maxRss)} | ${ratio(ai.bytes, ml.bytes)} |`);
+  const r = ratioRow(part);
+  if (r) emit(r);
 }
 emit('');
+
+/** The part's Core AI / Core ML ratios as a table row, or undefined when either side failed. @param {string} part */
+function ratioRow(part) {
+  const ml = rows.find((r) => r.process === part && r.backend === 'Core ML');
+  const ai = rows.find((r) => r.process === part && r.backend === 'Core AI');
+  if (!ml || !ai || ml.code !== 0 || ai.code !== 0) return undefined;
+  const ratio = (/** @type {number} */ a, /** @type {number} */ b) => (b > 0 ? (a / b).toFixed(2) : '-');
+  return `| ${part} | ${ratio(ai.wallS, ml.wallS)} | ${ratio(ai.cpuS, ml.cpuS)} | ${ratio(ai.peak.total, ml.peak.total)} | ${ratio(ai.maxRss, ml.maxRss)} | ${ratio(ai.bytes, ml.bytes)} |`;
+}

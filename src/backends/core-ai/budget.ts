@@ -15,8 +15,8 @@ export interface CoreAiFigure {
   measured: boolean;
 }
 
-/** Python with torch, coreai-torch, coreai-core and diffusers imported, nothing loaded. */
-export const CORE_AI_BASE_BYTES = 0.75 * GIB;
+/** Python with torch, coreai-torch, coreai-core, diffusers and transformers imported, nothing loaded: 0.81 GiB (time -v, bench/results/backends-2026-12-07.md). */
+export const CORE_AI_BASE_BYTES = 0.81 * GIB;
 
 const SD15 = { unet: 1.72e9, textEncoder: 246e6, vae: 167e6 };
 

@@ -28,7 +28,7 @@ export interface PythonProvider {
   envPrefix?(ctx: SetupContext): string;
 }
 
-const condaEnvPrefix = (ctx: SetupContext) => envPrefix(ctx.config.runner.toolCache, ctx.config.setup.pythonVersion, ctx.config.runner.arch, ctx.half);
+const condaEnvPrefix = (ctx: SetupContext) => envPrefix(ctx.config.runner.toolCache, ctx.config.setup.pythonVersion, ctx.config.runner.arch, ctx.half, ctx.config.backend);
 
 export class SetupError extends Error {}
 

@@ -197,6 +197,9 @@ describe('the finishing half\'s setup', () => {
     expect(finish.startsWith(`${converter}${path.sep}`)).toBe(false);
     expect(path.dirname(finish)).toBe(path.dirname(converter));
     expect(envPrefix('/cache', '3.11', 'X64', 'convert')).toBe(envPrefix('/cache', '3.11', 'X64'));
+    // Core AI's env apart from Core ML's (another torch): a runner keeping its tool cache reuses the right one.
+    expect(envPrefix('/cache', '3.11', 'X64', 'none', 'core-ai')).toBe('/cache/coreml-stable-diffusion-env/py3.11/x64-coreai');
+    expect(envPrefix('/cache', '3.11', 'X64', 'none', 'core-ai')).not.toBe(envPrefix('/cache', '3.11', 'X64'));
   });
 });
 

@@ -14,7 +14,7 @@ import { Halt } from '../../halt.js';
 import { setOutput } from '../../outputs.js';
 import { info } from '../../log.js';
 import { imageResultFromFolder, runCoreAi } from './run.js';
-import type { CoreAiStep } from './plan.js';
+import { coreAiArguments, type CoreAiStep } from './plan.js';
 
 /**
  * Pure: the local folder the Core AI helpers load the model from: the single file's diffusers folder
@@ -56,7 +56,8 @@ export async function convertCoreAi(input: ConvertInput, steps: readonly CoreAiS
     if (!model) {
       throw new Halt([`The files of ${config.conversion.modelVersion} could not be put in the Hub cache (see the warning above), and the Core AI backend converts from local files only: rerun once the Hub answers.`], 'Hugging Face downloads');
     }
-    const commands = steps.map((step, i) => [setup.python, ...(input.commands[i] ?? []).slice(1).map((a) => (a === '<model folder>' ? model : a))]);
+    // The plan's commands with the interpreter and the model's folder, as runCoreAi runs them.
+    const commands = steps.map((step) => [setup.python, ...coreAiArguments(step, config, model)]);
     setOutput('plan', commands);
     const conversion = await runCoreAi(config, steps, setup.python, model);
     if (input.releaseDownloads && !conversion.failure) releaseDownloads(download.downloaded);

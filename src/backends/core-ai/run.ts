@@ -35,7 +35,8 @@ interface ImageRecord {
   diffusers_seconds: number;
 }
 
-const readJson = <T>(file: string): T | undefined => {
+/** A helper's JSON record, undefined when missing or unreadable. */
+export const readJson = <T>(file: string): T | undefined => {
   try {
     return JSON.parse(readFileSync(file, 'utf8')) as T;
   } catch {
@@ -55,11 +56,12 @@ export function parityCheck(config: Config, step: CoreAiStep & { kind: 'coreai-e
 /** Pure: the image check's record as the gate reads it; identical images (PSNR infinite) pass. */
 export function imageResult(record: ImageRecord | undefined, minPsnr: number, folder: string): ImageCheckResult | undefined {
   if (!record) return undefined;
-  const identical = record.psnr === null || record.psnr === undefined || record.psnr === Infinity;
   const psnr = typeof record.psnr === 'number' && Number.isFinite(record.psnr) ? record.psnr : null;
+  // JSON holds no infinity: a record whose figure is null (or absent) stands for identical images.
+  const identical = psnr === null && (record.psnr === null || record.psnr === undefined);
   return {
     psnr,
-    identical: identical && psnr === null,
+    identical,
     minPsnr,
     passed: psnr === null ? identical : psnr >= minPsnr,
     prompt: record.prompt,
@@ -88,8 +90,10 @@ export function diagnoseCoreAi(end: Pick<ProcessResult, 'exitCode' | 'signal' | 
     return { title: `The helper refused its arguments: ${said ?? 'it said nothing'}`, hints: ['The log group of this step above has the full output.'] };
   }
   const found = diagnose(end, disk);
+  // A known diagnosis (out of memory, disk) does not name the Python error; the generic one does.
   const error = lastErrorLine(end.tail);
-  return { ...found, title: found.title.replace(/^The converter\b/, 'The Core AI helper') + (found.title.includes(error ?? '\u0000') || !error ? '' : ` (${error})`) };
+  const unnamed = error !== undefined && !found.title.includes(error) ? ` (${error})` : '';
+  return { ...found, title: found.title.replace(/^The converter\b/, 'The Core AI helper') + unnamed };
 }
 
 /** What a failed process may have left half-written in the bundle: `.partial` entries (a killed process cannot clean up). */

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
 import * as core from '@actions/core';
 import type { Config } from '../../config.js';
@@ -8,6 +8,7 @@ import { judgeConversion, type GateReport } from '../../verify/stage.js';
 import { formatPsnr } from '../../verify/psnr.js';
 import { info } from '../../log.js';
 import type { ImageCheckResult } from './image.js';
+import { readJson } from './run.js';
 import { BUNDLE_DIR, CORE_AI_PARTS, parityRecord, psnrPartOf, type CoreAiPart } from './plan.js';
 
 /** Pure: the checks a Core AI conversion must report: one per exported part, under the gate's name. */
@@ -26,12 +27,8 @@ export function imageProblem(image: ImageCheckResult | undefined, asked: boolean
 
 /** The .aimodel a part wrote, as its parity record names it (relative to output-dir). */
 function componentOf(outputDir: string, part: CoreAiPart): string | undefined {
-  try {
-    const record = JSON.parse(readFileSync(parityRecord(outputDir, part), 'utf8')) as { component?: unknown };
-    return typeof record.component === 'string' && /^[\w.-]+$/.test(record.component) ? path.join(BUNDLE_DIR, record.component) : undefined;
-  } catch {
-    return undefined;
-  }
+  const component = readJson<{ component?: unknown }>(parityRecord(outputDir, part))?.component;
+  return typeof component === 'string' && /^[\w.-]+$/.test(component) ? path.join(BUNDLE_DIR, component) : undefined;
 }
 
 /**

@@ -31,6 +31,14 @@ own_compute_psnr (torch2coreml's compute_psnr: 20 * log10((max|coreai| + 1e-5) /
 coreai) + 1e-10))). The figures go to --parity-json; only then (and, with --min-psnr, only if the
 PSNR is at least that) is the asset renamed to `BUNDLE/<Asset>.aimodel`.
 
+--precision float32 is how the action makes the float32 twin of a part for the checks on Linux
+(check-precision): the same module, loaded from the same fp16 weights (upcast, exactly), exported
+and compressed the same way, into a folder apart from the bundle. coreai-core's Linux runtime
+computes float16 through software conversions, one element at a time (perf: 86% of a float16 text
+encoder call in __truncsfhf2/__extendhfsf2), and float32 with its own kernels: the full-size SD 1.5
+text encoder took 560 s a call in float16 and 1.4 s in float32, the unet (batch 2) did not end
+in 31 minutes in float16 and took 4.3 minutes in float32.
+
 `finish` checks that every expected part's .aimodel is in the bundle, copies tokenizer/ from the
 model folder (never downloads), and writes the bundle's metadata.json (coreai_layout.py), each
 through a partial file or folder.

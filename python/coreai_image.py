@@ -3,8 +3,8 @@ coreai-core's runtime, the way Apple's Swift pipeline makes it, and one made by 
 StableDiffusionPipeline from the model folder the bundle was exported from, with the same prompt,
 initial latents, scheduler, steps and guidance; both saved as PNG and their PSNR written as JSON.
 
-    python coreai_image.py --bundle BUNDLE_DIR --model DIFFUSERS_FOLDER --prompt TEXT --seed N
-        --steps N [--guidance 7.5] [--negative-prompt TEXT] [--height H --width W]
+    python coreai_image.py --bundle BUNDLE_DIR [--assets DIR] --model DIFFUSERS_FOLDER --prompt TEXT
+        --seed N --steps N [--guidance 7.5] [--negative-prompt TEXT] [--height H --width W]
         [--scheduler dpmpp|pndm] [--tokenizer runtime|clip] --out-dir DIR --json PATH
         [--min-psnr X]
 
@@ -19,6 +19,13 @@ peak 255 (100.0 when they are identical, the cap). passed: psnr >= --min-psnr (t
 Exit 0 when written (also below --min-psnr: the caller gates; one line says so), 2 on bad
 arguments or a bundle that lacks a model the Swift runtime needs (text_encoder, unet, vae_decoder)
 or its metadata.json or tokenizer, 1 on any other failure (nothing half-written left).
+
+--assets DIR: the .aimodel folders are read from DIR instead of the bundle (the metadata.json
+and the tokenizer still from the bundle), under the names the bundle's metadata.json gives: the
+action passes the float32 twins of the bundle's models there on Linux (check-precision, see
+coreai_export.py), because coreai-core's Linux runtime computes float16 through software
+conversions (a full-size SD 1.5 unet call: not ended after 31 minutes in float16, 4.3 minutes in
+float32; the text encoder 560 s against 1.4 s).
 
 Memory: the Core AI half runs first, one model loaded at a time (the text encoder, then the unet
 for the loop, then the VAE decoder), its image saved; then the diffusers pipeline is loaded in
@@ -140,6 +147,7 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--bundle", required=True, help="the Core AI bundle folder (metadata.json, *.aimodel)")
+    parser.add_argument("--assets", help="read the .aimodel folders from here instead of the bundle (float32 twins)")
     parser.add_argument("--model", required=True, help="the diffusers folder the bundle was exported from")
     parser.add_argument("--prompt", required=True)
     parser.add_argument("--negative-prompt", default="", help='default "" (as the Swift runtime)')
@@ -192,6 +200,8 @@ def check_inputs(args):
     bundle or the model folder lacks what is needed or --height/--width disagree with the bundle."""
     if not os.path.isdir(args.bundle):
         raise UsageError(f"--bundle {args.bundle} is not a folder")
+    if args.assets is not None and not os.path.isdir(args.assets):
+        raise UsageError(f"--assets {args.assets} is not a folder")
     if not os.path.isfile(os.path.join(args.model, "model_index.json")):
         raise UsageError(f"--model {args.model} is not a diffusers folder (no model_index.json)")
     try:
@@ -205,9 +215,9 @@ def check_inputs(args):
         if not name:
             raise UsageError(f"the bundle's metadata.json names no {part} asset (the Swift runtime needs "
                              f"{', '.join(coreai_layout.REQUIRED_PARTS)})")
-        path = os.path.join(args.bundle, name)
+        path = os.path.join(args.assets or args.bundle, name)
         if not os.path.isfile(os.path.join(path, "main.mlirb")):
-            raise UsageError(f"the bundle lacks its {part} model: {path} (no main.mlirb)")
+            raise UsageError(f"the {'--assets folder' if args.assets else 'bundle'} lacks its {part} model: {path} (no main.mlirb)")
         paths[part] = path
     diffusion = metadata["diffusion"]
     if diffusion.get("type", "stable-diffusion") != "stable-diffusion":

@@ -20,12 +20,17 @@ export type BackendName = 'core-ml' | 'core-ai';
 export type CoreAiCompression = 'none' | 'int4' | 'palettize4';
 
 /** What the Core AI backend is asked to do (set when backend is core-ai). */
+/** float16: the bundle's own models; float32: float32 twins of them (coreai-core's Linux runtime is fast in float32 only). */
+export type CheckPrecision = 'auto' | 'float16' | 'float32';
+
 export interface CoreAiOptions {
   compression: CoreAiCompression;
   /** Absolute path of python/coreai_export.py, shipped with the action. */
   exportEntry: string;
   /** Absolute path of python/coreai_image.py, shipped with the action. */
   imageEntry: string;
+  /** check-precision: what coreai-core runs for the checks (auto: float32 on Linux, float16 elsewhere). */
+  checkPrecision: CheckPrecision;
   /** The end-to-end image check; undefined when image-check is false. */
   image?: ImageCheckOptions;
 }

@@ -35991,6 +35991,7 @@ const INPUT_DEFAULTS = {
     'allow-pickle': 'false',
     'backend': 'core-ml',
     'compression': '',
+    'check-precision': '',
     'image-check': '',
     'image-prompt': '',
     'image-seed': '',
@@ -37026,10 +37027,33 @@ const COMPRESSED_PARTS = (/* unused pure expression or super */ null && (['text_
 const BUNDLE_DIR = 'Bundle';
 /** Stands for the model's folder in the plan's commands until the Hub stage (or the single-file step) has made it. */
 const MODEL_PLACEHOLDER = '<model folder>';
-/** Pure: the processes of a Core AI conversion, one per part, then the bundle, then the image check. */
+/** The parts the image check runs (what the Swift runtime loads for text to image). */
+const IMAGE_PARTS = (/* unused pure expression or super */ null && (['text_encoder', 'unet', 'vae_decoder']));
+/**
+ * Pure: the precision coreai-core runs the models in for the checks. auto is float32 on Linux, where
+ * coreai-core's runtime computes float16 through software conversions one element at a time (the
+ * full-size SD 1.5 text encoder: 560 s a call in float16, 1.4 s in float32; the unet: not ended in
+ * 31 min, 4.3 min), and float16 (the bundle itself) elsewhere.
+ */
+function checkPrecisionOf(config) {
+    const asked = config.coreAi?.checkPrecision ?? 'auto';
+    if (asked !== 'auto')
+        return asked;
+    return config.runner.os === 'Linux' ? 'float32' : 'float16';
+}
+/** Pure: whether a part gets a float32 twin: float32 checks, and a check that runs the part (its parity, or the image). */
+function needsTwin(config, part) {
+    if (checkPrecisionOf(config) !== 'float32')
+        return false;
+    return config.conversion.checkOutputCorrectness || (config.coreAi?.image !== undefined && IMAGE_PARTS.includes(part));
+}
+/** Pure: the processes of a Core AI conversion, one per part (and its float32 twin), then the bundle, then the image check. */
 function coreAiPlan(config) {
     const parts = CORE_AI_PARTS.filter((p) => config.conversion.parts.includes(p));
-    const steps = parts.map((part) => ({ kind: 'coreai-export', label: `Export ${part}`, part }));
+    const steps = parts.flatMap((part) => [
+        { kind: 'coreai-export', label: `Export ${part}`, part },
+        ...(needsTwin(config, part) ? [{ kind: 'coreai-export', label: `Export ${part}'s float32 twin and check it`, part, twin: true }] : []),
+    ]);
     if (parts.length > 0)
         steps.push({ kind: 'coreai-bundle', label: 'Write the bundle (metadata, tokenizer)' });
     if (config.coreAi?.image)
@@ -37052,7 +37076,9 @@ function plan_imageSize(config) {
     const { latentH, latentW } = config.conversion;
     return { height: (latentH ?? 64) * 8, width: (latentW ?? 64) * 8 };
 }
-const parityRecord = (outputDir, part) => path.join(outputDir, STATE_DIR, 'coreai', `${part}.parity.json`);
+const parityRecord = (outputDir, part, twin = false) => path.join(outputDir, STATE_DIR, 'coreai', `${part}${twin ? '.twin' : ''}.parity.json`);
+/** Where the float32 twins are written: never in the bundle, deleted once the checks have run. */
+const twinsDir = (outputDir) => path.join(outputDir, STATE_DIR, 'coreai', 'twins');
 const imageRecord = (outputDir) => path.join(outputDir, IMAGE_CHECK_DIR, IMAGE_RECORD);
 /** Pure: a step's command line after the interpreter. */
 function coreAiArguments(step, config, model = MODEL_PLACEHOLDER) {
@@ -37064,10 +37090,13 @@ function coreAiArguments(step, config, model = MODEL_PLACEHOLDER) {
     const { height, width } = plan_imageSize(config);
     const size = ['--height', String(height), '--width', String(width)];
     switch (step.kind) {
-        case 'coreai-export':
-            return [entry.exportEntry, 'export', '--model', model, '--part', step.part, '--bundle', bundle, '--compression', compressionOf(config, step.part), ...size, '--parity-json', parityRecord(outputDir, step.part),
-                // check-output-correctness: false saves each part unchecked (the runtime's check is slow on Linux at full size).
-                ...(config.conversion.checkOutputCorrectness ? [] : ['--skip-parity'])];
+        case 'coreai-export': {
+            const twin = step.twin === true;
+            // The bundle's own export is checked unless check-output-correctness is false or its float32 twin is checked instead.
+            const checked = config.conversion.checkOutputCorrectness && (twin || !needsTwin(config, step.part));
+            return [entry.exportEntry, 'export', '--model', model, '--part', step.part, '--bundle', twin ? twinsDir(outputDir) : bundle, '--compression', compressionOf(config, step.part), ...size,
+                ...(twin ? ['--precision', 'float32'] : []), '--parity-json', parityRecord(outputDir, step.part, twin), ...(checked ? [] : ['--skip-parity'])];
+        }
         case 'coreai-bundle': {
             const parts = CORE_AI_PARTS.filter((p) => config.conversion.parts.includes(p));
             const source = config.conversion.modelIsLocal || config.singleFile ? [] : ['--model-id', config.conversion.modelVersion];
@@ -37077,7 +37106,8 @@ function coreAiArguments(step, config, model = MODEL_PLACEHOLDER) {
             const image = entry.image;
             if (!image)
                 throw new Error('internal: an image step without image options');
-            return [entry.imageEntry, '--bundle', bundle, '--model', model, `--prompt=${image.prompt}`, '--seed', String(image.seed), '--steps', String(image.steps), '--guidance', String(image.guidance), ...size,
+            const twins = checkPrecisionOf(config) === 'float32' ? ['--assets', twinsDir(outputDir)] : [];
+            return [entry.imageEntry, '--bundle', bundle, ...twins, '--model', model, `--prompt=${image.prompt}`, '--seed', String(image.seed), '--steps', String(image.steps), '--guidance', String(image.guidance), ...size,
                 '--out-dir', path.join(outputDir, IMAGE_CHECK_DIR), '--json', imageRecord(outputDir), '--min-psnr', String(image.minPsnr)];
         }
     }

@@ -113,6 +113,21 @@ class ArgumentsTest(unittest.TestCase):
         make_bundle(self.bundle, assets={"text_encoder": "TextEncoder.aimodel", "unet": "Unet.aimodel"})
         self.assert_usage(self.argv(), "vae_decoder")
 
+    def test_assets_folder_read_for_the_models(self):
+        self.assert_usage(self.argv("--assets", os.path.join(self.tmp, "nothing")), "--assets", "not a folder")
+        twins = os.path.join(self.tmp, "twins")
+        os.makedirs(twins)
+        # The bundle has its three models; the --assets folder has none: the check names the --assets folder.
+        self.assert_usage(self.argv("--assets", twins), "--assets folder lacks its text_encoder model", twins)
+        make_bundle(twins)
+        os.remove(os.path.join(twins, "metadata.json"))
+        shutil.rmtree(os.path.join(twins, "tokenizer"))
+        shutil.rmtree(os.path.join(self.bundle, "Unet.aimodel"))
+        args = coreai_image.parse_args(self.argv("--assets", twins))
+        _metadata, paths, tokenizer = coreai_image.check_inputs(args)
+        self.assertEqual(paths["unet"], os.path.join(twins, "Unet.aimodel"))
+        self.assertTrue(tokenizer[0].startswith(self.bundle), "metadata and tokenizer from the bundle")
+
     def test_bundle_without_tokenizer(self):
         shutil.rmtree(os.path.join(self.bundle, "tokenizer"))
         self.assert_usage(self.argv(), "tokenizer")

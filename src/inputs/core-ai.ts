@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import type { CoreAiCompression, CoreAiOptions, ImageCheckOptions } from '../config.js';
+import type { CheckPrecision, CoreAiCompression, CoreAiOptions, ImageCheckOptions } from '../config.js';
 import type { FieldReader } from './fields.js';
 
 /** The action's own Core AI helpers, shipped with it (relative to the action's root). */
@@ -7,6 +7,7 @@ export const CORE_AI_EXPORT_ENTRY = 'python/coreai_export.py';
 export const CORE_AI_IMAGE_ENTRY = 'python/coreai_image.py';
 
 export const CORE_AI_COMPRESSIONS: readonly CoreAiCompression[] = ['none', 'int4', 'palettize4'];
+export const CHECK_PRECISIONS: readonly CheckPrecision[] = ['auto', 'float16', 'float32'];
 
 /** What the image check takes when its inputs are left empty (action.yml says the same). */
 export const IMAGE_DEFAULTS: Readonly<ImageCheckOptions> = { prompt: 'a photo of a cat', seed: 0, steps: 20, guidance: 7.5, minPsnr: 30 };
@@ -42,6 +43,7 @@ export function promptProblem(prompt: string): string | undefined {
 /** The Core AI inputs (only read when backend is core-ai: with core-ml they are foreign, src/inputs/backend.ts). */
 export function readCoreAi(read: FieldReader, actionRoot: string): CoreAiOptions {
   const compression = read.oneOf('compression', CORE_AI_COMPRESSIONS, 'none');
+  const checkPrecision = read.oneOf('check-precision', CHECK_PRECISIONS, 'auto');
   const checks = read.bool('image-check', true);
   const image: ImageCheckOptions = {
     prompt: readPrompt(read),
@@ -52,6 +54,7 @@ export function readCoreAi(read: FieldReader, actionRoot: string): CoreAiOptions
   };
   return {
     compression,
+    checkPrecision,
     exportEntry: path.join(actionRoot, CORE_AI_EXPORT_ENTRY),
     imageEntry: path.join(actionRoot, CORE_AI_IMAGE_ENTRY),
     // The image inputs are checked even when image-check is false: a typo there is still a typo.

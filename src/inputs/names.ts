@@ -10,6 +10,7 @@ export const INPUT_DEFAULTS = {
   'allow-pickle': 'false',
   'backend': 'core-ml',
   'compression': '',
+  'check-precision': '',
   'image-check': '',
   'image-prompt': '',
   'image-seed': '',

@@ -82,7 +82,8 @@ describe('backend core-ai, for real on a Linux x64 runner', () => {
     for (const row of psnr) {
       expect(row.passed, JSON.stringify(row)).toBe(true);
       expect(row.psnr).toBeGreaterThanOrEqual(row.threshold);
-      expect(row.check).toContain('Core AI runtime');
+      // check-precision auto on Linux: each part's float32 twin checked, not the bundle's float16 model.
+      expect(row.check).toBe('Core AI runtime (float32 twin) to PyTorch');
     }
     expect(run.outputs['psnr-passed']).toBe('true');
     // The bundle as Apple's Swift runtime loads it: metadata.json, one .aimodel per part, the tokenizer.
@@ -93,6 +94,13 @@ describe('backend core-ai, for real on a Linux x64 runner', () => {
     for (const asset of Object.values(metadata.assets)) expect(existsSync(path.join(bundle, asset)), asset).toBe(true);
     expect(Object.keys(metadata.assets).sort()).toEqual(['text_encoder', 'unet', 'vae_decoder']);
     expect(readdirSync(bundle).filter((n) => n.endsWith('.partial'))).toEqual([]);
+    // The bundle's models are the float16 ones; the twins served the checks and are gone.
+    for (const asset of Object.values(metadata.assets)) {
+      const own = JSON.parse(readFileSync(path.join(bundle, asset, 'metadata.json'), 'utf8')) as { creatorDefinedMetadata: { precision: string } };
+      expect(own.creatorDefinedMetadata.precision, asset).toBe('float16');
+    }
+    expect(readdirSync(path.join(bundle, '..', '.coreml-action', 'coreai')).sort()).toEqual(['text_encoder.parity.json', 'text_encoder.twin.parity.json', 'unet.parity.json', 'unet.twin.parity.json', 'vae_decoder.parity.json', 'vae_decoder.twin.parity.json']);
+    expect(run.stdout).toContain("Export unet's float32 twin and check it");
     // The image check: two images, their PSNR against image-min-psnr.
     const image = JSON.parse(run.outputs['image-check'] ?? '{}') as { psnr: number | null; passed: boolean; steps: number; images: { coreai: string; diffusers: string } };
     expect(image.passed).toBe(true);
@@ -118,6 +126,8 @@ describe('backend core-ai, for real on a Linux x64 runner', () => {
       'model-version': HUB_MODEL,
       compression: 'int4',
       'image-check': 'false',
+      // The bundle's own float16 models checked, as on macOS.
+      'check-precision': 'float16',
       'latent-h': '8',
       'latent-w': '8',
       'quantized-min-psnr': '10',
@@ -129,7 +139,8 @@ describe('backend core-ai, for real on a Linux x64 runner', () => {
     expect(psnr.map((r) => r.part).sort()).toEqual(['text_encoder_quantized', 'unet_quantized', 'vae_decoder']);
     expect(psnr.find((r) => r.part === 'unet_quantized')).toMatchObject({ threshold: 10, passed: true });
     expect(psnr.find((r) => r.part === 'vae_decoder')).toMatchObject({ threshold: 400, passed: false });
-    expect(psnr.find((r) => r.part === 'unet_quantized')?.check).toContain('int4');
+    expect(psnr.find((r) => r.part === 'unet_quantized')?.check).toBe('Core AI runtime (int4, float16) to PyTorch (float)');
+    expect(run.stdout).not.toContain('float32 twin');
     expect(run.outputs['image-check']).toBe('');
     expect(errors(run).join('\n')).toContain('PSNR of vae_decoder');
     // The part that failed is gone from the bundle (a rerun exports it again); the others stay.

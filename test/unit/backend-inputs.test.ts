@@ -81,6 +81,7 @@ describe('backend: the default and core-ai', () => {
     expect(config?.backend).toBe('core-ai');
     expect(config?.coreAi).toEqual({
       compression: 'none',
+      checkPrecision: 'auto',
       exportEntry: path.join(ACTION_ROOT, 'python/coreai_export.py'),
       imageEntry: path.join(ACTION_ROOT, 'python/coreai_image.py'),
       image: { prompt: 'a photo of a cat', seed: 0, steps: 20, guidance: 7.5, minPsnr: 30 },

@@ -2,7 +2,7 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config.js';
 import { CORE_AI } from '../../src/backends/core-ai/index.js';
-import { BUNDLE_DIR, MODEL_PLACEHOLDER, coreAiArguments, coreAiPlan, psnrPartOf } from '../../src/backends/core-ai/plan.js';
+import { BUNDLE_DIR, MODEL_PLACEHOLDER, checkPrecisionOf, coreAiArguments, coreAiPlan, parityRecord, psnrPartOf, twinsDir } from '../../src/backends/core-ai/plan.js';
 import { diagnoseCoreAi, imageResult, parityCheck } from '../../src/backends/core-ai/run.js';
 import { expectedChecks, imageProblem } from '../../src/backends/core-ai/verify.js';
 import { modelFolder } from '../../src/backends/core-ai/convert.js';
@@ -27,13 +27,60 @@ function config(inputs: Record<string, string> = {}): Config {
 
 describe('the Core AI plan', () => {
   it('one process per part (the unet last), the bundle, then the image check', () => {
-    const steps = coreAiPlan(config({ 'convert-vae-encoder': 'true' }));
+    const steps = coreAiPlan(config({ 'convert-vae-encoder': 'true', 'check-precision': 'float16' }));
     expect(steps.map((s) => s.label)).toEqual(['Export text_encoder', 'Export vae_decoder', 'Export vae_encoder', 'Export unet', 'Write the bundle (metadata, tokenizer)', 'Image check (Core AI runtime against diffusers)']);
-    expect(coreAiPlan(config({ 'image-check': 'false' })).map((s) => s.kind)).toEqual(['coreai-export', 'coreai-export', 'coreai-export', 'coreai-bundle']);
+    expect(coreAiPlan(config({ 'image-check': 'false', 'check-precision': 'float16' })).map((s) => s.kind)).toEqual(['coreai-export', 'coreai-export', 'coreai-export', 'coreai-bundle']);
+  });
+
+  it('check-precision: auto is float32 on Linux and float16 on macOS; a wrong value is refused by name', () => {
+    expect(checkPrecisionOf(config())).toBe('float32');
+    expect(checkPrecisionOf(config({ 'check-precision': 'float16' }))).toBe('float16');
+    const mac = parseInputs(raw({ backend: 'core-ai' }), ctx()).config;
+    expect(mac?.runner.os).toBe('macOS');
+    expect(mac && checkPrecisionOf(mac)).toBe('float16');
+    expect(parseInputs(raw({ backend: 'core-ai', 'check-precision': 'fp32' }), ctx({ env: LINUX })).errors.join('\n')).toMatch(/`check-precision`/);
+    expect(parseInputs(raw({ 'check-precision': 'float32' }), ctx({ env: LINUX })).errors.join('\n')).toMatch(/`check-precision`/);
+  });
+
+  it('float32 checks: each part exported into the bundle unchecked, then its float32 twin apart and checked; the image check reads the twins', () => {
+    const c = config({ 'convert-vae-encoder': 'true' });
+    const steps = coreAiPlan(c);
+    expect(steps.map((s) => s.label)).toEqual([
+      'Export text_encoder', "Export text_encoder's float32 twin and check it", 'Export vae_decoder', "Export vae_decoder's float32 twin and check it",
+      'Export vae_encoder', "Export vae_encoder's float32 twin and check it", 'Export unet', "Export unet's float32 twin and check it",
+      'Write the bundle (metadata, tokenizer)', 'Image check (Core AI runtime against diffusers)',
+    ]);
+    const [own, twin] = steps.slice(6, 8).map((s) => coreAiArguments(s, c, '/m'));
+    const after = (argv: string[] | undefined, flag: string) => argv?.[argv.indexOf(flag) + 1];
+    expect(after(own, '--bundle')).toBe(path.join(c.conversion.outputDir, BUNDLE_DIR));
+    expect(own).toContain('--skip-parity');
+    expect(own).not.toContain('--precision');
+    expect(after(twin, '--bundle')).toBe(twinsDir(c.conversion.outputDir));
+    expect(after(twin, '--precision')).toBe('float32');
+    expect(after(twin, '--parity-json')).toBe(parityRecord(c.conversion.outputDir, 'unet', true));
+    expect(after(own, '--parity-json')).not.toBe(after(twin, '--parity-json'));
+    expect(twin).not.toContain('--skip-parity');
+    const image = coreAiArguments(steps.at(-1)!, c, '/m');
+    expect(after(image, '--assets')).toBe(twinsDir(c.conversion.outputDir));
+    expect(after(image, '--bundle')).toBe(path.join(c.conversion.outputDir, BUNDLE_DIR));
+    // float16: no twin, the bundle itself checked and run.
+    const half = config({ 'check-precision': 'float16' });
+    const halfSteps = coreAiPlan(half);
+    expect(coreAiArguments(halfSteps[0]!, half)).not.toContain('--skip-parity');
+    expect(coreAiArguments(halfSteps.at(-1)!, half)).not.toContain('--assets');
+  });
+
+  it('float32 with check-output-correctness false: twins only of what the image check runs, saved unchecked; without the image check, none', () => {
+    const c = config({ 'convert-vae-encoder': 'true', 'check-output-correctness': 'false' });
+    const twins = coreAiPlan(c).filter((s) => s.kind === 'coreai-export' && s.twin);
+    expect(twins.map((s) => (s.kind === 'coreai-export' ? s.part : ''))).toEqual(['text_encoder', 'vae_decoder', 'unet']);
+    for (const t of twins) expect(coreAiArguments(t, c)).toContain('--skip-parity');
+    const none = config({ 'check-output-correctness': 'false', 'image-check': 'false' });
+    expect(coreAiPlan(none).some((s) => s.kind === 'coreai-export' && s.twin)).toBe(false);
   });
 
   it('argv arrays: the prompt as one --prompt= argument whatever it holds, compression on the text encoder and unet only, the size from the latent', () => {
-    const c = config({ compression: 'int4', 'image-prompt': '-rf $(echo hi); `x`', 'latent-h': '96', 'latent-w': '96' });
+    const c = config({ compression: 'int4', 'image-prompt': '-rf $(echo hi); `x`', 'latent-h': '96', 'latent-w': '96', 'check-precision': 'float16' });
     const [te, vae, unet, bundle, image] = coreAiPlan(c).map((s) => coreAiArguments(s, c, '/m'));
     expect(te).toContain('int4');
     expect(vae?.[vae.indexOf('--compression') + 1]).toBe('none');
@@ -58,6 +105,9 @@ describe('what the Core AI processes report', () => {
     expect(parityCheck(c, step, { part: 'unet', component: 'Unet.aimodel', compression: 'none', psnr: 65.2 })).toEqual({ part: 'unet', check: 'Core AI runtime (float16) to PyTorch', psnr: 65.2, printed: '65.20', step: 'Export unet' });
     expect(parityCheck(c, step, { part: 'unet', component: 'Unet.aimodel', compression: 'none', psnr: null })?.psnr).toBeNull();
     expect(parityCheck(c, step, undefined)).toBeUndefined();
+    expect(parityCheck(c, { ...step, twin: true }, { part: 'unet', component: 'Unet.aimodel', compression: 'none', psnr: 70 })?.check).toBe('Core AI runtime (float32 twin) to PyTorch');
+    expect(parityCheck(config({ compression: 'int4' }), { ...step, twin: true }, { part: 'unet', component: 'Unet.aimodel', compression: 'int4', psnr: 30 })).toMatchObject({ part: 'unet_quantized', check: 'Core AI runtime (int4, float32 twin) to PyTorch (float)' });
+    expect(parityCheck(c, step, { part: 'unet', component: 'Unet.aimodel', compression: 'none', psnr: null, skipped: true })).toBeUndefined();
   });
 
   it('the image record is gated on image-min-psnr', () => {
@@ -134,14 +184,25 @@ describe('the Core AI budget, identity and names', () => {
 describe('the Core AI runtime\'s time on a Linux runner, before install', () => {
   const full = { components: { unet: 1.72e9, text_encoder: 246e6, vae: 167e6 }, controlnets: {}, downloadBytes: 0, stagedBytes: 0 };
   const tiny = { components: { unet: 1.7e6, text_encoder: 0.3e6, vae: 0.2e6 }, controlnets: {}, downloadBytes: 0, stagedBytes: 0 };
-  it('full size: the image check (20 unet calls) is refused, the unet check only warned of; tiny models pass', () => {
-    const c = config();
+  it('full size, float16 checks: the image check (20 unet calls) is refused, the unet check only warned of; tiny models pass', () => {
+    const c = config({ 'check-precision': 'float16' });
     const found = runtimeTime(c, coreAiPlan(c), full);
     expect(found.refusals).toHaveLength(1);
-    expect(found.refusals[0]).toMatch(/^The image check would take at least 10\.3 h \(20 unet calls of at least 31 min each\)/);
-    expect(found.refusals[0]).toContain('Set image-check: false');
+    expect(found.refusals[0]).toMatch(/^The image check would take at least 1\d\.\d h \(20 unet calls of at least 31 min each\)/);
+    expect(found.refusals[0]).toContain('Leave check-precision empty (float32 twins on Linux), or set image-check: false');
     expect(found.warnings.join('\n')).toContain('Checking the unet on coreai-core will take at least 31 min');
     expect(runtimeTime(c, coreAiPlan(c), tiny)).toEqual({ refusals: [], warnings: [] });
+  });
+
+  it('full size, float32 twins (auto on Linux): the image check within the job, warned of with its time; the unet check under the warning', () => {
+    const c = config();
+    const found = runtimeTime(c, coreAiPlan(c), full);
+    expect(found.refusals).toEqual([]);
+    expect(found.warnings).toHaveLength(1);
+    expect(found.warnings[0]).toMatch(/^The image check will take about 1\.\d h on coreai-core \(20 unet calls of 4 min\)/);
+    // 200 steps cannot end in a job.
+    const long = config({ 'image-steps': '200' });
+    expect(runtimeTime(long, coreAiPlan(long), full).refusals[0]).toMatch(/^The image check would take at least 14\.\d h .*Set fewer image-steps, or image-check: false\.$/);
   });
 
   it('image-check false and check-output-correctness false start no runtime check; macOS is not judged', () => {

@@ -63,8 +63,8 @@ describe('identityOf', () => {
       'dry-run', 'over-budget', 'runner-memory', 'split', 'handoff', 'verify-bundle', 'cache', 'cache-outputs', 'skip-if-unchanged', 'package', 'asset-prefix', 'compression-level',
       'max-asset-size', 'upload-artifact', 'artifact-name', 'retention-days', 'release-tag', 'release-name', 'release-notes',
       'draft', 'prerelease', 'github-token', 'overwrite-assets', 'allow-pickle', 'check-compute-unit', 'hub-repo', 'hub-token', 'hub-private', 'hub-revision', 'hub-path-in-repo',
-      // The Core AI image check gates, as min-psnr does.
-      'image-check', 'image-prompt', 'image-seed', 'image-steps', 'image-guidance', 'image-min-psnr',
+      // The Core AI checks and the image check's gate, as min-psnr is.
+      'check-precision', 'image-check', 'image-prompt', 'image-seed', 'image-steps', 'image-guidance', 'image-min-psnr',
       // Not recorded yet, though they decide the conversion: src/converter/identity.ts has no entry for
       // them (adding one changes every manifest and the outputs cache key). This test fails once it does.
       'backend', 'compression',

@@ -22,7 +22,7 @@ export const CORE_AI_PYTHON = '3.11';
 export const CORE_AI: Backend = {
   name: 'core-ai',
   label: 'Core AI bundle (coreai-torch)',
-  ownInputs: ['compression', 'image-check', 'image-prompt', 'image-seed', 'image-steps', 'image-guidance', 'image-min-psnr'],
+  ownInputs: ['compression', 'check-precision', 'image-check', 'image-prompt', 'image-seed', 'image-steps', 'image-guidance', 'image-min-psnr'],
   rules: CORE_AI_RULES,
   shippedLock: (_python, runner) => path.join(CORE_AI_LOCK_FOLDER, `${lockPlatform(runner)}-py${CORE_AI_PYTHON}.txt`),
   plan: (config) => {

@@ -8,7 +8,7 @@ import { childEnvironment, runProcess, type ProcessResult } from '../../process.
 import { info } from '../../log.js';
 import { writeState } from '../../convert/state.js';
 import { IMAGE_CHECK_DIR, IMAGE_FILES, type ImageCheckResult } from './image.js';
-import { BUNDLE_DIR, coreAiArguments, imageRecord, parityRecord, psnrPartOf, compressionOf, type CoreAiStep } from './plan.js';
+import { BUNDLE_DIR, coreAiArguments, imageRecord, parityRecord, psnrPartOf, compressionOf, twinsDir, type CoreAiStep } from './plan.js';
 
 /** What python/coreai_export.py writes after checking a part (--parity-json). */
 interface ParityRecord {
@@ -49,7 +49,8 @@ export function parityCheck(config: Config, step: CoreAiStep & { kind: 'coreai-e
   if (!record || record.skipped) return undefined;
   const psnr = typeof record.psnr === 'number' && Number.isFinite(record.psnr) ? record.psnr : null;
   const compression = compressionOf(config, step.part);
-  const check = compression === 'none' ? 'Core AI runtime (float16) to PyTorch' : `Core AI runtime (${compression}) to PyTorch (float)`;
+  const precision = step.twin ? 'float32 twin' : 'float16';
+  const check = compression === 'none' ? `Core AI runtime (${precision}) to PyTorch` : `Core AI runtime (${compression}, ${precision}) to PyTorch (float)`;
   return { part: psnrPartOf(config, step.part), check, psnr, printed: psnr === null ? String(record.psnr) : psnr.toFixed(2), step: step.label };
 }
 
@@ -99,7 +100,7 @@ export function diagnoseCoreAi(end: Pick<ProcessResult, 'exitCode' | 'signal' | 
 /** What a failed process may have left half-written in the bundle: `.partial` entries (a killed process cannot clean up). */
 function removePartials(outputDir: string): string[] {
   const removed: string[] = [];
-  for (const folder of [path.join(outputDir, BUNDLE_DIR), path.join(outputDir, IMAGE_CHECK_DIR)]) {
+  for (const folder of [path.join(outputDir, BUNDLE_DIR), path.join(outputDir, IMAGE_CHECK_DIR), twinsDir(outputDir)]) {
     if (!existsSync(folder)) continue;
     for (const name of readdirSync(folder).filter((n) => n.includes('.partial'))) {
       rmSync(path.join(folder, name), { recursive: true, force: true });
@@ -131,7 +132,7 @@ export async function runCoreAi(config: Config, steps: readonly CoreAiStep[], py
       reports.push({ label: step.label, argv, status: 'not run', parts: partsOf(step), durationMs: 0, partTimes: {} });
       continue;
     }
-    if (step.kind === 'coreai-export') rmSync(parityRecord(outputDir, step.part), { force: true });
+    if (step.kind === 'coreai-export') rmSync(parityRecord(outputDir, step.part, step.twin), { force: true });
     if (step.kind === 'coreai-image') rmSync(imageRecord(outputDir), { force: true });
     core.startGroup(step.label);
     const result = await runProcess(argv, { cwd: config.runner.workspace, env });
@@ -143,7 +144,8 @@ export async function runCoreAi(config: Config, steps: readonly CoreAiStep[], py
       status: ok ? 'done' : 'failed',
       parts: partsOf(step),
       durationMs: result.durationMs,
-      partTimes: step.kind === 'coreai-export' ? { [step.part]: result.durationMs } : {},
+      // A part's time is its bundle export's; its twin's export and check are the step's own.
+      partTimes: step.kind === 'coreai-export' && !step.twin ? { [step.part]: result.durationMs } : {},
       peakRssBytes: result.peakRssBytes,
     });
     if (!ok) {
@@ -151,15 +153,18 @@ export async function runCoreAi(config: Config, steps: readonly CoreAiStep[], py
       continue;
     }
     if (step.kind === 'coreai-export') {
-      const check = parityCheck(config, step, readJson<ParityRecord>(parityRecord(outputDir, step.part)));
+      const record = readJson<ParityRecord>(parityRecord(outputDir, step.part, step.twin));
+      const check = parityCheck(config, step, record);
       if (check) psnr.push(check);
-      else info(`${step.label}: no parity record was written.`);
+      else if (!record) info(`${step.label}: no parity record was written.`);
     }
     if (step.kind === 'coreai-image') {
       image = imageResult(readJson<ImageRecord>(imageRecord(outputDir)), config.coreAi?.image?.minPsnr ?? 0, path.join(outputDir, IMAGE_CHECK_DIR));
       if (!image) failure = { step: step.label, diagnosis: { title: 'The image check wrote no record.', hints: ['The log group of this step above has the full output.'] }, removed: [] };
     }
   }
+  // The float32 twins served the checks alone: gigabytes at full size, never published nor cached.
+  rmSync(twinsDir(outputDir), { recursive: true, force: true });
   // The checks, for a run that finds this folder in the outputs cache (cache/outputs.ts conversionFromCache).
   writeState(outputDir, { version: 1, fingerprint: { backend: config.backend, compression: config.coreAi?.compression ?? 'none' }, psnr: psnr.map(({ step: _step, ...check }) => check), quantized: [] });
   return { steps: reports, psnr, converterRejectedPsnr: false, failure, ...(image ? { image } : {}) };

@@ -633,7 +633,7 @@ async def coreai_half(np, args, metadata, paths, token_ids):
         latents0 = initial_latents(np, args.seed, latent_shape)
         latents = latents0
         guidance = np.float32(args.guidance)
-        for t in scheduler.timesteps:
+        for step, t in enumerate(scheduler.timesteps, start=1):
             out = (await _run(unet.function, np, {
                 "sample": np.concatenate([latents, latents], axis=0),
                 "timestep": np.full([2], float(t), dtype=np.float32),
@@ -641,6 +641,8 @@ async def coreai_half(np, args, metadata, paths, token_ids):
             noise = next(iter(out.values())) if len(out) == 1 else out[unet.desc.output_names[0]]
             uncond, cond = noise[0:1], noise[1:2]
             latents = scheduler.step(uncond + guidance * (cond - uncond), t, latents)
+            # A full-size step takes minutes on Linux: one line a step says the check is alive.
+            log(f"unet: step {step}/{len(scheduler.timesteps)} ({time.monotonic() - started:.1f} s)")
     log(f"unet: {len(scheduler.timesteps)} steps ({time.monotonic() - started:.1f} s)")
 
     scale = np.float32(diffusion.get("decoder_scale_factor") or coreai_layout.DEFAULT_SCALING_FACTOR)

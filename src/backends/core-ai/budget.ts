@@ -21,7 +21,7 @@ export const CORE_AI_BASE_BYTES = 0.81 * GIB;
 const SD15 = { unet: 1.72e9, textEncoder: 246e6, vae: 167e6 };
 
 /** Peak RSS of the float32 twin's process (export and check in float32), SD 1.5 at full size. */
-const TWIN_PEAK_GIB = { text_encoder: 2.3, vae: 0, unet: 10.6 };
+const TWIN_PEAK_GIB = { text_encoder: 2.3, vae: 2.67, unet: 10.6 };
 /** One SD 1.5 VAE decoder call (512×512) on coreai-core, Linux, float32. */
 const VAE_FLOAT32_SECONDS = 614;
 

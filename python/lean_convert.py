@@ -142,9 +142,13 @@ def values_overflow_fp16(value, chunk=OVERFLOW_CHUNK):
     return False
 
 
-def patch_fp16_overflow():
+def patch_fp16_overflow(loaded_only=False):
     """Installs the chunked check in coremltools (in this process only). False when coremltools has
-    no such pass (the stand-in, another version): nothing is changed then."""
+    no such pass (the stand-in, another version): nothing is changed then. With loaded_only, only a
+    coremltools the converter has already imported is patched: a converter that does not use it
+    (the test stand-in) does not pay its import (seconds, torch with it)."""
+    if loaded_only and "coremltools" not in sys.modules:
+        return False
     try:
         from coremltools.converters.mil.mil.passes.defs.quantization import FP16ComputePrecision
     except ImportError:
@@ -155,9 +159,12 @@ def patch_fp16_overflow():
     return True
 
 
-def patch_trace():
+def patch_trace(loaded_only=False):
     """torch.jit.trace with check_trace=False and memory released before it (the converter calls
-    torch.jit.trace through the torch module, so the attribute is what it gets). None without torch."""
+    torch.jit.trace through the torch module, so the attribute is what it gets). None without torch,
+    and with loaded_only None when the converter has not imported torch (nothing of it would trace)."""
+    if loaded_only and "torch" not in sys.modules:
+        return None
     try:
         import torch
     except ImportError:
@@ -405,8 +412,10 @@ def main(argv=None, converter=None, environ=None):
             return code
         os.makedirs(args.o, exist_ok=True)  # as the converter's main does first
         savings = [name for name, on in (("mallopt(M_MMAP_THRESHOLD, 128 KiB) and malloc_trim (glibc)", mmap_threshold),
-                                         ("chunked fp16_overflow", patch_fp16_overflow()),
-                                         ("trace without check", patch_trace() is not None)) if on]
+                                         # Apple's torch2coreml imports coremltools and torch when it is
+                                         # imported (above); a converter that does not is not patched.
+                                         ("chunked fp16_overflow", patch_fp16_overflow(loaded_only=True)),
+                                         ("trace without check", patch_trace(loaded_only=True) is not None)) if on]
         patch_between_phases(converter)
         log(f"converting {part} alone ({', '.join(savings) or 'no memory savings available here'})")
         set_attention(converter, args)

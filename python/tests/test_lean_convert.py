@@ -151,6 +151,23 @@ class BothWaysTest(unittest.TestCase):
         self.assertEqual(modules, ["python_coreml_stable_diffusion.torch2coreml.convert_text_encoder"] * 2)
         self.assertNotIn("Keyword arguments {'use_auth_token': True}", lean.stderr)
 
+    def test_patches_only_what_the_converter_imported(self):
+        # A coremltools and a torch that would be importable (they record their import): the stand-in
+        # converter imports neither, so the entry imports neither and claims no patch of theirs.
+        fakes = os.path.join(self.tmp, "fakes")
+        marks = os.path.join(self.tmp, "imported")
+        for name in ("coremltools", "torch"):
+            os.makedirs(os.path.join(fakes, name))
+            with open(os.path.join(fakes, name, "__init__.py"), "w") as f:
+                f.write(f"open({os.path.join(marks, name)!r}, 'w').close()\n")
+        os.makedirs(marks)
+        lean = run(["--model-version", SD, "--convert-vae-decoder", "-o", "out"], self.tmp, PYTHONPATH=f"{STANDIN}{os.pathsep}{fakes}")
+        self.assertEqual(lean.returncode, 0, lean.stderr)
+        self.assertEqual(os.listdir(marks), [])
+        line = next(line for line in lean.stderr.splitlines() if line.startswith("lean_convert: converting vae_decoder alone"))
+        self.assertNotIn("fp16_overflow", line)
+        self.assertNotIn("trace without check", line)
+
 
 class FailureTest(unittest.TestCase):
     def setUp(self):

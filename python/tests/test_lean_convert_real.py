@@ -184,10 +184,20 @@ class Fp16OverflowTest(unittest.TestCase):
         from coremltools.converters.mil.mil.passes.defs.quantization import FP16ComputePrecision
         saved = FP16ComputePrecision.__dict__["fp16_overflow"]
         try:
-            self.assertTrue(lean_convert.patch_fp16_overflow())
+            # loaded_only, as main calls it: coremltools is imported (here by the test, in a run by the converter).
+            self.assertTrue(lean_convert.patch_fp16_overflow(loaded_only=True))
             self.assertIs(FP16ComputePrecision.fp16_overflow, lean_convert.fp16_overflow_chunked)
         finally:
             FP16ComputePrecision.fp16_overflow = saved
+
+    def test_the_trace_patch_with_torch_imported(self):
+        import torch
+        original = torch.jit.trace
+        try:
+            self.assertIs(lean_convert.patch_trace(loaded_only=True), original)
+            self.assertIsNot(torch.jit.trace, original)
+        finally:
+            torch.jit.trace = original
 
 
 if __name__ == "__main__":

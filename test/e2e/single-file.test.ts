@@ -15,7 +15,8 @@ import { formatBytes } from '../../src/format/markdown.js';
  * Single-file checkpoints (issue 12), end to end: the built dist/index.js with the real
  * python/single_file.py (real diffusers, torch, peft from test/python/requirements.lock) in the
  * converter's env, and the stand-in converter on the folder it makes. The checkpoints and LoRAs
- * are tiny, with random weights, written by test/python/tiny_single_file.py and tiny_lora.py.
+ * are tiny, with random weights, written by test/python/tiny_single_file.py and tiny_lora.py (in one
+ * process: tiny_batch.py).
  * The bad inputs each fail before anything is installed.
  */
 const root = path.join(os.tmpdir(), `coreml-single-file-${process.pid}`);
@@ -56,11 +57,15 @@ function headerOnly(file: string, shapes: Record<string, number[]>): void {
 beforeAll(async () => {
   rmSync(root, { recursive: true, force: true });
   mkdirSync(models, { recursive: true });
-  real('tiny_single_file.py', path.join(models, 'tiny.safetensors'), '--kind', 'sd1', '--pipeline', path.join(models, 'sd1-diffusers'));
-  real('tiny_lora.py', path.join(models, 'style.safetensors'), '--base', path.join(models, 'sd1-diffusers'));
-  real('tiny_lora.py', path.join(models, 'style-2.safetensors'), '--base', path.join(models, 'sd1-diffusers'), '--seed', '1');
-  real('tiny_single_file.py', path.join(models, 'xl.safetensors'), '--kind', 'sdxl', '--pipeline', path.join(models, 'sdxl-diffusers'));
-  real('tiny_lora.py', path.join(models, 'xl-style.safetensors'), '--base', path.join(models, 'sdxl-diffusers'));
+  // One process for all of them (tiny_batch.py): torch and diffusers imported once.
+  real(
+    'tiny_batch.py',
+    ...['tiny_single_file', path.join(models, 'tiny.safetensors'), '--kind', 'sd1', '--pipeline', path.join(models, 'sd1-diffusers')],
+    ...['--', 'tiny_lora', path.join(models, 'style.safetensors'), '--base', path.join(models, 'sd1-diffusers')],
+    ...['--', 'tiny_lora', path.join(models, 'style-2.safetensors'), '--base', path.join(models, 'sd1-diffusers'), '--seed', '1'],
+    ...['--', 'tiny_single_file', path.join(models, 'xl.safetensors'), '--kind', 'sdxl', '--pipeline', path.join(models, 'sdxl-diffusers')],
+    ...['--', 'tiny_lora', path.join(models, 'xl-style.safetensors'), '--base', path.join(models, 'sdxl-diffusers')],
+  );
   headerOnly(path.join(models, 'sd21.safetensors'), {
     'model.diffusion_model.input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight': [320, 1024],
     'cond_stage_model.model.token_embedding.weight': [16, 1024],
